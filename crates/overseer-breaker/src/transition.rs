@@ -1,0 +1,143 @@
+//! State changes, returned as data and emitted as tracing events.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::key::BreakerKey;
+use crate::state::State;
+
+/// What caused a [`Transition`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Trigger {
+    /// Closed → open: the window held at least `minimum_calls` outcomes and the failure rate
+    /// reached `failure_rate_threshold`.
+    FailureRate,
+    /// Closed → open: `consecutive_failures` failures in a row.
+    ConsecutiveFailures,
+    /// Open → half-open: the open duration passed and a call asked to be admitted.
+    OpenElapsed,
+    /// Half-open → closed: every probe succeeded.
+    ProbesSucceeded,
+    /// Half-open → open: a probe failed (or was slow).
+    ProbeFailed,
+    /// Any → forced-open: an operator called `force_open`.
+    ForcedOpen,
+    /// Any → disabled: an operator called `disable`.
+    Disabled,
+    /// Any → closed: an operator called `reset`.
+    Reset,
+}
+
+/// One state change of one breaker.
+///
+/// Every method that can change a breaker's state returns `Option<Transition>`, and every
+/// transition is also emitted as a `tracing` event (`warn` when calls start being rejected,
+/// `info` otherwise) with the fields `agent`, `task_type`, `from`, `to`, `trigger`,
+/// `failure_rate`, `consecutive_failures` and `calls_in_window`.
+///
+/// It serializes for an event stream; [`at`](Self::at) is a monotonic instant and is left
+/// out (stamp wall-clock time where the event is published).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transition {
+    /// Which breaker.
+    pub key: BreakerKey,
+    /// The state it left.
+    pub from: State,
+    /// The state it entered.
+    pub to: State,
+    /// Why.
+    pub trigger: Trigger,
+    /// The failure rate that decided it: the window's for closed-state triggers and operator
+    /// actions, the probes' (failed / decided) for half-open ones.
+    pub failure_rate: f64,
+    /// Outcomes in the window when it happened.
+    pub calls_in_window: u32,
+    /// Failures in a row in the closed state when it happened.
+    pub consecutive_failures: u32,
+    /// For transitions to [`State::Open`]: how long it will stay open (jitter applied).
+    pub open_for: Option<Duration>,
+    /// When it happened.
+    #[serde(skip)]
+    pub at: Instant,
+}
+
+impl Transition {
+    /// Emits the transition as a structured `tracing` event.
+    pub(crate) fn emit(&self) {
+        let agent = &*self.key.agent;
+        let task_type = &*self.key.task_type;
+        let from = self.from.as_str();
+        let to = self.to.as_str();
+        let trigger = self.trigger;
+        let failure_rate = self.failure_rate;
+        let consecutive_failures = self.consecutive_failures;
+        let calls_in_window = self.calls_in_window;
+        match self.to {
+            State::Open => {
+                let open_for_ms = self
+                    .open_for
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                tracing::warn!(
+                    agent,
+                    task_type,
+                    from,
+                    to,
+                    ?trigger,
+                    failure_rate,
+                    consecutive_failures,
+                    calls_in_window,
+                    open_for_ms,
+                    "breaker opened"
+                );
+            }
+            State::ForcedOpen => tracing::warn!(
+                agent,
+                task_type,
+                from,
+                to,
+                ?trigger,
+                failure_rate,
+                consecutive_failures,
+                calls_in_window,
+                "breaker forced open"
+            ),
+            State::HalfOpen => tracing::info!(
+                agent,
+                task_type,
+                from,
+                to,
+                ?trigger,
+                failure_rate,
+                consecutive_failures,
+                calls_in_window,
+                "breaker half-open"
+            ),
+            State::Closed => tracing::info!(
+                agent,
+                task_type,
+                from,
+                to,
+                ?trigger,
+                failure_rate,
+                consecutive_failures,
+                calls_in_window,
+                "breaker closed"
+            ),
+            State::Disabled => tracing::warn!(
+                agent,
+                task_type,
+                from,
+                to,
+                ?trigger,
+                failure_rate,
+                consecutive_failures,
+                calls_in_window,
+                "breaker disabled"
+            ),
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! The budget of a whole run: the process ledger, one ledger per agent, and the kill switch.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::error::{ConfigError, Refusal};
+use crate::error_rate::ErrorRateTrigger;
+use crate::kill_switch::{
+    InFlightPolicy, KillSwitch, KillSwitchConfig, TripOutcome, TripReason, TripReport,
+};
+use crate::ledger::{Ledger, LedgerStatus, Remaining};
+use crate::limits::Limits;
+use crate::reservation::Reservation;
+use crate::scope::{AgentId, Scope};
+use crate::tier::{Tier, Tiers};
+use crate::usage::Usage;
+
+/// The budget of a whole run: a process [`Ledger`], one ledger per agent (created on the
+/// agent's first call) and the [`KillSwitch`]. A cheap-to-clone handle; clones share
+/// everything.
+///
+/// [`admit`](Self::admit) is the gate on the call path, in this order:
+///
+/// 1. the kill switch has tripped, or the deadline has passed → [`Refusal::Tripped`];
+/// 2. reserve in the agent's ledger; refused → [`Refusal::LimitExceeded`] for the agent
+///    scope; only that agent is refused, nothing trips;
+/// 3. reserve in the process ledger; refused → the agent's hold is rolled back and
+///    [`Refusal::LimitExceeded`] for the process scope; if committed process spend alone
+///    leaves less than was asked the switch trips with [`TripReason::LimitExhausted`];
+/// 4. the switch tripped meanwhile → both holds rolled back, [`Refusal::Tripped`].
+///
+/// A commit that takes committed process spend to a limit trips the switch with
+/// [`TripReason::LimitReached`].
+///
+/// ```
+/// use overseer_budget::{Budget, Limits, Refusal, Scope, Usage};
+///
+/// let budget = Budget::builder()
+///     .process_limits(Limits::new().tokens(10_000))
+///     .agent_limits("scout", Limits::new().tokens(3_000))
+///     .build()?;
+///
+/// let call = budget.admit("scout", Usage::from_tokens(2_000))?;
+/// call.commit(Usage::from_tokens(1_500));
+///
+/// // The scout's own limit refuses it; the process goes on.
+/// let refused = budget.admit("scout", Usage::from_tokens(2_000)).unwrap_err();
+/// assert_eq!(refused.scope(), Some(&Scope::Agent("scout".into())));
+/// assert!(!budget.is_tripped());
+/// assert_eq!(budget.remaining("scout").tokens, Some(1_500));
+/// assert_eq!(budget.remaining("writer").tokens, Some(8_500));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Budget {
+    inner: Arc<BudgetInner>,
+}
+
+struct BudgetInner {
+    process: Ledger,
+    agents: DashMap<AgentId, Ledger>,
+    default_agent_limits: Limits,
+    tiers: Tiers,
+    switch: KillSwitch,
+}
+
+/// Builds a [`Budget`]; every figure is checked by [`build`](Self::build).
+///
+/// ```
+/// use std::time::Duration;
+/// use overseer_budget::{Budget, ErrorRateTrigger, InFlightPolicy, Limits, Tiers};
+///
+/// let budget = Budget::builder()
+///     .process_limits(Limits::new().tokens(1_000_000).cost_micros(20_000_000).steps(500))
+///     .default_agent_limits(Limits::new().steps(100))
+///     .agent_limits("planner", Limits::new().tokens(100_000))
+///     .tiers(Tiers::new(&[0.5, 0.9])?)
+///     .time_limit(Duration::from_secs(30 * 60))
+///     .error_rate(ErrorRateTrigger::new(0.5, 40, 10)?)
+///     .in_flight(InFlightPolicy::CancelAfter(Duration::from_secs(2)))
+///     .build()?;
+/// assert!(budget.deadline().is_some());
+/// # Ok::<(), overseer_budget::ConfigError>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct BudgetBuilder {
+    process: Limits,
+    agents: Vec<(AgentId, Limits)>,
+    default_agent: Limits,
+    tiers: Tiers,
+    switch: KillSwitchConfig,
+}
+
+impl BudgetBuilder {
+    /// The process-wide limits (every agent's spend counts against them).
+    pub fn process_limits(mut self, limits: Limits) -> Self {
+        self.process = limits;
+        self
+    }
+
+    /// One agent's own limits.
+    pub fn agent_limits(mut self, agent: impl Into<AgentId>, limits: Limits) -> Self {
+        self.agents.push((agent.into(), limits));
+        self
+    }
+
+    /// The limits of every agent not given its own (default: unlimited, so only the
+    /// process limits apply).
+    pub fn default_agent_limits(mut self, limits: Limits) -> Self {
+        self.default_agent = limits;
+        self
+    }
+
+    /// The warning tiers, for every ledger (default: 70 %, 85 %, 90 %).
+    pub fn tiers(mut self, tiers: Tiers) -> Self {
+        self.tiers = tiers;
+        self
+    }
+
+    /// A wall-clock deadline this long after the start.
+    pub fn time_limit(mut self, time_limit: Duration) -> Self {
+        self.switch = self.switch.time_limit(time_limit);
+        self
+    }
+
+    /// An error-rate trigger over all agents' outcomes.
+    pub fn error_rate(mut self, trigger: ErrorRateTrigger) -> Self {
+        self.switch = self.switch.error_rate(trigger);
+        self
+    }
+
+    /// What to do with in-flight calls on a trip.
+    pub fn in_flight(mut self, policy: InFlightPolicy) -> Self {
+        self.switch = self.switch.in_flight(policy);
+        self
+    }
+
+    /// Every kill-switch setting at once (replaces `time_limit`, `error_rate` and
+    /// `in_flight`).
+    pub fn kill_switch(mut self, config: KillSwitchConfig) -> Self {
+        self.switch = config;
+        self
+    }
+
+    /// Checks everything and starts the budget now (the deadline counts from here).
+    ///
+    /// # Errors
+    /// The first invalid figure, as a [`ConfigError`].
+    pub fn build(self) -> Result<Budget, ConfigError> {
+        self.build_at(Instant::now())
+    }
+
+    /// Checks everything and starts the budget at `started_at`.
+    ///
+    /// # Errors
+    /// The first invalid figure, as a [`ConfigError`].
+    pub fn build_at(self, started_at: Instant) -> Result<Budget, ConfigError> {
+        self.default_agent.validate("default agent")?;
+        let process = Ledger::with_tiers(Scope::Process, self.process, self.tiers.clone())?;
+        let agents = DashMap::new();
+        for (agent, limits) in self.agents {
+            let ledger =
+                Ledger::with_tiers(Scope::Agent(agent.clone()), limits, self.tiers.clone())?;
+            match agents.entry(agent) {
+                Entry::Occupied(entry) => {
+                    return Err(ConfigError::AgentAlreadyRegistered {
+                        agent: entry.key().clone(),
+                    })
+                }
+                Entry::Vacant(entry) => {
+                    entry.insert(ledger);
+                }
+            }
+        }
+        let switch = KillSwitch::with_ledger(self.switch, started_at, Some(process.clone()))?;
+        Ok(Budget {
+            inner: Arc::new(BudgetInner {
+                process,
+                agents,
+                default_agent_limits: self.default_agent,
+                tiers: self.tiers,
+                switch,
+            }),
+        })
+    }
+}
+
+impl Budget {
+    /// A builder with no limits, the default tiers and no kill-switch triggers.
+    pub fn builder() -> BudgetBuilder {
+        BudgetBuilder::default()
+    }
+
+    /// Admits one billable call of `agent`, reserving `estimate` and one step in the
+    /// agent's ledger and the process ledger (reads the clock for the deadline).
+    ///
+    /// # Errors
+    /// A [`Refusal`]: the call must not reach the agent. See the order of checks above.
+    pub fn admit(&self, agent: &str, estimate: Usage) -> Result<Reservation, Refusal> {
+        self.admit_at(agent, estimate, Instant::now())
+    }
+
+    /// [`admit`](Self::admit) as of `now`.
+    ///
+    /// # Errors
+    /// A [`Refusal`]: the call must not reach the agent.
+    pub fn admit_at(
+        &self,
+        agent: &str,
+        estimate: Usage,
+        now: Instant,
+    ) -> Result<Reservation, Refusal> {
+        let switch = &self.inner.switch;
+        if let Some(refusal) = self.tripped_refusal() {
+            return Err(refusal);
+        }
+        if switch.check_deadline(now).is_some() {
+            if let Some(refusal) = self.tripped_refusal() {
+                return Err(refusal);
+            }
+        }
+        let agent_ledger = self.agent_ledger(agent);
+        let amounts = estimate.amounts(1);
+        agent_ledger
+            .claim(amounts)
+            .map_err(|s| s.into_refusal(agent_ledger.scope().clone()))?;
+        let process = &self.inner.process;
+        if let Err(shortfall) = process.claim(amounts) {
+            agent_ledger.unclaim(amounts);
+            if shortfall.is_exhausted() {
+                switch.trip_at(
+                    TripReason::LimitExhausted {
+                        dimension: shortfall.dimension,
+                        requested: shortfall.requested,
+                        committed: shortfall.committed,
+                        limit: shortfall.limit,
+                    },
+                    now,
+                );
+            }
+            return Err(shortfall.into_refusal(Scope::Process));
+        }
+        if let Some(refusal) = self.tripped_refusal() {
+            process.unclaim(amounts);
+            agent_ledger.unclaim(amounts);
+            return Err(refusal);
+        }
+        Ok(Reservation::new(
+            estimate,
+            [Some(agent_ledger), Some(process.clone())],
+            Some(switch.clone()),
+        ))
+    }
+
+    fn tripped_refusal(&self) -> Option<Refusal> {
+        if !self.inner.switch.is_tripped() {
+            return None;
+        }
+        // The report is recorded before the flag is set.
+        self.inner.switch.reason().map(|reason| Refusal::Tripped {
+            reason: reason.clone(),
+        })
+    }
+
+    fn agent_ledger(&self, agent: &str) -> Ledger {
+        if let Some(ledger) = self.inner.agents.get(agent) {
+            return ledger.clone();
+        }
+        let id = AgentId::from(agent);
+        self.inner
+            .agents
+            .entry(id.clone())
+            .or_insert_with(|| self.new_agent_ledger(id))
+            .clone()
+    }
+
+    fn new_agent_ledger(&self, agent: AgentId) -> Ledger {
+        // The default agent limits were validated when the budget was built.
+        let limits = self.inner.default_agent_limits;
+        Ledger::unchecked(Scope::Agent(agent), limits, self.inner.tiers.clone())
+    }
+
+    /// Gives an agent its own limits, before its first call.
+    ///
+    /// # Errors
+    /// [`ConfigError::AgentAlreadyRegistered`] if the agent already has a ledger (limits,
+    /// or a call already admitted under the default limits);
+    /// [`ConfigError::ZeroLimit`] for a zero limit.
+    pub fn register_agent(
+        &self,
+        agent: impl Into<AgentId>,
+        limits: Limits,
+    ) -> Result<(), ConfigError> {
+        let agent = agent.into();
+        let ledger = Ledger::with_tiers(
+            Scope::Agent(agent.clone()),
+            limits,
+            self.inner.tiers.clone(),
+        )?;
+        match self.inner.agents.entry(agent) {
+            Entry::Occupied(entry) => Err(ConfigError::AgentAlreadyRegistered {
+                agent: entry.key().clone(),
+            }),
+            Entry::Vacant(entry) => {
+                entry.insert(ledger);
+                Ok(())
+            }
+        }
+    }
+
+    /// The process ledger.
+    pub fn process(&self) -> &Ledger {
+        &self.inner.process
+    }
+
+    /// An agent's ledger, if it has one yet.
+    pub fn agent(&self, agent: &str) -> Option<Ledger> {
+        self.inner.agents.get(agent).map(|l| l.clone())
+    }
+
+    /// The kill switch.
+    pub fn kill_switch(&self) -> &KillSwitch {
+        &self.inner.switch
+    }
+
+    /// Whether the kill switch has tripped (one atomic load).
+    #[inline]
+    pub fn is_tripped(&self) -> bool {
+        self.inner.switch.is_tripped()
+    }
+
+    /// Trips the kill switch now. See [`KillSwitch::trip`].
+    pub fn trip(&self, reason: TripReason) -> TripOutcome {
+        self.inner.switch.trip(reason)
+    }
+
+    /// The trip's report, once tripped.
+    pub fn trip_report(&self) -> Option<&TripReport> {
+        self.inner.switch.report()
+    }
+
+    /// Records a call's outcome for the error-rate trigger. See
+    /// [`KillSwitch::record_outcome`].
+    pub fn record_outcome(&self, success: bool, now: Instant) -> Option<TripOutcome> {
+        self.inner.switch.record_outcome(success, now)
+    }
+
+    /// Trips the switch if the deadline has passed. See [`KillSwitch::check_deadline`].
+    pub fn check_deadline(&self, now: Instant) -> Option<TripOutcome> {
+        self.inner.switch.check_deadline(now)
+    }
+
+    /// The wall-clock deadline, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.inner.switch.deadline()
+    }
+
+    /// What `agent` could still reserve: the tighter of its own remaining budget and the
+    /// process's, per dimension (`None` where both are unlimited).
+    pub fn remaining(&self, agent: &str) -> Remaining {
+        let process = self.inner.process.remaining();
+        match self.inner.agents.get(agent) {
+            Some(ledger) => ledger.remaining().min(process),
+            None => Remaining::unused(self.inner.default_agent_limits).min(process),
+        }
+    }
+
+    /// The highest tier reached by `agent`'s own spend or by the process's.
+    pub fn tier(&self, agent: &str) -> Option<Tier> {
+        let own = self.inner.agents.get(agent).and_then(|l| l.tier());
+        own.max(self.inner.process.tier())
+    }
+
+    /// Every ledger and the trip, if any, read now.
+    pub fn status(&self) -> BudgetStatus {
+        let mut agents: Vec<LedgerStatus> = self
+            .inner
+            .agents
+            .iter()
+            .map(|l| l.value().status())
+            .collect();
+        agents.sort_by(|a, b| a.scope.cmp(&b.scope));
+        BudgetStatus {
+            process: self.inner.process.status(),
+            agents,
+            trip: self.trip_report().cloned(),
+        }
+    }
+}
+
+impl fmt::Debug for Budget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Budget")
+            .field("process", &self.inner.process)
+            .field("agents", &self.inner.agents.len())
+            .field("switch", &self.inner.switch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A whole budget, read at one moment (each ledger consistent on its own).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetStatus {
+    /// The process ledger.
+    pub process: LedgerStatus,
+    /// Every agent's ledger, sorted by agent.
+    pub agents: Vec<LedgerStatus>,
+    /// The trip, if the switch has tripped.
+    pub trip: Option<TripReport>,
+}

@@ -1,0 +1,205 @@
+//! A call's hold on the budget: reserved before the call, committed or released after.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::kill_switch::{KillSwitch, TripReason};
+use crate::ledger::Ledger;
+use crate::scope::Scope;
+use crate::tier::BudgetWarning;
+use crate::usage::{Dimension, Usage};
+
+/// Budget held by one billable call: its estimated tokens and cost, and one step, in every
+/// scope it was admitted in (the agent's ledger and the process ledger, or one ledger).
+///
+/// How it ends:
+///
+/// | the call | do | committed | returned to the budget |
+/// |---|---|---|---|
+/// | succeeded | [`commit(actual)`](Self::commit) | `actual` and the step | `estimate − actual`, if positive |
+/// | failed after using something | [`commit(partial)`](Self::commit) | `partial` and the step | `estimate − partial` |
+/// | failed before using anything | [`release()`](Self::release) | nothing | all of it, step included |
+/// | was abandoned (reservation dropped) | nothing: `Drop` releases | nothing | all of it, step included |
+///
+/// A reservation is consumed by `commit` and `release`, so it cannot be settled twice, and
+/// dropping one never leaks budget.
+///
+/// ```
+/// use overseer_budget::{Ledger, Limits, Scope, Usage};
+///
+/// let ledger = Ledger::new(Scope::Process, Limits::new().tokens(1_000))?;
+/// {
+///     let _abandoned = ledger.reserve(Usage::from_tokens(600))?;
+///     assert_eq!(ledger.remaining().tokens, Some(400));
+/// } // dropped: released
+/// assert_eq!(ledger.remaining().tokens, Some(1_000));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a reservation is released when dropped; commit the call's usage or release it"]
+pub struct Reservation {
+    estimate: Usage,
+    /// The ledgers holding budget, agent first; `None` once settled.
+    held: Option<[Option<Ledger>; 2]>,
+    /// Tripped when a commit takes the process ledger to a limit.
+    switch: Option<KillSwitch>,
+}
+
+impl Reservation {
+    pub(crate) fn new(
+        estimate: Usage,
+        ledgers: [Option<Ledger>; 2],
+        switch: Option<KillSwitch>,
+    ) -> Self {
+        Self {
+            estimate,
+            held: Some(ledgers),
+            switch,
+        }
+    }
+
+    /// What was reserved (besides the one step).
+    pub fn estimate(&self) -> Usage {
+        self.estimate
+    }
+
+    /// The scopes holding budget for this call, agent first.
+    pub fn scopes(&self) -> impl Iterator<Item = &Scope> + '_ {
+        self.held
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|ledger| ledger.scope())
+    }
+
+    /// Records what the call really used (its `actual` usage, or the partial usage of a
+    /// failed call) and returns the rest of the reservation.
+    ///
+    /// **Overrun.** If `actual` exceeds the estimate, the spend really happened, so the
+    /// ledger records the truth: committed spend grows by `actual`, even past a limit. The
+    /// excess is reported in [`CommitReport::overrun`] and logged. It is the only way
+    /// `committed + reserved` can exceed a limit, and only by that excess; while it does,
+    /// every reservation in that dimension is refused.
+    ///
+    /// **Trip.** For a reservation from [`Budget::admit`](crate::Budget::admit), a commit
+    /// that takes the *process* ledger's committed spend to (or past) a limit trips the kill
+    /// switch with [`TripReason::LimitReached`]; an agent's limit refuses only that agent's
+    /// later calls.
+    pub fn commit(mut self, actual: Usage) -> CommitReport {
+        let mut report = CommitReport::empty(self.estimate);
+        report.usage = actual;
+        let excess = actual.excess_over(self.estimate);
+        report.overrun = (!excess.is_zero()).then_some(excess);
+        let Some(ledgers) = self.held.take() else {
+            return report;
+        };
+        let reserved = self.estimate.amounts(1);
+        let spent = actual.amounts(1);
+        for ledger in ledgers.iter().flatten() {
+            ledger.settle(reserved, spent, &mut report);
+        }
+        if let Some(excess) = report.overrun {
+            tracing::warn!(
+                estimate_tokens = self.estimate.tokens,
+                estimate_cost_micros = self.estimate.cost_micros,
+                overrun_tokens = excess.tokens,
+                overrun_cost_micros = excess.cost_micros,
+                "call used more than it reserved"
+            );
+        }
+        if let Some(switch) = &self.switch {
+            let reached = report.limits_reached.iter().find(|r| r.scope.is_process());
+            if let Some(reached) = reached {
+                let reason = TripReason::LimitReached {
+                    dimension: reached.dimension,
+                    committed: reached.committed,
+                    limit: reached.limit,
+                };
+                report.tripped = switch.trip(reason).tripped_now();
+            }
+        }
+        report
+    }
+
+    /// Returns everything this call held, step included: for a call that failed before it
+    /// used anything. Dropping the reservation does the same.
+    pub fn release(mut self) {
+        self.release_held();
+    }
+
+    fn release_held(&mut self) {
+        if let Some(ledgers) = self.held.take() {
+            let amounts = self.estimate.amounts(1);
+            for ledger in ledgers.iter().flatten() {
+                ledger.unclaim(amounts);
+            }
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.held.is_some() {
+            tracing::debug!(
+                tokens = self.estimate.tokens,
+                cost_micros = self.estimate.cost_micros,
+                "reservation dropped unsettled; released"
+            );
+            self.release_held();
+        }
+    }
+}
+
+impl fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reservation")
+            .field("estimate", &self.estimate)
+            .field("scopes", &self.scopes().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// A limit that a commit's spend reached: committed spend went from below the limit to at
+/// or above it with this commit. Reported once per limit and scope.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LimitReached {
+    /// Whose limit.
+    pub scope: Scope,
+    /// Which limit.
+    pub dimension: Dimension,
+    /// Committed spend after the commit.
+    pub committed: u64,
+    /// The limit.
+    pub limit: u64,
+}
+
+/// What a commit did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitReport {
+    /// What had been reserved (besides the step).
+    pub estimate: Usage,
+    /// What was committed.
+    pub usage: Usage,
+    /// What the call used beyond its estimate, if anything.
+    pub overrun: Option<Usage>,
+    /// Tiers this commit reached, in any scope; each tier fires once per dimension and
+    /// scope over the ledger's life.
+    pub warnings: Vec<BudgetWarning>,
+    /// Limits this commit reached, in any scope.
+    pub limits_reached: Vec<LimitReached>,
+    /// Whether this commit tripped the kill switch.
+    pub tripped: bool,
+}
+
+impl CommitReport {
+    pub(crate) fn empty(estimate: Usage) -> Self {
+        Self {
+            estimate,
+            usage: Usage::ZERO,
+            overrun: None,
+            warnings: Vec::new(),
+            limits_reached: Vec::new(),
+            tripped: false,
+        }
+    }
+}

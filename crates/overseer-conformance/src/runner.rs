@@ -1,0 +1,592 @@
+//! Runs a parsed [`Scenario`] against real Overseer supervisors on a paused tokio clock and
+//! prints the trace in the format of OTP's recordings.
+//!
+//! The workers are small ractor actors that crash, exit with a given reason, ignore the polite
+//! shutdown (`stubborn`) or fail to start, on command. Every batch of actions between two
+//! `advance` lines runs at one instant of the paused clock; after each action the runner waits
+//! until the tree has settled (no actor ready to run and no supervisor busy), so each action's
+//! events are printed before the next action's echo.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use overseer_supervisor::{
+    AutoShutdown as SupAutoShutdown, ChildExit, ChildId, ChildOpError, ChildSpec, ChildState,
+    EventBus, EventKind, ExitReason, LifecycleEvent, Restart as SupRestart, Shutdown, StartContext,
+    StartError, Strategy as SupStrategy, SupervisionTree, SupervisorRef, SupervisorSpec, TreeError,
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::scenario::{
+    Action, AutoShutdown, ChildOpts, Node, Restart, Scenario, ShutdownSpec, Strategy, SupNode,
+    WorkerNode,
+};
+use crate::term::Term;
+
+/// How long (on the paused clock) one action may take to settle before the run is abandoned.
+const SETTLE_LIMIT: Duration = Duration::from_secs(3600);
+/// The step by which the runner lets the paused clock move while it waits for quiescence.
+const SETTLE_STEP: Duration = Duration::from_millis(1);
+
+/// Why a scenario could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The scenario text is malformed.
+    #[error(transparent)]
+    Parse(#[from] crate::ScenarioError),
+    /// The supervisors rejected the tree or failed to start it.
+    #[error("the tree could not start: {0}")]
+    Tree(#[from] TreeError),
+    /// The tokio runtime could not be built.
+    #[error("could not build the tokio runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+    /// An action did not settle within an hour of (paused) time.
+    #[error("line {line}: the tree did not settle")]
+    NeverSettled {
+        /// The action's line.
+        line: usize,
+    },
+}
+
+/// Parses and runs a scenario on a fresh single-threaded runtime with a paused clock; returns
+/// the trace, one event per line, ending with the `alive:` line and a newline.
+///
+/// ```
+/// let trace = overseer_conformance::runner::run_text(
+///     "sup root one_for_one intensity=1 period=5\n  child a\ncrash a\n",
+/// )?;
+/// assert_eq!(trace, "start root\nstart a\n> crash a\nstop a crash\nrestart a\nalive: a root\n");
+/// # Ok::<(), overseer_conformance::runner::RunError>(())
+/// ```
+pub fn run_text(text: &str) -> Result<String, RunError> {
+    let scenario = crate::parse(text)?;
+    run_blocking(&scenario)
+}
+
+/// Runs a parsed scenario on a fresh single-threaded runtime with a paused clock.
+pub fn run_blocking(scenario: &Scenario) -> Result<String, RunError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()?;
+    runtime.block_on(run(scenario))
+}
+
+/// Runs a parsed scenario. Must be called on a current-thread runtime whose clock is paused
+/// (see [`run_blocking`]).
+pub async fn run(scenario: &Scenario) -> Result<String, RunError> {
+    let world = World::default();
+    let root_spec = world.supervisor_spec(&scenario.root);
+    let bus = EventBus::new(1 << 16);
+    let events = bus.subscribe();
+    let tree = SupervisionTree::builder(root_spec)
+        .events(bus)
+        .call_timeout(SETTLE_LIMIT)
+        .start()
+        .await?;
+    let mut run = Run {
+        world,
+        tree,
+        events,
+        trace: Trace::default(),
+        batch_start: Instant::now(),
+        parents: HashMap::new(),
+        dynamic_sups: HashSet::new(),
+        root: scenario.root.name.clone(),
+        started_once: HashSet::new(),
+    };
+    run.learn_tree(&scenario.root);
+    run.settle(0).await?;
+    run.drain_events();
+    for line in &scenario.actions {
+        run.trace.push(format!("> {}", line.echo));
+        run.act(&line.action, line.line).await?;
+    }
+    let alive = run.alive().await;
+    run.trace.push(format!(
+        "alive:{}",
+        alive
+            .iter()
+            .fold(String::new(), |line, name| line + " " + name)
+    ));
+    Ok(run.trace.into_text())
+}
+
+/// The names of a scenario's world: which worker incarnation is current, which starts must fail.
+#[derive(Debug, Default, Clone)]
+struct World {
+    workers: Arc<Mutex<HashMap<String, ActorRef<WorkerMsg>>>>,
+    failing_starts: Arc<Mutex<HashMap<String, u32>>>,
+}
+
+impl World {
+    /// Whether the next start of `name` must fail (and counts that failure down).
+    fn take_failing_start(&self, name: &str) -> bool {
+        let mut failing = self
+            .failing_starts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match failing.get_mut(name) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn worker(&self, name: &str) -> Option<ActorRef<WorkerMsg>> {
+        let workers = self.workers.lock().unwrap_or_else(PoisonError::into_inner);
+        workers
+            .get(name)
+            .filter(|worker| worker.get_status() == ActorStatus::Running)
+            .cloned()
+    }
+
+    fn supervisor_spec(&self, node: &SupNode) -> SupervisorSpec {
+        let strategy = match node.strategy {
+            Strategy::OneForOne => SupStrategy::OneForOne,
+            Strategy::OneForAll => SupStrategy::OneForAll,
+            Strategy::RestForOne => SupStrategy::RestForOne,
+            Strategy::SimpleOneForOne => SupStrategy::Dynamic,
+        };
+        let world = self.clone();
+        let name = node.name.clone();
+        let mut spec = SupervisorSpec::new(node.name.as_str(), strategy)
+            .intensity(node.intensity, Duration::from_secs(node.period_secs))
+            .auto_shutdown(match node.auto_shutdown {
+                AutoShutdown::Never => SupAutoShutdown::Never,
+                AutoShutdown::AnySignificant => SupAutoShutdown::AnySignificant,
+                AutoShutdown::AllSignificant => SupAutoShutdown::AllSignificant,
+            })
+            .before_start(move || {
+                if world.take_failing_start(&name) {
+                    Err(StartError::failed("start_failed"))
+                } else {
+                    Ok(())
+                }
+            });
+        for child in &node.children {
+            spec = spec.child(match child {
+                Node::Worker(worker) => {
+                    self.worker_spec(&worker.name, &worker.opts, worker.stubborn)
+                }
+                Node::Sup(sup) => {
+                    with_options(ChildSpec::supervisor(self.supervisor_spec(sup)), &sup.opts)
+                }
+            });
+        }
+        if let Some(WorkerNode { opts, stubborn, .. }) = &node.template {
+            spec = spec.template(self.worker_spec("template", opts, *stubborn));
+        }
+        spec
+    }
+
+    /// A worker spec; the worker's name is its child id (a dynamic child gets its id when added).
+    fn worker_spec(&self, id: &str, opts: &ChildOpts, stubborn: bool) -> ChildSpec {
+        let world = self.clone();
+        let spec = ChildSpec::worker(id, move |context: StartContext| {
+            let world = world.clone();
+            async move {
+                let name = context.id().to_string();
+                if world.take_failing_start(&name) {
+                    return Err(StartError::failed("start_failed"));
+                }
+                let worker = context.spawn(Worker, WorkerArgs { stubborn }).await?;
+                world
+                    .workers
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(name, worker.clone());
+                Ok(worker)
+            }
+        });
+        with_options(spec, opts)
+    }
+}
+
+fn with_options(spec: ChildSpec, opts: &ChildOpts) -> ChildSpec {
+    let spec = spec
+        .restart(restart_type(opts.restart))
+        .significant(opts.significant);
+    match opts.shutdown {
+        Some(shutdown) => spec.shutdown(shutdown_spec(shutdown)),
+        None => spec,
+    }
+}
+
+fn restart_type(restart: Restart) -> SupRestart {
+    match restart {
+        Restart::Permanent => SupRestart::Permanent,
+        Restart::Transient => SupRestart::Transient,
+        Restart::Temporary => SupRestart::Temporary,
+    }
+}
+
+fn shutdown_spec(shutdown: ShutdownSpec) -> Shutdown {
+    match shutdown {
+        ShutdownSpec::BrutalKill => Shutdown::BrutalKill,
+        ShutdownSpec::Millis(ms) => Shutdown::Timeout(Duration::from_millis(ms)),
+        ShutdownSpec::Infinity => Shutdown::Infinity,
+    }
+}
+
+/// The scenario worker: crashes or exits on command; a stubborn one never finishes a polite stop.
+#[derive(Debug)]
+struct Worker;
+
+#[derive(Debug)]
+struct WorkerArgs {
+    stubborn: bool,
+}
+
+#[derive(Debug)]
+struct WorkerState {
+    stubborn: bool,
+    exiting_by_itself: bool,
+}
+
+#[derive(Debug)]
+enum WorkerMsg {
+    Crash,
+    Exit(ExitReason),
+}
+
+impl Actor for Worker {
+    type Msg = WorkerMsg;
+    type State = WorkerState;
+    type Arguments = WorkerArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<WorkerMsg>,
+        args: WorkerArgs,
+    ) -> Result<WorkerState, ActorProcessingErr> {
+        Ok(WorkerState {
+            stubborn: args.stubborn,
+            exiting_by_itself: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<WorkerMsg>,
+        message: WorkerMsg,
+        state: &mut WorkerState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            WorkerMsg::Crash => Err(ChildExit::new(ExitReason::Abnormal("crash".into())).into()),
+            WorkerMsg::Exit(reason) => {
+                state.exiting_by_itself = true;
+                myself.stop(reason.to_stop_reason());
+                Ok(())
+            }
+        }
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<WorkerMsg>,
+        state: &mut WorkerState,
+    ) -> Result<(), ActorProcessingErr> {
+        if state.stubborn && !state.exiting_by_itself {
+            // Ignores the polite stop: only a kill ends it.
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+/// An Erlang exit reason as the worker's exit reason.
+fn exit_reason(term: &Term) -> ExitReason {
+    match term {
+        Term::Atom(atom) if atom == "normal" => ExitReason::Normal,
+        Term::Atom(atom) if atom == "shutdown" => ExitReason::Shutdown,
+        Term::Atom(atom) if atom == "killed" => ExitReason::Killed,
+        Term::Tuple(items) if items.len() == 2 && items[0] == Term::atom("shutdown") => {
+            ExitReason::ShutdownWith(items[1].to_string())
+        }
+        other => ExitReason::Abnormal(other.to_string()),
+    }
+}
+
+/// An exit reason in Erlang form.
+fn erlang_reason(reason: &ExitReason) -> String {
+    match reason {
+        ExitReason::Normal => "normal".into(),
+        ExitReason::Shutdown => "shutdown".into(),
+        ExitReason::ShutdownWith(detail) => format!("{{shutdown,{detail}}}"),
+        ExitReason::FailedToStartChild { child, cause } => {
+            format!(
+                "{{shutdown,{{failed_to_start_child,{child},{}}}}}",
+                erlang_start_error(cause)
+            )
+        }
+        ExitReason::Killed => "killed".into(),
+        ExitReason::Panicked(text) | ExitReason::Failed(text) | ExitReason::Abnormal(text) => {
+            text.clone()
+        }
+        ExitReason::TimedOut(_) => "timeout".into(),
+    }
+}
+
+/// A start failure in Erlang form.
+fn erlang_start_error(error: &StartError) -> String {
+    match error {
+        StartError::ChildFailed { child, cause } => format!(
+            "{{shutdown,{{failed_to_start_child,{child},{}}}}}",
+            erlang_start_error(cause)
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The result of a child API call in Erlang form.
+fn erlang_result<T>(result: Result<T, ChildOpError>, ok: impl FnOnce(T) -> String) -> String {
+    let text = match result {
+        Ok(value) => return ok(value),
+        Err(ChildOpError::NotFound(_)) => "not_found".into(),
+        Err(ChildOpError::Running(_)) => "running".into(),
+        Err(ChildOpError::Restarting(_)) => "restarting".into(),
+        Err(ChildOpError::AlreadyStarted(id)) => format!("{{already_started,{id}}}"),
+        Err(ChildOpError::AlreadyPresent(_)) => "already_present".into(),
+        Err(ChildOpError::NotAllowedOnDynamic) => "simple_one_for_one".into(),
+        Err(ChildOpError::StartFailed(error)) => erlang_start_error(&error),
+        Err(ChildOpError::InvalidSpec(error)) => format!("{{invalid_child_spec,\"{error}\"}}"),
+        Err(ChildOpError::OnlyOnDynamic) => "not_simple_one_for_one".into(),
+        Err(ChildOpError::SupervisorNotRunning) => "noproc".into(),
+        Err(ChildOpError::Timeout(_)) => "timeout".into(),
+    };
+    format!("{{error,{text}}}")
+}
+
+#[derive(Debug, Default)]
+struct Trace {
+    lines: Vec<String>,
+}
+
+impl Trace {
+    fn push(&mut self, line: String) {
+        self.lines.push(line);
+    }
+
+    fn into_text(self) -> String {
+        let mut text = self.lines.join("\n");
+        text.push('\n');
+        text
+    }
+}
+
+struct Run {
+    world: World,
+    tree: SupervisionTree,
+    events: broadcast::Receiver<LifecycleEvent>,
+    trace: Trace,
+    /// The instant the current batch of actions runs at.
+    batch_start: Instant,
+    /// Each name's supervisor.
+    parents: HashMap<String, String>,
+    dynamic_sups: HashSet<String>,
+    root: String,
+    /// Names already started once: their next start prints `restart`.
+    started_once: HashSet<String>,
+}
+
+impl Run {
+    fn learn_tree(&mut self, node: &SupNode) {
+        if node.strategy == Strategy::SimpleOneForOne {
+            self.dynamic_sups.insert(node.name.clone());
+        }
+        for child in &node.children {
+            self.parents
+                .insert(child.name().to_string(), node.name.clone());
+            if let Node::Sup(sup) = child {
+                self.learn_tree(sup);
+            }
+        }
+    }
+
+    /// Waits until nothing in the tree is ready to run and no supervisor is busy. On a paused
+    /// current-thread runtime, the clock moves only when every task is idle, so a completed
+    /// sleep means the runtime was idle when it woke; a busy supervisor at that point is waiting
+    /// for a timer (a shutdown timeout), so the wait goes on.
+    async fn settle(&mut self, line: usize) -> Result<(), RunError> {
+        let started = Instant::now();
+        loop {
+            tokio::time::sleep(SETTLE_STEP).await;
+            if self.tree.operations_in_progress() == 0 {
+                return Ok(());
+            }
+            if started.elapsed() > SETTLE_LIMIT {
+                return Err(RunError::NeverSettled { line });
+            }
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Ok(event) = self.events.try_recv() {
+            let name = event.path.name().to_string();
+            let line = match event.kind {
+                EventKind::Started => {
+                    if self.started_once.insert(name.clone()) {
+                        format!("start {name}")
+                    } else {
+                        format!("restart {name}")
+                    }
+                }
+                EventKind::StartFailed { .. } => format!("start_failed {name}"),
+                EventKind::Stopped { reason } => format!("stop {name} {}", erlang_reason(&reason)),
+                EventKind::Escalated { .. } => format!("escalate {name}"),
+                EventKind::AutoShutdown => continue,
+            };
+            self.trace.push(line);
+        }
+    }
+
+    async fn act(&mut self, action: &Action, line: usize) -> Result<(), RunError> {
+        let result = match action {
+            Action::Crash(name) | Action::Kill(name) | Action::Exit { name, .. } => {
+                match self.world.worker(name) {
+                    None => self.trace.push(format!("error not_running {name}")),
+                    Some(worker) => match action {
+                        Action::Crash(_) => {
+                            let _ = worker.send_message(WorkerMsg::Crash);
+                        }
+                        Action::Exit { reason, .. } => {
+                            let _ = worker.send_message(WorkerMsg::Exit(exit_reason(reason)));
+                        }
+                        _ => worker.kill(),
+                    },
+                }
+                None
+            }
+            Action::FailStart { name, times } => {
+                self.world
+                    .failing_starts
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(name.clone(), *times);
+                None
+            }
+            Action::Advance(seconds) => {
+                let target = self.batch_start + Duration::from_secs(*seconds);
+                let now = Instant::now();
+                if target > now {
+                    tokio::time::advance(target - now).await;
+                }
+                self.batch_start = target;
+                None
+            }
+            Action::Terminate(name) => match self.parent_of(name).await {
+                Some(parent) => Some(erlang_result(
+                    parent.terminate_child(name.as_str()).await,
+                    |()| "ok".into(),
+                )),
+                None => Some("{error,not_found}".into()),
+            },
+            Action::Restart(name) => match self.parent_of(name).await {
+                Some(parent) => Some(erlang_result(
+                    parent.restart_child(name.as_str()).await,
+                    |_| format!("{{ok,{name}}}"),
+                )),
+                None => Some("{error,not_found}".into()),
+            },
+            Action::Delete(name) => match self.parent_of(name).await {
+                Some(parent) => Some(erlang_result(
+                    parent.delete_child(name.as_str()).await,
+                    |()| "ok".into(),
+                )),
+                None => Some("{error,not_found}".into()),
+            },
+            Action::Add {
+                sup,
+                name,
+                restart,
+                shutdown,
+                significant,
+                stubborn,
+            } => match self.supervisor(sup).await {
+                None => Some("{error,noproc}".into()),
+                Some(supervisor) => {
+                    self.parents.insert(name.clone(), sup.clone());
+                    let added = if self.dynamic_sups.contains(sup) {
+                        supervisor.start_dynamic_child(name.as_str()).await
+                    } else {
+                        let opts = ChildOpts {
+                            restart: restart.unwrap_or_default(),
+                            shutdown: *shutdown,
+                            significant: *significant,
+                        };
+                        supervisor
+                            .start_child(self.world.worker_spec(name, &opts, *stubborn))
+                            .await
+                    };
+                    Some(erlang_result(added, |_| format!("{{ok,{name}}}")))
+                }
+            },
+            Action::Shutdown => {
+                let _ = self.tree.shutdown(SETTLE_LIMIT).await;
+                None
+            }
+        };
+        self.settle(line).await?;
+        self.drain_events();
+        if let Some(result) = result {
+            self.trace.push(format!("result {result}"));
+        }
+        Ok(())
+    }
+
+    /// The running supervisor named `name`, found by walking the tree from the root.
+    async fn supervisor(&self, name: &str) -> Option<SupervisorRef> {
+        let mut chain = vec![name.to_string()];
+        while let Some(parent) = self.parents.get(chain.last()?) {
+            chain.push(parent.clone());
+        }
+        if chain.last()? != &self.root || !self.tree.root().is_alive() {
+            return None;
+        }
+        let mut current = self.tree.root().clone();
+        for step in chain.iter().rev().skip(1) {
+            let children = current.which_children().await.ok()?;
+            let child = children
+                .iter()
+                .find(|child| child.id == ChildId::from(step.as_str()))?;
+            current = child.supervisor()?;
+        }
+        Some(current)
+    }
+
+    async fn parent_of(&self, name: &str) -> Option<SupervisorRef> {
+        let parent = self.parents.get(name)?.clone();
+        self.supervisor(&parent).await
+    }
+
+    /// Every live process of the tree, supervisors included, sorted.
+    async fn alive(&self) -> BTreeSet<String> {
+        let mut alive = BTreeSet::new();
+        if !self.tree.root().is_alive() {
+            return alive;
+        }
+        alive.insert(self.root.clone());
+        let mut pending = vec![self.tree.root().clone()];
+        while let Some(supervisor) = pending.pop() {
+            let Ok(children) = supervisor.which_children().await else {
+                continue;
+            };
+            for child in children {
+                if child.state != ChildState::Running {
+                    continue;
+                }
+                alive.insert(child.id.to_string());
+                if let Some(nested) = child.supervisor() {
+                    pending.push(nested);
+                }
+            }
+        }
+        alive
+    }
+}

@@ -1,0 +1,133 @@
+//! Lifecycle events: what happened in the tree, as typed values and as tracing events.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::{ChildPath, ExitReason, StartError};
+
+/// One thing that happened to a supervisor or a child.
+///
+/// Events of one tree are published in causal order on its [`EventBus`]: a supervisor reports
+/// its own start before its children start, a child's exit is reported before the restart it
+/// causes, and an escalation before the supervisor's children are stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleEvent {
+    /// Time since the tree started (tokio clock).
+    pub elapsed: Duration,
+    /// The supervisor or child the event is about.
+    pub path: ChildPath,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What happened, in a [`LifecycleEvent`].
+///
+/// | kind | reported by | when |
+/// |---|---|---|
+/// | [`Started`](Self::Started) | the supervisor starting a worker; a supervisor itself | a start succeeded (a supervisor: before its children start) |
+/// | [`StartFailed`](Self::StartFailed) | the parent supervisor | a start attempt failed |
+/// | [`Stopped`](Self::Stopped) | the parent supervisor; the root itself | a child exited or was stopped, with the reason |
+/// | [`Escalated`](Self::Escalated) | the supervisor giving up | a restart would exceed its intensity |
+/// | [`AutoShutdown`](Self::AutoShutdown) | the supervisor shutting down | significant children exited |
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// Started (first start or restart).
+    Started,
+    /// A start attempt failed.
+    StartFailed {
+        /// Why.
+        error: StartError,
+    },
+    /// Exited or was stopped.
+    Stopped {
+        /// Why.
+        reason: ExitReason,
+    },
+    /// The supervisor exceeded its restart intensity and gives up: it stops its children and
+    /// exits with reason `shutdown`.
+    Escalated {
+        /// The restart limit.
+        intensity: u32,
+        /// The window, in whole seconds.
+        period_secs: u64,
+    },
+    /// The supervisor shuts itself down because of significant children.
+    AutoShutdown,
+}
+
+/// Where a tree publishes its [`LifecycleEvent`]s: a broadcast channel, so any number of
+/// subscribers each get every event in order. A subscriber that falls more than the capacity
+/// behind is told how many events it missed (`RecvError::Lagged`), never silently.
+///
+/// ```
+/// use overseer_supervisor::EventBus;
+/// let bus = EventBus::new(1024);
+/// let _subscriber = bus.subscribe();
+/// ```
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<LifecycleEvent>,
+}
+
+impl EventBus {
+    /// The default capacity of a tree's bus.
+    pub const DEFAULT_CAPACITY: usize = 4096;
+
+    /// A bus keeping up to `capacity` events for slow subscribers (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        let (sender, _) = broadcast::channel(capacity.max(1));
+        Self { sender }
+    }
+
+    /// A new subscriber, receiving every event published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<LifecycleEvent> {
+        self.sender.subscribe()
+    }
+
+    /// Publishes an event and writes it as a tracing event with structured fields.
+    pub(crate) fn publish(&self, event: LifecycleEvent) {
+        trace_event(&event);
+        // No subscriber is not an error: events are also in the tracing output.
+        let _ = self.sender.send(event);
+    }
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_CAPACITY)
+    }
+}
+
+fn trace_event(event: &LifecycleEvent) {
+    let path = event.path.as_str();
+    match &event.kind {
+        EventKind::Started => tracing::info!(path, event = "started", "started"),
+        EventKind::StartFailed { error } => {
+            tracing::warn!(path, event = "start_failed", error = %error, "start failed")
+        }
+        EventKind::Stopped { reason } if reason.is_normal() => {
+            tracing::info!(path, event = "stopped", reason = %reason, "stopped")
+        }
+        EventKind::Stopped { reason } => {
+            tracing::warn!(path, event = "stopped", reason = %reason, "exited abnormally")
+        }
+        EventKind::Escalated {
+            intensity,
+            period_secs,
+        } => tracing::error!(
+            path,
+            event = "escalated",
+            intensity,
+            period_secs,
+            "restart intensity exceeded; supervisor gives up"
+        ),
+        EventKind::AutoShutdown => tracing::info!(
+            path,
+            event = "auto_shutdown",
+            "significant children exited; supervisor shuts down"
+        ),
+    }
+}

@@ -1,0 +1,803 @@
+//! The supervisor actor: OTP's `supervisor` behaviour as a ractor actor.
+//!
+//! The decisions are pure functions elsewhere ([`decide_on_exit`], [`RestartWindow`],
+//! [`Strategy::affected`], [`AutoShutdown::shuts_down`]); this module only carries them out:
+//! it starts and stops actors, reacts to their exits, and answers the child API.
+//!
+//! Three ractor behaviours are designed around here:
+//! * ractor reports panics and returned errors alike (`ActorFailed`): workers are spawned inside
+//!   [`Supervised`](crate::Supervised), which tags each failure with an exact [`ExitReason`].
+//! * a failing `pre_start` produces no supervision event, only a failed spawn: start failures are
+//!   read from the spawn result, never from events.
+//! * ractor's default `handle_supervisor_evt` stops the parent on any child exit: this actor
+//!   overrides it and applies OTP's rules instead. Exit events from actors that are no longer
+//!   children (because this supervisor stopped them itself) are recognised by actor id and ignored,
+//!   which is what OTP's `unlink_flush` achieves.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
+};
+use tokio::time::Instant;
+
+use crate::child_spec::ChildKind;
+use crate::supervisor_ref::{ChildCounts, ChildInfo, ChildState};
+use crate::worker::start_error_from_spawn;
+use crate::{
+    decide_on_exit, ChildId, ChildOpError, ChildPath, ChildSpec, EventBus, EventKind, ExitDecision,
+    ExitReason, LifecycleEvent, Restart, RestartWindow, Shutdown, SpecError, StartContext,
+    StartError, Strategy, SupervisorSpec, Verdict,
+};
+
+/// How long a supervisor waits for a killed actor to be gone before it moves on (a kill
+/// interrupts any await, so this is only reached by an actor blocking its thread).
+const KILL_WAIT: Duration = Duration::from_secs(5);
+
+/// What every supervisor of one tree shares.
+#[derive(Debug, Clone)]
+pub(crate) struct TreeContext {
+    pub(crate) epoch: Instant,
+    pub(crate) events: EventBus,
+    pub(crate) activity: Arc<AtomicUsize>,
+    pub(crate) call_timeout: Duration,
+}
+
+impl TreeContext {
+    pub(crate) fn new(events: EventBus, call_timeout: Duration) -> Self {
+        Self {
+            epoch: Instant::now(),
+            events,
+            activity: Arc::new(AtomicUsize::new(0)),
+            call_timeout,
+        }
+    }
+
+    /// Whole seconds since the tree started: the clock restart intensity counts in.
+    fn now_secs(&self) -> u64 {
+        self.epoch.elapsed().as_secs()
+    }
+
+    pub(crate) fn emit(&self, path: &ChildPath, kind: EventKind) {
+        self.events.publish(LifecycleEvent {
+            elapsed: self.epoch.elapsed(),
+            path: path.clone(),
+            kind,
+        });
+    }
+
+    /// Marks a supervisor as busy until the guard drops.
+    fn busy(&self) -> BusyGuard {
+        self.activity.fetch_add(1, Ordering::SeqCst);
+        BusyGuard(Arc::clone(&self.activity))
+    }
+}
+
+struct BusyGuard(Arc<AtomicUsize>);
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The supervisor actor.
+#[derive(Debug)]
+pub(crate) struct SupervisorActor;
+
+/// How a supervisor instance is started.
+#[derive(Debug)]
+pub(crate) struct SupervisorArgs {
+    pub(crate) spec: Arc<SupervisorSpec>,
+    pub(crate) path: ChildPath,
+    pub(crate) tree: TreeContext,
+    pub(crate) is_root: bool,
+}
+
+/// Requests a supervisor handles.
+pub(crate) enum SupervisorMsg {
+    /// Retry a restart that failed (OTP's `try_again_restart` cast).
+    TryAgain(ChildId),
+    StartChild(ChildSpec, RpcReplyPort<Result<ActorCell, ChildOpError>>),
+    StartDynamicChild(ChildId, RpcReplyPort<Result<ActorCell, ChildOpError>>),
+    TerminateChild(ChildId, RpcReplyPort<Result<(), ChildOpError>>),
+    RestartChild(ChildId, RpcReplyPort<Result<ActorCell, ChildOpError>>),
+    DeleteChild(ChildId, RpcReplyPort<Result<(), ChildOpError>>),
+    WhichChildren(RpcReplyPort<Vec<ChildInfo>>),
+    CountChildren(RpcReplyPort<ChildCounts>),
+}
+
+enum Status {
+    Running(ActorCell),
+    /// A restart attempt failed and a retry is queued.
+    Restarting,
+    NotRunning,
+}
+
+struct Child {
+    spec: ChildSpec,
+    path: ChildPath,
+    status: Status,
+    last_exit: Option<ExitReason>,
+}
+
+impl Child {
+    fn new(spec: ChildSpec, parent: &ChildPath) -> Self {
+        Self {
+            path: parent.join(&spec.id),
+            spec,
+            status: Status::NotRunning,
+            last_exit: None,
+        }
+    }
+
+    fn running_cell(&self) -> Option<&ActorCell> {
+        match &self.status {
+            Status::Running(cell) => Some(cell),
+            _ => None,
+        }
+    }
+}
+
+/// One supervisor instance's state.
+pub(crate) struct SupervisorState {
+    spec: Arc<SupervisorSpec>,
+    path: ChildPath,
+    tree: TreeContext,
+    is_root: bool,
+    window: RestartWindow,
+    /// In start order.
+    children: Vec<Child>,
+    /// Set once this supervisor has decided to exit; events are ignored from then on.
+    exit_reason: Option<ExitReason>,
+}
+
+impl Actor for SupervisorActor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        args: SupervisorArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        let _busy = args.tree.busy();
+        if let Some(check) = &args.spec.before_start {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check()))
+                .unwrap_or_else(|payload| {
+                    Err(StartError::Panicked(crate::exit_reason::panic_message(
+                        payload,
+                    )))
+                });
+            outcome.map_err(Box::new)?;
+        }
+        args.tree.emit(&args.path, EventKind::Started);
+        let mut state = SupervisorState {
+            window: RestartWindow::new(args.spec.intensity, args.spec.period),
+            children: args
+                .spec
+                .children
+                .iter()
+                .map(|child| Child::new(child.clone(), &args.path))
+                .collect(),
+            spec: args.spec,
+            path: args.path,
+            tree: args.tree,
+            is_root: args.is_root,
+            exit_reason: None,
+        };
+        let cell = myself.get_cell();
+        for index in 0..state.children.len() {
+            if let Err(error) = state.start_at(&cell, index).await {
+                let child = state.children[index].spec.id.clone();
+                state.terminate_all().await;
+                return Err(Box::new(StartError::ChildFailed {
+                    child,
+                    cause: Box::new(error),
+                }));
+            }
+        }
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let _busy = state.tree.busy();
+        let reason = state
+            .exit_reason
+            .get_or_insert(ExitReason::Shutdown)
+            .clone();
+        state.terminate_all().await;
+        if state.is_root {
+            state.tree.emit(&state.path, EventKind::Stopped { reason });
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        message: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let _busy = state.tree.busy();
+        let cell = myself.get_cell();
+        match message {
+            SupervisorMsg::TryAgain(id) => state.try_again(&cell, &id).await,
+            SupervisorMsg::StartChild(spec, reply) => {
+                let _ = reply.send(state.add_static_child(&cell, spec).await);
+            }
+            SupervisorMsg::StartDynamicChild(id, reply) => {
+                let _ = reply.send(state.add_dynamic_child(&cell, id).await);
+            }
+            SupervisorMsg::TerminateChild(id, reply) => {
+                let _ = reply.send(state.terminate_child(&id).await);
+            }
+            SupervisorMsg::RestartChild(id, reply) => {
+                let _ = reply.send(state.restart_child(&cell, &id).await);
+            }
+            SupervisorMsg::DeleteChild(id, reply) => {
+                let _ = reply.send(state.delete_child(&id));
+            }
+            SupervisorMsg::WhichChildren(reply) => {
+                let _ = reply.send(state.which_children());
+            }
+            SupervisorMsg::CountChildren(reply) => {
+                let _ = reply.send(state.count_children());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let _busy = state.tree.busy();
+        if let Some((actor, reason)) = ExitReason::from_event(&event) {
+            state.on_child_exit(&myself.get_cell(), actor, reason).await;
+        }
+        Ok(())
+    }
+}
+
+/// Spawns a supervisor instance for a child spec, linked to `parent`.
+///
+/// It runs in a task of its own so that starting a deep tree does not nest one `pre_start`
+/// inside another on a single stack.
+pub(crate) async fn spawn_supervisor(
+    args: SupervisorArgs,
+    parent: Option<ActorCell>,
+) -> Result<ActorRef<SupervisorMsg>, StartError> {
+    let spawned = tokio::spawn(async move {
+        match parent {
+            Some(parent) => Actor::spawn_linked(None, SupervisorActor, args, parent).await,
+            None => Actor::spawn(None, SupervisorActor, args).await,
+        }
+    })
+    .await;
+    match spawned {
+        Ok(Ok((actor, _))) => Ok(actor),
+        Ok(Err(error)) => Err(start_error_from_spawn(error)),
+        Err(join_error) => Err(StartError::Failed(format!(
+            "the supervisor's start task failed: {join_error}"
+        ))),
+    }
+}
+
+/// Stops one actor as `shutdown` says and tells how it ended.
+async fn shut_down(cell: &ActorCell, shutdown: Shutdown) -> ExitReason {
+    match shutdown {
+        Shutdown::BrutalKill => {
+            kill(cell).await;
+            ExitReason::Killed
+        }
+        Shutdown::Timeout(limit) => {
+            match cell
+                .stop_and_wait(ExitReason::Shutdown.to_stop_reason(), Some(limit))
+                .await
+            {
+                Err(ractor::RactorErr::Timeout) => {
+                    kill(cell).await;
+                    ExitReason::Killed
+                }
+                // Stopped, or already gone.
+                _ => ExitReason::Shutdown,
+            }
+        }
+        Shutdown::Infinity => {
+            let _ = cell
+                .stop_and_wait(ExitReason::Shutdown.to_stop_reason(), None)
+                .await;
+            ExitReason::Shutdown
+        }
+    }
+}
+
+async fn kill(cell: &ActorCell) {
+    if cell.kill_and_wait(Some(KILL_WAIT)).await.is_err() {
+        tracing::error!(actor = %cell.get_id(), "a killed actor did not stop; it may be blocking its thread");
+    }
+}
+
+impl SupervisorState {
+    fn is_dynamic(&self) -> bool {
+        self.spec.strategy == Strategy::Dynamic
+    }
+
+    fn position(&self, id: &ChildId) -> Option<usize> {
+        self.children.iter().position(|child| &child.spec.id == id)
+    }
+
+    fn position_of_actor(&self, actor: ActorId) -> Option<usize> {
+        self.children.iter().position(|child| {
+            child
+                .running_cell()
+                .is_some_and(|cell| cell.get_id() == actor)
+        })
+    }
+
+    /// Starts the child at `index` and records it as running, or reports why it could not start.
+    async fn start_at(&mut self, myself: &ActorCell, index: usize) -> Result<(), StartError> {
+        let child = &self.children[index];
+        let started = match &child.spec.kind {
+            ChildKind::Worker(start) => {
+                let context = StartContext {
+                    supervisor: myself.clone(),
+                    id: child.spec.id.clone(),
+                    path: child.path.clone(),
+                    previous_exit: child.last_exit.clone(),
+                };
+                let attempt = std::panic::AssertUnwindSafe(start(context));
+                let started = match futures::FutureExt::catch_unwind(attempt).await {
+                    Ok(started) => started,
+                    Err(payload) => Err(StartError::Panicked(crate::exit_reason::panic_message(
+                        payload,
+                    ))),
+                };
+                match &started {
+                    Ok(_) => self.tree.emit(&child.path, EventKind::Started),
+                    Err(error) => self.tree.emit(
+                        &child.path,
+                        EventKind::StartFailed {
+                            error: error.clone(),
+                        },
+                    ),
+                }
+                started
+            }
+            ChildKind::Supervisor(spec) => {
+                let args = SupervisorArgs {
+                    spec: Arc::clone(spec),
+                    path: child.path.clone(),
+                    tree: self.tree.clone(),
+                    is_root: false,
+                };
+                let started = spawn_supervisor(args, Some(myself.clone()))
+                    .await
+                    .map(|actor| actor.get_cell());
+                match &started {
+                    Ok(_) => {}
+                    // The supervisor ran and exited: OTP reports it as stopped with
+                    // {shutdown, {failed_to_start_child, Id, Reason}}.
+                    Err(StartError::ChildFailed {
+                        child: failed,
+                        cause,
+                    }) => self.tree.emit(
+                        &child.path,
+                        EventKind::Stopped {
+                            reason: ExitReason::FailedToStartChild {
+                                child: failed.clone(),
+                                cause: cause.clone(),
+                            },
+                        },
+                    ),
+                    Err(error) => self.tree.emit(
+                        &child.path,
+                        EventKind::StartFailed {
+                            error: error.clone(),
+                        },
+                    ),
+                }
+                started
+            }
+        };
+        let cell = started?;
+        self.children[index].status = Status::Running(cell);
+        Ok(())
+    }
+
+    /// Stops the child at `index` if it is running, as its shutdown spec says, and marks it not
+    /// running. Its own exit event will arrive later and be ignored.
+    async fn stop_at(&mut self, index: usize) {
+        let child = &mut self.children[index];
+        if let Status::Running(cell) = std::mem::replace(&mut child.status, Status::NotRunning) {
+            let reason = shut_down(&cell, child.spec.shutdown_spec()).await;
+            child.last_exit = Some(reason.clone());
+            self.tree.emit(&child.path, EventKind::Stopped { reason });
+        }
+    }
+
+    /// Stops every running child: one at a time in reverse start order, or all at once under one
+    /// timer for a dynamic supervisor.
+    async fn terminate_all(&mut self) {
+        if self.is_dynamic() {
+            self.terminate_all_at_once().await;
+        } else {
+            for index in (0..self.children.len()).rev() {
+                self.stop_at(index).await;
+            }
+        }
+    }
+
+    /// OTP's `terminate_dynamic_children`: ask all to stop, wait for all under one deadline, kill
+    /// those still alive. Reported in start order, the killed ones last.
+    async fn terminate_all_at_once(&mut self) {
+        let running: Vec<(ChildPath, ActorCell, Shutdown)> = self
+            .children
+            .iter_mut()
+            .filter_map(
+                |child| match std::mem::replace(&mut child.status, Status::NotRunning) {
+                    Status::Running(cell) => {
+                        Some((child.path.clone(), cell, child.spec.shutdown_spec()))
+                    }
+                    _ => None,
+                },
+            )
+            .collect();
+        if running.is_empty() {
+            return;
+        }
+        let shutdown = running[0].2;
+        let mut stubborn = Vec::new();
+        if shutdown == Shutdown::BrutalKill {
+            stubborn = running.iter().map(|(path, cell, _)| (path, cell)).collect();
+        } else {
+            for (_, cell, _) in &running {
+                cell.stop(ExitReason::Shutdown.to_stop_reason());
+            }
+            let deadline = match shutdown {
+                Shutdown::Timeout(limit) => Some(Instant::now() + limit),
+                _ => None,
+            };
+            for (path, cell, _) in &running {
+                let stopped = match deadline {
+                    Some(deadline) => tokio::time::timeout_at(deadline, cell.wait(None))
+                        .await
+                        .is_ok(),
+                    None => cell.wait(None).await.is_ok(),
+                };
+                if stopped {
+                    self.tree.emit(
+                        path,
+                        EventKind::Stopped {
+                            reason: ExitReason::Shutdown,
+                        },
+                    );
+                } else {
+                    stubborn.push((path, cell));
+                }
+            }
+        }
+        for (path, cell) in stubborn {
+            kill(cell).await;
+            self.tree.emit(
+                path,
+                EventKind::Stopped {
+                    reason: ExitReason::Killed,
+                },
+            );
+        }
+        self.children.clear();
+    }
+
+    /// A child exited by itself (or was killed by someone else): OTP's `do_restart/3`.
+    async fn on_child_exit(&mut self, myself: &ActorCell, actor: ActorId, reason: ExitReason) {
+        if self.exit_reason.is_some() {
+            return;
+        }
+        let Some(index) = self.position_of_actor(actor) else {
+            // Not a current child: one this supervisor stopped itself.
+            return;
+        };
+        let child = &mut self.children[index];
+        child.status = Status::NotRunning;
+        child.last_exit = Some(reason.clone());
+        self.tree.emit(
+            &child.path,
+            EventKind::Stopped {
+                reason: reason.clone(),
+            },
+        );
+        let significant = child.spec.significant;
+        match decide_on_exit(child.spec.restart, &reason) {
+            ExitDecision::Restart => self.restart(myself, index).await,
+            ExitDecision::KeepSpec if !self.is_dynamic() => {
+                self.after_exit_without_restart(myself, significant)
+            }
+            ExitDecision::KeepSpec | ExitDecision::DeleteSpec => {
+                self.children.remove(index);
+                self.after_exit_without_restart(myself, significant);
+            }
+        }
+    }
+
+    /// OTP's `do_auto_shutdown/2`.
+    fn after_exit_without_restart(&mut self, myself: &ActorCell, significant: bool) {
+        let significant_left = self
+            .children
+            .iter()
+            .any(|child| child.spec.significant && !matches!(child.status, Status::NotRunning));
+        if self
+            .spec
+            .auto_shutdown
+            .shuts_down(significant, significant_left)
+        {
+            self.tree.emit(&self.path, EventKind::AutoShutdown);
+            self.exit(myself, ExitReason::Shutdown);
+        }
+    }
+
+    /// Decides to exit: children are stopped in `post_stop`, in reverse start order.
+    fn exit(&mut self, myself: &ActorCell, reason: ExitReason) {
+        myself.stop(reason.to_stop_reason());
+        self.exit_reason = Some(reason);
+    }
+
+    /// OTP's `restart/2`: count the restart, then restart by strategy or give up.
+    async fn restart(&mut self, myself: &ActorCell, index: usize) {
+        if self.window.record(self.tree.now_secs()) == Verdict::Exceeded {
+            tracing::error!(
+                supervisor = %self.path,
+                child = %self.children[index].spec.id,
+                intensity = self.spec.intensity,
+                period_secs = self.spec.period.as_secs(),
+                "reached maximum restart intensity"
+            );
+            self.tree.emit(
+                &self.path,
+                EventKind::Escalated {
+                    intensity: self.spec.intensity,
+                    period_secs: self.spec.period.as_secs(),
+                },
+            );
+            self.children[index].status = Status::NotRunning;
+            self.exit(myself, ExitReason::Shutdown);
+            return;
+        }
+        let affected = self.spec.strategy.affected(index, self.children.len());
+        match self.spec.strategy {
+            Strategy::OneForOne => self.restart_one(myself, index).await,
+            Strategy::Dynamic => {
+                // A restarted dynamic child is the newest one, as a new pid is in OTP.
+                let child = self.children.remove(index);
+                self.children.push(child);
+                let last = self.children.len() - 1;
+                self.restart_one(myself, last).await;
+            }
+            Strategy::OneForAll | Strategy::RestForOne => {
+                self.restart_group(myself, affected.start).await
+            }
+        }
+    }
+
+    async fn restart_one(&mut self, myself: &ActorCell, index: usize) {
+        if self.start_at(myself, index).await.is_err() {
+            self.retry_later(myself, index);
+        }
+    }
+
+    /// OTP's `restart_multiple_children/3`: stop the affected children in reverse start order,
+    /// delete the temporary ones, then start the rest in start order up to the first failure.
+    async fn restart_group(&mut self, myself: &ActorCell, from: usize) {
+        for index in (from..self.children.len()).rev() {
+            self.stop_at(index).await;
+            self.children[index].status = Status::NotRunning;
+        }
+        let mut index = from;
+        while index < self.children.len() {
+            if self.children[index].spec.restart == Restart::Temporary {
+                self.children.remove(index);
+            } else {
+                index += 1;
+            }
+        }
+        for index in from..self.children.len() {
+            if self.start_at(myself, index).await.is_err() {
+                self.retry_later(myself, index);
+                return;
+            }
+        }
+    }
+
+    /// Marks the child at `index` as restarting and queues a retry (OTP's `try_again_restart`).
+    fn retry_later(&mut self, myself: &ActorCell, index: usize) {
+        let child = &mut self.children[index];
+        child.status = Status::Restarting;
+        let retry = SupervisorMsg::TryAgain(child.spec.id.clone());
+        if myself.send_message(retry).is_err() {
+            tracing::warn!(supervisor = %self.path, child = %child.spec.id, "could not queue a restart retry; the supervisor is stopping");
+        }
+    }
+
+    async fn try_again(&mut self, myself: &ActorCell, id: &ChildId) {
+        if self.exit_reason.is_some() {
+            return;
+        }
+        if let Some(index) = self.position(id) {
+            if matches!(self.children[index].status, Status::Restarting) {
+                self.restart(myself, index).await;
+            }
+        }
+    }
+
+    async fn add_static_child(
+        &mut self,
+        myself: &ActorCell,
+        spec: ChildSpec,
+    ) -> Result<ActorCell, ChildOpError> {
+        if self.is_dynamic() {
+            return Err(ChildOpError::NotAllowedOnDynamic);
+        }
+        self.validate_new_child(&spec)?;
+        if let Some(index) = self.position(&spec.id) {
+            return Err(match self.children[index].status {
+                Status::Running(_) => ChildOpError::AlreadyStarted(spec.id),
+                _ => ChildOpError::AlreadyPresent(spec.id),
+            });
+        }
+        self.start_new_child(myself, spec).await
+    }
+
+    async fn add_dynamic_child(
+        &mut self,
+        myself: &ActorCell,
+        id: ChildId,
+    ) -> Result<ActorCell, ChildOpError> {
+        let Some(template) = self.spec.templates.first().filter(|_| self.is_dynamic()) else {
+            return Err(ChildOpError::OnlyOnDynamic);
+        };
+        let spec = template.clone().with_id(id);
+        self.validate_new_child(&spec)?;
+        if let Some(index) = self.position(&spec.id) {
+            return Err(match self.children[index].status {
+                Status::Running(_) => ChildOpError::AlreadyStarted(spec.id),
+                _ => ChildOpError::AlreadyPresent(spec.id),
+            });
+        }
+        self.start_new_child(myself, spec).await
+    }
+
+    fn validate_new_child(&self, spec: &ChildSpec) -> Result<(), SpecError> {
+        if spec.id.as_str().is_empty() {
+            return Err(SpecError::EmptyId {
+                supervisor: self.spec.id.clone(),
+            });
+        }
+        self.spec.validate_child_options(spec)?;
+        if let ChildKind::Supervisor(nested) = &spec.kind {
+            nested.validate()?;
+        }
+        Ok(())
+    }
+
+    /// OTP's `handle_start_child/2`: the spec is kept only if the start succeeds.
+    async fn start_new_child(
+        &mut self,
+        myself: &ActorCell,
+        spec: ChildSpec,
+    ) -> Result<ActorCell, ChildOpError> {
+        self.children.push(Child::new(spec, &self.path));
+        let index = self.children.len() - 1;
+        match self.start_at(myself, index).await {
+            Ok(()) => Ok(self.children[index]
+                .running_cell()
+                .cloned()
+                .ok_or(ChildOpError::SupervisorNotRunning)?),
+            Err(error) => {
+                self.children.pop();
+                Err(ChildOpError::StartFailed(error))
+            }
+        }
+    }
+
+    /// OTP's `terminate_child/2`: stop it; a temporary or dynamic child is forgotten, any other
+    /// keeps its spec. Terminating a stopped child succeeds.
+    async fn terminate_child(&mut self, id: &ChildId) -> Result<(), ChildOpError> {
+        let index = self
+            .position(id)
+            .ok_or_else(|| ChildOpError::NotFound(id.clone()))?;
+        self.stop_at(index).await;
+        if self.is_dynamic() || self.children[index].spec.restart == Restart::Temporary {
+            self.children.remove(index);
+        }
+        Ok(())
+    }
+
+    /// OTP's `restart_child/2`: start a stopped static child again (not counted as a restart).
+    async fn restart_child(
+        &mut self,
+        myself: &ActorCell,
+        id: &ChildId,
+    ) -> Result<ActorCell, ChildOpError> {
+        if self.is_dynamic() {
+            return Err(ChildOpError::NotAllowedOnDynamic);
+        }
+        let index = self
+            .position(id)
+            .ok_or_else(|| ChildOpError::NotFound(id.clone()))?;
+        match self.children[index].status {
+            Status::Running(_) => Err(ChildOpError::Running(id.clone())),
+            Status::Restarting => Err(ChildOpError::Restarting(id.clone())),
+            Status::NotRunning => {
+                self.start_at(myself, index)
+                    .await
+                    .map_err(ChildOpError::StartFailed)?;
+                self.children[index]
+                    .running_cell()
+                    .cloned()
+                    .ok_or(ChildOpError::SupervisorNotRunning)
+            }
+        }
+    }
+
+    /// OTP's `delete_child/2`: forget a stopped static child's spec.
+    fn delete_child(&mut self, id: &ChildId) -> Result<(), ChildOpError> {
+        if self.is_dynamic() {
+            return Err(ChildOpError::NotAllowedOnDynamic);
+        }
+        let index = self
+            .position(id)
+            .ok_or_else(|| ChildOpError::NotFound(id.clone()))?;
+        match self.children[index].status {
+            Status::Running(_) => Err(ChildOpError::Running(id.clone())),
+            Status::Restarting => Err(ChildOpError::Restarting(id.clone())),
+            Status::NotRunning => {
+                self.children.remove(index);
+                Ok(())
+            }
+        }
+    }
+
+    fn which_children(&self) -> Vec<ChildInfo> {
+        self.children
+            .iter()
+            .map(|child| ChildInfo {
+                id: child.spec.id.clone(),
+                path: child.path.clone(),
+                child_type: child.spec.child_type(),
+                restart: child.spec.restart,
+                state: match child.status {
+                    Status::Running(_) => ChildState::Running,
+                    Status::Restarting => ChildState::Restarting,
+                    Status::NotRunning => ChildState::NotRunning,
+                },
+                cell: child.running_cell().cloned(),
+                call_timeout: self.tree.call_timeout,
+            })
+            .collect()
+    }
+
+    fn count_children(&self) -> ChildCounts {
+        let mut counts = ChildCounts::default();
+        for child in &self.children {
+            counts.specs += 1;
+            if child.running_cell().is_some() {
+                counts.active += 1;
+            }
+            match child.spec.child_type() {
+                crate::ChildType::Worker => counts.workers += 1,
+                crate::ChildType::Supervisor => counts.supervisors += 1,
+            }
+        }
+        counts
+    }
+}

@@ -1,0 +1,181 @@
+//! A running supervision tree: its root, its events, its orderly shutdown.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{ActorCell, ActorStatus};
+use tokio::sync::broadcast;
+
+use crate::supervisor::{spawn_supervisor, SupervisorArgs, TreeContext};
+use crate::{
+    ChildPath, EventBus, EventKind, ExitReason, LifecycleEvent, StartError, SupervisorRef,
+    SupervisorSpec, TreeError,
+};
+
+/// A running tree, started from its root [`SupervisorSpec`].
+///
+/// ```
+/// use overseer_supervisor::{ChildSpec, EventKind, SupervisionTree, SupervisorSpec};
+/// use ractor::{Actor, ActorProcessingErr, ActorRef};
+/// use std::time::Duration;
+///
+/// struct Worker;
+/// impl Actor for Worker {
+///     type Msg = ();
+///     type State = ();
+///     type Arguments = ();
+///     async fn pre_start(&self, _: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> {
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let spec = SupervisorSpec::one_for_one("root").child(ChildSpec::actor("worker", || (Worker, ())));
+/// let tree = SupervisionTree::builder(spec).start().await?;
+/// let children = tree.root().which_children().await?;
+/// assert_eq!(children.len(), 1);
+/// tree.shutdown(Duration::from_secs(5)).await?;
+/// assert!(!tree.is_running());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct SupervisionTree {
+    root: SupervisorRef,
+    root_cell: ActorCell,
+    context: TreeContext,
+}
+
+/// Options for starting a [`SupervisionTree`].
+#[derive(Debug)]
+pub struct TreeBuilder {
+    spec: SupervisorSpec,
+    events: Option<EventBus>,
+    call_timeout: Duration,
+}
+
+impl TreeBuilder {
+    /// Publishes events on `events` (subscribe to it before starting to see the first starts).
+    pub fn events(mut self, events: EventBus) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// The default call timeout of the [`SupervisorRef`]s this tree hands out (60 s unless set).
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// Validates the spec and starts the root supervisor, which starts its children in order.
+    pub async fn start(self) -> Result<SupervisionTree, TreeError> {
+        self.spec.validate()?;
+        let context = TreeContext::new(self.events.unwrap_or_default(), self.call_timeout);
+        let path = ChildPath::root(&self.spec.id);
+        let args = SupervisorArgs {
+            spec: Arc::new(self.spec),
+            path: path.clone(),
+            tree: context.clone(),
+            is_root: true,
+        };
+        match spawn_supervisor(args, None).await {
+            Ok(actor) => Ok(SupervisionTree {
+                root_cell: actor.get_cell(),
+                root: SupervisorRef::new(actor, context.call_timeout),
+                context,
+            }),
+            Err(error) => {
+                if let StartError::ChildFailed { child, cause } = &error {
+                    context.emit(
+                        &path,
+                        EventKind::Stopped {
+                            reason: ExitReason::FailedToStartChild {
+                                child: child.clone(),
+                                cause: cause.clone(),
+                            },
+                        },
+                    );
+                }
+                Err(TreeError::StartFailed(error))
+            }
+        }
+    }
+}
+
+impl SupervisionTree {
+    /// The default call timeout of the tree's supervisor handles.
+    pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// Options for starting a tree from `spec`.
+    pub fn builder(spec: SupervisorSpec) -> TreeBuilder {
+        TreeBuilder {
+            spec,
+            events: None,
+            call_timeout: Self::DEFAULT_CALL_TIMEOUT,
+        }
+    }
+
+    /// Starts a tree with default options.
+    pub async fn start(spec: SupervisorSpec) -> Result<Self, TreeError> {
+        Self::builder(spec).start().await
+    }
+
+    /// The root supervisor.
+    pub fn root(&self) -> &SupervisorRef {
+        &self.root
+    }
+
+    /// The tree's event bus.
+    pub fn events(&self) -> &EventBus {
+        &self.context.events
+    }
+
+    /// A new subscriber to the tree's events.
+    pub fn subscribe(&self) -> broadcast::Receiver<LifecycleEvent> {
+        self.context.events.subscribe()
+    }
+
+    /// Whether the root supervisor is still running (it exits on escalation, automatic shutdown
+    /// or [`shutdown`](Self::shutdown)).
+    pub fn is_running(&self) -> bool {
+        !matches!(
+            self.root_cell.get_status(),
+            ActorStatus::Stopping | ActorStatus::Stopped
+        )
+    }
+
+    /// How many of the tree's supervisors are in the middle of handling something right now
+    /// (an exit, a restart, a shutdown, a call). With no actor ready to run, 0 means the tree
+    /// has settled; test harnesses on a paused clock use it to wait for quiescence.
+    pub fn operations_in_progress(&self) -> usize {
+        self.context.activity.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the root supervisor has exited, for at most `timeout`; returns whether it has.
+    pub async fn wait_for_exit(&self, timeout: Duration) -> bool {
+        self.root_cell.wait(Some(timeout)).await.is_ok()
+    }
+
+    /// Stops the whole tree in order: every supervisor stops its children in reverse start
+    /// order, depth first, each child under its shutdown spec, and the root exits with reason
+    /// `shutdown`. If that takes longer than `deadline`, the rest of the tree is killed and
+    /// [`TreeError::ShutdownTimedOut`] is returned. Stopping a stopped tree succeeds.
+    pub async fn shutdown(&self, deadline: Duration) -> Result<(), TreeError> {
+        match self
+            .root_cell
+            .stop_and_wait(ExitReason::Shutdown.to_stop_reason(), Some(deadline))
+            .await
+        {
+            Err(ractor::RactorErr::Timeout) => {
+                let _ = self
+                    .root_cell
+                    .kill_and_wait(Some(Duration::from_secs(5)))
+                    .await;
+                Err(TreeError::ShutdownTimedOut(deadline))
+            }
+            _ => Ok(()),
+        }
+    }
+}

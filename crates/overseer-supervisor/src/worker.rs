@@ -1,0 +1,157 @@
+//! Starting worker actors under a supervisor, with panics told apart from errors.
+
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
+
+use crate::exit_reason::panic_message;
+use crate::{ChildExit, ChildId, ChildPath, ExitReason, StartError};
+
+/// What a start function is told about the child it starts.
+#[derive(Debug, Clone)]
+pub struct StartContext {
+    pub(crate) supervisor: ActorCell,
+    pub(crate) id: ChildId,
+    pub(crate) path: ChildPath,
+    pub(crate) previous_exit: Option<ExitReason>,
+}
+
+impl StartContext {
+    /// The child's id.
+    pub fn id(&self) -> &ChildId {
+        &self.id
+    }
+
+    /// The child's path in the tree.
+    pub fn path(&self) -> &ChildPath {
+        &self.path
+    }
+
+    /// Why the previous incarnation of this child exited; `None` on its first start under this
+    /// supervisor instance.
+    pub fn previous_exit(&self) -> Option<&ExitReason> {
+        self.previous_exit.as_ref()
+    }
+
+    /// The supervisor's actor, for start functions that spawn and link actors themselves.
+    pub fn supervisor_cell(&self) -> &ActorCell {
+        &self.supervisor
+    }
+
+    /// Spawns `actor` linked to the supervisor, wrapped in [`Supervised`] so that a panic in a
+    /// handler is reported as [`ExitReason::Panicked`] and an error as [`ExitReason::Failed`].
+    /// Fails with a [`StartError`] when `pre_start` fails or panics.
+    pub async fn spawn<A: Actor>(
+        &self,
+        actor: A,
+        arguments: A::Arguments,
+    ) -> Result<ActorRef<A::Msg>, StartError> {
+        Actor::spawn_linked(
+            None,
+            Supervised::new(actor),
+            arguments,
+            self.supervisor.clone(),
+        )
+        .await
+        .map(|(actor_ref, _)| actor_ref)
+        .map_err(start_error_from_spawn)
+    }
+}
+
+/// Reads why a ractor spawn failed.
+pub(crate) fn start_error_from_spawn(error: SpawnErr) -> StartError {
+    match error {
+        SpawnErr::StartupFailed(cause) => {
+            if let Some(start_error) = cause.downcast_ref::<StartError>() {
+                return start_error.clone();
+            }
+            match cause.downcast_ref::<ChildExit>() {
+                Some(ChildExit {
+                    reason: ExitReason::Panicked(message),
+                }) => StartError::Panicked(message.clone()),
+                Some(exit) => StartError::Failed(exit.reason.to_string()),
+                None => StartError::Failed(cause.to_string()),
+            }
+        }
+        other => StartError::Failed(other.to_string()),
+    }
+}
+
+/// Wraps any ractor actor so that its failures carry an exact [`ExitReason`]: a panic in any
+/// callback becomes [`ExitReason::Panicked`] with the panic message, a returned error becomes
+/// [`ExitReason::Failed`] (a returned [`ChildExit`] keeps its own reason).
+///
+/// The wrapper has the same message type, so `ActorRef<A::Msg>` works unchanged.
+/// [`StartContext::spawn`] applies it for you.
+#[derive(Debug)]
+pub struct Supervised<A> {
+    inner: A,
+}
+
+impl<A> Supervised<A> {
+    /// Wraps `actor`.
+    pub fn new(actor: A) -> Self {
+        Self { inner: actor }
+    }
+}
+
+/// Runs one callback, turning a panic or an error into a [`ChildExit`].
+async fn guarded<T>(
+    callback: impl std::future::Future<Output = Result<T, ActorProcessingErr>>,
+) -> Result<T, ActorProcessingErr> {
+    match AssertUnwindSafe(callback).catch_unwind().await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) if error.is::<ChildExit>() => Err(error),
+        Ok(Err(error)) => Err(ChildExit::new(ExitReason::Failed(error.to_string())).into()),
+        Err(payload) => Err(ChildExit::new(ExitReason::Panicked(panic_message(payload))).into()),
+    }
+}
+
+impl<A: Actor> Actor for Supervised<A> {
+    type Msg = A::Msg;
+    type State = A::State;
+    type Arguments = A::Arguments;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        arguments: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        guarded(self.inner.pre_start(myself, arguments)).await
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        guarded(self.inner.post_start(myself, state)).await
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        guarded(self.inner.post_stop(myself, state)).await
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        guarded(self.inner.handle(myself, message, state)).await
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        guarded(self.inner.handle_supervisor_evt(myself, event, state)).await
+    }
+}

@@ -1,0 +1,36 @@
+//! Runs an OTP conformance scenario against Overseer's supervisors and prints the trace.
+//!
+//! ```text
+//! cargo run -q --release --example otp_trace -- tests/otp/01_brief_example.scn
+//! ```
+//!
+//! The scenario format and the trace format are those of `tests/otp/` (recorded from real
+//! Erlang/OTP 25): `diff` the output against the matching `.trace` file. A malformed scenario
+//! prints a message naming the line on stderr and exits with status 2.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let (Some(path), None) = (args.next(), args.next()) else {
+        eprintln!("usage: otp_trace FILE.scn");
+        return ExitCode::from(2);
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("otp_trace: cannot read {path}: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match overseer_conformance::runner::run_text(&text) {
+        Ok(trace) => {
+            print!("{trace}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("otp_trace: {path}: {error}");
+            ExitCode::from(2)
+        }
+    }
+}

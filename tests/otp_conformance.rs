@@ -1,0 +1,57 @@
+//! Every scenario in `tests/otp/` (recorded from real Erlang/OTP 25) must produce its `.trace`
+//! line for line when run against Overseer's supervisors.
+
+use std::path::{Path, PathBuf};
+
+fn scenarios(folder: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "scn"))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Runs each scenario and returns a description of every mismatch.
+fn mismatches(folder: &str) -> (usize, Vec<String>) {
+    let files = scenarios(folder);
+    let mut failures = Vec::new();
+    for scenario in &files {
+        let text = std::fs::read_to_string(scenario).expect("scenario readable");
+        let expected = std::fs::read_to_string(scenario.with_extension("trace"))
+            .expect("every scenario has a .trace");
+        let actual = match overseer_conformance::runner::run_text(&text) {
+            Ok(trace) => trace,
+            Err(error) => {
+                failures.push(format!("{}: run failed: {error}", scenario.display()));
+                continue;
+            }
+        };
+        let expected_lines: Vec<&str> = expected.lines().collect();
+        let actual_lines: Vec<&str> = actual.lines().collect();
+        if expected_lines != actual_lines {
+            let first = expected_lines
+                .iter()
+                .zip(&actual_lines)
+                .position(|(e, a)| e != a)
+                .unwrap_or(expected_lines.len().min(actual_lines.len()));
+            failures.push(format!(
+                "{}: first difference at line {}\n--- expected\n{}\n--- actual\n{}",
+                scenario.display(),
+                first + 1,
+                expected,
+                actual
+            ));
+        }
+    }
+    (files.len(), failures)
+}
+
+#[test]
+fn every_recorded_otp_scenario_is_reproduced_line_for_line() {
+    let (count, failures) = mismatches("tests/otp");
+    assert_eq!(count, 14, "the 14 recorded scenarios are in tests/otp");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
