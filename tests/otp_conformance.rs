@@ -55,3 +55,12 @@ fn every_recorded_otp_scenario_is_reproduced_line_for_line() {
     assert_eq!(count, 14, "the 14 recorded scenarios are in tests/otp");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Scenarios whose traces we derived by hand from `tests/otp/SEMANTICS.md` and OTP's source
+/// (not recorded from a real OTP run): the surprises of section 10 and the child API's errors.
+#[test]
+fn every_derived_scenario_follows_otp_semantics() {
+    let (count, failures) = mismatches("tests/otp_derived");
+    assert!(count >= 12, "derived scenarios are in tests/otp_derived");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

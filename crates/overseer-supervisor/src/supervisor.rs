@@ -322,9 +322,25 @@ async fn shut_down(cell: &ActorCell, shutdown: Shutdown) -> ExitReason {
     }
 }
 
-async fn kill(cell: &ActorCell) {
-    if cell.kill_and_wait(Some(KILL_WAIT)).await.is_err() {
-        tracing::error!(actor = %cell.get_id(), "a killed actor did not stop; it may be blocking its thread");
+/// Kills an actor and everything linked below it, and waits for them to be gone.
+///
+/// ractor's own cascade skips linked actors that are already stopping, so a child stuck in
+/// `post_stop` under a killed supervisor would live on; this kills every descendant itself.
+pub(crate) async fn kill(cell: &ActorCell) {
+    let mut subtree = vec![cell.clone()];
+    let mut next = 0;
+    while let Some(actor) = subtree.get(next) {
+        let children = actor.get_children();
+        subtree.extend(children);
+        next += 1;
+    }
+    for actor in subtree.iter().rev() {
+        actor.kill();
+    }
+    for actor in &subtree {
+        if actor.wait(Some(KILL_WAIT)).await.is_err() {
+            tracing::error!(actor = %actor.get_id(), "a killed actor did not stop; it may be blocking its thread");
+        }
     }
 }
 

@@ -281,3 +281,26 @@ impl fmt::Debug for SupervisorSpec {
             .finish()
     }
 }
+
+impl Drop for SupervisorSpec {
+    /// Drops nested supervisor specs one at a time instead of recursively, so a very deep spec
+    /// (even one rejected as too deep) cannot overflow the stack.
+    fn drop(&mut self) {
+        let mut nested: Vec<Arc<SupervisorSpec>> = Vec::new();
+        let collect = |children: Vec<ChildSpec>, nested: &mut Vec<Arc<SupervisorSpec>>| {
+            for child in children {
+                if let ChildKind::Supervisor(spec) = child.kind {
+                    nested.push(spec);
+                }
+            }
+        };
+        collect(std::mem::take(&mut self.children), &mut nested);
+        collect(std::mem::take(&mut self.templates), &mut nested);
+        while let Some(spec) = nested.pop() {
+            if let Ok(mut spec) = Arc::try_unwrap(spec) {
+                collect(std::mem::take(&mut spec.children), &mut nested);
+                collect(std::mem::take(&mut spec.templates), &mut nested);
+            }
+        }
+    }
+}

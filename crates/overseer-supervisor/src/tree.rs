@@ -169,10 +169,7 @@ impl SupervisionTree {
             .await
         {
             Err(ractor::RactorErr::Timeout) => {
-                let _ = self
-                    .root_cell
-                    .kill_and_wait(Some(Duration::from_secs(5)))
-                    .await;
+                crate::supervisor::kill(&self.root_cell).await;
                 Err(TreeError::ShutdownTimedOut(deadline))
             }
             _ => Ok(()),

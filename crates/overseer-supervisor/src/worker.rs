@@ -70,6 +70,9 @@ pub(crate) fn start_error_from_spawn(error: SpawnErr) -> StartError {
                 Some(ChildExit {
                     reason: ExitReason::Panicked(message),
                 }) => StartError::Panicked(message.clone()),
+                Some(ChildExit {
+                    reason: ExitReason::Failed(message),
+                }) => StartError::Failed(message.clone()),
                 Some(exit) => StartError::Failed(exit.reason.to_string()),
                 None => StartError::Failed(cause.to_string()),
             }

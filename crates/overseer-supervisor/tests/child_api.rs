@@ -1,0 +1,173 @@
+//! The child API of a running supervisor and its typed outcomes. Public API only.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use overseer_supervisor::{
+    ChildOpError, ChildSpec, ChildState, Restart, SpecError, SupervisionTree, SupervisorSpec,
+};
+
+#[tokio::test(start_paused = true)]
+async fn a_dynamic_supervisor_makes_children_from_its_template() {
+    let pool = SupervisorSpec::dynamic("pool", worker("template").restart(Restart::Transient));
+    let tree = SupervisionTree::start(
+        SupervisorSpec::one_for_one("root").child(ChildSpec::supervisor(pool)),
+    )
+    .await
+    .unwrap();
+    let pool = child(&tree, &["pool"]).await.unwrap().supervisor().unwrap();
+    pool.start_dynamic_child("w1").await.expect("w1 starts");
+    pool.start_dynamic_child("w2").await.expect("w2 starts");
+    assert_eq!(
+        pool.start_dynamic_child("w1").await.unwrap_err(),
+        ChildOpError::AlreadyStarted("w1".into())
+    );
+    let counts = pool.count_children().await.unwrap();
+    assert_eq!((counts.specs, counts.active, counts.workers), (2, 2, 2));
+    assert_eq!(
+        pool.restart_child("w1").await.unwrap_err(),
+        ChildOpError::NotAllowedOnDynamic
+    );
+    assert_eq!(
+        pool.delete_child("w1").await.unwrap_err(),
+        ChildOpError::NotAllowedOnDynamic
+    );
+    assert_eq!(
+        pool.start_child(worker("x")).await.unwrap_err(),
+        ChildOpError::NotAllowedOnDynamic
+    );
+    pool.terminate_child("w1").await.expect("terminated");
+    assert_eq!(
+        pool.count_children().await.unwrap().specs,
+        1,
+        "a dynamic child is forgotten"
+    );
+    assert_eq!(
+        tree.root().start_dynamic_child("y").await.unwrap_err(),
+        ChildOpError::OnlyOnDynamic
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_child_api_reports_otp_outcomes_on_a_static_supervisor() {
+    let tree = SupervisionTree::start(
+        SupervisorSpec::one_for_one("root")
+            .child(worker("a"))
+            .child(worker("t").restart(Restart::Temporary)),
+    )
+    .await
+    .unwrap();
+    let root = tree.root();
+    assert_eq!(
+        root.restart_child("a").await.unwrap_err(),
+        ChildOpError::Running("a".into())
+    );
+    assert_eq!(
+        root.delete_child("a").await.unwrap_err(),
+        ChildOpError::Running("a".into())
+    );
+    assert_eq!(
+        root.terminate_child("zz").await.unwrap_err(),
+        ChildOpError::NotFound("zz".into())
+    );
+    root.terminate_child("a").await.unwrap();
+    root.terminate_child("a")
+        .await
+        .expect("terminating a stopped child succeeds");
+    let children = root.which_children().await.unwrap();
+    assert_eq!(children[0].state, ChildState::NotRunning);
+    assert!(children[0].cell.is_none());
+    assert_eq!(
+        root.start_child(worker("a")).await.unwrap_err(),
+        ChildOpError::AlreadyPresent("a".into())
+    );
+    root.restart_child("a").await.expect("restarted by hand");
+    root.terminate_child("t").await.unwrap();
+    assert_eq!(
+        root.restart_child("t").await.unwrap_err(),
+        ChildOpError::NotFound("t".into()),
+        "a terminated temporary child's spec is deleted"
+    );
+    root.start_child(worker("b")).await.expect("added");
+    let ids: Vec<String> = root
+        .which_children()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id.to_string())
+        .collect();
+    assert_eq!(ids, ["a", "b"], "added children go last in start order");
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_children_added_at_run_time_are_rejected_with_typed_errors() {
+    let tree = SupervisionTree::start(SupervisorSpec::one_for_one("root"))
+        .await
+        .unwrap();
+    let root = tree.root();
+    assert!(matches!(
+        root.start_child(worker("s").restart(Restart::Transient).significant(true))
+            .await,
+        Err(ChildOpError::InvalidSpec(
+            SpecError::SignificantWithoutAutoShutdown { .. }
+        ))
+    ));
+    assert!(matches!(
+        root.start_child(worker("")).await,
+        Err(ChildOpError::InvalidSpec(SpecError::EmptyId { .. }))
+    ));
+    assert!(matches!(
+        root.start_child(ChildSpec::supervisor(
+            SupervisorSpec::one_for_one("bad").intensity(1, Duration::ZERO)
+        ))
+        .await,
+        Err(ChildOpError::InvalidSpec(SpecError::ZeroPeriod { .. }))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn calls_after_the_tree_stopped_fail_with_supervisor_not_running() {
+    let tree = SupervisionTree::start(SupervisorSpec::one_for_one("root").child(worker("a")))
+        .await
+        .unwrap();
+    let root = tree.root().clone();
+    tree.shutdown(Duration::from_secs(5)).await.unwrap();
+    assert!(!root.is_alive());
+    assert_eq!(
+        root.which_children().await.unwrap_err(),
+        ChildOpError::SupervisorNotRunning
+    );
+    assert_eq!(
+        root.start_child(worker("b")).await.unwrap_err(),
+        ChildOpError::SupervisorNotRunning
+    );
+    tree.shutdown(Duration::from_secs(5))
+        .await
+        .expect("stopping a stopped tree succeeds");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_to_a_busy_supervisor_fails_at_its_timeout() {
+    // The supervisor is busy waiting for a child that ignores the polite stop.
+    let tree = SupervisionTree::start(SupervisorSpec::one_for_one("root").child(
+        worker_failing_at("stubborn", FailureSite::StopHang).shutdown(
+            overseer_supervisor::Shutdown::Timeout(Duration::from_secs(30)),
+        ),
+    ))
+    .await
+    .unwrap();
+    let root = tree.root().clone();
+    let terminating = tokio::spawn(async move { root.terminate_child("stubborn").await });
+    tokio::task::yield_now().await;
+    let impatient = tree
+        .root()
+        .clone()
+        .with_call_timeout(Duration::from_secs(1));
+    assert_eq!(
+        impatient.count_children().await.unwrap_err(),
+        ChildOpError::Timeout(Duration::from_secs(1))
+    );
+    assert_eq!(terminating.await.unwrap(), Ok(()), "killed after 30 s");
+}
