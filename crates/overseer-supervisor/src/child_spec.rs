@@ -14,6 +14,28 @@ use crate::{ChildId, Restart, Shutdown, StartContext, StartError, SupervisorSpec
 pub(crate) type StartFn =
     Arc<dyn Fn(StartContext) -> BoxFuture<'static, Result<ActorCell, StartError>> + Send + Sync>;
 
+/// What a supervisor decided about one of its children, told to the child's
+/// [`watch`](ChildSpec::watch) callback.
+///
+/// | fate | when | the child |
+/// |---|---|---|
+/// | [`Restarting`](Self::Restarting) | it exited and will be restarted, or a group restart stopped it | will run again (unless the supervisor gives up: then [`Stopped`](Self::Stopped) follows) |
+/// | [`Stopped`](Self::Stopped) | it exited and is not restarted, was terminated, or its supervisor is exiting | is not running; its spec is kept |
+/// | [`Removed`](Self::Removed) | it exited or was terminated and its spec was deleted (temporary, dynamic) or deleted by hand | is gone for good from this supervisor instance |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildFate {
+    /// About to be started again.
+    Restarting,
+    /// Not running; the spec is kept.
+    Stopped,
+    /// Not running and forgotten.
+    Removed,
+}
+
+/// A callback told each [`ChildFate`] decided for a child.
+pub(crate) type FateWatcher = Arc<dyn Fn(ChildFate) + Send + Sync>;
+
 /// Whether a child is a worker or a nested supervisor.
 #[derive(Clone)]
 pub(crate) enum ChildKind {
@@ -64,6 +86,7 @@ pub struct ChildSpec {
     pub(crate) restart: Restart,
     pub(crate) shutdown: Option<Shutdown>,
     pub(crate) significant: bool,
+    pub(crate) watcher: Option<FateWatcher>,
 }
 
 impl ChildSpec {
@@ -88,6 +111,7 @@ impl ChildSpec {
             restart: Restart::default(),
             shutdown: None,
             significant: false,
+            watcher: None,
         }
     }
 
@@ -116,7 +140,16 @@ impl ChildSpec {
             restart: Restart::default(),
             shutdown: None,
             significant: false,
+            watcher: None,
         }
+    }
+
+    /// Calls `watcher` with every [`ChildFate`] the supervisor decides for this child (for
+    /// example, to keep work queued while a child restarts and fail it once the child is
+    /// stopped for good). The callback runs inside the supervisor: keep it short.
+    pub fn watch(mut self, watcher: impl Fn(ChildFate) + Send + Sync + 'static) -> Self {
+        self.watcher = Some(Arc::new(watcher));
+        self
     }
 
     /// Sets the restart type (default [`Restart::Permanent`]).

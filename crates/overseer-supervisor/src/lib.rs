@@ -71,7 +71,7 @@ mod supervisor_spec;
 mod tree;
 mod worker;
 
-pub use child_spec::{ChildSpec, ChildType};
+pub use child_spec::{ChildFate, ChildSpec, ChildType};
 pub use error::{ChildOpError, SpecError, StartError, TreeError};
 pub use event::{EventBus, EventKind, LifecycleEvent};
 pub use exit_reason::{ChildExit, ExitReason};

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use crate::child_spec::ChildKind;
 use crate::supervisor_ref::{ChildCounts, ChildInfo, ChildState};
 use crate::worker::start_error_from_spawn;
+use crate::ChildFate;
 use crate::{
     decide_on_exit, ChildId, ChildOpError, ChildPath, ChildSpec, EventBus, EventKind, ExitDecision,
     ExitReason, LifecycleEvent, Restart, RestartWindow, Shutdown, SpecError, StartContext,
@@ -36,20 +37,36 @@ use crate::{
 /// interrupts any await, so this is only reached by an actor blocking its thread).
 const KILL_WAIT: Duration = Duration::from_secs(5);
 
+/// A function every lifecycle event is also given to, in order.
+pub(crate) type EventSink = Arc<dyn Fn(&LifecycleEvent) + Send + Sync>;
+
 /// What every supervisor of one tree shares.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct TreeContext {
     pub(crate) epoch: Instant,
     pub(crate) events: EventBus,
+    pub(crate) sink: Option<EventSink>,
     pub(crate) activity: Arc<AtomicUsize>,
     pub(crate) call_timeout: Duration,
 }
 
+impl std::fmt::Debug for TreeContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TreeContext")
+            .field("epoch", &self.epoch)
+            .field("has_sink", &self.sink.is_some())
+            .field("activity", &self.activity)
+            .field("call_timeout", &self.call_timeout)
+            .finish()
+    }
+}
+
 impl TreeContext {
-    pub(crate) fn new(events: EventBus, call_timeout: Duration) -> Self {
+    pub(crate) fn new(events: EventBus, sink: Option<EventSink>, call_timeout: Duration) -> Self {
         Self {
             epoch: Instant::now(),
             events,
+            sink,
             activity: Arc::new(AtomicUsize::new(0)),
             call_timeout,
         }
@@ -61,11 +78,15 @@ impl TreeContext {
     }
 
     pub(crate) fn emit(&self, path: &ChildPath, kind: EventKind) {
-        self.events.publish(LifecycleEvent {
+        let event = LifecycleEvent {
             elapsed: self.epoch.elapsed(),
             path: path.clone(),
             kind,
-        });
+        };
+        if let Some(sink) = &self.sink {
+            sink(&event);
+        }
+        self.events.publish(event);
     }
 
     /// Marks a supervisor as busy until the guard drops.
@@ -345,6 +366,13 @@ pub(crate) async fn kill(cell: &ActorCell) {
 }
 
 impl SupervisorState {
+    /// Tells the child's watcher, if any, what was decided.
+    fn tell_fate(&self, index: usize, fate: ChildFate) {
+        if let Some(watcher) = &self.children[index].spec.watcher {
+            watcher(fate);
+        }
+    }
+
     fn is_dynamic(&self) -> bool {
         self.spec.strategy == Strategy::Dynamic
     }
@@ -445,6 +473,9 @@ impl SupervisorState {
     /// Stops every running child: one at a time in reverse start order, or all at once under one
     /// timer for a dynamic supervisor.
     async fn terminate_all(&mut self) {
+        for index in 0..self.children.len() {
+            self.tell_fate(index, ChildFate::Stopped);
+        }
         if self.is_dynamic() {
             self.terminate_all_at_once().await;
         } else {
@@ -535,11 +566,16 @@ impl SupervisorState {
         );
         let significant = child.spec.significant;
         match decide_on_exit(child.spec.restart, &reason) {
-            ExitDecision::Restart => self.restart(myself, index).await,
+            ExitDecision::Restart => {
+                self.tell_fate(index, ChildFate::Restarting);
+                self.restart(myself, index).await
+            }
             ExitDecision::KeepSpec if !self.is_dynamic() => {
+                self.tell_fate(index, ChildFate::Stopped);
                 self.after_exit_without_restart(myself, significant)
             }
             ExitDecision::KeepSpec | ExitDecision::DeleteSpec => {
+                self.tell_fate(index, ChildFate::Removed);
                 self.children.remove(index);
                 self.after_exit_without_restart(myself, significant);
             }
@@ -621,8 +657,10 @@ impl SupervisorState {
         let mut index = from;
         while index < self.children.len() {
             if self.children[index].spec.restart == Restart::Temporary {
+                self.tell_fate(index, ChildFate::Removed);
                 self.children.remove(index);
             } else {
+                self.tell_fate(index, ChildFate::Restarting);
                 index += 1;
             }
         }
@@ -731,9 +769,13 @@ impl SupervisorState {
         let index = self
             .position(id)
             .ok_or_else(|| ChildOpError::NotFound(id.clone()))?;
+        // Also drops a queued restart retry: stop_at leaves the child not running.
         self.stop_at(index).await;
         if self.is_dynamic() || self.children[index].spec.restart == Restart::Temporary {
+            self.tell_fate(index, ChildFate::Removed);
             self.children.remove(index);
+        } else {
+            self.tell_fate(index, ChildFate::Stopped);
         }
         Ok(())
     }
@@ -777,6 +819,7 @@ impl SupervisorState {
             Status::Running(_) => Err(ChildOpError::Running(id.clone())),
             Status::Restarting => Err(ChildOpError::Restarting(id.clone())),
             Status::NotRunning => {
+                self.tell_fate(index, ChildFate::Removed);
                 self.children.remove(index);
                 Ok(())
             }

@@ -49,17 +49,35 @@ pub struct SupervisionTree {
 }
 
 /// Options for starting a [`SupervisionTree`].
-#[derive(Debug)]
 pub struct TreeBuilder {
     spec: SupervisorSpec,
     events: Option<EventBus>,
+    sink: Option<crate::supervisor::EventSink>,
     call_timeout: Duration,
+}
+
+impl std::fmt::Debug for TreeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TreeBuilder")
+            .field("spec", &self.spec)
+            .field("events", &self.events)
+            .field("has_sink", &self.sink.is_some())
+            .field("call_timeout", &self.call_timeout)
+            .finish()
+    }
 }
 
 impl TreeBuilder {
     /// Publishes events on `events` (subscribe to it before starting to see the first starts).
     pub fn events(mut self, events: EventBus) -> Self {
         self.events = Some(events);
+        self
+    }
+
+    /// Also gives every event to `sink`, synchronously and in order, before it is published on
+    /// the bus (for example, to merge lifecycle events into a wider event stream).
+    pub fn event_sink(mut self, sink: impl Fn(&LifecycleEvent) + Send + Sync + 'static) -> Self {
+        self.sink = Some(Arc::new(sink));
         self
     }
 
@@ -72,7 +90,11 @@ impl TreeBuilder {
     /// Validates the spec and starts the root supervisor, which starts its children in order.
     pub async fn start(self) -> Result<SupervisionTree, TreeError> {
         self.spec.validate()?;
-        let context = TreeContext::new(self.events.unwrap_or_default(), self.call_timeout);
+        let context = TreeContext::new(
+            self.events.unwrap_or_default(),
+            self.sink,
+            self.call_timeout,
+        );
         let path = ChildPath::root(&self.spec.id);
         let args = SupervisorArgs {
             spec: Arc::new(self.spec),
@@ -113,6 +135,7 @@ impl SupervisionTree {
         TreeBuilder {
             spec,
             events: None,
+            sink: None,
             call_timeout: Self::DEFAULT_CALL_TIMEOUT,
         }
     }

@@ -171,3 +171,120 @@ async fn a_call_to_a_busy_supervisor_fails_at_its_timeout() {
     );
     assert_eq!(terminating.await.unwrap(), Ok(()), "killed after 30 s");
 }
+
+#[tokio::test(start_paused = true)]
+async fn terminating_a_child_that_waits_for_a_restart_retry_cancels_the_retry() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    // The child's restarts fail until `healthy` is set; the supervisor keeps retrying.
+    let healthy = Arc::new(AtomicBool::new(true));
+    let spec = SupervisorSpec::one_for_one("root")
+        .intensity(1_000_000, Duration::from_secs(1))
+        .child(ChildSpec::worker("w", {
+            let healthy = Arc::clone(&healthy);
+            move |context: overseer_supervisor::StartContext| {
+                let healthy = healthy.load(Ordering::SeqCst);
+                async move {
+                    if !healthy {
+                        // Yield so the supervisor can take calls between retries.
+                        tokio::task::yield_now().await;
+                        return Err(overseer_supervisor::StartError::failed("down"));
+                    }
+                    context
+                        .spawn(
+                            TestWorker {
+                                site: FailureSite::None,
+                            },
+                            (),
+                        )
+                        .await
+                }
+            }
+        }));
+    let tree = SupervisionTree::start(spec).await.unwrap();
+    healthy.store(false, Ordering::SeqCst);
+    send(&tree, &["w"], Command::Panic).await;
+    let mut state = ChildState::Running;
+    for _ in 0..100 {
+        state = tree.root().which_children().await.unwrap()[0].state;
+        if state == ChildState::Restarting {
+            break;
+        }
+    }
+    assert_eq!(state, ChildState::Restarting);
+    tree.root().terminate_child("w").await.unwrap();
+    healthy.store(true, Ordering::SeqCst);
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    let child = &tree.root().which_children().await.unwrap()[0];
+    assert_eq!(
+        child.state,
+        ChildState::NotRunning,
+        "the queued retry was dropped"
+    );
+    assert_eq!(
+        tree.root().delete_child("w").await,
+        Ok(()),
+        "a terminated child can be deleted"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_watched_child_is_told_each_decision_its_supervisor_takes() {
+    use overseer_supervisor::ChildFate;
+    use std::sync::{Arc, Mutex};
+    let fates: Arc<Mutex<Vec<(&'static str, ChildFate)>>> = Arc::default();
+    let watched = |id: &'static str, restart: Restart| {
+        let fates = Arc::clone(&fates);
+        worker(id)
+            .restart(restart)
+            .watch(move |fate| fates.lock().unwrap().push((id, fate)))
+    };
+    let spec = SupervisorSpec::one_for_one("root")
+        .intensity(10, Duration::from_secs(5))
+        .child(watched("p", Restart::Permanent))
+        .child(watched("tr", Restart::Transient))
+        .child(watched("tm", Restart::Temporary));
+    let tree = SupervisionTree::start(spec).await.unwrap();
+    let mut events = tree.subscribe();
+    send(&tree, &["p"], Command::Panic).await;
+    events_until(&mut events, is("root/p", started)).await;
+    send(&tree, &["tr"], Command::Stop(None)).await;
+    events_until(&mut events, is("root/tr", stopped)).await;
+    send(&tree, &["tm"], Command::Fail).await;
+    events_until(&mut events, is("root/tm", stopped)).await;
+    tree.shutdown(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(
+        *fates.lock().unwrap(),
+        [
+            ("p", ChildFate::Restarting),
+            ("tr", ChildFate::Stopped),
+            ("tm", ChildFate::Removed),
+            ("p", ChildFate::Stopped),
+            ("tr", ChildFate::Stopped),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_event_sink_sees_every_event_in_order_before_subscribers() {
+    use std::sync::{Arc, Mutex};
+    let sunk: Arc<Mutex<Vec<overseer_supervisor::LifecycleEvent>>> = Arc::default();
+    let tree = SupervisionTree::builder(SupervisorSpec::one_for_one("root").child(worker("a")))
+        .event_sink({
+            let sunk = Arc::clone(&sunk);
+            move |event| sunk.lock().unwrap().push(event.clone())
+        })
+        .start()
+        .await
+        .unwrap();
+    tree.shutdown(Duration::from_secs(5)).await.unwrap();
+    let paths: Vec<String> = sunk
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.path.to_string())
+        .collect();
+    assert_eq!(paths, ["root", "root/a", "root/a", "root"]);
+}
