@@ -34,7 +34,7 @@ pub enum ChildFate {
 }
 
 /// A callback told each [`ChildFate`] decided for a child.
-pub(crate) type FateWatcher = Arc<dyn Fn(ChildFate) + Send + Sync>;
+pub(crate) type FateWatcher = Arc<dyn Fn(&ChildId, ChildFate) + Send + Sync>;
 
 /// Whether a child is a worker or a nested supervisor.
 #[derive(Clone)]
@@ -144,10 +144,11 @@ impl ChildSpec {
         }
     }
 
-    /// Calls `watcher` with every [`ChildFate`] the supervisor decides for this child (for
-    /// example, to keep work queued while a child restarts and fail it once the child is
-    /// stopped for good). The callback runs inside the supervisor: keep it short.
-    pub fn watch(mut self, watcher: impl Fn(ChildFate) + Send + Sync + 'static) -> Self {
+    /// Calls `watcher` with the child's id and every [`ChildFate`] the supervisor decides for it
+    /// (for example, to keep work queued while a child restarts and fail it once the child is
+    /// stopped for good). On a dynamic supervisor's template it is called for each child made
+    /// from it. The callback runs inside the supervisor: keep it short.
+    pub fn watch(mut self, watcher: impl Fn(&ChildId, ChildFate) + Send + Sync + 'static) -> Self {
         self.watcher = Some(Arc::new(watcher));
         self
     }

@@ -30,6 +30,12 @@ impl ChildId {
     }
 }
 
+impl std::borrow::Borrow<str> for ChildId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl From<&str> for ChildId {
     fn from(value: &str) -> Self {
         Self::new(value)

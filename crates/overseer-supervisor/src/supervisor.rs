@@ -368,8 +368,9 @@ pub(crate) async fn kill(cell: &ActorCell) {
 impl SupervisorState {
     /// Tells the child's watcher, if any, what was decided.
     fn tell_fate(&self, index: usize, fate: ChildFate) {
-        if let Some(watcher) = &self.children[index].spec.watcher {
-            watcher(fate);
+        let spec = &self.children[index].spec;
+        if let Some(watcher) = &spec.watcher {
+            watcher(&spec.id, fate);
         }
     }
 

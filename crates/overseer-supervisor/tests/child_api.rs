@@ -237,9 +237,10 @@ async fn a_watched_child_is_told_each_decision_its_supervisor_takes() {
     let fates: Arc<Mutex<Vec<(&'static str, ChildFate)>>> = Arc::default();
     let watched = |id: &'static str, restart: Restart| {
         let fates = Arc::clone(&fates);
-        worker(id)
-            .restart(restart)
-            .watch(move |fate| fates.lock().unwrap().push((id, fate)))
+        worker(id).restart(restart).watch(move |child, fate| {
+            assert_eq!(child.as_str(), id);
+            fates.lock().unwrap().push((id, fate))
+        })
     };
     let spec = SupervisorSpec::one_for_one("root")
         .intensity(10, Duration::from_secs(5))

@@ -1,0 +1,170 @@
+//! One incarnation of an agent: a ractor actor that takes tasks from its slot.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use overseer_supervisor::{ChildExit, ChildPath, ExitReason};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::time::Instant;
+
+use crate::slot::{Job, Slot};
+use crate::spec::Factory;
+use crate::{Agent, AgentContext, AgentError, AskError};
+
+/// The messages an incarnation gets: work is waiting in the slot.
+#[derive(Debug)]
+pub(crate) enum AgentMsg {
+    Wake,
+}
+
+pub(crate) struct AgentActor<A: Agent> {
+    pub(crate) slot: Arc<Slot<A>>,
+}
+
+pub(crate) struct AgentArgs<A: Agent> {
+    pub(crate) factory: Factory<A>,
+    pub(crate) path: ChildPath,
+    pub(crate) previous_exit: Option<ExitReason>,
+}
+
+pub(crate) struct AgentState<A: Agent> {
+    agent: A,
+    context: AgentContext,
+}
+
+impl<A: Agent> Actor for AgentActor<A> {
+    type Msg = AgentMsg;
+    type State = AgentState<A>;
+    type Arguments = AgentArgs<A>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<AgentMsg>,
+        args: AgentArgs<A>,
+    ) -> Result<AgentState<A>, ActorProcessingErr> {
+        let mut agent = (args.factory)();
+        let mut context = AgentContext::new(self.slot.name.clone(), args.path);
+        let started = match &args.previous_exit {
+            Some(reason) => agent.on_restart(&mut context, reason).await,
+            None => agent.on_start(&mut context).await,
+        };
+        started.map_err(|error| ChildExit::new(ExitReason::Failed(error.to_string())))?;
+        Ok(AgentState { agent, context })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<AgentMsg>,
+        _state: &mut AgentState<A>,
+    ) -> Result<(), ActorProcessingErr> {
+        self.slot.install(myself);
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<AgentMsg>,
+        _state: &mut AgentState<A>,
+    ) -> Result<(), ActorProcessingErr> {
+        self.slot.uninstall(&myself, ExitReason::Shutdown);
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<AgentMsg>,
+        AgentMsg::Wake: AgentMsg,
+        state: &mut AgentState<A>,
+    ) -> Result<(), ActorProcessingErr> {
+        self.slot.clear_wake();
+        if let Some(job) = self.slot.take_job() {
+            if let Err(reason) = self.run(state, job).await {
+                self.slot.uninstall(&myself, reason.clone());
+                return Err(ChildExit::new(reason).into());
+            }
+        }
+        if self.slot.has_work() {
+            self.slot.wake();
+        }
+        Ok(())
+    }
+}
+
+impl<A: Agent> AgentActor<A> {
+    /// Runs one task to its outcome. An `Err` is the reason the incarnation must exit: a panic,
+    /// a fatal error, or a handler still running at the task's deadline (treated as hung).
+    async fn run(&self, state: &mut AgentState<A>, job: Job<A>) -> Result<(), ExitReason> {
+        let agent = self.slot.name.clone();
+        let Job {
+            task,
+            reply,
+            deadline,
+            asked_at,
+        } = job;
+        if reply.as_ref().is_some_and(|reply| reply.is_closed()) {
+            return Ok(()); // the caller has given up
+        }
+        let answer = |outcome: Result<A::Output, AskError>, usage| {
+            if let Some(reply) = reply {
+                let _ = reply.send((outcome, usage));
+            }
+        };
+        if Instant::now() >= deadline {
+            let after = deadline.saturating_duration_since(asked_at);
+            answer(Err(AskError::Timeout { agent, after }), Default::default());
+            return Ok(());
+        }
+        state.context.begin_task(deadline);
+        let work = AssertUnwindSafe(state.agent.handle(&mut state.context, task)).catch_unwind();
+        let outcome = tokio::time::timeout_at(deadline, work).await;
+        let usage = state.context.end_task();
+        match outcome {
+            Err(_elapsed) => {
+                let after = deadline.saturating_duration_since(asked_at);
+                answer(Err(AskError::Timeout { agent, after }), usage);
+                Err(ExitReason::TimedOut(after))
+            }
+            Ok(Err(payload)) => {
+                let reason = ExitReason::Panicked(panic_text(payload));
+                answer(
+                    Err(AskError::Crashed {
+                        agent,
+                        reason: reason.clone(),
+                    }),
+                    usage,
+                );
+                Err(reason)
+            }
+            Ok(Ok(Err(AgentError::Fatal(message)))) => {
+                let reason = ExitReason::Failed(message);
+                answer(
+                    Err(AskError::Crashed {
+                        agent,
+                        reason: reason.clone(),
+                    }),
+                    usage,
+                );
+                Err(reason)
+            }
+            Ok(Ok(Err(error))) => {
+                answer(Err(AskError::Failed { agent, error }), usage);
+                Ok(())
+            }
+            Ok(Ok(Ok(output))) => {
+                answer(Ok(output), usage);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(text) => *text,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(text) => (*text).to_string(),
+            Err(_) => "panic with a non-string payload".to_string(),
+        },
+    }
+}

@@ -1,0 +1,192 @@
+//! `AgentRef`: a typed handle that always reaches an agent's current incarnation.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::event::{AskEvent, AskOutcome, SystemEvent};
+use crate::slot::{Job, Slot};
+use crate::{Agent, AgentName, AskError, Usage};
+
+/// A cheap, cloneable, typed handle to an agent, looked up by name from a running
+/// [`System`](crate::System). It keeps working across restarts: asks go to the agent's queue,
+/// which every incarnation serves in turn.
+///
+/// Every ask has a deadline (the per-call timeout, else the agent's, else the system's) and
+/// ends by it with the output or a typed [`AskError`]:
+///
+/// | situation | outcome |
+/// |---|---|
+/// | answered in time | `Ok(output)` |
+/// | no answer by the deadline | [`AskError::Timeout`]; a handler still running is treated as hung and the agent is stopped with reason `TimedOut` |
+/// | the agent panics or returns a fatal error on this task | [`AskError::Crashed`] at once, with the panic message or error |
+/// | the agent is restarting | the ask waits for the new incarnation, or fails with [`AskError::Restarting`] if the agent fails fast |
+/// | queued behind a task that crashed | handled by the new incarnation |
+/// | the agent is stopped for good | [`AskError::AgentStopped`] at once (queued asks too) |
+/// | the system has shut down | [`AskError::ShutDown`] |
+pub struct AgentRef<A: Agent> {
+    slot: Arc<Slot<A>>,
+}
+
+impl<A: Agent> Clone for AgentRef<A> {
+    fn clone(&self) -> Self {
+        Self {
+            slot: Arc::clone(&self.slot),
+        }
+    }
+}
+
+impl<A: Agent> fmt::Debug for AgentRef<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentRef")
+            .field("name", &self.slot.name)
+            .field("agent", &std::any::type_name::<A>())
+            .finish()
+    }
+}
+
+impl<A: Agent> AgentRef<A> {
+    pub(crate) fn new(slot: Arc<Slot<A>>) -> Self {
+        Self { slot }
+    }
+
+    /// The agent's name.
+    pub fn name(&self) -> &AgentName {
+        &self.slot.name
+    }
+
+    /// Asks the agent to handle `task` and waits for the output, at most the default deadline.
+    pub async fn ask(&self, task: A::Task) -> Result<A::Output, AskError> {
+        self.ask_within(task, self.default_timeout()).await
+    }
+
+    /// Asks with an explicit deadline for this call.
+    pub async fn ask_within(
+        &self,
+        task: A::Task,
+        timeout: Duration,
+    ) -> Result<A::Output, AskError> {
+        let task_type = A::task_type(&task);
+        let span = tracing::info_span!(
+            "ask",
+            agent = %self.slot.name,
+            task_type,
+            outcome = tracing::field::Empty,
+            latency_us = tracing::field::Empty,
+            input_tokens = tracing::field::Empty,
+            output_tokens = tracing::field::Empty,
+            cost_micros = tracing::field::Empty,
+        );
+        let asked_at = Instant::now();
+        let (outcome, usage) = self
+            .round_trip(task, asked_at, timeout)
+            .instrument(span.clone())
+            .await;
+        self.record(&span, task_type, &outcome, asked_at.elapsed(), usage);
+        outcome
+    }
+
+    /// Sends `task` without waiting for the outcome. The task still has a deadline (the
+    /// default), past which its handler is treated as hung. Fails at once if the agent refuses
+    /// asks (stopped, shut down, failing fast while restarting).
+    pub fn tell(&self, task: A::Task) -> Result<(), AskError> {
+        if let Some(refusal) = self.slot.refusal() {
+            return Err(refusal);
+        }
+        let asked_at = Instant::now();
+        self.slot.enqueue(Job {
+            task,
+            reply: None,
+            deadline: asked_at + self.default_timeout(),
+            asked_at,
+        });
+        Ok(())
+    }
+
+    fn default_timeout(&self) -> Duration {
+        self.slot
+            .config
+            .ask_timeout
+            .unwrap_or(self.slot.shared.default_ask_timeout)
+    }
+
+    async fn round_trip(
+        &self,
+        task: A::Task,
+        asked_at: Instant,
+        timeout: Duration,
+    ) -> (Result<A::Output, AskError>, Usage) {
+        if let Some(refusal) = self.slot.refusal() {
+            return (Err(refusal), Usage::default());
+        }
+        let deadline = asked_at + timeout;
+        let (reply, answer) = oneshot::channel();
+        self.slot.enqueue(Job {
+            task,
+            reply: Some(reply),
+            deadline,
+            asked_at,
+        });
+        match tokio::time::timeout_at(deadline, answer).await {
+            Ok(Ok(answered)) => answered,
+            // The incarnation was killed while it held the task.
+            Ok(Err(_dropped)) => (
+                Err(AskError::Crashed {
+                    agent: self.slot.name.clone(),
+                    reason: self
+                        .slot
+                        .last_exit()
+                        .unwrap_or(overseer_supervisor::ExitReason::Killed),
+                }),
+                Usage::default(),
+            ),
+            Err(_elapsed) => (
+                Err(AskError::Timeout {
+                    agent: self.slot.name.clone(),
+                    after: timeout,
+                }),
+                Usage::default(),
+            ),
+        }
+    }
+
+    fn record(
+        &self,
+        span: &tracing::Span,
+        task_type: &'static str,
+        outcome: &Result<A::Output, AskError>,
+        latency: Duration,
+        usage: Usage,
+    ) {
+        let outcome = match outcome {
+            Ok(_) => AskOutcome::Ok,
+            Err(error) => AskOutcome::Error {
+                kind: Cow::Borrowed(error.kind()),
+                message: error.to_string(),
+            },
+        };
+        span.record(
+            "outcome",
+            match &outcome {
+                AskOutcome::Ok => "ok",
+                AskOutcome::Error { kind, .. } => kind,
+            },
+        );
+        span.record("latency_us", latency.as_micros() as u64);
+        span.record("input_tokens", usage.input_tokens);
+        span.record("output_tokens", usage.output_tokens);
+        span.record("cost_micros", usage.cost_micros);
+        self.slot.shared.publish(SystemEvent::Ask(AskEvent {
+            agent: self.slot.name.clone(),
+            task_type: Cow::Borrowed(task_type),
+            outcome,
+            latency,
+            usage,
+        }));
+    }
+}

@@ -1,0 +1,70 @@
+//! What a handler can see and report while it works.
+
+use std::time::Duration;
+
+use overseer_supervisor::ChildPath;
+use tokio::time::Instant;
+
+use crate::{AgentName, Usage};
+
+/// The context a handler works in: who it is, how long it has, and where it reports usage.
+#[derive(Debug)]
+pub struct AgentContext {
+    name: AgentName,
+    path: ChildPath,
+    deadline: Option<Instant>,
+    usage: Usage,
+}
+
+impl AgentContext {
+    pub(crate) fn new(name: AgentName, path: ChildPath) -> Self {
+        Self {
+            name,
+            path,
+            deadline: None,
+            usage: Usage::default(),
+        }
+    }
+
+    /// The agent's name.
+    pub fn name(&self) -> &AgentName {
+        &self.name
+    }
+
+    /// The agent's path in the supervision tree.
+    pub fn path(&self) -> &ChildPath {
+        &self.path
+    }
+
+    /// When the current task must be answered; past it the handler is treated as hung.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// How long the current task has left.
+    pub fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Adds usage (tokens, cost) to the current task's account. It is returned with the
+    /// outcome of the ask, published in the ask's event, and charged to budgets.
+    pub fn report_usage(&mut self, usage: Usage) {
+        self.usage += usage;
+    }
+
+    /// The usage reported so far for the current task.
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    pub(crate) fn begin_task(&mut self, deadline: Instant) {
+        self.deadline = Some(deadline);
+        self.usage = Usage::default();
+    }
+
+    pub(crate) fn end_task(&mut self) -> Usage {
+        self.deadline = None;
+        std::mem::take(&mut self.usage)
+    }
+}

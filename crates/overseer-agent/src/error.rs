@@ -1,0 +1,139 @@
+//! Errors of agents, of asks, and of the system.
+
+use std::time::Duration;
+
+use overseer_supervisor::{ExitReason, SpecError, TreeError};
+use serde::{Deserialize, Serialize};
+
+use crate::AgentName;
+
+/// How an agent's handler fails a task.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "message", rename_all = "snake_case")]
+pub enum AgentError {
+    /// The task failed; the agent carries on.
+    #[error("{0}")]
+    Failed(String),
+    /// The answer was produced but is not valid (counts as a failure for breakers).
+    #[error("invalid output: {0}")]
+    InvalidOutput(String),
+    /// The agent cannot go on: it crashes and its supervisor decides what happens next.
+    #[error("fatal: {0}")]
+    Fatal(String),
+}
+
+impl AgentError {
+    /// A task failure with this message.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::Failed(message.into())
+    }
+
+    /// A fatal error with this message.
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self::Fatal(message.into())
+    }
+}
+
+/// Why an ask did not return an output. Every ask ends with an output or one of these, by its
+/// deadline.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AskError {
+    /// No answer by the deadline. If the handler was running, it was treated as hung: the agent
+    /// was stopped with [`ExitReason::TimedOut`] and its supervisor decides what happens next.
+    #[error("agent '{agent}' did not answer within {after:?}")]
+    Timeout {
+        /// The agent.
+        agent: AgentName,
+        /// The deadline that passed, measured from the ask.
+        after: Duration,
+    },
+    /// The agent crashed while handling this task.
+    #[error("agent '{agent}' crashed: {reason}")]
+    Crashed {
+        /// The agent.
+        agent: AgentName,
+        /// Why (the panic message, the fatal error, or a kill).
+        reason: ExitReason,
+    },
+    /// The handler failed the task and the agent carries on.
+    #[error("agent '{agent}' failed the task: {error}")]
+    Failed {
+        /// The agent.
+        agent: AgentName,
+        /// The handler's error.
+        error: AgentError,
+    },
+    /// The agent is restarting and is configured to fail asks fast meanwhile.
+    #[error("agent '{agent}' is restarting")]
+    Restarting {
+        /// The agent.
+        agent: AgentName,
+    },
+    /// The agent is stopped and its supervisor will not restart it.
+    #[error("agent '{agent}' is stopped")]
+    AgentStopped {
+        /// The agent.
+        agent: AgentName,
+    },
+    /// No agent has this name.
+    #[error("no agent named '{name}'")]
+    UnknownAgent {
+        /// The name asked for.
+        name: String,
+    },
+    /// The agent exists but has another type.
+    #[error("agent '{name}' is not a {expected}")]
+    WrongAgentType {
+        /// The name asked for.
+        name: String,
+        /// The type asked for.
+        expected: &'static str,
+    },
+    /// The system has shut down.
+    #[error("the system has shut down")]
+    ShutDown,
+}
+
+impl AskError {
+    /// A short, stable name for the kind of error (for events, metrics and breakers).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Timeout { .. } => "timeout",
+            Self::Crashed { .. } => "crashed",
+            Self::Failed {
+                error: AgentError::InvalidOutput(_),
+                ..
+            } => "invalid_output",
+            Self::Failed { .. } => "failed",
+            Self::Restarting { .. } => "restarting",
+            Self::AgentStopped { .. } => "agent_stopped",
+            Self::UnknownAgent { .. } => "unknown_agent",
+            Self::WrongAgentType { .. } => "wrong_agent_type",
+            Self::ShutDown => "shut_down",
+        }
+    }
+}
+
+/// Errors from building and running a [`System`](crate::System).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SystemError {
+    /// Two agents were declared with one name.
+    #[error("an agent named '{0}' is already declared")]
+    DuplicateAgent(String),
+    /// An agent name is empty.
+    #[error("an agent name is empty")]
+    EmptyAgentName,
+    /// A timeout of zero.
+    #[error("the ask timeout of '{0}' is zero")]
+    ZeroTimeout(String),
+    /// The system was started twice.
+    #[error("the system is already started")]
+    AlreadyStarted,
+    /// The tree's spec is invalid.
+    #[error(transparent)]
+    InvalidSpec(#[from] SpecError),
+    /// The tree failed to start or to stop.
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+}

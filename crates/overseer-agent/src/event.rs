@@ -1,0 +1,56 @@
+//! The system's event stream: supervision and asks, in one typed, serializable stream.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use overseer_supervisor::LifecycleEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::{AgentName, Usage};
+
+/// One event of a [`System`](crate::System).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum SystemEvent {
+    /// A supervisor or child started, stopped, failed to start, escalated.
+    Lifecycle(LifecycleEvent),
+    /// An ask or a tell finished.
+    Ask(AskEvent),
+}
+
+/// How one ask (or tell) ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AskEvent {
+    /// The agent asked.
+    pub agent: AgentName,
+    /// The task's type.
+    pub task_type: Cow<'static, str>,
+    /// Whether it answered, or the kind of error ([`AskError::kind`](crate::AskError::kind)).
+    pub outcome: AskOutcome,
+    /// From the ask to its outcome.
+    pub latency: Duration,
+    /// What the handler reported.
+    pub usage: Usage,
+}
+
+/// The outcome in an [`AskEvent`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum AskOutcome {
+    /// An output was returned.
+    Ok,
+    /// An error of this kind.
+    Error {
+        /// [`AskError::kind`](crate::AskError::kind).
+        kind: Cow<'static, str>,
+        /// The error's text.
+        message: String,
+    },
+}
+
+impl AskOutcome {
+    /// Whether the ask answered.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Self::Ok)
+    }
+}

@@ -1,0 +1,80 @@
+//! LLM agents as typed actors under OTP supervisors.
+//!
+//! An [`Agent`] is a plain Rust type with typed tasks and outputs. [`System::agent`] turns an
+//! [`AgentSpec`] into a supervisor child, so agents, plain workers and nested supervisors mix
+//! in one tree. An [`AgentRef`] reaches the agent's current incarnation across restarts, and
+//! every ask ends by its deadline with the output or a typed [`AskError`].
+//!
+//! The call path of one ask: system shut down? → agent stopped or failing fast? → deadline
+//! set → queued for the current incarnation → handled (a panic, a fatal error or a hang stops
+//! the incarnation; its supervisor decides) → outcome, latency and usage recorded as a
+//! [`SystemEvent`] and on the ask's tracing span.
+//!
+//! ```
+//! use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec, System, Usage};
+//! use overseer_supervisor::SupervisorSpec;
+//! use std::time::Duration;
+//!
+//! struct Counter { seen: u64 }
+//! impl Agent for Counter {
+//!     type Task = u64;
+//!     type Output = u64;
+//!     async fn handle(&mut self, ctx: &mut AgentContext, n: u64) -> Result<u64, AgentError> {
+//!         ctx.report_usage(Usage::new(n, 1, 0));
+//!         self.seen += n;
+//!         Ok(self.seen)
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let system = System::builder().build();
+//! system.start(SupervisorSpec::one_for_one("root")
+//!     .child(system.agent(AgentSpec::new("counter", || Counter { seen: 0 }))?)).await?;
+//! let counter = system.agent_ref::<Counter>("counter")?;
+//! counter.ask(2).await?;
+//! assert_eq!(counter.ask(3).await?, 5);
+//! system.shutdown(Duration::from_secs(5)).await?;
+//! # Ok(())
+//! # }
+//! ```
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
+#![deny(unused_must_use, unsafe_code)]
+
+mod actor;
+mod agent;
+mod agent_ref;
+mod context;
+mod error;
+mod event;
+mod model;
+mod slot;
+mod spec;
+mod system;
+mod usage;
+
+pub use agent::Agent;
+pub use agent_ref::AgentRef;
+pub use context::AgentContext;
+pub use error::{AgentError, AskError, SystemError};
+pub use event::{AskEvent, AskOutcome, SystemEvent};
+pub use model::{ModelClient, ModelError, ModelRequest, ModelResponse, ScriptedModel};
+pub use spec::AgentSpec;
+pub use system::{System, SystemBuilder};
+pub use usage::Usage;
+
+/// An agent's name: its child id in the supervision tree.
+pub type AgentName = overseer_supervisor::ChildId;
+
+/// What a user of agents types every day.
+pub mod prelude {
+    pub use crate::{
+        Agent, AgentContext, AgentError, AgentRef, AgentSpec, AskError, ModelClient, ModelRequest,
+        ScriptedModel, System, SystemEvent, Usage,
+    };
+}

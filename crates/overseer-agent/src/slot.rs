@@ -1,0 +1,254 @@
+//! An agent's slot: the mailbox and state that outlive its incarnations.
+//!
+//! Asks are queued here, not in an incarnation's ractor mailbox, so tasks queued behind one
+//! that crashed are handled by the next incarnation. The current incarnation is woken with a
+//! `Wake` message when work arrives (wakes coalesce while one is pending), takes one task at a
+//! time, and wakes itself again while work remains, so a polite stop is handled between tasks.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use overseer_supervisor::{ChildFate, ExitReason};
+use ractor::ActorRef;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::actor::AgentMsg;
+use crate::spec::AgentConfig;
+use crate::system::Shared;
+use crate::{Agent, AgentName, AskError, Usage};
+
+/// Where the answer to an ask goes.
+pub(crate) type Reply<O> = oneshot::Sender<(Result<O, AskError>, Usage)>;
+
+/// One queued task.
+pub(crate) struct Job<A: Agent> {
+    pub(crate) task: A::Task,
+    pub(crate) reply: Option<Reply<A::Output>>,
+    pub(crate) deadline: Instant,
+    pub(crate) asked_at: Instant,
+}
+
+impl<A: Agent> Job<A> {
+    pub(crate) fn answer(self, outcome: Result<A::Output, AskError>, usage: Usage) {
+        if let Some(reply) = self.reply {
+            let _ = reply.send((outcome, usage));
+        }
+    }
+}
+
+const STARTING: u8 = 0;
+const RUNNING: u8 = 1;
+const RESTARTING: u8 = 2;
+const STOPPED: u8 = 3;
+
+/// Whether asks are served, queued or refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SlotState {
+    /// Not started yet: asks queue.
+    Starting,
+    /// An incarnation serves asks.
+    Running,
+    /// Between incarnations: asks queue (or fail fast).
+    Restarting,
+    /// Stopped for good (until something starts it again): asks fail at once.
+    Stopped,
+}
+
+pub(crate) struct Slot<A: Agent> {
+    pub(crate) name: AgentName,
+    pub(crate) config: AgentConfig,
+    pub(crate) shared: Arc<Shared>,
+    sender: mpsc::UnboundedSender<Job<A>>,
+    receiver: Mutex<mpsc::UnboundedReceiver<Job<A>>>,
+    incarnation: RwLock<Option<ActorRef<AgentMsg>>>,
+    last_exit: Mutex<Option<ExitReason>>,
+    state: AtomicU8,
+    wake_pending: AtomicBool,
+}
+
+impl<A: Agent> Slot<A> {
+    pub(crate) fn new(name: AgentName, config: AgentConfig, shared: Arc<Shared>) -> Self {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        Self {
+            name,
+            config,
+            shared,
+            sender,
+            receiver: Mutex::new(receiver),
+            incarnation: RwLock::new(None),
+            last_exit: Mutex::new(None),
+            state: AtomicU8::new(STARTING),
+            wake_pending: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn state(&self) -> SlotState {
+        match self.state.load(Ordering::Acquire) {
+            STARTING => SlotState::Starting,
+            RUNNING => SlotState::Running,
+            RESTARTING => SlotState::Restarting,
+            _ => SlotState::Stopped,
+        }
+    }
+
+    /// Why asks to this agent are refused right now, if they are.
+    pub(crate) fn refusal(&self) -> Option<AskError> {
+        if self.shared.is_shut_down() {
+            return Some(AskError::ShutDown);
+        }
+        match self.state() {
+            SlotState::Stopped => Some(AskError::AgentStopped {
+                agent: self.name.clone(),
+            }),
+            SlotState::Restarting if self.config.fail_fast_while_restarting => {
+                Some(AskError::Restarting {
+                    agent: self.name.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Queues a job and wakes the current incarnation. A job that races with the agent
+    /// stopping for good is failed like the rest of the queue, never left waiting.
+    pub(crate) fn enqueue(&self, job: Job<A>) {
+        if let Err(mpsc::error::SendError(job)) = self.sender.send(job) {
+            job.answer(Err(AskError::ShutDown), Usage::default());
+            return;
+        }
+        if let Some(refusal) = self.refusal() {
+            self.fail_queued(&refusal);
+        } else {
+            self.wake();
+        }
+    }
+
+    /// Sends the current incarnation a `Wake`, unless one is already pending.
+    pub(crate) fn wake(&self) {
+        if self.wake_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let incarnation = self
+            .incarnation
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let sent = incarnation
+            .as_ref()
+            .is_some_and(|actor| actor.send_message(AgentMsg::Wake).is_ok());
+        if !sent {
+            // No incarnation to wake: the next one drains the queue when it starts.
+            self.wake_pending.store(false, Ordering::Release);
+        }
+    }
+
+    /// Called by an incarnation before it takes work.
+    pub(crate) fn clear_wake(&self) {
+        self.wake_pending.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn take_job(&self) -> Option<Job<A>> {
+        self.receiver
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .try_recv()
+            .ok()
+    }
+
+    pub(crate) fn has_work(&self) -> bool {
+        !self
+            .receiver
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+
+    /// A new incarnation starts serving.
+    pub(crate) fn install(&self, actor: ActorRef<AgentMsg>) {
+        *self
+            .incarnation
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(actor);
+        self.state.store(RUNNING, Ordering::Release);
+        self.wake_pending.store(false, Ordering::Release);
+        if self.has_work() {
+            self.wake();
+        }
+    }
+
+    /// An incarnation is exiting.
+    pub(crate) fn uninstall(&self, actor: &ActorRef<AgentMsg>, reason: ExitReason) {
+        let mut incarnation = self
+            .incarnation
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if incarnation
+            .as_ref()
+            .is_some_and(|current| current.get_id() == actor.get_id())
+        {
+            *incarnation = None;
+        }
+        *self
+            .last_exit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(reason);
+    }
+
+    /// Why the last incarnation exited.
+    pub(crate) fn last_exit(&self) -> Option<ExitReason> {
+        self.last_exit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Fails every queued job with `error`.
+    pub(crate) fn fail_queued(&self, error: &AskError) {
+        while let Some(job) = self.take_job() {
+            job.answer(Err(error.clone()), Usage::default());
+        }
+    }
+}
+
+/// What the system needs of a slot without knowing its agent type.
+pub(crate) trait AnySlot: Send + Sync + 'static {
+    /// The supervisor decided this about the agent.
+    fn on_fate(&self, fate: ChildFate);
+    /// Fails everything queued (the system shut down).
+    fn shut_down(&self);
+    fn agent_type(&self) -> &'static str;
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
+
+impl<A: Agent> AnySlot for Slot<A> {
+    fn on_fate(&self, fate: ChildFate) {
+        match fate {
+            ChildFate::Restarting => self.state.store(RESTARTING, Ordering::Release),
+            ChildFate::Stopped | ChildFate::Removed => {
+                self.state.store(STOPPED, Ordering::Release);
+                let error = if self.shared.is_shut_down() {
+                    AskError::ShutDown
+                } else {
+                    AskError::AgentStopped {
+                        agent: self.name.clone(),
+                    }
+                };
+                self.fail_queued(&error);
+            }
+        }
+    }
+
+    fn shut_down(&self) {
+        self.state.store(STOPPED, Ordering::Release);
+        self.fail_queued(&AskError::ShutDown);
+    }
+
+    fn agent_type(&self) -> &'static str {
+        std::any::type_name::<A>()
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}

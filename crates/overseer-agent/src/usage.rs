@@ -1,0 +1,63 @@
+//! Token and cost usage reported by agents.
+
+use std::ops::{Add, AddAssign};
+
+use serde::{Deserialize, Serialize};
+
+/// What one call to a model (or one whole task) consumed. Cost is in integer micro-units of
+/// a currency (1 USD = 1,000,000), so budgets never accumulate float error.
+///
+/// ```
+/// use overseer_agent::Usage;
+/// let total = Usage::new(100, 20, 150) + Usage::new(10, 5, 15);
+/// assert_eq!(total.total_tokens(), 135);
+/// assert_eq!(total.cost_micros, 165);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Cost in micro-units.
+    pub cost_micros: u64,
+}
+
+impl Usage {
+    /// Usage of `input_tokens` in, `output_tokens` out, costing `cost_micros`.
+    pub const fn new(input_tokens: u64, output_tokens: u64, cost_micros: u64) -> Self {
+        Self {
+            input_tokens,
+            output_tokens,
+            cost_micros,
+        }
+    }
+
+    /// Input plus output tokens.
+    pub const fn total_tokens(&self) -> u64 {
+        self.input_tokens.saturating_add(self.output_tokens)
+    }
+
+    /// Whether nothing was used.
+    pub const fn is_zero(&self) -> bool {
+        self.input_tokens == 0 && self.output_tokens == 0 && self.cost_micros == 0
+    }
+}
+
+impl Add for Usage {
+    type Output = Usage;
+
+    fn add(self, other: Usage) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens.saturating_add(other.input_tokens),
+            output_tokens: self.output_tokens.saturating_add(other.output_tokens),
+            cost_micros: self.cost_micros.saturating_add(other.cost_micros),
+        }
+    }
+}
+
+impl AddAssign for Usage {
+    fn add_assign(&mut self, other: Usage) {
+        *self = *self + other;
+    }
+}

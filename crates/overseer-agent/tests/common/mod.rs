@@ -1,0 +1,101 @@
+//! A test agent that does what its task says. Public API only.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec, System, Usage};
+use overseer_supervisor::{ExitReason, SupervisorSpec};
+
+#[derive(Debug)]
+pub enum Task {
+    Echo(String),
+    Panic(&'static str),
+    Fatal(&'static str),
+    Fail(&'static str),
+    Invalid,
+    Hang,
+    Slow(Duration),
+    Spend(Usage),
+    Incarnation,
+}
+
+/// Answers with text; counts its incarnation; can be slow to restart.
+pub struct Tester {
+    pub incarnation: String,
+    pub restart_delay: Duration,
+}
+
+impl Tester {
+    pub fn new() -> Self {
+        Self {
+            incarnation: "first".into(),
+            restart_delay: Duration::ZERO,
+        }
+    }
+
+    pub fn slow_to_restart(delay: Duration) -> impl Fn() -> Tester + Send + Sync {
+        move || Tester {
+            incarnation: "first".into(),
+            restart_delay: delay,
+        }
+    }
+}
+
+impl Agent for Tester {
+    type Task = Task;
+    type Output = String;
+
+    fn task_type(task: &Task) -> &'static str {
+        match task {
+            Task::Echo(_) => "echo",
+            Task::Spend(_) => "spend",
+            _ => "trouble",
+        }
+    }
+
+    async fn handle(&mut self, ctx: &mut AgentContext, task: Task) -> Result<String, AgentError> {
+        match task {
+            Task::Echo(text) => Ok(text),
+            Task::Panic(message) => panic!("{message}"),
+            Task::Fatal(message) => Err(AgentError::fatal(message)),
+            Task::Fail(message) => Err(AgentError::failed(message)),
+            Task::Invalid => Err(AgentError::InvalidOutput("not json".into())),
+            Task::Hang => std::future::pending().await,
+            Task::Slow(duration) => {
+                tokio::time::sleep(duration).await;
+                Ok("slow".into())
+            }
+            Task::Spend(usage) => {
+                ctx.report_usage(usage);
+                Ok("spent".into())
+            }
+            Task::Incarnation => Ok(self.incarnation.clone()),
+        }
+    }
+
+    async fn on_restart(
+        &mut self,
+        _: &mut AgentContext,
+        previous_exit: &ExitReason,
+    ) -> Result<(), AgentError> {
+        tokio::time::sleep(self.restart_delay).await;
+        self.incarnation = format!("after {previous_exit}");
+        Ok(())
+    }
+}
+
+/// A started system with one tester agent under a generous one_for_one root.
+pub async fn system_with(spec: AgentSpec<Tester>) -> System {
+    let system = System::builder()
+        .ask_timeout(Duration::from_secs(10))
+        .build();
+    let root = SupervisorSpec::one_for_one("root")
+        .intensity(100, Duration::from_secs(1))
+        .child(system.agent(spec).expect("declared"));
+    system.start(root).await.expect("started");
+    system
+}
+
+pub async fn tester_system() -> System {
+    system_with(AgentSpec::new("tester", Tester::new)).await
+}

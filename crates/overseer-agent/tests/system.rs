@@ -1,0 +1,122 @@
+//! The system: usage and ask events, tells, templates, declaration errors.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use overseer_agent::{AgentSpec, AskOutcome, System, SystemError, SystemEvent, Usage};
+use overseer_supervisor::SupervisorSpec;
+
+#[tokio::test(start_paused = true)]
+async fn each_ask_is_published_with_its_outcome_latency_and_usage() {
+    let system = tester_system().await;
+    let mut events = system.subscribe();
+    let tester = system.agent_ref::<Tester>("tester").unwrap();
+    tester
+        .ask(Task::Spend(Usage::new(120, 30, 450)))
+        .await
+        .unwrap();
+    tester
+        .ask(Task::Slow(Duration::from_millis(250)))
+        .await
+        .unwrap();
+    let _ = tester.ask(Task::Invalid).await;
+    let asks: Vec<_> = std::iter::from_fn(|| events.try_recv().ok())
+        .filter_map(|event| match event {
+            SystemEvent::Ask(ask) => Some(ask),
+            SystemEvent::Lifecycle(_) => None,
+        })
+        .collect();
+    assert_eq!(asks.len(), 3);
+    assert_eq!(asks[0].task_type, "spend");
+    assert_eq!(asks[0].usage, Usage::new(120, 30, 450));
+    assert!(asks[0].outcome.is_ok());
+    assert_eq!(asks[1].latency, Duration::from_millis(250));
+    assert!(matches!(&asks[2].outcome, AskOutcome::Error { kind, .. } if kind == "invalid_output"));
+    let json = serde_json::to_string(&SystemEvent::Ask(asks[0].clone())).unwrap();
+    let back: SystemEvent = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, SystemEvent::Ask(asks[0].clone()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tell_is_handled_without_waiting_for_it() {
+    let system = tester_system().await;
+    let mut events = system.subscribe();
+    let tester = system.agent_ref::<Tester>("tester").unwrap();
+    tester.tell(Task::Panic("told to crash")).unwrap();
+    assert_eq!(
+        tester.ask(Task::Incarnation).await.as_deref(),
+        Ok("after panicked: told to crash")
+    );
+    let crashed = std::iter::from_fn(|| events.try_recv().ok()).any(
+        |event| matches!(event, SystemEvent::Lifecycle(ref e) if e.path.as_str() == "root/tester"),
+    );
+    assert!(crashed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn agents_made_from_a_template_are_looked_up_by_their_child_id() {
+    let system = System::builder().build();
+    let pool = SupervisorSpec::dynamic(
+        "researchers",
+        system
+            .agent_template(AgentSpec::new("researcher", Tester::new))
+            .unwrap(),
+    );
+    system
+        .start(
+            SupervisorSpec::one_for_one("root")
+                .child(overseer_supervisor::ChildSpec::supervisor(pool)),
+        )
+        .await
+        .unwrap();
+    let researchers = system
+        .tree()
+        .unwrap()
+        .root()
+        .which_children()
+        .await
+        .unwrap()[0]
+        .supervisor()
+        .unwrap();
+    researchers.start_dynamic_child("r1").await.unwrap();
+    researchers.start_dynamic_child("r2").await.unwrap();
+    let r2 = system.agent_ref::<Tester>("r2").unwrap();
+    assert_eq!(
+        r2.ask(Task::Echo("from r2".into())).await.as_deref(),
+        Ok("from r2")
+    );
+    assert_eq!(r2.name().as_str(), "r2");
+}
+
+#[tokio::test(start_paused = true)]
+async fn declaration_errors_are_typed() {
+    let system = System::builder().build();
+    system.agent(AgentSpec::new("a", Tester::new)).unwrap();
+    assert_eq!(
+        system.agent(AgentSpec::new("a", Tester::new)).unwrap_err(),
+        SystemError::DuplicateAgent("a".into())
+    );
+    assert_eq!(
+        system.agent(AgentSpec::new("", Tester::new)).unwrap_err(),
+        SystemError::EmptyAgentName
+    );
+    assert_eq!(
+        system
+            .agent(AgentSpec::new("z", Tester::new).ask_timeout(Duration::ZERO))
+            .unwrap_err(),
+        SystemError::ZeroTimeout("z".into())
+    );
+    system
+        .start(SupervisorSpec::one_for_one("root"))
+        .await
+        .unwrap();
+    assert_eq!(
+        system
+            .start(SupervisorSpec::one_for_one("root"))
+            .await
+            .unwrap_err(),
+        SystemError::AlreadyStarted
+    );
+}
