@@ -1,11 +1,42 @@
 //! Overseer: Erlang/OTP supervision for multi-agent LLM systems.
 //!
-//! This facade re-exports the layers: [`supervisor`] (OTP supervisors on ractor).
+//! This facade re-exports the layers:
+//! * [`supervisor`]: OTP supervisors on ractor (strategies, restart types, intensity and
+//!   escalation, ordered shutdown), knowing nothing of LLMs;
+//! * [`agent`]: agents as typed actors, handles that survive restarts, asks that never hang.
+//!
+//! ```
+//! use overseer::prelude::*;
+//! use std::time::Duration;
+//!
+//! struct Greeter;
+//! impl Agent for Greeter {
+//!     type Task = String;
+//!     type Output = String;
+//!     async fn handle(&mut self, _: &mut AgentContext, name: String) -> Result<String, AgentError> {
+//!         Ok(format!("hello, {name}"))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let system = System::builder().build();
+//! let tree = SupervisorSpec::one_for_one("root")
+//!     .child(system.agent(AgentSpec::new("greeter", || Greeter))?);
+//! system.start(tree).await?;
+//! let greeter = system.agent_ref::<Greeter>("greeter")?;
+//! assert_eq!(greeter.ask("Ada".into()).await?, "hello, Ada");
+//! system.shutdown(Duration::from_secs(5)).await?;
+//! # Ok(())
+//! # }
+//! ```
 #![warn(missing_docs)]
 
+pub use overseer_agent as agent;
 pub use overseer_supervisor as supervisor;
 
 /// Everything a user types every day.
 pub mod prelude {
+    pub use overseer_agent::prelude::*;
     pub use overseer_supervisor::prelude::*;
 }

@@ -8,7 +8,7 @@ use overseer_supervisor::{ChildExit, ChildPath, ExitReason};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
 
-use crate::slot::{Job, Slot};
+use crate::slot::{Answer, Job, Slot};
 use crate::spec::Factory;
 use crate::{Agent, AgentContext, AgentError, AskError};
 
@@ -105,20 +105,26 @@ impl<A: Agent> AgentActor<A> {
         if reply.as_ref().is_some_and(|reply| reply.is_closed()) {
             return Ok(()); // the caller has given up
         }
-        let answer = |outcome: Result<A::Output, AskError>, usage| {
-            if let Some(reply) = reply {
-                let _ = reply.send((outcome, usage));
-            }
-        };
         if Instant::now() >= deadline {
             let after = deadline.saturating_duration_since(asked_at);
-            answer(Err(AskError::Timeout { agent, after }), Default::default());
+            if let Some(reply) = reply {
+                let _ = reply.send(Answer::error(AskError::Timeout { agent, after }));
+            }
             return Ok(());
         }
         state.context.begin_task(deadline);
         let work = AssertUnwindSafe(state.agent.handle(&mut state.context, task)).catch_unwind();
         let outcome = tokio::time::timeout_at(deadline, work).await;
-        let usage = state.context.end_task();
+        let (usage, injected) = state.context.end_task();
+        let answer = |outcome: Result<A::Output, AskError>, usage| {
+            if let Some(reply) = reply {
+                let _ = reply.send(Answer {
+                    outcome,
+                    usage,
+                    injected,
+                });
+            }
+        };
         match outcome {
             Err(_elapsed) => {
                 let after = deadline.saturating_duration_since(asked_at);

@@ -10,8 +10,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::event::{AskEvent, AskOutcome, SystemEvent};
-use crate::slot::{Job, Slot};
-use crate::{Agent, AgentName, AskError, Usage};
+use crate::slot::{Answer, Job, Slot};
+use crate::{Agent, AgentName, AskError};
 
 /// A cheap, cloneable, typed handle to an agent, looked up by name from a running
 /// [`System`](crate::System). It keeps working across restarts: asks go to the agent's queue,
@@ -83,12 +83,12 @@ impl<A: Agent> AgentRef<A> {
             cost_micros = tracing::field::Empty,
         );
         let asked_at = Instant::now();
-        let (outcome, usage) = self
+        let answer = self
             .round_trip(task, asked_at, timeout)
             .instrument(span.clone())
             .await;
-        self.record(&span, task_type, &outcome, asked_at.elapsed(), usage);
-        outcome
+        self.record(&span, task_type, &answer, asked_at.elapsed());
+        answer.outcome
     }
 
     /// Sends `task` without waiting for the outcome. The task still has a deadline (the
@@ -120,9 +120,9 @@ impl<A: Agent> AgentRef<A> {
         task: A::Task,
         asked_at: Instant,
         timeout: Duration,
-    ) -> (Result<A::Output, AskError>, Usage) {
+    ) -> Answer<A::Output> {
         if let Some(refusal) = self.slot.refusal() {
-            return (Err(refusal), Usage::default());
+            return Answer::error(refusal);
         }
         let deadline = asked_at + timeout;
         let (reply, answer) = oneshot::channel();
@@ -135,23 +135,17 @@ impl<A: Agent> AgentRef<A> {
         match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(answered)) => answered,
             // The incarnation was killed while it held the task.
-            Ok(Err(_dropped)) => (
-                Err(AskError::Crashed {
-                    agent: self.slot.name.clone(),
-                    reason: self
-                        .slot
-                        .last_exit()
-                        .unwrap_or(overseer_supervisor::ExitReason::Killed),
-                }),
-                Usage::default(),
-            ),
-            Err(_elapsed) => (
-                Err(AskError::Timeout {
-                    agent: self.slot.name.clone(),
-                    after: timeout,
-                }),
-                Usage::default(),
-            ),
+            Ok(Err(_dropped)) => Answer::error(AskError::Crashed {
+                agent: self.slot.name.clone(),
+                reason: self
+                    .slot
+                    .last_exit()
+                    .unwrap_or(overseer_supervisor::ExitReason::Killed),
+            }),
+            Err(_elapsed) => Answer::error(AskError::Timeout {
+                agent: self.slot.name.clone(),
+                after: timeout,
+            }),
         }
     }
 
@@ -159,11 +153,11 @@ impl<A: Agent> AgentRef<A> {
         &self,
         span: &tracing::Span,
         task_type: &'static str,
-        outcome: &Result<A::Output, AskError>,
+        answer: &Answer<A::Output>,
         latency: Duration,
-        usage: Usage,
     ) {
-        let outcome = match outcome {
+        let usage = answer.usage;
+        let outcome = match &answer.outcome {
             Ok(_) => AskOutcome::Ok,
             Err(error) => AskOutcome::Error {
                 kind: Cow::Borrowed(error.kind()),
@@ -187,6 +181,7 @@ impl<A: Agent> AgentRef<A> {
             outcome,
             latency,
             usage,
+            injected: answer.injected.map(Cow::Borrowed),
         }));
     }
 }

@@ -14,6 +14,7 @@ pub struct AgentContext {
     path: ChildPath,
     deadline: Option<Instant>,
     usage: Usage,
+    injected: Option<&'static str>,
 }
 
 impl AgentContext {
@@ -23,6 +24,7 @@ impl AgentContext {
             path,
             deadline: None,
             usage: Usage::default(),
+            injected: None,
         }
     }
 
@@ -58,13 +60,21 @@ impl AgentContext {
         self.usage
     }
 
+    /// Marks the current task's outcome as caused by an injected fault (fault injection does
+    /// this), so events tell injected failures from real ones.
+    pub fn mark_injected(&mut self, fault: &'static str) {
+        self.injected = Some(fault);
+    }
+
     pub(crate) fn begin_task(&mut self, deadline: Instant) {
         self.deadline = Some(deadline);
         self.usage = Usage::default();
+        self.injected = None;
     }
 
-    pub(crate) fn end_task(&mut self) -> Usage {
+    /// Ends the task: its usage and injected fault, if any.
+    pub(crate) fn end_task(&mut self) -> (Usage, Option<&'static str>) {
         self.deadline = None;
-        std::mem::take(&mut self.usage)
+        (std::mem::take(&mut self.usage), self.injected.take())
     }
 }

@@ -31,6 +31,9 @@ pub struct AskEvent {
     pub latency: Duration,
     /// What the handler reported.
     pub usage: Usage,
+    /// The fault injected into this ask, if its outcome was caused by fault injection
+    /// ([`AgentContext::mark_injected`](crate::AgentContext::mark_injected)).
+    pub injected: Option<Cow<'static, str>>,
 }
 
 /// The outcome in an [`AskEvent`].

@@ -19,8 +19,25 @@ use crate::spec::AgentConfig;
 use crate::system::Shared;
 use crate::{Agent, AgentName, AskError, Usage};
 
+/// The answer to an ask: the outcome, the usage reported, and the injected fault if any.
+pub(crate) struct Answer<O> {
+    pub(crate) outcome: Result<O, AskError>,
+    pub(crate) usage: Usage,
+    pub(crate) injected: Option<&'static str>,
+}
+
+impl<O> Answer<O> {
+    pub(crate) fn error(error: AskError) -> Self {
+        Self {
+            outcome: Err(error),
+            usage: Usage::default(),
+            injected: None,
+        }
+    }
+}
+
 /// Where the answer to an ask goes.
-pub(crate) type Reply<O> = oneshot::Sender<(Result<O, AskError>, Usage)>;
+pub(crate) type Reply<O> = oneshot::Sender<Answer<O>>;
 
 /// One queued task.
 pub(crate) struct Job<A: Agent> {
@@ -31,9 +48,9 @@ pub(crate) struct Job<A: Agent> {
 }
 
 impl<A: Agent> Job<A> {
-    pub(crate) fn answer(self, outcome: Result<A::Output, AskError>, usage: Usage) {
+    pub(crate) fn fail(self, error: AskError) {
         if let Some(reply) = self.reply {
-            let _ = reply.send((outcome, usage));
+            let _ = reply.send(Answer::error(error));
         }
     }
 }
@@ -115,7 +132,7 @@ impl<A: Agent> Slot<A> {
     /// stopping for good is failed like the rest of the queue, never left waiting.
     pub(crate) fn enqueue(&self, job: Job<A>) {
         if let Err(mpsc::error::SendError(job)) = self.sender.send(job) {
-            job.answer(Err(AskError::ShutDown), Usage::default());
+            job.fail(AskError::ShutDown);
             return;
         }
         if let Some(refusal) = self.refusal() {
@@ -206,7 +223,7 @@ impl<A: Agent> Slot<A> {
     /// Fails every queued job with `error`.
     pub(crate) fn fail_queued(&self, error: &AskError) {
         while let Some(job) = self.take_job() {
-            job.answer(Err(error.clone()), Usage::default());
+            job.fail(error.clone());
         }
     }
 }
