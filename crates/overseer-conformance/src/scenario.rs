@@ -8,6 +8,7 @@
 //! # Lexical rules
 //!
 //! * `#` starts a comment anywhere on a line, even inside a quoted atom; blank lines are ignored.
+//!   Lines end with `\n` or `\r\n`.
 //! * Tokens are separated by one or more spaces. **Tab characters are an error** anywhere outside
 //!   a comment ([`ScenarioErrorKind::Tab`]): the format says spaces only, and a tab's width in
 //!   indentation is ambiguous.
@@ -61,10 +62,12 @@ use crate::term::{is_atom_syntax, Term, TermError};
 
 /// How many supervisors may be nested inside each other (the root is level 1).
 ///
-/// A deeper tree is rejected with [`ScenarioErrorKind::TreeTooDeep`]. The limit keeps the
-/// derived, recursive `Drop`/`Clone`/`Debug`/`PartialEq` of [`SupNode`] well inside a 2 MiB
-/// thread stack.
-pub const MAX_TREE_DEPTH: usize = 1024;
+/// A deeper tree is rejected with [`ScenarioErrorKind::TreeTooDeep`]. The parser itself is
+/// iterative, but the derived `Clone`, `PartialEq` and `Debug` of [`SupNode`] (and any code that
+/// walks the tree recursively) use stack per level: in a debug build they overflow a 2 MiB
+/// thread (the default for spawned threads and tests) between 1024 and 2048 levels. 256 keeps
+/// a wide margin while being far deeper than any real supervision tree.
+pub const MAX_TREE_DEPTH: usize = 256;
 
 /// A parsed `.scn` file: the supervision tree to start and the actions to run against it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -640,7 +643,9 @@ impl<'a> Line<'a> {
         if content.contains('\t') {
             return Err(ScenarioErrorKind::Tab);
         }
-        let content = content.trim_end_matches(' ');
+        // `lines()` strips `\r\n`; a lone `\r` at the very end (a CRLF file without its final
+        // newline) is line-ending debris too, not part of the last token.
+        let content = content.trim_end_matches([' ', '\r']);
         let body = content.trim_start_matches(' ');
         if body.is_empty() {
             return Ok(None);
@@ -742,11 +747,12 @@ impl TreeBuilder {
         };
 
         if line.indent <= root_indent {
-            return Err(at(match keyword {
-                "sup" => ScenarioErrorKind::SecondRoot {
-                    name: line.args().first().copied().unwrap_or("").to_owned(),
+            return Err(at(match (keyword, line.args().first()) {
+                ("sup", Some(name)) => ScenarioErrorKind::SecondRoot {
+                    name: (*name).to_owned(),
                     root_line,
                 },
+                ("sup", None) => ScenarioErrorKind::MissingName { keyword },
                 _ => ScenarioErrorKind::OutsideSupervisor { keyword },
             }));
         }

@@ -69,6 +69,7 @@ fn malformed_inputs_give_typed_errors_with_line_numbers() {
         ("child before sup", "child a\nsup root\n", 1, OutsideSupervisor { keyword: "child" }),
         ("template before sup", "template\n", 1, OutsideSupervisor { keyword: "template" }),
         ("two roots", "sup root\n  child a\nsup other\n", 3, SecondRoot { name: "other".into(), root_line: 1 }),
+        ("second root without a name", "sup root\nsup\n", 2, MissingName { keyword: "sup" }),
         ("child at the root's indentation", "  sup root\n  child a\n", 2, OutsideSupervisor { keyword: "child" }),
         ("siblings with different indentation", "sup root\n    child a\n  child b\n", 3,
             InconsistentIndent { sup: "root".into(), expected: 4, found: 2 }),
@@ -223,6 +224,14 @@ fn a_tree_exactly_as_deep_as_the_limit_parses() {
     let copy = scenario.clone();
     assert_eq!(copy, scenario);
     assert!(!format!("{scenario:?}").is_empty());
+}
+
+#[test]
+fn crlf_line_endings_and_trailing_spaces_are_accepted() {
+    let lf = parse("sup root   \n  child a  # c\ncrash a   \n").unwrap();
+    let crlf = parse("sup root\r\n  child a\r\ncrash a\r").unwrap();
+    assert_eq!(lf, crlf);
+    assert_eq!(crlf.actions[0].echo, "crash a");
 }
 
 #[test]

@@ -341,3 +341,102 @@ fn exit_reason_with_spaces_is_joined_and_echoed_with_single_spaces() {
         }
     );
 }
+
+#[test]
+fn a_quoted_atom_keeps_its_inner_spacing_while_the_echo_is_normalised() {
+    let scenario = parse("sup root\nexit b {error, 'two  spaces'}\n").unwrap();
+    let line = &scenario.actions[0];
+    assert_eq!(line.echo, "exit b {error, 'two spaces'}");
+    let Action::Exit { reason, .. } = &line.action else {
+        panic!("not an exit: {line:?}");
+    };
+    assert_eq!(reason.to_string(), "{error,'two  spaces'}");
+}
+
+#[test]
+fn options_print_in_their_erlang_spelling() {
+    assert_eq!(Strategy::SimpleOneForOne.to_string(), "simple_one_for_one");
+    assert_eq!(Strategy::RestForOne.as_str(), "rest_for_one");
+    assert_eq!(AutoShutdown::AllSignificant.to_string(), "all_significant");
+    assert_eq!(Restart::Temporary.to_string(), "temporary");
+    assert_eq!(ShutdownSpec::BrutalKill.to_string(), "brutal_kill");
+    assert_eq!(ShutdownSpec::Millis(200).to_string(), "200");
+    assert_eq!(ShutdownSpec::Infinity.to_string(), "infinity");
+    assert_eq!(Strategy::default(), Strategy::OneForOne);
+    assert_eq!(
+        ChildOpts::default(),
+        ChildOpts {
+            restart: Restart::Permanent,
+            shutdown: None,
+            significant: false,
+        }
+    );
+}
+
+#[test]
+fn options_may_come_in_any_order_and_add_keeps_what_was_given() {
+    let scenario = parse(
+        "sup root period=7 auto_shutdown=all_significant rest_for_one intensity=2\n\
+         \x20 sup inner significant=true shutdown=brutal_kill restart=temporary\n\
+         \x20   child w stubborn shutdown=10 significant=true transient\n\
+         add inner x significant=true temporary shutdown=infinity\n\
+         add root y\n",
+    )
+    .unwrap();
+    let root = &scenario.root;
+    assert_eq!(
+        (
+            root.strategy,
+            root.intensity,
+            root.period_secs,
+            root.auto_shutdown
+        ),
+        (Strategy::RestForOne, 2, 7, AutoShutdown::AllSignificant)
+    );
+    let [Node::Sup(inner)] = root.children.as_slice() else {
+        panic!("{:?}", root.children);
+    };
+    assert_eq!(
+        inner.opts,
+        ChildOpts {
+            restart: Restart::Temporary,
+            shutdown: Some(ShutdownSpec::BrutalKill),
+            significant: true,
+        }
+    );
+    assert_eq!(
+        inner.children,
+        vec![Node::Worker(WorkerNode {
+            name: "w".into(),
+            opts: ChildOpts {
+                restart: Restart::Transient,
+                shutdown: Some(ShutdownSpec::Millis(10)),
+                significant: true,
+            },
+            stubborn: true,
+            line: 3,
+        })]
+    );
+    let actions: Vec<&Action> = scenario.actions.iter().map(|a| &a.action).collect();
+    assert_eq!(
+        actions,
+        vec![
+            &Action::Add {
+                sup: "inner".into(),
+                name: "x".into(),
+                restart: Some(Restart::Temporary),
+                shutdown: Some(ShutdownSpec::Infinity),
+                significant: true,
+                stubborn: false,
+            },
+            &Action::Add {
+                sup: "root".into(),
+                name: "y".into(),
+                restart: None,
+                shutdown: None,
+                significant: false,
+                stubborn: false,
+            },
+        ]
+    );
+}

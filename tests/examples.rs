@@ -1,0 +1,105 @@
+//! Runs the examples as a user would and checks their outcomes: exit status 0 and the
+//! restarts and escalations they are meant to show.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The example binary built by `cargo test` next to this test's own binary.
+fn example(name: &str) -> PathBuf {
+    let test_binary = std::env::current_exe().expect("test binary path");
+    let profile_dir = test_binary
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    profile_dir.join("examples").join(name)
+}
+
+fn run(name: &str, args: &[&str]) -> (Output, String) {
+    let path = example(name);
+    let output = Command::new(&path)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", path.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{name} failed: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output, stdout)
+}
+
+#[test]
+fn supervision_tree_heals_restarts_and_escalates_once() {
+    let (_, out) = run("supervision_tree", &[]);
+    assert!(
+        out.contains("root/planner stopped: failed: planner returned an error"),
+        "{out}"
+    );
+    assert!(
+        out.contains("root/researchers/reader stopped: panicked: reader panicked"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("root/researchers gave up").count(),
+        1,
+        "researchers escalate exactly once:\n{out}"
+    );
+    assert!(
+        !out.contains("root gave up"),
+        "the root absorbs the escalation:\n{out}"
+    );
+    assert!(out.trim_end().ends_with("root stopped: shutdown"), "{out}");
+}
+
+#[test]
+fn agents_quickstart_restarts_the_crashed_agent_while_the_other_serves() {
+    let (_, out) = run("agents_quickstart", &[]);
+    assert!(
+        out.contains("<- writer failed: agent 'writer' crashed: panicked"),
+        "{out}"
+    );
+    assert!(
+        out.contains("team/writer stopped: panicked: cannot draft about nothing"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("team/writer started").count(),
+        2,
+        "started, then restarted:\n{out}"
+    );
+    assert_eq!(
+        out.matches("team/reviewer started").count(),
+        1,
+        "never restarted:\n{out}"
+    );
+    assert!(
+        out.contains("<- draft #1: agents should fail loudly"),
+        "the new incarnation serves:\n{out}"
+    );
+}
+
+#[test]
+fn otp_trace_prints_a_scenario_trace_and_rejects_malformed_input() {
+    let (_, out) = run("otp_trace", &["tests/otp/07_escalation_two_levels.scn"]);
+    let expected = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/otp/07_escalation_two_levels.trace"),
+    )
+    .expect("trace");
+    assert_eq!(out, expected);
+
+    let bad = std::env::temp_dir().join(format!("overseer-bad-{}.scn", std::process::id()));
+    std::fs::write(&bad, "sup root one_for_none\n").expect("temp file");
+    let output = Command::new(example("otp_trace"))
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    let _ = std::fs::remove_file(&bad);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 1"), "{stderr}");
+    assert!(output.stdout.is_empty());
+}
