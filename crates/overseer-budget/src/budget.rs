@@ -39,7 +39,7 @@ use crate::usage::Usage;
 /// [`TripReason::LimitReached`].
 ///
 /// ```
-/// use overseer_budget::{Budget, Limits, Refusal, Scope, Usage};
+/// use overseer_budget::{Budget, Limits, Scope, Usage};
 ///
 /// let budget = Budget::builder()
 ///     .process_limits(Limits::new().tokens(10_000))
@@ -198,12 +198,15 @@ impl Budget {
     }
 
     /// Admits one billable call of `agent`, reserving `estimate` and one step in the
-    /// agent's ledger and the process ledger (reads the clock for the deadline).
+    /// agent's ledger and the process ledger. Reads the clock only if there is a deadline
+    /// (or to date a trip).
     ///
     /// # Errors
     /// A [`Refusal`]: the call must not reach the agent. See the order of checks above.
     pub fn admit(&self, agent: &str, estimate: Usage) -> Result<Reservation, Refusal> {
-        self.admit_at(agent, estimate, Instant::now())
+        // Without a deadline the clock is only needed to date a trip: read it then.
+        let now = self.deadline().map(|_| Instant::now());
+        self.admit_inner(agent, estimate, now)
     }
 
     /// [`admit`](Self::admit) as of `now`.
@@ -216,13 +219,25 @@ impl Budget {
         estimate: Usage,
         now: Instant,
     ) -> Result<Reservation, Refusal> {
+        self.admit_inner(agent, estimate, Some(now))
+    }
+
+    /// `now: None` reads the clock only if it is needed.
+    fn admit_inner(
+        &self,
+        agent: &str,
+        estimate: Usage,
+        now: Option<Instant>,
+    ) -> Result<Reservation, Refusal> {
         let switch = &self.inner.switch;
         if let Some(refusal) = self.tripped_refusal() {
             return Err(refusal);
         }
-        if switch.check_deadline(now).is_some() {
-            if let Some(refusal) = self.tripped_refusal() {
-                return Err(refusal);
+        if let Some(now) = now {
+            if switch.check_deadline(now).is_some() {
+                if let Some(refusal) = self.tripped_refusal() {
+                    return Err(refusal);
+                }
             }
         }
         let agent_ledger = self.agent_ledger(agent);
@@ -241,7 +256,7 @@ impl Budget {
                         committed: shortfall.committed,
                         limit: shortfall.limit,
                     },
-                    now,
+                    now.unwrap_or_else(Instant::now),
                 );
             }
             return Err(shortfall.into_refusal(Scope::Process));

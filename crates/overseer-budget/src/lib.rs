@@ -154,6 +154,11 @@ pub use scope::{AgentId, Scope};
 pub use tier::{BudgetWarning, Tier, Tiers, DEFAULT_TIERS, MAX_TIERS};
 pub use usage::{Dimension, Usage};
 
+/// The examples of `GUIDE.md`, run as doctests so the guide cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../GUIDE.md")]
+struct GuideExamples;
+
 /// What a user types every day.
 pub mod prelude {
     pub use crate::{

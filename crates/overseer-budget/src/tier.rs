@@ -241,15 +241,9 @@ mod tests {
         assert_eq!(&*tiers.thresholds(100), &[70, 85, 90]);
         assert_eq!(&*tiers.thresholds(10), &[7, 9, 9]);
         assert_eq!(&*tiers.thresholds(1), &[1, 1, 1]);
-        assert_eq!(
-            &*tiers.thresholds(u64::MAX),
-            &[
-                threshold(u64::MAX, 700_000),
-                threshold(u64::MAX, 850_000),
-                threshold(u64::MAX, 900_000)
-            ]
-        );
-        assert!(threshold(u64::MAX, 999_999) <= u64::MAX);
+        // No overflow at the top of the range: ⌈(2⁶⁴ − 1) / 2⌉ = 2⁶³.
+        assert_eq!(threshold(u64::MAX, 500_000), 1 << 63);
+        assert!(threshold(u64::MAX, 999_999) < u64::MAX);
     }
 
     #[test]

@@ -1,0 +1,332 @@
+//! Every way the kill switch trips, and the ways it must not.
+
+use std::time::Duration;
+
+use overseer_budget::{
+    Budget, Dimension, ErrorRateTrigger, Limits, Refusal, Scope, TripOutcome, TripReason, Usage,
+};
+use tokio::time::{advance, Instant};
+
+fn budget(process: Limits) -> Budget {
+    Budget::builder().process_limits(process).build().unwrap()
+}
+
+#[test]
+fn committed_tokens_reaching_the_process_limit_trips_the_switch() {
+    let budget = budget(Limits::new().tokens(1_000));
+    let report = budget
+        .admit("a", Usage::from_tokens(600))
+        .unwrap()
+        .commit(Usage::from_tokens(600));
+    assert!(!report.tripped);
+    assert!(!budget.is_tripped());
+    let report = budget
+        .admit("a", Usage::from_tokens(400))
+        .unwrap()
+        .commit(Usage::from_tokens(400));
+    assert!(report.tripped);
+    assert_eq!(
+        budget.kill_switch().reason(),
+        Some(&TripReason::LimitReached {
+            dimension: Dimension::Tokens,
+            committed: 1_000,
+            limit: 1_000
+        })
+    );
+}
+
+#[test]
+fn committed_cost_passing_the_process_limit_by_an_overrun_trips_the_switch() {
+    let budget = budget(Limits::new().cost_micros(10_000));
+    let report = budget
+        .admit("a", Usage::from_cost_micros(5_000))
+        .unwrap()
+        .commit(Usage::from_cost_micros(12_000));
+    assert!(report.tripped);
+    assert_eq!(report.overrun, Some(Usage::from_cost_micros(7_000)));
+    assert_eq!(
+        budget.kill_switch().reason(),
+        Some(&TripReason::LimitReached {
+            dimension: Dimension::Cost,
+            committed: 12_000,
+            limit: 10_000
+        })
+    );
+}
+
+#[test]
+fn the_last_allowed_step_trips_the_switch_when_committed() {
+    let budget = budget(Limits::new().steps(3));
+    for _ in 0..2 {
+        budget.admit("a", Usage::ZERO).unwrap().commit(Usage::ZERO);
+    }
+    assert!(!budget.is_tripped());
+    let last = budget.admit("a", Usage::ZERO).unwrap();
+    assert!(
+        !budget.is_tripped(),
+        "reserving the last step is not spending it"
+    );
+    assert!(last.commit(Usage::ZERO).tripped);
+    assert!(matches!(
+        budget.kill_switch().reason(),
+        Some(TripReason::LimitReached {
+            dimension: Dimension::Steps,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_released_last_step_does_not_trip() {
+    let budget = budget(Limits::new().steps(1));
+    budget.admit("a", Usage::ZERO).unwrap().release();
+    assert!(!budget.is_tripped());
+    assert_eq!(budget.process().remaining().steps, Some(1));
+}
+
+#[test]
+fn an_estimate_the_spent_budget_cannot_cover_trips_the_switch() {
+    let budget = budget(Limits::new().tokens(1_000));
+    budget
+        .admit("a", Usage::from_tokens(900))
+        .unwrap()
+        .commit(Usage::from_tokens(900));
+    let refused = budget.admit("b", Usage::from_tokens(200)).unwrap_err();
+    assert_eq!(
+        refused,
+        Refusal::LimitExceeded {
+            scope: Scope::Process,
+            dimension: Dimension::Tokens,
+            requested: 200,
+            remaining: 100,
+            limit: 1_000
+        }
+    );
+    assert_eq!(
+        budget.kill_switch().reason(),
+        Some(&TripReason::LimitExhausted {
+            dimension: Dimension::Tokens,
+            requested: 200,
+            committed: 900,
+            limit: 1_000
+        })
+    );
+}
+
+#[test]
+fn a_refusal_caused_only_by_calls_in_flight_does_not_trip() {
+    let budget = budget(Limits::new().tokens(1_000));
+    let in_flight = budget.admit("a", Usage::from_tokens(900)).unwrap();
+    let refused = budget.admit("b", Usage::from_tokens(200)).unwrap_err();
+    assert_eq!(refused.scope(), Some(&Scope::Process));
+    assert!(!budget.is_tripped(), "the 900 held may still come back");
+    in_flight.commit(Usage::from_tokens(300));
+    assert!(budget.admit("b", Usage::from_tokens(200)).is_ok());
+}
+
+#[test]
+fn an_agent_limit_refuses_only_that_agent_and_never_trips() {
+    let budget = Budget::builder()
+        .process_limits(Limits::new().tokens(10_000))
+        .agent_limits("greedy", Limits::new().tokens(1_000).steps(2))
+        .build()
+        .unwrap();
+    let report = budget
+        .admit("greedy", Usage::from_tokens(1_000))
+        .unwrap()
+        .commit(Usage::from_tokens(1_000));
+    assert_eq!(report.limits_reached.len(), 1);
+    assert_eq!(
+        report.limits_reached[0].scope,
+        Scope::Agent("greedy".into())
+    );
+    assert!(!report.tripped);
+    let refused = budget.admit("greedy", Usage::from_tokens(1)).unwrap_err();
+    assert_eq!(refused.scope(), Some(&Scope::Agent("greedy".into())));
+    assert!(!budget.is_tripped());
+    assert!(budget.admit("modest", Usage::from_tokens(1_000)).is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_is_the_start_plus_the_time_limit() {
+    let start = Instant::now();
+    let budget = Budget::builder()
+        .time_limit(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    assert_eq!(budget.deadline(), Some(start + Duration::from_secs(60)));
+    assert_eq!(budget_without_deadline().deadline(), None);
+}
+
+fn budget_without_deadline() -> Budget {
+    Budget::builder().build().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn passing_the_deadline_trips_the_switch_when_checked() {
+    let budget = Budget::builder()
+        .time_limit(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    advance(Duration::from_millis(59_999)).await;
+    assert_eq!(budget.check_deadline(Instant::now()), None);
+    assert!(!budget.is_tripped());
+
+    advance(Duration::from_millis(1)).await;
+    assert_eq!(
+        budget.check_deadline(Instant::now()),
+        Some(TripOutcome::Tripped)
+    );
+    let report = budget.trip_report().unwrap();
+    assert_eq!(
+        report.reason,
+        TripReason::DeadlinePassed {
+            time_limit: Duration::from_secs(60)
+        }
+    );
+    assert_eq!(report.after, Duration::from_secs(60));
+    assert_eq!(
+        budget.check_deadline(Instant::now()),
+        Some(TripOutcome::AlreadyTripped)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timer_sleeping_until_the_deadline_can_trip_the_switch() {
+    let budget = Budget::builder()
+        .time_limit(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let timer = {
+        let budget = budget.clone();
+        tokio::spawn(async move {
+            if let Some(deadline) = budget.deadline() {
+                tokio::time::sleep_until(deadline).await;
+                budget.check_deadline(Instant::now());
+            }
+        })
+    };
+    timer.await.unwrap(); // the paused clock auto-advances to the deadline
+    assert!(budget.is_tripped());
+    assert_eq!(budget.trip_report().unwrap().after, Duration::from_secs(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_admission_after_the_deadline_is_refused_and_trips() {
+    let budget = Budget::builder()
+        .time_limit(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    assert!(budget.admit("a", Usage::ZERO).is_ok());
+    advance(Duration::from_secs(10)).await;
+    let refused = budget.admit("a", Usage::ZERO).unwrap_err();
+    assert!(matches!(
+        refused,
+        Refusal::Tripped {
+            reason: TripReason::DeadlinePassed { .. }
+        }
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_error_rate_trips_only_once_the_minimum_number_of_calls_is_seen() {
+    let budget = Budget::builder()
+        .error_rate(ErrorRateTrigger::new(0.5, 10, 4).unwrap())
+        .build()
+        .unwrap();
+    // Three failures in three calls: 100 %, but fewer than four calls.
+    for _ in 0..3 {
+        assert_eq!(budget.record_outcome(false, Instant::now()), None);
+    }
+    assert!(!budget.is_tripped());
+    advance(Duration::from_secs(2)).await;
+    assert_eq!(
+        budget.record_outcome(true, Instant::now()),
+        Some(TripOutcome::Tripped)
+    );
+    let report = budget.trip_report().unwrap();
+    assert_eq!(
+        report.reason,
+        TripReason::ErrorRate {
+            failures: 3,
+            calls: 4,
+            threshold_ppm: 500_000
+        }
+    );
+    assert_eq!(report.after, Duration::from_secs(2));
+    assert_eq!(report.error_rate.unwrap().rate_ppm(), 750_000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_error_rate_below_the_threshold_never_trips() {
+    let budget = Budget::builder()
+        .error_rate(ErrorRateTrigger::new(0.5, 10, 4).unwrap())
+        .build()
+        .unwrap();
+    // ok ok ok fail fail, repeated: never more than 40 % in any window.
+    for i in 0..100 {
+        assert_eq!(budget.record_outcome(i % 5 < 3, Instant::now()), None);
+    }
+    assert!(!budget.is_tripped());
+    let status = budget.kill_switch().error_rate().unwrap();
+    assert_eq!((status.calls, status.failures), (10, 4));
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_recent_calls_count_in_the_error_rate_window() {
+    let budget = Budget::builder()
+        .error_rate(ErrorRateTrigger::new(0.5, 4, 4).unwrap())
+        .build()
+        .unwrap();
+    for _ in 0..10 {
+        assert_eq!(budget.record_outcome(true, Instant::now()), None);
+    }
+    assert_eq!(budget.record_outcome(false, Instant::now()), None);
+    // 2 failures in 12 calls overall, but 2 in the last 4: 50 %.
+    assert_eq!(
+        budget.record_outcome(false, Instant::now()),
+        Some(TripOutcome::Tripped)
+    );
+    let status = budget.trip_report().unwrap().error_rate.unwrap();
+    assert_eq!((status.calls, status.failures), (4, 2));
+}
+
+#[test]
+fn without_an_error_rate_trigger_outcomes_are_ignored() {
+    let budget = budget(Limits::new());
+    let now = Instant::now();
+    for _ in 0..100 {
+        assert_eq!(budget.record_outcome(false, now), None);
+    }
+    assert!(!budget.is_tripped());
+    assert_eq!(budget.kill_switch().error_rate(), None);
+}
+
+#[test]
+fn a_manual_trip_refuses_every_later_admission() {
+    let budget = budget(Limits::new().tokens(1_000));
+    assert_eq!(
+        budget.trip(TripReason::manual("runaway planner")),
+        TripOutcome::Tripped
+    );
+    for agent in ["a", "b", "c"] {
+        assert_eq!(
+            budget.admit(agent, Usage::ZERO).unwrap_err(),
+            Refusal::Tripped {
+                reason: TripReason::manual("runaway planner")
+            }
+        );
+    }
+    assert_eq!(budget.process().reserved(Dimension::Steps), 0);
+}
+
+#[test]
+fn calls_in_flight_at_the_trip_still_commit_their_spend() {
+    let budget = budget(Limits::new().tokens(1_000));
+    let in_flight = budget.admit("a", Usage::from_tokens(300)).unwrap();
+    budget.trip(TripReason::manual("stop"));
+    let report = in_flight.commit(Usage::from_tokens(250));
+    assert!(!report.tripped);
+    assert_eq!(budget.process().committed(Dimension::Tokens), 250);
+    assert_eq!(budget.process().reserved(Dimension::Tokens), 0);
+}
