@@ -118,8 +118,8 @@ impl Backoff {
         }
         let exponent = i32::try_from(opens).unwrap_or(i32::MAX);
         let secs = self.base.as_secs_f64() * self.multiplier.powi(exponent);
-        // `!(a < b)` is also true for NaN and infinity: both end at the cap.
-        if !(secs < self.max.as_secs_f64()) {
+        // Infinity (and NaN, which cannot happen with a validated config) end at the cap.
+        if !secs.is_finite() || secs >= self.max.as_secs_f64() {
             return self.max;
         }
         Duration::try_from_secs_f64(secs).map_or(self.max, |d| d.min(self.max))

@@ -420,12 +420,18 @@ impl CircuitBreaker {
         match self.phase {
             Phase::Closed => {
                 self.window.push(failed, slow);
-                self.consecutive_failures = if failed {
-                    self.consecutive_failures.saturating_add(1)
-                } else {
-                    0
-                };
-                self.judge_closed(now)
+                if failed {
+                    self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+                    return self.judge_closed(now);
+                }
+                self.consecutive_failures = 0;
+                // A success never raises the failure rate, so after every outcome the rate
+                // is below the threshold or the breaker opened. A success can still be the
+                // call that brings the window up to `minimum_calls`: judge that one.
+                if self.window.len() == self.config.minimum_calls {
+                    return self.judge_closed(now);
+                }
+                None
             }
             Phase::HalfOpen {
                 in_flight,
@@ -632,10 +638,12 @@ mod tests {
         }
         assert_eq!(reads, 1);
         let mut never = 0;
-        drop(LazyNow::new(|| {
-            never += 1;
-            t
-        }));
+        {
+            let _unused = LazyNow::new(|| {
+                never += 1;
+                t
+            });
+        }
         assert_eq!(never, 0);
     }
 

@@ -35,7 +35,7 @@ struct Shared {
 /// removed), so operator actions through the registry reach the same breaker.
 ///
 /// Admission in the closed and disabled states is a single atomic load; everything else
-/// takes the breaker's mutex for a few dozen nanoseconds. Tracing events are emitted after
+/// takes the breaker's mutex for a few dozen nanoseconds. Transition events are emitted after
 /// the mutex is released.
 ///
 /// ```

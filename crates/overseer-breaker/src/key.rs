@@ -1,6 +1,7 @@
 //! The identity of a breaker: which agent, doing which kind of task.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(&*key.agent, "researcher");
 /// assert_eq!(key.to_string(), "researcher/summarize");
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct BreakerKey {
     /// The agent's name, as the supervisor knows it.
     pub agent: Arc<str>,
@@ -57,6 +58,29 @@ impl BreakerKey {
     }
 }
 
+impl PartialEq for BreakerKey {
+    /// Equal text is equal; clones of one key compare by pointer first, which skips the
+    /// string comparison on every registry lookup (`Arc<str>` itself does not do this).
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        same_str(&self.agent, &other.agent) && same_str(&self.task_type, &other.task_type)
+    }
+}
+
+impl Hash for BreakerKey {
+    /// Hashes the text, like the derived impl would, so it agrees with `eq`.
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.agent.hash(state);
+        self.task_type.hash(state);
+    }
+}
+
+#[inline]
+fn same_str(a: &Arc<str>, b: &Arc<str>) -> bool {
+    Arc::ptr_eq(a, b) || **a == **b
+}
+
 impl fmt::Display for BreakerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.agent, self.task_type)
@@ -85,6 +109,15 @@ mod tests {
         let a = BreakerKey::new("researcher", "summarize");
         let b = BreakerKey::new(String::from("researcher"), "summarize");
         assert_eq!(a.stable_hash(), b.stable_hash());
+    }
+
+    #[test]
+    fn keys_with_equal_text_are_equal_whether_or_not_they_share_storage() {
+        let a = BreakerKey::new("researcher", "summarize");
+        assert_eq!(a, a.clone());
+        assert_eq!(a, BreakerKey::new("researcher", "summarize"));
+        assert_ne!(a, BreakerKey::new("researcher", "plan"));
+        assert_ne!(a, BreakerKey::new("coder", "summarize"));
     }
 
     #[test]

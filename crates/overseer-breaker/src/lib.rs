@@ -19,8 +19,8 @@
 //! jitter from a seedable generator, and reset when the breaker closes. Every state change
 //! is returned as a [`Transition`] and emitted as a `tracing` event.
 //!
-//! The defaults ([`BreakerConfig::default`]) are tuned for LLM call volumes; the crate's
-//! `docs/breakers.md` explains them.
+//! The defaults ([`BreakerConfig::default`]) are tuned for LLM call volumes; the repository's
+//! `docs/breakers.md` explains them and compares them with resilience4j, Polly and failsafe.
 //!
 //! # Example
 //!

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use foldhash::fast::RandomState;
 use tokio::time::Instant;
 
 use crate::admission::Rejected;
@@ -52,7 +53,7 @@ use crate::transition::Transition;
 /// # Ok::<(), overseer_breaker::ConfigError>(())
 /// ```
 pub struct BreakerRegistry {
-    breakers: DashMap<BreakerKey, BreakerHandle>,
+    breakers: DashMap<BreakerKey, BreakerHandle, RandomState>,
     default_config: BreakerConfig,
     agent_configs: HashMap<Arc<str>, BreakerConfig>,
 }
@@ -88,7 +89,7 @@ impl RegistryBuilder {
             })?;
         }
         Ok(BreakerRegistry {
-            breakers: DashMap::new(),
+            breakers: DashMap::with_hasher(RandomState::default()),
             default_config: self.default_config,
             agent_configs: self.agent_configs,
         })
@@ -99,7 +100,7 @@ impl Default for BreakerRegistry {
     /// An empty registry using [`BreakerConfig::default`] for every agent.
     fn default() -> Self {
         Self {
-            breakers: DashMap::new(),
+            breakers: DashMap::with_hasher(RandomState::default()),
             default_config: BreakerConfig::default(),
             agent_configs: HashMap::new(),
         }
