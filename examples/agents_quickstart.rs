@@ -136,6 +136,9 @@ fn describe(event: SystemEvent) -> String {
             ask.latency,
             ask.usage.total_tokens()
         ),
+        SystemEvent::BudgetWarning(warning) => format!("   [budget] {warning:?}"),
+        SystemEvent::KillSwitchTripped(report) => format!("   [budget] tripped: {}", report.reason),
+        other => format!("   {other:?}"),
     }
 }
 

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::slot::{Answer, Job, Slot};
 use crate::spec::Factory;
-use crate::{Agent, AgentContext, AgentError, AskError};
+use crate::{Agent, AgentContext, AgentError, AskError, SystemEvent};
 
 /// The messages an incarnation gets: work is waiting in the slot.
 #[derive(Debug)]
@@ -44,7 +44,11 @@ impl<A: Agent> Actor for AgentActor<A> {
         args: AgentArgs<A>,
     ) -> Result<AgentState<A>, ActorProcessingErr> {
         let mut agent = (args.factory)();
-        let mut context = AgentContext::new(self.slot.name.clone(), args.path);
+        let mut context = AgentContext::new(
+            self.slot.name.clone(),
+            args.path,
+            self.slot.shared.budget.clone(),
+        );
         let started = match &args.previous_exit {
             Some(reason) => agent.on_restart(&mut context, reason).await,
             None => agent.on_start(&mut context).await,
@@ -78,6 +82,11 @@ impl<A: Agent> Actor for AgentActor<A> {
         state: &mut AgentState<A>,
     ) -> Result<(), ActorProcessingErr> {
         self.slot.clear_wake();
+        if let Some(closed) = self.slot.shared.closed() {
+            // Tripped or shut down: nothing queued runs any more.
+            self.slot.fail_queued(&closed);
+            return Ok(());
+        }
         if let Some(job) = self.slot.take_job() {
             if let Err(reason) = self.run(state, job).await {
                 self.slot.uninstall(&myself, reason.clone());
@@ -101,9 +110,10 @@ impl<A: Agent> AgentActor<A> {
             reply,
             deadline,
             asked_at,
+            reservation,
         } = job;
         if reply.as_ref().is_some_and(|reply| reply.is_closed()) {
-            return Ok(()); // the caller has given up
+            return Ok(()); // the caller has given up; dropping the reservation releases it
         }
         if Instant::now() >= deadline {
             let after = deadline.saturating_duration_since(asked_at);
@@ -114,9 +124,19 @@ impl<A: Agent> AgentActor<A> {
         }
         state.context.begin_task(deadline);
         let work = AssertUnwindSafe(state.agent.handle(&mut state.context, task)).catch_unwind();
-        let outcome = tokio::time::timeout_at(deadline, work).await;
+        let shared = &self.slot.shared;
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout_at(deadline, work) => Some(outcome),
+            () = shared.cancelled() => None,
+        };
         let (usage, injected) = state.context.end_task();
-        let answer = |outcome: Result<A::Output, AskError>, usage| {
+        if let Some(reservation) = reservation {
+            let report = reservation.commit(usage.into());
+            for warning in report.warnings {
+                shared.publish(SystemEvent::BudgetWarning(warning));
+            }
+        }
+        let answer = |outcome: Result<A::Output, AskError>| {
             if let Some(reply) = reply {
                 let _ = reply.send(Answer {
                     outcome,
@@ -125,43 +145,43 @@ impl<A: Agent> AgentActor<A> {
                 });
             }
         };
-        match outcome {
+        let Some(outcome) = outcome else {
+            // The kill switch tripped and the in-flight policy cancels this task.
+            answer(Err(shared.closed().unwrap_or(AskError::ShutDown)));
+            return Ok(());
+        };
+        let (result, exit) = match outcome {
             Err(_elapsed) => {
                 let after = deadline.saturating_duration_since(asked_at);
-                answer(Err(AskError::Timeout { agent, after }), usage);
-                Err(ExitReason::TimedOut(after))
+                (
+                    Err(AskError::Timeout { agent, after }),
+                    Some(ExitReason::TimedOut(after)),
+                )
             }
             Ok(Err(payload)) => {
                 let reason = ExitReason::Panicked(panic_text(payload));
-                answer(
-                    Err(AskError::Crashed {
-                        agent,
-                        reason: reason.clone(),
-                    }),
-                    usage,
-                );
-                Err(reason)
+                let error = AskError::Crashed {
+                    agent,
+                    reason: reason.clone(),
+                };
+                (Err(error), Some(reason))
             }
             Ok(Ok(Err(AgentError::Fatal(message)))) => {
                 let reason = ExitReason::Failed(message);
-                answer(
-                    Err(AskError::Crashed {
-                        agent,
-                        reason: reason.clone(),
-                    }),
-                    usage,
-                );
-                Err(reason)
+                let error = AskError::Crashed {
+                    agent,
+                    reason: reason.clone(),
+                };
+                (Err(error), Some(reason))
             }
-            Ok(Ok(Err(error))) => {
-                answer(Err(AskError::Failed { agent, error }), usage);
-                Ok(())
-            }
-            Ok(Ok(Ok(output))) => {
-                answer(Ok(output), usage);
-                Ok(())
-            }
+            Ok(Ok(Err(error))) => (Err(AskError::Failed { agent, error }), None),
+            Ok(Ok(Ok(output))) => (Ok(output), None),
+        };
+        if let Some(budget) = &shared.budget {
+            budget.record_outcome(result.is_ok(), Instant::now());
         }
+        answer(result);
+        exit.map_or(Ok(()), Err)
     }
 }
 

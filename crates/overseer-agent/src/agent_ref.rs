@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use overseer_budget::{Refusal, Reservation};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -95,17 +96,40 @@ impl<A: Agent> AgentRef<A> {
     /// default), past which its handler is treated as hung. Fails at once if the agent refuses
     /// asks (stopped, shut down, failing fast while restarting).
     pub fn tell(&self, task: A::Task) -> Result<(), AskError> {
-        if let Some(refusal) = self.slot.refusal() {
-            return Err(refusal);
-        }
+        let reservation = self.admit(&task)?;
         let asked_at = Instant::now();
         self.slot.enqueue(Job {
             task,
             reply: None,
             deadline: asked_at + self.default_timeout(),
             asked_at,
+            reservation,
         });
         Ok(())
+    }
+
+    /// The admission checks before a task is queued: the system is open, the agent takes
+    /// asks, and the budget holds the task's estimate (reserved until the task ends).
+    fn admit(&self, task: &A::Task) -> Result<Option<Reservation>, AskError> {
+        if let Some(refusal) = self.slot.refusal() {
+            return Err(refusal);
+        }
+        let Some(budget) = &self.slot.shared.budget else {
+            return Ok(None);
+        };
+        match budget.admit(self.slot.name.as_str(), A::estimate(task).into()) {
+            Ok(reservation) => Ok(Some(reservation)),
+            Err(Refusal::Tripped { reason }) => Err(AskError::KillSwitchTripped { reason }),
+            // A refusal may have tripped the switch (a process limit exhausted).
+            Err(refusal) => Err(self
+                .slot
+                .shared
+                .closed()
+                .unwrap_or(AskError::BudgetExceeded {
+                    agent: self.slot.name.clone(),
+                    refusal,
+                })),
+        }
     }
 
     fn default_timeout(&self) -> Duration {
@@ -121,9 +145,10 @@ impl<A: Agent> AgentRef<A> {
         asked_at: Instant,
         timeout: Duration,
     ) -> Answer<A::Output> {
-        if let Some(refusal) = self.slot.refusal() {
-            return Answer::error(refusal);
-        }
+        let reservation = match self.admit(&task) {
+            Ok(reservation) => reservation,
+            Err(refusal) => return Answer::error(refusal),
+        };
         let deadline = asked_at + timeout;
         let (reply, answer) = oneshot::channel();
         self.slot.enqueue(Job {
@@ -131,6 +156,7 @@ impl<A: Agent> AgentRef<A> {
             reply: Some(reply),
             deadline,
             asked_at,
+            reservation,
         });
         match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(answered)) => answered,

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use overseer_budget::{Budget, Remaining, Tier};
 use overseer_supervisor::ChildPath;
 use tokio::time::Instant;
 
@@ -15,17 +16,31 @@ pub struct AgentContext {
     deadline: Option<Instant>,
     usage: Usage,
     injected: Option<&'static str>,
+    budget: Option<Budget>,
 }
 
 impl AgentContext {
-    pub(crate) fn new(name: AgentName, path: ChildPath) -> Self {
+    pub(crate) fn new(name: AgentName, path: ChildPath, budget: Option<Budget>) -> Self {
         Self {
             name,
             path,
             deadline: None,
             usage: Usage::default(),
             injected: None,
+            budget,
         }
+    }
+
+    /// The highest budget warning tier reached by this agent's or the process's spend, if
+    /// any: a signal to wrap up. `None` without a budget or below the first tier.
+    pub fn budget_tier(&self) -> Option<Tier> {
+        self.budget.as_ref()?.tier(self.name.as_str())
+    }
+
+    /// What this agent may still spend (the smaller of its own and the process's remaining
+    /// budget, per dimension; `None` in a dimension without a limit). `None` without a budget.
+    pub fn budget_remaining(&self) -> Option<Remaining> {
+        Some(self.budget.as_ref()?.remaining(self.name.as_str()))
     }
 
     /// The agent's name.

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use overseer_budget::{Refusal, TripReason};
 use overseer_supervisor::{ExitReason, SpecError, TreeError};
 use serde::{Deserialize, Serialize};
 
@@ -93,6 +94,22 @@ pub enum AskError {
     /// The system has shut down.
     #[error("the system has shut down")]
     ShutDown,
+    /// The kill switch has tripped: nothing is admitted any more, and tasks in flight are
+    /// cancelled as the in-flight policy says.
+    #[error("the kill switch has tripped: {reason}")]
+    KillSwitchTripped {
+        /// Why it tripped.
+        reason: TripReason,
+    },
+    /// The ask would cross a budget limit (the agent's or the process's); it never reached
+    /// the agent.
+    #[error("agent '{agent}' refused by its budget: {refusal}")]
+    BudgetExceeded {
+        /// The agent.
+        agent: AgentName,
+        /// Which limit, what was requested and what remained.
+        refusal: Refusal,
+    },
 }
 
 impl AskError {
@@ -111,6 +128,8 @@ impl AskError {
             Self::UnknownAgent { .. } => "unknown_agent",
             Self::WrongAgentType { .. } => "wrong_agent_type",
             Self::ShutDown => "shut_down",
+            Self::KillSwitchTripped { .. } => "kill_switch_tripped",
+            Self::BudgetExceeded { .. } => "budget_exceeded",
         }
     }
 }
@@ -136,4 +155,15 @@ pub enum SystemError {
     /// The tree failed to start or to stop.
     #[error(transparent)]
     Tree(#[from] TreeError),
+}
+
+impl AskError {
+    /// Whether the ask reached an agent (its outcome says something about the agent), as
+    /// opposed to being refused before (stopped, restarting, shut down, tripped, over budget).
+    pub fn reached_agent(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeout { .. } | Self::Crashed { .. } | Self::Failed { .. }
+        )
+    }
 }

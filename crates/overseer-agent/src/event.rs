@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use overseer_budget::{BudgetWarning, TripReport};
 use overseer_supervisor::LifecycleEvent;
 use serde::{Deserialize, Serialize};
 
@@ -11,11 +12,16 @@ use crate::{AgentName, Usage};
 /// One event of a [`System`](crate::System).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SystemEvent {
     /// A supervisor or child started, stopped, failed to start, escalated.
     Lifecycle(LifecycleEvent),
     /// An ask or a tell finished.
     Ask(AskEvent),
+    /// A budget tier was reached (each tier fires once per limit and scope).
+    BudgetWarning(BudgetWarning),
+    /// The kill switch tripped: the report holds the reason and the figures at that moment.
+    KillSwitchTripped(TripReport),
 }
 
 /// How one ask (or tell) ended.

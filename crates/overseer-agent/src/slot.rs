@@ -9,6 +9,7 @@ use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use overseer_budget::Reservation;
 use overseer_supervisor::{ChildFate, ExitReason};
 use ractor::ActorRef;
 use tokio::sync::{mpsc, oneshot};
@@ -45,6 +46,9 @@ pub(crate) struct Job<A: Agent> {
     pub(crate) reply: Option<Reply<A::Output>>,
     pub(crate) deadline: Instant,
     pub(crate) asked_at: Instant,
+    /// The budget held for this task: committed with the usage reported when the task ends,
+    /// released if the task is dropped.
+    pub(crate) reservation: Option<Reservation>,
 }
 
 impl<A: Agent> Job<A> {
@@ -112,8 +116,8 @@ impl<A: Agent> Slot<A> {
 
     /// Why asks to this agent are refused right now, if they are.
     pub(crate) fn refusal(&self) -> Option<AskError> {
-        if self.shared.is_shut_down() {
-            return Some(AskError::ShutDown);
+        if let Some(closed) = self.shared.closed() {
+            return Some(closed);
         }
         match self.state() {
             SlotState::Stopped => Some(AskError::AgentStopped {
@@ -244,13 +248,9 @@ impl<A: Agent> AnySlot for Slot<A> {
             ChildFate::Restarting => self.state.store(RESTARTING, Ordering::Release),
             ChildFate::Stopped | ChildFate::Removed => {
                 self.state.store(STOPPED, Ordering::Release);
-                let error = if self.shared.is_shut_down() {
-                    AskError::ShutDown
-                } else {
-                    AskError::AgentStopped {
-                        agent: self.name.clone(),
-                    }
-                };
+                let error = self.shared.closed().unwrap_or(AskError::AgentStopped {
+                    agent: self.name.clone(),
+                });
                 self.fail_queued(&error);
             }
         }
@@ -258,7 +258,7 @@ impl<A: Agent> AnySlot for Slot<A> {
 
     fn shut_down(&self) {
         self.state.store(STOPPED, Ordering::Release);
-        self.fail_queued(&AskError::ShutDown);
+        self.fail_queued(&self.shared.closed().unwrap_or(AskError::ShutDown));
     }
 
     fn agent_type(&self) -> &'static str {

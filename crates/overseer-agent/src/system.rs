@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
+use overseer_budget::{Budget, InFlightPolicy, TripReport};
 use overseer_supervisor::{
     ChildSpec, EventBus, StartContext, StartError, SupervisionTree, SupervisorSpec,
 };
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
 
 use crate::actor::{AgentActor, AgentArgs};
 use crate::slot::{AnySlot, Slot};
@@ -19,15 +21,74 @@ use crate::{Agent, AgentName, AgentRef, AgentSpec, AskError, SystemError, System
 /// What every agent of one system shares.
 pub(crate) struct Shared {
     pub(crate) default_ask_timeout: Duration,
+    pub(crate) budget: Option<Budget>,
+    /// When the kill switch tripped (set once), for cancelling tasks in flight.
+    tripped_at: watch::Sender<Option<Instant>>,
+    trip_shutdown_timeout: Duration,
     shut_down: AtomicBool,
     events: broadcast::Sender<SystemEvent>,
     slots: DashMap<AgentName, Arc<dyn AnySlot>>,
     tree: OnceLock<SupervisionTree>,
+    deadline_timer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Shared {
     pub(crate) fn is_shut_down(&self) -> bool {
         self.shut_down.load(Ordering::Acquire)
+    }
+
+    /// Why no ask is admitted any more, if so: the kill switch tripped, or the system shut
+    /// down.
+    pub(crate) fn closed(&self) -> Option<AskError> {
+        if let Some(budget) = &self.budget {
+            if budget.is_tripped() {
+                if let Some(reason) = budget.kill_switch().reason() {
+                    return Some(AskError::KillSwitchTripped {
+                        reason: reason.clone(),
+                    });
+                }
+            }
+        }
+        self.is_shut_down().then_some(AskError::ShutDown)
+    }
+
+    /// Completes when a task in flight must be abandoned because the kill switch tripped, as
+    /// the in-flight policy says (never, at once, or after a grace period).
+    pub(crate) async fn cancelled(&self) {
+        let Some(budget) = &self.budget else {
+            return std::future::pending().await;
+        };
+        let mut tripped = self.tripped_at.subscribe();
+        let at = match tripped.wait_for(Option::is_some).await {
+            Ok(at) => *at,
+            Err(_) => None,
+        };
+        match (budget.kill_switch().in_flight_policy(), at) {
+            (InFlightPolicy::CancelNow, _) => {}
+            (InFlightPolicy::CancelAfter(grace), Some(at)) => {
+                tokio::time::sleep_until(at + grace).await
+            }
+            _ => std::future::pending().await,
+        }
+    }
+
+    /// The kill switch tripped: publish it, cancel what the policy says, stop the tree in
+    /// order so nothing restarts.
+    fn on_trip(self: &Arc<Self>, report: &TripReport, runtime: &tokio::runtime::Handle) {
+        tracing::error!(reason = %report.reason, after = ?report.after, "kill switch tripped");
+        self.tripped_at.send_replace(Some(Instant::now()));
+        self.publish(SystemEvent::KillSwitchTripped(report.clone()));
+        let shared = Arc::clone(self);
+        runtime.spawn(async move {
+            if let Some(tree) = shared.tree.get() {
+                if let Err(error) = tree.shutdown(shared.trip_shutdown_timeout).await {
+                    tracing::error!(%error, "the tree did not stop in order after the trip");
+                }
+            }
+            for slot in shared.slots.iter() {
+                slot.shut_down();
+            }
+        });
     }
 
     pub(crate) fn publish(&self, event: SystemEvent) {
@@ -107,6 +168,8 @@ impl std::fmt::Debug for System {
 pub struct SystemBuilder {
     ask_timeout: Duration,
     event_capacity: usize,
+    budget: Option<Budget>,
+    trip_shutdown_timeout: Duration,
 }
 
 impl SystemBuilder {
@@ -122,16 +185,34 @@ impl SystemBuilder {
         self
     }
 
+    /// Governs every ask with `budget`: its limits are reserved before an ask reaches an
+    /// agent, its kill switch stops the whole system when it trips.
+    pub fn budget(mut self, budget: Budget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// How long the tree may take to stop in order after the kill switch trips before the
+    /// rest is killed (60 s unless set).
+    pub fn trip_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.trip_shutdown_timeout = timeout;
+        self
+    }
+
     /// Builds the system (nothing runs until [`System::start`]).
     pub fn build(self) -> System {
         let (events, _) = broadcast::channel(self.event_capacity.max(1));
         System {
             shared: Arc::new(Shared {
                 default_ask_timeout: self.ask_timeout,
+                budget: self.budget,
+                tripped_at: watch::channel(None).0,
+                trip_shutdown_timeout: self.trip_shutdown_timeout,
                 shut_down: AtomicBool::new(false),
                 events,
                 slots: DashMap::new(),
                 tree: OnceLock::new(),
+                deadline_timer: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -146,6 +227,8 @@ impl System {
         SystemBuilder {
             ask_timeout: Self::DEFAULT_ASK_TIMEOUT,
             event_capacity: 16 * 1024,
+            budget: None,
+            trip_shutdown_timeout: Duration::from_secs(60),
         }
     }
 
@@ -227,7 +310,34 @@ impl System {
         self.shared
             .tree
             .set(tree)
-            .map_err(|_| SystemError::AlreadyStarted)
+            .map_err(|_| SystemError::AlreadyStarted)?;
+        if let Some(budget) = &self.shared.budget {
+            let runtime = tokio::runtime::Handle::current();
+            let shared = Arc::downgrade(&self.shared);
+            budget.kill_switch().on_trip(move |report| {
+                if let Some(shared) = shared.upgrade() {
+                    shared.on_trip(report, &runtime);
+                }
+            });
+            if let Some(deadline) = budget.deadline() {
+                let budget = budget.clone();
+                let timer = tokio::spawn(async move {
+                    tokio::time::sleep_until(deadline).await;
+                    budget.check_deadline(Instant::now());
+                });
+                *self
+                    .shared
+                    .deadline_timer
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(timer);
+            }
+        }
+        Ok(())
+    }
+
+    /// The budget governing this system, if any.
+    pub fn budget(&self) -> Option<&Budget> {
+        self.shared.budget.as_ref()
     }
 
     /// A handle to the agent named `name`.
@@ -269,6 +379,15 @@ impl System {
     /// order within `deadline` (the rest is killed after it); queued asks fail with `ShutDown`.
     pub async fn shutdown(&self, deadline: Duration) -> Result<(), SystemError> {
         self.shared.shut_down.store(true, Ordering::Release);
+        if let Some(timer) = self
+            .shared
+            .deadline_timer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
+            timer.abort();
+        }
         let stopped = match self.shared.tree.get() {
             Some(tree) => tree.shutdown(deadline).await.map_err(SystemError::from),
             None => Ok(()),

@@ -61,3 +61,10 @@ impl AddAssign for Usage {
         *self = *self + other;
     }
 }
+
+impl From<Usage> for overseer_budget::Usage {
+    /// Budgets count tokens in and out together.
+    fn from(usage: Usage) -> Self {
+        overseer_budget::Usage::new(usage.total_tokens(), usage.cost_micros)
+    }
+}

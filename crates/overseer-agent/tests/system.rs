@@ -25,7 +25,7 @@ async fn each_ask_is_published_with_its_outcome_latency_and_usage() {
     let asks: Vec<_> = std::iter::from_fn(|| events.try_recv().ok())
         .filter_map(|event| match event {
             SystemEvent::Ask(ask) => Some(ask),
-            SystemEvent::Lifecycle(_) => None,
+            _ => None,
         })
         .collect();
     assert_eq!(asks.len(), 3);

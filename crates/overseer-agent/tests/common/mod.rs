@@ -17,6 +17,8 @@ pub enum Task {
     Slow(Duration),
     Spend(Usage),
     Incarnation,
+    /// Answers with the budget tier the agent sees.
+    Tier,
 }
 
 /// Answers with text; counts its incarnation; can be slow to restart.
@@ -70,6 +72,16 @@ impl Agent for Tester {
                 Ok("spent".into())
             }
             Task::Incarnation => Ok(self.incarnation.clone()),
+            Task::Tier => Ok(ctx
+                .budget_tier()
+                .map_or_else(|| "none".to_string(), |tier| tier.to_string())),
+        }
+    }
+
+    fn estimate(task: &Task) -> Usage {
+        match task {
+            Task::Spend(usage) => *usage,
+            _ => Usage::default(),
         }
     }
 

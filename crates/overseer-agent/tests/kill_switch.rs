@@ -1,0 +1,286 @@
+//! The kill switch and budgets in the call path: every trigger, tiers, no overshoot, each
+//! in-flight policy, the tree stopped after a trip. Paused clock.
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use overseer_agent::{AgentSpec, AskError, System, SystemEvent, Usage};
+use overseer_budget::{
+    Budget, Dimension, ErrorRateTrigger, InFlightPolicy, Limits, Refusal, TripReason,
+};
+use overseer_supervisor::SupervisorSpec;
+use tokio::time::Instant;
+
+async fn governed(budget: Budget, agents: &[&str]) -> System {
+    let system = System::builder()
+        .ask_timeout(Duration::from_secs(60))
+        .budget(budget)
+        .build();
+    let mut root = SupervisorSpec::one_for_one("root").intensity(100, Duration::from_secs(1));
+    for name in agents {
+        root = root.child(system.agent(AgentSpec::new(*name, Tester::new)).unwrap());
+    }
+    system.start(root).await.unwrap();
+    system
+}
+
+fn events(rx: &mut tokio::sync::broadcast::Receiver<SystemEvent>) -> Vec<SystemEvent> {
+    std::iter::from_fn(|| rx.try_recv().ok()).collect()
+}
+
+/// Waits (paused clock) until the tree has stopped after a trip.
+async fn tree_stops(system: &System) {
+    assert!(
+        system
+            .tree()
+            .unwrap()
+            .wait_for_exit(Duration::from_secs(120))
+            .await,
+        "the tree stops after the trip"
+    );
+    assert!(!system.tree().unwrap().is_running());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_limit_trips_the_switch_before_it_is_crossed_and_stops_the_tree() {
+    let budget = Budget::builder()
+        .process_limits(Limits::new().tokens(1_000))
+        .build()
+        .unwrap();
+    let system = governed(budget.clone(), &["a", "b"]).await;
+    let mut rx = system.subscribe();
+    let a = system.agent_ref::<Tester>("a").unwrap();
+    let b = system.agent_ref::<Tester>("b").unwrap();
+    let spend = || Task::Spend(Usage::new(200, 100, 0)); // 300 tokens each
+    assert!(a.ask(spend()).await.is_ok()); // 300
+    assert!(b.ask(spend()).await.is_ok()); // 600
+    assert!(a.ask(spend()).await.is_ok()); // 900: crosses 70, 85 and 90 %
+    let refused = b.ask(spend()).await; // 1,200 would cross 1,000
+    assert!(
+        matches!(
+            &refused,
+            Err(AskError::KillSwitchTripped {
+                reason: TripReason::LimitExhausted {
+                    dimension: Dimension::Tokens,
+                    ..
+                }
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        budget.process().committed(Dimension::Tokens),
+        900,
+        "never over the limit"
+    );
+    tree_stops(&system).await;
+    assert!(matches!(
+        a.ask(Task::Echo("after".into())).await,
+        Err(AskError::KillSwitchTripped { .. })
+    ));
+    let seen = events(&mut rx);
+    let tiers: Vec<u8> = seen
+        .iter()
+        .filter_map(|e| match e {
+            SystemEvent::BudgetWarning(w) => Some(w.tier.level),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tiers, [1, 2, 3], "each tier fires once");
+    let trips = seen
+        .iter()
+        .filter(|e| matches!(e, SystemEvent::KillSwitchTripped(_)))
+        .count();
+    assert_eq!(trips, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cost_limit_and_a_step_limit_each_trip_the_switch() {
+    for (limits, task) in [
+        (
+            Limits::new().cost_micros(1_000),
+            Task::Spend(Usage::new(0, 0, 400)),
+        ),
+        (Limits::new().steps(3), Task::Echo("step".into())),
+    ] {
+        let budget = Budget::builder().process_limits(limits).build().unwrap();
+        let system = governed(budget.clone(), &["a"]).await;
+        let a = system.agent_ref::<Tester>("a").unwrap();
+        let mut answered = 0;
+        loop {
+            let task = match &task {
+                Task::Spend(usage) => Task::Spend(*usage),
+                _ => Task::Echo("step".into()),
+            };
+            match a.ask(task).await {
+                Ok(_) => answered += 1,
+                Err(AskError::KillSwitchTripped { .. }) => break,
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+            assert!(answered < 10, "the switch never tripped");
+        }
+        assert_eq!(
+            answered,
+            2 + usize::from(matches!(task, Task::Echo(_))),
+            "{limits:?}"
+        );
+        tree_stops(&system).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_wall_clock_deadline_trips_from_a_timer_with_no_call_flowing() {
+    let budget = Budget::builder()
+        .time_limit(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let system = governed(budget.clone(), &["a"]).await;
+    let started = Instant::now();
+    tree_stops(&system).await;
+    assert!(started.elapsed() >= Duration::from_secs(30));
+    assert!(matches!(
+        budget.trip_report().map(|r| &r.reason),
+        Some(TripReason::DeadlinePassed { .. })
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_error_rate_over_all_agents_trips_the_switch() {
+    let budget = Budget::builder()
+        .error_rate(ErrorRateTrigger::new(0.6, 10, 4).unwrap())
+        .build()
+        .unwrap();
+    let system = governed(budget.clone(), &["a", "b"]).await;
+    let a = system.agent_ref::<Tester>("a").unwrap();
+    let b = system.agent_ref::<Tester>("b").unwrap();
+    assert!(a.ask(Task::Echo("ok".into())).await.is_ok());
+    assert!(a.ask(Task::Fail("x")).await.is_err());
+    assert!(b.ask(Task::Fail("y")).await.is_err());
+    assert!(!budget.is_tripped(), "3 calls are under the minimum of 4");
+    assert!(b.ask(Task::Echo("ok".into())).await.is_ok());
+    assert!(!budget.is_tripped(), "2 of 4 failed: 50 % is under 60 %");
+    assert!(b.ask(Task::Fail("z")).await.is_err());
+    // 3 of 5 failed: 60 % reaches the threshold.
+    assert!(budget.is_tripped());
+    tree_stops(&system).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_manual_trip_runs_on_trip_once_and_a_second_trip_is_harmless() {
+    let budget = Budget::builder().build().unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    budget.kill_switch().on_trip({
+        let calls = Arc::clone(&calls);
+        move |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let system = governed(budget.clone(), &["a"]).await;
+    assert!(budget
+        .trip(TripReason::manual("operator said stop"))
+        .tripped_now());
+    assert!(!budget.trip(TripReason::manual("again")).tripped_now());
+    tree_stops(&system).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        budget.trip_report().map(|r| r.reason.clone()),
+        Some(TripReason::manual("operator said stop"))
+    );
+    let a = system.agent_ref::<Tester>("a").unwrap();
+    assert_eq!(
+        a.tell(Task::Echo("x".into())),
+        Err(AskError::KillSwitchTripped {
+            reason: TripReason::manual("operator said stop")
+        })
+    );
+}
+
+async fn trip_during_a_slow_task(policy: InFlightPolicy) -> (Result<String, AskError>, Duration) {
+    let budget = Budget::builder().in_flight(policy).build().unwrap();
+    let system = governed(budget.clone(), &["a"]).await;
+    let a = system.agent_ref::<Tester>("a").unwrap();
+    let slow = tokio::spawn(async move {
+        let asked = Instant::now();
+        let outcome = a.ask(Task::Slow(Duration::from_secs(3))).await;
+        (outcome, asked.elapsed())
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    budget.trip(TripReason::manual("stop"));
+    let result = slow.await.unwrap();
+    tree_stops(&system).await;
+    result
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_let_finish_a_task_in_flight_completes() {
+    let (outcome, took) = trip_during_a_slow_task(InFlightPolicy::Finish).await;
+    assert_eq!(outcome.as_deref(), Ok("slow"));
+    assert_eq!(took, Duration::from_secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_cancel_now_a_task_in_flight_fails_at_the_trip() {
+    let (outcome, took) = trip_during_a_slow_task(InFlightPolicy::CancelNow).await;
+    assert!(
+        matches!(outcome, Err(AskError::KillSwitchTripped { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(took, Duration::from_secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_cancel_after_a_grace_a_task_in_flight_fails_when_the_grace_ends() {
+    let (outcome, took) =
+        trip_during_a_slow_task(InFlightPolicy::CancelAfter(Duration::from_millis(500))).await;
+    assert!(
+        matches!(outcome, Err(AskError::KillSwitchTripped { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(took, Duration::from_millis(1500));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_agent_over_its_own_limit_is_refused_while_the_others_go_on() {
+    let budget = Budget::builder()
+        .agent_limits("a", Limits::new().tokens(100))
+        .build()
+        .unwrap();
+    let system = governed(budget.clone(), &["a", "b"]).await;
+    let a = system.agent_ref::<Tester>("a").unwrap();
+    let b = system.agent_ref::<Tester>("b").unwrap();
+    assert!(a.ask(Task::Spend(Usage::new(60, 0, 0))).await.is_ok());
+    let refused = a.ask(Task::Spend(Usage::new(60, 0, 0))).await;
+    assert!(
+        matches!(
+            &refused,
+            Err(AskError::BudgetExceeded {
+                refusal: Refusal::LimitExceeded {
+                    dimension: Dimension::Tokens,
+                    ..
+                },
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert!(b.ask(Task::Spend(Usage::new(500, 0, 0))).await.is_ok());
+    assert!(!budget.is_tripped(), "agent limits never trip the switch");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_agent_reads_its_budget_tier_from_its_context() {
+    let budget = Budget::builder()
+        .process_limits(Limits::new().tokens(1_000))
+        .build()
+        .unwrap();
+    let system = governed(budget, &["a"]).await;
+    let a = system.agent_ref::<Tester>("a").unwrap();
+    assert_eq!(a.ask(Task::Tier).await.as_deref(), Ok("none"));
+    a.ask(Task::Spend(Usage::new(860, 0, 0))).await.unwrap();
+    let tier = a.ask(Task::Tier).await.unwrap();
+    assert!(tier.starts_with("tier 2"), "{tier}");
+}
