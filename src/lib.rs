@@ -3,7 +3,9 @@
 //! This facade re-exports the layers:
 //! * [`supervisor`]: OTP supervisors on ractor (strategies, restart types, intensity and
 //!   escalation, ordered shutdown), knowing nothing of LLMs;
-//! * [`agent`]: agents as typed actors, handles that survive restarts, asks that never hang.
+//! * [`agent`]: agents as typed actors, handles that survive restarts, asks that never hang;
+//! * [`breaker`]: circuit breakers per agent and task type (pure state machines);
+//! * [`budget`]: the budget ledger and the process-wide kill switch (pure state machines).
 //!
 //! ```
 //! use overseer::prelude::*;
@@ -33,6 +35,8 @@
 #![warn(missing_docs)]
 
 pub use overseer_agent as agent;
+pub use overseer_breaker as breaker;
+pub use overseer_budget as budget;
 pub use overseer_supervisor as supervisor;
 
 /// Everything a user types every day.

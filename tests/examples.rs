@@ -1,5 +1,6 @@
 //! Runs the examples as a user would and checks their outcomes: exit status 0 and the
-//! restarts and escalations they are meant to show.
+//! restarts and escalations they are meant to show. `cargo test` builds the examples first;
+//! when running this file alone, build them too: `cargo build --examples && cargo test --test examples`.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -102,4 +103,25 @@ fn otp_trace_prints_a_scenario_trace_and_rejects_malformed_input() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("line 1"), "{stderr}");
     assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn kill_switch_runaway_warns_trips_and_stays_within_the_limit() {
+    let (_, out) = run("kill_switch_runaway", &[]);
+    for tier in ["tier 1 (70%)", "tier 2 (85%)", "tier 3 (90%)"] {
+        assert_eq!(out.matches(tier).count(), 1, "{tier} fires once:\n{out}");
+    }
+    assert_eq!(out.matches("KILL SWITCH").count(), 1, "{out}");
+    assert!(out.contains("tree stopped: runaways"), "{out}");
+    assert_eq!(
+        out.matches("then: the kill switch has tripped").count(),
+        3,
+        "{out}"
+    );
+    let spend = out
+        .lines()
+        .find_map(|line| line.strip_prefix("final spend: "))
+        .expect("final spend printed");
+    let tokens: u64 = spend.split(' ').next().unwrap().parse().unwrap();
+    assert!(tokens <= 2_000, "{spend}");
 }

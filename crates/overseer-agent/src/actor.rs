@@ -111,6 +111,7 @@ impl<A: Agent> AgentActor<A> {
             deadline,
             asked_at,
             reservation,
+            injected,
         } = job;
         if reply.as_ref().is_some_and(|reply| reply.is_closed()) {
             return Ok(()); // the caller has given up; dropping the reservation releases it
@@ -122,14 +123,14 @@ impl<A: Agent> AgentActor<A> {
             }
             return Ok(());
         }
-        state.context.begin_task(deadline);
+        state.context.begin_task(deadline, injected);
         let work = AssertUnwindSafe(state.agent.handle(&mut state.context, task)).catch_unwind();
         let shared = &self.slot.shared;
         let outcome = tokio::select! {
             outcome = tokio::time::timeout_at(deadline, work) => Some(outcome),
             () = shared.cancelled() => None,
         };
-        let (usage, injected) = state.context.end_task();
+        let usage = state.context.end_task();
         if let Some(reservation) = reservation {
             let report = reservation.commit(usage.into());
             for warning in report.warnings {
@@ -138,11 +139,7 @@ impl<A: Agent> AgentActor<A> {
         }
         let answer = |outcome: Result<A::Output, AskError>| {
             if let Some(reply) = reply {
-                let _ = reply.send(Answer {
-                    outcome,
-                    usage,
-                    injected,
-                });
+                let _ = reply.send(Answer { outcome, usage });
             }
         };
         let Some(outcome) = outcome else {

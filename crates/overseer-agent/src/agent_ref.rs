@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::event::{AskEvent, AskOutcome, SystemEvent};
-use crate::slot::{Answer, Job, Slot};
+use crate::slot::{Answer, InjectedMark, Job, Slot};
 use crate::{Agent, AgentName, AskError};
 
 /// A cheap, cloneable, typed handle to an agent, looked up by name from a running
@@ -84,11 +84,18 @@ impl<A: Agent> AgentRef<A> {
             cost_micros = tracing::field::Empty,
         );
         let asked_at = Instant::now();
+        let injected = InjectedMark::default();
         let answer = self
-            .round_trip(task, asked_at, timeout)
+            .round_trip(task, asked_at, timeout, Arc::clone(&injected))
             .instrument(span.clone())
             .await;
-        self.record(&span, task_type, &answer, asked_at.elapsed());
+        self.record(
+            &span,
+            task_type,
+            &answer,
+            asked_at.elapsed(),
+            injected.get().copied(),
+        );
         answer.outcome
     }
 
@@ -104,6 +111,7 @@ impl<A: Agent> AgentRef<A> {
             deadline: asked_at + self.default_timeout(),
             asked_at,
             reservation,
+            injected: InjectedMark::default(),
         });
         Ok(())
     }
@@ -144,6 +152,7 @@ impl<A: Agent> AgentRef<A> {
         task: A::Task,
         asked_at: Instant,
         timeout: Duration,
+        injected: InjectedMark,
     ) -> Answer<A::Output> {
         let reservation = match self.admit(&task) {
             Ok(reservation) => reservation,
@@ -157,6 +166,7 @@ impl<A: Agent> AgentRef<A> {
             deadline,
             asked_at,
             reservation,
+            injected,
         });
         match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(answered)) => answered,
@@ -181,6 +191,7 @@ impl<A: Agent> AgentRef<A> {
         task_type: &'static str,
         answer: &Answer<A::Output>,
         latency: Duration,
+        injected: Option<&'static str>,
     ) {
         let usage = answer.usage;
         let outcome = match &answer.outcome {
@@ -207,7 +218,7 @@ impl<A: Agent> AgentRef<A> {
             outcome,
             latency,
             usage,
-            injected: answer.injected.map(Cow::Borrowed),
+            injected: injected.map(Cow::Borrowed),
         }));
     }
 }

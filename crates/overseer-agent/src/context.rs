@@ -6,6 +6,7 @@ use overseer_budget::{Budget, Remaining, Tier};
 use overseer_supervisor::ChildPath;
 use tokio::time::Instant;
 
+use crate::slot::InjectedMark;
 use crate::{AgentName, Usage};
 
 /// The context a handler works in: who it is, how long it has, and where it reports usage.
@@ -15,7 +16,7 @@ pub struct AgentContext {
     path: ChildPath,
     deadline: Option<Instant>,
     usage: Usage,
-    injected: Option<&'static str>,
+    injected: Option<InjectedMark>,
     budget: Option<Budget>,
 }
 
@@ -78,18 +79,21 @@ impl AgentContext {
     /// Marks the current task's outcome as caused by an injected fault (fault injection does
     /// this), so events tell injected failures from real ones.
     pub fn mark_injected(&mut self, fault: &'static str) {
-        self.injected = Some(fault);
+        if let Some(mark) = &self.injected {
+            let _ = mark.set(fault);
+        }
     }
 
-    pub(crate) fn begin_task(&mut self, deadline: Instant) {
+    pub(crate) fn begin_task(&mut self, deadline: Instant, injected: InjectedMark) {
         self.deadline = Some(deadline);
         self.usage = Usage::default();
-        self.injected = None;
+        self.injected = Some(injected);
     }
 
-    /// Ends the task: its usage and injected fault, if any.
-    pub(crate) fn end_task(&mut self) -> (Usage, Option<&'static str>) {
+    /// Ends the task: the usage it reported.
+    pub(crate) fn end_task(&mut self) -> Usage {
         self.deadline = None;
-        (std::mem::take(&mut self.usage), self.injected.take())
+        self.injected = None;
+        std::mem::take(&mut self.usage)
     }
 }

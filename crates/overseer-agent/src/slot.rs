@@ -7,7 +7,7 @@
 
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use overseer_budget::Reservation;
 use overseer_supervisor::{ChildFate, ExitReason};
@@ -20,11 +20,10 @@ use crate::spec::AgentConfig;
 use crate::system::Shared;
 use crate::{Agent, AgentName, AskError, Usage};
 
-/// The answer to an ask: the outcome, the usage reported, and the injected fault if any.
+/// The answer to an ask: the outcome and the usage reported.
 pub(crate) struct Answer<O> {
     pub(crate) outcome: Result<O, AskError>,
     pub(crate) usage: Usage,
-    pub(crate) injected: Option<&'static str>,
 }
 
 impl<O> Answer<O> {
@@ -32,10 +31,13 @@ impl<O> Answer<O> {
         Self {
             outcome: Err(error),
             usage: Usage::default(),
-            injected: None,
         }
     }
 }
+
+/// Where a handler marks its task's outcome as caused by an injected fault. Shared by the task
+/// and its caller, so the mark is seen even when the caller's deadline answers first.
+pub(crate) type InjectedMark = Arc<OnceLock<&'static str>>;
 
 /// Where the answer to an ask goes.
 pub(crate) type Reply<O> = oneshot::Sender<Answer<O>>;
@@ -49,6 +51,7 @@ pub(crate) struct Job<A: Agent> {
     /// The budget held for this task: committed with the usage reported when the task ends,
     /// released if the task is dropped.
     pub(crate) reservation: Option<Reservation>,
+    pub(crate) injected: InjectedMark,
 }
 
 impl<A: Agent> Job<A> {
