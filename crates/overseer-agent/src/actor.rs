@@ -111,6 +111,7 @@ impl<A: Agent> AgentActor<A> {
             deadline,
             asked_at,
             reservation,
+            permit,
             injected,
         } = job;
         if reply.as_ref().is_some_and(|reply| reply.is_closed()) {
@@ -124,6 +125,7 @@ impl<A: Agent> AgentActor<A> {
             return Ok(());
         }
         state.context.begin_task(deadline, injected);
+        let started = Instant::now();
         let work = AssertUnwindSafe(state.agent.handle(&mut state.context, task)).catch_unwind();
         let shared = &self.slot.shared;
         let outcome = tokio::select! {
@@ -143,10 +145,15 @@ impl<A: Agent> AgentActor<A> {
             }
         };
         let Some(outcome) = outcome else {
-            // The kill switch tripped and the in-flight policy cancels this task.
+            // The kill switch tripped and the in-flight policy cancels this task: it says
+            // nothing about the agent's health, so the breaker does not count it.
+            if let Some(permit) = permit {
+                permit.cancel();
+            }
             answer(Err(shared.closed().unwrap_or(AskError::ShutDown)));
             return Ok(());
         };
+        let latency = started.elapsed();
         let (result, exit) = match outcome {
             Err(_elapsed) => {
                 let after = deadline.saturating_duration_since(asked_at);
@@ -176,6 +183,12 @@ impl<A: Agent> AgentActor<A> {
         };
         if let Some(budget) = &shared.budget {
             budget.record_outcome(result.is_ok(), Instant::now());
+        }
+        if let Some(permit) = permit {
+            let outcome = self.slot.classifier.outcome(&result);
+            if let Some(transition) = permit.record(outcome, latency) {
+                shared.publish_transition(&transition);
+            }
         }
         answer(result);
         exit.map_or(Ok(()), Err)

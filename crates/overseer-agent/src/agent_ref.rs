@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use overseer_breaker::Permit;
 use overseer_budget::{Refusal, Reservation};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -103,7 +104,7 @@ impl<A: Agent> AgentRef<A> {
     /// default), past which its handler is treated as hung. Fails at once if the agent refuses
     /// asks (stopped, shut down, failing fast while restarting).
     pub fn tell(&self, task: A::Task) -> Result<(), AskError> {
-        let reservation = self.admit(&task)?;
+        let (permit, reservation) = self.admit(&task)?;
         let asked_at = Instant::now();
         self.slot.enqueue(Job {
             task,
@@ -111,17 +112,73 @@ impl<A: Agent> AgentRef<A> {
             deadline: asked_at + self.default_timeout(),
             asked_at,
             reservation,
+            permit,
             injected: InjectedMark::default(),
         });
         Ok(())
     }
 
-    /// The admission checks before a task is queued: the system is open, the agent takes
-    /// asks, and the budget holds the task's estimate (reserved until the task ends).
-    fn admit(&self, task: &A::Task) -> Result<Option<Reservation>, AskError> {
+    /// Asks this agent, and if its breaker for the task's type is open or the ask fails, asks
+    /// each alternate in turn (agents of the same type that handle the same tasks). The
+    /// answer says which agent answered; if none did, the last error is returned.
+    pub async fn ask_with_fallback(
+        &self,
+        task: A::Task,
+        alternates: &[AgentRef<A>],
+    ) -> Result<Answered<A::Output>, AskError>
+    where
+        A::Task: Clone,
+    {
+        let mut last_error = None;
+        for agent in std::iter::once(self).chain(alternates) {
+            match agent.ask(task.clone()).await {
+                Ok(output) => {
+                    return Ok(Answered {
+                        by: agent.name().clone(),
+                        output,
+                    })
+                }
+                Err(error) => {
+                    tracing::debug!(agent = %agent.name(), error = %error, "falling back");
+                    last_error = Some(error);
+                }
+            }
+        }
+        Err(last_error.unwrap_or(AskError::UnknownAgent {
+            name: self.name().to_string(),
+        }))
+    }
+
+    /// The admission checks before a task is queued, in order: the system is open (kill
+    /// switch, shutdown), the agent takes asks, the breaker of (agent, task type) admits it,
+    /// and the budget holds the task's estimate (reserved until the task ends).
+    fn admit(&self, task: &A::Task) -> Result<(Option<Permit>, Option<Reservation>), AskError> {
         if let Some(refusal) = self.slot.refusal() {
             return Err(refusal);
         }
+        let permit = match self.slot.breaker(A::task_type(task)) {
+            None => None,
+            Some(breaker) => match breaker.try_acquire() {
+                Ok(mut permit) => {
+                    if let Some(transition) = permit.take_transition() {
+                        self.slot.shared.publish_transition(&transition);
+                    }
+                    Some(permit)
+                }
+                Err(rejected) => {
+                    return Err(AskError::BreakerOpen {
+                        agent: self.slot.name.clone(),
+                        task_type: Cow::Borrowed(A::task_type(task)),
+                        state: rejected.state,
+                        retry_after: rejected.retry_after,
+                    })
+                }
+            },
+        };
+        Ok((permit, self.reserve(task)?))
+    }
+
+    fn reserve(&self, task: &A::Task) -> Result<Option<Reservation>, AskError> {
         let Some(budget) = &self.slot.shared.budget else {
             return Ok(None);
         };
@@ -154,8 +211,8 @@ impl<A: Agent> AgentRef<A> {
         timeout: Duration,
         injected: InjectedMark,
     ) -> Answer<A::Output> {
-        let reservation = match self.admit(&task) {
-            Ok(reservation) => reservation,
+        let (permit, reservation) = match self.admit(&task) {
+            Ok(admitted) => admitted,
             Err(refusal) => return Answer::error(refusal),
         };
         let deadline = asked_at + timeout;
@@ -166,6 +223,7 @@ impl<A: Agent> AgentRef<A> {
             deadline,
             asked_at,
             reservation,
+            permit,
             injected,
         });
         match tokio::time::timeout_at(deadline, answer).await {
@@ -221,4 +279,13 @@ impl<A: Agent> AgentRef<A> {
             injected: injected.map(Cow::Borrowed),
         }));
     }
+}
+
+/// An output and the agent that produced it (see [`AgentRef::ask_with_fallback`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answered<O> {
+    /// The agent that answered.
+    pub by: AgentName,
+    /// Its output.
+    pub output: O,
 }

@@ -1,7 +1,9 @@
 //! Errors of agents, of asks, and of the system.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
+use overseer_breaker::State as BreakerState;
 use overseer_budget::{Refusal, TripReason};
 use overseer_supervisor::{ExitReason, SpecError, TreeError};
 use serde::{Deserialize, Serialize};
@@ -101,6 +103,19 @@ pub enum AskError {
         /// Why it tripped.
         reason: TripReason,
     },
+    /// The circuit breaker of this agent and task type is open: the ask never reached the
+    /// agent.
+    #[error("agent '{agent}' is not taking '{task_type}' tasks (circuit breaker {state}){}", retry_after.map(|after| format!(", retry after {after:?}")).unwrap_or_default())]
+    BreakerOpen {
+        /// The agent.
+        agent: AgentName,
+        /// The task type.
+        task_type: Cow<'static, str>,
+        /// The breaker's state (open, half-open with its probes taken, forced open).
+        state: BreakerState,
+        /// When a call may be admitted again; `None` while forced open by an operator.
+        retry_after: Option<Duration>,
+    },
     /// The ask would cross a budget limit (the agent's or the process's); it never reached
     /// the agent.
     #[error("agent '{agent}' refused by its budget: {refusal}")]
@@ -129,6 +144,7 @@ impl AskError {
             Self::WrongAgentType { .. } => "wrong_agent_type",
             Self::ShutDown => "shut_down",
             Self::KillSwitchTripped { .. } => "kill_switch_tripped",
+            Self::BreakerOpen { .. } => "breaker_open",
             Self::BudgetExceeded { .. } => "budget_exceeded",
         }
     }

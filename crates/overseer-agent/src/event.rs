@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
+use overseer_breaker::{State as BreakerState, Transition, Trigger};
 use overseer_budget::{BudgetWarning, TripReport};
 use overseer_supervisor::LifecycleEvent;
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::{AgentName, Usage};
 
 /// One event of a [`System`](crate::System).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SystemEvent {
@@ -22,6 +23,47 @@ pub enum SystemEvent {
     BudgetWarning(BudgetWarning),
     /// The kill switch tripped: the report holds the reason and the figures at that moment.
     KillSwitchTripped(TripReport),
+    /// A circuit breaker changed state.
+    Breaker(BreakerEvent),
+}
+
+/// A circuit breaker of one (agent, task type) changed state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BreakerEvent {
+    /// The agent.
+    pub agent: AgentName,
+    /// The task type.
+    pub task_type: String,
+    /// The state it left.
+    pub from: BreakerState,
+    /// The state it entered.
+    pub to: BreakerState,
+    /// Why.
+    pub trigger: Trigger,
+    /// The failure rate that decided it.
+    pub failure_rate: f64,
+    /// Outcomes in the window when it happened.
+    pub calls_in_window: u32,
+    /// Failures in a row when it happened.
+    pub consecutive_failures: u32,
+    /// For an opening: how long it stays open.
+    pub open_for: Option<Duration>,
+}
+
+impl From<&Transition> for BreakerEvent {
+    fn from(transition: &Transition) -> Self {
+        Self {
+            agent: AgentName::from(&*transition.key.agent),
+            task_type: transition.key.task_type.to_string(),
+            from: transition.from,
+            to: transition.to,
+            trigger: transition.trigger,
+            failure_rate: transition.failure_rate,
+            calls_in_window: transition.calls_in_window,
+            consecutive_failures: transition.consecutive_failures,
+            open_for: transition.open_for,
+        }
+    }
 }
 
 /// How one ask (or tell) ended.

@@ -59,10 +59,10 @@ mod system;
 mod usage;
 
 pub use agent::Agent;
-pub use agent_ref::AgentRef;
+pub use agent_ref::{AgentRef, Answered};
 pub use context::AgentContext;
 pub use error::{AgentError, AskError, SystemError};
-pub use event::{AskEvent, AskOutcome, SystemEvent};
+pub use event::{AskEvent, AskOutcome, BreakerEvent, SystemEvent};
 pub use model::{ModelClient, ModelError, ModelRequest, ModelResponse, ScriptedModel};
 pub use spec::AgentSpec;
 pub use system::{System, SystemBuilder};

@@ -6,9 +6,11 @@
 //! time, and wakes itself again while work remains, so a polite stop is handled between tasks.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
+use overseer_breaker::{BreakerHandle, BreakerKey, Permit};
 use overseer_budget::Reservation;
 use overseer_supervisor::{ChildFate, ExitReason};
 use ractor::ActorRef;
@@ -16,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::actor::AgentMsg;
-use crate::spec::AgentConfig;
+use crate::spec::{AgentConfig, Classifier};
 use crate::system::Shared;
 use crate::{Agent, AgentName, AskError, Usage};
 
@@ -51,6 +53,8 @@ pub(crate) struct Job<A: Agent> {
     /// The budget held for this task: committed with the usage reported when the task ends,
     /// released if the task is dropped.
     pub(crate) reservation: Option<Reservation>,
+    /// The breaker admission for this task: its outcome is recorded when the task ends.
+    pub(crate) permit: Option<Permit>,
     pub(crate) injected: InjectedMark,
 }
 
@@ -83,6 +87,10 @@ pub(crate) enum SlotState {
 pub(crate) struct Slot<A: Agent> {
     pub(crate) name: AgentName,
     pub(crate) config: AgentConfig,
+    pub(crate) classifier: Classifier<A>,
+    /// This agent's breakers, one per task type, kept so the call path skips the registry
+    /// lookup.
+    breakers: RwLock<HashMap<&'static str, BreakerHandle>>,
     pub(crate) shared: Arc<Shared>,
     sender: mpsc::UnboundedSender<Job<A>>,
     receiver: Mutex<mpsc::UnboundedReceiver<Job<A>>>,
@@ -93,11 +101,18 @@ pub(crate) struct Slot<A: Agent> {
 }
 
 impl<A: Agent> Slot<A> {
-    pub(crate) fn new(name: AgentName, config: AgentConfig, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(
+        name: AgentName,
+        config: AgentConfig,
+        classifier: Classifier<A>,
+        shared: Arc<Shared>,
+    ) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
         Self {
             name,
             config,
+            classifier,
+            breakers: RwLock::new(HashMap::new()),
             shared,
             sender,
             receiver: Mutex::new(receiver),
@@ -133,6 +148,25 @@ impl<A: Agent> Slot<A> {
             }
             _ => None,
         }
+    }
+
+    /// The breaker of this agent for `task_type`, if the system has breakers.
+    pub(crate) fn breaker(&self, task_type: &'static str) -> Option<BreakerHandle> {
+        let registry = self.shared.breakers.as_ref()?;
+        if let Some(handle) = self
+            .breakers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(task_type)
+        {
+            return Some(handle.clone());
+        }
+        let handle = registry.handle(&BreakerKey::new(self.name.as_str(), task_type));
+        self.breakers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(task_type, handle.clone());
+        Some(handle)
     }
 
     /// Queues a job and wakes the current incarnation. A job that races with the agent

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use overseer_supervisor::{Restart, Shutdown};
 
-use crate::{Agent, AgentName};
+use overseer_breaker::Outcome;
+
+use crate::{Agent, AgentName, AskError};
 
 /// Makes a fresh agent for each incarnation.
 pub(crate) type Factory<A> = Arc<dyn Fn() -> A + Send + Sync>;
@@ -40,6 +42,38 @@ pub struct AgentSpec<A: Agent> {
     pub(crate) restart: Restart,
     pub(crate) shutdown: Option<Shutdown>,
     pub(crate) config: AgentConfig,
+    pub(crate) classifier: Classifier<A>,
+}
+
+/// Decides how an ask's outcome counts for the agent's circuit breakers.
+pub(crate) struct Classifier<A: Agent> {
+    /// Whether an error counts as a failure (else it is not counted at all).
+    pub(crate) failure: Arc<dyn Fn(&AskError) -> bool + Send + Sync>,
+    /// Whether an output is valid (an invalid one counts as a failure).
+    pub(crate) valid_output: Option<Arc<dyn Fn(&A::Output) -> bool + Send + Sync>>,
+}
+
+impl<A: Agent> Clone for Classifier<A> {
+    fn clone(&self) -> Self {
+        Self {
+            failure: Arc::clone(&self.failure),
+            valid_output: self.valid_output.clone(),
+        }
+    }
+}
+
+impl<A: Agent> Classifier<A> {
+    /// The breaker outcome of one ask.
+    pub(crate) fn outcome(&self, result: &Result<A::Output, AskError>) -> Outcome {
+        match result {
+            Ok(output) => match &self.valid_output {
+                Some(valid) if !valid(output) => Outcome::Failure,
+                _ => Outcome::Success,
+            },
+            Err(error) if (self.failure)(error) => Outcome::Failure,
+            Err(_) => Outcome::Ignored,
+        }
+    }
 }
 
 /// The per-agent settings the call path reads.
@@ -62,7 +96,35 @@ impl<A: Agent> AgentSpec<A> {
             restart: Restart::Permanent,
             shutdown: None,
             config: AgentConfig::default(),
+            classifier: Classifier {
+                failure: Arc::new(AskError::reached_agent),
+                valid_output: None,
+            },
         }
+    }
+
+    /// Which errors count as failures for this agent's circuit breakers. By default those of
+    /// asks that reached the agent: a timeout, a crash, a failed task (an invalid output
+    /// included); errors of asks refused before (an open breaker, a budget, a shutdown) and
+    /// asks the caller gave up on are not counted at all.
+    pub fn breaker_failure(
+        mut self,
+        counts: impl Fn(&AskError) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.classifier.failure = Arc::new(counts);
+        self
+    }
+
+    /// A check on successful outputs: an output it rejects counts as a failure for the
+    /// circuit breakers (a confident but invalid answer). The caller still receives the
+    /// output; to refuse it, return [`AgentError::InvalidOutput`](crate::AgentError::InvalidOutput)
+    /// from the handler instead.
+    pub fn valid_output(
+        mut self,
+        valid: impl Fn(&A::Output) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.classifier.valid_output = Some(Arc::new(valid));
+        self
     }
 
     /// The restart type (default permanent).

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
+use overseer_breaker::{BreakerRegistry, Transition};
 use overseer_budget::{Budget, InFlightPolicy, TripReport};
 use overseer_supervisor::{
     ChildSpec, EventBus, StartContext, StartError, SupervisionTree, SupervisorSpec,
@@ -15,13 +16,16 @@ use tokio::time::Instant;
 
 use crate::actor::{AgentActor, AgentArgs};
 use crate::slot::{AnySlot, Slot};
-use crate::spec::AgentConfig;
-use crate::{Agent, AgentName, AgentRef, AgentSpec, AskError, SystemError, SystemEvent};
+use crate::spec::{AgentConfig, Classifier};
+use crate::{
+    Agent, AgentName, AgentRef, AgentSpec, AskError, BreakerEvent, SystemError, SystemEvent,
+};
 
 /// What every agent of one system shares.
 pub(crate) struct Shared {
     pub(crate) default_ask_timeout: Duration,
     pub(crate) budget: Option<Budget>,
+    pub(crate) breakers: Option<BreakerRegistry>,
     /// When the kill switch tripped (set once), for cancelling tasks in flight.
     tripped_at: watch::Sender<Option<Instant>>,
     trip_shutdown_timeout: Duration,
@@ -95,18 +99,27 @@ impl Shared {
         let _ = self.events.send(event);
     }
 
+    pub(crate) fn publish_transition(&self, transition: &Transition) {
+        self.publish(SystemEvent::Breaker(BreakerEvent::from(transition)));
+    }
+
     /// The slot named `name`, made on first use; an existing slot of another agent type is an
     /// error.
     fn slot<A: Agent>(
         self: &Arc<Self>,
         name: &AgentName,
         config: AgentConfig,
+        classifier: &Classifier<A>,
     ) -> Result<Arc<Slot<A>>, String> {
         let slot = match self.slots.entry(name.clone()) {
             Entry::Occupied(existing) => Arc::clone(existing.get()),
             Entry::Vacant(vacant) => {
-                let slot: Arc<dyn AnySlot> =
-                    Arc::new(Slot::<A>::new(name.clone(), config, Arc::clone(self)));
+                let slot: Arc<dyn AnySlot> = Arc::new(Slot::<A>::new(
+                    name.clone(),
+                    config,
+                    classifier.clone(),
+                    Arc::clone(self),
+                ));
                 vacant.insert(Arc::clone(&slot));
                 slot
             }
@@ -164,11 +177,12 @@ impl std::fmt::Debug for System {
 }
 
 /// Options for a [`System`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SystemBuilder {
     ask_timeout: Duration,
     event_capacity: usize,
     budget: Option<Budget>,
+    breakers: Option<BreakerRegistry>,
     trip_shutdown_timeout: Duration,
 }
 
@@ -192,6 +206,13 @@ impl SystemBuilder {
         self
     }
 
+    /// Guards every ask with the circuit breaker of its (agent, task type), made on first use
+    /// from the registry's configuration. Breakers outlive agents' restarts.
+    pub fn breakers(mut self, registry: BreakerRegistry) -> Self {
+        self.breakers = Some(registry);
+        self
+    }
+
     /// How long the tree may take to stop in order after the kill switch trips before the
     /// rest is killed (60 s unless set).
     pub fn trip_shutdown_timeout(mut self, timeout: Duration) -> Self {
@@ -206,6 +227,7 @@ impl SystemBuilder {
             shared: Arc::new(Shared {
                 default_ask_timeout: self.ask_timeout,
                 budget: self.budget,
+                breakers: self.breakers,
                 tripped_at: watch::channel(None).0,
                 trip_shutdown_timeout: self.trip_shutdown_timeout,
                 shut_down: AtomicBool::new(false),
@@ -228,6 +250,7 @@ impl System {
             ask_timeout: Self::DEFAULT_ASK_TIMEOUT,
             event_capacity: 16 * 1024,
             budget: None,
+            breakers: None,
             trip_shutdown_timeout: Duration::from_secs(60),
         }
     }
@@ -240,7 +263,7 @@ impl System {
             return Err(SystemError::DuplicateAgent(spec.name.to_string()));
         }
         self.shared
-            .slot::<A>(&spec.name, spec.config)
+            .slot::<A>(&spec.name, spec.config, &spec.classifier)
             .map_err(|_| SystemError::DuplicateAgent(spec.name.to_string()))?;
         Ok(self.child_spec(spec))
     }
@@ -267,13 +290,13 @@ impl System {
         let shared = Arc::clone(&self.shared);
         let factory = spec.factory;
         let config = spec.config;
+        let classifier = spec.classifier;
         let start = move |context: StartContext| {
             let shared = Arc::clone(&shared);
             let factory = Arc::clone(&factory);
+            let slot = shared.slot::<A>(context.id(), config, &classifier);
             async move {
-                let slot = shared
-                    .slot::<A>(context.id(), config)
-                    .map_err(StartError::Failed)?;
+                let slot = slot.map_err(StartError::Failed)?;
                 let args = AgentArgs {
                     factory,
                     path: context.path().clone(),
@@ -333,6 +356,12 @@ impl System {
             }
         }
         Ok(())
+    }
+
+    /// The circuit breakers guarding this system's asks, if any (for snapshots and operator
+    /// controls).
+    pub fn breakers(&self) -> Option<&BreakerRegistry> {
+        self.shared.breakers.as_ref()
     }
 
     /// The budget governing this system, if any.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec, System, Usage};
 use overseer_supervisor::{ExitReason, SupervisorSpec};
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Task {
     Echo(String),
     Panic(&'static str),
