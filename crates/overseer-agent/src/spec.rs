@@ -45,12 +45,17 @@ pub struct AgentSpec<A: Agent> {
     pub(crate) classifier: Classifier<A>,
 }
 
+/// Whether an error counts as a failure for breakers.
+type FailureCheck = Arc<dyn Fn(&AskError) -> bool + Send + Sync>;
+/// Whether an output is valid.
+type OutputCheck<O> = Arc<dyn Fn(&O) -> bool + Send + Sync>;
+
 /// Decides how an ask's outcome counts for the agent's circuit breakers.
 pub(crate) struct Classifier<A: Agent> {
     /// Whether an error counts as a failure (else it is not counted at all).
-    pub(crate) failure: Arc<dyn Fn(&AskError) -> bool + Send + Sync>,
+    pub(crate) failure: FailureCheck,
     /// Whether an output is valid (an invalid one counts as a failure).
-    pub(crate) valid_output: Option<Arc<dyn Fn(&A::Output) -> bool + Send + Sync>>,
+    pub(crate) valid_output: Option<OutputCheck<A::Output>>,
 }
 
 impl<A: Agent> Clone for Classifier<A> {
