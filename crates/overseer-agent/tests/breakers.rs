@@ -181,12 +181,12 @@ async fn an_ask_falls_back_to_an_alternate_when_the_primary_breaker_is_open() {
     ])
     .await;
     let primary = system.agent_ref::<Tester>("primary").unwrap();
-    let backup = system.agent_ref::<Tester>("backup").unwrap();
+    let alternates = [system.agent_ref::<Tester>("backup").unwrap()];
     for _ in 0..3 {
         let _ = primary.ask(Task::Fail("bad")).await;
     }
     let answered = primary
-        .ask_with_fallback(Task::Echo("routed".into()), &[backup.clone()])
+        .ask_with_fallback(Task::Echo("routed".into()), &alternates)
         .await
         .unwrap();
     assert_eq!(
@@ -195,7 +195,7 @@ async fn an_ask_falls_back_to_an_alternate_when_the_primary_breaker_is_open() {
         "echo is still closed"
     );
     let answered = primary
-        .ask_with_fallback(Task::Incarnation, &[backup.clone()])
+        .ask_with_fallback(Task::Incarnation, &alternates)
         .await
         .unwrap();
     assert_eq!(
@@ -204,7 +204,9 @@ async fn an_ask_falls_back_to_an_alternate_when_the_primary_breaker_is_open() {
         "the primary's trouble breaker is open"
     );
     // When every agent fails, the last error is returned.
-    let failed = primary.ask_with_fallback(Task::Fail("x"), &[backup]).await;
+    let failed = primary
+        .ask_with_fallback(Task::Fail("x"), &alternates)
+        .await;
     assert!(
         matches!(failed, Err(AskError::Failed { ref agent, .. }) if agent.as_str() == "backup")
     );
