@@ -125,3 +125,24 @@ fn kill_switch_runaway_warns_trips_and_stays_within_the_limit() {
     let tokens: u64 = spend.split(' ').next().unwrap().parse().unwrap();
     assert!(tokens <= 2_000, "{spend}");
 }
+
+#[test]
+fn breaker_per_task_type_opens_for_one_kind_only_and_a_probe_closes_it() {
+    let (_, out) = run("breaker_per_task_type", &[]);
+    let transitions: Vec<&str> = out
+        .lines()
+        .filter(|line| line.contains("breaker researcher/"))
+        .collect();
+    assert_eq!(transitions.len(), 3, "{out}");
+    assert!(
+        transitions[0].contains("researcher/cite: closed -> open"),
+        "{out}"
+    );
+    assert!(transitions[1].contains("open -> half_open"), "{out}");
+    assert!(transitions[2].contains("half_open -> closed"), "{out}");
+    assert_eq!(out.matches("not taking 'cite' tasks").count(), 2, "{out}");
+    assert!(
+        out.contains("summarize circuit breakers       -> summary of circuit breakers"),
+        "{out}"
+    );
+}
