@@ -146,3 +146,34 @@ fn breaker_per_task_type_opens_for_one_kind_only_and_a_probe_closes_it() {
         "{out}"
     );
 }
+
+#[test]
+fn research_team_heals_itself_and_is_deterministic_for_a_seed() {
+    let (_, first) = run("research_team", &["--seed", "42"]);
+    let (_, again) = run("research_team", &["--seed", "42"]);
+    assert_eq!(first, again, "the same seed gives the same run");
+    for expected in [
+        "crash     team/researchers/researcher-1: panicked: injected panic",
+        "crash     team/researchers/researcher-2: timed out after 10s",
+        "lead discards a bad finding from researcher-3",
+        "breaker   citations/verify: closed -> open",
+        "escalate  team/researchers gave up",
+        "restart   team/researchers",
+        "budget    tier 1 (70%)",
+        "== summary (seed 42)",
+        "answer: Supervisors restart what fails",
+    ] {
+        assert!(
+            first.contains(expected),
+            "missing {expected:?} in:\n{first}"
+        );
+    }
+    let spend = first
+        .lines()
+        .find_map(|line| line.strip_prefix("spend: "))
+        .expect("spend printed");
+    let tokens: u64 = spend.split(' ').next().unwrap().parse().unwrap();
+    assert!(tokens <= 600, "{spend}");
+    let (_, other) = run("research_team", &["--seed", "7"]);
+    assert_ne!(first, other, "another seed gives another run");
+}

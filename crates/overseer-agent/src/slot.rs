@@ -282,7 +282,11 @@ pub(crate) trait AnySlot: Send + Sync + 'static {
 impl<A: Agent> AnySlot for Slot<A> {
     fn on_fate(&self, fate: ChildFate) {
         match fate {
-            ChildFate::Restarting => self.state.store(RESTARTING, Ordering::Release),
+            // Its supervisor may be restarted by its own parent: keep the queue, within each
+            // ask's deadline. If the whole tree stops, the system marks every agent stopped.
+            ChildFate::Restarting | ChildFate::SupervisorExiting => {
+                self.state.store(RESTARTING, Ordering::Release)
+            }
             ChildFate::Stopped | ChildFate::Removed => {
                 self.state.store(STOPPED, Ordering::Release);
                 let error = self.shared.closed().unwrap_or(AskError::AgentStopped {

@@ -1,7 +1,7 @@
 //! The entry point: declare agents, start the tree, look up handles, subscribe, shut down.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use dashmap::mapref::entry::Entry;
@@ -9,7 +9,8 @@ use dashmap::DashMap;
 use overseer_breaker::{BreakerRegistry, Transition};
 use overseer_budget::{Budget, InFlightPolicy, TripReport};
 use overseer_supervisor::{
-    ChildSpec, EventBus, StartContext, StartError, SupervisionTree, SupervisorSpec,
+    ChildFate, ChildSpec, EventBus, EventKind, StartContext, StartError, SupervisionTree,
+    SupervisorSpec,
 };
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
@@ -30,7 +31,8 @@ pub(crate) struct Shared {
     tripped_at: watch::Sender<Option<Instant>>,
     trip_shutdown_timeout: Duration,
     shut_down: AtomicBool,
-    events: broadcast::Sender<SystemEvent>,
+    /// Taken when the system shuts down, which ends every subscriber's stream.
+    events: RwLock<Option<broadcast::Sender<SystemEvent>>>,
     slots: DashMap<AgentName, Arc<dyn AnySlot>>,
     tree: OnceLock<SupervisionTree>,
     deadline_timer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -96,7 +98,29 @@ impl Shared {
     }
 
     pub(crate) fn publish(&self, event: SystemEvent) {
-        let _ = self.events.send(event);
+        if let Some(sender) = self
+            .events
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            let _ = sender.send(event);
+        }
+    }
+
+    /// Ends the event stream: subscribers receive what was published, then `Closed`.
+    fn close_events(&self) {
+        self.events
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    /// The root supervisor has exited: no agent of the tree will run again.
+    fn tree_stopped(&self) {
+        for slot in self.slots.iter() {
+            slot.on_fate(ChildFate::Stopped);
+        }
     }
 
     pub(crate) fn publish_transition(&self, transition: &Transition) {
@@ -231,7 +255,7 @@ impl SystemBuilder {
                 tripped_at: watch::channel(None).0,
                 trip_shutdown_timeout: self.trip_shutdown_timeout,
                 shut_down: AtomicBool::new(false),
-                events,
+                events: RwLock::new(Some(events)),
                 slots: DashMap::new(),
                 tree: OnceLock::new(),
                 deadline_timer: std::sync::Mutex::new(None),
@@ -327,7 +351,12 @@ impl System {
         let sink = Arc::clone(&self.shared);
         let tree = SupervisionTree::builder(spec)
             .events(EventBus::new(16))
-            .event_sink(move |event| sink.publish(SystemEvent::Lifecycle(event.clone())))
+            .event_sink(move |event| {
+                sink.publish(SystemEvent::Lifecycle(event.clone()));
+                if event.path.depth() == 0 && matches!(event.kind, EventKind::Stopped { .. }) {
+                    sink.tree_stopped();
+                }
+            })
             .start()
             .await?;
         self.shared
@@ -390,8 +419,19 @@ impl System {
     }
 
     /// A new subscriber to the system's events (supervision and asks, in one stream).
+    /// The stream ends (`RecvError::Closed`) once the system has shut down.
     pub fn subscribe(&self) -> broadcast::Receiver<SystemEvent> {
-        self.shared.events.subscribe()
+        match self
+            .shared
+            .events
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            Some(sender) => sender.subscribe(),
+            // Shut down: a receiver whose stream is already over.
+            None => broadcast::channel(1).1,
+        }
     }
 
     /// The running tree, once started.
@@ -424,6 +464,7 @@ impl System {
         for slot in self.shared.slots.iter() {
             slot.shut_down();
         }
+        self.shared.close_events();
         stopped
     }
 }

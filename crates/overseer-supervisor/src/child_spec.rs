@@ -20,8 +20,9 @@ pub(crate) type StartFn =
 /// | fate | when | the child |
 /// |---|---|---|
 /// | [`Restarting`](Self::Restarting) | it exited and will be restarted, or a group restart stopped it | will run again (unless the supervisor gives up: then [`Stopped`](Self::Stopped) follows) |
-/// | [`Stopped`](Self::Stopped) | it exited and is not restarted, was terminated, or its supervisor is exiting | is not running; its spec is kept |
+/// | [`Stopped`](Self::Stopped) | it exited and is not restarted, or was terminated | is not running; its spec is kept |
 /// | [`Removed`](Self::Removed) | it exited or was terminated and its spec was deleted (temporary, dynamic) or deleted by hand | is gone for good from this supervisor instance |
+/// | [`SupervisorExiting`](Self::SupervisorExiting) | its supervisor is exiting (escalation, automatic shutdown, or stopped by its own parent) | is stopped with it; it runs again if the supervisor's parent restarts the supervisor |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChildFate {
@@ -31,6 +32,9 @@ pub enum ChildFate {
     Stopped,
     /// Not running and forgotten.
     Removed,
+    /// Stopped because its supervisor is exiting; whether it comes back is up to the
+    /// supervisor's parent.
+    SupervisorExiting,
 }
 
 /// A callback told each [`ChildFate`] decided for a child.

@@ -475,7 +475,7 @@ impl SupervisorState {
     /// timer for a dynamic supervisor.
     async fn terminate_all(&mut self) {
         for index in 0..self.children.len() {
-            self.tell_fate(index, ChildFate::Stopped);
+            self.tell_fate(index, ChildFate::SupervisorExiting);
         }
         if self.is_dynamic() {
             self.terminate_all_at_once().await;

@@ -262,8 +262,8 @@ async fn a_watched_child_is_told_each_decision_its_supervisor_takes() {
             ("p", ChildFate::Restarting),
             ("tr", ChildFate::Stopped),
             ("tm", ChildFate::Removed),
-            ("p", ChildFate::Stopped),
-            ("tr", ChildFate::Stopped),
+            ("p", ChildFate::SupervisorExiting),
+            ("tr", ChildFate::SupervisorExiting),
         ]
     );
 }
