@@ -120,3 +120,67 @@ async fn declaration_errors_are_typed() {
         SystemError::AlreadyStarted
     );
 }
+
+async fn nested(root_intensity: u32) -> System {
+    let system = System::builder()
+        .ask_timeout(Duration::from_secs(10))
+        .build();
+    let team = SupervisorSpec::one_for_one("team")
+        .intensity(0, Duration::from_secs(5))
+        .child(system.agent(AgentSpec::new("a", Tester::new)).unwrap());
+    let root = SupervisorSpec::one_for_one("root")
+        .intensity(root_intensity, Duration::from_secs(5))
+        .child(overseer_supervisor::ChildSpec::supervisor(team));
+    system.start(root).await.unwrap();
+    system
+}
+
+#[tokio::test(start_paused = true)]
+async fn asks_queued_while_the_agents_supervisor_escalates_are_served_after_its_restart() {
+    let system = nested(5).await;
+    let a = system.agent_ref::<Tester>("a").unwrap();
+    let (crash, queued) = tokio::join!(a.ask(Task::Panic("boom")), a.ask(Task::Incarnation));
+    assert!(matches!(
+        crash,
+        Err(overseer_agent::AskError::Crashed { .. })
+    ));
+    // The team supervisor gave up (intensity 0) and the root restarted it: a fresh instance,
+    // so the agent starts as a first incarnation.
+    assert_eq!(queued.as_deref(), Ok("first"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn asks_fail_at_once_when_the_whole_tree_has_stopped() {
+    let system = nested(0).await;
+    let a = system.agent_ref::<Tester>("a").unwrap();
+    let started = tokio::time::Instant::now();
+    let (crash, queued) = tokio::join!(a.ask(Task::Panic("boom")), a.ask(Task::Incarnation));
+    assert!(crash.is_err());
+    assert_eq!(
+        queued,
+        Err(overseer_agent::AskError::AgentStopped { agent: "a".into() })
+    );
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert!(!system.tree().unwrap().is_running());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_event_stream_ends_when_the_system_shuts_down() {
+    let system = tester_system().await;
+    let mut events = system.subscribe();
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+    let drained = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut seen = Vec::new();
+        while let Ok(event) = events.recv().await {
+            seen.push(event);
+        }
+        seen
+    })
+    .await
+    .expect("the stream ends");
+    let last = drained.last().expect("the shutdown's events came first");
+    assert!(
+        matches!(last, SystemEvent::Lifecycle(event) if event.path.as_str() == "root"),
+        "{last:?}"
+    );
+}
