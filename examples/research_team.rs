@@ -27,12 +27,13 @@ use overseer::supervisor::{ChildSpec, EventKind};
 use overseer_chaos::{Chaos, Fault, FaultInjector, FaultPlan, Rule};
 use tokio::time::Instant;
 
-const TOKEN_BUDGET: u64 = 600;
+const TOKEN_BUDGET: u64 = 800;
 const RESEARCHERS: [&str; 3] = ["researcher-1", "researcher-2", "researcher-3"];
-const QUESTIONS: [&str; 3] = [
+const QUESTIONS: [&str; 4] = [
     "How do supervision trees keep agent systems alive?",
     "When should an agent stop receiving a kind of task?",
     "How do you stop a runaway agent before it spends too much?",
+    "What should a team do after a failure?",
 ];
 
 /// The language model every agent uses: scripted, no network.
@@ -181,6 +182,12 @@ impl Agent for Lead {
         "investigate"
     }
 
+    /// The lead's own model calls (a plan and a synthesis): the researchers' and the citation
+    /// agent's calls reserve their own estimates.
+    fn estimate(_: &String) -> Usage {
+        Usage::new(40, 40, 400)
+    }
+
     async fn handle(
         &mut self,
         ctx: &mut AgentContext,
@@ -277,7 +284,7 @@ fn chaos_plans(seed: u64) -> Result<ChaoticResearchers, Box<dyn std::error::Erro
 struct Tally {
     restarts: BTreeMap<String, u32>,
     escalations: Vec<String>,
-    breakers_opened: Vec<String>,
+    breakers_opened: BTreeMap<String, u32>,
     asks_ok: u32,
     asks_failed: u32,
     asks_refused: u32,
@@ -349,9 +356,10 @@ fn watch(
         }
         SystemEvent::Breaker(moved) => {
             if moved.to == State::Open {
-                tally
+                *tally
                     .breakers_opened
-                    .push(format!("{}/{}", moved.agent, moved.task_type));
+                    .entry(format!("{}/{}", moved.agent, moved.task_type))
+                    .or_default() += 1;
             }
             log(
                 started,
@@ -411,7 +419,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let injectors = chaos_plans(seed)?;
     let mut researchers =
-        SupervisorSpec::one_for_one("researchers").intensity(2, Duration::from_secs(60));
+        SupervisorSpec::one_for_one("researchers").intensity(2, Duration::from_secs(300));
     for (name, injector) in &injectors {
         let spec = AgentSpec::new(*name, injector.wrap(|| Researcher { model: model() }))
             .ask_timeout(Duration::from_secs(10))
@@ -477,7 +485,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             Err(error) => log(started, "failed", error.to_string()),
         }
-        tokio::task::yield_now().await;
+        // The next question comes a minute later: open breakers let a probe through.
+        tokio::time::sleep(Duration::from_secs(60)).await;
     }
 
     system.shutdown(Duration::from_secs(10)).await?;
@@ -519,7 +528,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if tally.breakers_opened.is_empty() {
             "none".to_string()
         } else {
-            tally.breakers_opened.join(", ")
+            let opened: Vec<String> = tally
+                .breakers_opened
+                .iter()
+                .map(|(breaker, times)| format!("{breaker} x{times}"))
+                .collect();
+            opened.join(", ")
         }
     );
     for (name, injector) in &injectors {

@@ -160,6 +160,7 @@ fn research_team_heals_itself_and_is_deterministic_for_a_seed() {
         "escalate  team/researchers gave up",
         "restart   team/researchers",
         "budget    tier 1 (70%)",
+        "breaker   researcher-3/search: half_open -> closed",
         "== summary (seed 42)",
         "answer: Supervisors restart what fails",
     ] {
@@ -173,7 +174,7 @@ fn research_team_heals_itself_and_is_deterministic_for_a_seed() {
         .find_map(|line| line.strip_prefix("spend: "))
         .expect("spend printed");
     let tokens: u64 = spend.split(' ').next().unwrap().parse().unwrap();
-    assert!(tokens <= 600, "{spend}");
+    assert!(tokens <= 800, "{spend}");
     let (_, other) = run("research_team", &["--seed", "7"]);
     assert_ne!(first, other, "another seed gives another run");
 }

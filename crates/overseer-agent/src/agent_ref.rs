@@ -182,7 +182,13 @@ impl<A: Agent> AgentRef<A> {
         let Some(budget) = &self.slot.shared.budget else {
             return Ok(None);
         };
-        match budget.admit(self.slot.name.as_str(), A::estimate(task).into()) {
+        let declared = A::estimate(task);
+        let estimate = if declared.is_zero() {
+            self.slot.config.default_estimate
+        } else {
+            declared
+        };
+        match budget.admit(self.slot.name.as_str(), estimate.into()) {
             Ok(reservation) => Ok(Some(reservation)),
             Err(Refusal::Tripped { reason }) => Err(AskError::KillSwitchTripped { reason }),
             // A refusal may have tripped the switch (a process limit exhausted).

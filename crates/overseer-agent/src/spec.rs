@@ -8,7 +8,7 @@ use overseer_supervisor::{Restart, Shutdown};
 
 use overseer_breaker::Outcome;
 
-use crate::{Agent, AgentName, AskError};
+use crate::{Agent, AgentName, AskError, Usage};
 
 /// Makes a fresh agent for each incarnation.
 pub(crate) type Factory<A> = Arc<dyn Fn() -> A + Send + Sync>;
@@ -86,6 +86,8 @@ impl<A: Agent> Classifier<A> {
 pub(crate) struct AgentConfig {
     pub(crate) ask_timeout: Option<Duration>,
     pub(crate) fail_fast_while_restarting: bool,
+    /// Reserved for a task whose agent declares no estimate.
+    pub(crate) default_estimate: Usage,
 }
 
 impl<A: Agent> AgentSpec<A> {
@@ -156,6 +158,13 @@ impl<A: Agent> AgentSpec<A> {
     /// new incarnation.
     pub fn fail_fast_while_restarting(mut self, fail_fast: bool) -> Self {
         self.config.fail_fast_while_restarting = fail_fast;
+        self
+    }
+
+    /// What to reserve against budgets for a task when [`Agent::estimate`] declares nothing
+    /// (returns zero usage). Default: nothing but the step.
+    pub fn default_estimate(mut self, estimate: Usage) -> Self {
+        self.config.default_estimate = estimate;
         self
     }
 

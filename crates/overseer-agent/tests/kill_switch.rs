@@ -284,3 +284,37 @@ async fn an_agent_reads_its_budget_tier_from_its_context() {
     let tier = a.ask(Task::Tier).await.unwrap();
     assert!(tier.starts_with("tier 2"), "{tier}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_task_without_a_declared_estimate_reserves_the_agents_default() {
+    let budget = Budget::builder()
+        .process_limits(Limits::new().tokens(1_000))
+        .build()
+        .unwrap();
+    let system = System::builder().budget(budget.clone()).build();
+    let spec = AgentSpec::new("a", Tester::new).default_estimate(Usage::new(400, 200, 0));
+    system
+        .start(SupervisorSpec::one_for_one("root").child(system.agent(spec).unwrap()))
+        .await
+        .unwrap();
+    let a = system.agent_ref::<Tester>("a").unwrap();
+    // Echo declares no estimate: 600 tokens are reserved for it, so a second one in flight
+    // would not fit; alone, it fits and commits nothing.
+    let slow = tokio::spawn({
+        let a = a.clone();
+        async move { a.ask(Task::Slow(Duration::from_secs(1))).await }
+    });
+    tokio::task::yield_now().await;
+    assert_eq!(budget.process().reserved(Dimension::Tokens), 600);
+    let refused = a.ask(Task::Echo("second".into())).await;
+    assert!(
+        matches!(refused, Err(AskError::BudgetExceeded { .. })),
+        "{refused:?}"
+    );
+    assert!(slow.await.unwrap().is_ok());
+    assert_eq!(
+        budget.process().reserved(Dimension::Tokens),
+        0,
+        "released on commit"
+    );
+}
