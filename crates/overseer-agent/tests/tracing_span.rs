@@ -1,0 +1,80 @@
+//! Each ask is one tracing span named `ask` carrying agent, task type, outcome, latency and
+//! usage as fields.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use overseer_agent::Usage;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::Layer;
+
+type Fields = BTreeMap<String, String>;
+
+/// Records every field of every `ask` span, by span id.
+#[derive(Clone, Default)]
+struct AskSpans(Arc<Mutex<BTreeMap<u64, Fields>>>);
+
+struct Collect<'a>(&'a mut Fields);
+
+impl Visit for Collect<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().to_string(), format!("{value:?}"));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_string(), value.to_string());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().to_string(), value.to_string());
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for AskSpans {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _: Context<'_, S>) {
+        if attrs.metadata().name() == "ask" {
+            let mut fields = Fields::new();
+            attrs.record(&mut Collect(&mut fields));
+            self.0.lock().unwrap().insert(id.into_u64(), fields);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
+        if let Some(fields) = self.0.lock().unwrap().get_mut(&id.into_u64()) {
+            values.record(&mut Collect(fields));
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_ask_is_one_span_with_its_outcome_latency_and_usage() {
+    let spans = AskSpans::default();
+    let subscriber = tracing_subscriber::registry().with(spans.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let system = tester_system().await;
+    let tester = system.agent_ref::<Tester>("tester").unwrap();
+    tester
+        .ask(Task::Spend(Usage::new(12, 3, 40)))
+        .await
+        .unwrap();
+    let _ = tester.ask(Task::Fail("no")).await;
+
+    let spans = spans.0.lock().unwrap();
+    let asks: Vec<&Fields> = spans.values().collect();
+    assert_eq!(asks.len(), 2, "{asks:#?}");
+    let spend = asks[0];
+    assert_eq!(spend["agent"], "tester");
+    assert_eq!(spend["task_type"], "spend");
+    assert_eq!(spend["outcome"], "ok");
+    assert_eq!(spend["input_tokens"], "12");
+    assert_eq!(spend["output_tokens"], "3");
+    assert_eq!(spend["cost_micros"], "40");
+    assert!(spend.contains_key("latency_us"));
+    assert_eq!(asks[1]["outcome"], "failed");
+    assert_eq!(asks[1]["task_type"], "trouble");
+}
