@@ -56,6 +56,7 @@
 )]
 #![deny(unused_must_use, unsafe_code)]
 
+mod census;
 mod child_spec;
 mod error;
 mod event;
@@ -85,7 +86,7 @@ pub use strategy::{AutoShutdown, Strategy};
 pub use supervisor_ref::{ChildCounts, ChildInfo, ChildState, SupervisorRef};
 pub use supervisor_spec::{SupervisorSpec, MAX_TREE_DEPTH};
 pub use tree::{SupervisionTree, TreeBuilder};
-pub use worker::{StartContext, Supervised};
+pub use worker::{StartContext, Supervised, SupervisedState};
 
 /// What a user of supervisors types every day.
 pub mod prelude {

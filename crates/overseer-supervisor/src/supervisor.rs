@@ -23,6 +23,7 @@ use ractor::{
 };
 use tokio::time::Instant;
 
+use crate::census::{Census, CensusGuard};
 use crate::child_spec::ChildKind;
 use crate::supervisor_ref::{ChildCounts, ChildInfo, ChildState};
 use crate::worker::start_error_from_spawn;
@@ -47,6 +48,7 @@ pub(crate) struct TreeContext {
     pub(crate) events: EventBus,
     pub(crate) sink: Option<EventSink>,
     pub(crate) activity: Arc<AtomicUsize>,
+    pub(crate) census: Census,
     pub(crate) call_timeout: Duration,
 }
 
@@ -68,6 +70,7 @@ impl TreeContext {
             events,
             sink,
             activity: Arc::new(AtomicUsize::new(0)),
+            census: Census::default(),
             call_timeout,
         }
     }
@@ -173,6 +176,8 @@ pub(crate) struct SupervisorState {
     children: Vec<Child>,
     /// Set once this supervisor has decided to exit; events are ignored from then on.
     exit_reason: Option<ExitReason>,
+    /// Counts this supervisor among the tree's live actors while its state exists.
+    _alive: CensusGuard,
 }
 
 impl Actor for SupervisorActor {
@@ -196,6 +201,7 @@ impl Actor for SupervisorActor {
             outcome.map_err(Box::new)?;
         }
         args.tree.emit(&args.path, EventKind::Started);
+        let alive = args.tree.census.enter();
         let mut state = SupervisorState {
             window: RestartWindow::new(args.spec.intensity, args.spec.period),
             children: args
@@ -209,6 +215,7 @@ impl Actor for SupervisorActor {
             tree: args.tree,
             is_root: args.is_root,
             exit_reason: None,
+            _alive: alive,
         };
         let cell = myself.get_cell();
         for index in 0..state.children.len() {
@@ -400,6 +407,7 @@ impl SupervisorState {
                     id: child.spec.id.clone(),
                     path: child.path.clone(),
                     previous_exit: child.last_exit.clone(),
+                    census: self.tree.census.clone(),
                 };
                 let attempt = std::panic::AssertUnwindSafe(start(context));
                 let started = match futures::FutureExt::catch_unwind(attempt).await {

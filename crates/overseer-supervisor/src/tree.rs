@@ -176,6 +176,13 @@ impl SupervisionTree {
         self.context.activity.load(Ordering::SeqCst)
     }
 
+    /// How many actors of this tree are alive: its supervisors and the workers spawned through
+    /// [`StartContext::spawn`](crate::StartContext::spawn) (so every agent). After the tree has
+    /// stopped it reaches 0 as the last actors finish; a leak check polls it.
+    pub fn live_actors(&self) -> usize {
+        self.context.census.count()
+    }
+
     /// Waits until the root supervisor has exited, for at most `timeout`; returns whether it has.
     pub async fn wait_for_exit(&self, timeout: Duration) -> bool {
         self.root_cell.wait(Some(timeout)).await.is_ok()

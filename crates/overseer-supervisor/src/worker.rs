@@ -5,6 +5,7 @@ use std::panic::AssertUnwindSafe;
 use futures::FutureExt;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 
+use crate::census::{Census, CensusGuard};
 use crate::exit_reason::panic_message;
 use crate::{ChildExit, ChildId, ChildPath, ExitReason, StartError};
 
@@ -15,6 +16,7 @@ pub struct StartContext {
     pub(crate) id: ChildId,
     pub(crate) path: ChildPath,
     pub(crate) previous_exit: Option<ExitReason>,
+    pub(crate) census: Census,
 }
 
 impl StartContext {
@@ -49,7 +51,10 @@ impl StartContext {
     ) -> Result<ActorRef<A::Msg>, StartError> {
         Actor::spawn_linked(
             None,
-            Supervised::new(actor),
+            Supervised {
+                inner: actor,
+                census: Some(self.census.clone()),
+            },
             arguments,
             self.supervisor.clone(),
         )
@@ -90,13 +95,25 @@ pub(crate) fn start_error_from_spawn(error: SpawnErr) -> StartError {
 #[derive(Debug)]
 pub struct Supervised<A> {
     inner: A,
+    census: Option<Census>,
 }
 
 impl<A> Supervised<A> {
     /// Wraps `actor`.
     pub fn new(actor: A) -> Self {
-        Self { inner: actor }
+        Self {
+            inner: actor,
+            census: None,
+        }
     }
+}
+
+/// The state of a [`Supervised`] actor: the wrapped actor's state, and the actor's place in its
+/// tree's count of live actors.
+#[derive(Debug)]
+pub struct SupervisedState<S> {
+    inner: S,
+    _alive: Option<CensusGuard>,
 }
 
 /// Runs one callback, turning a panic or an error into a [`ChildExit`].
@@ -113,7 +130,7 @@ async fn guarded<T>(
 
 impl<A: Actor> Actor for Supervised<A> {
     type Msg = A::Msg;
-    type State = A::State;
+    type State = SupervisedState<A::State>;
     type Arguments = A::Arguments;
 
     async fn pre_start(
@@ -121,7 +138,11 @@ impl<A: Actor> Actor for Supervised<A> {
         myself: ActorRef<Self::Msg>,
         arguments: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        guarded(self.inner.pre_start(myself, arguments)).await
+        let inner = guarded(self.inner.pre_start(myself, arguments)).await?;
+        Ok(SupervisedState {
+            inner,
+            _alive: self.census.as_ref().map(Census::enter),
+        })
     }
 
     async fn post_start(
@@ -129,7 +150,7 @@ impl<A: Actor> Actor for Supervised<A> {
         myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        guarded(self.inner.post_start(myself, state)).await
+        guarded(self.inner.post_start(myself, &mut state.inner)).await
     }
 
     async fn post_stop(
@@ -137,7 +158,7 @@ impl<A: Actor> Actor for Supervised<A> {
         myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        guarded(self.inner.post_stop(myself, state)).await
+        guarded(self.inner.post_stop(myself, &mut state.inner)).await
     }
 
     async fn handle(
@@ -146,7 +167,7 @@ impl<A: Actor> Actor for Supervised<A> {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        guarded(self.inner.handle(myself, message, state)).await
+        guarded(self.inner.handle(myself, message, &mut state.inner)).await
     }
 
     async fn handle_supervisor_evt(
@@ -155,6 +176,10 @@ impl<A: Actor> Actor for Supervised<A> {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        guarded(self.inner.handle_supervisor_evt(myself, event, state)).await
+        guarded(
+            self.inner
+                .handle_supervisor_evt(myself, event, &mut state.inner),
+        )
+        .await
     }
 }

@@ -180,3 +180,49 @@ async fn restarts_racing_a_shutdown_never_outlive_it() {
             event.path.as_str() == "root" && matches!(event.kind, EventKind::Stopped { .. });
     }
 }
+
+/// Polls (paused clock) until the tree's census reaches `expected`, for at most 10 s.
+async fn census_reaches(tree: &SupervisionTree, expected: usize) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        if tree.live_actors() == expected {
+            return true;
+        }
+        tokio::task::yield_now().await;
+    }
+    false
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_census_counts_every_live_actor_and_reaches_zero_after_shutdown() {
+    let inner = SupervisorSpec::one_for_all("inner")
+        .child(worker("c"))
+        .child(worker_failing_at("stubborn", FailureSite::StopHang).shutdown(Shutdown::BrutalKill));
+    let spec = SupervisorSpec::one_for_one("root")
+        .child(worker("a"))
+        .child(ChildSpec::supervisor(inner));
+    let tree = SupervisionTree::start(spec).await.unwrap();
+    assert_eq!(tree.live_actors(), 5, "2 supervisors and 3 workers");
+    tree.shutdown(Duration::from_secs(10)).await.unwrap();
+    assert!(
+        census_reaches(&tree, 0).await,
+        "left: {}",
+        tree.live_actors()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_census_reaches_zero_after_an_escalation_stops_the_root() {
+    let spec = SupervisorSpec::one_for_one("root")
+        .intensity(0, Duration::from_secs(5))
+        .child(worker("a"))
+        .child(worker("b"));
+    let tree = SupervisionTree::start(spec).await.unwrap();
+    send(&tree, &["a"], Command::Panic).await;
+    assert!(tree.wait_for_exit(Duration::from_secs(10)).await);
+    assert!(
+        census_reaches(&tree, 0).await,
+        "left: {}",
+        tree.live_actors()
+    );
+}
