@@ -789,50 +789,43 @@ impl SupervisorState {
         Ok(())
     }
 
+    /// The index of the stopped static child `id`, or OTP's error for why it is not one.
+    fn stopped_static_child(&self, id: &ChildId) -> Result<usize, ChildOpError> {
+        if self.is_dynamic() {
+            return Err(ChildOpError::NotAllowedOnDynamic);
+        }
+        let index = self
+            .position(id)
+            .ok_or_else(|| ChildOpError::NotFound(id.clone()))?;
+        match self.children[index].status {
+            Status::Running(_) => Err(ChildOpError::Running(id.clone())),
+            Status::Restarting => Err(ChildOpError::Restarting(id.clone())),
+            Status::NotRunning => Ok(index),
+        }
+    }
+
     /// OTP's `restart_child/2`: start a stopped static child again (not counted as a restart).
     async fn restart_child(
         &mut self,
         myself: &ActorCell,
         id: &ChildId,
     ) -> Result<ActorCell, ChildOpError> {
-        if self.is_dynamic() {
-            return Err(ChildOpError::NotAllowedOnDynamic);
-        }
-        let index = self
-            .position(id)
-            .ok_or_else(|| ChildOpError::NotFound(id.clone()))?;
-        match self.children[index].status {
-            Status::Running(_) => Err(ChildOpError::Running(id.clone())),
-            Status::Restarting => Err(ChildOpError::Restarting(id.clone())),
-            Status::NotRunning => {
-                self.start_at(myself, index)
-                    .await
-                    .map_err(ChildOpError::StartFailed)?;
-                self.children[index]
-                    .running_cell()
-                    .cloned()
-                    .ok_or(ChildOpError::SupervisorNotRunning)
-            }
-        }
+        let index = self.stopped_static_child(id)?;
+        self.start_at(myself, index)
+            .await
+            .map_err(ChildOpError::StartFailed)?;
+        self.children[index]
+            .running_cell()
+            .cloned()
+            .ok_or(ChildOpError::SupervisorNotRunning)
     }
 
     /// OTP's `delete_child/2`: forget a stopped static child's spec.
     fn delete_child(&mut self, id: &ChildId) -> Result<(), ChildOpError> {
-        if self.is_dynamic() {
-            return Err(ChildOpError::NotAllowedOnDynamic);
-        }
-        let index = self
-            .position(id)
-            .ok_or_else(|| ChildOpError::NotFound(id.clone()))?;
-        match self.children[index].status {
-            Status::Running(_) => Err(ChildOpError::Running(id.clone())),
-            Status::Restarting => Err(ChildOpError::Restarting(id.clone())),
-            Status::NotRunning => {
-                self.tell_fate(index, ChildFate::Removed);
-                self.children.remove(index);
-                Ok(())
-            }
-        }
+        let index = self.stopped_static_child(id)?;
+        self.tell_fate(index, ChildFate::Removed);
+        self.children.remove(index);
+        Ok(())
     }
 
     fn which_children(&self) -> Vec<ChildInfo> {
