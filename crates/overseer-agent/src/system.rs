@@ -22,7 +22,8 @@ use crate::{
     Agent, AgentName, AgentRef, AgentSpec, AskError, BreakerEvent, SystemError, SystemEvent,
 };
 
-/// What every agent of one system shares.
+/// What every ask of one system reads: held by each agent's slot. It holds no slot and no tree,
+/// so slots and the tree never keep each other alive through it.
 pub(crate) struct Shared {
     pub(crate) default_ask_timeout: Duration,
     pub(crate) budget: Option<Budget>,
@@ -33,6 +34,13 @@ pub(crate) struct Shared {
     shut_down: AtomicBool,
     /// Taken when the system shuts down, which ends every subscriber's stream.
     events: RwLock<Option<broadcast::Sender<SystemEvent>>>,
+}
+
+/// What only the [`System`] holds: the agents' slots, the tree, the deadline timer. Everything
+/// the tree keeps (the event sink, watchers, start functions) refers back to it weakly, so a
+/// stopped system is freed once its handles are dropped.
+pub(crate) struct Registry {
+    shared: Arc<Shared>,
     slots: DashMap<AgentName, Arc<dyn AnySlot>>,
     tree: OnceLock<SupervisionTree>,
     deadline_timer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -78,25 +86,6 @@ impl Shared {
         }
     }
 
-    /// The kill switch tripped: publish it, cancel what the policy says, stop the tree in
-    /// order so nothing restarts.
-    fn on_trip(self: &Arc<Self>, report: &TripReport, runtime: &tokio::runtime::Handle) {
-        tracing::error!(reason = %report.reason, after = ?report.after, "kill switch tripped");
-        self.tripped_at.send_replace(Some(Instant::now()));
-        self.publish(SystemEvent::KillSwitchTripped(report.clone()));
-        let shared = Arc::clone(self);
-        runtime.spawn(async move {
-            if let Some(tree) = shared.tree.get() {
-                if let Err(error) = tree.shutdown(shared.trip_shutdown_timeout).await {
-                    tracing::error!(%error, "the tree did not stop in order after the trip");
-                }
-            }
-            for slot in shared.slots.iter() {
-                slot.shut_down();
-            }
-        });
-    }
-
     pub(crate) fn publish(&self, event: SystemEvent) {
         if let Some(sender) = self
             .events
@@ -116,15 +105,51 @@ impl Shared {
             .take();
     }
 
+    pub(crate) fn publish_transition(&self, transition: &Transition) {
+        self.publish(SystemEvent::Breaker(BreakerEvent::from(transition)));
+    }
+}
+
+impl Registry {
+    /// The kill switch tripped: publish it, cancel what the policy says, stop the tree in
+    /// order so nothing restarts.
+    fn on_trip(self: &Arc<Self>, report: &TripReport, runtime: &tokio::runtime::Handle) {
+        tracing::error!(reason = %report.reason, after = ?report.after, "kill switch tripped");
+        self.shared.tripped_at.send_replace(Some(Instant::now()));
+        self.shared
+            .publish(SystemEvent::KillSwitchTripped(report.clone()));
+        let registry = Arc::clone(self);
+        runtime.spawn(async move {
+            if let Some(tree) = registry.tree.get() {
+                let timeout = registry.shared.trip_shutdown_timeout;
+                if let Err(error) = tree.shutdown(timeout).await {
+                    tracing::error!(%error, "the tree did not stop in order after the trip");
+                }
+            }
+            for slot in registry.slots.iter() {
+                slot.shut_down();
+            }
+        });
+    }
+
     /// The root supervisor has exited: no agent of the tree will run again.
     fn tree_stopped(&self) {
+        self.stop_deadline_timer();
         for slot in self.slots.iter() {
             slot.on_fate(ChildFate::Stopped);
         }
     }
 
-    pub(crate) fn publish_transition(&self, transition: &Transition) {
-        self.publish(SystemEvent::Breaker(BreakerEvent::from(transition)));
+    /// The budget's wall-clock timer is not needed once the tree has stopped.
+    fn stop_deadline_timer(&self) {
+        if let Some(timer) = self
+            .deadline_timer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            timer.abort();
+        }
     }
 
     /// The slot named `name`, made on first use; an existing slot of another agent type is an
@@ -142,7 +167,7 @@ impl Shared {
                     name.clone(),
                     config,
                     classifier.clone(),
-                    Arc::clone(self),
+                    Arc::clone(&self.shared),
                 ));
                 vacant.insert(Arc::clone(&slot));
                 slot
@@ -187,15 +212,15 @@ impl Shared {
 /// ```
 #[derive(Clone)]
 pub struct System {
-    shared: Arc<Shared>,
+    registry: Arc<Registry>,
 }
 
 impl std::fmt::Debug for System {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("System")
-            .field("agents", &self.shared.slots.len())
-            .field("started", &self.shared.tree.get().is_some())
-            .field("shut_down", &self.shared.is_shut_down())
+            .field("agents", &self.registry.slots.len())
+            .field("started", &self.registry.tree.get().is_some())
+            .field("shut_down", &self.registry.shared.is_shut_down())
             .finish()
     }
 }
@@ -248,14 +273,16 @@ impl SystemBuilder {
     pub fn build(self) -> System {
         let (events, _) = broadcast::channel(self.event_capacity.max(1));
         System {
-            shared: Arc::new(Shared {
-                default_ask_timeout: self.ask_timeout,
-                budget: self.budget,
-                breakers: self.breakers,
-                tripped_at: watch::channel(None).0,
-                trip_shutdown_timeout: self.trip_shutdown_timeout,
-                shut_down: AtomicBool::new(false),
-                events: RwLock::new(Some(events)),
+            registry: Arc::new(Registry {
+                shared: Arc::new(Shared {
+                    default_ask_timeout: self.ask_timeout,
+                    budget: self.budget,
+                    breakers: self.breakers,
+                    tripped_at: watch::channel(None).0,
+                    trip_shutdown_timeout: self.trip_shutdown_timeout,
+                    shut_down: AtomicBool::new(false),
+                    events: RwLock::new(Some(events)),
+                }),
                 slots: DashMap::new(),
                 tree: OnceLock::new(),
                 deadline_timer: std::sync::Mutex::new(None),
@@ -283,10 +310,10 @@ impl System {
     /// system.
     pub fn agent<A: Agent>(&self, spec: AgentSpec<A>) -> Result<ChildSpec, SystemError> {
         self.check(&spec)?;
-        if self.shared.slots.contains_key(&spec.name) {
+        if self.registry.slots.contains_key(&spec.name) {
             return Err(SystemError::DuplicateAgent(spec.name.to_string()));
         }
-        self.shared
+        self.registry
             .slot::<A>(&spec.name, spec.config, &spec.classifier)
             .map_err(|_| SystemError::DuplicateAgent(spec.name.to_string()))?;
         Ok(self.child_spec(spec))
@@ -311,14 +338,17 @@ impl System {
     }
 
     fn child_spec<A: Agent>(&self, spec: AgentSpec<A>) -> ChildSpec {
-        let shared = Arc::clone(&self.shared);
+        // The tree keeps these closures: they refer to the system weakly.
+        let registry = Arc::downgrade(&self.registry);
         let factory = spec.factory;
         let config = spec.config;
         let classifier = spec.classifier;
         let start = move |context: StartContext| {
-            let shared = Arc::clone(&shared);
             let factory = Arc::clone(&factory);
-            let slot = shared.slot::<A>(context.id(), config, &classifier);
+            let slot = match registry.upgrade() {
+                Some(registry) => registry.slot::<A>(context.id(), config, &classifier),
+                None => Err("the system is gone".to_string()),
+            };
             async move {
                 let slot = slot.map_err(StartError::Failed)?;
                 let args = AgentArgs {
@@ -329,11 +359,14 @@ impl System {
                 context.spawn(AgentActor { slot }, args).await
             }
         };
-        let watcher = Arc::clone(&self.shared);
+        let watcher = Arc::downgrade(&self.registry);
         let mut child = ChildSpec::worker(spec.name, start)
             .restart(spec.restart)
             .watch(move |id, fate| {
-                if let Some(slot) = watcher.slots.get(id) {
+                if let Some(slot) = watcher
+                    .upgrade()
+                    .and_then(|registry| registry.slots.get(id).map(|slot| Arc::clone(&slot)))
+                {
                     slot.on_fate(fate);
                 }
             });
@@ -345,30 +378,33 @@ impl System {
 
     /// Starts the supervision tree. A system starts once.
     pub async fn start(&self, spec: SupervisorSpec) -> Result<(), SystemError> {
-        if self.shared.tree.get().is_some() {
+        if self.registry.tree.get().is_some() {
             return Err(SystemError::AlreadyStarted);
         }
-        let sink = Arc::clone(&self.shared);
+        let shared = Arc::clone(&self.registry.shared);
+        let registry = Arc::downgrade(&self.registry);
         let tree = SupervisionTree::builder(spec)
             .events(EventBus::new(16))
             .event_sink(move |event| {
-                sink.publish(SystemEvent::Lifecycle(event.clone()));
+                shared.publish(SystemEvent::Lifecycle(event.clone()));
                 if event.path.depth() == 0 && matches!(event.kind, EventKind::Stopped { .. }) {
-                    sink.tree_stopped();
+                    if let Some(registry) = registry.upgrade() {
+                        registry.tree_stopped();
+                    }
                 }
             })
             .start()
             .await?;
-        self.shared
+        self.registry
             .tree
             .set(tree)
             .map_err(|_| SystemError::AlreadyStarted)?;
-        if let Some(budget) = &self.shared.budget {
+        if let Some(budget) = &self.registry.shared.budget {
             let runtime = tokio::runtime::Handle::current();
-            let shared = Arc::downgrade(&self.shared);
+            let registry = Arc::downgrade(&self.registry);
             budget.kill_switch().on_trip(move |report| {
-                if let Some(shared) = shared.upgrade() {
-                    shared.on_trip(report, &runtime);
+                if let Some(registry) = registry.upgrade() {
+                    registry.on_trip(report, &runtime);
                 }
             });
             if let Some(deadline) = budget.deadline() {
@@ -378,7 +414,7 @@ impl System {
                     budget.check_deadline(Instant::now());
                 });
                 *self
-                    .shared
+                    .registry
                     .deadline_timer
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(timer);
@@ -390,18 +426,18 @@ impl System {
     /// The circuit breakers guarding this system's asks, if any (for snapshots and operator
     /// controls).
     pub fn breakers(&self) -> Option<&BreakerRegistry> {
-        self.shared.breakers.as_ref()
+        self.registry.shared.breakers.as_ref()
     }
 
     /// The budget governing this system, if any.
     pub fn budget(&self) -> Option<&Budget> {
-        self.shared.budget.as_ref()
+        self.registry.shared.budget.as_ref()
     }
 
     /// A handle to the agent named `name`.
     pub fn agent_ref<A: Agent>(&self, name: &str) -> Result<AgentRef<A>, AskError> {
         let slot = self
-            .shared
+            .registry
             .slots
             .get(name)
             .map(|slot| Arc::clone(slot.value()))
@@ -422,6 +458,7 @@ impl System {
     /// The stream ends (`RecvError::Closed`) once the system has shut down.
     pub fn subscribe(&self) -> broadcast::Receiver<SystemEvent> {
         match self
+            .registry
             .shared
             .events
             .read()
@@ -436,35 +473,30 @@ impl System {
 
     /// The running tree, once started.
     pub fn tree(&self) -> Option<&SupervisionTree> {
-        self.shared.tree.get()
+        self.registry.tree.get()
     }
 
     /// Whether [`shutdown`](Self::shutdown) has been called.
     pub fn is_shut_down(&self) -> bool {
-        self.shared.is_shut_down()
+        self.registry.shared.is_shut_down()
     }
 
     /// Shuts down: from now on every ask fails with [`AskError::ShutDown`]; the tree stops in
     /// order within `deadline` (the rest is killed after it); queued asks fail with `ShutDown`.
     pub async fn shutdown(&self, deadline: Duration) -> Result<(), SystemError> {
-        self.shared.shut_down.store(true, Ordering::Release);
-        if let Some(timer) = self
+        self.registry
             .shared
-            .deadline_timer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-        {
-            timer.abort();
-        }
-        let stopped = match self.shared.tree.get() {
+            .shut_down
+            .store(true, Ordering::Release);
+        self.registry.stop_deadline_timer();
+        let stopped = match self.registry.tree.get() {
             Some(tree) => tree.shutdown(deadline).await.map_err(SystemError::from),
             None => Ok(()),
         };
-        for slot in self.shared.slots.iter() {
+        for slot in self.registry.slots.iter() {
             slot.shut_down();
         }
-        self.shared.close_events();
+        self.registry.shared.close_events();
         stopped
     }
 }
