@@ -52,7 +52,8 @@ pub enum RunError {
 }
 
 /// Parses and runs a scenario on a fresh single-threaded runtime with a paused clock; returns
-/// the trace, one event per line, ending with the `alive:` line and a newline.
+/// the trace, one event per line, ending with the `alive:` line and a newline. Like
+/// [`run_blocking`], it must not be called from inside a tokio runtime.
 ///
 /// ```
 /// let trace = overseer_conformance::runner::run_text(
@@ -66,7 +67,8 @@ pub fn run_text(text: &str) -> Result<String, RunError> {
     run_blocking(&scenario)
 }
 
-/// Runs a parsed scenario on a fresh single-threaded runtime with a paused clock.
+/// Runs a parsed scenario on a fresh single-threaded runtime with a paused clock. It builds
+/// its own runtime, so it must not be called from inside a tokio runtime: use [`run`] there.
 pub fn run_blocking(scenario: &Scenario) -> Result<String, RunError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()

@@ -747,7 +747,7 @@ impl SupervisorState {
         }
         self.spec.validate_child_options(spec)?;
         if let ChildKind::Supervisor(nested) = &spec.kind {
-            nested.validate()?;
+            nested.validate_at_depth(self.path.depth() + 1)?;
         }
         Ok(())
     }

@@ -166,7 +166,13 @@ impl SupervisorSpec {
 
     /// Checks this spec and every nested one; the first problem found is returned.
     pub fn validate(&self) -> Result<(), SpecError> {
-        let mut pending: Vec<(&SupervisorSpec, usize)> = vec![(self, 0)];
+        self.validate_at_depth(0)
+    }
+
+    /// Checks this spec as a supervisor nested `depth` levels below a root, so a subtree added
+    /// to a running tree cannot take it past [`MAX_TREE_DEPTH`].
+    pub(crate) fn validate_at_depth(&self, depth: usize) -> Result<(), SpecError> {
+        let mut pending: Vec<(&SupervisorSpec, usize)> = vec![(self, depth)];
         while let Some((spec, depth)) = pending.pop() {
             if depth >= MAX_TREE_DEPTH {
                 return Err(SpecError::TooDeep {
