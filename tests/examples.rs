@@ -178,3 +178,22 @@ fn research_team_heals_itself_and_is_deterministic_for_a_seed() {
     let (_, other) = run("research_team", &["--seed", "7"]);
     assert_ne!(first, other, "another seed gives another run");
 }
+
+#[test]
+fn tracing_json_prints_one_json_object_per_line_with_ask_spans() {
+    let (_, out) = run("tracing_json", &[]);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let asks: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|line| line["span"]["name"] == "ask")
+        .collect();
+    assert_eq!(asks.len(), 3, "{out}");
+    assert_eq!(asks[0]["span"]["outcome"], "ok");
+    assert_eq!(asks[0]["span"]["input_tokens"], 3);
+    assert_eq!(asks[1]["span"]["outcome"], "crashed");
+    assert!(lines.iter().any(|line| line["fields"]["event"] == "stopped"
+        && line["fields"]["reason"] == "failed: nothing to echo"));
+}
