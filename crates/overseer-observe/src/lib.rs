@@ -1,5 +1,77 @@
 //! Observability for Overseer systems: metrics derived from a system's event stream and a
 //! JSON-lines sink for the events themselves.
+//!
+//! Both consume [`System::subscribe`](overseer_agent::System::subscribe) and end when the
+//! system shuts down:
+//! * [`record_metrics`] records counters, gauges and histograms through the
+//!   [`metrics`] facade, so any exporter works (Prometheus, StatsD, ...): install one first;
+//! * [`JsonLines::spawn`] writes every event as one JSON object per line.
+//!
+//! The mapping from events to metrics is pure ([`EventMetrics`], [`budget_gauges`],
+//! [`breaker_gauges`] return [`Update`]s as data); the task only applies it.
+//!
+//! # Metrics
+//!
+//! | name | type | labels | meaning |
+//! |---|---|---|---|
+//! | `overseer_restarts_total` | counter | `path` | a child or supervisor started again (a `Started` event for a path that had started before) |
+//! | `overseer_start_failures_total` | counter | `path` | a start attempt failed |
+//! | `overseer_abnormal_exits_total` | counter | `path` | an exit whose reason is neither `normal` nor `shutdown` |
+//! | `overseer_escalations_total` | counter | `supervisor` | a supervisor exceeded its restart intensity and gave up |
+//! | `overseer_auto_shutdowns_total` | counter | `supervisor` | a supervisor shut down because of significant children |
+//! | `overseer_asks_total` | counter | `agent`, `task_type`, `outcome` | finished asks and tells; `outcome` is `ok` or the error kind (`failed`, `crashed`, `timeout`, `breaker_open`, `budget_exceeded`, ...) |
+//! | `overseer_ask_latency_seconds` | histogram | `agent`, `task_type` | from the ask to its outcome |
+//! | `overseer_tokens_total` | counter | `agent`, `task_type`, `direction` (`input`, `output`) | tokens reported by handlers |
+//! | `overseer_cost_micros_total` | counter | `agent`, `task_type` | cost reported by handlers, in micro-units |
+//! | `overseer_injected_faults_total` | counter | `agent`, `task_type`, `fault` | asks whose outcome was caused by fault injection |
+//! | `overseer_breaker_state` | gauge | `agent`, `task_type` | 0 closed, 1 half-open, 2 open, 3 forced open, 4 disabled ([`breaker_state_code`]) |
+//! | `overseer_breaker_transitions_total` | counter | `agent`, `task_type`, `to` | breaker state changes, by the state entered |
+//! | `overseer_breakers_open` | gauge | | breakers rejecting calls: open or forced open (half-open ones are not counted) |
+//! | `overseer_budget_used` | gauge | `dimension` (`tokens`, `cost_micros`, `steps`) | committed spend of the process budget |
+//! | `overseer_budget_reserved` | gauge | `dimension` | spend held by asks in flight |
+//! | `overseer_budget_limit` | gauge | `dimension` | the process limit; absent for an unlimited dimension |
+//! | `overseer_budget_warnings_total` | counter | `scope`, `dimension`, `tier` | budget warning tiers reached |
+//! | `overseer_kill_switch_tripped` | gauge | | 1 once the kill switch has tripped, else 0 |
+//! | `overseer_observe_events_lagged_total` | counter | | events the recorder missed because it fell behind |
+//!
+//! Budget and breaker gauges exist only when the system has a budget or breakers; they are
+//! read from the system (not the events) when the recorder starts, after each ask, budget
+//! warning and breaker event, and when the stream ends.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use overseer_agent::prelude::*;
+//! use overseer_observe::{record_metrics, JsonLines};
+//! use overseer_supervisor::prelude::*;
+//!
+//! struct Echo;
+//! impl Agent for Echo {
+//!     type Task = String;
+//!     type Output = String;
+//!     async fn handle(&mut self, _: &mut AgentContext, task: String) -> Result<String, AgentError> {
+//!         Ok(task)
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Install a `metrics` exporter first (without one, recording is a no-op).
+//! let system = System::builder().build();
+//! let recorder = record_metrics(&system);
+//! let events = JsonLines::spawn(&system, Vec::new());
+//! system
+//!     .start(SupervisorSpec::one_for_one("root").child(system.agent(AgentSpec::new("echo", || Echo))?))
+//!     .await?;
+//! system.agent_ref::<Echo>("echo")?.ask("hi".to_string()).await?;
+//! system.shutdown(Duration::from_secs(5)).await?;
+//! recorder.await?;
+//! // root and echo started, one ask, echo and root stopped.
+//! assert_eq!(events.await??, 5);
+//! # Ok(())
+//! # }
+//! ```
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -7,3 +79,14 @@
     rust_2018_idioms
 )]
 #![deny(unused_must_use, unsafe_code)]
+
+mod json_lines;
+mod metric;
+mod recorder;
+
+pub use json_lines::JsonLines;
+pub use metric::{
+    breaker_gauges, breaker_state_code, budget_gauges, dimension_label, names, EventMetrics,
+    Labels, Update,
+};
+pub use recorder::record_metrics;

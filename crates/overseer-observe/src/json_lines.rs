@@ -1,0 +1,95 @@
+//! A sink writing a system's events as JSON lines.
+
+use std::io::{self, Write};
+
+use overseer_agent::{System, SystemEvent};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+
+/// Writes each [`SystemEvent`] as one JSON object on its own line (the event's serde form,
+/// tagged by `"source"`). If the sink falls behind the stream, it writes
+/// `{"source":"lagged","missed":N}` in place of the `N` events it missed.
+///
+/// ```
+/// use overseer_observe::JsonLines;
+///
+/// let mut sink = JsonLines::new(Vec::new());
+/// sink.write_lagged(3)?;
+/// assert_eq!(sink.lines(), 1);
+/// assert_eq!(sink.into_inner(), b"{\"source\":\"lagged\",\"missed\":3}\n");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct JsonLines<W> {
+    writer: W,
+    lines: u64,
+}
+
+impl<W: Write> JsonLines<W> {
+    /// A sink writing to `writer`.
+    pub fn new(writer: W) -> Self {
+        Self { writer, lines: 0 }
+    }
+
+    /// Writes `event` as one line.
+    pub fn write_event(&mut self, event: &SystemEvent) -> io::Result<()> {
+        let mut line = serde_json::to_vec(event).map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.writer.write_all(&line)?;
+        self.lines += 1;
+        Ok(())
+    }
+
+    /// Writes the line telling that `missed` events were lost.
+    pub fn write_lagged(&mut self, missed: u64) -> io::Result<()> {
+        writeln!(self.writer, r#"{{"source":"lagged","missed":{missed}}}"#)?;
+        self.lines += 1;
+        Ok(())
+    }
+
+    /// Flushes the writer.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
+
+    /// Lines written so far.
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    /// The writer back.
+    pub fn into_inner(self) -> W {
+        self.writer
+    }
+}
+
+impl<W: Write + Send + 'static> JsonLines<W> {
+    /// Writes `system`'s events to `writer` until the stream ends (after
+    /// [`System::shutdown`]), then returns the number of lines written, or the first write
+    /// error. It subscribes before returning: call it before [`System::start`] to see every
+    /// event. The writer is flushed whenever the sink has caught up with the stream, and at
+    /// the end; writes run on the runtime's thread, so give it a fast writer (a file, a
+    /// `BufWriter`, stdout).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn spawn(system: &System, writer: W) -> JoinHandle<io::Result<u64>> {
+        let mut events = system.subscribe();
+        tokio::spawn(async move {
+            let mut sink = Self::new(writer);
+            loop {
+                match events.recv().await {
+                    Ok(event) => sink.write_event(&event)?,
+                    Err(RecvError::Lagged(missed)) => sink.write_lagged(missed)?,
+                    Err(RecvError::Closed) => break,
+                }
+                if events.is_empty() {
+                    sink.flush()?;
+                }
+            }
+            sink.flush()?;
+            Ok(sink.lines())
+        })
+    }
+}

@@ -1,0 +1,238 @@
+//! Exports an Overseer system's metrics to Prometheus: a small research team runs with a
+//! budget and circuit breakers, some of its tasks fail and one agent crashes and is restarted;
+//! `overseer_observe::record_metrics` turns the event stream into metrics, served on loopback.
+//!
+//! ```text
+//! cargo run --example metrics_prometheus                         # prints one scrape and exits
+//! cargo run --example metrics_prometheus -- --port 9000 --serve-for-secs 60
+//! curl http://127.0.0.1:9000/metrics
+//! ```
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use overseer::breaker::{Backoff, BreakerConfig, BreakerRegistry};
+use overseer::budget::{Budget, Limits};
+use overseer::prelude::*;
+use overseer_observe::{names, record_metrics};
+
+/// Searches and cites; the citation service is down for the third and fourth claims, which
+/// opens the `cite` breaker (two failures in a row): the fifth claim is rejected by it.
+struct Researcher {
+    claims: u32,
+}
+
+enum Research {
+    Search(&'static str),
+    Cite(&'static str),
+}
+
+impl Agent for Researcher {
+    type Task = Research;
+    type Output = String;
+
+    fn task_type(task: &Research) -> &'static str {
+        match task {
+            Research::Search(_) => "search",
+            Research::Cite(_) => "cite",
+        }
+    }
+
+    async fn handle(
+        &mut self,
+        ctx: &mut AgentContext,
+        task: Research,
+    ) -> Result<String, AgentError> {
+        match task {
+            Research::Search(topic) => {
+                ctx.report_usage(Usage::new(120, 40, 16));
+                Ok(format!("three papers on {topic}"))
+            }
+            Research::Cite(claim) => {
+                self.claims += 1;
+                if self.claims == 3 || self.claims == 4 {
+                    return Err(AgentError::failed("citation service unavailable"));
+                }
+                ctx.report_usage(Usage::new(30, 10, 4));
+                Ok(format!("[{}] a source for '{claim}'", self.claims))
+            }
+        }
+    }
+}
+
+/// Writes a paragraph; panics on an empty outline.
+struct Writer;
+
+impl Agent for Writer {
+    type Task = String;
+    type Output = String;
+
+    fn task_type(_: &String) -> &'static str {
+        "draft"
+    }
+
+    async fn handle(
+        &mut self,
+        ctx: &mut AgentContext,
+        outline: String,
+    ) -> Result<String, AgentError> {
+        assert!(!outline.is_empty(), "cannot write from an empty outline");
+        ctx.report_usage(Usage::new(200, 300, 50));
+        Ok(format!("a paragraph about {outline}"))
+    }
+}
+
+struct Options {
+    port: u16,
+    serve_for: Option<Duration>,
+}
+
+fn options() -> Result<Options, String> {
+    let mut options = Options {
+        port: 0,
+        serve_for: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || {
+            args.next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or(format!("{flag} needs a number"))
+        };
+        match flag.as_str() {
+            "--port" => options.port = u16::try_from(value()?).map_err(|_| "--port: not a port")?,
+            "--serve-for-secs" => options.serve_for = Some(Duration::from_secs(value()?)),
+            other => {
+                return Err(format!(
+                    "unknown argument {other}; usage: [--port N] [--serve-for-secs N]"
+                ))
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// Runs the team to completion: asks, failures, a crash and its restart, then shutdown.
+async fn run_team() -> Result<(), Box<dyn std::error::Error>> {
+    let breakers = BreakerRegistry::new(
+        BreakerConfig::default()
+            .consecutive_failures(Some(2))
+            .open_duration(Backoff::fixed(Duration::from_secs(60))),
+    )?;
+    let budget = Budget::builder()
+        .process_limits(Limits::new().tokens(50_000).cost_micros(5_000))
+        .build()?;
+    let system = System::builder()
+        .ask_timeout(Duration::from_secs(5))
+        .breakers(breakers)
+        .budget(budget)
+        .build();
+    let recorder = record_metrics(&system);
+    let mut events = system.subscribe();
+    system
+        .start(
+            SupervisorSpec::one_for_one("team")
+                .intensity(5, Duration::from_secs(10))
+                .child(system.agent(AgentSpec::new("researcher", || Researcher { claims: 0 }))?)
+                .child(system.agent(AgentSpec::new("writer", || Writer))?),
+        )
+        .await?;
+    let researcher = system.agent_ref::<Researcher>("researcher")?;
+    let writer = system.agent_ref::<Writer>("writer")?;
+
+    for topic in ["supervision", "circuit breakers", "budgets"] {
+        let found = researcher.ask(Research::Search(topic)).await?;
+        for claim in ["restarts heal", "breakers shed load"] {
+            match researcher.ask(Research::Cite(claim)).await {
+                Ok(citation) => println!("cite: {citation}"),
+                Err(error) => println!("cite failed: {error}"),
+            }
+        }
+        println!("draft: {}", writer.ask(found).await?);
+    }
+    match writer.ask(String::new()).await {
+        Ok(_) => println!("the empty outline was written?"),
+        Err(error) => println!("writer: {error}"),
+    }
+    // Wait (at most 5 s) for the writer's restart before shutting down.
+    let restarted = async {
+        while let Ok(event) = events.recv().await {
+            if let SystemEvent::Lifecycle(event) = &event {
+                if event.path.as_str() == "team/writer" && event.kind == EventKind::Started {
+                    if let Ok(draft) = writer.ask("recovery".into()).await {
+                        println!("draft after restart: {draft}");
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), restarted).await;
+
+    system.shutdown(Duration::from_secs(5)).await?;
+    recorder.await?; // every event recorded
+    Ok(())
+}
+
+/// The metrics text, fetched with one HTTP/1.0 GET (no client crate needed).
+fn scrape(address: SocketAddr) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    match response.split_once("\r\n\r\n") {
+        Some((head, body)) if head.contains(" 200") => Ok(body.to_string()),
+        _ => Err(std::io::Error::other(format!(
+            "unexpected answer: {response}"
+        ))),
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let options = options()?;
+    let port = match options.port {
+        // Find a free loopback port, then let the exporter bind it.
+        0 => TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port(),
+        port => port,
+    };
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    // Installed before the runtime exists, the exporter serves from its own thread.
+    PrometheusBuilder::new()
+        .with_http_listener(address)
+        .set_buckets_for_metric(
+            Matcher::Full(names::ASK_LATENCY.to_string()),
+            &[0.000_1, 0.001, 0.01, 0.1, 1.0],
+        )?
+        .install()?;
+    println!("scrape URL: http://{address}/metrics");
+
+    std::panic::set_hook(Box::new(|_| {})); // the writer's crash is reported as an ask error
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(run_team())?;
+
+    if let Some(serve_for) = options.serve_for {
+        println!("serving for {serve_for:?}");
+        std::thread::sleep(serve_for);
+        return Ok(());
+    }
+    // The listener may still be binding: retry until it answers, for at most 10 s.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match scrape(address) {
+            Ok(text) => {
+                println!("--- one scrape of http://{address}/metrics ---\n{text}");
+                return Ok(());
+            }
+            Err(_) if Instant::now() < deadline => std::thread::yield_now(),
+            Err(error) => return Err(error.into()),
+        }
+    }
+}

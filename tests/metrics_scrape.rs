@@ -1,0 +1,314 @@
+//! Records a system's metrics with `overseer_observe::record_metrics`, exports them with the
+//! Prometheus exporter on a loopback port, scrapes the endpoint with a raw HTTP GET and checks
+//! the exact figures. A process has one global recorder: only one test here installs it (the
+//! other runs the example, in its own process).
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use metrics_exporter_prometheus::PrometheusBuilder;
+use overseer::breaker::{Backoff, BreakerConfig, BreakerRegistry};
+use overseer::budget::{Budget, Limits};
+use overseer::prelude::*;
+use overseer_observe::record_metrics;
+
+/// Answers `Work`, fails `Flaky`, panics on `Crash`.
+struct Worker;
+
+enum Task {
+    Work,
+    Flaky,
+    Crash,
+}
+
+impl Agent for Worker {
+    type Task = Task;
+    type Output = ();
+
+    fn task_type(task: &Task) -> &'static str {
+        match task {
+            Task::Work => "work",
+            Task::Flaky => "flaky",
+            Task::Crash => "crash",
+        }
+    }
+
+    async fn handle(&mut self, ctx: &mut AgentContext, task: Task) -> Result<(), AgentError> {
+        match task {
+            Task::Work => {
+                ctx.report_usage(Usage::new(10, 5, 3));
+                Ok(())
+            }
+            Task::Flaky => Err(AgentError::failed("flaky dependency down")),
+            Task::Crash => panic!("worker crashed"),
+        }
+    }
+}
+
+fn free_loopback_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a loopback port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// One HTTP/1.0 GET of `/metrics`: the body of a 200 answer.
+fn scrape(address: SocketAddr) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    match response.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.") && head.contains(" 200") => {
+            Ok(body.to_string())
+        }
+        _ => Err(std::io::Error::other(format!(
+            "unexpected answer: {response}"
+        ))),
+    }
+}
+
+/// The exposition's samples: (name, sorted labels) → value.
+type Samples = BTreeMap<(String, Vec<(String, String)>), f64>;
+
+fn parse(text: &str) -> Samples {
+    let mut samples = Samples::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (series, value) = line.rsplit_once(' ').expect("a sample line");
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => {
+                let mut labels: Vec<(String, String)> = rest
+                    .trim_end_matches('}')
+                    .split(',')
+                    .filter(|pair| !pair.is_empty())
+                    .map(|pair| {
+                        let (key, value) = pair.split_once('=').expect("label pair");
+                        (key.to_string(), value.trim_matches('"').to_string())
+                    })
+                    .collect();
+                labels.sort();
+                (name.to_string(), labels)
+            }
+            None => (series.to_string(), Vec::new()),
+        };
+        samples.insert((name, labels), value.parse().expect("a number"));
+    }
+    samples
+}
+
+fn sample(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut labels: Vec<(String, String)> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    labels.sort();
+    samples.get(&(name.to_string(), labels)).copied()
+}
+
+async fn run_system() -> Result<(), Box<dyn std::error::Error>> {
+    let breakers = BreakerRegistry::new(
+        BreakerConfig::default()
+            .consecutive_failures(Some(2))
+            .open_duration(Backoff::fixed(Duration::from_secs(600))),
+    )?;
+    let budget = Budget::builder()
+        .process_limits(Limits::new().tokens(10_000).cost_micros(1_000))
+        .build()?;
+    let system = System::builder()
+        .ask_timeout(Duration::from_secs(5))
+        .breakers(breakers)
+        .budget(budget)
+        .build();
+    let recorder = record_metrics(&system);
+    let mut events = system.subscribe();
+    system
+        .start(
+            SupervisorSpec::one_for_one("root")
+                .intensity(5, Duration::from_secs(10))
+                .child(system.agent(AgentSpec::new("worker", || Worker))?),
+        )
+        .await?;
+    let worker = system.agent_ref::<Worker>("worker")?;
+
+    for _ in 0..3 {
+        worker.ask(Task::Work).await?;
+    }
+    for _ in 0..2 {
+        assert_eq!(worker.ask(Task::Flaky).await.unwrap_err().kind(), "failed");
+    }
+    assert_eq!(worker.ask(Task::Crash).await.unwrap_err().kind(), "crashed");
+    // Wait (bounded) for the restart the crash causes: the second start of root/worker.
+    let restarted = async {
+        let mut starts = 0;
+        while let Ok(event) = events.recv().await {
+            if let SystemEvent::Lifecycle(event) = event {
+                if event.path.as_str() == "root/worker" && event.kind == EventKind::Started {
+                    starts += 1;
+                    if starts == 2 {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), restarted).await?;
+
+    system.shutdown(Duration::from_secs(5)).await?;
+    // The recorder ends with the stream, so every event has been recorded.
+    recorder.await?;
+    Ok(())
+}
+
+#[test]
+fn prometheus_scrape_shows_the_exact_figures_of_a_run() {
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_loopback_port()));
+    // Installed outside any runtime: the exporter serves from its own thread.
+    PrometheusBuilder::new()
+        .with_http_listener(address)
+        .install()
+        .expect("install the Prometheus recorder");
+    std::panic::set_hook(Box::new(|_| {})); // the worker's crash is expected
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(run_system())
+        .expect("the system runs");
+    let _ = std::panic::take_hook();
+
+    // The listener may still be binding: poll the endpoint until it answers, with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        match scrape(address) {
+            Ok(text) => break text,
+            Err(error) if Instant::now() < deadline => {
+                let _ = error;
+                std::thread::yield_now();
+            }
+            Err(error) => panic!("no scrape from {address}: {error}"),
+        }
+    };
+    let samples = parse(&text);
+    let get = |name: &str, labels: &[(&str, &str)]| {
+        sample(&samples, name, labels)
+            .unwrap_or_else(|| panic!("no sample {name}{labels:?} in:\n{text}"))
+    };
+    let work = [("agent", "worker"), ("task_type", "work")];
+    let flaky = [("agent", "worker"), ("task_type", "flaky")];
+
+    let asks = |task_type: &str, outcome: &str| {
+        get(
+            "overseer_asks_total",
+            &[
+                ("agent", "worker"),
+                ("task_type", task_type),
+                ("outcome", outcome),
+            ],
+        )
+    };
+    assert_eq!(asks("work", "ok"), 3.0);
+    assert_eq!(asks("flaky", "failed"), 2.0);
+    assert_eq!(asks("crash", "crashed"), 1.0);
+    assert_eq!(
+        get("overseer_restarts_total", &[("path", "root/worker")]),
+        1.0
+    );
+    assert_eq!(
+        get("overseer_abnormal_exits_total", &[("path", "root/worker")]),
+        1.0
+    );
+    assert!(
+        !text.contains("overseer_escalations_total"),
+        "nothing escalated:\n{text}"
+    );
+    assert_eq!(get("overseer_ask_latency_seconds_count", &work), 3.0);
+
+    let tokens = |direction: &str| {
+        get(
+            "overseer_tokens_total",
+            &[work[0], work[1], ("direction", direction)],
+        )
+    };
+    assert_eq!(tokens("input"), 30.0);
+    assert_eq!(tokens("output"), 15.0);
+    assert_eq!(get("overseer_cost_micros_total", &work), 9.0);
+
+    // Two failures in a row opened the flaky breaker (2 = open); the others stayed closed.
+    assert_eq!(get("overseer_breaker_state", &flaky), 2.0);
+    assert_eq!(get("overseer_breaker_state", &work), 0.0);
+    assert_eq!(get("overseer_breakers_open", &[]), 1.0);
+    assert_eq!(
+        get(
+            "overseer_breaker_transitions_total",
+            &[flaky[0], flaky[1], ("to", "open")]
+        ),
+        1.0
+    );
+
+    let dimension = |name: &str, dimension: &str| get(name, &[("dimension", dimension)]);
+    assert_eq!(dimension("overseer_budget_used", "tokens"), 45.0);
+    assert_eq!(dimension("overseer_budget_used", "cost_micros"), 9.0);
+    assert_eq!(dimension("overseer_budget_reserved", "tokens"), 0.0);
+    assert_eq!(dimension("overseer_budget_limit", "tokens"), 10_000.0);
+    assert_eq!(dimension("overseer_budget_limit", "cost_micros"), 1_000.0);
+    assert_eq!(
+        sample(&samples, "overseer_budget_limit", &[("dimension", "steps")]),
+        None,
+        "steps are unlimited"
+    );
+    assert_eq!(get("overseer_kill_switch_tripped", &[]), 0.0);
+}
+
+/// The example prints its scrape URL and one scrape of its own endpoint, showing the crash's
+/// restart and the breaker it opens. `cargo test` builds examples; when running this file
+/// alone, build them first: `cargo build --examples`.
+#[test]
+fn metrics_prometheus_example_prints_one_scrape() {
+    let test_binary = std::env::current_exe().expect("test binary path");
+    let example = test_binary
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps")
+        .join("examples")
+        .join("metrics_prometheus");
+    let output = std::process::Command::new(&example)
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", example.display()));
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.contains("scrape URL: http://127.0.0.1:"), "{out}");
+    let samples = parse(out.split_once("---\n").expect("a scrape").1);
+    let get = |name: &str, labels: &[(&str, &str)]| {
+        sample(&samples, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?}:\n{out}"))
+    };
+    assert_eq!(
+        get("overseer_restarts_total", &[("path", "team/writer")]),
+        1.0
+    );
+    let cite = [("agent", "researcher"), ("task_type", "cite")];
+    assert_eq!(get("overseer_breaker_state", &cite), 2.0);
+    assert_eq!(get("overseer_breakers_open", &[]), 1.0);
+    assert_eq!(
+        get(
+            "overseer_asks_total",
+            &[cite[0], cite[1], ("outcome", "failed")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        get(
+            "overseer_asks_total",
+            &[cite[0], cite[1], ("outcome", "breaker_open")]
+        ),
+        2.0,
+        "claims 3 and 4 failed in a row, claims 5 and 6 were rejected"
+    );
+}
