@@ -10,10 +10,14 @@
 //! ```text
 //! cargo run --example research_team               # seed 42
 //! cargo run --example research_team -- --seed 7   # another, equally reproducible, run
+//! cargo run --example research_team -- --observe  # watch it in a terminal view (q quits)
+//! cargo run --example research_team -- --observe-snapshot  # the view's last frame, as text
 //! ```
 //!
 //! The run uses a paused tokio clock: hangs and timeouts take no real time, and the same seed
 //! always gives the same run.
+
+mod observe;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -226,10 +230,10 @@ impl Agent for Lead {
                 Ok(Answered { by, output }) if is_finding(&output) => {
                     report.findings.push((by.to_string(), output))
                 }
-                Ok(Answered { by, output }) => {
-                    println!("           lead discards a bad finding from {by}: {output:?}")
-                }
-                Err(error) => println!("           lead got nothing on {topic:?}: {error}"),
+                Ok(Answered { by, output }) => say(format!(
+                    "           lead discards a bad finding from {by}: {output:?}"
+                )),
+                Err(error) => say(format!("           lead got nothing on {topic:?}: {error}")),
             }
         }
         for (_, finding) in &report.findings {
@@ -290,11 +294,18 @@ struct Tally {
     asks_refused: u32,
 }
 
+/// Prints one line of the log, or hands it to the terminal view when one is on.
+fn say(line: String) {
+    if !observe::capture(&line) {
+        println!("{line}");
+    }
+}
+
 fn log(started: Instant, what: &str, detail: String) {
-    println!(
+    say(format!(
         "[{:>7.3}s] {what:<9} {detail}",
         started.elapsed().as_secs_f64()
-    );
+    ));
 }
 
 fn watch(
@@ -383,18 +394,29 @@ fn watch(
     }
 }
 
-fn seed_from_args() -> Result<u64, String> {
+fn seed_from_args() -> Result<(u64, observe::Mode), String> {
+    let usage = "usage: research_team [--seed N] [--observe | --observe-snapshot]";
+    let (mut seed, mut mode) = (42, observe::Mode::Plain);
     let mut args = std::env::args().skip(1);
-    match (args.next().as_deref(), args.next()) {
-        (None, _) => Ok(42),
-        (Some("--seed"), Some(seed)) => seed.parse().map_err(|_| format!("not a seed: {seed}")),
-        (Some(other), _) => Err(format!("usage: research_team [--seed N] (got {other})")),
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--seed" => {
+                let value = args
+                    .next()
+                    .ok_or_else(|| format!("{usage} (--seed needs N)"))?;
+                seed = value.parse().map_err(|_| format!("not a seed: {value}"))?;
+            }
+            "--observe" => mode = observe::Mode::Live,
+            "--observe-snapshot" => mode = observe::Mode::Snapshot,
+            other => return Err(format!("{usage} (got {other})")),
+        }
     }
+    Ok((seed, mode))
 }
 
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let seed = seed_from_args()?;
+    let (seed, mode) = seed_from_args()?;
     // Injected panics are reported as events; keep stderr for real problems.
     std::panic::set_hook(Box::new(|info| {
         let text = info.to_string();
@@ -458,10 +480,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    println!(
+    let observer = observe::start(mode, seed, started, TOKEN_BUDGET, &system)?;
+    say(format!(
         "research team, seed {seed}: a lead, {} researchers and a citation agent",
         RESEARCHERS.len()
-    );
+    ));
     system.start(team).await?;
     let lead = system.agent_ref::<Lead>("lead")?;
     let mut answers = Vec::new();
@@ -489,9 +512,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_secs(60)).await;
     }
 
+    if let Some(observer) = observer {
+        observer.finish().await?;
+    }
     system.shutdown(Duration::from_secs(10)).await?;
     drop(system);
     let _ = printer.await;
+    if mode == observe::Mode::Snapshot {
+        return Ok(());
+    }
 
     let tally = tally
         .lock()

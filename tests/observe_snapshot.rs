@@ -1,0 +1,87 @@
+//! Runs `research_team --observe-snapshot` and checks its final frame: the terminal view of
+//! issue 8, drawn as text instead of on a terminal. `cargo test` builds the examples first;
+//! when running this file alone, build them too:
+//! `cargo build --examples && cargo test --test observe_snapshot`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The example binary built by `cargo test` next to this test's own binary.
+fn example(name: &str) -> PathBuf {
+    let test_binary = std::env::current_exe().expect("test binary path");
+    let profile_dir = test_binary
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    profile_dir.join("examples").join(name)
+}
+
+fn snapshot(seed: &str) -> String {
+    let path = example("research_team");
+    let output = Command::new(&path)
+        .args(["--observe-snapshot", "--seed", seed])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", path.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "research_team --observe-snapshot failed: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn the_final_frame_shows_the_tree_the_breakers_the_budget_and_the_log() {
+    let frame = snapshot("42");
+    let lines: Vec<&str> = frame.lines().collect();
+    assert_eq!(lines.len(), 30, "a 30-row frame and nothing else:\n{frame}");
+    assert!(
+        lines.iter().all(|line| line.chars().count() <= 100),
+        "{frame}"
+    );
+    assert!(
+        lines[0].contains("research team | seed 42"),
+        "title bar first:\n{frame}"
+    );
+    for expected in [
+        "supervision tree",
+        "team/",
+        "  researchers/",
+        "    researcher-1",
+        "    researcher-3",
+        "  citations",
+        "breakers (agent/task type)",
+        "citations/verify",
+        "researcher-3/search",
+        "budget (process tokens)",
+        "of 800 tokens",
+        "tier 1 (70%)",
+        " log ",
+        "answered",
+    ] {
+        assert!(
+            frame.contains(expected),
+            "missing {expected:?} in:\n{frame}"
+        );
+    }
+    let researchers = lines
+        .iter()
+        .find(|line| line.contains("  researchers/"))
+        .expect("researchers row");
+    assert!(
+        researchers.contains("restarts 1"),
+        "the escalation restarted the researchers once:\n{frame}"
+    );
+    assert!(
+        !frame.contains("== summary"),
+        "the snapshot replaces the summary:\n{frame}"
+    );
+}
+
+#[test]
+fn the_final_frame_is_the_same_for_the_same_seed() {
+    assert_eq!(snapshot("42"), snapshot("42"));
+}
