@@ -6,21 +6,14 @@
 //! `cargo test` builds the examples first; when running this file alone, build the example
 //! too: `cargo build --example chaos_soak && cargo test --test chaos_soak`.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const ASKS: u64 = 20_000;
+mod common;
 
-/// The example binary built by `cargo test` next to this test's own binary.
-fn example(name: &str) -> PathBuf {
-    let test_binary = std::env::current_exe().expect("test binary path");
-    let profile_dir = test_binary
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    profile_dir.join("examples").join(name)
-}
+use common::example;
+
+const ASKS: u64 = 20_000;
 
 /// The report line starting with `label`, without the label.
 fn line<'a>(report: &'a str, label: &str) -> &'a str {

@@ -2,35 +2,11 @@
 //! restarts and escalations they are meant to show. `cargo test` builds the examples first;
 //! when running this file alone, build them too: `cargo build --examples && cargo test --test examples`.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-/// The example binary built by `cargo test` next to this test's own binary.
-fn example(name: &str) -> PathBuf {
-    let test_binary = std::env::current_exe().expect("test binary path");
-    let profile_dir = test_binary
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    profile_dir.join("examples").join(name)
-}
+use std::process::Command;
 
-fn run(name: &str, args: &[&str]) -> (Output, String) {
-    let path = example(name);
-    let output = Command::new(&path)
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run {}: {error}", path.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{name} failed: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output, stdout)
-}
+use common::{example, run_example as run};
 
 #[test]
 fn supervision_tree_heals_restarts_and_escalates_once() {

@@ -3,34 +3,11 @@
 //! climbs. `cargo test` builds the examples first; when running this file alone, build them
 //! too: `cargo build --examples && cargo test --test examples_stages`.
 
-use std::path::PathBuf;
-use std::process::Command;
-
-/// The example binary built by `cargo test` next to this test's own binary.
-fn example(name: &str) -> PathBuf {
-    let test_binary = std::env::current_exe().expect("test binary path");
-    let profile_dir = test_binary
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    profile_dir.join("examples").join(name)
-}
+mod common;
 
 /// Runs the example, asserts it exits with 0, and returns its standard output.
 fn run(name: &str) -> String {
-    let path = example(name);
-    let output = Command::new(&path)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run {}: {error}", path.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{name} failed: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    common::run_example(name, &[]).1
 }
 
 /// The index of the first line containing `needle`, failing with the whole output if none does.

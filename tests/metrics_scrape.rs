@@ -3,6 +3,8 @@
 //! the exact figures. A process has one global recorder: only one test here installs it (the
 //! other runs the example, in its own process).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -268,22 +270,7 @@ fn prometheus_scrape_shows_the_exact_figures_of_a_run() {
 /// alone, build them first: `cargo build --examples`.
 #[test]
 fn metrics_prometheus_example_prints_one_scrape() {
-    let test_binary = std::env::current_exe().expect("test binary path");
-    let example = test_binary
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps")
-        .join("examples")
-        .join("metrics_prometheus");
-    let output = std::process::Command::new(&example)
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run {}: {error}", example.display()));
-    let out = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{out}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (_, out) = common::run_example("metrics_prometheus", &[]);
     assert!(out.contains("scrape URL: http://127.0.0.1:"), "{out}");
     let samples = parse(out.split_once("---\n").expect("a scrape").1);
     let get = |name: &str, labels: &[(&str, &str)]| {

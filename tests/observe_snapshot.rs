@@ -3,34 +3,10 @@
 //! when running this file alone, build them too:
 //! `cargo build --examples && cargo test --test observe_snapshot`.
 
-use std::path::PathBuf;
-use std::process::Command;
-
-/// The example binary built by `cargo test` next to this test's own binary.
-fn example(name: &str) -> PathBuf {
-    let test_binary = std::env::current_exe().expect("test binary path");
-    let profile_dir = test_binary
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    profile_dir.join("examples").join(name)
-}
+mod common;
 
 fn snapshot(seed: &str) -> String {
-    let path = example("research_team");
-    let output = Command::new(&path)
-        .args(["--observe-snapshot", "--seed", seed])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run {}: {error}", path.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "research_team --observe-snapshot failed: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    common::run_example("research_team", &["--observe-snapshot", "--seed", seed]).1
 }
 
 #[test]

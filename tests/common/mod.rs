@@ -1,0 +1,41 @@
+//! Running the examples from tests, as a user would. `cargo test` builds the examples before
+//! it runs the tests; when running one test file alone, build them too:
+//! `cargo build --examples && cargo test --test NAME`.
+#![allow(dead_code)] // each test file uses part of it
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The example binary built by `cargo test` next to this test's own binary.
+pub fn example(name: &str) -> PathBuf {
+    let test_binary = std::env::current_exe().expect("test binary path");
+    let profile_dir = test_binary
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    profile_dir.join("examples").join(name)
+}
+
+/// Runs the example with `args` from the repository root, asserts that it exits with 0, and
+/// returns its output and its standard output as text.
+pub fn run_example(name: &str, args: &[&str]) -> (Output, String) {
+    let path = example(name);
+    let output = Command::new(&path)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|error| {
+            panic!(
+                "cannot run {} (build the examples first): {error}",
+                path.display()
+            )
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{name} failed: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output, stdout)
+}
