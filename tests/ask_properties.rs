@@ -19,6 +19,7 @@
 //!   each ask's return, the end) `committed ≤ limit` and `committed + reserved ≤ limit` in
 //!   every limited dimension of the process and each agent, refusals are typed, and at the
 //!   end the committed spend is exactly the usage of the asks that answered.
+mod common;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Once, PoisonError};
@@ -38,18 +39,9 @@ use tokio::time::Instant;
 /// Cases per property (override with `PROPTEST_CASES`): each builds a system.
 const CASES: u32 = 32;
 
-/// [`CASES`] cases unless `PROPTEST_CASES` says otherwise; failures are not persisted to
-/// files (proptest prints the minimal failing case).
+/// [`CASES`] cases unless `PROPTEST_CASES` says otherwise.
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(CASES);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    common::proptest_config(CASES)
 }
 
 /// A paused, single-threaded runtime for one case.

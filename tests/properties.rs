@@ -40,6 +40,7 @@
 //!
 //! The checker itself is tested against every trace recorded from Erlang/OTP 25 in
 //! `tests/otp` and derived in `tests/otp_derived`, and against doctored traces it must reject.
+mod common;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
@@ -60,18 +61,9 @@ const MAX_STUBBORN: usize = 6;
 /// At most this many actions run at one whole second before an `advance 1` is inserted.
 const MAX_BATCH: usize = 5;
 
-/// [`CASES`] cases unless `PROPTEST_CASES` says otherwise; failures are not persisted to
-/// files (proptest prints the minimal failing case).
+/// [`CASES`] cases unless `PROPTEST_CASES` says otherwise.
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(CASES);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    common::proptest_config(CASES)
 }
 
 // ---------------------------------------------------------------------------------------------

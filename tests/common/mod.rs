@@ -39,3 +39,17 @@ pub fn run_example(name: &str, args: &[&str]) -> (Output, String) {
     );
     (output, stdout)
 }
+
+/// A proptest configuration of `default_cases` cases unless `PROPTEST_CASES` says otherwise;
+/// failures are not persisted to files (proptest prints the minimal failing case).
+pub fn proptest_config(default_cases: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(default_cases);
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}
