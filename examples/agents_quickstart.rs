@@ -136,8 +136,10 @@ fn describe(event: SystemEvent) -> String {
             ask.latency,
             ask.usage.total_tokens()
         ),
-        SystemEvent::BudgetWarning(warning) => format!("   [budget] {warning:?}"),
-        SystemEvent::KillSwitchTripped(report) => format!("   [budget] tripped: {}", report.reason),
+        SystemEvent::BudgetWarning(event) => format!("   [budget] {:?}", event.warning),
+        SystemEvent::KillSwitchTripped(event) => {
+            format!("   [budget] tripped: {}", event.report.reason)
+        }
         other => format!("   {other:?}"),
     }
 }

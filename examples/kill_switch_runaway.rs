@@ -87,11 +87,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = async {
         while let Ok(event) = events.recv().await {
             match event {
-                SystemEvent::BudgetWarning(warning) => println!(
-                    "warning: {} of {:?} used ({} of {})",
-                    warning.tier, warning.dimension, warning.used, warning.limit
-                ),
-                SystemEvent::KillSwitchTripped(trip) => {
+                SystemEvent::BudgetWarning(event) => {
+                    let warning = &event.warning;
+                    println!(
+                        "warning: {} of {:?} used ({} of {})",
+                        warning.tier, warning.dimension, warning.used, warning.limit
+                    )
+                }
+                SystemEvent::KillSwitchTripped(event) => {
+                    let trip = &event.report;
                     println!("KILL SWITCH: {} after {:?}", trip.reason, trip.after)
                 }
                 SystemEvent::Lifecycle(event)

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use overseer::agent::{Answered, AskOutcome};
+use overseer::agent::{Answered, AskOutcome, BudgetWarningEvent};
 use overseer::breaker::{Backoff, BreakerConfig, BreakerRegistry, State};
 use overseer::budget::{Budget, Dimension, Limits};
 use overseer::prelude::*;
@@ -381,7 +381,7 @@ fn watch(
                 ),
             );
         }
-        SystemEvent::BudgetWarning(warning) => log(
+        SystemEvent::BudgetWarning(BudgetWarningEvent { warning, .. }) => log(
             started,
             "budget",
             format!(
@@ -389,7 +389,9 @@ fn watch(
                 warning.tier, warning.dimension, warning.used, warning.limit
             ),
         ),
-        SystemEvent::KillSwitchTripped(trip) => log(started, "KILL", trip.reason.to_string()),
+        SystemEvent::KillSwitchTripped(trip) => {
+            log(started, "KILL", trip.report.reason.to_string())
+        }
         _ => {}
     }
 }

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::slot::{Answer, Job, Slot};
 use crate::spec::Factory;
-use crate::{Agent, AgentContext, AgentError, AskError, SystemEvent};
+use crate::{Agent, AgentContext, AgentError, AskError, BudgetWarningEvent, SystemEvent};
 
 /// The messages an incarnation gets: work is waiting in the slot.
 #[derive(Debug)]
@@ -113,6 +113,7 @@ impl<A: Agent> AgentActor<A> {
             reservation,
             permit,
             injected,
+            id,
         } = job;
         if reply.as_ref().is_some_and(|reply| reply.is_closed()) {
             return Ok(()); // the caller has given up; dropping the reservation releases it
@@ -125,6 +126,7 @@ impl<A: Agent> AgentActor<A> {
             return Ok(());
         }
         state.context.begin_task(deadline, injected);
+        self.slot.set_exit_cause(Some(id));
         let started = Instant::now();
         let work = AssertUnwindSafe(state.agent.handle(&mut state.context, task)).catch_unwind();
         let shared = &self.slot.shared;
@@ -133,10 +135,18 @@ impl<A: Agent> AgentActor<A> {
             () = shared.cancelled() => None,
         };
         let usage = state.context.end_task();
+        let path = self.slot.path();
         if let Some(reservation) = reservation {
-            let report = reservation.commit(usage.into());
+            let report = crate::cause::during_ask(id, path, || reservation.commit(usage.into()));
             for warning in report.warnings {
-                shared.publish(SystemEvent::BudgetWarning(warning));
+                let meta = shared.meta(Some(id), path.cloned());
+                shared.publish(SystemEvent::BudgetWarning(BudgetWarningEvent {
+                    id: meta.id,
+                    caused_by: meta.caused_by,
+                    elapsed: meta.elapsed,
+                    path: meta.path,
+                    warning,
+                }));
             }
         }
         let answer = |outcome: Result<A::Output, AskError>| {
@@ -150,6 +160,7 @@ impl<A: Agent> AgentActor<A> {
             if let Some(permit) = permit {
                 permit.cancel();
             }
+            self.slot.set_exit_cause(None);
             answer(Err(shared.closed().unwrap_or(AskError::ShutDown)));
             return Ok(());
         };
@@ -182,16 +193,25 @@ impl<A: Agent> AgentActor<A> {
             Ok(Ok(Ok(output))) => (Ok(output), None),
         };
         if let Some(budget) = &shared.budget {
-            budget.record_outcome(result.is_ok(), Instant::now());
+            crate::cause::during_ask(id, path, || {
+                budget.record_outcome(result.is_ok(), Instant::now())
+            });
         }
         if let Some(permit) = permit {
             let outcome = self.slot.classifier.outcome(&result);
             if let Some(transition) = permit.record(outcome, latency) {
-                shared.publish_transition(&transition);
+                shared.publish_transition(&transition, id, path.cloned());
             }
         }
         answer(result);
-        exit.map_or(Ok(()), Err)
+        match exit {
+            // The exit's `stopped` event names this ask as its cause.
+            Some(reason) => Err(reason),
+            None => {
+                self.slot.set_exit_cause(None);
+                Ok(())
+            }
+        }
     }
 }
 

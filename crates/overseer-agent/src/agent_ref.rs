@@ -11,6 +11,8 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use overseer_supervisor::EventId;
+
 use crate::event::{AskEvent, AskOutcome, SystemEvent};
 use crate::slot::{Answer, InjectedMark, Job, Slot};
 use crate::{Agent, AgentName, AskError};
@@ -86,12 +88,14 @@ impl<A: Agent> AgentRef<A> {
         );
         let asked_at = Instant::now();
         let injected = InjectedMark::default();
+        let id = self.slot.shared.ids.next();
         let answer = self
-            .round_trip(task, asked_at, timeout, Arc::clone(&injected))
+            .round_trip(task, id, asked_at, timeout, Arc::clone(&injected))
             .instrument(span.clone())
             .await;
         self.record(
             &span,
+            id,
             task_type,
             &answer,
             asked_at.elapsed(),
@@ -104,7 +108,8 @@ impl<A: Agent> AgentRef<A> {
     /// default), past which its handler is treated as hung. Fails at once if the agent refuses
     /// asks (stopped, shut down, failing fast while restarting).
     pub fn tell(&self, task: A::Task) -> Result<(), AskError> {
-        let (permit, reservation) = self.admit(&task)?;
+        let id = self.slot.shared.ids.next();
+        let (permit, reservation) = self.admit(&task, id)?;
         let asked_at = Instant::now();
         self.slot.enqueue(Job {
             task,
@@ -114,6 +119,7 @@ impl<A: Agent> AgentRef<A> {
             reservation,
             permit,
             injected: InjectedMark::default(),
+            id,
         });
         Ok(())
     }
@@ -152,7 +158,11 @@ impl<A: Agent> AgentRef<A> {
     /// The admission checks before a task is queued, in order: the system is open (kill
     /// switch, shutdown), the agent takes asks, the breaker of (agent, task type) admits it,
     /// and the budget holds the task's estimate (reserved until the task ends).
-    fn admit(&self, task: &A::Task) -> Result<(Option<Permit>, Option<Reservation>), AskError> {
+    fn admit(
+        &self,
+        task: &A::Task,
+        id: EventId,
+    ) -> Result<(Option<Permit>, Option<Reservation>), AskError> {
         if let Some(refusal) = self.slot.refusal() {
             return Err(refusal);
         }
@@ -161,7 +171,8 @@ impl<A: Agent> AgentRef<A> {
             Some(breaker) => match breaker.try_acquire() {
                 Ok(mut permit) => {
                     if let Some(transition) = permit.take_transition() {
-                        self.slot.shared.publish_transition(&transition);
+                        let path = self.slot.path().cloned();
+                        self.slot.shared.publish_transition(&transition, id, path);
                     }
                     Some(permit)
                 }
@@ -175,10 +186,10 @@ impl<A: Agent> AgentRef<A> {
                 }
             },
         };
-        Ok((permit, self.reserve(task)?))
+        Ok((permit, self.reserve(task, id)?))
     }
 
-    fn reserve(&self, task: &A::Task) -> Result<Option<Reservation>, AskError> {
+    fn reserve(&self, task: &A::Task, id: EventId) -> Result<Option<Reservation>, AskError> {
         let Some(budget) = &self.slot.shared.budget else {
             return Ok(None);
         };
@@ -188,7 +199,11 @@ impl<A: Agent> AgentRef<A> {
         } else {
             declared
         };
-        match budget.admit(self.slot.name.as_str(), estimate.into()) {
+        // A refusal can trip the kill switch (a process limit exhausted): this ask caused it.
+        let admitted = crate::cause::during_ask(id, self.slot.path(), || {
+            budget.admit(self.slot.name.as_str(), estimate.into())
+        });
+        match admitted {
             Ok(reservation) => Ok(Some(reservation)),
             Err(Refusal::Tripped { reason }) => Err(AskError::KillSwitchTripped { reason }),
             // A refusal may have tripped the switch (a process limit exhausted).
@@ -213,11 +228,12 @@ impl<A: Agent> AgentRef<A> {
     async fn round_trip(
         &self,
         task: A::Task,
+        id: EventId,
         asked_at: Instant,
         timeout: Duration,
         injected: InjectedMark,
     ) -> Answer<A::Output> {
-        let (permit, reservation) = match self.admit(&task) {
+        let (permit, reservation) = match self.admit(&task, id) {
             Ok(admitted) => admitted,
             Err(refusal) => return Answer::error(refusal),
         };
@@ -231,6 +247,7 @@ impl<A: Agent> AgentRef<A> {
             reservation,
             permit,
             injected,
+            id,
         });
         match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(answered)) => answered,
@@ -252,6 +269,7 @@ impl<A: Agent> AgentRef<A> {
     fn record(
         &self,
         span: &tracing::Span,
+        id: EventId,
         task_type: &'static str,
         answer: &Answer<A::Output>,
         latency: Duration,
@@ -276,7 +294,19 @@ impl<A: Agent> AgentRef<A> {
         span.record("input_tokens", usage.input_tokens);
         span.record("output_tokens", usage.output_tokens);
         span.record("cost_micros", usage.cost_micros);
+        let caused_by = match &answer.outcome {
+            Err(AskError::KillSwitchTripped { .. }) => self.slot.shared.trip_event_causing(id),
+            _ => None,
+        };
+        let meta = self
+            .slot
+            .shared
+            .meta_with_id(id, caused_by, self.slot.path().cloned());
         self.slot.shared.publish(SystemEvent::Ask(AskEvent {
+            id: meta.id,
+            caused_by: meta.caused_by,
+            elapsed: meta.elapsed,
+            path: meta.path,
             agent: self.slot.name.clone(),
             task_type: Cow::Borrowed(task_type),
             outcome,

@@ -1,11 +1,32 @@
 //! The system's event stream: supervision and asks, in one typed, serializable stream.
+//!
+//! Every event carries the same four facts, whatever its kind ([`SystemEvent::id`],
+//! [`caused_by`](SystemEvent::caused_by), [`elapsed`](SystemEvent::elapsed),
+//! [`path`](SystemEvent::path)): a unique id, the event that caused it, the time since the
+//! system was built, on the tokio clock ([`System::created_at`](crate::System::created_at)
+//! gives the wall-clock time of that origin), and the path in the tree of the agent or
+//! supervisor it is about.
+//!
+//! Causal links, beyond those between lifecycle events ([`EventId`] lists them):
+//!
+//! | event | `caused_by` |
+//! |---|---|
+//! | an agent's `stopped` after a crash, a fatal error or a hung handler | the [`AskEvent`] of the task it was handling |
+//! | a [`BreakerEvent`] | the ask whose outcome (or admission) changed the breaker |
+//! | a [`BudgetWarningEvent`] | the ask whose usage crossed the tier |
+//! | a [`KillSwitchEvent`] | the ask whose usage or failure tripped it, if one did |
+//! | an [`AskEvent`] refused because the kill switch tripped | the [`KillSwitchEvent`] |
+//! | a `stopped` of the shutdown after a trip | the [`KillSwitchEvent`] |
+//!
+//! An ask's id is assigned when the ask is made, so the crash it causes can be published (and
+//! name it) before the ask's own event.
 
 use std::borrow::Cow;
 use std::time::Duration;
 
 use overseer_breaker::{State as BreakerState, Transition, Trigger};
 use overseer_budget::{BudgetWarning, TripReport};
-use overseer_supervisor::LifecycleEvent;
+use overseer_supervisor::{ChildPath, EventId, LifecycleEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::{AgentName, Usage};
@@ -20,16 +41,101 @@ pub enum SystemEvent {
     /// An ask or a tell finished.
     Ask(AskEvent),
     /// A budget tier was reached (each tier fires once per limit and scope).
-    BudgetWarning(BudgetWarning),
+    BudgetWarning(BudgetWarningEvent),
     /// The kill switch tripped: the report holds the reason and the figures at that moment.
-    KillSwitchTripped(TripReport),
+    KillSwitchTripped(KillSwitchEvent),
     /// A circuit breaker changed state.
     Breaker(BreakerEvent),
+}
+
+impl SystemEvent {
+    /// The event's id, unique within its system.
+    pub fn id(&self) -> EventId {
+        match self {
+            Self::Lifecycle(event) => event.id,
+            Self::Ask(event) => event.id,
+            Self::BudgetWarning(event) => event.id,
+            Self::KillSwitchTripped(event) => event.id,
+            Self::Breaker(event) => event.id,
+        }
+    }
+
+    /// The event that caused this one, if any.
+    pub fn caused_by(&self) -> Option<EventId> {
+        match self {
+            Self::Lifecycle(event) => event.caused_by,
+            Self::Ask(event) => event.caused_by,
+            Self::BudgetWarning(event) => event.caused_by,
+            Self::KillSwitchTripped(event) => event.caused_by,
+            Self::Breaker(event) => event.caused_by,
+        }
+    }
+
+    /// When it happened: the time since the system started, on the tokio clock.
+    pub fn elapsed(&self) -> Duration {
+        match self {
+            Self::Lifecycle(event) => event.elapsed,
+            Self::Ask(event) => event.elapsed,
+            Self::BudgetWarning(event) => event.elapsed,
+            Self::KillSwitchTripped(event) => event.elapsed,
+            Self::Breaker(event) => event.elapsed,
+        }
+    }
+
+    /// The path in the tree of the supervisor or agent the event is about. `None` for an agent
+    /// that has not started yet, and for a trip not caused by an ask (a deadline).
+    pub fn path(&self) -> Option<&ChildPath> {
+        match self {
+            Self::Lifecycle(event) => Some(&event.path),
+            Self::Ask(event) => event.path.as_ref(),
+            Self::BudgetWarning(event) => event.path.as_ref(),
+            Self::KillSwitchTripped(event) => event.path.as_ref(),
+            Self::Breaker(event) => event.path.as_ref(),
+        }
+    }
+}
+
+/// A budget tier was reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetWarningEvent {
+    /// This event's id.
+    pub id: EventId,
+    /// The ask whose usage crossed the tier.
+    pub caused_by: Option<EventId>,
+    /// Time since the system started (tokio clock).
+    pub elapsed: Duration,
+    /// The path of the agent whose usage crossed the tier (for a process-wide limit too).
+    pub path: Option<ChildPath>,
+    /// The tier, the limit and the figures.
+    pub warning: BudgetWarning,
+}
+
+/// The kill switch tripped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KillSwitchEvent {
+    /// This event's id.
+    pub id: EventId,
+    /// The ask whose usage or failure tripped it, if one did.
+    pub caused_by: Option<EventId>,
+    /// Time since the system started (tokio clock).
+    pub elapsed: Duration,
+    /// The path of the agent whose ask tripped it, if one did.
+    pub path: Option<ChildPath>,
+    /// The reason and the figures at that moment.
+    pub report: TripReport,
 }
 
 /// A circuit breaker of one (agent, task type) changed state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BreakerEvent {
+    /// This event's id.
+    pub id: EventId,
+    /// The ask whose outcome or admission changed the breaker.
+    pub caused_by: Option<EventId>,
+    /// Time since the system started (tokio clock).
+    pub elapsed: Duration,
+    /// The agent's path in the tree (`None` before it started).
+    pub path: Option<ChildPath>,
     /// The agent.
     pub agent: AgentName,
     /// The task type.
@@ -50,9 +156,13 @@ pub struct BreakerEvent {
     pub open_for: Option<Duration>,
 }
 
-impl From<&Transition> for BreakerEvent {
-    fn from(transition: &Transition) -> Self {
+impl BreakerEvent {
+    pub(crate) fn new(transition: &Transition, meta: EventMeta) -> Self {
         Self {
+            id: meta.id,
+            caused_by: meta.caused_by,
+            elapsed: meta.elapsed,
+            path: meta.path,
             agent: AgentName::from(&*transition.key.agent),
             task_type: transition.key.task_type.to_string(),
             from: transition.from,
@@ -66,9 +176,25 @@ impl From<&Transition> for BreakerEvent {
     }
 }
 
+/// The facts every event carries, as the system stamps them.
+pub(crate) struct EventMeta {
+    pub(crate) id: EventId,
+    pub(crate) caused_by: Option<EventId>,
+    pub(crate) elapsed: Duration,
+    pub(crate) path: Option<ChildPath>,
+}
+
 /// How one ask (or tell) ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AskEvent {
+    /// This ask's id, assigned when the ask was made.
+    pub id: EventId,
+    /// What caused the outcome, if it was another event (the kill switch's trip).
+    pub caused_by: Option<EventId>,
+    /// When the ask ended: time since the system started (tokio clock).
+    pub elapsed: Duration,
+    /// The agent's path in the tree (`None` if it never started).
+    pub path: Option<ChildPath>,
     /// The agent asked.
     pub agent: AgentName,
     /// The task's type.

@@ -49,6 +49,7 @@
 mod actor;
 mod agent;
 mod agent_ref;
+mod cause;
 mod context;
 mod error;
 mod event;
@@ -62,7 +63,9 @@ pub use agent::Agent;
 pub use agent_ref::{AgentRef, Answered};
 pub use context::AgentContext;
 pub use error::{AgentError, AskError, SystemError};
-pub use event::{AskEvent, AskOutcome, BreakerEvent, SystemEvent};
+pub use event::{
+    AskEvent, AskOutcome, BreakerEvent, BudgetWarningEvent, KillSwitchEvent, SystemEvent,
+};
 pub use model::{ModelClient, ModelError, ModelRequest, ModelResponse, ScriptedModel};
 pub use spec::AgentSpec;
 pub use system::{System, SystemBuilder};

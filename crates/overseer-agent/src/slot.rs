@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use overseer_breaker::{BreakerHandle, BreakerKey, Permit};
 use overseer_budget::Reservation;
-use overseer_supervisor::{ChildFate, ExitReason};
+use overseer_supervisor::{ChildFate, ChildPath, EventId, ExitCause, ExitReason};
 use ractor::ActorRef;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -56,6 +56,8 @@ pub(crate) struct Job<A: Agent> {
     /// The breaker admission for this task: its outcome is recorded when the task ends.
     pub(crate) permit: Option<Permit>,
     pub(crate) injected: InjectedMark,
+    /// The ask's event id, assigned when it was made.
+    pub(crate) id: EventId,
 }
 
 impl<A: Agent> Job<A> {
@@ -98,6 +100,15 @@ pub(crate) struct Slot<A: Agent> {
     last_exit: Mutex<Option<ExitReason>>,
     state: AtomicU8,
     wake_pending: AtomicBool,
+    /// Where the agent sits in the tree, known from its first start.
+    placement: OnceLock<Placement>,
+}
+
+/// An agent's place in the tree.
+pub(crate) struct Placement {
+    pub(crate) path: ChildPath,
+    /// Where an incarnation records the ask it handles, so a crash names it.
+    pub(crate) exit_cause: ExitCause,
 }
 
 impl<A: Agent> Slot<A> {
@@ -120,6 +131,27 @@ impl<A: Agent> Slot<A> {
             last_exit: Mutex::new(None),
             state: AtomicU8::new(STARTING),
             wake_pending: AtomicBool::new(false),
+            placement: OnceLock::new(),
+        }
+    }
+
+    /// Records where the agent sits in the tree (its first start; the same every time).
+    pub(crate) fn place(&self, path: &ChildPath, exit_cause: &ExitCause) {
+        let _ = self.placement.set(Placement {
+            path: path.clone(),
+            exit_cause: exit_cause.clone(),
+        });
+    }
+
+    /// The agent's path in the tree, once it has started.
+    pub(crate) fn path(&self) -> Option<&ChildPath> {
+        self.placement.get().map(|placement| &placement.path)
+    }
+
+    /// Records the ask the agent is handling (or none), so a crash names it.
+    pub(crate) fn set_exit_cause(&self, ask: Option<EventId>) {
+        if let Some(placement) = self.placement.get() {
+            placement.exit_cause.set(ask);
         }
     }
 

@@ -2,24 +2,26 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use overseer_breaker::{BreakerRegistry, Transition};
 use overseer_budget::{Budget, InFlightPolicy, TripReport};
 use overseer_supervisor::{
-    ChildFate, ChildSpec, EventBus, EventKind, StartContext, StartError, SupervisionTree,
-    SupervisorSpec,
+    ChildFate, ChildPath, ChildSpec, EventBus, EventId, EventIds, EventKind, StartContext,
+    StartError, SupervisionTree, SupervisorSpec,
 };
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use crate::actor::{AgentActor, AgentArgs};
+use crate::event::EventMeta;
 use crate::slot::{AnySlot, Slot};
 use crate::spec::{AgentConfig, Classifier};
 use crate::{
-    Agent, AgentName, AgentRef, AgentSpec, AskError, BreakerEvent, SystemError, SystemEvent,
+    Agent, AgentName, AgentRef, AgentSpec, AskError, BreakerEvent, KillSwitchEvent, SystemError,
+    SystemEvent,
 };
 
 /// What every ask of one system reads: held by each agent's slot. It holds no slot and no tree,
@@ -34,6 +36,14 @@ pub(crate) struct Shared {
     shut_down: AtomicBool,
     /// Taken when the system shuts down, which ends every subscriber's stream.
     events: RwLock<Option<broadcast::Sender<SystemEvent>>>,
+    /// Numbers every event of the system, the tree's included.
+    pub(crate) ids: EventIds,
+    /// The origin of every event's `elapsed`: when the system was built.
+    epoch: Instant,
+    /// The wall-clock time at `epoch`.
+    created_at: SystemTime,
+    /// The kill switch's trip event and the ask that caused it, once it tripped.
+    trip_event: OnceLock<(EventId, Option<EventId>)>,
 }
 
 /// What only the [`System`] holds: the agents' slots, the tree, the deadline timer. Everything
@@ -105,8 +115,44 @@ impl Shared {
             .take();
     }
 
-    pub(crate) fn publish_transition(&self, transition: &Transition) {
-        self.publish(SystemEvent::Breaker(BreakerEvent::from(transition)));
+    /// Stamps a new event: its id, its cause, the time, the path.
+    pub(crate) fn meta(&self, caused_by: Option<EventId>, path: Option<ChildPath>) -> EventMeta {
+        self.meta_with_id(self.ids.next(), caused_by, path)
+    }
+
+    /// Stamps an event whose id was assigned earlier (an ask's).
+    pub(crate) fn meta_with_id(
+        &self,
+        id: EventId,
+        caused_by: Option<EventId>,
+        path: Option<ChildPath>,
+    ) -> EventMeta {
+        EventMeta {
+            id,
+            caused_by,
+            elapsed: self.epoch.elapsed(),
+            path,
+        }
+    }
+
+    /// The kill switch's trip event, as the cause of ask `ask`'s refusal: `None` if it has not
+    /// tripped, or if this very ask tripped it (the trip names the ask instead).
+    pub(crate) fn trip_event_causing(&self, ask: EventId) -> Option<EventId> {
+        match self.trip_event.get() {
+            Some(&(trip, cause)) if cause != Some(ask) => Some(trip),
+            _ => None,
+        }
+    }
+
+    /// Publishes a breaker's change of state, caused by the ask `cause` of the agent at `path`.
+    pub(crate) fn publish_transition(
+        &self,
+        transition: &Transition,
+        cause: EventId,
+        path: Option<ChildPath>,
+    ) {
+        let meta = self.meta(Some(cause), path);
+        self.publish(SystemEvent::Breaker(BreakerEvent::new(transition, meta)));
     }
 }
 
@@ -116,13 +162,26 @@ impl Registry {
     fn on_trip(self: &Arc<Self>, report: &TripReport, runtime: &tokio::runtime::Handle) {
         tracing::error!(reason = %report.reason, after = ?report.after, "kill switch tripped");
         self.shared.tripped_at.send_replace(Some(Instant::now()));
+        let (caused_by, path) = match crate::cause::ask_in_progress() {
+            Some((ask, path)) => (Some(ask), path),
+            None => (None, None),
+        };
+        let meta = self.shared.meta(caused_by, path);
+        let trip = meta.id;
+        let _ = self.shared.trip_event.set((trip, caused_by));
         self.shared
-            .publish(SystemEvent::KillSwitchTripped(report.clone()));
+            .publish(SystemEvent::KillSwitchTripped(KillSwitchEvent {
+                id: meta.id,
+                caused_by: meta.caused_by,
+                elapsed: meta.elapsed,
+                path: meta.path,
+                report: report.clone(),
+            }));
         let registry = Arc::clone(self);
         runtime.spawn(async move {
             if let Some(tree) = registry.tree.get() {
                 let timeout = registry.shared.trip_shutdown_timeout;
-                if let Err(error) = tree.shutdown(timeout).await {
+                if let Err(error) = tree.shutdown_caused_by(timeout, Some(trip)).await {
                     tracing::error!(%error, "the tree did not stop in order after the trip");
                 }
             }
@@ -282,6 +341,10 @@ impl SystemBuilder {
                     trip_shutdown_timeout: self.trip_shutdown_timeout,
                     shut_down: AtomicBool::new(false),
                     events: RwLock::new(Some(events)),
+                    ids: EventIds::default(),
+                    epoch: Instant::now(),
+                    created_at: SystemTime::now(),
+                    trip_event: OnceLock::new(),
                 }),
                 slots: DashMap::new(),
                 tree: OnceLock::new(),
@@ -294,6 +357,12 @@ impl SystemBuilder {
 impl System {
     /// The default ask deadline.
     pub const DEFAULT_ASK_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// The wall-clock time when the system was built: the origin of every event's
+    /// [`elapsed`](SystemEvent::elapsed), which counts on the tokio clock from then.
+    pub fn created_at(&self) -> SystemTime {
+        self.registry.shared.created_at
+    }
 
     /// Options for a new system.
     pub fn builder() -> SystemBuilder {
@@ -351,6 +420,7 @@ impl System {
             };
             async move {
                 let slot = slot.map_err(StartError::Failed)?;
+                slot.place(context.path(), context.exit_cause());
                 let args = AgentArgs {
                     factory,
                     path: context.path().clone(),
@@ -385,6 +455,8 @@ impl System {
         let registry = Arc::downgrade(&self.registry);
         let tree = SupervisionTree::builder(spec)
             .events(EventBus::new(16))
+            .event_ids(self.registry.shared.ids.clone())
+            .epoch(self.registry.shared.epoch)
             .event_sink(move |event| {
                 shared.publish(SystemEvent::Lifecycle(event.clone()));
                 if event.path.depth() == 0 && matches!(event.kind, EventKind::Stopped { .. }) {

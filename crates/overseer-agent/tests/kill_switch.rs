@@ -86,7 +86,7 @@ async fn a_token_limit_trips_the_switch_before_it_is_crossed_and_stops_the_tree(
     let tiers: Vec<u8> = seen
         .iter()
         .filter_map(|e| match e {
-            SystemEvent::BudgetWarning(w) => Some(w.tier.level),
+            SystemEvent::BudgetWarning(w) => Some(w.warning.tier.level),
             _ => None,
         })
         .collect();

@@ -289,16 +289,19 @@ impl EventMetrics {
                 }
                 updates
             }
-            SystemEvent::BudgetWarning(warning) => vec![increment(
-                names::BUDGET_WARNINGS,
-                vec![
-                    ("scope", warning.scope.to_string()),
-                    ("dimension", dimension_label(warning.dimension).to_string()),
-                    ("tier", warning.tier.level.to_string()),
-                ],
-                1,
-            )],
-            SystemEvent::KillSwitchTripped(report) => match &report.process {
+            SystemEvent::BudgetWarning(event) => {
+                let warning = &event.warning;
+                vec![increment(
+                    names::BUDGET_WARNINGS,
+                    vec![
+                        ("scope", warning.scope.to_string()),
+                        ("dimension", dimension_label(warning.dimension).to_string()),
+                        ("tier", warning.tier.level.to_string()),
+                    ],
+                    1,
+                )]
+            }
+            SystemEvent::KillSwitchTripped(tripped) => match &tripped.report.process {
                 Some(status) => budget_gauges(status, true),
                 None => vec![set(names::KILL_SWITCH_TRIPPED, Vec::new(), 1.0)],
             },
@@ -331,6 +334,10 @@ mod tests {
 
     use super::*;
 
+    fn event_id() -> overseer_supervisor::EventId {
+        overseer_supervisor::EventId::new(1).expect("non-zero")
+    }
+
     fn lifecycle(path: &str, kind: EventKind) -> SystemEvent {
         let mut parts = path.split('/');
         let mut child_path = ChildPath::root(&ChildId::from(parts.next().unwrap()));
@@ -338,6 +345,8 @@ mod tests {
             child_path = child_path.join(&ChildId::from(part));
         }
         SystemEvent::Lifecycle(LifecycleEvent {
+            id: event_id(),
+            caused_by: None,
             elapsed: Duration::ZERO,
             path: child_path,
             kind,
@@ -346,6 +355,10 @@ mod tests {
 
     fn ask(outcome: AskOutcome, injected: Option<&'static str>) -> SystemEvent {
         SystemEvent::Ask(AskEvent {
+            id: event_id(),
+            caused_by: None,
+            elapsed: Duration::ZERO,
+            path: None,
             agent: AgentName::from("writer"),
             task_type: Cow::Borrowed("draft"),
             outcome,
@@ -483,6 +496,10 @@ mod tests {
     #[test]
     fn a_breaker_event_sets_its_state_and_counts_the_transition() {
         let event = SystemEvent::Breaker(BreakerEvent {
+            id: event_id(),
+            caused_by: None,
+            elapsed: Duration::ZERO,
+            path: None,
             agent: AgentName::from("writer"),
             task_type: "draft".into(),
             from: State::Closed,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-use crate::{ChildPath, ExitReason, StartError};
+use crate::{ChildPath, EventId, ExitReason, StartError};
 
 /// One thing that happened to a supervisor or a child.
 ///
@@ -14,6 +14,10 @@ use crate::{ChildPath, ExitReason, StartError};
 /// causes, and an escalation before the supervisor's children are stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleEvent {
+    /// This event's id.
+    pub id: EventId,
+    /// The event that caused this one, if any (see [`EventId`] for the rules).
+    pub caused_by: Option<EventId>,
     /// Time since the tree started (tokio clock).
     pub elapsed: Duration,
     /// The supervisor or child the event is about.

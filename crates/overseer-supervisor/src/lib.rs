@@ -18,6 +18,10 @@
 //! * ordered shutdown (reverse start order, depth first) with [`Shutdown`] specs;
 //! * significant children and [`AutoShutdown`].
 //!
+//! Every event has an [`EventId`] and names the event that caused it, if any (see
+//! [`EventId`] for the rules): the crash that caused a restart, the
+//! restart that exceeded the intensity and caused an escalation.
+//!
 //! All time goes through `tokio::time`, so a paused tokio clock drives every window and
 //! timeout.
 //!
@@ -56,6 +60,7 @@
 )]
 #![deny(unused_must_use, unsafe_code)]
 
+mod causality;
 mod census;
 mod child_spec;
 mod error;
@@ -73,6 +78,7 @@ mod supervisor_spec;
 mod tree;
 mod worker;
 
+pub use causality::{EventId, EventIds, ExitCause};
 pub use child_spec::{ChildFate, ChildSpec, ChildType};
 pub use error::{ChildOpError, SpecError, StartError, TreeError};
 pub use event::{EventBus, EventKind, LifecycleEvent};

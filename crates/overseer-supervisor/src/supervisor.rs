@@ -29,9 +29,9 @@ use crate::supervisor_ref::{ChildCounts, ChildInfo, ChildState};
 use crate::worker::start_error_from_spawn;
 use crate::ChildFate;
 use crate::{
-    decide_on_exit, ChildId, ChildOpError, ChildPath, ChildSpec, EventBus, EventKind, ExitDecision,
-    ExitReason, LifecycleEvent, Restart, RestartWindow, Shutdown, SpecError, StartContext,
-    StartError, Strategy, SupervisorSpec, Verdict,
+    decide_on_exit, ChildId, ChildOpError, ChildPath, ChildSpec, EventBus, EventId, EventIds,
+    EventKind, ExitCause, ExitDecision, ExitReason, LifecycleEvent, Restart, RestartWindow,
+    Shutdown, SpecError, StartContext, StartError, Strategy, SupervisorSpec, Verdict,
 };
 
 /// How long a supervisor waits for a killed actor to be gone before it moves on (a kill
@@ -50,6 +50,7 @@ pub(crate) struct TreeContext {
     pub(crate) activity: Arc<AtomicUsize>,
     pub(crate) census: Census,
     pub(crate) call_timeout: Duration,
+    pub(crate) ids: EventIds,
 }
 
 impl std::fmt::Debug for TreeContext {
@@ -64,8 +65,14 @@ impl std::fmt::Debug for TreeContext {
 }
 
 impl TreeContext {
-    pub(crate) fn new(events: EventBus, sink: Option<EventSink>, call_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        events: EventBus,
+        sink: Option<EventSink>,
+        call_timeout: Duration,
+        ids: EventIds,
+    ) -> Self {
         Self {
+            ids,
             epoch: Instant::now(),
             events,
             sink,
@@ -80,8 +87,17 @@ impl TreeContext {
         self.epoch.elapsed().as_secs()
     }
 
-    pub(crate) fn emit(&self, path: &ChildPath, kind: EventKind) {
+    /// Publishes an event and returns its id.
+    pub(crate) fn emit(
+        &self,
+        path: &ChildPath,
+        kind: EventKind,
+        caused_by: Option<EventId>,
+    ) -> EventId {
+        let id = self.ids.next();
         let event = LifecycleEvent {
+            id,
+            caused_by,
             elapsed: self.epoch.elapsed(),
             path: path.clone(),
             kind,
@@ -90,6 +106,7 @@ impl TreeContext {
             sink(&event);
         }
         self.events.publish(event);
+        id
     }
 
     /// Marks a supervisor as busy until the guard drops.
@@ -118,6 +135,10 @@ pub(crate) struct SupervisorArgs {
     pub(crate) path: ChildPath,
     pub(crate) tree: TreeContext,
     pub(crate) is_root: bool,
+    /// What caused this start (a restart's triggering exit), if anything.
+    pub(crate) start_cause: Option<EventId>,
+    /// Where this supervisor records why it exits, and its parent why it stops it.
+    pub(crate) exit_cause: ExitCause,
 }
 
 /// Requests a supervisor handles.
@@ -145,6 +166,9 @@ struct Child {
     path: ChildPath,
     status: Status,
     last_exit: Option<ExitReason>,
+    /// Why the running incarnation is exiting, recorded by the child itself or by this
+    /// supervisor when it stops it.
+    exit_cause: ExitCause,
 }
 
 impl Child {
@@ -154,6 +178,7 @@ impl Child {
             spec,
             status: Status::NotRunning,
             last_exit: None,
+            exit_cause: ExitCause::default(),
         }
     }
 
@@ -176,6 +201,12 @@ pub(crate) struct SupervisorState {
     children: Vec<Child>,
     /// Set once this supervisor has decided to exit; events are ignored from then on.
     exit_reason: Option<ExitReason>,
+    /// The event this supervisor is acting on (an exit it handles, its own start): what the
+    /// events it publishes meanwhile are caused by.
+    cause: Option<EventId>,
+    /// Why this supervisor exits: set by itself (escalation, automatic shutdown), by its parent
+    /// or by the tree's shutdown.
+    exit_cause: ExitCause,
     /// Counts this supervisor among the tree's live actors while its state exists.
     _alive: CensusGuard,
 }
@@ -200,7 +231,9 @@ impl Actor for SupervisorActor {
                 });
             outcome.map_err(Box::new)?;
         }
-        args.tree.emit(&args.path, EventKind::Started);
+        let started = args
+            .tree
+            .emit(&args.path, EventKind::Started, args.start_cause);
         let alive = args.tree.census.enter();
         let mut state = SupervisorState {
             window: RestartWindow::new(args.spec.intensity, args.spec.period),
@@ -215,6 +248,8 @@ impl Actor for SupervisorActor {
             tree: args.tree,
             is_root: args.is_root,
             exit_reason: None,
+            cause: Some(started),
+            exit_cause: args.exit_cause,
             _alive: alive,
         };
         let cell = myself.get_cell();
@@ -228,6 +263,7 @@ impl Actor for SupervisorActor {
                 }));
             }
         }
+        state.cause = None;
         Ok(state)
     }
 
@@ -241,9 +277,13 @@ impl Actor for SupervisorActor {
             .exit_reason
             .get_or_insert(ExitReason::Shutdown)
             .clone();
+        state.cause = state.exit_cause.get();
         state.terminate_all().await;
         if state.is_root {
-            state.tree.emit(&state.path, EventKind::Stopped { reason });
+            let cause = state.cause;
+            state
+                .tree
+                .emit(&state.path, EventKind::Stopped { reason }, cause);
         }
         Ok(())
     }
@@ -408,7 +448,9 @@ impl SupervisorState {
                     path: child.path.clone(),
                     previous_exit: child.last_exit.clone(),
                     census: self.tree.census.clone(),
+                    exit_cause: child.exit_cause.clone(),
                 };
+                child.exit_cause.set(None);
                 let attempt = std::panic::AssertUnwindSafe(start(context));
                 let started = match futures::FutureExt::catch_unwind(attempt).await {
                     Ok(started) => started,
@@ -416,15 +458,13 @@ impl SupervisorState {
                         payload,
                     ))),
                 };
-                match &started {
-                    Ok(_) => self.tree.emit(&child.path, EventKind::Started),
-                    Err(error) => self.tree.emit(
-                        &child.path,
-                        EventKind::StartFailed {
-                            error: error.clone(),
-                        },
-                    ),
-                }
+                let kind = match &started {
+                    Ok(_) => EventKind::Started,
+                    Err(error) => EventKind::StartFailed {
+                        error: error.clone(),
+                    },
+                };
+                self.tree.emit(&child.path, kind, self.cause);
                 started
             }
             ChildKind::Supervisor(spec) => {
@@ -433,32 +473,32 @@ impl SupervisorState {
                     path: child.path.clone(),
                     tree: self.tree.clone(),
                     is_root: false,
+                    start_cause: self.cause,
+                    exit_cause: child.exit_cause.clone(),
                 };
+                child.exit_cause.set(None);
                 let started = spawn_supervisor(args, Some(myself.clone()))
                     .await
                     .map(|actor| actor.get_cell());
-                match &started {
-                    Ok(_) => {}
+                let kind = match &started {
+                    Ok(_) => None,
                     // The supervisor ran and exited: OTP reports it as stopped with
                     // {shutdown, {failed_to_start_child, Id, Reason}}.
                     Err(StartError::ChildFailed {
                         child: failed,
                         cause,
-                    }) => self.tree.emit(
-                        &child.path,
-                        EventKind::Stopped {
-                            reason: ExitReason::FailedToStartChild {
-                                child: failed.clone(),
-                                cause: cause.clone(),
-                            },
+                    }) => Some(EventKind::Stopped {
+                        reason: ExitReason::FailedToStartChild {
+                            child: failed.clone(),
+                            cause: cause.clone(),
                         },
-                    ),
-                    Err(error) => self.tree.emit(
-                        &child.path,
-                        EventKind::StartFailed {
-                            error: error.clone(),
-                        },
-                    ),
+                    }),
+                    Err(error) => Some(EventKind::StartFailed {
+                        error: error.clone(),
+                    }),
+                };
+                if let Some(kind) = kind {
+                    self.tree.emit(&child.path, kind, self.cause);
                 }
                 started
             }
@@ -473,9 +513,11 @@ impl SupervisorState {
     async fn stop_at(&mut self, index: usize) {
         let child = &mut self.children[index];
         if let Status::Running(cell) = std::mem::replace(&mut child.status, Status::NotRunning) {
+            child.exit_cause.set(self.cause);
             let reason = shut_down(&cell, child.spec.shutdown_spec()).await;
             child.last_exit = Some(reason.clone());
-            self.tree.emit(&child.path, EventKind::Stopped { reason });
+            self.tree
+                .emit(&child.path, EventKind::Stopped { reason }, self.cause);
         }
     }
 
@@ -497,12 +539,14 @@ impl SupervisorState {
     /// OTP's `terminate_dynamic_children`: ask all to stop, wait for all under one deadline, kill
     /// those still alive. Reported in start order, the killed ones last.
     async fn terminate_all_at_once(&mut self) {
+        let cause = self.cause;
         let running: Vec<(ChildPath, ActorCell, Shutdown)> = self
             .children
             .iter_mut()
             .filter_map(
                 |child| match std::mem::replace(&mut child.status, Status::NotRunning) {
                     Status::Running(cell) => {
+                        child.exit_cause.set(cause);
                         Some((child.path.clone(), cell, child.spec.shutdown_spec()))
                     }
                     _ => None,
@@ -537,6 +581,7 @@ impl SupervisorState {
                         EventKind::Stopped {
                             reason: ExitReason::Shutdown,
                         },
+                        cause,
                     );
                 } else {
                     stubborn.push((path, cell));
@@ -550,6 +595,7 @@ impl SupervisorState {
                 EventKind::Stopped {
                     reason: ExitReason::Killed,
                 },
+                cause,
             );
         }
         self.children.clear();
@@ -567,14 +613,24 @@ impl SupervisorState {
         let child = &mut self.children[index];
         child.status = Status::NotRunning;
         child.last_exit = Some(reason.clone());
-        self.tree.emit(
+        let stopped = self.tree.emit(
             &child.path,
             EventKind::Stopped {
                 reason: reason.clone(),
             },
+            child.exit_cause.take(),
         );
+        self.cause = Some(stopped);
+        self.apply_exit_decision(myself, index, &reason).await;
+        self.cause = None;
+    }
+
+    /// Restarts the child that exited, or records that it stays stopped, as its restart type
+    /// says.
+    async fn apply_exit_decision(&mut self, myself: &ActorCell, index: usize, reason: &ExitReason) {
+        let child = &self.children[index];
         let significant = child.spec.significant;
-        match decide_on_exit(child.spec.restart, &reason) {
+        match decide_on_exit(child.spec.restart, reason) {
             ExitDecision::Restart => {
                 self.tell_fate(index, ChildFate::Restarting);
                 self.restart(myself, index).await
@@ -602,7 +658,10 @@ impl SupervisorState {
             .auto_shutdown
             .shuts_down(significant, significant_left)
         {
-            self.tree.emit(&self.path, EventKind::AutoShutdown);
+            let auto_shutdown = self
+                .tree
+                .emit(&self.path, EventKind::AutoShutdown, self.cause);
+            self.exit_cause.set(Some(auto_shutdown));
             self.exit(myself, ExitReason::Shutdown);
         }
     }
@@ -623,13 +682,15 @@ impl SupervisorState {
                 period_secs = self.spec.period.as_secs(),
                 "reached maximum restart intensity"
             );
-            self.tree.emit(
+            let escalated = self.tree.emit(
                 &self.path,
                 EventKind::Escalated {
                     intensity: self.spec.intensity,
                     period_secs: self.spec.period.as_secs(),
                 },
+                self.cause,
             );
+            self.exit_cause.set(Some(escalated));
             self.children[index].status = Status::NotRunning;
             self.exit(myself, ExitReason::Shutdown);
             return;

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use ractor::{ActorCell, ActorStatus};
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 
 use crate::supervisor::{spawn_supervisor, SupervisorArgs, TreeContext};
 use crate::{
-    ChildPath, EventBus, EventKind, ExitReason, LifecycleEvent, StartError, SupervisorRef,
-    SupervisorSpec, TreeError,
+    ChildPath, EventBus, EventId, EventIds, EventKind, ExitCause, ExitReason, LifecycleEvent,
+    StartError, SupervisorRef, SupervisorSpec, TreeError,
 };
 
 /// A running tree, started from its root [`SupervisorSpec`].
@@ -46,6 +47,7 @@ pub struct SupervisionTree {
     root: SupervisorRef,
     root_cell: ActorCell,
     context: TreeContext,
+    root_exit_cause: ExitCause,
 }
 
 /// Options for starting a [`SupervisionTree`].
@@ -54,6 +56,8 @@ pub struct TreeBuilder {
     events: Option<EventBus>,
     sink: Option<crate::supervisor::EventSink>,
     call_timeout: Duration,
+    ids: EventIds,
+    epoch: Option<Instant>,
 }
 
 impl std::fmt::Debug for TreeBuilder {
@@ -81,6 +85,20 @@ impl TreeBuilder {
         self
     }
 
+    /// Numbers the tree's events from `ids`, a sequence shared with other event sources, so that
+    /// ids are unique across all of them and causal links can cross from one to another.
+    pub fn event_ids(mut self, ids: EventIds) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    /// Measures every event's `elapsed` from `epoch` instead of from the tree's start (so that
+    /// the tree's events share a clock origin with other event sources).
+    pub fn epoch(mut self, epoch: Instant) -> Self {
+        self.epoch = Some(epoch);
+        self
+    }
+
     /// The default call timeout of the [`SupervisorRef`]s this tree hands out (60 s unless set).
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = timeout;
@@ -90,23 +108,31 @@ impl TreeBuilder {
     /// Validates the spec and starts the root supervisor, which starts its children in order.
     pub async fn start(self) -> Result<SupervisionTree, TreeError> {
         self.spec.validate()?;
-        let context = TreeContext::new(
+        let mut context = TreeContext::new(
             self.events.unwrap_or_default(),
             self.sink,
             self.call_timeout,
+            self.ids,
         );
+        if let Some(epoch) = self.epoch {
+            context.epoch = epoch;
+        }
+        let root_exit_cause = ExitCause::default();
         let path = ChildPath::root(&self.spec.id);
         let args = SupervisorArgs {
             spec: Arc::new(self.spec),
             path: path.clone(),
             tree: context.clone(),
             is_root: true,
+            start_cause: None,
+            exit_cause: root_exit_cause.clone(),
         };
         match spawn_supervisor(args, None).await {
             Ok(actor) => Ok(SupervisionTree {
                 root_cell: actor.get_cell(),
                 root: SupervisorRef::new(actor, context.call_timeout),
                 context,
+                root_exit_cause,
             }),
             Err(error) => {
                 if let StartError::ChildFailed { child, cause } = &error {
@@ -118,6 +144,7 @@ impl TreeBuilder {
                                 cause: cause.clone(),
                             },
                         },
+                        None,
                     );
                 }
                 Err(TreeError::StartFailed(error))
@@ -137,6 +164,8 @@ impl SupervisionTree {
             events: None,
             sink: None,
             call_timeout: Self::DEFAULT_CALL_TIMEOUT,
+            ids: EventIds::default(),
+            epoch: None,
         }
     }
 
@@ -193,6 +222,19 @@ impl SupervisionTree {
     /// `shutdown`. If that takes longer than `deadline`, the rest of the tree is killed and
     /// [`TreeError::ShutdownTimedOut`] is returned. Stopping a stopped tree succeeds.
     pub async fn shutdown(&self, deadline: Duration) -> Result<(), TreeError> {
+        self.shutdown_caused_by(deadline, None).await
+    }
+
+    /// [`shutdown`](Self::shutdown), recording `cause` as what caused it: the `stopped` events
+    /// of the shutdown name it in `caused_by` (for example the kill switch's trip event).
+    pub async fn shutdown_caused_by(
+        &self,
+        deadline: Duration,
+        cause: Option<EventId>,
+    ) -> Result<(), TreeError> {
+        if cause.is_some() {
+            self.root_exit_cause.set(cause);
+        }
         match self
             .root_cell
             .stop_and_wait(ExitReason::Shutdown.to_stop_reason(), Some(deadline))

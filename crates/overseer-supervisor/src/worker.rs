@@ -7,7 +7,7 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, Supervisi
 
 use crate::census::{Census, CensusGuard};
 use crate::exit_reason::panic_message;
-use crate::{ChildExit, ChildId, ChildPath, ExitReason, StartError};
+use crate::{ChildExit, ChildId, ChildPath, ExitCause, ExitReason, StartError};
 
 /// What a start function is told about the child it starts.
 #[derive(Debug, Clone)]
@@ -17,6 +17,7 @@ pub struct StartContext {
     pub(crate) path: ChildPath,
     pub(crate) previous_exit: Option<ExitReason>,
     pub(crate) census: Census,
+    pub(crate) exit_cause: ExitCause,
 }
 
 impl StartContext {
@@ -34,6 +35,13 @@ impl StartContext {
     /// supervisor instance.
     pub fn previous_exit(&self) -> Option<&ExitReason> {
         self.previous_exit.as_ref()
+    }
+
+    /// Where the child records the event it is working on, so that if it fails, its `stopped`
+    /// event names that event as its cause (see [`EventId`](crate::EventId)). The cell is the
+    /// same for every incarnation of the child and is cleared before each start.
+    pub fn exit_cause(&self) -> &ExitCause {
+        &self.exit_cause
     }
 
     /// The supervisor's actor, for start functions that spawn and link actors themselves.

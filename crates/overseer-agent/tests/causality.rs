@@ -1,0 +1,226 @@
+//! Every event of a system has an id, a time, a path, and names its cause: the ask that
+//! crashed an agent, the crash that restarted it, the restart that escalated, the ask that
+//! opened a breaker or crossed a budget tier or tripped the kill switch, the trip that stopped
+//! the tree. Paused clock.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::*;
+use overseer_agent::{AgentSpec, System, SystemEvent, Usage};
+use overseer_breaker::{Backoff, BreakerConfig, BreakerRegistry};
+use overseer_budget::{Budget, Limits};
+use overseer_supervisor::{EventId, EventKind, ExitReason, SupervisorSpec};
+use tokio::sync::broadcast::Receiver;
+
+fn drain(rx: &mut Receiver<SystemEvent>) -> Vec<SystemEvent> {
+    std::iter::from_fn(|| rx.try_recv().ok()).collect()
+}
+
+/// What each event is, in a word, for following chains.
+fn describe(event: &SystemEvent) -> String {
+    let path = event.path().map_or("-", |path| path.as_str());
+    let what = match event {
+        SystemEvent::Lifecycle(event) => match &event.kind {
+            EventKind::Started => "started".to_string(),
+            EventKind::Stopped { reason } => match reason {
+                ExitReason::Panicked(_) => "stopped(panicked)".to_string(),
+                ExitReason::Shutdown => "stopped(shutdown)".to_string(),
+                other => format!("stopped({other:?})"),
+            },
+            EventKind::Escalated { .. } => "escalated".to_string(),
+            other => format!("{other:?}"),
+        },
+        SystemEvent::Ask(ask) => format!("ask({})", ask.outcome_kind()),
+        SystemEvent::Breaker(moved) => format!("breaker({:?}->{:?})", moved.from, moved.to),
+        SystemEvent::BudgetWarning(warning) => format!("warning({})", warning.warning.tier),
+        SystemEvent::KillSwitchTripped(_) => "tripped".to_string(),
+        _ => "other".to_string(),
+    };
+    format!("{path} {what}")
+}
+
+/// The chain of causes from `event` back to its origin, described.
+fn chain(events: &[SystemEvent], event: &SystemEvent) -> Vec<String> {
+    let by_id: HashMap<EventId, &SystemEvent> =
+        events.iter().map(|event| (event.id(), event)).collect();
+    let mut chain = vec![describe(event)];
+    let mut seen = vec![event.id()];
+    let mut at = event.caused_by();
+    while let Some(id) = at {
+        assert!(!seen.contains(&id), "causes form no cycle: {chain:?}");
+        seen.push(id);
+        let cause = by_id.get(&id).expect("a cause is an event of the stream");
+        chain.push(describe(cause));
+        at = cause.caused_by();
+    }
+    chain
+}
+
+trait OutcomeKind {
+    fn outcome_kind(&self) -> String;
+}
+
+impl OutcomeKind for overseer_agent::AskEvent {
+    fn outcome_kind(&self) -> String {
+        match &self.outcome {
+            overseer_agent::AskOutcome::Ok => "ok".to_string(),
+            overseer_agent::AskOutcome::Error { kind, .. } => kind.to_string(),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_names_its_ask_and_an_escalation_can_be_followed_back_to_it() {
+    let system = System::builder()
+        .ask_timeout(Duration::from_secs(10))
+        .build();
+    let team = SupervisorSpec::one_for_one("team")
+        .intensity(1, Duration::from_secs(60))
+        .child(system.agent(AgentSpec::new("worker", Tester::new)).unwrap());
+    let root = SupervisorSpec::one_for_one("root")
+        .intensity(5, Duration::from_secs(60))
+        .child(overseer_supervisor::ChildSpec::supervisor(team));
+    system.start(root).await.unwrap();
+    let mut rx = system.subscribe();
+    let worker = system.agent_ref::<Tester>("worker").unwrap();
+
+    assert!(worker.ask(Task::Panic("first")).await.is_err());
+    assert!(worker.ask(Task::Panic("second")).await.is_err());
+    // The answer after the escalation comes from the restarted team.
+    assert!(worker.ask(Task::Echo("hi".into())).await.is_ok());
+    let events = drain(&mut rx);
+
+    let restarted_team = events
+        .iter()
+        .rfind(|event| describe(event) == "root/team started")
+        .expect("the team was restarted");
+    assert_eq!(
+        chain(&events, restarted_team),
+        [
+            "root/team started",
+            "root/team stopped(shutdown)",
+            "root/team escalated",
+            "root/team/worker stopped(panicked)",
+            "root/team/worker ask(crashed)",
+        ]
+    );
+    let first_restart = events
+        .iter()
+        .find(|event| describe(event) == "root/team/worker started")
+        .expect("the worker was restarted once by its team");
+    assert_eq!(
+        chain(&events, first_restart),
+        [
+            "root/team/worker started",
+            "root/team/worker stopped(panicked)",
+            "root/team/worker ask(crashed)",
+        ]
+    );
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_event_has_a_unique_id_a_time_and_a_path_and_survives_json() {
+    let budget = Budget::builder()
+        .process_limits(Limits::new().tokens(1_000))
+        .build()
+        .unwrap();
+    let breakers = BreakerRegistry::new(
+        BreakerConfig::default()
+            .consecutive_failures(Some(2))
+            .open_duration(Backoff::fixed(Duration::from_secs(30))),
+    )
+    .unwrap();
+    let system = System::builder()
+        .ask_timeout(Duration::from_secs(10))
+        .budget(budget)
+        .breakers(breakers)
+        .build();
+    let root = SupervisorSpec::one_for_one("root")
+        .intensity(100, Duration::from_secs(1))
+        .child(system.agent(AgentSpec::new("a", Tester::new)).unwrap());
+    let mut rx = system.subscribe();
+    system.start(root).await.unwrap();
+    let a = system.agent_ref::<Tester>("a").unwrap();
+
+    tokio::time::advance(Duration::from_secs(3)).await;
+    assert!(a.ask(Task::Fail("one")).await.is_err());
+    assert!(a.ask(Task::Fail("two")).await.is_err()); // opens the breaker of "trouble"
+    assert!(a.ask(Task::Spend(Usage::new(400, 400, 0))).await.is_ok()); // 800: tiers crossed
+    assert!(a.ask(Task::Spend(Usage::new(400, 400, 0))).await.is_err()); // trips the switch
+    assert!(a.ask(Task::Echo("late".into())).await.is_err()); // refused: tripped
+    assert!(
+        system
+            .tree()
+            .unwrap()
+            .wait_for_exit(Duration::from_secs(60))
+            .await
+    );
+    let events = drain(&mut rx);
+
+    let mut ids: Vec<u64> = events.iter().map(|event| event.id().get()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), events.len(), "ids are unique");
+    for event in &events {
+        assert!(event.path().is_some(), "{event:?} has a path");
+        let json = serde_json::to_string(event).expect("serializes");
+        let back: SystemEvent = serde_json::from_str(&json).expect("deserializes");
+        assert_eq!(&back, event);
+    }
+    let asks: Vec<&SystemEvent> = events
+        .iter()
+        .filter(|event| matches!(event, SystemEvent::Ask(_)))
+        .collect();
+    assert!(
+        asks.iter()
+            .all(|ask| ask.elapsed() >= Duration::from_secs(3)),
+        "elapsed counts from when the system was built"
+    );
+
+    let described = |wanted: &str| -> Vec<Vec<String>> {
+        events
+            .iter()
+            .filter(|event| describe(event).starts_with(wanted))
+            .map(|event| chain(&events, event))
+            .collect()
+    };
+    assert_eq!(
+        described("root/a breaker(Closed->Open)"),
+        [vec!["root/a breaker(Closed->Open)", "root/a ask(failed)"]]
+    );
+    let warnings = described("root/a warning");
+    assert!(!warnings.is_empty());
+    for warning in warnings {
+        assert_eq!(warning[1], "root/a ask(ok)", "{warning:?}");
+    }
+    assert_eq!(
+        described("root/a tripped"),
+        [vec!["root/a tripped", "root/a ask(kill_switch_tripped)"]]
+    );
+    let refused_after = events
+        .iter()
+        .rfind(|event| describe(event) == "root/a ask(kill_switch_tripped)")
+        .unwrap();
+    assert_eq!(
+        chain(&events, refused_after),
+        [
+            "root/a ask(kill_switch_tripped)",
+            "root/a tripped",
+            "root/a ask(kill_switch_tripped)"
+        ],
+        "the ask refused after the trip names the trip, which names the ask that tripped it"
+    );
+    assert_eq!(
+        described("root/a stopped"),
+        [vec![
+            "root/a stopped(shutdown)",
+            "root/a tripped",
+            "root/a ask(kill_switch_tripped)"
+        ]]
+    );
+    assert!(system.created_at() <= std::time::SystemTime::now());
+}
