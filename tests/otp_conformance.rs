@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use overseer_conformance::runner::{run_text_with, Restarts};
+
 fn scenarios(folder: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
     let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -16,13 +18,18 @@ fn scenarios(folder: &str) -> Vec<PathBuf> {
 
 /// Runs each scenario and returns a description of every mismatch.
 fn mismatches(folder: &str) -> (usize, Vec<String>) {
+    mismatches_with(folder, Restarts::NewActor)
+}
+
+/// [`mismatches`] with the workers restarted as `restarts` says.
+fn mismatches_with(folder: &str, restarts: Restarts) -> (usize, Vec<String>) {
     let files = scenarios(folder);
     let mut failures = Vec::new();
     for scenario in &files {
         let text = std::fs::read_to_string(scenario).expect("scenario readable");
         let expected = std::fs::read_to_string(scenario.with_extension("trace"))
             .expect("every scenario has a .trace");
-        let actual = match overseer_conformance::runner::run_text(&text) {
+        let actual = match run_text_with(&text, restarts) {
             Ok(trace) => trace,
             Err(error) => {
                 failures.push(format!("{}: run failed: {error}", scenario.display()));
@@ -63,4 +70,15 @@ fn every_derived_scenario_follows_otp_semantics() {
     let (count, failures) = mismatches("tests/otp_derived");
     assert!(count >= 12, "derived scenarios are in tests/otp_derived");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The same scenarios with every worker restarted in place (its actor kept, its state rebuilt):
+/// a faster restart must not change a single line of what OTP would do.
+#[test]
+fn every_scenario_is_reproduced_with_workers_restarted_in_place() {
+    for folder in ["tests/otp", "tests/otp_derived"] {
+        let (count, failures) = mismatches_with(folder, Restarts::InPlace);
+        assert!(count >= 12, "scenarios are in {folder}");
+        assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    }
 }

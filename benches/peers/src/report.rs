@@ -275,7 +275,7 @@ mod tests {
         let mut fast = Row::named("a", None, Role::Peer, "panic", "");
         fast.repetitions = vec![vec![10.0], vec![12.0], vec![11.0]];
         let mut slow = Row::named("b", None, Role::Peer, "panic", "");
-        slow.repetitions = vec![vec![20.0]];
+        slow.repetitions = vec![vec![22.0]];
         let mut ours = Row::named("o", None, Role::Overseer, "panic", "");
         ours.repetitions = vec![vec![33.0]];
         let mut other_group = Row::named("c", None, Role::Peer, "error", "");

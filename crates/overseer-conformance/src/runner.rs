@@ -11,13 +11,16 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use overseer_supervisor::{
     AutoShutdown as SupAutoShutdown, ChildExit, ChildId, ChildOpError, ChildSpec, ChildState,
-    EventBus, EventKind, ExitReason, LifecycleEvent, Restart as SupRestart, Shutdown, StartContext,
-    StartError, Strategy as SupStrategy, SupervisionTree, SupervisorRef, SupervisorSpec, TreeError,
+    EventBus, EventKind, ExitReason, FailureReporter, InPlaceChild, LifecycleEvent,
+    Restart as SupRestart, Shutdown, StartContext, StartError, Strategy as SupStrategy,
+    SupervisionTree, SupervisorRef, SupervisorSpec, TreeError,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
 use crate::scenario::{
@@ -63,24 +66,53 @@ pub enum RunError {
 /// # Ok::<(), overseer_conformance::runner::RunError>(())
 /// ```
 pub fn run_text(text: &str) -> Result<String, RunError> {
+    run_text_with(text, Restarts::NewActor)
+}
+
+/// How the scenario's workers are restarted: the trace must be the same either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Restarts {
+    /// Each restart spawns a new actor (OTP's way, and the default for any ractor actor).
+    #[default]
+    NewActor,
+    /// Workers survive their failures and are rebuilt in place
+    /// ([`InPlaceChild`](overseer_supervisor::InPlaceChild)).
+    InPlace,
+}
+
+/// [`run_text`] with workers restarted as `restarts` says.
+pub fn run_text_with(text: &str, restarts: Restarts) -> Result<String, RunError> {
     let scenario = crate::parse(text)?;
-    run_blocking(&scenario)
+    run_blocking_with(&scenario, restarts)
 }
 
 /// Runs a parsed scenario on a fresh single-threaded runtime with a paused clock. It builds
 /// its own runtime, so it must not be called from inside a tokio runtime: use [`run`] there.
 pub fn run_blocking(scenario: &Scenario) -> Result<String, RunError> {
+    run_blocking_with(scenario, Restarts::NewActor)
+}
+
+/// [`run_blocking`] with workers restarted as `restarts` says.
+pub fn run_blocking_with(scenario: &Scenario, restarts: Restarts) -> Result<String, RunError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()?;
-    runtime.block_on(run(scenario))
+    runtime.block_on(run_with(scenario, restarts))
 }
 
 /// Runs a parsed scenario. Must be called on a current-thread runtime whose clock is paused
 /// (see [`run_blocking`]).
 pub async fn run(scenario: &Scenario) -> Result<String, RunError> {
-    let world = World::default();
+    run_with(scenario, Restarts::NewActor).await
+}
+
+/// [`run`] with workers restarted as `restarts` says.
+pub async fn run_with(scenario: &Scenario, restarts: Restarts) -> Result<String, RunError> {
+    let world = World {
+        restarts,
+        ..World::default()
+    };
     let root_spec = world.supervisor_spec(&scenario.root);
     let bus = EventBus::new(1 << 16);
     let events = bus.subscribe();
@@ -122,6 +154,7 @@ pub async fn run(scenario: &Scenario) -> Result<String, RunError> {
 struct World {
     workers: Arc<Mutex<HashMap<String, ActorRef<WorkerMsg>>>>,
     failing_starts: Arc<Mutex<HashMap<String, u32>>>,
+    restarts: Restarts,
 }
 
 impl World {
@@ -197,7 +230,17 @@ impl World {
                 if world.take_failing_start(&name) {
                     return Err(StartError::failed("start_failed"));
                 }
-                let worker = context.spawn(Worker, WorkerArgs { stubborn }).await?;
+                let in_place = (world.restarts == Restarts::InPlace).then(|| InPlace {
+                    reporter: context.failure_reporter(),
+                    world: world.clone(),
+                    name: name.clone(),
+                });
+                let worker = context
+                    .spawn(Worker, WorkerArgs { stubborn, in_place })
+                    .await?;
+                if world.restarts == Restarts::InPlace {
+                    context.restart_in_place(WorkerHandle(worker.clone()));
+                }
                 world
                     .workers
                     .lock()
@@ -243,18 +286,68 @@ struct Worker;
 #[derive(Debug)]
 struct WorkerArgs {
     stubborn: bool,
+    in_place: Option<InPlace>,
+}
+
+/// What an in-place worker needs to report its failures and to rebuild.
+#[derive(Debug)]
+struct InPlace {
+    reporter: FailureReporter,
+    world: World,
+    name: String,
 }
 
 #[derive(Debug)]
 struct WorkerState {
     stubborn: bool,
     exiting_by_itself: bool,
+    in_place: Option<InPlace>,
+    parked: bool,
+    /// A stubborn worker keeps the park request unanswered, as it ignores a polite stop.
+    ignored_park: Option<oneshot::Sender<()>>,
 }
 
-#[derive(Debug)]
 enum WorkerMsg {
     Crash,
     Exit(ExitReason),
+    Park(oneshot::Sender<()>),
+    Rebuild(oneshot::Sender<Result<(), StartError>>),
+}
+
+impl std::fmt::Debug for WorkerMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Crash => "Crash",
+            Self::Exit(_) => "Exit",
+            Self::Park(_) => "Park",
+            Self::Rebuild(_) => "Rebuild",
+        })
+    }
+}
+
+/// The supervisor's handle on an in-place worker.
+struct WorkerHandle(ActorRef<WorkerMsg>);
+
+impl InPlaceChild for WorkerHandle {
+    fn park(&self) -> BoxFuture<'static, Result<(), StartError>> {
+        let (done, parked) = oneshot::channel();
+        let sent = self.0.send_message(WorkerMsg::Park(done));
+        async move {
+            sent.map_err(|_| StartError::failed("gone"))?;
+            parked.await.map_err(|_| StartError::failed("gone"))
+        }
+        .boxed()
+    }
+
+    fn rebuild(&self, _previous_exit: ExitReason) -> BoxFuture<'static, Result<(), StartError>> {
+        let (done, rebuilt) = oneshot::channel();
+        let sent = self.0.send_message(WorkerMsg::Rebuild(done));
+        async move {
+            sent.map_err(|_| StartError::failed("gone"))?;
+            rebuilt.await.map_err(|_| StartError::failed("gone"))?
+        }
+        .boxed()
+    }
 }
 
 impl Actor for Worker {
@@ -270,6 +363,9 @@ impl Actor for Worker {
         Ok(WorkerState {
             stubborn: args.stubborn,
             exiting_by_itself: false,
+            in_place: args.in_place,
+            parked: false,
+            ignored_park: None,
         })
     }
 
@@ -279,9 +375,48 @@ impl Actor for Worker {
         message: WorkerMsg,
         state: &mut WorkerState,
     ) -> Result<(), ActorProcessingErr> {
-        match message {
-            WorkerMsg::Crash => Err(ChildExit::new(ExitReason::Abnormal("crash".into())).into()),
-            WorkerMsg::Exit(reason) => {
+        let failure = match message {
+            WorkerMsg::Park(done) if state.stubborn => {
+                state.ignored_park = Some(done);
+                return Ok(());
+            }
+            WorkerMsg::Park(done) => {
+                state.parked = true;
+                let _ = done.send(());
+                return Ok(());
+            }
+            WorkerMsg::Rebuild(done) => {
+                let rebuilt = match &state.in_place {
+                    Some(in_place) if in_place.world.take_failing_start(&in_place.name) => {
+                        Err(StartError::failed("start_failed"))
+                    }
+                    _ => {
+                        state.parked = false;
+                        state.exiting_by_itself = false;
+                        Ok(())
+                    }
+                };
+                let _ = done.send(rebuilt);
+                return Ok(());
+            }
+            // A parked worker has no state to act on.
+            _ if state.parked => return Ok(()),
+            WorkerMsg::Crash => (ExitReason::Abnormal("crash".into()), true),
+            WorkerMsg::Exit(reason) => (reason, false),
+        };
+        match (&state.in_place, failure) {
+            (Some(in_place), (reason, _)) => {
+                // It has exited, as far as the scenario is concerned: a later stop of the
+                // parked actor is not a polite stop it could ignore.
+                state.parked = true;
+                state.exiting_by_itself = true;
+                if !in_place.reporter.report(&myself.get_cell(), reason) {
+                    myself.stop(None);
+                }
+                Ok(())
+            }
+            (None, (reason, true)) => Err(ChildExit::new(reason).into()),
+            (None, (reason, false)) => {
                 state.exiting_by_itself = true;
                 myself.stop(reason.to_stop_reason());
                 Ok(())

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use crate::census::{Census, CensusGuard};
 use crate::child_spec::ChildKind;
 use crate::supervisor_ref::{ChildCounts, ChildInfo, ChildState};
-use crate::worker::start_error_from_spawn;
+use crate::worker::{start_error_from_spawn, InPlaceRegistration};
 use crate::ChildFate;
 use crate::{
     decide_on_exit, ChildId, ChildOpError, ChildPath, ChildSpec, EventBus, EventId, EventIds,
@@ -145,6 +145,8 @@ pub(crate) struct SupervisorArgs {
 pub(crate) enum SupervisorMsg {
     /// Retry a restart that failed (OTP's `try_again_restart` cast).
     TryAgain(ChildId),
+    /// An in-place worker failed and parked (see [`InPlaceChild`](crate::InPlaceChild)).
+    ChildFailed(ActorCell, ExitReason),
     StartChild(ChildSpec, RpcReplyPort<Result<ActorCell, ChildOpError>>),
     StartDynamicChild(ChildId, RpcReplyPort<Result<ActorCell, ChildOpError>>),
     TerminateChild(ChildId, RpcReplyPort<Result<(), ChildOpError>>),
@@ -169,6 +171,11 @@ struct Child {
     /// Why the running incarnation is exiting, recorded by the child itself or by this
     /// supervisor when it stops it.
     exit_cause: ExitCause,
+    /// Set by a start function whose worker can be restarted in place.
+    in_place: InPlaceRegistration,
+    /// The actor of an in-place worker that failed or was parked by a group restart: reused by
+    /// the next start, stopped if there is none.
+    parked: Option<ActorCell>,
 }
 
 impl Child {
@@ -179,6 +186,8 @@ impl Child {
             status: Status::NotRunning,
             last_exit: None,
             exit_cause: ExitCause::default(),
+            in_place: InPlaceRegistration::default(),
+            parked: None,
         }
     }
 
@@ -298,6 +307,9 @@ impl Actor for SupervisorActor {
         let cell = myself.get_cell();
         match message {
             SupervisorMsg::TryAgain(id) => state.try_again(&cell, &id).await,
+            SupervisorMsg::ChildFailed(child, reason) => {
+                state.on_child_failed_in_place(&cell, child, reason).await
+            }
             SupervisorMsg::StartChild(spec, reply) => {
                 let _ = reply.send(state.add_static_child(&cell, spec).await);
             }
@@ -358,6 +370,17 @@ pub(crate) async fn spawn_supervisor(
         Err(join_error) => Err(StartError::Failed(format!(
             "the supervisor's start task failed: {join_error}"
         ))),
+    }
+}
+
+/// Stops an actor that is not serving (a parked in-place worker), waiting briefly for it to be
+/// gone, and kills it if it does not stop.
+async fn stop_quietly(cell: &ActorCell) {
+    if let Err(ractor::RactorErr::Timeout) = cell
+        .stop_and_wait(ExitReason::Shutdown.to_stop_reason(), Some(KILL_WAIT))
+        .await
+    {
+        kill(cell).await;
     }
 }
 
@@ -439,6 +462,9 @@ impl SupervisorState {
 
     /// Starts the child at `index` and records it as running, or reports why it could not start.
     async fn start_at(&mut self, myself: &ActorCell, index: usize) -> Result<(), StartError> {
+        if let Some(rebuilt) = self.rebuild_at(index).await {
+            return rebuilt;
+        }
         let child = &self.children[index];
         let started = match &child.spec.kind {
             ChildKind::Worker(start) => {
@@ -449,8 +475,10 @@ impl SupervisorState {
                     previous_exit: child.last_exit.clone(),
                     census: self.tree.census.clone(),
                     exit_cause: child.exit_cause.clone(),
+                    in_place: child.in_place.clone(),
                 };
                 child.exit_cause.set(None);
+                child.in_place.set(None);
                 let attempt = std::panic::AssertUnwindSafe(start(context));
                 let started = match futures::FutureExt::catch_unwind(attempt).await {
                     Ok(started) => started,
@@ -511,6 +539,7 @@ impl SupervisorState {
     /// Stops the child at `index` if it is running, as its shutdown spec says, and marks it not
     /// running. Its own exit event will arrive later and be ignored.
     async fn stop_at(&mut self, index: usize) {
+        self.stop_parked(index).await;
         let child = &mut self.children[index];
         if let Status::Running(cell) = std::mem::replace(&mut child.status, Status::NotRunning) {
             child.exit_cause.set(self.cause);
@@ -519,6 +548,85 @@ impl SupervisorState {
             self.tree
                 .emit(&child.path, EventKind::Stopped { reason }, self.cause);
         }
+    }
+
+    /// Restarts a parked in-place worker by rebuilding it; `None` if the child has no parked
+    /// actor (it is started with its start function).
+    async fn rebuild_at(&mut self, index: usize) -> Option<Result<(), StartError>> {
+        let child = &mut self.children[index];
+        let handle = child.in_place.get()?;
+        let cell = child.parked.take()?;
+        child.exit_cause.set(None);
+        let previous_exit = child.last_exit.clone().unwrap_or(ExitReason::Shutdown);
+        let rebuilt = match futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+            handle.rebuild(previous_exit),
+        ))
+        .await
+        {
+            Ok(rebuilt) => rebuilt,
+            Err(payload) => Err(StartError::Panicked(crate::exit_reason::panic_message(
+                payload,
+            ))),
+        };
+        let child = &mut self.children[index];
+        let kind = match &rebuilt {
+            Ok(()) => {
+                child.status = Status::Running(cell);
+                EventKind::Started
+            }
+            Err(error) => {
+                // As a failed start: no actor is left behind.
+                stop_quietly(&cell).await;
+                EventKind::StartFailed {
+                    error: error.clone(),
+                }
+            }
+        };
+        self.tree.emit(&child.path, kind, self.cause);
+        Some(rebuilt)
+    }
+
+    /// Stops the actor of a parked in-place worker that will not be rebuilt.
+    async fn stop_parked(&mut self, index: usize) {
+        if let Some(cell) = self.children[index].parked.take() {
+            stop_quietly(&cell).await;
+        }
+    }
+
+    /// Stops the child at `index` for a group restart: an in-place worker is parked under its
+    /// shutdown deadline (and killed if it does not park in time), any other is stopped.
+    async fn stop_for_restart(&mut self, index: usize) {
+        let child = &mut self.children[index];
+        let shutdown = child.spec.shutdown_spec();
+        let handle = match (&child.status, child.in_place.get()) {
+            (Status::Running(_), Some(handle)) if shutdown != Shutdown::BrutalKill => handle,
+            (Status::Running(_), _) => return self.stop_at(index).await,
+            // Not running (the child that failed, parked or not): nothing to stop.
+            _ => return,
+        };
+        let Status::Running(cell) = std::mem::replace(&mut child.status, Status::NotRunning) else {
+            return;
+        };
+        child.exit_cause.set(self.cause);
+        let parked = match shutdown {
+            Shutdown::Timeout(limit) => tokio::time::timeout(limit, handle.park())
+                .await
+                .unwrap_or(Err(StartError::failed("did not park in time"))),
+            _ => handle.park().await,
+        };
+        let reason = match parked {
+            Ok(()) => {
+                child.parked = Some(cell);
+                ExitReason::Shutdown
+            }
+            Err(_) => {
+                kill(&cell).await;
+                ExitReason::Killed
+            }
+        };
+        child.last_exit = Some(reason.clone());
+        self.tree
+            .emit(&child.path, EventKind::Stopped { reason }, self.cause);
     }
 
     /// Stops every running child: one at a time in reverse start order, or all at once under one
@@ -539,6 +647,9 @@ impl SupervisorState {
     /// OTP's `terminate_dynamic_children`: ask all to stop, wait for all under one deadline, kill
     /// those still alive. Reported in start order, the killed ones last.
     async fn terminate_all_at_once(&mut self) {
+        for index in 0..self.children.len() {
+            self.stop_parked(index).await;
+        }
         let cause = self.cause;
         let running: Vec<(ChildPath, ActorCell, Shutdown)> = self
             .children
@@ -610,6 +721,32 @@ impl SupervisorState {
             // Not a current child: one this supervisor stopped itself.
             return;
         };
+        self.child_exited(myself, index, reason).await;
+    }
+
+    /// An in-place worker failed and parked: the same decision as for an exit, with its actor
+    /// kept for the restart.
+    async fn on_child_failed_in_place(
+        &mut self,
+        myself: &ActorCell,
+        actor: ActorCell,
+        reason: ExitReason,
+    ) {
+        if self.exit_reason.is_some() {
+            // Exiting: the child is stopped with the others, as `shutdown`.
+            return;
+        }
+        let Some(index) = self.position_of_actor(actor.get_id()) else {
+            // Not a current child any more: nothing will restart it.
+            actor.stop(None);
+            return;
+        };
+        self.children[index].parked = Some(actor);
+        self.child_exited(myself, index, reason).await;
+    }
+
+    /// OTP's `do_restart/3` for the child at `index`, which has exited (or parked).
+    async fn child_exited(&mut self, myself: &ActorCell, index: usize, reason: ExitReason) {
         let child = &mut self.children[index];
         child.status = Status::NotRunning;
         child.last_exit = Some(reason.clone());
@@ -636,10 +773,12 @@ impl SupervisorState {
                 self.restart(myself, index).await
             }
             ExitDecision::KeepSpec if !self.is_dynamic() => {
+                self.stop_parked(index).await;
                 self.tell_fate(index, ChildFate::Stopped);
                 self.after_exit_without_restart(myself, significant)
             }
             ExitDecision::KeepSpec | ExitDecision::DeleteSpec => {
+                self.stop_parked(index).await;
                 self.tell_fate(index, ChildFate::Removed);
                 self.children.remove(index);
                 self.after_exit_without_restart(myself, significant);
@@ -721,12 +860,13 @@ impl SupervisorState {
     /// delete the temporary ones, then start the rest in start order up to the first failure.
     async fn restart_group(&mut self, myself: &ActorCell, from: usize) {
         for index in (from..self.children.len()).rev() {
-            self.stop_at(index).await;
+            self.stop_for_restart(index).await;
             self.children[index].status = Status::NotRunning;
         }
         let mut index = from;
         while index < self.children.len() {
             if self.children[index].spec.restart == Restart::Temporary {
+                self.stop_parked(index).await;
                 self.tell_fate(index, ChildFate::Removed);
                 self.children.remove(index);
             } else {
@@ -734,6 +874,7 @@ impl SupervisorState {
                 index += 1;
             }
         }
+
         for index in from..self.children.len() {
             if self.start_at(myself, index).await.is_err() {
                 self.retry_later(myself, index);

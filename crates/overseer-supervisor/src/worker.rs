@@ -1,13 +1,16 @@
 //! Starting worker actors under a supervisor, with panics told apart from errors.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::FutureExt;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 
 use crate::census::{Census, CensusGuard};
 use crate::exit_reason::panic_message;
-use crate::{ChildExit, ChildId, ChildPath, ExitCause, ExitReason, StartError};
+use crate::{
+    ChildExit, ChildId, ChildPath, ExitCause, ExitReason, FailureReporter, InPlaceChild, StartError,
+};
 
 /// What a start function is told about the child it starts.
 #[derive(Debug, Clone)]
@@ -18,6 +21,33 @@ pub struct StartContext {
     pub(crate) previous_exit: Option<ExitReason>,
     pub(crate) census: Census,
     pub(crate) exit_cause: ExitCause,
+    pub(crate) in_place: InPlaceRegistration,
+}
+
+/// Where a start function registers its worker for restarts in place; shared by the
+/// supervisor's record of the child and the start context.
+#[derive(Clone, Default)]
+pub(crate) struct InPlaceRegistration(Arc<Mutex<Option<Arc<dyn InPlaceChild>>>>);
+
+impl InPlaceRegistration {
+    pub(crate) fn set(&self, child: Option<Arc<dyn InPlaceChild>>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = child;
+    }
+
+    pub(crate) fn get(&self) -> Option<Arc<dyn InPlaceChild>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl std::fmt::Debug for InPlaceRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InPlaceRegistration")
+            .field("registered", &self.get().is_some())
+            .finish()
+    }
 }
 
 impl StartContext {
@@ -42,6 +72,21 @@ impl StartContext {
     /// same for every incarnation of the child and is cleared before each start.
     pub fn exit_cause(&self) -> &ExitCause {
         &self.exit_cause
+    }
+
+    /// Offers the worker this start function starts for restarts in place (see
+    /// [`InPlaceChild`]): when it fails and reports it with its
+    /// [`failure_reporter`](Self::failure_reporter), the supervisor rebuilds it instead of
+    /// spawning a new actor. Call it after spawning; it applies to this incarnation.
+    pub fn restart_in_place(&self, child: impl InPlaceChild) {
+        self.in_place.set(Some(Arc::new(child)));
+    }
+
+    /// How the worker reports a failure it survived (see [`InPlaceChild`]).
+    pub fn failure_reporter(&self) -> FailureReporter {
+        FailureReporter {
+            supervisor: self.supervisor.clone(),
+        }
     }
 
     /// The supervisor's actor, for start functions that spawn and link actors themselves.

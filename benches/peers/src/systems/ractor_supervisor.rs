@@ -115,7 +115,7 @@ async fn answered(supervisor: &ActorRef<SupervisorMsg>) -> Outcome<()> {
 /// The running child registered under `name`, once it is not the actor `old`.
 async fn registered_other_than(name: &str, old: Option<ActorId>) -> Outcome<ActorRef<WorkerMsg>> {
     poll_until("registry lookup", || async {
-        Ok(ractor::registry::where_is(name.to_string())
+        Ok(ractor::registry::where_is(name)
             .filter(|cell| Some(cell.get_id()) != old)
             .map(ActorRef::<WorkerMsg>::from))
     })

@@ -1,0 +1,340 @@
+//! Workers restarted in place: the same actor, its state rebuilt, the same decisions and
+//! events as a restart with a new actor. Public API only, paused clock.
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{events_until, is, started, stopped};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use overseer_supervisor::{
+    ChildSpec, EventKind, ExitReason, FailureReporter, InPlaceChild, Restart, Shutdown,
+    StartContext, StartError, SupervisionTree, SupervisorSpec,
+};
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef};
+use tokio::sync::oneshot;
+
+enum Msg {
+    Crash,
+    ExitNormally,
+    /// Answers with the number of rebuilds this actor has had.
+    Rebuilds(oneshot::Sender<u32>),
+    Park(oneshot::Sender<()>),
+    Rebuild(oneshot::Sender<Result<(), StartError>>),
+}
+
+/// How a test worker behaves.
+#[derive(Clone, Default)]
+struct Behaviour {
+    /// Never answers a park request (as a worker stuck in a long task).
+    stuck: bool,
+    /// Rebuilds fail while this is above zero (counted down).
+    failing_rebuilds: Arc<AtomicU32>,
+}
+
+struct Worker {
+    reporter: FailureReporter,
+    behaviour: Behaviour,
+}
+
+struct State {
+    parked: bool,
+    rebuilds: u32,
+    unanswered: Vec<oneshot::Sender<()>>,
+}
+
+impl Actor for Worker {
+    type Msg = Msg;
+    type State = State;
+    type Arguments = ();
+
+    async fn pre_start(&self, _: ActorRef<Msg>, _: ()) -> Result<State, ActorProcessingErr> {
+        Ok(State {
+            parked: false,
+            rebuilds: 0,
+            unanswered: Vec::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Msg>,
+        message: Msg,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        let reason = match message {
+            Msg::Rebuilds(reply) => {
+                let _ = reply.send(state.rebuilds);
+                return Ok(());
+            }
+            Msg::Park(done) if self.behaviour.stuck => {
+                state.unanswered.push(done);
+                return Ok(());
+            }
+            Msg::Park(done) => {
+                state.parked = true;
+                let _ = done.send(());
+                return Ok(());
+            }
+            Msg::Rebuild(done) => {
+                let failing = &self.behaviour.failing_rebuilds;
+                let rebuilt = if failing
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    Err(StartError::failed("cannot rebuild"))
+                } else {
+                    state.parked = false;
+                    state.rebuilds += 1;
+                    Ok(())
+                };
+                let _ = done.send(rebuilt);
+                return Ok(());
+            }
+            Msg::Crash => ExitReason::Panicked("boom".into()),
+            Msg::ExitNormally => ExitReason::Normal,
+        };
+        state.parked = true;
+        if !self.reporter.report(&myself.get_cell(), reason) {
+            myself.stop(None);
+        }
+        Ok(())
+    }
+}
+
+struct Handle(ActorRef<Msg>);
+
+impl InPlaceChild for Handle {
+    fn park(&self) -> BoxFuture<'static, Result<(), StartError>> {
+        let (done, parked) = oneshot::channel();
+        let sent = self.0.send_message(Msg::Park(done)).is_ok();
+        async move {
+            if !sent {
+                return Err(StartError::failed("gone"));
+            }
+            parked.await.map_err(|_| StartError::failed("gone"))
+        }
+        .boxed()
+    }
+
+    fn rebuild(&self, _: ExitReason) -> BoxFuture<'static, Result<(), StartError>> {
+        let (done, rebuilt) = oneshot::channel();
+        let sent = self.0.send_message(Msg::Rebuild(done)).is_ok();
+        async move {
+            if !sent {
+                return Err(StartError::failed("gone"));
+            }
+            rebuilt.await.map_err(|_| StartError::failed("gone"))?
+        }
+        .boxed()
+    }
+}
+
+fn in_place(id: &str, behaviour: Behaviour, spawns: Arc<AtomicU32>) -> ChildSpec {
+    ChildSpec::worker(id, move |context: StartContext| {
+        let behaviour = behaviour.clone();
+        let spawns = Arc::clone(&spawns);
+        async move {
+            spawns.fetch_add(1, Ordering::SeqCst);
+            let worker = Worker {
+                reporter: context.failure_reporter(),
+                behaviour,
+            };
+            let actor = context.spawn(worker, ()).await?;
+            context.restart_in_place(Handle(actor.clone()));
+            Ok(actor)
+        }
+    })
+}
+
+async fn actor(tree: &SupervisionTree, id: &str) -> ActorRef<Msg> {
+    let info = common::child(tree, &[id]).await.expect("child exists");
+    info.cell.expect("running").into()
+}
+
+async fn rebuilds(tree: &SupervisionTree, id: &str) -> (ActorId, u32) {
+    let actor = actor(tree, id).await;
+    let (reply, answer) = oneshot::channel();
+    actor.send_message(Msg::Rebuilds(reply)).unwrap();
+    (actor.get_id(), answer.await.unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_worker_is_rebuilt_in_the_same_actor_with_the_usual_events() {
+    let spawns = Arc::new(AtomicU32::new(0));
+    let spec = SupervisorSpec::one_for_one("root").child(in_place(
+        "w",
+        Behaviour::default(),
+        Arc::clone(&spawns),
+    ));
+    let tree = SupervisionTree::start(spec).await.unwrap();
+    let mut events = tree.subscribe();
+    let (before, _) = rebuilds(&tree, "w").await;
+    actor(&tree, "w").await.send_message(Msg::Crash).unwrap();
+    let seen = events_until(&mut events, is("root/w", started)).await;
+    assert!(matches!(
+        &seen[0].kind,
+        EventKind::Stopped {
+            reason: ExitReason::Panicked(_)
+        }
+    ));
+    assert_eq!(
+        rebuilds(&tree, "w").await,
+        (before, 1),
+        "same actor, rebuilt once"
+    );
+    assert_eq!(spawns.load(Ordering::SeqCst), 1, "no new actor was spawned");
+    assert_eq!(tree.live_actors(), 2);
+    tree.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_restart_parks_and_rebuilds_siblings_in_place() {
+    let spawns = Arc::new(AtomicU32::new(0));
+    let spec = SupervisorSpec::one_for_all("root")
+        .child(in_place("a", Behaviour::default(), Arc::clone(&spawns)))
+        .child(in_place("b", Behaviour::default(), Arc::clone(&spawns)))
+        .child(in_place("c", Behaviour::default(), Arc::clone(&spawns)));
+    let tree = SupervisionTree::start(spec).await.unwrap();
+    let mut events = tree.subscribe();
+    let ids_before = [
+        rebuilds(&tree, "a").await.0,
+        rebuilds(&tree, "b").await.0,
+        rebuilds(&tree, "c").await.0,
+    ];
+    actor(&tree, "b").await.send_message(Msg::Crash).unwrap();
+    let seen = events_until(&mut events, is("root/c", started)).await;
+    let order: Vec<String> = seen
+        .iter()
+        .map(|event| {
+            format!(
+                "{} {}",
+                event.path,
+                if started(&event.kind) {
+                    "started"
+                } else {
+                    "stopped"
+                }
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "root/b stopped",
+            "root/c stopped",
+            "root/a stopped",
+            "root/a started",
+            "root/b started",
+            "root/c started"
+        ]
+    );
+    for (id, before) in ["a", "b", "c"].into_iter().zip(ids_before) {
+        assert_eq!(
+            rebuilds(&tree, id).await,
+            (before, 1),
+            "{id} rebuilt in place"
+        );
+    }
+    assert_eq!(spawns.load(Ordering::SeqCst), 3);
+    tree.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sibling_that_does_not_park_in_time_is_killed_and_started_afresh() {
+    let spawns = Arc::new(AtomicU32::new(0));
+    let stuck = Behaviour {
+        stuck: true,
+        ..Behaviour::default()
+    };
+    let spec = SupervisorSpec::one_for_all("root")
+        .child(
+            in_place("a", stuck, Arc::clone(&spawns))
+                .shutdown(Shutdown::Timeout(Duration::from_millis(500))),
+        )
+        .child(in_place("b", Behaviour::default(), Arc::clone(&spawns)));
+    let tree = SupervisionTree::start(spec).await.unwrap();
+    let mut events = tree.subscribe();
+    let (a_before, _) = rebuilds(&tree, "a").await;
+    actor(&tree, "b").await.send_message(Msg::Crash).unwrap();
+    let seen = events_until(&mut events, is("root/b", started)).await;
+    assert!(seen.iter().any(|event| event.path.as_str() == "root/a"
+        && event.kind
+            == EventKind::Stopped {
+                reason: ExitReason::Killed
+            }));
+    let (a_after, a_rebuilds) = rebuilds(&tree, "a").await;
+    assert_ne!(a_after, a_before, "a new actor");
+    assert_eq!(a_rebuilds, 0);
+    assert_eq!(spawns.load(Ordering::SeqCst), 3, "a was spawned again");
+    assert_eq!(rebuilds(&tree, "b").await.1, 1, "b was rebuilt in place");
+    tree.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_rebuild_is_a_failed_start_and_the_retry_spawns_a_new_actor() {
+    let spawns = Arc::new(AtomicU32::new(0));
+    let behaviour = Behaviour {
+        failing_rebuilds: Arc::new(AtomicU32::new(1)),
+        ..Behaviour::default()
+    };
+    let spec = SupervisorSpec::one_for_one("root")
+        .intensity(5, Duration::from_secs(5))
+        .child(in_place("w", behaviour, Arc::clone(&spawns)));
+    let tree = SupervisionTree::start(spec).await.unwrap();
+    let mut events = tree.subscribe();
+    let (before, _) = rebuilds(&tree, "w").await;
+    actor(&tree, "w").await.send_message(Msg::Crash).unwrap();
+    let seen = events_until(&mut events, is("root/w", started)).await;
+    assert!(seen
+        .iter()
+        .any(|event| matches!(event.kind, EventKind::StartFailed { .. })));
+    let (after, rebuilt) = rebuilds(&tree, "w").await;
+    assert_ne!(after, before);
+    assert_eq!(rebuilt, 0);
+    assert_eq!(spawns.load(Ordering::SeqCst), 2);
+    tree.shutdown(Duration::from_secs(5)).await.unwrap();
+    assert_census_reaches_zero(&tree).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_worker_that_is_not_restarted_has_its_actor_stopped() {
+    let spawns = Arc::new(AtomicU32::new(0));
+    let spec = SupervisorSpec::one_for_one("root").child(
+        in_place("w", Behaviour::default(), Arc::clone(&spawns)).restart(Restart::Transient),
+    );
+    let tree = SupervisionTree::start(spec).await.unwrap();
+    let mut events = tree.subscribe();
+    actor(&tree, "w")
+        .await
+        .send_message(Msg::ExitNormally)
+        .unwrap();
+    let seen = events_until(&mut events, is("root/w", stopped)).await;
+    assert_eq!(
+        seen.last().unwrap().kind,
+        EventKind::Stopped {
+            reason: ExitReason::Normal
+        }
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tree.live_actors() > 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the parked actor stops"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tree.shutdown(Duration::from_secs(5)).await.unwrap();
+    assert_census_reaches_zero(&tree).await;
+}
+
+async fn assert_census_reaches_zero(tree: &SupervisionTree) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tree.live_actors() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "every actor stops");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
