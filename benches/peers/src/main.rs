@@ -112,7 +112,7 @@ impl Options {
     }
 }
 
-/// The machine the run was on.
+/// The machine the run was on, and the Overseer it measured.
 #[derive(Debug, Serialize)]
 struct Machine {
     cpus: usize,
@@ -120,6 +120,42 @@ struct Machine {
     memory_gib: f64,
     os: String,
     rustc: String,
+    /// The commit of the repository the Overseer crates were built from, and whether they had
+    /// uncommitted changes when the run started.
+    overseer: String,
+    /// The 1-minute load average when the run started (other work on the machine skews
+    /// every figure).
+    load_at_start: String,
+}
+
+/// The 1-minute load average, from `/proc/loadavg`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The Overseer commit the harness was built against (it depends on `../..` by path), and
+/// whether its code (`crates/`, `src/`, `Cargo.toml`) had uncommitted changes.
+fn overseer_commit() -> String {
+    let repository = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(["-C", repository])
+            .args(args)
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
+    };
+    let Some(commit) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "unknown".to_string();
+    };
+    match git(&["status", "--porcelain", "--", "crates", "src", "Cargo.toml"]) {
+        Some(changes) if changes.is_empty() => format!("commit {commit}"),
+        _ => format!("commit {commit} with uncommitted changes in its crates"),
+    }
 }
 
 impl Machine {
@@ -148,6 +184,8 @@ impl Machine {
             memory_gib: (memory_kib / (1024.0 * 1024.0) * 10.0).round() / 10.0,
             os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
             rustc,
+            overseer: overseer_commit(),
+            load_at_start: load_average(),
         }
     }
 }
@@ -157,6 +195,7 @@ impl Machine {
 struct Report<'a> {
     command: String,
     machine: &'a Machine,
+    load_at_end: String,
     repetitions: usize,
     quick: bool,
     seconds: f64,
@@ -219,13 +258,16 @@ fn main() -> ExitCode {
     println!("## Side by side with ractor, ractor-supervisor and kameo\n");
     println!("```sh\n{command}\n```\n");
     println!(
-        "Machine: {} vCPU ({}), {} GiB, {}, {}. Every run on a fresh multi-thread tokio \
-         runtime with {} worker threads; {} repetitions{}.\n",
+        "Machine: {} vCPU ({}), {} GiB, {}, {}; load average {} at the start. Overseer at \
+         {}. Every run on a fresh multi-thread tokio runtime with {} worker threads; {} \
+         repetitions{}.\n",
         machine.cpus,
         machine.cpu_model,
         machine.memory_gib,
         machine.os,
         machine.rustc,
+        machine.load_at_start,
+        machine.overseer,
         measure::WORKER_THREADS,
         options.config.repetitions,
         if options.config.quick {
@@ -249,11 +291,17 @@ fn main() -> ExitCode {
         );
     }
     let seconds = started.elapsed().as_secs_f64();
-    println!("Total time of the run: {seconds:.0} s.");
+    let load_at_end = load_average();
+    println!(
+        "Total time of the run: {seconds:.0} s; load average {} at the start, {load_at_end} at \
+         the end.",
+        machine.load_at_start
+    );
 
     let report = Report {
         command,
         machine: &machine,
+        load_at_end,
         repetitions: options.config.repetitions,
         quick: options.config.quick,
         seconds,

@@ -1,25 +1,46 @@
-//! One incarnation of an agent: a ractor actor that takes tasks from its slot.
+//! An agent's actor: it takes tasks from its slot, and survives its agent's failures so that
+//! its supervisor can restart it in place (the agent rebuilt in the same actor).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use futures::FutureExt;
-use overseer_supervisor::{ChildExit, ChildPath, ExitReason};
+use overseer_supervisor::{
+    ChildExit, ChildPath, ExitReason, FailureReporter, InPlaceChild, StartError,
+};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::slot::{Answer, Job, Slot};
 use crate::spec::Factory;
 use crate::{Agent, AgentContext, AgentError, AskError, BudgetWarningEvent, SystemEvent};
 
-/// The messages an incarnation gets: work is waiting in the slot.
-#[derive(Debug)]
+/// The messages an agent's actor gets.
 pub(crate) enum AgentMsg {
+    /// Work is waiting in the slot.
     Wake,
+    /// Its supervisor restarts a group: drop the agent and wait.
+    Park(oneshot::Sender<()>),
+    /// Its supervisor restarts it: build the agent again.
+    Rebuild(ExitReason, oneshot::Sender<Result<(), StartError>>),
+}
+
+impl std::fmt::Debug for AgentMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Wake => "Wake",
+            Self::Park(_) => "Park",
+            Self::Rebuild(..) => "Rebuild",
+        })
+    }
 }
 
 pub(crate) struct AgentActor<A: Agent> {
     pub(crate) slot: Arc<Slot<A>>,
+    /// Where a failure is reported instead of exiting (a restart in place).
+    pub(crate) reporter: FailureReporter,
 }
 
 pub(crate) struct AgentArgs<A: Agent> {
@@ -29,8 +50,46 @@ pub(crate) struct AgentArgs<A: Agent> {
 }
 
 pub(crate) struct AgentState<A: Agent> {
-    agent: A,
+    /// `None` while parked: after a failure, until the supervisor rebuilds it.
+    agent: Option<A>,
     context: AgentContext,
+    factory: Factory<A>,
+}
+
+/// The supervisor's handle for restarting an agent in place.
+pub(crate) struct AgentInPlace(pub(crate) ActorRef<AgentMsg>);
+
+impl InPlaceChild for AgentInPlace {
+    fn park(&self) -> BoxFuture<'static, Result<(), StartError>> {
+        let (done, parked) = oneshot::channel();
+        let sent = self.0.send_message(AgentMsg::Park(done)).is_ok();
+        async move {
+            if !sent {
+                return Err(StartError::failed("the agent's actor is gone"));
+            }
+            parked
+                .await
+                .map_err(|_| StartError::failed("the agent's actor is gone"))
+        }
+        .boxed()
+    }
+
+    fn rebuild(&self, previous_exit: ExitReason) -> BoxFuture<'static, Result<(), StartError>> {
+        let (done, rebuilt) = oneshot::channel();
+        let sent = self
+            .0
+            .send_message(AgentMsg::Rebuild(previous_exit, done))
+            .is_ok();
+        async move {
+            if !sent {
+                return Err(StartError::failed("the agent's actor is gone"));
+            }
+            rebuilt
+                .await
+                .map_err(|_| StartError::failed("the agent's actor is gone"))?
+        }
+        .boxed()
+    }
 }
 
 impl<A: Agent> Actor for AgentActor<A> {
@@ -43,18 +102,19 @@ impl<A: Agent> Actor for AgentActor<A> {
         _myself: ActorRef<AgentMsg>,
         args: AgentArgs<A>,
     ) -> Result<AgentState<A>, ActorProcessingErr> {
-        let mut agent = (args.factory)();
         let mut context = AgentContext::new(
             self.slot.name.clone(),
             args.path,
             self.slot.shared.budget.clone(),
         );
-        let started = match &args.previous_exit {
-            Some(reason) => agent.on_restart(&mut context, reason).await,
-            None => agent.on_start(&mut context).await,
-        };
-        started.map_err(|error| ChildExit::new(ExitReason::Failed(error.to_string())))?;
-        Ok(AgentState { agent, context })
+        let agent = build(&args.factory, &mut context, args.previous_exit.as_ref())
+            .await
+            .map_err(|error| ChildExit::new(ExitReason::Failed(error.to_string())))?;
+        Ok(AgentState {
+            agent: Some(agent),
+            context,
+            factory: args.factory,
+        })
     }
 
     async fn post_start(
@@ -78,18 +138,72 @@ impl<A: Agent> Actor for AgentActor<A> {
     async fn handle(
         &self,
         myself: ActorRef<AgentMsg>,
-        AgentMsg::Wake: AgentMsg,
+        message: AgentMsg,
+        state: &mut AgentState<A>,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            AgentMsg::Wake => self.serve(&myself, state).await,
+            AgentMsg::Park(done) => {
+                state.agent = None;
+                let _ = done.send(());
+                Ok(())
+            }
+            AgentMsg::Rebuild(previous_exit, done) => {
+                let rebuilt = self.rebuild(&myself, state, previous_exit).await;
+                let _ = done.send(rebuilt);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Makes an agent and runs its start hook (`on_restart` after an exit), catching a panic.
+async fn build<A: Agent>(
+    factory: &Factory<A>,
+    context: &mut AgentContext,
+    previous_exit: Option<&ExitReason>,
+) -> Result<A, StartError> {
+    let attempt = async {
+        let mut agent = factory();
+        let started = match previous_exit {
+            Some(reason) => agent.on_restart(context, reason).await,
+            None => agent.on_start(context).await,
+        };
+        started.map(|()| agent)
+    };
+    match AssertUnwindSafe(attempt).catch_unwind().await {
+        Ok(Ok(agent)) => Ok(agent),
+        Ok(Err(error)) => Err(StartError::Failed(error.to_string())),
+        Err(payload) => Err(StartError::Panicked(panic_text(payload))),
+    }
+}
+
+impl<A: Agent> AgentActor<A> {
+    /// Takes one task from the slot and runs it; on a failure, parks and reports it so the
+    /// supervisor restarts the agent in place (or exits if the supervisor is gone).
+    async fn serve(
+        &self,
+        myself: &ActorRef<AgentMsg>,
         state: &mut AgentState<A>,
     ) -> Result<(), ActorProcessingErr> {
         self.slot.clear_wake();
+        let Some(agent) = state.agent.as_mut() else {
+            // Parked: the work waits in the slot for the rebuilt agent.
+            return Ok(());
+        };
         if let Some(closed) = self.slot.shared.closed() {
             // Tripped or shut down: nothing queued runs any more.
             self.slot.fail_queued(&closed);
             return Ok(());
         }
         if let Some(job) = self.slot.take_job() {
-            if let Err(reason) = self.run(state, job).await {
-                self.slot.uninstall(&myself, reason.clone());
+            if let Err(reason) = self.run(agent, &mut state.context, job).await {
+                state.agent = None;
+                self.slot.record_exit(reason.clone());
+                if self.reporter.report(&myself.get_cell(), reason.clone()) {
+                    return Ok(());
+                }
+                self.slot.uninstall(myself, reason.clone());
                 return Err(ChildExit::new(reason).into());
             }
         }
@@ -98,13 +212,30 @@ impl<A: Agent> Actor for AgentActor<A> {
         }
         Ok(())
     }
-}
 
-impl<A: Agent> AgentActor<A> {
+    /// Builds the agent again in this actor, and serves the slot again.
+    async fn rebuild(
+        &self,
+        myself: &ActorRef<AgentMsg>,
+        state: &mut AgentState<A>,
+        previous_exit: ExitReason,
+    ) -> Result<(), StartError> {
+        state.agent = None;
+        let agent = build(&state.factory, &mut state.context, Some(&previous_exit)).await?;
+        state.agent = Some(agent);
+        self.slot.install(myself.clone());
+        Ok(())
+    }
+
     /// Runs one task to its outcome. An `Err` is the reason the incarnation must exit: a panic,
     /// a fatal error, or a handler still running at the task's deadline (treated as hung).
-    async fn run(&self, state: &mut AgentState<A>, job: Job<A>) -> Result<(), ExitReason> {
-        let agent = self.slot.name.clone();
+    async fn run(
+        &self,
+        agent: &mut A,
+        context: &mut AgentContext,
+        job: Job<A>,
+    ) -> Result<(), ExitReason> {
+        let name = self.slot.name.clone();
         let Job {
             task,
             reply,
@@ -121,20 +252,23 @@ impl<A: Agent> AgentActor<A> {
         if Instant::now() >= deadline {
             let after = deadline.saturating_duration_since(asked_at);
             if let Some(reply) = reply {
-                let _ = reply.send(Answer::error(AskError::Timeout { agent, after }));
+                let _ = reply.send(Answer::error(AskError::Timeout {
+                    agent: name.clone(),
+                    after,
+                }));
             }
             return Ok(());
         }
-        state.context.begin_task(deadline, injected);
+        context.begin_task(deadline, injected);
         self.slot.set_exit_cause(Some(id));
         let started = Instant::now();
-        let work = AssertUnwindSafe(state.agent.handle(&mut state.context, task)).catch_unwind();
+        let work = AssertUnwindSafe(agent.handle(context, task)).catch_unwind();
         let shared = &self.slot.shared;
         let outcome = tokio::select! {
             outcome = tokio::time::timeout_at(deadline, work) => Some(outcome),
             () = shared.cancelled() => None,
         };
-        let usage = state.context.end_task();
+        let usage = context.end_task();
         let path = self.slot.path();
         if let Some(reservation) = reservation {
             let report = crate::cause::during_ask(id, path, || reservation.commit(usage.into()));
@@ -169,14 +303,17 @@ impl<A: Agent> AgentActor<A> {
             Err(_elapsed) => {
                 let after = deadline.saturating_duration_since(asked_at);
                 (
-                    Err(AskError::Timeout { agent, after }),
+                    Err(AskError::Timeout {
+                        agent: name.clone(),
+                        after,
+                    }),
                     Some(ExitReason::TimedOut(after)),
                 )
             }
             Ok(Err(payload)) => {
                 let reason = ExitReason::Panicked(panic_text(payload));
                 let error = AskError::Crashed {
-                    agent,
+                    agent: name,
                     reason: reason.clone(),
                 };
                 (Err(error), Some(reason))
@@ -184,12 +321,12 @@ impl<A: Agent> AgentActor<A> {
             Ok(Ok(Err(AgentError::Fatal(message)))) => {
                 let reason = ExitReason::Failed(message);
                 let error = AskError::Crashed {
-                    agent,
+                    agent: name,
                     reason: reason.clone(),
                 };
                 (Err(error), Some(reason))
             }
-            Ok(Ok(Err(error))) => (Err(AskError::Failed { agent, error }), None),
+            Ok(Ok(Err(error))) => (Err(AskError::Failed { agent: name, error }), None),
             Ok(Ok(Ok(output))) => (Ok(output), None),
         };
         if let Some(budget) = &shared.budget {

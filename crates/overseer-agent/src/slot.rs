@@ -285,6 +285,14 @@ impl<A: Agent> Slot<A> {
             .unwrap_or_else(PoisonError::into_inner) = Some(reason);
     }
 
+    /// An incarnation failed and parked (it keeps its place until rebuilt or stopped).
+    pub(crate) fn record_exit(&self, reason: ExitReason) {
+        *self
+            .last_exit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(reason);
+    }
+
     /// Why the last incarnation exited.
     pub(crate) fn last_exit(&self) -> Option<ExitReason> {
         self.last_exit

@@ -15,7 +15,7 @@ use overseer_supervisor::{
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use crate::actor::{AgentActor, AgentArgs};
+use crate::actor::{AgentActor, AgentArgs, AgentInPlace};
 use crate::event::EventMeta;
 use crate::slot::{AnySlot, Slot};
 use crate::spec::{AgentConfig, Classifier};
@@ -426,7 +426,10 @@ impl System {
                     path: context.path().clone(),
                     previous_exit: context.previous_exit().cloned(),
                 };
-                context.spawn(AgentActor { slot }, args).await
+                let reporter = context.failure_reporter();
+                let actor = context.spawn(AgentActor { slot, reporter }, args).await?;
+                context.restart_in_place(AgentInPlace(actor.clone()));
+                Ok(actor)
             }
         };
         let watcher = Arc::downgrade(&self.registry);

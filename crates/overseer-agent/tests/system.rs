@@ -184,3 +184,32 @@ async fn the_event_stream_ends_when_the_system_shuts_down() {
         "{last:?}"
     );
 }
+
+/// The agent's actor id as its supervisor reports it.
+async fn actor_id(system: &System, name: &str) -> ractor::ActorId {
+    let children = system.tree().unwrap().root().which_children().await.unwrap();
+    let child = children
+        .iter()
+        .find(|child| child.id.as_str() == name)
+        .expect("the agent is a child of the root");
+    child.cell.as_ref().expect("running").get_id()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crashed_agent_is_restarted_in_place_in_the_same_actor() {
+    let system = tester_system().await;
+    let tester = system.agent_ref::<Tester>("tester").unwrap();
+    let before = actor_id(&system, "tester").await;
+    let live = system.tree().unwrap().live_actors();
+    for task in [Task::Panic("boom"), Task::Fatal("fatal"), Task::Hang] {
+        assert!(tester
+            .ask_within(task, Duration::from_secs(1))
+            .await
+            .is_err());
+        let answer = tester.ask(Task::Incarnation).await.unwrap();
+        assert!(answer.starts_with("after "), "rebuilt with on_restart: {answer}");
+        assert_eq!(actor_id(&system, "tester").await, before, "the same actor");
+        assert_eq!(system.tree().unwrap().live_actors(), live);
+    }
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}

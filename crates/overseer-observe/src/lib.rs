@@ -82,6 +82,8 @@
 
 mod json_lines;
 mod metric;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod recorder;
 
 pub use json_lines::JsonLines;
@@ -89,4 +91,6 @@ pub use metric::{
     breaker_gauges, breaker_state_code, budget_gauges, dimension_label, names, EventMetrics,
     Labels, Update,
 };
+#[cfg(feature = "otel")]
+pub use otel::{ExportStats, OtelExporter};
 pub use recorder::record_metrics;
