@@ -251,15 +251,25 @@ impl<A: Agent> AgentActor<A> {
         }
         if Instant::now() >= deadline {
             let after = deadline.saturating_duration_since(asked_at);
-            if let Some(reply) = reply {
-                let _ = reply.send(Answer::error(AskError::Timeout {
-                    agent: name.clone(),
-                    after,
-                }));
-            }
+            let timeout = AskError::Timeout {
+                agent: name.clone(),
+                after,
+            };
+            let job = Job {
+                task,
+                reply,
+                deadline,
+                asked_at,
+                reservation,
+                permit,
+                injected,
+                id,
+            };
+            self.slot.fail_job(job, timeout);
             return Ok(());
         }
-        context.begin_task(deadline, injected);
+        let task_type = A::task_type(&task);
+        context.begin_task(deadline, Arc::clone(&injected));
         self.slot.set_exit_cause(Some(id));
         let started = Instant::now();
         let work = AssertUnwindSafe(agent.handle(context, task)).catch_unwind();
@@ -284,8 +294,21 @@ impl<A: Agent> AgentActor<A> {
             }
         }
         let answer = |outcome: Result<A::Output, AskError>| {
-            if let Some(reply) = reply {
-                let _ = reply.send(Answer { outcome, usage });
+            let answer = Answer { outcome, usage };
+            match reply {
+                Some(reply) => {
+                    let _ = reply.send(answer);
+                }
+                // A tell: nobody waits, its end is published here.
+                None => {
+                    self.slot.publish_ask_event(
+                        id,
+                        task_type,
+                        &answer,
+                        asked_at.elapsed(),
+                        injected.get().copied(),
+                    );
+                }
             }
         };
         let Some(outcome) = outcome else {

@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use overseer_supervisor::EventId;
 
-use crate::event::{AskEvent, AskOutcome, SystemEvent};
+use crate::event::AskOutcome;
 use crate::slot::{Answer, InjectedMark, Job, Slot};
 use crate::{Agent, AgentName, AskError};
 
@@ -276,13 +276,9 @@ impl<A: Agent> AgentRef<A> {
         injected: Option<&'static str>,
     ) {
         let usage = answer.usage;
-        let outcome = match &answer.outcome {
-            Ok(_) => AskOutcome::Ok,
-            Err(error) => AskOutcome::Error {
-                kind: Cow::Borrowed(error.kind()),
-                message: error.to_string(),
-            },
-        };
+        let outcome = self
+            .slot
+            .publish_ask_event(id, task_type, answer, latency, injected);
         span.record(
             "outcome",
             match &outcome {
@@ -294,26 +290,6 @@ impl<A: Agent> AgentRef<A> {
         span.record("input_tokens", usage.input_tokens);
         span.record("output_tokens", usage.output_tokens);
         span.record("cost_micros", usage.cost_micros);
-        let caused_by = match &answer.outcome {
-            Err(AskError::KillSwitchTripped { .. }) => self.slot.shared.trip_event_causing(id),
-            _ => None,
-        };
-        let meta = self
-            .slot
-            .shared
-            .meta_with_id(id, caused_by, self.slot.path().cloned());
-        self.slot.shared.publish(SystemEvent::Ask(AskEvent {
-            id: meta.id,
-            caused_by: meta.caused_by,
-            elapsed: meta.elapsed,
-            path: meta.path,
-            agent: self.slot.name.clone(),
-            task_type: Cow::Borrowed(task_type),
-            outcome,
-            latency,
-            usage,
-            injected: injected.map(Cow::Borrowed),
-        }));
     }
 }
 

@@ -38,7 +38,7 @@ use crate::{AgentName, Usage};
 pub enum SystemEvent {
     /// A supervisor or child started, stopped, failed to start, escalated.
     Lifecycle(LifecycleEvent),
-    /// An ask or a tell finished.
+    /// An ask or a tell ended (a tell's end is published by the agent, as nobody waits for it).
     Ask(AskEvent),
     /// A budget tier was reached (each tier fires once per limit and scope).
     BudgetWarning(BudgetWarningEvent),
@@ -229,5 +229,13 @@ impl AskOutcome {
     /// Whether the ask answered.
     pub fn is_ok(&self) -> bool {
         matches!(self, Self::Ok)
+    }
+
+    /// The error's kind ([`AskError::kind`](crate::AskError::kind)), `None` if it answered.
+    pub fn kind(&self) -> Option<&str> {
+        match self {
+            Self::Ok => None,
+            Self::Error { kind, .. } => Some(kind),
+        }
     }
 }

@@ -20,6 +20,9 @@ use tokio::time::Instant;
 use crate::actor::AgentMsg;
 use crate::spec::{AgentConfig, Classifier};
 use crate::system::Shared;
+use std::borrow::Cow;
+
+use crate::event::{AskEvent, AskOutcome, SystemEvent};
 use crate::{Agent, AgentName, AskError, Usage};
 
 /// The answer to an ask: the outcome and the usage reported.
@@ -58,14 +61,6 @@ pub(crate) struct Job<A: Agent> {
     pub(crate) injected: InjectedMark,
     /// The ask's event id, assigned when it was made.
     pub(crate) id: EventId,
-}
-
-impl<A: Agent> Job<A> {
-    pub(crate) fn fail(self, error: AskError) {
-        if let Some(reply) = self.reply {
-            let _ = reply.send(Answer::error(error));
-        }
-    }
 }
 
 const STARTING: u8 = 0;
@@ -205,7 +200,7 @@ impl<A: Agent> Slot<A> {
     /// stopping for good is failed like the rest of the queue, never left waiting.
     pub(crate) fn enqueue(&self, job: Job<A>) {
         if let Err(mpsc::error::SendError(job)) = self.sender.send(job) {
-            job.fail(AskError::ShutDown);
+            self.fail_job(job, AskError::ShutDown);
             return;
         }
         if let Some(refusal) = self.refusal() {
@@ -301,10 +296,66 @@ impl<A: Agent> Slot<A> {
             .clone()
     }
 
+    /// Ends a job with `error`: the asker is answered; a tell's end is published.
+    pub(crate) fn fail_job(&self, job: Job<A>, error: AskError) {
+        match job.reply {
+            Some(reply) => {
+                let _ = reply.send(Answer::error(error));
+            }
+            None => {
+                self.publish_ask_event(
+                    job.id,
+                    A::task_type(&job.task),
+                    &Answer::<()>::error(error),
+                    job.asked_at.elapsed(),
+                    job.injected.get().copied(),
+                );
+            }
+        }
+    }
+
+    /// Publishes how an ask or a tell of this agent ended, and returns its outcome.
+    pub(crate) fn publish_ask_event<O>(
+        &self,
+        id: EventId,
+        task_type: &'static str,
+        answer: &Answer<O>,
+        latency: std::time::Duration,
+        injected: Option<&'static str>,
+    ) -> AskOutcome {
+        let outcome = match &answer.outcome {
+            Ok(_) => AskOutcome::Ok,
+            Err(error) => AskOutcome::Error {
+                kind: Cow::Borrowed(error.kind()),
+                message: error.to_string(),
+            },
+        };
+        let caused_by = match &answer.outcome {
+            Err(AskError::KillSwitchTripped { .. }) => self.shared.trip_event_causing(id),
+            _ => None,
+        };
+        let meta = self
+            .shared
+            .meta_with_id(id, caused_by, self.path().cloned());
+        self.shared.publish(SystemEvent::Ask(AskEvent {
+            id: meta.id,
+            caused_by: meta.caused_by,
+            elapsed: meta.elapsed,
+            path: meta.path,
+            agent: self.name.clone(),
+            task_type: Cow::Borrowed(task_type),
+            outcome: outcome.clone(),
+            latency,
+            usage: answer.usage,
+            injected: injected.map(Cow::Borrowed),
+        }));
+        outcome
+    }
+
     /// Fails every queued job with `error`.
     pub(crate) fn fail_queued(&self, error: &AskError) {
         while let Some(job) = self.take_job() {
-            job.fail(error.clone());
+            self.fail_job(job, error.clone());
         }
     }
 }

@@ -49,10 +49,23 @@ async fn a_tell_is_handled_without_waiting_for_it() {
         tester.ask(Task::Incarnation).await.as_deref(),
         Ok("after panicked: told to crash")
     );
-    let crashed = std::iter::from_fn(|| events.try_recv().ok()).any(
-        |event| matches!(event, SystemEvent::Lifecycle(ref e) if e.path.as_str() == "root/tester"),
-    );
-    assert!(crashed);
+    let seen: Vec<SystemEvent> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+    let crash = seen
+        .iter()
+        .find_map(|event| match event {
+            SystemEvent::Lifecycle(e) if e.path.as_str() == "root/tester" => Some(e),
+            _ => None,
+        })
+        .expect("the crash is published");
+    let told = seen
+        .iter()
+        .find_map(|event| match event {
+            SystemEvent::Ask(ask) if Some(ask.id) == crash.caused_by => Some(ask),
+            _ => None,
+        })
+        .expect("the tell's end is published, and the crash names it");
+    assert_eq!(told.outcome.kind(), Some("crashed"));
+    assert_eq!(told.path.as_ref().map(|p| p.as_str()), Some("root/tester"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -187,7 +200,13 @@ async fn the_event_stream_ends_when_the_system_shuts_down() {
 
 /// The agent's actor id as its supervisor reports it.
 async fn actor_id(system: &System, name: &str) -> ractor::ActorId {
-    let children = system.tree().unwrap().root().which_children().await.unwrap();
+    let children = system
+        .tree()
+        .unwrap()
+        .root()
+        .which_children()
+        .await
+        .unwrap();
     let child = children
         .iter()
         .find(|child| child.id.as_str() == name)
@@ -207,7 +226,10 @@ async fn a_crashed_agent_is_restarted_in_place_in_the_same_actor() {
             .await
             .is_err());
         let answer = tester.ask(Task::Incarnation).await.unwrap();
-        assert!(answer.starts_with("after "), "rebuilt with on_restart: {answer}");
+        assert!(
+            answer.starts_with("after "),
+            "rebuilt with on_restart: {answer}"
+        );
         assert_eq!(actor_id(&system, "tester").await, before, "the same actor");
         assert_eq!(system.tree().unwrap().live_actors(), live);
     }

@@ -44,9 +44,8 @@
 //! [`run`](OtelExporter::run)); after that, or past [`capacity`](OtelExporter::capacity)
 //! events waiting, or at the end of the stream, it is exported without link, as a root, with
 //! `overseer.caused_by` still naming its cause. That happens when the cause is never
-//! published: a `tell` has an id but no event of its own (the crash it causes names it), an
-//! ask whose caller stopped waiting publishes nothing, and an event missed in a lag is
-//! missing. Spans are remembered as link targets for the last
+//! published: an ask whose caller stopped waiting publishes nothing, and an event missed in
+//! a lag is missing. Spans are remembered as link targets for the last
 //! [`capacity`](OtelExporter::capacity) events.
 //!
 //! # Example
