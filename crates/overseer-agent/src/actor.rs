@@ -142,14 +142,17 @@ impl<A: Agent> Actor for AgentActor<A> {
         state: &mut AgentState<A>,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            AgentMsg::Wake => self.serve(&myself, state).await,
+            // Boxed: ractor moves the handler's future as it polls it, and a task's future
+            // (the agent's handler, the deadline) is large; a box is cheaper than the copies.
+            AgentMsg::Wake => Box::pin(self.serve(&myself, state)).await,
             AgentMsg::Park(done) => {
                 state.agent = None;
                 let _ = done.send(());
                 Ok(())
             }
             AgentMsg::Rebuild(previous_exit, done) => {
-                let rebuilt = self.rebuild(&myself, state, previous_exit).await;
+                // Boxed: a rare path, kept out of the per-task future's size.
+                let rebuilt = Box::pin(self.rebuild(&myself, state, previous_exit)).await;
                 let _ = done.send(rebuilt);
                 Ok(())
             }
@@ -249,7 +252,8 @@ impl<A: Agent> AgentActor<A> {
         if reply.as_ref().is_some_and(|reply| reply.is_closed()) {
             return Ok(()); // the caller has given up; dropping the reservation releases it
         }
-        if Instant::now() >= deadline {
+        let started = Instant::now();
+        if started >= deadline {
             let after = deadline.saturating_duration_since(asked_at);
             let timeout = AskError::Timeout {
                 agent: name.clone(),
@@ -271,12 +275,16 @@ impl<A: Agent> AgentActor<A> {
         let task_type = A::task_type(&task);
         context.begin_task(deadline, Arc::clone(&injected));
         self.slot.set_exit_cause(Some(id));
-        let started = Instant::now();
+        let mut reply = reply;
         let work = AssertUnwindSafe(agent.handle(context, task)).catch_unwind();
         let shared = &self.slot.shared;
-        let outcome = tokio::select! {
-            outcome = tokio::time::timeout_at(deadline, work) => Some(outcome),
-            () = shared.cancelled() => None,
+        let outcome = match &shared.budget {
+            // Without a budget there is no kill switch to cancel the task.
+            None => Some(within_deadline(work, deadline, reply.as_mut()).await),
+            Some(_) => tokio::select! {
+                outcome = within_deadline(work, deadline, reply.as_mut()) => Some(outcome),
+                () = Box::pin(shared.cancelled()) => None,
+            },
         };
         let usage = context.end_task();
         let path = self.slot.path();
@@ -305,7 +313,7 @@ impl<A: Agent> AgentActor<A> {
                         id,
                         task_type,
                         &answer,
-                        asked_at.elapsed(),
+                        asked_at,
                         injected.get().copied(),
                     );
                 }
@@ -321,7 +329,6 @@ impl<A: Agent> AgentActor<A> {
             answer(Err(shared.closed().unwrap_or(AskError::ShutDown)));
             return Ok(());
         };
-        let latency = started.elapsed();
         let (result, exit) = match outcome {
             Err(_elapsed) => {
                 let after = deadline.saturating_duration_since(asked_at);
@@ -359,7 +366,7 @@ impl<A: Agent> AgentActor<A> {
         }
         if let Some(permit) = permit {
             let outcome = self.slot.classifier.outcome(&result);
-            if let Some(transition) = permit.record(outcome, latency) {
+            if let Some(transition) = permit.record(outcome, started.elapsed()) {
                 shared.publish_transition(&transition, id, path.cloned());
             }
         }
@@ -373,6 +380,29 @@ impl<A: Agent> AgentActor<A> {
             }
         }
     }
+}
+
+/// Runs a handler until it finishes or `deadline` passes (`Err(())`: treated as hung).
+///
+/// An ask's caller waits until the same deadline and then drops its end of `reply`, so for an
+/// ask the closing of the reply stands for the deadline and no second timer is needed; a timer
+/// is armed only for a tell, or if the caller stopped waiting before the deadline.
+async fn within_deadline<F: std::future::Future>(
+    work: F,
+    deadline: Instant,
+    reply: Option<&mut oneshot::Sender<impl Sized>>,
+) -> Result<F::Output, ()> {
+    let mut work = std::pin::pin!(work);
+    if let Some(reply) = reply {
+        tokio::select! {
+            biased;
+            outcome = &mut work => return Ok(outcome),
+            () = reply.closed() => {}
+        }
+    }
+    tokio::time::timeout_at(deadline, work)
+        .await
+        .map_err(|_| ())
 }
 
 fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {

@@ -98,7 +98,7 @@ impl<A: Agent> AgentRef<A> {
             id,
             task_type,
             &answer,
-            asked_at.elapsed(),
+            asked_at,
             injected.get().copied(),
         );
         answer.outcome
@@ -272,13 +272,13 @@ impl<A: Agent> AgentRef<A> {
         id: EventId,
         task_type: &'static str,
         answer: &Answer<A::Output>,
-        latency: Duration,
+        asked_at: Instant,
         injected: Option<&'static str>,
     ) {
         let usage = answer.usage;
         let outcome = self
             .slot
-            .publish_ask_event(id, task_type, answer, latency, injected);
+            .publish_ask_event(id, task_type, answer, asked_at, injected);
         span.record(
             "outcome",
             match &outcome {
@@ -286,7 +286,9 @@ impl<A: Agent> AgentRef<A> {
                 AskOutcome::Error { kind, .. } => kind,
             },
         );
-        span.record("latency_us", latency.as_micros() as u64);
+        if !span.is_disabled() {
+            span.record("latency_us", asked_at.elapsed().as_micros() as u64);
+        }
         span.record("input_tokens", usage.input_tokens);
         span.record("output_tokens", usage.output_tokens);
         span.record("cost_micros", usage.cost_micros);

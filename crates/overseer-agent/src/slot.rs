@@ -307,7 +307,7 @@ impl<A: Agent> Slot<A> {
                     job.id,
                     A::task_type(&job.task),
                     &Answer::<()>::error(error),
-                    job.asked_at.elapsed(),
+                    job.asked_at,
                     job.injected.get().copied(),
                 );
             }
@@ -320,7 +320,7 @@ impl<A: Agent> Slot<A> {
         id: EventId,
         task_type: &'static str,
         answer: &Answer<O>,
-        latency: std::time::Duration,
+        asked_at: Instant,
         injected: Option<&'static str>,
     ) -> AskOutcome {
         let outcome = match &answer.outcome {
@@ -330,13 +330,19 @@ impl<A: Agent> Slot<A> {
                 message: error.to_string(),
             },
         };
+        if !self.shared.has_subscribers() {
+            return outcome;
+        }
         let caused_by = match &answer.outcome {
             Err(AskError::KillSwitchTripped { .. }) => self.shared.trip_event_causing(id),
             _ => None,
         };
+        // One clock read for both the latency and the event's time.
+        let ended = Instant::now();
         let meta = self
             .shared
-            .meta_with_id(id, caused_by, self.path().cloned());
+            .meta_at(id, caused_by, self.path().cloned(), ended);
+        let latency = ended.saturating_duration_since(asked_at);
         self.shared.publish(SystemEvent::Ask(AskEvent {
             id: meta.id,
             caused_by: meta.caused_by,

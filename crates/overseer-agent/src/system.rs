@@ -96,6 +96,15 @@ impl Shared {
         }
     }
 
+    /// Whether anyone receives the events (so that events nobody reads are not built).
+    pub(crate) fn has_subscribers(&self) -> bool {
+        self.events
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|sender| sender.receiver_count() > 0)
+    }
+
     pub(crate) fn publish(&self, event: SystemEvent) {
         if let Some(sender) = self
             .events
@@ -127,10 +136,21 @@ impl Shared {
         caused_by: Option<EventId>,
         path: Option<ChildPath>,
     ) -> EventMeta {
+        self.meta_at(id, caused_by, path, Instant::now())
+    }
+
+    /// Stamps an event that happened at `at`.
+    pub(crate) fn meta_at(
+        &self,
+        id: EventId,
+        caused_by: Option<EventId>,
+        path: Option<ChildPath>,
+        at: Instant,
+    ) -> EventMeta {
         EventMeta {
             id,
             caused_by,
-            elapsed: self.epoch.elapsed(),
+            elapsed: at.saturating_duration_since(self.epoch),
             path,
         }
     }
