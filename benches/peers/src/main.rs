@@ -1,7 +1,7 @@
 //! Overseer side by side with raw ractor, ractor-supervisor and kameo (issue 9).
 //!
 //! ```text
-//! cargo run --release --manifest-path benches/peers/Cargo.toml                    # all, ~6 min
+//! cargo run --release --manifest-path benches/peers/Cargo.toml                    # all, ~6.5 min
 //! cargo run --release --manifest-path benches/peers/Cargo.toml -- --quick         # smoke run
 //! cargo run --release --manifest-path benches/peers/Cargo.toml -- restart ask     # some scenarios
 //! cargo run --release --manifest-path benches/peers/Cargo.toml -- --json out.json
@@ -260,7 +260,8 @@ fn main() -> ExitCode {
     println!(
         "Machine: {} vCPU ({}), {} GiB, {}, {}; load average {} at the start. Overseer at \
          {}. Every run on a fresh multi-thread tokio runtime with {} worker threads; {} \
-         repetitions{}.\n",
+         repetitions{}, each table giving their median (and in parentheses the lowest and \
+         highest repetition) and its ratio to the fastest peer's.\n",
         machine.cpus,
         machine.cpu_model,
         machine.memory_gib,

@@ -105,6 +105,16 @@ impl Row {
         }
     }
 
+    /// The lowest and highest figure of `column` over the repetitions.
+    fn spread(&self, column: usize) -> (f64, f64) {
+        self.repetitions
+            .iter()
+            .map(|rep| rep[column])
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), value| {
+                (low.min(value), high.max(value))
+            })
+    }
+
     /// The name printed in the first column.
     fn label(&self) -> String {
         if self.group.is_empty() {
@@ -173,12 +183,17 @@ impl Table {
         self
     }
 
-    /// The table as Markdown: a heading, what it measures, the table, the notes.
+    /// The table as Markdown: a heading, what it measures, the table (the first column's median
+    /// followed by the lowest and highest repetition), the notes.
     pub(crate) fn markdown(&self) -> String {
         let mut out = format!("### {}\n\n{}\n\n", self.title, self.what);
         let mut header = vec!["system".to_string()];
-        for column in &self.columns {
-            header.push(column.header.to_string());
+        for (index, column) in self.columns.iter().enumerate() {
+            header.push(if index == 0 {
+                format!("{} (range)", column.header)
+            } else {
+                column.header.to_string()
+            });
             if column.ratio {
                 header.push("× fastest peer".to_string());
             }
@@ -193,7 +208,16 @@ impl Table {
             }];
             for (index, column) in self.columns.iter().enumerate() {
                 let value = row.medians.get(index).copied().unwrap_or(f64::NAN);
-                cells.push(format_value(value, column.unit));
+                let mut cell = format_value(value, column.unit);
+                if index == 0 && row.repetitions.len() > 1 {
+                    let (low, high) = row.spread(index);
+                    cell += &format!(
+                        " ({}–{})",
+                        format_value(low, column.unit),
+                        format_value(high, column.unit)
+                    );
+                }
+                cells.push(cell);
                 if column.ratio {
                     cells.push(match row.ratios.get(index).copied().flatten() {
                         Some(ratio) => format!("{ratio:.2}"),
@@ -247,6 +271,19 @@ pub(crate) fn format_value(value: f64, unit: Unit) -> String {
     }
 }
 
+/// A count with thousands separators: `100000` as `100,000`.
+pub(crate) fn count(n: impl Into<u64>) -> String {
+    let digits = n.into().to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 fn three_digits(value: f64) -> String {
     if value >= 100.0 {
         format!("{value:.0}")
@@ -268,6 +305,9 @@ mod tests {
         assert_eq!(format_value(130_470_000.0, Unit::Nanos), "130 ms");
         assert_eq!(format_value(1_536.0, Unit::Bytes), "1536 B");
         assert_eq!(format_value(f64::NAN, Unit::Bytes), "—");
+        assert_eq!(count(100_000u32), "100,000");
+        assert_eq!(count(999u32), "999");
+        assert_eq!(count(1_000_000u64), "1,000,000");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::{repeat, Config};
 use crate::measure::{median, nanos, on_fresh_runtime};
-use crate::report::{Column, Row, Table, Unit};
+use crate::report::{count, Column, Row, Table, Unit};
 use crate::systems::Subject;
 
 /// What each subject's row measures.
@@ -48,9 +48,10 @@ pub(crate) fn run(config: &Config) -> Vec<Table> {
         title: "3. Ask round trip".to_string(),
         what: format!(
             "One caller asks one child that answers at once, one ask at a time. Each repetition \
-             times {batches} batches of {per_batch} asks (after one batch of warm-up); its \
+             times {batches} batches of {} asks (after one batch of warm-up); its \
              figure is the median batch's time per ask; the table gives the median over {} \
              repetitions.",
+            count(per_batch as u64),
             config.repetitions
         ),
         columns: vec![Column::with_ratio("per ask", Unit::Nanos)],

@@ -14,7 +14,7 @@ use overseer::budget::{Budget, Ledger, Limits, Scope, Usage};
 
 use super::Config;
 use crate::measure::{fail, Outcome};
-use crate::report::{Column, Row, Table, Unit};
+use crate::report::{count, Column, Row, Table, Unit};
 use crate::systems::Role;
 
 /// The latency recorded with each breaker outcome.
@@ -236,7 +236,8 @@ pub(crate) fn run(config: &Config) -> Vec<Table> {
             "Timed alone, without an actor: {} operations per thread per repetition after a \
              tenth as many to warm up; on two threads, the slower thread's time per \
              operation. Median over {} repetitions.",
-            config.governance_ops, config.repetitions
+            count(config.governance_ops),
+            config.repetitions
         ),
         columns: vec![Column::plain("per operation", Unit::Nanos)],
         rows,

@@ -2,7 +2,7 @@
 
 use super::{repeat, Config};
 use crate::measure::on_fresh_runtime;
-use crate::report::{Column, Row, Table, Unit};
+use crate::report::{count, Column, Row, Table, Unit};
 use crate::systems::Subject;
 
 /// What each subject's row measures.
@@ -37,6 +37,7 @@ pub(crate) fn run(config: &Config) -> Vec<Table> {
         .map(|&subject| (subject, Row::for_subject(subject, "", note(subject))))
         .collect();
     let children = config.stop_children;
+    let n = count(children as u64);
     repeat(
         config,
         "kill",
@@ -49,12 +50,12 @@ pub(crate) fn run(config: &Config) -> Vec<Table> {
     );
     vec![Table {
         scenario: "kill",
-        title: format!("6. Kill switch: {children} agents, trip until all stopped"),
+        title: format!("6. Kill switch: {n} agents, trip until all stopped"),
         what: format!(
-            "Overseer: a `System` with a `Budget` and {children} idle agents under one \
+            "Overseer: a `System` with a `Budget` and {n} idle agents under one \
              `one_for_one` root; the time from `Budget::trip` until the root supervisor has \
              exited (every agent stopped). The peers have no kill switch; the nearest \
-             equivalent is stopping a supervisor of {children} children until every child has \
+             equivalent is stopping a supervisor of {n} children until every child has \
              stopped. Median over {} repetitions, each with a fresh tree.",
             config.repetitions
         ),

@@ -2,7 +2,7 @@
 
 use super::{repeat, Config};
 use crate::measure::{median, nanos, on_fresh_runtime, quantile};
-use crate::report::{Column, Row, Table, Unit};
+use crate::report::{count, Column, Row, Table, Unit};
 use crate::systems::{Fault, Subject};
 
 /// What each subject's row measures.
@@ -63,7 +63,8 @@ pub(crate) fn run(config: &Config) -> Vec<Table> {
              so an answer from the old one cannot be mistaken for it). {} cycles per \
              repetition; the median and p99 of each repetition, then the median of those over \
              {} repetitions. Ratios compare with the fastest peer for the same fault.",
-            config.restart_cycles, config.repetitions
+            count(config.restart_cycles as u64),
+            config.repetitions
         ),
         columns: vec![
             Column::with_ratio("median", Unit::Nanos),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{repeat, Config};
 use crate::measure::{fail, resident_bytes, Outcome, WORKER_THREADS};
-use crate::report::{Column, Row, Table, Unit};
+use crate::report::{count, Column, Row, Table, Unit};
 use crate::systems::Subject;
 
 /// The hidden subcommand: `__spawn <subject key> <children>`.
@@ -59,6 +59,7 @@ pub(crate) fn run(config: &Config) -> Vec<Table> {
         .map(|&subject| (subject, Row::for_subject(subject, "", note(subject))))
         .collect();
     let children = config.spawn_children;
+    let n = count(children as u64);
     repeat(
         config,
         "spawn",
@@ -72,14 +73,14 @@ pub(crate) fn run(config: &Config) -> Vec<Table> {
     );
     vec![Table {
         scenario: "spawn",
-        title: format!("4. Spawn and memory, {children} children"),
+        title: format!("4. Spawn and memory, {n} children"),
         what: format!(
-            "{children} children (agents for Overseer's `System`) started under one supervisor, \
+            "{n} children (agents for Overseer's `System`) started under one supervisor, \
              each system in a fresh process. Time per spawn: from the first start call until \
              every child has run its start hook and the supervisor has answered a request, \
-             divided by {children} (building the specs is not timed). Memory per child: the \
+             divided by {n} (building the specs is not timed). Memory per child: the \
              growth of resident memory (`/proc/self/statm`) over the same span, specs \
-             included, divided by {children}. Median over {} repetitions.",
+             included, divided by {n}. Median over {} repetitions.",
             config.repetitions
         ),
         columns: vec![

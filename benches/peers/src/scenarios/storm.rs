@@ -2,7 +2,7 @@
 
 use super::{repeat, Config};
 use crate::measure::{median, nanos, on_fresh_runtime};
-use crate::report::{Column, Row, Table, Unit};
+use crate::report::{count, Column, Row, Table, Unit};
 use crate::systems::Subject;
 
 /// What each subject's row measures.
@@ -39,6 +39,7 @@ pub(crate) fn run(config: &Config) -> Vec<Table> {
         .map(|&subject| (subject, Row::for_subject(subject, "", note(subject))))
         .collect();
     let (children, storms) = (config.storm_children, config.storms);
+    let n = count(children as u64);
     repeat(
         config,
         "storm",
@@ -51,9 +52,9 @@ pub(crate) fn run(config: &Config) -> Vec<Table> {
     );
     vec![Table {
         scenario: "storm",
-        title: format!("2. Restart storm, one_for_all with {children} children"),
+        title: format!("2. Restart storm, one_for_all with {n} children"),
         what: format!(
-            "{children} children under one `one_for_all` supervisor; one of them panics. \
+            "{n} children under one `one_for_all` supervisor; one of them panics. \
              Measured until every child has been restarted and each has answered a request from \
              its new incarnation (the answers are awaited concurrently). {storms} storms per \
              repetition, their median, then the median over {} repetitions.",

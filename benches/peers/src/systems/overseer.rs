@@ -5,12 +5,16 @@
 //!   `Supervised` wrapper). A restarted worker is a new actor with a new `ActorRef`; the caller
 //!   finds it with [`SupervisorRef::which_children`].
 //! * [`OverseerAgents`]: a [`System`] of [`Agent`]s asked through [`AgentRef`], whose queue
-//!   outlives incarnations, so the caller keeps its handle and asks again.
+//!   outlives incarnations, so the caller keeps its handle and asks again. Since commit
+//!   0d87cba an agent is restarted in place (rebuilt in the same actor).
 //!
-//! Everything Overseer-specific that a faster child kind would change lives in three functions:
+//! The tree's workers are not restarted in place: that takes a worker that catches its own
+//! failure and implements `InPlaceChild`. Switching to one changes three functions:
 //! [`worker_child`] (how a worker is declared), [`restarted`] (how a caller learns that a
 //! worker has been started again: its `Started` event on the tree's event bus) and
-//! [`workers_other_than`] (how it then finds the current incarnations).
+//! [`workers_other_than`] (how it then finds the current incarnations; with the actor kept,
+//! the caller keeps its `ActorRef`, and the incarnation number in the answer tells a new
+//! incarnation from the old one).
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
