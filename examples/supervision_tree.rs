@@ -125,6 +125,34 @@ async fn settle_and_print(
     for supervisor in chain.iter().rev() {
         let _ = supervisor.count_children().await;
     }
+    // A supervisor that gave up answers no more calls: wait until its parent has reported it
+    // stopped (after it stopped its own children), so the parent's answer below comes after
+    // the parent has handled that exit.
+    let mut escalated = Vec::new();
+    while let Ok(event) = feed.try_recv() {
+        println!("{}", describe(&event));
+        match event.kind {
+            EventKind::Escalated { .. } => escalated.push(event.path.clone()),
+            EventKind::Stopped { .. } => escalated.retain(|path| *path != event.path),
+            _ => {}
+        }
+    }
+    for path in escalated {
+        let reported = async {
+            while let Ok(event) = feed.recv().await {
+                println!("{}", describe(&event));
+                if event.path == path && matches!(event.kind, EventKind::Stopped { .. }) {
+                    return;
+                }
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(5), reported)
+            .await
+            .is_err()
+        {
+            println!("({path} was not reported stopped within 5 s)");
+        }
+    }
     let _ = tree.root().count_children().await;
     while let Ok(event) = feed.try_recv() {
         println!("{}", describe(&event));

@@ -392,22 +392,35 @@ async fn shut_down(cell: &ActorCell, shutdown: Shutdown) -> ExitReason {
             ExitReason::Killed
         }
         Shutdown::Timeout(limit) => {
-            match cell
+            let deadline = Instant::now() + limit;
+            let stopped = match cell
                 .stop_and_wait(ExitReason::Shutdown.to_stop_reason(), Some(limit))
                 .await
             {
-                Err(ractor::RactorErr::Timeout) => {
-                    kill(cell).await;
-                    ExitReason::Killed
-                }
-                // Stopped, or already gone.
-                _ => ExitReason::Shutdown,
+                Err(ractor::RactorErr::Timeout) => false,
+                // Already stopping (its stop port is closed, e.g. a supervisor that gave up
+                // and is stopping its own children): wait for it to be gone, so that its
+                // children's stops are reported before its own.
+                Err(_) => tokio::time::timeout_at(deadline, cell.wait(None))
+                    .await
+                    .is_ok(),
+                Ok(()) => true,
+            };
+            if stopped {
+                ExitReason::Shutdown
+            } else {
+                kill(cell).await;
+                ExitReason::Killed
             }
         }
         Shutdown::Infinity => {
-            let _ = cell
+            if cell
                 .stop_and_wait(ExitReason::Shutdown.to_stop_reason(), None)
-                .await;
+                .await
+                .is_err()
+            {
+                let _ = cell.wait(None).await;
+            }
             ExitReason::Shutdown
         }
     }

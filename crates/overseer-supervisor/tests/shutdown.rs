@@ -226,3 +226,28 @@ async fn the_census_reaches_zero_after_an_escalation_stops_the_root() {
         tree.live_actors()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_during_an_escalation_reports_the_children_before_their_supervisor() {
+    let inner = SupervisorSpec::one_for_one("inner")
+        .intensity(0, Duration::from_secs(5))
+        .child(worker_failing_at("slow", FailureSite::StopHang).shutdown(
+            overseer_supervisor::Shutdown::Timeout(Duration::from_secs(1)),
+        ))
+        .child(worker("w"));
+    let spec = SupervisorSpec::one_for_one("root")
+        .child(overseer_supervisor::ChildSpec::supervisor(inner));
+    let tree = SupervisionTree::start(spec).await.unwrap();
+    let mut events = tree.subscribe();
+    send(&tree, &["inner", "w"], Command::Panic).await;
+    events_until(&mut events, is("root/inner", escalated)).await;
+    // `inner` is now stopping `slow`, which takes its whole shutdown timeout.
+    tree.shutdown(Duration::from_secs(30)).await.unwrap();
+    let seen = events_until(&mut events, is("root", stopped)).await;
+    let stops: Vec<&str> = seen
+        .iter()
+        .filter(|event| stopped(&event.kind))
+        .map(|event| event.path.as_str())
+        .collect();
+    assert_eq!(stops, ["root/inner/slow", "root/inner", "root"]);
+}
