@@ -13,7 +13,6 @@ use tracing::Instrument;
 
 use overseer_supervisor::EventId;
 
-use crate::event::AskOutcome;
 use crate::slot::{Answer, InjectedMark, Job, Slot};
 use crate::{Agent, AgentName, AskError};
 
@@ -275,20 +274,18 @@ impl<A: Agent> AgentRef<A> {
         asked_at: Instant,
         injected: Option<&'static str>,
     ) {
-        let usage = answer.usage;
-        let outcome = self
-            .slot
+        self.slot
             .publish_ask_event(id, task_type, answer, asked_at, injected);
-        span.record(
-            "outcome",
-            match &outcome {
-                AskOutcome::Ok => "ok",
-                AskOutcome::Error { kind, .. } => kind,
-            },
-        );
-        if !span.is_disabled() {
-            span.record("latency_us", asked_at.elapsed().as_micros() as u64);
+        if span.is_disabled() {
+            return;
         }
+        let usage = answer.usage;
+        let outcome = match &answer.outcome {
+            Ok(_) => "ok",
+            Err(error) => error.kind(),
+        };
+        span.record("outcome", outcome);
+        span.record("latency_us", asked_at.elapsed().as_micros() as u64);
         span.record("input_tokens", usage.input_tokens);
         span.record("output_tokens", usage.output_tokens);
         span.record("cost_micros", usage.cost_micros);

@@ -312,7 +312,8 @@ impl<A: Agent> Slot<A> {
         }
     }
 
-    /// Publishes how an ask or a tell of this agent ended, and returns its outcome.
+    /// Publishes how an ask or a tell of this agent ended (nothing is built if nobody
+    /// subscribes).
     pub(crate) fn publish_ask_event<O>(
         &self,
         id: EventId,
@@ -320,7 +321,10 @@ impl<A: Agent> Slot<A> {
         answer: &Answer<O>,
         asked_at: Instant,
         injected: Option<&'static str>,
-    ) -> AskOutcome {
+    ) {
+        if !self.shared.has_subscribers() {
+            return;
+        }
         let outcome = match &answer.outcome {
             Ok(_) => AskOutcome::Ok,
             Err(error) => AskOutcome::Error {
@@ -328,9 +332,6 @@ impl<A: Agent> Slot<A> {
                 message: error.to_string(),
             },
         };
-        if !self.shared.has_subscribers() {
-            return outcome;
-        }
         let caused_by = match &answer.outcome {
             Err(AskError::KillSwitchTripped { .. }) => self.shared.trip_event_causing(id),
             _ => None,
@@ -348,12 +349,11 @@ impl<A: Agent> Slot<A> {
             path: meta.path,
             agent: self.name.clone(),
             task_type: Cow::Borrowed(task_type),
-            outcome: outcome.clone(),
+            outcome,
             latency,
             usage: answer.usage,
             injected: injected.map(Cow::Borrowed),
         }));
-        outcome
     }
 
     /// Fails every queued job with `error`.

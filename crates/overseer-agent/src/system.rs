@@ -481,7 +481,9 @@ impl System {
             .event_ids(self.registry.shared.ids.clone())
             .epoch(self.registry.shared.epoch)
             .event_sink(move |event| {
-                shared.publish(SystemEvent::Lifecycle(event.clone()));
+                if shared.has_subscribers() {
+                    shared.publish(SystemEvent::Lifecycle(event.clone()));
+                }
                 if event.path.depth() == 0 && matches!(event.kind, EventKind::Stopped { .. }) {
                     if let Some(registry) = registry.upgrade() {
                         registry.tree_stopped();

@@ -95,7 +95,9 @@ impl EventBus {
     pub(crate) fn publish(&self, event: LifecycleEvent) {
         trace_event(&event);
         // No subscriber is not an error: events are also in the tracing output.
-        let _ = self.sender.send(event);
+        if self.sender.receiver_count() > 0 {
+            let _ = self.sender.send(event);
+        }
     }
 }
 
