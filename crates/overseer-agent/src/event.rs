@@ -16,6 +16,7 @@
 //! | a [`BudgetWarningEvent`] | the ask whose usage crossed the tier |
 //! | a [`KillSwitchEvent`] | the ask whose usage or failure tripped it, if one did |
 //! | an [`AskEvent`] refused because the kill switch tripped | the [`KillSwitchEvent`] |
+//! | an [`AskEvent`] refused by an open breaker | the [`BreakerEvent`] of its latest opening |
 //! | a `stopped` of the shutdown after a trip | the [`KillSwitchEvent`] |
 //!
 //! An ask's id is assigned when the ask is made, so the crash it causes can be published (and

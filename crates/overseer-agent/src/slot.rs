@@ -334,6 +334,9 @@ impl<A: Agent> Slot<A> {
         };
         let caused_by = match &answer.outcome {
             Err(AskError::KillSwitchTripped { .. }) => self.shared.trip_event_causing(id),
+            Err(AskError::BreakerOpen {
+                agent, task_type, ..
+            }) => self.shared.breaker_opening(agent.as_str(), task_type),
             _ => None,
         };
         // One clock read for both the latency and the event's time.

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
-use overseer_breaker::{BreakerRegistry, Transition};
+use overseer_breaker::{BreakerKey, BreakerRegistry, State as BreakerState, Transition};
 use overseer_budget::{Budget, InFlightPolicy, TripReport};
 use overseer_supervisor::{
     ChildFate, ChildPath, ChildSpec, EventBus, EventId, EventIds, EventKind, StartContext,
@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     created_at: SystemTime,
     /// The kill switch's trip event and the ask that caused it, once it tripped.
     trip_event: OnceLock<(EventId, Option<EventId>)>,
+    /// The event of each breaker's latest opening, named by the asks it refuses.
+    breaker_openings: DashMap<BreakerKey, EventId>,
 }
 
 /// What only the [`System`] holds: the agents' slots, the tree, the deadline timer. Everything
@@ -155,6 +157,13 @@ impl Shared {
         }
     }
 
+    /// The latest opening of the breaker of (`agent`, `task_type`), as the cause of a refusal.
+    pub(crate) fn breaker_opening(&self, agent: &str, task_type: &str) -> Option<EventId> {
+        self.breaker_openings
+            .get(&BreakerKey::new(agent, task_type))
+            .map(|opening| *opening)
+    }
+
     /// The kill switch's trip event, as the cause of ask `ask`'s refusal: `None` if it has not
     /// tripped, or if this very ask tripped it (the trip names the ask instead).
     pub(crate) fn trip_event_causing(&self, ask: EventId) -> Option<EventId> {
@@ -172,6 +181,10 @@ impl Shared {
         path: Option<ChildPath>,
     ) {
         let meta = self.meta(Some(cause), path);
+        if transition.to == BreakerState::Open {
+            self.breaker_openings
+                .insert(transition.key.clone(), meta.id);
+        }
         self.publish(SystemEvent::Breaker(BreakerEvent::new(transition, meta)));
     }
 }
@@ -365,6 +378,7 @@ impl SystemBuilder {
                     epoch: Instant::now(),
                     created_at: SystemTime::now(),
                     trip_event: OnceLock::new(),
+                    breaker_openings: DashMap::new(),
                 }),
                 slots: DashMap::new(),
                 tree: OnceLock::new(),

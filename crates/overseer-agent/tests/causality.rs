@@ -149,6 +149,7 @@ async fn every_event_has_a_unique_id_a_time_and_a_path_and_survives_json() {
     tokio::time::advance(Duration::from_secs(3)).await;
     assert!(a.ask(Task::Fail("one")).await.is_err());
     assert!(a.ask(Task::Fail("two")).await.is_err()); // opens the breaker of "trouble"
+    assert!(a.ask(Task::Fail("refused")).await.is_err()); // refused: the breaker is open
     assert!(a.ask(Task::Spend(Usage::new(400, 400, 0))).await.is_ok()); // 800: tiers crossed
     assert!(a.ask(Task::Spend(Usage::new(400, 400, 0))).await.is_err()); // trips the switch
     assert!(a.ask(Task::Echo("late".into())).await.is_err()); // refused: tripped
@@ -191,6 +192,15 @@ async fn every_event_has_a_unique_id_a_time_and_a_path_and_survives_json() {
     assert_eq!(
         described("root/a breaker(Closed->Open)"),
         [vec!["root/a breaker(Closed->Open)", "root/a ask(failed)"]]
+    );
+    assert_eq!(
+        described("root/a ask(breaker_open)"),
+        [vec![
+            "root/a ask(breaker_open)",
+            "root/a breaker(Closed->Open)",
+            "root/a ask(failed)"
+        ]],
+        "a refusal names the breaker's opening"
     );
     let warnings = described("root/a warning");
     assert!(!warnings.is_empty());
