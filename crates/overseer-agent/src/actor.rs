@@ -292,13 +292,9 @@ impl<A: Agent> AgentActor<A> {
             let report = crate::cause::during_ask(id, path, || reservation.commit(usage.into()));
             for warning in report.warnings {
                 let meta = shared.meta(Some(id), path.cloned());
-                shared.publish(SystemEvent::BudgetWarning(BudgetWarningEvent {
-                    id: meta.id,
-                    caused_by: meta.caused_by,
-                    elapsed: meta.elapsed,
-                    path: meta.path,
-                    warning,
-                }));
+                shared.publish(SystemEvent::BudgetWarning(BudgetWarningEvent::new(
+                    meta, warning,
+                )));
             }
         }
         let answer = |outcome: Result<A::Output, AskError>| {

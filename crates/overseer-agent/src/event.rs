@@ -157,6 +157,30 @@ pub struct BreakerEvent {
     pub open_for: Option<Duration>,
 }
 
+impl BudgetWarningEvent {
+    pub(crate) fn new(meta: EventMeta, warning: BudgetWarning) -> Self {
+        Self {
+            id: meta.id,
+            caused_by: meta.caused_by,
+            elapsed: meta.elapsed,
+            path: meta.path,
+            warning,
+        }
+    }
+}
+
+impl KillSwitchEvent {
+    pub(crate) fn new(meta: EventMeta, report: TripReport) -> Self {
+        Self {
+            id: meta.id,
+            caused_by: meta.caused_by,
+            elapsed: meta.elapsed,
+            path: meta.path,
+            report,
+        }
+    }
+}
+
 impl BreakerEvent {
     pub(crate) fn new(transition: &Transition, meta: EventMeta) -> Self {
         Self {

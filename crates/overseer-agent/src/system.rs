@@ -128,20 +128,11 @@ impl Shared {
 
     /// Stamps a new event: its id, its cause, the time, the path.
     pub(crate) fn meta(&self, caused_by: Option<EventId>, path: Option<ChildPath>) -> EventMeta {
-        self.meta_with_id(self.ids.next(), caused_by, path)
+        self.meta_at(self.ids.next(), caused_by, path, Instant::now())
     }
 
-    /// Stamps an event whose id was assigned earlier (an ask's).
-    pub(crate) fn meta_with_id(
-        &self,
-        id: EventId,
-        caused_by: Option<EventId>,
-        path: Option<ChildPath>,
-    ) -> EventMeta {
-        self.meta_at(id, caused_by, path, Instant::now())
-    }
-
-    /// Stamps an event that happened at `at`.
+    /// Stamps an event that happened at `at`, whose id may have been assigned earlier (an
+    /// ask's).
     pub(crate) fn meta_at(
         &self,
         id: EventId,
@@ -203,13 +194,10 @@ impl Registry {
         let trip = meta.id;
         let _ = self.shared.trip_event.set((trip, caused_by));
         self.shared
-            .publish(SystemEvent::KillSwitchTripped(KillSwitchEvent {
-                id: meta.id,
-                caused_by: meta.caused_by,
-                elapsed: meta.elapsed,
-                path: meta.path,
-                report: report.clone(),
-            }));
+            .publish(SystemEvent::KillSwitchTripped(KillSwitchEvent::new(
+                meta,
+                report.clone(),
+            )));
         let registry = Arc::clone(self);
         runtime.spawn(async move {
             if let Some(tree) = registry.tree.get() {
