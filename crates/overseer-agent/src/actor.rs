@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use overseer_supervisor::{
-    ChildExit, ChildPath, ExitReason, FailureReporter, InPlaceChild, StartError,
+    child_reply, ChildExit, ChildPath, ExitReason, FailureReporter, InPlaceChild, StartError,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
@@ -62,33 +62,15 @@ pub(crate) struct AgentInPlace(pub(crate) ActorRef<AgentMsg>);
 impl InPlaceChild for AgentInPlace {
     fn park(&self) -> BoxFuture<'static, Result<(), StartError>> {
         let (done, parked) = oneshot::channel();
-        let sent = self.0.send_message(AgentMsg::Park(done)).is_ok();
-        async move {
-            if !sent {
-                return Err(StartError::failed("the agent's actor is gone"));
-            }
-            parked
-                .await
-                .map_err(|_| StartError::failed("the agent's actor is gone"))
-        }
-        .boxed()
+        child_reply(self.0.send_message(AgentMsg::Park(done)).is_ok(), parked)
     }
 
     fn rebuild(&self, previous_exit: ExitReason) -> BoxFuture<'static, Result<(), StartError>> {
         let (done, rebuilt) = oneshot::channel();
-        let sent = self
-            .0
-            .send_message(AgentMsg::Rebuild(previous_exit, done))
-            .is_ok();
-        async move {
-            if !sent {
-                return Err(StartError::failed("the agent's actor is gone"));
-            }
-            rebuilt
-                .await
-                .map_err(|_| StartError::failed("the agent's actor is gone"))?
-        }
-        .boxed()
+        let sent = self.0.send_message(AgentMsg::Rebuild(previous_exit, done));
+        child_reply(sent.is_ok(), rebuilt)
+            .map(|answer| answer.and_then(std::convert::identity))
+            .boxed()
     }
 }
 

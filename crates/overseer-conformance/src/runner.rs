@@ -14,8 +14,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use overseer_supervisor::{
-    AutoShutdown as SupAutoShutdown, ChildExit, ChildId, ChildOpError, ChildSpec, ChildState,
-    EventBus, EventKind, ExitReason, FailureReporter, InPlaceChild, LifecycleEvent,
+    child_reply, AutoShutdown as SupAutoShutdown, ChildExit, ChildId, ChildOpError, ChildSpec,
+    ChildState, EventBus, EventKind, ExitReason, FailureReporter, InPlaceChild, LifecycleEvent,
     Restart as SupRestart, Shutdown, StartContext, StartError, Strategy as SupStrategy,
     SupervisionTree, SupervisorRef, SupervisorSpec, TreeError,
 };
@@ -331,22 +331,15 @@ struct WorkerHandle(ActorRef<WorkerMsg>);
 impl InPlaceChild for WorkerHandle {
     fn park(&self) -> BoxFuture<'static, Result<(), StartError>> {
         let (done, parked) = oneshot::channel();
-        let sent = self.0.send_message(WorkerMsg::Park(done));
-        async move {
-            sent.map_err(|_| StartError::failed("gone"))?;
-            parked.await.map_err(|_| StartError::failed("gone"))
-        }
-        .boxed()
+        child_reply(self.0.send_message(WorkerMsg::Park(done)).is_ok(), parked)
     }
 
     fn rebuild(&self, _previous_exit: ExitReason) -> BoxFuture<'static, Result<(), StartError>> {
         let (done, rebuilt) = oneshot::channel();
         let sent = self.0.send_message(WorkerMsg::Rebuild(done));
-        async move {
-            sent.map_err(|_| StartError::failed("gone"))?;
-            rebuilt.await.map_err(|_| StartError::failed("gone"))?
-        }
-        .boxed()
+        child_reply(sent.is_ok(), rebuilt)
+            .map(|answer| answer.and_then(std::convert::identity))
+            .boxed()
     }
 }
 

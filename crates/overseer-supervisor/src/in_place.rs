@@ -20,7 +20,9 @@
 //! decisions) is the same, which the tests check by running the same scenarios both ways.
 
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use ractor::ActorCell;
+use tokio::sync::oneshot;
 
 use crate::supervisor::SupervisorMsg;
 use crate::{ExitReason, StartError};
@@ -37,6 +39,38 @@ pub trait InPlaceChild: Send + Sync + 'static {
     /// serves again, or with why it could not start (the supervisor then stops the actor and
     /// treats it as a failed start).
     fn rebuild(&self, previous_exit: ExitReason) -> BoxFuture<'static, Result<(), StartError>>;
+}
+
+/// The answer to a request an [`InPlaceChild`] sent its actor with a `oneshot` reply:
+/// `sent` says whether the message was accepted. An actor that is gone (the message refused,
+/// or the reply dropped) is a [`StartError`].
+///
+/// ```
+/// use overseer_supervisor::{child_reply, StartError};
+/// use tokio::sync::oneshot;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let (done, parked) = oneshot::channel::<()>();
+/// done.send(()).unwrap();
+/// assert!(child_reply(true, parked).await.is_ok());
+/// let (_, never) = oneshot::channel::<()>();
+/// assert!(matches!(child_reply(false, never).await, Err(StartError::Failed(_))));
+/// # }
+/// ```
+pub fn child_reply<T: Send + 'static>(
+    sent: bool,
+    reply: oneshot::Receiver<T>,
+) -> BoxFuture<'static, Result<T, StartError>> {
+    async move {
+        if !sent {
+            return Err(StartError::failed("the worker's actor is gone"));
+        }
+        reply
+            .await
+            .map_err(|_| StartError::failed("the worker's actor is gone"))
+    }
+    .boxed()
 }
 
 /// How an in-place worker tells its supervisor that it failed and has parked. Given by

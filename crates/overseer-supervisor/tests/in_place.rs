@@ -11,8 +11,8 @@ use common::{events_until, is, started, stopped};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use overseer_supervisor::{
-    ChildSpec, EventKind, ExitReason, FailureReporter, InPlaceChild, Restart, Shutdown,
-    StartContext, StartError, SupervisionTree, SupervisorSpec,
+    child_reply, ChildSpec, EventKind, ExitReason, FailureReporter, InPlaceChild, Restart,
+    Shutdown, StartContext, StartError, SupervisionTree, SupervisorSpec,
 };
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
@@ -110,26 +110,15 @@ struct Handle(ActorRef<Msg>);
 impl InPlaceChild for Handle {
     fn park(&self) -> BoxFuture<'static, Result<(), StartError>> {
         let (done, parked) = oneshot::channel();
-        let sent = self.0.send_message(Msg::Park(done)).is_ok();
-        async move {
-            if !sent {
-                return Err(StartError::failed("gone"));
-            }
-            parked.await.map_err(|_| StartError::failed("gone"))
-        }
-        .boxed()
+        child_reply(self.0.send_message(Msg::Park(done)).is_ok(), parked)
     }
 
     fn rebuild(&self, _: ExitReason) -> BoxFuture<'static, Result<(), StartError>> {
         let (done, rebuilt) = oneshot::channel();
         let sent = self.0.send_message(Msg::Rebuild(done)).is_ok();
-        async move {
-            if !sent {
-                return Err(StartError::failed("gone"));
-            }
-            rebuilt.await.map_err(|_| StartError::failed("gone"))?
-        }
-        .boxed()
+        child_reply(sent, rebuilt)
+            .map(|answer| answer.and_then(std::convert::identity))
+            .boxed()
     }
 }
 
