@@ -82,3 +82,14 @@ fn every_scenario_is_reproduced_with_workers_restarted_in_place() {
         assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     }
 }
+
+/// The same scenarios with workers that carry out their own one_for_one restarts when the
+/// supervisor lets them (no message to the supervisor and back): still not a line different.
+#[test]
+fn every_scenario_is_reproduced_with_workers_that_restart_themselves() {
+    for folder in ["tests/otp", "tests/otp_derived"] {
+        let (count, failures) = mismatches_with(folder, Restarts::InPlaceHere);
+        assert!(count >= 12, "scenarios are in {folder}");
+        assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    }
+}

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use overseer_supervisor::{
-    child_reply, ChildExit, ChildPath, ExitReason, FailureReporter, InPlaceChild, StartError,
+    child_reply, AfterFailure, ChildExit, ChildPath, ExitReason, FailureReporter, InPlaceChild,
+    StartError,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
@@ -185,11 +186,24 @@ impl<A: Agent> AgentActor<A> {
             if let Err(reason) = self.run(agent, &mut state.context, job).await {
                 state.agent = None;
                 self.slot.record_exit(reason.clone());
-                if self.reporter.report(&myself.get_cell(), reason.clone()) {
-                    return Ok(());
+                match self.reporter.failed(&myself.get_cell(), reason.clone()) {
+                    AfterFailure::RebuildNow(restart) => {
+                        // The supervisor's decision, carried out here: no message there and back.
+                        let previous_exit = restart.previous_exit().clone();
+                        let rebuilt = Box::pin(self.rebuild(myself, state, previous_exit)).await;
+                        let failed = rebuilt.is_err();
+                        restart.finish(rebuilt);
+                        if failed {
+                            // Parked until the supervisor stops this actor and starts another.
+                            return Ok(());
+                        }
+                    }
+                    AfterFailure::Reported => return Ok(()),
+                    AfterFailure::SupervisorGone => {
+                        self.slot.uninstall(myself, reason.clone());
+                        return Err(ChildExit::new(reason).into());
+                    }
                 }
-                self.slot.uninstall(myself, reason.clone());
-                return Err(ChildExit::new(reason).into());
             }
         }
         if self.slot.has_work() {

@@ -14,10 +14,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use overseer_supervisor::{
-    child_reply, AutoShutdown as SupAutoShutdown, ChildExit, ChildId, ChildOpError, ChildSpec,
-    ChildState, EventBus, EventKind, ExitReason, FailureReporter, InPlaceChild, LifecycleEvent,
-    Restart as SupRestart, Shutdown, StartContext, StartError, Strategy as SupStrategy,
-    SupervisionTree, SupervisorRef, SupervisorSpec, TreeError,
+    child_reply, AfterFailure, AutoShutdown as SupAutoShutdown, ChildExit, ChildId, ChildOpError,
+    ChildSpec, ChildState, EventBus, EventKind, ExitReason, FailureReporter, InPlaceChild,
+    LifecycleEvent, Restart as SupRestart, Shutdown, StartContext, StartError,
+    Strategy as SupStrategy, SupervisionTree, SupervisorRef, SupervisorSpec, TreeError,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus};
 use tokio::sync::{broadcast, oneshot};
@@ -76,8 +76,18 @@ pub enum Restarts {
     #[default]
     NewActor,
     /// Workers survive their failures and are rebuilt in place
-    /// ([`InPlaceChild`](overseer_supervisor::InPlaceChild)).
+    /// ([`InPlaceChild`](overseer_supervisor::InPlaceChild)) when their supervisor decides so.
     InPlace,
+    /// As [`InPlace`](Self::InPlace), and a worker carries out its own restart when its
+    /// supervisor lets it ([`FailureReporter::failed`]).
+    InPlaceHere,
+}
+
+impl Restarts {
+    /// Whether workers are restarted in place.
+    pub fn in_place(self) -> bool {
+        matches!(self, Self::InPlace | Self::InPlaceHere)
+    }
 }
 
 /// [`run_text`] with workers restarted as `restarts` says.
@@ -230,15 +240,16 @@ impl World {
                 if world.take_failing_start(&name) {
                     return Err(StartError::failed("start_failed"));
                 }
-                let in_place = (world.restarts == Restarts::InPlace).then(|| InPlace {
+                let in_place = world.restarts.in_place().then(|| InPlace {
                     reporter: context.failure_reporter(),
+                    restarts_itself: world.restarts == Restarts::InPlaceHere,
                     world: world.clone(),
                     name: name.clone(),
                 });
                 let worker = context
                     .spawn(Worker, WorkerArgs { stubborn, in_place })
                     .await?;
-                if world.restarts == Restarts::InPlace {
+                if world.restarts.in_place() {
                     context.restart_in_place(WorkerHandle(worker.clone()));
                 }
                 world
@@ -293,6 +304,8 @@ struct WorkerArgs {
 #[derive(Debug)]
 struct InPlace {
     reporter: FailureReporter,
+    /// Carries out its own restarts when the supervisor lets it.
+    restarts_itself: bool,
     world: World,
     name: String,
 }
@@ -343,6 +356,22 @@ impl InPlaceChild for WorkerHandle {
     }
 }
 
+impl WorkerState {
+    /// Rebuilds a parked worker, unless the scenario makes its start fail.
+    fn rebuild(&mut self) -> Result<(), StartError> {
+        match &self.in_place {
+            Some(in_place) if in_place.world.take_failing_start(&in_place.name) => {
+                Err(StartError::failed("start_failed"))
+            }
+            _ => {
+                self.parked = false;
+                self.exiting_by_itself = false;
+                Ok(())
+            }
+        }
+    }
+}
+
 impl Actor for Worker {
     type Msg = WorkerMsg;
     type State = WorkerState;
@@ -379,17 +408,7 @@ impl Actor for Worker {
                 return Ok(());
             }
             WorkerMsg::Rebuild(done) => {
-                let rebuilt = match &state.in_place {
-                    Some(in_place) if in_place.world.take_failing_start(&in_place.name) => {
-                        Err(StartError::failed("start_failed"))
-                    }
-                    _ => {
-                        state.parked = false;
-                        state.exiting_by_itself = false;
-                        Ok(())
-                    }
-                };
-                let _ = done.send(rebuilt);
+                let _ = done.send(state.rebuild());
                 return Ok(());
             }
             // A parked worker has no state to act on.
@@ -403,8 +422,17 @@ impl Actor for Worker {
                 // parked actor is not a polite stop it could ignore.
                 state.parked = true;
                 state.exiting_by_itself = true;
-                if !in_place.reporter.report(&myself.get_cell(), reason) {
-                    myself.stop(None);
+                let cell = myself.get_cell();
+                if !in_place.restarts_itself {
+                    if !in_place.reporter.report(&cell, reason) {
+                        myself.stop(None);
+                    }
+                    return Ok(());
+                }
+                match in_place.reporter.failed(&cell, reason) {
+                    AfterFailure::RebuildNow(restart) => restart.finish(state.rebuild()),
+                    AfterFailure::Reported => {}
+                    AfterFailure::SupervisorGone => myself.stop(None),
                 }
                 Ok(())
             }

@@ -15,17 +15,31 @@
 //! siblings ([`InPlaceChild::park`]) under their shutdown deadline instead of stopping them;
 //! one that does not park in time is killed and started afresh with its start function.
 //!
+//! A one_for_one restart needs nothing of the supervisor but its restart intensity and its
+//! event stream, so a worker that reports with [`FailureReporter::failed`] may be told to carry
+//! it out itself, in its own task, without a message to its supervisor and back
+//! ([`AfterFailure::RebuildNow`]): when the supervisor is between messages, the child's
+//! restart type says restart, and the restart is within the intensity. The decision is taken
+//! under the lock the supervisor takes to count its own restarts, and the same events are
+//! published in the same order. In every other case the failure is reported as above.
+//!
 //! What differs from a restart with a new actor: messages queued in the mailbox survive the
 //! restart, and the actor id stays the same. Anything else (events, order, counts, timing of
 //! decisions) is the same, which the tests check by running the same scenarios both ways.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use ractor::ActorCell;
 use tokio::sync::oneshot;
 
-use crate::supervisor::SupervisorMsg;
-use crate::{ExitReason, StartError};
+use crate::child_spec::FateWatcher;
+use crate::supervisor::{BusyGuard, SupervisorMsg, TreeContext};
+use crate::{
+    decide_on_exit, ChildFate, ChildId, ChildPath, EventId, EventKind, ExitCause, ExitDecision,
+    ExitReason, Restart, RestartWindow, StartError,
+};
 
 /// What a supervisor asks of a worker it restarts in place. Registered by the worker's start
 /// function with [`StartContext::restart_in_place`](crate::StartContext::restart_in_place).
@@ -78,6 +92,26 @@ pub fn child_reply<T: Send + 'static>(
 #[derive(Debug, Clone)]
 pub struct FailureReporter {
     pub(crate) supervisor: ActorCell,
+    /// Set when the worker may carry out its own restarts (its supervisor is one_for_one).
+    pub(crate) restarts_here: Option<ChildRestarts>,
+}
+
+/// What a worker does after [`FailureReporter::failed`].
+///
+/// | Variant | When | The worker then |
+/// |---|---|---|
+/// | [`RebuildNow`](Self::RebuildNow) | the supervisor is between messages, one_for_one, the child's restart type says restart, within the intensity | rebuilds its state now, in its own task, and hands the result to [`InPlaceRestart::finish`] |
+/// | [`Reported`](Self::Reported) | any other case: the supervisor decides as for an exit | waits parked for [`InPlaceChild::rebuild`], [`InPlaceChild::park`] or a stop |
+/// | [`SupervisorGone`](Self::SupervisorGone) | the supervisor has exited | exits |
+#[derive(Debug)]
+#[must_use = "a restart decided here must be carried out and finished"]
+pub enum AfterFailure {
+    /// Restart here: the `stopped` event is published and the restart counted.
+    RebuildNow(InPlaceRestart),
+    /// The supervisor was told and decides.
+    Reported,
+    /// The supervisor is gone.
+    SupervisorGone,
 }
 
 impl FailureReporter {
@@ -87,5 +121,210 @@ impl FailureReporter {
         self.supervisor
             .send_message(SupervisorMsg::ChildFailed(child.clone(), reason))
             .is_ok()
+    }
+
+    /// Like [`report`](Self::report), but when the supervisor's decision can only be to restart
+    /// this worker alone, the worker is told to carry it out itself
+    /// ([`AfterFailure::RebuildNow`]): no message to the supervisor and back.
+    pub fn failed(&self, child: &ActorCell, reason: ExitReason) -> AfterFailure {
+        if let Some(restarts) = &self.restarts_here {
+            if let Some(restart) = restarts.try_restart(&self.supervisor, child, &reason) {
+                return AfterFailure::RebuildNow(restart);
+            }
+        }
+        if self.report(child, reason) {
+            AfterFailure::Reported
+        } else {
+            AfterFailure::SupervisorGone
+        }
+    }
+}
+
+/// A restart a worker carries out itself (see [`FailureReporter::failed`]). Rebuild the state,
+/// then call [`finish`](Self::finish) with the result: it publishes `started` (or
+/// `start_failed`, after which the supervisor stops the actor and retries with a new one, as for
+/// any failed restart). Dropped unfinished, it counts as a failed start.
+#[derive(Debug)]
+pub struct InPlaceRestart {
+    restarts: ChildRestarts,
+    supervisor: ActorCell,
+    child: ActorCell,
+    previous_exit: ExitReason,
+    stopped: EventId,
+    finished: bool,
+    _busy: BusyGuard,
+}
+
+impl InPlaceRestart {
+    /// Why the worker failed: what its rebuilt state is told, as `on_restart` would be.
+    pub fn previous_exit(&self) -> &ExitReason {
+        &self.previous_exit
+    }
+
+    /// Publishes the restart's outcome. `Err` is a failed start: the supervisor then stops the
+    /// actor and tries again later with the worker's start function.
+    pub fn finish(mut self, rebuilt: Result<(), StartError>) {
+        self.conclude(rebuilt);
+    }
+
+    fn conclude(&mut self, rebuilt: Result<(), StartError>) {
+        self.finished = true;
+        let restarts = &self.restarts;
+        let kind = match &rebuilt {
+            Ok(()) => EventKind::Started,
+            Err(error) => EventKind::StartFailed {
+                error: error.clone(),
+            },
+        };
+        restarts
+            .shared
+            .tree
+            .emit(&restarts.path, kind, Some(self.stopped));
+        if rebuilt.is_err() {
+            let failed =
+                SupervisorMsg::RestartInPlaceFailed(self.child.clone(), self.previous_exit.clone());
+            if self.supervisor.send_message(failed).is_err() {
+                self.child.stop(None);
+            }
+        }
+    }
+}
+
+impl Drop for InPlaceRestart {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.conclude(Err(StartError::failed(
+                "the restart in place was abandoned before it finished",
+            )));
+        }
+    }
+}
+
+/// What a supervisor shares with its in-place children so that one of them can carry out its
+/// own one_for_one restart: whether the supervisor is between messages, and its restart window.
+pub(crate) struct SharedRestarts {
+    pub(crate) tree: TreeContext,
+    state: Mutex<RestartsState>,
+}
+
+struct RestartsState {
+    /// A child may restart itself: the supervisor is between messages and not exiting.
+    open: bool,
+    /// The supervisor has decided to exit (or is exiting): never open again.
+    exiting: bool,
+    window: RestartWindow,
+}
+
+impl SharedRestarts {
+    /// Closed until the supervisor has started its children.
+    pub(crate) fn new(tree: TreeContext, window: RestartWindow) -> Arc<Self> {
+        Arc::new(Self {
+            tree,
+            state: Mutex::new(RestartsState {
+                open: false,
+                exiting: false,
+                window,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, RestartsState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a restart the supervisor carries out at second `now`.
+    pub(crate) fn record(&self, now: u64) -> crate::Verdict {
+        self.lock().window.record(now)
+    }
+
+    /// Lets children restart themselves (the supervisor is between messages).
+    pub(crate) fn open(&self) {
+        let mut state = self.lock();
+        state.open = !state.exiting;
+    }
+
+    /// No child restarts itself until the returned guard drops (the supervisor is handling a
+    /// message).
+    pub(crate) fn close(self: &Arc<Self>) -> ClosedRestarts {
+        self.lock().open = false;
+        ClosedRestarts(Arc::clone(self))
+    }
+
+    /// The supervisor exits: no child restarts itself any more.
+    pub(crate) fn close_for_good(&self) {
+        let mut state = self.lock();
+        state.open = false;
+        state.exiting = true;
+    }
+}
+
+/// Keeps a supervisor's children from restarting themselves while it handles a message.
+pub(crate) struct ClosedRestarts(Arc<SharedRestarts>);
+
+impl Drop for ClosedRestarts {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+/// What one child of a one_for_one supervisor needs to restart itself.
+#[derive(Clone)]
+pub(crate) struct ChildRestarts {
+    pub(crate) shared: Arc<SharedRestarts>,
+    pub(crate) id: ChildId,
+    pub(crate) path: ChildPath,
+    pub(crate) restart: Restart,
+    pub(crate) exit_cause: ExitCause,
+    pub(crate) watcher: Option<FateWatcher>,
+}
+
+impl std::fmt::Debug for ChildRestarts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildRestarts")
+            .field("path", &self.path)
+            .field("restart", &self.restart)
+            .finish()
+    }
+}
+
+impl ChildRestarts {
+    /// The supervisor's decision, taken here when it can only be this child's restart: the
+    /// `stopped` event is published and the restart counted; `None` to report instead.
+    fn try_restart(
+        &self,
+        supervisor: &ActorCell,
+        child: &ActorCell,
+        reason: &ExitReason,
+    ) -> Option<InPlaceRestart> {
+        if decide_on_exit(self.restart, reason) != ExitDecision::Restart {
+            return None;
+        }
+        let tree = &self.shared.tree;
+        let busy = tree.busy();
+        let stopped = {
+            let mut state = self.shared.lock();
+            let now = tree.now_secs();
+            if !state.open || !state.window.allows(now) {
+                return None;
+            }
+            state.window.record(now);
+            let stopped = EventKind::Stopped {
+                reason: reason.clone(),
+            };
+            // Under the lock: the supervisor publishes nothing of its own in between.
+            tree.emit(&self.path, stopped, self.exit_cause.take())
+        };
+        if let Some(watcher) = &self.watcher {
+            watcher(&self.id, ChildFate::Restarting);
+        }
+        Some(InPlaceRestart {
+            restarts: self.clone(),
+            supervisor: supervisor.clone(),
+            child: child.clone(),
+            previous_exit: reason.clone(),
+            stopped,
+            finished: false,
+            _busy: busy,
+        })
     }
 }

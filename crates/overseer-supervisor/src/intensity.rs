@@ -65,6 +65,25 @@ impl RestartWindow {
         }
     }
 
+    /// Whether a restart at second `now` would be allowed, without recording it: what
+    /// [`record`](Self::record) would answer.
+    ///
+    /// ```
+    /// use overseer_supervisor::{RestartWindow, Verdict};
+    /// use std::time::Duration;
+    ///
+    /// let mut window = RestartWindow::new(1, Duration::from_secs(5));
+    /// assert!(window.allows(0));
+    /// assert_eq!(window.record(0), Verdict::Allowed);
+    /// assert!(!window.allows(5));
+    /// assert!(window.allows(6));
+    /// ```
+    pub fn allows(&self, now: u64) -> bool {
+        let threshold = now.saturating_sub(self.period_secs);
+        let counted = self.restarts.iter().filter(|&&at| at >= threshold).count() as u64;
+        counted < u64::from(self.intensity)
+    }
+
     /// How many restarts are on record (including ones that may have aged out since the last
     /// [`record`](Self::record); pruning happens only when a restart is recorded, as in OTP).
     pub fn len(&self) -> usize {
@@ -113,6 +132,25 @@ mod tests {
         let mut window = RestartWindow::new(1, Duration::from_secs(100));
         assert_eq!(window.record(0), Verdict::Allowed);
         assert_eq!(window.record(1), Verdict::Exceeded);
+    }
+
+    #[test]
+    fn allows_answers_what_record_would_without_recording() {
+        for intensity in 0..4u32 {
+            let mut window = RestartWindow::new(intensity, Duration::from_secs(3));
+            for now in [0, 0, 1, 3, 4, 4, 8, 9, 9, 9, 20] {
+                let predicted = window.allows(now);
+                let before = window.len();
+                assert_eq!(window.allows(now), predicted, "allows must not record");
+                assert_eq!(window.len(), before);
+                let verdict = window.record(now);
+                assert_eq!(
+                    predicted,
+                    verdict == Verdict::Allowed,
+                    "intensity {intensity} at {now}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub use error::{ChildOpError, SpecError, StartError, TreeError};
 pub use event::{EventBus, EventKind, LifecycleEvent};
 pub use exit_reason::{ChildExit, ExitReason};
 pub use id::{ChildId, ChildPath};
-pub use in_place::{child_reply, FailureReporter, InPlaceChild};
+pub use in_place::{child_reply, AfterFailure, FailureReporter, InPlaceChild, InPlaceRestart};
 pub use intensity::{RestartWindow, Verdict};
 pub use render::render_tree;
 pub use restart::{decide_on_exit, ExitDecision, Restart};

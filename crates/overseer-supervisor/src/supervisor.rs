@@ -25,6 +25,7 @@ use tokio::time::Instant;
 
 use crate::census::{Census, CensusGuard};
 use crate::child_spec::ChildKind;
+use crate::in_place::{ChildRestarts, SharedRestarts};
 use crate::supervisor_ref::{ChildCounts, ChildInfo, ChildState};
 use crate::worker::{start_error_from_spawn, InPlaceRegistration};
 use crate::ChildFate;
@@ -83,7 +84,7 @@ impl TreeContext {
     }
 
     /// Whole seconds since the tree started: the clock restart intensity counts in.
-    fn now_secs(&self) -> u64 {
+    pub(crate) fn now_secs(&self) -> u64 {
         self.epoch.elapsed().as_secs()
     }
 
@@ -110,13 +111,15 @@ impl TreeContext {
     }
 
     /// Marks a supervisor as busy until the guard drops.
-    fn busy(&self) -> BusyGuard {
+    pub(crate) fn busy(&self) -> BusyGuard {
         self.activity.fetch_add(1, Ordering::SeqCst);
         BusyGuard(Arc::clone(&self.activity))
     }
 }
 
-struct BusyGuard(Arc<AtomicUsize>);
+/// Counts an operation of the tree as in progress while it exists.
+#[derive(Debug)]
+pub(crate) struct BusyGuard(Arc<AtomicUsize>);
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {
@@ -147,6 +150,8 @@ pub(crate) enum SupervisorMsg {
     TryAgain(ChildId),
     /// An in-place worker failed and parked (see [`InPlaceChild`](crate::InPlaceChild)).
     ChildFailed(ActorCell, ExitReason),
+    /// An in-place worker's own restart failed to rebuild it (after this exit).
+    RestartInPlaceFailed(ActorCell, ExitReason),
     StartChild(ChildSpec, RpcReplyPort<Result<ActorCell, ChildOpError>>),
     StartDynamicChild(ChildId, RpcReplyPort<Result<ActorCell, ChildOpError>>),
     TerminateChild(ChildId, RpcReplyPort<Result<(), ChildOpError>>),
@@ -205,7 +210,8 @@ pub(crate) struct SupervisorState {
     path: ChildPath,
     tree: TreeContext,
     is_root: bool,
-    window: RestartWindow,
+    /// The restart window, and whether a child may carry out its own restart right now.
+    restarts: Arc<SharedRestarts>,
     /// In start order.
     children: Vec<Child>,
     /// Set once this supervisor has decided to exit; events are ignored from then on.
@@ -245,7 +251,10 @@ impl Actor for SupervisorActor {
             .emit(&args.path, EventKind::Started, args.start_cause);
         let alive = args.tree.census.enter();
         let mut state = SupervisorState {
-            window: RestartWindow::new(args.spec.intensity, args.spec.period),
+            restarts: SharedRestarts::new(
+                args.tree.clone(),
+                RestartWindow::new(args.spec.intensity, args.spec.period),
+            ),
             children: args
                 .spec
                 .children
@@ -273,6 +282,7 @@ impl Actor for SupervisorActor {
             }
         }
         state.cause = None;
+        state.restarts.open();
         Ok(state)
     }
 
@@ -282,6 +292,7 @@ impl Actor for SupervisorActor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         let _busy = state.tree.busy();
+        state.restarts.close_for_good();
         let reason = state
             .exit_reason
             .get_or_insert(ExitReason::Shutdown)
@@ -304,11 +315,17 @@ impl Actor for SupervisorActor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         let _busy = state.tree.busy();
+        let _closed = state.restarts.close();
         let cell = myself.get_cell();
         match message {
             SupervisorMsg::TryAgain(id) => state.try_again(&cell, &id).await,
             SupervisorMsg::ChildFailed(child, reason) => {
                 state.on_child_failed_in_place(&cell, child, reason).await
+            }
+            SupervisorMsg::RestartInPlaceFailed(child, previous_exit) => {
+                state
+                    .on_restart_in_place_failed(&cell, child, previous_exit)
+                    .await
             }
             SupervisorMsg::StartChild(spec, reply) => {
                 let _ = reply.send(state.add_static_child(&cell, spec).await);
@@ -342,6 +359,7 @@ impl Actor for SupervisorActor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         let _busy = state.tree.busy();
+        let _closed = state.restarts.close();
         if let Some((actor, reason)) = ExitReason::from_event(&event) {
             state.on_child_exit(&myself.get_cell(), actor, reason).await;
         }
@@ -489,6 +507,16 @@ impl SupervisorState {
                     census: self.tree.census.clone(),
                     exit_cause: child.exit_cause.clone(),
                     in_place: child.in_place.clone(),
+                    restarts_here: (self.spec.strategy == Strategy::OneForOne).then(|| {
+                        ChildRestarts {
+                            shared: Arc::clone(&self.restarts),
+                            id: child.spec.id.clone(),
+                            path: child.path.clone(),
+                            restart: child.spec.restart,
+                            exit_cause: child.exit_cause.clone(),
+                            watcher: child.spec.watcher.clone(),
+                        }
+                    }),
                 };
                 child.exit_cause.set(None);
                 child.in_place.set(None);
@@ -758,6 +786,32 @@ impl SupervisorState {
         self.child_exited(myself, index, reason).await;
     }
 
+    /// An in-place worker restarted itself (see [`FailureReporter::failed`]) and its rebuild
+    /// failed, already reported as `start_failed`: as after any failed restart, its actor is
+    /// stopped and the restart is tried again later with its start function.
+    ///
+    /// [`FailureReporter::failed`]: crate::FailureReporter::failed
+    async fn on_restart_in_place_failed(
+        &mut self,
+        myself: &ActorCell,
+        actor: ActorCell,
+        previous_exit: ExitReason,
+    ) {
+        if self.exit_reason.is_some() {
+            // Exiting: the actor is stopped with the others.
+            return;
+        }
+        let Some(index) = self.position_of_actor(actor.get_id()) else {
+            actor.stop(None);
+            return;
+        };
+        let child = &mut self.children[index];
+        child.status = Status::NotRunning;
+        child.last_exit = Some(previous_exit);
+        stop_quietly(&actor).await;
+        self.retry_later(myself, index);
+    }
+
     /// OTP's `do_restart/3` for the child at `index`, which has exited (or parked).
     async fn child_exited(&mut self, myself: &ActorCell, index: usize, reason: ExitReason) {
         let child = &mut self.children[index];
@@ -820,13 +874,14 @@ impl SupervisorState {
 
     /// Decides to exit: children are stopped in `post_stop`, in reverse start order.
     fn exit(&mut self, myself: &ActorCell, reason: ExitReason) {
+        self.restarts.close_for_good();
         myself.stop(reason.to_stop_reason());
         self.exit_reason = Some(reason);
     }
 
     /// OTP's `restart/2`: count the restart, then restart by strategy or give up.
     async fn restart(&mut self, myself: &ActorCell, index: usize) {
-        if self.window.record(self.tree.now_secs()) == Verdict::Exceeded {
+        if self.restarts.record(self.tree.now_secs()) == Verdict::Exceeded {
             tracing::error!(
                 supervisor = %self.path,
                 child = %self.children[index].spec.id,

@@ -8,6 +8,7 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, Supervisi
 
 use crate::census::{Census, CensusGuard};
 use crate::exit_reason::panic_message;
+use crate::in_place::ChildRestarts;
 use crate::{
     ChildExit, ChildId, ChildPath, ExitCause, ExitReason, FailureReporter, InPlaceChild, StartError,
 };
@@ -22,6 +23,8 @@ pub struct StartContext {
     pub(crate) census: Census,
     pub(crate) exit_cause: ExitCause,
     pub(crate) in_place: InPlaceRegistration,
+    /// Set under a one_for_one supervisor: the worker may carry out its own restarts.
+    pub(crate) restarts_here: Option<ChildRestarts>,
 }
 
 /// Where a start function registers its worker for restarts in place; shared by the
@@ -86,6 +89,7 @@ impl StartContext {
     pub fn failure_reporter(&self) -> FailureReporter {
         FailureReporter {
             supervisor: self.supervisor.clone(),
+            restarts_here: self.restarts_here.clone(),
         }
     }
 

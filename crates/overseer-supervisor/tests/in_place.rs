@@ -11,8 +11,8 @@ use common::{events_until, is, started, stopped};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use overseer_supervisor::{
-    child_reply, ChildSpec, EventKind, ExitReason, FailureReporter, InPlaceChild, Restart,
-    Shutdown, StartContext, StartError, SupervisionTree, SupervisorSpec,
+    child_reply, AfterFailure, ChildSpec, EventKind, ExitReason, FailureReporter, InPlaceChild,
+    Restart, Shutdown, StartContext, StartError, SupervisionTree, SupervisorSpec,
 };
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
@@ -24,6 +24,8 @@ enum Msg {
     Rebuilds(oneshot::Sender<u32>),
     Park(oneshot::Sender<()>),
     Rebuild(oneshot::Sender<Result<(), StartError>>),
+    /// Never finishes handling this message (a stop waits for it, then kills).
+    Hang,
 }
 
 /// How a test worker behaves.
@@ -33,6 +35,30 @@ struct Behaviour {
     stuck: bool,
     /// Rebuilds fail while this is above zero (counted down).
     failing_rebuilds: Arc<AtomicU32>,
+    /// Reports with `FailureReporter::failed`, and restarts itself when told to.
+    restarts_itself: bool,
+    /// Drops a restart it was told to carry out, unfinished.
+    abandons_restarts: bool,
+    /// How many failures it restarted itself from.
+    restarted_here: Arc<AtomicU32>,
+    /// How many failures it reported to its supervisor.
+    reported: Arc<AtomicU32>,
+}
+
+impl Behaviour {
+    fn restarting_itself() -> Self {
+        Self {
+            restarts_itself: true,
+            ..Self::default()
+        }
+    }
+
+    fn ways(&self) -> (u32, u32) {
+        (
+            self.restarted_here.load(Ordering::SeqCst),
+            self.reported.load(Ordering::SeqCst),
+        )
+    }
 }
 
 struct Worker {
@@ -80,27 +106,49 @@ impl Actor for Worker {
                 return Ok(());
             }
             Msg::Rebuild(done) => {
-                let failing = &self.behaviour.failing_rebuilds;
-                let rebuilt = if failing
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                    .is_ok()
-                {
-                    Err(StartError::failed("cannot rebuild"))
-                } else {
-                    state.parked = false;
-                    state.rebuilds += 1;
-                    Ok(())
-                };
-                let _ = done.send(rebuilt);
+                let _ = done.send(self.rebuild(state));
                 return Ok(());
             }
+            Msg::Hang => std::future::pending().await,
             Msg::Crash => ExitReason::Panicked("boom".into()),
             Msg::ExitNormally => ExitReason::Normal,
         };
         state.parked = true;
-        if !self.reporter.report(&myself.get_cell(), reason) {
-            myself.stop(None);
+        let behaviour = &self.behaviour;
+        if !behaviour.restarts_itself {
+            behaviour.reported.fetch_add(1, Ordering::SeqCst);
+            if !self.reporter.report(&myself.get_cell(), reason) {
+                myself.stop(None);
+            }
+            return Ok(());
         }
+        match self.reporter.failed(&myself.get_cell(), reason) {
+            AfterFailure::RebuildNow(restart) => {
+                behaviour.restarted_here.fetch_add(1, Ordering::SeqCst);
+                if !behaviour.abandons_restarts {
+                    restart.finish(self.rebuild(state));
+                }
+            }
+            AfterFailure::Reported => {
+                behaviour.reported.fetch_add(1, Ordering::SeqCst);
+            }
+            AfterFailure::SupervisorGone => myself.stop(None),
+        }
+        Ok(())
+    }
+}
+
+impl Worker {
+    fn rebuild(&self, state: &mut State) -> Result<(), StartError> {
+        let failing = &self.behaviour.failing_rebuilds;
+        if failing
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StartError::failed("cannot rebuild"));
+        }
+        state.parked = false;
+        state.rebuilds += 1;
         Ok(())
     }
 }
@@ -318,6 +366,155 @@ async fn a_worker_that_is_not_restarted_has_its_actor_stopped() {
     }
     tree.shutdown(Duration::from_secs(5)).await.unwrap();
     assert_census_reaches_zero(&tree).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_worker_restarts_itself_under_one_for_one_with_the_usual_events() {
+    let spawns = Arc::new(AtomicU32::new(0));
+    let behaviour = Behaviour::restarting_itself();
+    let spec = SupervisorSpec::one_for_one("root").child(in_place(
+        "w",
+        behaviour.clone(),
+        Arc::clone(&spawns),
+    ));
+    let tree = SupervisionTree::start(spec).await.unwrap();
+    let mut events = tree.subscribe();
+    let (before, _) = rebuilds(&tree, "w").await;
+    actor(&tree, "w").await.send_message(Msg::Crash).unwrap();
+    let seen = events_until(&mut events, is("root/w", started)).await;
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        seen[0].kind,
+        EventKind::Stopped {
+            reason: ExitReason::Panicked("boom".into())
+        }
+    );
+    assert_eq!(
+        seen[1].caused_by,
+        Some(seen[0].id),
+        "the restart names the exit"
+    );
+    assert_eq!(behaviour.ways(), (1, 0), "restarted here, nothing reported");
+    assert_eq!(rebuilds(&tree, "w").await, (before, 1), "same actor");
+    assert_eq!(spawns.load(Ordering::SeqCst), 1);
+    tree.shutdown(Duration::from_secs(5)).await.unwrap();
+    assert_census_reaches_zero(&tree).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_past_the_intensity_is_reported_and_the_supervisor_gives_up() {
+    let behaviour = Behaviour::restarting_itself();
+    let spec = SupervisorSpec::one_for_one("root")
+        .intensity(1, Duration::from_secs(5))
+        .child(in_place("w", behaviour.clone(), Arc::default()));
+    let tree = SupervisionTree::start(spec).await.unwrap();
+    let mut events = tree.subscribe();
+    actor(&tree, "w").await.send_message(Msg::Crash).unwrap();
+    events_until(&mut events, is("root/w", started)).await;
+    actor(&tree, "w").await.send_message(Msg::Crash).unwrap();
+    events_until(&mut events, is("root", common::escalated)).await;
+    assert_eq!(
+        behaviour.ways(),
+        (1, 1),
+        "the second restart was not its own"
+    );
+    assert!(tree.wait_for_exit(Duration::from_secs(5)).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn under_one_for_all_a_failure_is_always_reported() {
+    let behaviour = Behaviour::restarting_itself();
+    let spec = SupervisorSpec::one_for_all("root")
+        .child(in_place("a", behaviour.clone(), Arc::default()))
+        .child(in_place("b", Behaviour::default(), Arc::default()));
+    let tree = SupervisionTree::start(spec).await.unwrap();
+    let mut events = tree.subscribe();
+    actor(&tree, "a").await.send_message(Msg::Crash).unwrap();
+    events_until(&mut events, is("root/b", started)).await;
+    assert_eq!(behaviour.ways(), (0, 1));
+    tree.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_worker_does_not_restart_itself_while_its_supervisor_is_busy() {
+    let behaviour = Behaviour::restarting_itself();
+    let spec = SupervisorSpec::one_for_one("root")
+        .child(
+            in_place("slow", Behaviour::default(), Arc::default())
+                .shutdown(Shutdown::Timeout(Duration::from_millis(500))),
+        )
+        .child(in_place("w", behaviour.clone(), Arc::default()));
+    let tree = SupervisionTree::start(spec).await.unwrap();
+    let mut events = tree.subscribe();
+    actor(&tree, "slow").await.send_message(Msg::Hang).unwrap();
+    let w = actor(&tree, "w").await;
+    let root = tree.root().clone();
+    let terminating = tokio::spawn(async move { root.terminate_child("slow").await });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while tree.operations_in_progress() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the supervisor gets busy"
+        );
+        tokio::task::yield_now().await;
+    }
+    w.send_message(Msg::Crash).unwrap();
+    let seen = events_until(&mut events, is("root/w", started)).await;
+    let slow_stopped = seen
+        .iter()
+        .position(|event| event.path.as_str() == "root/slow")
+        .expect("slow was stopped first");
+    let w_stopped = seen
+        .iter()
+        .position(|event| event.path.as_str() == "root/w")
+        .expect("w stopped");
+    assert!(slow_stopped < w_stopped, "{seen:?}");
+    assert_eq!(
+        behaviour.ways(),
+        (0, 1),
+        "reported, as the supervisor was busy"
+    );
+    terminating.await.unwrap().unwrap();
+    tree.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_restart_here_is_a_failed_start_and_the_retry_spawns_a_new_actor() {
+    for abandons in [false, true] {
+        let spawns = Arc::new(AtomicU32::new(0));
+        let behaviour = Behaviour {
+            failing_rebuilds: Arc::new(AtomicU32::new(u32::from(!abandons))),
+            abandons_restarts: abandons,
+            ..Behaviour::restarting_itself()
+        };
+        let spec = SupervisorSpec::one_for_one("root")
+            .intensity(5, Duration::from_secs(5))
+            .child(in_place("w", behaviour.clone(), Arc::clone(&spawns)));
+        let tree = SupervisionTree::start(spec).await.unwrap();
+        let mut events = tree.subscribe();
+        let (before, _) = rebuilds(&tree, "w").await;
+        actor(&tree, "w").await.send_message(Msg::Crash).unwrap();
+        let seen = events_until(&mut events, is("root/w", started)).await;
+        let kinds: Vec<_> = seen.iter().map(|event| &event.kind).collect();
+        assert!(
+            matches!(
+                kinds[..],
+                [
+                    EventKind::Stopped { .. },
+                    EventKind::StartFailed { .. },
+                    EventKind::Started
+                ]
+            ),
+            "abandons {abandons}: {kinds:?}"
+        );
+        let (after, rebuilt) = rebuilds(&tree, "w").await;
+        assert_ne!(after, before, "a new actor");
+        assert_eq!(rebuilt, 0);
+        assert_eq!(spawns.load(Ordering::SeqCst), 2);
+        assert_eq!(behaviour.ways(), (1, 0));
+        tree.shutdown(Duration::from_secs(5)).await.unwrap();
+        assert_census_reaches_zero(&tree).await;
+    }
 }
 
 async fn assert_census_reaches_zero(tree: &SupervisionTree) {
