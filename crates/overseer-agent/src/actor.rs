@@ -14,7 +14,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::slot::{Answer, Job, Slot};
+use crate::slot::{Answer, ParkAttempt, Reply, Slot};
 use crate::spec::Factory;
 use crate::{Agent, AgentContext, AgentError, AskError, BudgetWarningEvent, SystemEvent};
 
@@ -22,10 +22,8 @@ use crate::{Agent, AgentContext, AgentError, AskError, BudgetWarningEvent, Syste
 pub(crate) enum AgentMsg {
     /// Work is waiting in the slot.
     Wake,
-    /// Its supervisor restarts a group: drop the agent and wait.
+    /// Its supervisor restarts a group while the agent works: park it after the task.
     Park(oneshot::Sender<()>),
-    /// Its supervisor restarts it: build the agent again.
-    Rebuild(ExitReason, oneshot::Sender<Result<(), StartError>>),
 }
 
 impl std::fmt::Debug for AgentMsg {
@@ -33,7 +31,6 @@ impl std::fmt::Debug for AgentMsg {
         f.write_str(match self {
             Self::Wake => "Wake",
             Self::Park(_) => "Park",
-            Self::Rebuild(..) => "Rebuild",
         })
     }
 }
@@ -50,28 +47,67 @@ pub(crate) struct AgentArgs<A: Agent> {
     pub(crate) previous_exit: Option<ExitReason>,
 }
 
+/// The actor's own state; the agent itself is held by the slot.
 pub(crate) struct AgentState<A: Agent> {
-    /// `None` while parked: after a failure, until the supervisor rebuilds it.
-    agent: Option<A>,
     context: AgentContext,
     factory: Factory<A>,
 }
 
-/// The supervisor's handle for restarting an agent in place.
-pub(crate) struct AgentInPlace(pub(crate) ActorRef<AgentMsg>);
+/// The supervisor's handle for restarting an agent in place. An idle agent is parked, and a
+/// parked one rebuilt, by the supervisor itself (the agent is held by the slot): no message to
+/// the actor and back. Only an agent that is working is parked by its actor, after the task.
+pub(crate) struct AgentInPlace<A: Agent> {
+    pub(crate) actor: ActorRef<AgentMsg>,
+    pub(crate) slot: Arc<Slot<A>>,
+    pub(crate) factory: Factory<A>,
+    pub(crate) path: ChildPath,
+}
 
-impl InPlaceChild for AgentInPlace {
+impl<A: Agent> InPlaceChild for AgentInPlace<A> {
     fn park(&self) -> BoxFuture<'static, Result<(), StartError>> {
-        let (done, parked) = oneshot::channel();
-        child_reply(self.0.send_message(AgentMsg::Park(done)).is_ok(), parked)
+        match self.slot.park_idle() {
+            ParkAttempt::Parked => futures::future::ready(Ok(())).boxed(),
+            ParkAttempt::InUse => {
+                let (done, parked) = oneshot::channel();
+                child_reply(
+                    self.actor.send_message(AgentMsg::Park(done)).is_ok(),
+                    parked,
+                )
+            }
+        }
     }
 
     fn rebuild(&self, previous_exit: ExitReason) -> BoxFuture<'static, Result<(), StartError>> {
-        let (done, rebuilt) = oneshot::channel();
-        let sent = self.0.send_message(AgentMsg::Rebuild(previous_exit, done));
-        child_reply(sent.is_ok(), rebuilt)
-            .map(|answer| answer.and_then(std::convert::identity))
-            .boxed()
+        if !self.slot.is_parked() {
+            let error = StartError::failed("the agent to rebuild is not parked");
+            return futures::future::ready(Err(error)).boxed();
+        }
+        let slot = Arc::clone(&self.slot);
+        let factory = Arc::clone(&self.factory);
+        let actor = self.actor.clone();
+        let path = self.path.clone();
+        async move {
+            // On the supervisor's task, which waits for the rebuild anyway (as OTP's supervisor
+            // waits for a child's `init`).
+            let mut context = slot.context(path);
+            let agent = build(&factory, &mut context, Some(&previous_exit)).await?;
+            slot.put_agent(agent);
+            slot.install(actor);
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+impl<A: Agent> Slot<A> {
+    /// A fresh context for an incarnation of this agent.
+    pub(crate) fn context(&self, path: ChildPath) -> AgentContext {
+        AgentContext::new(
+            self.name.clone(),
+            path,
+            self.shared.budget.clone(),
+            Arc::clone(&self.injected),
+        )
     }
 }
 
@@ -85,16 +121,12 @@ impl<A: Agent> Actor for AgentActor<A> {
         _myself: ActorRef<AgentMsg>,
         args: AgentArgs<A>,
     ) -> Result<AgentState<A>, ActorProcessingErr> {
-        let mut context = AgentContext::new(
-            self.slot.name.clone(),
-            args.path,
-            self.slot.shared.budget.clone(),
-        );
+        let mut context = self.slot.context(args.path);
         let agent = build(&args.factory, &mut context, args.previous_exit.as_ref())
             .await
             .map_err(|error| ChildExit::new(ExitReason::Failed(error.to_string())))?;
+        self.slot.put_agent(agent);
         Ok(AgentState {
-            agent: Some(agent),
             context,
             factory: args.factory,
         })
@@ -125,18 +157,10 @@ impl<A: Agent> Actor for AgentActor<A> {
         state: &mut AgentState<A>,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            // Boxed: ractor moves the handler's future as it polls it, and a task's future
-            // (the agent's handler, the deadline) is large; a box is cheaper than the copies.
-            AgentMsg::Wake => Box::pin(self.serve(&myself, state)).await,
+            AgentMsg::Wake => self.serve(&myself, state).await,
             AgentMsg::Park(done) => {
-                state.agent = None;
+                self.slot.drop_agent();
                 let _ = done.send(());
-                Ok(())
-            }
-            AgentMsg::Rebuild(previous_exit, done) => {
-                // Boxed: a rare path, kept out of the per-task future's size.
-                let rebuilt = Box::pin(self.rebuild(&myself, state, previous_exit)).await;
-                let _ = done.send(rebuilt);
                 Ok(())
             }
         }
@@ -165,124 +189,125 @@ async fn build<A: Agent>(
 }
 
 impl<A: Agent> AgentActor<A> {
-    /// Takes one task from the slot and runs it; on a failure, parks and reports it so the
-    /// supervisor restarts the agent in place (or exits if the supervisor is gone).
+    /// Takes one task from the slot and runs it; on a failure, parks and reports it, and
+    /// rebuilds the agent here when the supervisor's decision is this agent's restart alone.
     async fn serve(
         &self,
         myself: &ActorRef<AgentMsg>,
         state: &mut AgentState<A>,
     ) -> Result<(), ActorProcessingErr> {
         self.slot.clear_wake();
-        let Some(agent) = state.agent.as_mut() else {
-            // Parked: the work waits in the slot for the rebuilt agent.
-            return Ok(());
-        };
         if let Some(closed) = self.slot.shared.closed() {
             // Tripped or shut down: nothing queued runs any more.
             self.slot.fail_queued(&closed);
             return Ok(());
         }
-        if let Some(job) = self.slot.take_job() {
-            if let Err(reason) = self.run(agent, &mut state.context, job).await {
-                state.agent = None;
-                self.slot.record_exit(reason.clone());
-                match self.reporter.failed(&myself.get_cell(), reason.clone()) {
-                    AfterFailure::RebuildNow(restart) => {
-                        // The supervisor's decision, carried out here: no message there and back.
-                        let previous_exit = restart.previous_exit().clone();
-                        let rebuilt = Box::pin(self.rebuild(myself, state, previous_exit)).await;
-                        let failed = rebuilt.is_err();
-                        restart.finish(rebuilt);
-                        if failed {
-                            // Parked until the supervisor stops this actor and starts another.
-                            return Ok(());
-                        }
-                    }
-                    AfterFailure::Reported => return Ok(()),
-                    AfterFailure::SupervisorGone => {
-                        self.slot.uninstall(myself, reason.clone());
-                        return Err(ChildExit::new(reason).into());
-                    }
-                }
-            }
-        }
-        if self.slot.has_work() {
+        let Some(mut agent) = self.slot.take_agent() else {
+            // Parked: the work waits in the slot for the rebuilt agent.
+            return Ok(());
+        };
+        let more = match self.run(&mut agent, &mut state.context).await {
+            Ok(more) => more,
+            // Boxed: a rare path, kept out of the size of the future every task builds.
+            Err(reason) => return Box::pin(self.failed(myself, state, agent, reason)).await,
+        };
+        self.slot.put_agent(agent);
+        if more {
             self.slot.wake();
         }
         Ok(())
     }
 
-    /// Builds the agent again in this actor, and serves the slot again.
-    async fn rebuild(
+    /// The agent failed: park it, and report the failure or carry out the restart here.
+    async fn failed(
         &self,
         myself: &ActorRef<AgentMsg>,
         state: &mut AgentState<A>,
-        previous_exit: ExitReason,
-    ) -> Result<(), StartError> {
-        state.agent = None;
-        let agent = build(&state.factory, &mut state.context, Some(&previous_exit)).await?;
-        state.agent = Some(agent);
-        self.slot.install(myself.clone());
-        Ok(())
+        agent: A,
+        reason: ExitReason,
+    ) -> Result<(), ActorProcessingErr> {
+        drop(agent);
+        self.slot.drop_agent();
+        self.slot.record_exit(reason.clone());
+        match self.reporter.failed(&myself.get_cell(), reason.clone()) {
+            AfterFailure::RebuildNow(restart) => {
+                // The supervisor's decision, carried out here: no message there and back.
+                let previous_exit = restart.previous_exit().clone();
+                let built = build(&state.factory, &mut state.context, Some(&previous_exit)).await;
+                let rebuilt = built.map(|agent| {
+                    self.slot.put_agent(agent);
+                    self.slot.install(myself.clone());
+                });
+                // A failed rebuild leaves the agent parked until the supervisor stops this
+                // actor and starts another.
+                restart.finish(rebuilt);
+                Ok(())
+            }
+            AfterFailure::Reported => Ok(()),
+            AfterFailure::SupervisorGone => {
+                self.slot.uninstall(myself, reason.clone());
+                Err(ChildExit::new(reason).into())
+            }
+        }
     }
 
-    /// Runs one task to its outcome. An `Err` is the reason the incarnation must exit: a panic,
-    /// a fatal error, or a handler still running at the task's deadline (treated as hung).
-    async fn run(
-        &self,
-        agent: &mut A,
-        context: &mut AgentContext,
-        job: Job<A>,
-    ) -> Result<(), ExitReason> {
-        let name = self.slot.name.clone();
-        let Job {
-            task,
-            reply,
-            deadline,
-            asked_at,
-            reservation,
-            permit,
-            injected,
-            id,
-        } = job;
-        if reply.as_ref().is_some_and(|reply| reply.is_closed()) {
-            return Ok(()); // the caller has given up; dropping the reservation releases it
+    /// Takes the next task and runs it to its outcome; `Ok` says whether more tasks wait. An
+    /// `Err` is the reason the incarnation must exit: a panic, a fatal error, or a handler still
+    /// running at the task's deadline (treated as hung).
+    ///
+    /// The job is taken here and its fields used in place (not passed in or destructured): an
+    /// async fn keeps every copy in its future, which is built for every task.
+    async fn run(&self, agent: &mut A, context: &mut AgentContext) -> Result<bool, ExitReason> {
+        let (Some(mut job), more) = self.slot.next_job() else {
+            return Ok(false);
+        };
+        if job.reply.as_ref().is_some_and(|reply| reply.is_closed()) {
+            return Ok(more); // the caller has given up; dropping the reservation releases it
         }
-        let started = Instant::now();
-        if started >= deadline {
+        let (deadline, asked_at, id) = (job.deadline, job.asked_at, job.id);
+        // An ask's deadline is its caller's: a caller that gave up has closed its reply. The
+        // clock is read for a tell's deadline and for the breaker's latency.
+        let has_permit = job
+            .admission
+            .as_ref()
+            .is_some_and(|taken| taken.permit.is_some());
+        let started = (job.reply.is_none() || has_permit).then(Instant::now);
+        let task_type = A::task_type(&job.task);
+        if job.reply.is_none() && started.is_some_and(|started| started >= deadline) {
             let after = deadline.saturating_duration_since(asked_at);
             let timeout = AskError::Timeout {
-                agent: name.clone(),
+                agent: self.slot.name.clone(),
                 after,
             };
-            let job = Job {
-                task,
-                reply,
-                deadline,
-                asked_at,
-                reservation,
-                permit,
-                injected,
-                id,
-            };
-            self.slot.fail_job(job, timeout);
-            return Ok(());
+            self.slot
+                .publish_ask_event(id, task_type, &Answer::<()>::error(timeout), asked_at);
+            return Ok(more);
         }
-        let task_type = A::task_type(&task);
-        context.begin_task(deadline, Arc::clone(&injected));
+        context.begin_task(deadline, id);
         self.slot.set_exit_cause(Some(id));
-        let mut reply = reply;
-        let work = AssertUnwindSafe(agent.handle(context, task)).catch_unwind();
         let shared = &self.slot.shared;
-        let outcome = match &shared.budget {
-            // Without a budget there is no kill switch to cancel the task.
-            None => Some(within_deadline(work, deadline, reply.as_mut()).await),
-            Some(_) => tokio::select! {
-                outcome = within_deadline(work, deadline, reply.as_mut()) => Some(outcome),
-                () = Box::pin(shared.cancelled()) => None,
-            },
+        let reply = job.reply.as_mut();
+        let performed =
+            match &shared.budget {
+                // Without a budget there is no kill switch to cancel the task.
+                None => Some(within_deadline(agent, context, job.task, deadline, reply).await),
+                // Boxed: kept out of the size of the future every task builds.
+                Some(_) => Box::pin(async {
+                    tokio::select! {
+                        outcome = within_deadline(agent, context, job.task, deadline, reply) => {
+                            Some(outcome)
+                        }
+                        () = shared.cancelled() => None,
+                    }
+                })
+                .await,
+            };
+        let (usage, injected) = context.end_task();
+        let (permit, reservation) = match job.admission {
+            Some(taken) => (taken.permit, taken.reservation),
+            None => (None, None),
         };
-        let usage = context.end_task();
+        let reply = job.reply;
         let path = self.slot.path();
         if let Some(reservation) = reservation {
             let report = crate::cause::during_ask(id, path, || reservation.commit(usage.into()));
@@ -294,24 +319,22 @@ impl<A: Agent> AgentActor<A> {
             }
         }
         let answer = |outcome: Result<A::Output, AskError>| {
-            let answer = Answer { outcome, usage };
+            let answer = Answer {
+                outcome,
+                usage,
+                injected,
+            };
             match reply {
                 Some(reply) => {
                     let _ = reply.send(answer);
                 }
                 // A tell: nobody waits, its end is published here.
-                None => {
-                    self.slot.publish_ask_event(
-                        id,
-                        task_type,
-                        &answer,
-                        asked_at,
-                        injected.get().copied(),
-                    );
-                }
+                None => self
+                    .slot
+                    .publish_ask_event(id, task_type, &answer, asked_at),
             }
         };
-        let Some(outcome) = outcome else {
+        let Some(outcome) = performed else {
             // The kill switch tripped and the in-flight policy cancels this task: it says
             // nothing about the agent's health, so the breaker does not count it.
             if let Some(permit) = permit {
@@ -319,38 +342,9 @@ impl<A: Agent> AgentActor<A> {
             }
             self.slot.set_exit_cause(None);
             answer(Err(shared.closed().unwrap_or(AskError::ShutDown)));
-            return Ok(());
+            return Ok(more);
         };
-        let (result, exit) = match outcome {
-            Err(_elapsed) => {
-                let after = deadline.saturating_duration_since(asked_at);
-                (
-                    Err(AskError::Timeout {
-                        agent: name.clone(),
-                        after,
-                    }),
-                    Some(ExitReason::TimedOut(after)),
-                )
-            }
-            Ok(Err(payload)) => {
-                let reason = ExitReason::Panicked(panic_text(payload));
-                let error = AskError::Crashed {
-                    agent: name,
-                    reason: reason.clone(),
-                };
-                (Err(error), Some(reason))
-            }
-            Ok(Ok(Err(AgentError::Fatal(message)))) => {
-                let reason = ExitReason::Failed(message);
-                let error = AskError::Crashed {
-                    agent: name,
-                    reason: reason.clone(),
-                };
-                (Err(error), Some(reason))
-            }
-            Ok(Ok(Err(error))) => (Err(AskError::Failed { agent: name, error }), None),
-            Ok(Ok(Ok(output))) => (Ok(output), None),
-        };
+        let (result, exit) = self.judge(outcome, deadline, asked_at);
         if let Some(budget) = &shared.budget {
             crate::cause::during_ask(id, path, || {
                 budget.record_outcome(result.is_ok(), Instant::now())
@@ -358,7 +352,8 @@ impl<A: Agent> AgentActor<A> {
         }
         if let Some(permit) = permit {
             let outcome = self.slot.classifier.outcome(&result);
-            if let Some(transition) = permit.record(outcome, started.elapsed()) {
+            let latency = started.map(|started| started.elapsed()).unwrap_or_default();
+            if let Some(transition) = permit.record(outcome, latency) {
                 shared.publish_transition(&transition, id, path.cloned());
             }
         }
@@ -368,23 +363,70 @@ impl<A: Agent> AgentActor<A> {
             Some(reason) => Err(reason),
             None => {
                 self.slot.set_exit_cause(None);
-                Ok(())
+                Ok(more)
             }
+        }
+    }
+
+    /// The ask's result and, if the incarnation must exit, why.
+    fn judge(
+        &self,
+        outcome: Result<std::thread::Result<Result<A::Output, AgentError>>, ()>,
+        deadline: Instant,
+        asked_at: Instant,
+    ) -> (Result<A::Output, AskError>, Option<ExitReason>) {
+        let name = || self.slot.name.clone();
+        match outcome {
+            Err(()) => {
+                let after = deadline.saturating_duration_since(asked_at);
+                let error = AskError::Timeout {
+                    agent: name(),
+                    after,
+                };
+                (Err(error), Some(ExitReason::TimedOut(after)))
+            }
+            Ok(Err(payload)) => {
+                let reason = ExitReason::Panicked(panic_text(payload));
+                let error = AskError::Crashed {
+                    agent: name(),
+                    reason: reason.clone(),
+                };
+                (Err(error), Some(reason))
+            }
+            Ok(Ok(Err(AgentError::Fatal(message)))) => {
+                let reason = ExitReason::Failed(message);
+                let error = AskError::Crashed {
+                    agent: name(),
+                    reason: reason.clone(),
+                };
+                (Err(error), Some(reason))
+            }
+            Ok(Ok(Err(error))) => (
+                Err(AskError::Failed {
+                    agent: name(),
+                    error,
+                }),
+                None,
+            ),
+            Ok(Ok(Ok(output))) => (Ok(output), None),
         }
     }
 }
 
-/// Runs a handler until it finishes or `deadline` passes (`Err(())`: treated as hung).
+/// Runs the agent's handler on `task`, catching a panic, until it finishes or `deadline` passes
+/// (`Err(())`: treated as hung).
 ///
 /// An ask's caller waits until the same deadline and then drops its end of `reply`, so for an
 /// ask the closing of the reply stands for the deadline and no second timer is needed; a timer
 /// is armed only for a tell, or if the caller stopped waiting before the deadline.
-async fn within_deadline<F: std::future::Future>(
-    work: F,
+async fn within_deadline<A: Agent>(
+    agent: &mut A,
+    context: &mut AgentContext,
+    task: A::Task,
     deadline: Instant,
-    reply: Option<&mut oneshot::Sender<impl Sized>>,
-) -> Result<F::Output, ()> {
-    let mut work = std::pin::pin!(work);
+    reply: Option<&mut Reply<A::Output>>,
+) -> Result<std::thread::Result<Result<A::Output, AgentError>>, ()> {
+    let mut work = std::pin::pin!(AssertUnwindSafe(agent.handle(context, task)).catch_unwind());
     if let Some(reply) = reply {
         tokio::select! {
             biased;
@@ -392,9 +434,14 @@ async fn within_deadline<F: std::future::Future>(
             () = reply.closed() => {}
         }
     }
-    tokio::time::timeout_at(deadline, work)
-        .await
-        .map_err(|_| ())
+    // Boxed: a tell, or a caller that stopped waiting early, is rare; the timer is kept out of
+    // the size of the future every task builds.
+    let expired = Box::pin(tokio::time::sleep_until(deadline));
+    tokio::select! {
+        biased;
+        outcome = &mut work => Ok(outcome),
+        () = expired => Err(()),
+    }
 }
 
 fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {

@@ -5,7 +5,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use overseer_breaker::Permit;
 use overseer_budget::{Refusal, Reservation};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -13,7 +12,7 @@ use tracing::Instrument;
 
 use overseer_supervisor::EventId;
 
-use crate::slot::{Answer, InjectedMark, Job, Slot};
+use crate::slot::{Admission, Answer, Job, Slot};
 use crate::{Agent, AgentName, AskError};
 
 /// A cheap, cloneable, typed handle to an agent, looked up by name from a running
@@ -86,20 +85,15 @@ impl<A: Agent> AgentRef<A> {
             cost_micros = tracing::field::Empty,
         );
         let asked_at = Instant::now();
-        let injected = InjectedMark::default();
         let id = self.slot.shared.ids.next();
-        let answer = self
-            .round_trip(task, id, asked_at, timeout, Arc::clone(&injected))
-            .instrument(span.clone())
-            .await;
-        self.record(
-            &span,
-            id,
-            task_type,
-            &answer,
-            asked_at,
-            injected.get().copied(),
-        );
+        let round_trip = self.round_trip(task, id, asked_at, timeout);
+        // Without a subscriber the span is disabled: skip the wrapper's cost.
+        let answer = if span.is_disabled() {
+            round_trip.await
+        } else {
+            round_trip.instrument(span.clone()).await
+        };
+        self.record(&span, id, task_type, &answer, asked_at);
         answer.outcome
     }
 
@@ -108,16 +102,14 @@ impl<A: Agent> AgentRef<A> {
     /// asks (stopped, shut down, failing fast while restarting).
     pub fn tell(&self, task: A::Task) -> Result<(), AskError> {
         let id = self.slot.shared.ids.next();
-        let (permit, reservation) = self.admit(&task, id)?;
+        let admission = self.admit(&task, id)?;
         let asked_at = Instant::now();
         self.slot.enqueue(Job {
             task,
             reply: None,
             deadline: asked_at + self.default_timeout(),
             asked_at,
-            reservation,
-            permit,
-            injected: InjectedMark::default(),
+            admission,
             id,
         });
         Ok(())
@@ -157,11 +149,7 @@ impl<A: Agent> AgentRef<A> {
     /// The admission checks before a task is queued, in order: the system is open (kill
     /// switch, shutdown), the agent takes asks, the breaker of (agent, task type) admits it,
     /// and the budget holds the task's estimate (reserved until the task ends).
-    fn admit(
-        &self,
-        task: &A::Task,
-        id: EventId,
-    ) -> Result<(Option<Permit>, Option<Reservation>), AskError> {
+    fn admit(&self, task: &A::Task, id: EventId) -> Result<Option<Box<Admission>>, AskError> {
         if let Some(refusal) = self.slot.refusal() {
             return Err(refusal);
         }
@@ -185,7 +173,7 @@ impl<A: Agent> AgentRef<A> {
                 }
             },
         };
-        Ok((permit, self.reserve(task, id)?))
+        Ok(Admission::boxed(permit, self.reserve(task, id)?))
     }
 
     fn reserve(&self, task: &A::Task, id: EventId) -> Result<Option<Reservation>, AskError> {
@@ -230,9 +218,8 @@ impl<A: Agent> AgentRef<A> {
         id: EventId,
         asked_at: Instant,
         timeout: Duration,
-        injected: InjectedMark,
     ) -> Answer<A::Output> {
-        let (permit, reservation) = match self.admit(&task, id) {
+        let admission = match self.admit(&task, id) {
             Ok(admitted) => admitted,
             Err(refusal) => return Answer::error(refusal),
         };
@@ -243,25 +230,28 @@ impl<A: Agent> AgentRef<A> {
             reply: Some(reply),
             deadline,
             asked_at,
-            reservation,
-            permit,
-            injected,
+            admission,
             id,
         });
-        match tokio::time::timeout_at(deadline, answer).await {
-            Ok(Ok(answered)) => answered,
+        let unanswered = match tokio::time::timeout_at(deadline, answer).await {
+            Ok(Ok(answered)) => return answered,
             // The incarnation was killed while it held the task.
-            Ok(Err(_dropped)) => Answer::error(AskError::Crashed {
+            Ok(Err(_dropped)) => AskError::Crashed {
                 agent: self.slot.name.clone(),
                 reason: self
                     .slot
                     .last_exit()
                     .unwrap_or(overseer_supervisor::ExitReason::Killed),
-            }),
-            Err(_elapsed) => Answer::error(AskError::Timeout {
+            },
+            Err(_elapsed) => AskError::Timeout {
                 agent: self.slot.name.clone(),
                 after: timeout,
-            }),
+            },
+        };
+        // The handler may have marked the task before it hung or was killed.
+        Answer {
+            injected: self.slot.injected.of(id),
+            ..Answer::error(unanswered)
         }
     }
 
@@ -272,10 +262,8 @@ impl<A: Agent> AgentRef<A> {
         task_type: &'static str,
         answer: &Answer<A::Output>,
         asked_at: Instant,
-        injected: Option<&'static str>,
     ) {
-        self.slot
-            .publish_ask_event(id, task_type, answer, asked_at, injected);
+        self.slot.publish_ask_event(id, task_type, answer, asked_at);
         if span.is_disabled() {
             return;
         }

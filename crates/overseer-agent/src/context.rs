@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use overseer_budget::{Budget, Remaining, Tier};
-use overseer_supervisor::ChildPath;
+use std::sync::Arc;
+
+use overseer_supervisor::{ChildPath, EventId};
 use tokio::time::Instant;
 
 use crate::slot::InjectedMark;
@@ -16,18 +18,30 @@ pub struct AgentContext {
     path: ChildPath,
     deadline: Option<Instant>,
     usage: Usage,
-    injected: Option<InjectedMark>,
+    /// The current task's ask, while one runs.
+    task: Option<EventId>,
+    /// The fault marked on the current task.
+    injected: Option<&'static str>,
+    /// Where the mark is also left for a caller that stopped waiting.
+    marks: Arc<InjectedMark>,
     budget: Option<Budget>,
 }
 
 impl AgentContext {
-    pub(crate) fn new(name: AgentName, path: ChildPath, budget: Option<Budget>) -> Self {
+    pub(crate) fn new(
+        name: AgentName,
+        path: ChildPath,
+        budget: Option<Budget>,
+        marks: Arc<InjectedMark>,
+    ) -> Self {
         Self {
             name,
             path,
             deadline: None,
             usage: Usage::default(),
+            task: None,
             injected: None,
+            marks,
             budget,
         }
     }
@@ -78,22 +92,26 @@ impl AgentContext {
 
     /// Marks the current task's outcome as caused by an injected fault (fault injection does
     /// this), so events tell injected failures from real ones.
+    /// The first mark of a task counts.
     pub fn mark_injected(&mut self, fault: &'static str) {
-        if let Some(mark) = &self.injected {
-            let _ = mark.set(fault);
+        let Some(task) = self.task else { return };
+        if self.injected.is_none() {
+            self.injected = Some(fault);
+            self.marks.set(task, fault);
         }
     }
 
-    pub(crate) fn begin_task(&mut self, deadline: Instant, injected: InjectedMark) {
+    pub(crate) fn begin_task(&mut self, deadline: Instant, task: EventId) {
         self.deadline = Some(deadline);
         self.usage = Usage::default();
-        self.injected = Some(injected);
+        self.task = Some(task);
+        self.injected = None;
     }
 
-    /// Ends the task: the usage it reported.
-    pub(crate) fn end_task(&mut self) -> Usage {
+    /// Ends the task: the usage it reported and the fault it was marked with.
+    pub(crate) fn end_task(&mut self) -> (Usage, Option<&'static str>) {
         self.deadline = None;
-        self.injected = None;
-        std::mem::take(&mut self.usage)
+        self.task = None;
+        (std::mem::take(&mut self.usage), self.injected.take())
     }
 }

@@ -25,10 +25,11 @@ use std::borrow::Cow;
 use crate::event::{AskEvent, AskOutcome, SystemEvent};
 use crate::{Agent, AgentName, AskError, Usage};
 
-/// The answer to an ask: the outcome and the usage reported.
+/// The answer to an ask: the outcome, the usage reported, and the fault injected, if any.
 pub(crate) struct Answer<O> {
     pub(crate) outcome: Result<O, AskError>,
     pub(crate) usage: Usage,
+    pub(crate) injected: Option<&'static str>,
 }
 
 impl<O> Answer<O> {
@@ -36,13 +37,50 @@ impl<O> Answer<O> {
         Self {
             outcome: Err(error),
             usage: Usage::default(),
+            injected: None,
         }
     }
 }
 
-/// Where a handler marks its task's outcome as caused by an injected fault. Shared by the task
-/// and its caller, so the mark is seen even when the caller's deadline answers first.
-pub(crate) type InjectedMark = Arc<OnceLock<&'static str>>;
+/// The fault a handler marked its latest task with (see
+/// [`AgentContext::mark_injected`](crate::AgentContext::mark_injected)), and that task's ask:
+/// read by a caller that answers itself (its deadline passed while the handler still ran).
+/// One per agent, as an agent runs one task at a time.
+#[derive(Debug, Default)]
+pub(crate) struct InjectedMark(Mutex<Option<(EventId, &'static str)>>);
+
+impl InjectedMark {
+    pub(crate) fn set(&self, ask: EventId, fault: &'static str) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((ask, fault));
+    }
+
+    /// The fault marked on `ask`, if the latest mark is for it.
+    pub(crate) fn of(&self, ask: EventId) -> Option<&'static str> {
+        match *self.0.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some((marked, fault)) if marked == ask => Some(fault),
+            _ => None,
+        }
+    }
+}
+
+/// The current incarnation's agent, kept where both its actor and its supervisor reach it, so
+/// that the supervisor can park an idle agent and rebuild a parked one without a message to
+/// the actor and back.
+pub(crate) enum Held<A> {
+    /// No agent: not built yet, or parked (after a failure, or by a group restart).
+    Parked,
+    /// Between tasks.
+    Idle(A),
+    /// Taken by the actor for a task.
+    InUse,
+}
+
+/// Whether a supervisor could park an agent itself.
+pub(crate) enum ParkAttempt {
+    Parked,
+    /// The agent is working: its actor parks it after the task.
+    InUse,
+}
 
 /// Where the answer to an ask goes.
 pub(crate) type Reply<O> = oneshot::Sender<Answer<O>>;
@@ -53,14 +91,35 @@ pub(crate) struct Job<A: Agent> {
     pub(crate) reply: Option<Reply<A::Output>>,
     pub(crate) deadline: Instant,
     pub(crate) asked_at: Instant,
+    /// What admitting the task took, if anything (boxed: a job is moved several times on its
+    /// way, and small enough without it to be moved without a copy loop).
+    pub(crate) admission: Option<Box<Admission>>,
+    /// The ask's event id, assigned when it was made.
+    pub(crate) id: EventId,
+}
+
+/// What admitting a task took from the breaker and the budget.
+pub(crate) struct Admission {
+    /// The breaker admission for this task: its outcome is recorded when the task ends.
+    pub(crate) permit: Option<Permit>,
     /// The budget held for this task: committed with the usage reported when the task ends,
     /// released if the task is dropped.
     pub(crate) reservation: Option<Reservation>,
-    /// The breaker admission for this task: its outcome is recorded when the task ends.
-    pub(crate) permit: Option<Permit>,
-    pub(crate) injected: InjectedMark,
-    /// The ask's event id, assigned when it was made.
-    pub(crate) id: EventId,
+}
+
+impl Admission {
+    /// `None` when nothing was taken (no breaker, no budget).
+    pub(crate) fn boxed(
+        permit: Option<Permit>,
+        reservation: Option<Reservation>,
+    ) -> Option<Box<Self>> {
+        (permit.is_some() || reservation.is_some()).then(|| {
+            Box::new(Self {
+                permit,
+                reservation,
+            })
+        })
+    }
 }
 
 const STARTING: u8 = 0;
@@ -98,6 +157,10 @@ pub(crate) struct Slot<A: Agent> {
     wake_pending: AtomicBool,
     /// Where the agent sits in the tree, known from its first start.
     placement: OnceLock<Placement>,
+    /// The current incarnation's agent.
+    held: Mutex<Held<A>>,
+    /// The fault marked on the latest task, shared with the incarnations' contexts.
+    pub(crate) injected: Arc<InjectedMark>,
 }
 
 /// An agent's place in the tree.
@@ -126,6 +189,8 @@ impl<A: Agent> Slot<A> {
             state: AtomicU8::new(STARTING),
             wake_pending: AtomicBool::new(false),
             placement: OnceLock::new(),
+            held: Mutex::new(Held::Parked),
+            injected: Arc::default(),
         }
     }
 
@@ -209,8 +274,12 @@ impl<A: Agent> Slot<A> {
         }
     }
 
-    /// Sends the current incarnation a `Wake`, unless one is already pending.
+    /// Sends the current incarnation a `Wake`, unless one is already pending or the agent is
+    /// between incarnations (the next one drains the queue when it is installed).
     pub(crate) fn wake(&self) {
+        if self.state.load(Ordering::Acquire) == RESTARTING {
+            return;
+        }
         if self.wake_pending.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -239,6 +308,57 @@ impl<A: Agent> Slot<A> {
             .pop_front()
     }
 
+    /// The next job, and whether more are waiting (one lock for both).
+    pub(crate) fn next_job(&self) -> (Option<Job<A>>, bool) {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let job = queue.pop_front();
+        (job, !queue.is_empty())
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Held<A>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the idle agent for a task; `None` if it is parked.
+    pub(crate) fn take_agent(&self) -> Option<A> {
+        let mut held = self.held();
+        match std::mem::replace(&mut *held, Held::InUse) {
+            Held::Idle(agent) => Some(agent),
+            other => {
+                *held = other;
+                None
+            }
+        }
+    }
+
+    /// Gives the agent back after a task, or a newly built one.
+    pub(crate) fn put_agent(&self, agent: A) {
+        let previous = std::mem::replace(&mut *self.held(), Held::Idle(agent));
+        drop(previous);
+    }
+
+    /// Parks: drops the agent (outside the lock: its `Drop` is the user's code).
+    pub(crate) fn drop_agent(&self) {
+        let previous = std::mem::replace(&mut *self.held(), Held::Parked);
+        drop(previous);
+    }
+
+    /// Parks an idle agent here; an agent in use is parked by its actor after the task.
+    pub(crate) fn park_idle(&self) -> ParkAttempt {
+        let mut held = self.held();
+        if matches!(*held, Held::InUse) {
+            return ParkAttempt::InUse;
+        }
+        let previous = std::mem::replace(&mut *held, Held::Parked);
+        drop(held);
+        drop(previous);
+        ParkAttempt::Parked
+    }
+
+    pub(crate) fn is_parked(&self) -> bool {
+        matches!(*self.held(), Held::Parked)
+    }
+
     pub(crate) fn has_work(&self) -> bool {
         !self
             .queue
@@ -260,17 +380,19 @@ impl<A: Agent> Slot<A> {
         }
     }
 
-    /// An incarnation is exiting.
+    /// An incarnation is exiting: its agent is dropped unless a newer one is installed.
     pub(crate) fn uninstall(&self, actor: &ActorRef<AgentMsg>, reason: ExitReason) {
         let mut incarnation = self
             .incarnation
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        if incarnation
+        let newer = incarnation
             .as_ref()
-            .is_some_and(|current| current.get_id() == actor.get_id())
-        {
+            .is_some_and(|current| current.get_id() != actor.get_id());
+        if !newer {
             *incarnation = None;
+            drop(incarnation);
+            self.drop_agent();
         }
         *self
             .last_exit
@@ -306,7 +428,6 @@ impl<A: Agent> Slot<A> {
                     A::task_type(&job.task),
                     &Answer::<()>::error(error),
                     job.asked_at,
-                    job.injected.get().copied(),
                 );
             }
         }
@@ -320,7 +441,6 @@ impl<A: Agent> Slot<A> {
         task_type: &'static str,
         answer: &Answer<O>,
         asked_at: Instant,
-        injected: Option<&'static str>,
     ) {
         if !self.shared.has_subscribers() {
             return;
@@ -355,7 +475,7 @@ impl<A: Agent> Slot<A> {
             outcome,
             latency,
             usage: answer.usage,
-            injected: injected.map(Cow::Borrowed),
+            injected: answer.injected.map(Cow::Borrowed),
         }));
     }
 

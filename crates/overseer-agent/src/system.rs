@@ -36,6 +36,9 @@ pub(crate) struct Shared {
     shut_down: AtomicBool,
     /// Taken when the system shuts down, which ends every subscriber's stream.
     events: RwLock<Option<broadcast::Sender<SystemEvent>>>,
+    /// Set by the first subscriber: until then no event is built (one atomic load per ask
+    /// instead of a lock and the channel's receiver count).
+    ever_subscribed: AtomicBool,
     /// Numbers every event of the system, the tree's included.
     pub(crate) ids: EventIds,
     /// The origin of every event's `elapsed`: when the system was built.
@@ -100,6 +103,9 @@ impl Shared {
 
     /// Whether anyone receives the events (so that events nobody reads are not built).
     pub(crate) fn has_subscribers(&self) -> bool {
+        if !self.ever_subscribed.load(Ordering::Acquire) {
+            return false;
+        }
         self.events
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -362,6 +368,7 @@ impl SystemBuilder {
                     trip_shutdown_timeout: self.trip_shutdown_timeout,
                     shut_down: AtomicBool::new(false),
                     events: RwLock::new(Some(events)),
+                    ever_subscribed: AtomicBool::new(false),
                     ids: EventIds::default(),
                     epoch: Instant::now(),
                     created_at: SystemTime::now(),
@@ -444,13 +451,19 @@ impl System {
                 let slot = slot.map_err(StartError::Failed)?;
                 slot.place(context.path(), context.exit_cause());
                 let args = AgentArgs {
-                    factory,
+                    factory: Arc::clone(&factory),
                     path: context.path().clone(),
                     previous_exit: context.previous_exit().cloned(),
                 };
                 let reporter = context.failure_reporter();
+                let in_place_slot = Arc::clone(&slot);
                 let actor = context.spawn(AgentActor { slot, reporter }, args).await?;
-                context.restart_in_place(AgentInPlace(actor.clone()));
+                context.restart_in_place(AgentInPlace {
+                    actor: actor.clone(),
+                    slot: in_place_slot,
+                    factory: Arc::clone(&factory),
+                    path: context.path().clone(),
+                });
                 Ok(actor)
             }
         };
@@ -564,7 +577,13 @@ impl System {
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
         {
-            Some(sender) => sender.subscribe(),
+            Some(sender) => {
+                self.registry
+                    .shared
+                    .ever_subscribed
+                    .store(true, Ordering::Release);
+                sender.subscribe()
+            }
             // Shut down: a receiver whose stream is already over.
             None => broadcast::channel(1).1,
         }

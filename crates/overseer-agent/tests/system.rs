@@ -235,3 +235,78 @@ async fn a_crashed_agent_is_restarted_in_place_in_the_same_actor() {
     }
     system.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+/// A one_for_all restart of agents: an idle sibling is parked and rebuilt by the supervisor
+/// itself, a sibling in the middle of a task finishes it first; every agent keeps its actor and
+/// runs `on_restart`, and the events are OTP's order.
+#[tokio::test(start_paused = true)]
+async fn a_group_restart_parks_idle_and_busy_agents_and_rebuilds_them_in_place() {
+    let system = System::builder()
+        .ask_timeout(Duration::from_secs(10))
+        .build();
+    let root = SupervisorSpec::one_for_all("root")
+        .intensity(10, Duration::from_secs(1))
+        .child(system.agent(AgentSpec::new("busy", Tester::new)).unwrap())
+        .child(
+            system
+                .agent(AgentSpec::new("crashing", Tester::new))
+                .unwrap(),
+        )
+        .child(system.agent(AgentSpec::new("idle", Tester::new)).unwrap());
+    system.start(root).await.unwrap();
+    let mut events = system.subscribe();
+    let names = ["busy", "crashing", "idle"];
+    let mut actors = Vec::new();
+    for name in names {
+        actors.push(actor_id(&system, name).await);
+    }
+    let busy = system.agent_ref::<Tester>("busy").unwrap();
+    let crashing = system.agent_ref::<Tester>("crashing").unwrap();
+    let slow = tokio::spawn({
+        let busy = busy.clone();
+        async move { busy.ask(Task::Slow(Duration::from_millis(300))).await }
+    });
+    // The slow task has started when the busy agent's queue is empty again.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert!(crashing.ask(Task::Panic("boom")).await.is_err());
+    assert_eq!(
+        slow.await.unwrap().unwrap(),
+        "slow",
+        "the busy agent finished its task before it parked"
+    );
+    for name in names {
+        let agent = system.agent_ref::<Tester>(name).unwrap();
+        let answer = agent.ask(Task::Incarnation).await.unwrap();
+        assert!(answer.starts_with("after "), "{name} rebuilt: {answer}");
+    }
+    for (name, before) in names.into_iter().zip(actors) {
+        assert_eq!(
+            actor_id(&system, name).await,
+            before,
+            "{name}: the same actor"
+        );
+    }
+    let mut lifecycle = Vec::new();
+    while lifecycle.len() < 6 {
+        if let SystemEvent::Lifecycle(event) = events.recv().await.unwrap() {
+            lifecycle.push(format!("{} {:?}", event.path, event.kind).replace("\"", ""));
+        }
+    }
+    let order: Vec<_> = lifecycle
+        .iter()
+        .map(|line| line.split(['{', ' ']).take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "root/crashing Stopped",
+            "root/idle Stopped",
+            "root/busy Stopped",
+            "root/busy Started",
+            "root/crashing Started",
+            "root/idle Started",
+        ],
+        "{lifecycle:#?}"
+    );
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
