@@ -197,8 +197,9 @@ impl<A: Agent> AgentActor<A> {
         state: &mut AgentState<A>,
     ) -> Result<(), ActorProcessingErr> {
         self.slot.clear_wake();
-        if let Some(closed) = self.slot.shared.closed() {
+        if !self.slot.shared.is_open() {
             // Tripped or shut down: nothing queued runs any more.
+            let closed = self.slot.shared.closed().unwrap_or(AskError::ShutDown);
             self.slot.fail_queued(&closed);
             return Ok(());
         }
@@ -232,8 +233,8 @@ impl<A: Agent> AgentActor<A> {
         match self.reporter.failed(&myself.get_cell(), reason.clone()) {
             AfterFailure::RebuildNow(restart) => {
                 // The supervisor's decision, carried out here: no message there and back.
-                let previous_exit = restart.previous_exit().clone();
-                let built = build(&state.factory, &mut state.context, Some(&previous_exit)).await;
+                let previous_exit = Some(restart.previous_exit());
+                let built = build(&state.factory, &mut state.context, previous_exit).await;
                 let rebuilt = built.map(|agent| {
                     self.slot.put_agent(agent);
                     self.slot.install(myself.clone());
@@ -320,7 +321,7 @@ impl<A: Agent> AgentActor<A> {
         }
         let answer = |outcome: Result<A::Output, AskError>| {
             let answer = Answer {
-                outcome,
+                outcome: outcome.map_err(Box::new),
                 usage,
                 injected,
             };

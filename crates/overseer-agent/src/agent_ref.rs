@@ -63,8 +63,13 @@ impl<A: Agent> AgentRef<A> {
     }
 
     /// Asks the agent to handle `task` and waits for the output, at most the default deadline.
-    pub async fn ask(&self, task: A::Task) -> Result<A::Output, AskError> {
-        self.ask_within(task, self.default_timeout()).await
+    // Not an `async fn`: that would wrap `ask_within`'s future in one more state machine.
+    #[allow(clippy::manual_async_fn)]
+    pub fn ask(
+        &self,
+        task: A::Task,
+    ) -> impl std::future::Future<Output = Result<A::Output, AskError>> + Send + '_ {
+        self.ask_within(task, self.default_timeout())
     }
 
     /// Asks with an explicit deadline for this call.
@@ -94,7 +99,7 @@ impl<A: Agent> AgentRef<A> {
             round_trip.instrument(span.clone()).await
         };
         self.record(&span, id, task_type, &answer, asked_at);
-        answer.outcome
+        answer.outcome.map_err(|error| *error)
     }
 
     /// Sends `task` without waiting for the outcome. The task still has a deadline (the

@@ -26,8 +26,10 @@ use crate::event::{AskEvent, AskOutcome, SystemEvent};
 use crate::{Agent, AgentName, AskError, Usage};
 
 /// The answer to an ask: the outcome, the usage reported, and the fault injected, if any.
+/// The error is boxed: an answer travels through a channel and is moved several times, and an
+/// `AskError` is several times the size of a typical output.
 pub(crate) struct Answer<O> {
-    pub(crate) outcome: Result<O, AskError>,
+    pub(crate) outcome: Result<O, Box<AskError>>,
     pub(crate) usage: Usage,
     pub(crate) injected: Option<&'static str>,
 }
@@ -35,7 +37,7 @@ pub(crate) struct Answer<O> {
 impl<O> Answer<O> {
     pub(crate) fn error(error: AskError) -> Self {
         Self {
-            outcome: Err(error),
+            outcome: Err(Box::new(error)),
             usage: Usage::default(),
             injected: None,
         }
@@ -224,9 +226,12 @@ impl<A: Agent> Slot<A> {
     }
 
     /// Why asks to this agent are refused right now, if they are.
+    #[inline]
     pub(crate) fn refusal(&self) -> Option<AskError> {
-        if let Some(closed) = self.shared.closed() {
-            return Some(closed);
+        if !self.shared.is_open() {
+            if let Some(closed) = self.shared.closed() {
+                return Some(closed);
+            }
         }
         match self.state() {
             SlotState::Stopped => Some(AskError::AgentStopped {
@@ -435,6 +440,7 @@ impl<A: Agent> Slot<A> {
 
     /// Publishes how an ask or a tell of this agent ended (nothing is built if nobody
     /// subscribes).
+    #[inline]
     pub(crate) fn publish_ask_event<O>(
         &self,
         id: EventId,
@@ -442,17 +448,26 @@ impl<A: Agent> Slot<A> {
         answer: &Answer<O>,
         asked_at: Instant,
     ) {
-        if !self.shared.has_subscribers() {
-            return;
+        if self.shared.has_subscribers() {
+            self.build_ask_event(id, task_type, answer, asked_at);
         }
-        let outcome = match &answer.outcome {
+    }
+
+    fn build_ask_event<O>(
+        &self,
+        id: EventId,
+        task_type: &'static str,
+        answer: &Answer<O>,
+        asked_at: Instant,
+    ) {
+        let outcome = match answer.outcome.as_ref().map_err(|error| &**error) {
             Ok(_) => AskOutcome::Ok,
             Err(error) => AskOutcome::Error {
                 kind: Cow::Borrowed(error.kind()),
                 message: error.to_string(),
             },
         };
-        let caused_by = match &answer.outcome {
+        let caused_by = match answer.outcome.as_ref().map_err(|error| &**error) {
             Err(AskError::KillSwitchTripped { .. }) => self.shared.trip_event_causing(id),
             Err(AskError::BreakerOpen {
                 agent, task_type, ..

@@ -62,6 +62,14 @@ pub(crate) struct Registry {
 }
 
 impl Shared {
+    /// Whether asks are admitted (neither tripped nor shut down): atomic loads only, for the
+    /// call path; [`closed`](Self::closed) says why not.
+    #[inline]
+    pub(crate) fn is_open(&self) -> bool {
+        !self.is_shut_down() && !self.budget.as_ref().is_some_and(Budget::is_tripped)
+    }
+
+    #[inline]
     pub(crate) fn is_shut_down(&self) -> bool {
         self.shut_down.load(Ordering::Acquire)
     }
@@ -69,6 +77,9 @@ impl Shared {
     /// Why no ask is admitted any more, if so: the kill switch tripped, or the system shut
     /// down.
     pub(crate) fn closed(&self) -> Option<AskError> {
+        if self.is_open() {
+            return None;
+        }
         if let Some(budget) = &self.budget {
             if budget.is_tripped() {
                 if let Some(reason) = budget.kill_switch().reason() {
@@ -102,10 +113,12 @@ impl Shared {
     }
 
     /// Whether anyone receives the events (so that events nobody reads are not built).
+    #[inline]
     pub(crate) fn has_subscribers(&self) -> bool {
-        if !self.ever_subscribed.load(Ordering::Acquire) {
-            return false;
-        }
+        self.ever_subscribed.load(Ordering::Acquire) && self.receivers_left()
+    }
+
+    fn receivers_left(&self) -> bool {
         self.events
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -499,7 +512,7 @@ impl System {
                 if shared.has_subscribers() {
                     shared.publish(SystemEvent::Lifecycle(event.clone()));
                 }
-                if event.path.depth() == 0 && matches!(event.kind, EventKind::Stopped { .. }) {
+                if matches!(event.kind, EventKind::Stopped { .. }) && event.path.depth() == 0 {
                     if let Some(registry) = registry.upgrade() {
                         registry.tree_stopped();
                     }

@@ -38,7 +38,7 @@ use crate::child_spec::FateWatcher;
 use crate::supervisor::{BusyGuard, SupervisorMsg, TreeContext};
 use crate::{
     decide_on_exit, ChildFate, ChildId, ChildPath, EventId, EventKind, ExitCause, ExitDecision,
-    ExitReason, Restart, RestartWindow, StartError,
+    ExitReason, Restart, RestartWindow, StartError, Verdict,
 };
 
 /// What a supervisor asks of a worker it restarts in place. Registered by the worker's start
@@ -127,11 +127,13 @@ impl FailureReporter {
     /// this worker alone, the worker is told to carry it out itself
     /// ([`AfterFailure::RebuildNow`]): no message to the supervisor and back.
     pub fn failed(&self, child: &ActorCell, reason: ExitReason) -> AfterFailure {
-        if let Some(restarts) = &self.restarts_here {
-            if let Some(restart) = restarts.try_restart(&self.supervisor, child, &reason) {
-                return AfterFailure::RebuildNow(restart);
-            }
-        }
+        let reason = match &self.restarts_here {
+            Some(restarts) => match restarts.try_restart(&self.supervisor, child, reason) {
+                Ok(restart) => return AfterFailure::RebuildNow(restart),
+                Err(reason) => reason,
+            },
+            None => reason,
+        };
         if self.report(child, reason) {
             AfterFailure::Reported
         } else {
@@ -233,7 +235,7 @@ impl SharedRestarts {
     }
 
     /// Counts a restart the supervisor carries out at second `now`.
-    pub(crate) fn record(&self, now: u64) -> crate::Verdict {
+    pub(crate) fn record(&self, now: u64) -> Verdict {
         self.lock().window.record(now)
     }
 
@@ -289,25 +291,25 @@ impl std::fmt::Debug for ChildRestarts {
 
 impl ChildRestarts {
     /// The supervisor's decision, taken here when it can only be this child's restart: the
-    /// `stopped` event is published and the restart counted; `None` to report instead.
+    /// `stopped` event is published and the restart counted; the reason back to report it
+    /// instead.
     fn try_restart(
         &self,
         supervisor: &ActorCell,
         child: &ActorCell,
-        reason: &ExitReason,
-    ) -> Option<InPlaceRestart> {
-        if decide_on_exit(self.restart, reason) != ExitDecision::Restart {
-            return None;
+        reason: ExitReason,
+    ) -> Result<InPlaceRestart, ExitReason> {
+        if decide_on_exit(self.restart, &reason) != ExitDecision::Restart {
+            return Err(reason);
         }
         let tree = &self.shared.tree;
         let busy = tree.busy();
         let stopped = {
             let mut state = self.shared.lock();
             let now = tree.now_secs();
-            if !state.open || !state.window.allows(now) {
-                return None;
+            if !state.open || state.window.record_if_allowed(now) == Verdict::Exceeded {
+                return Err(reason);
             }
-            state.window.record(now);
             let stopped = EventKind::Stopped {
                 reason: reason.clone(),
             };
@@ -317,11 +319,11 @@ impl ChildRestarts {
         if let Some(watcher) = &self.watcher {
             watcher(&self.id, ChildFate::Restarting);
         }
-        Some(InPlaceRestart {
+        Ok(InPlaceRestart {
             restarts: self.clone(),
             supervisor: supervisor.clone(),
             child: child.clone(),
-            previous_exit: reason.clone(),
+            previous_exit: reason,
             stopped,
             finished: false,
             _busy: busy,

@@ -53,10 +53,7 @@ impl RestartWindow {
 
     /// Records a restart at second `now` and says whether it may go ahead.
     pub fn record(&mut self, now: u64) -> Verdict {
-        let threshold = now.saturating_sub(self.period_secs);
-        while self.restarts.front().is_some_and(|&at| at < threshold) {
-            self.restarts.pop_front();
-        }
+        self.forget_before(now);
         self.restarts.push_back(now);
         if self.restarts.len() as u64 <= u64::from(self.intensity) {
             Verdict::Allowed
@@ -65,23 +62,36 @@ impl RestartWindow {
         }
     }
 
-    /// Whether a restart at second `now` would be allowed, without recording it: what
-    /// [`record`](Self::record) would answer.
+    /// What [`record`](Self::record) would answer, but a restart that would exceed the limit
+    /// is not recorded (for a caller that then leaves the decision to someone who will
+    /// [`record`](Self::record) it). Amortised constant time.
     ///
     /// ```
     /// use overseer_supervisor::{RestartWindow, Verdict};
     /// use std::time::Duration;
     ///
     /// let mut window = RestartWindow::new(1, Duration::from_secs(5));
-    /// assert!(window.allows(0));
-    /// assert_eq!(window.record(0), Verdict::Allowed);
-    /// assert!(!window.allows(5));
-    /// assert!(window.allows(6));
+    /// assert_eq!(window.record_if_allowed(0), Verdict::Allowed);
+    /// assert_eq!(window.record_if_allowed(5), Verdict::Exceeded);
+    /// assert_eq!(window.len(), 1, "the refused restart was not recorded");
+    /// assert_eq!(window.record_if_allowed(6), Verdict::Allowed);
     /// ```
-    pub fn allows(&self, now: u64) -> bool {
+    pub fn record_if_allowed(&mut self, now: u64) -> Verdict {
+        self.forget_before(now);
+        if (self.restarts.len() as u64) < u64::from(self.intensity) {
+            self.restarts.push_back(now);
+            Verdict::Allowed
+        } else {
+            Verdict::Exceeded
+        }
+    }
+
+    /// Drops the restarts that no longer count at second `now` (oldest first: they are sorted).
+    fn forget_before(&mut self, now: u64) {
         let threshold = now.saturating_sub(self.period_secs);
-        let counted = self.restarts.iter().filter(|&&at| at >= threshold).count() as u64;
-        counted < u64::from(self.intensity)
+        while self.restarts.front().is_some_and(|&at| at < threshold) {
+            self.restarts.pop_front();
+        }
     }
 
     /// How many restarts are on record (including ones that may have aged out since the last
@@ -135,20 +145,21 @@ mod tests {
     }
 
     #[test]
-    fn allows_answers_what_record_would_without_recording() {
+    fn record_if_allowed_answers_as_record_and_records_only_an_allowed_restart() {
         for intensity in 0..4u32 {
-            let mut window = RestartWindow::new(intensity, Duration::from_secs(3));
+            let mut checked = RestartWindow::new(intensity, Duration::from_secs(3));
             for now in [0, 0, 1, 3, 4, 4, 8, 9, 9, 9, 20] {
-                let predicted = window.allows(now);
-                let before = window.len();
-                assert_eq!(window.allows(now), predicted, "allows must not record");
-                assert_eq!(window.len(), before);
-                let verdict = window.record(now);
+                // What `record` answers from the same history.
+                let verdict = checked.clone().record(now);
+                let before = checked.len();
                 assert_eq!(
-                    predicted,
-                    verdict == Verdict::Allowed,
+                    checked.record_if_allowed(now),
+                    verdict,
                     "intensity {intensity} at {now}"
                 );
+                if verdict == Verdict::Exceeded {
+                    assert!(checked.len() <= before, "nothing recorded");
+                }
             }
         }
     }

@@ -174,15 +174,22 @@ pub struct SupervisedState<S> {
 }
 
 /// Runs one callback, turning a panic or an error into a [`ChildExit`].
-async fn guarded<T>(
+///
+/// A combinator rather than an `async fn`: an `async fn` would keep the callback's future twice
+/// (its argument, and the future it awaits), and a handler's future is built for every message.
+fn guarded<T>(
     callback: impl std::future::Future<Output = Result<T, ActorProcessingErr>>,
-) -> Result<T, ActorProcessingErr> {
-    match AssertUnwindSafe(callback).catch_unwind().await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) if error.is::<ChildExit>() => Err(error),
-        Ok(Err(error)) => Err(ChildExit::new(ExitReason::Failed(error.to_string())).into()),
-        Err(payload) => Err(ChildExit::new(ExitReason::Panicked(panic_message(payload))).into()),
-    }
+) -> impl std::future::Future<Output = Result<T, ActorProcessingErr>> {
+    AssertUnwindSafe(callback)
+        .catch_unwind()
+        .map(|caught| match caught {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) if error.is::<ChildExit>() => Err(error),
+            Ok(Err(error)) => Err(ChildExit::new(ExitReason::Failed(error.to_string())).into()),
+            Err(payload) => {
+                Err(ChildExit::new(ExitReason::Panicked(panic_message(payload))).into())
+            }
+        })
 }
 
 impl<A: Actor> Actor for Supervised<A> {
