@@ -230,7 +230,7 @@ impl<A: Agent> AgentActor<A> {
         drop(agent);
         self.slot.drop_agent();
         self.slot.record_exit(reason.clone());
-        match self.reporter.failed(&myself.get_cell(), reason.clone()) {
+        match self.reporter.failed(&myself.get_cell(), reason) {
             AfterFailure::RebuildNow(restart) => {
                 // The supervisor's decision, carried out here: no message there and back.
                 let previous_exit = Some(restart.previous_exit());
@@ -246,6 +246,7 @@ impl<A: Agent> AgentActor<A> {
             }
             AfterFailure::Reported => Ok(()),
             AfterFailure::SupervisorGone => {
+                let reason = self.slot.last_exit().unwrap_or(ExitReason::Shutdown);
                 self.slot.uninstall(myself, reason.clone());
                 Err(ChildExit::new(reason).into())
             }
@@ -320,19 +321,21 @@ impl<A: Agent> AgentActor<A> {
             }
         }
         let answer = |outcome: Result<A::Output, AskError>| {
-            let answer = Answer {
+            let answer = |outcome: Result<A::Output, AskError>| Answer {
                 outcome: outcome.map_err(Box::new),
                 usage,
                 injected,
             };
             match reply {
                 Some(reply) => {
-                    let _ = reply.send(answer);
+                    let _ = reply.send(answer(outcome));
                 }
-                // A tell: nobody waits, its end is published here.
-                None => self
-                    .slot
-                    .publish_ask_event(id, task_type, &answer, asked_at),
+                // A tell: nobody waits, its end is published here (if anyone listens).
+                None if self.slot.shared.has_subscribers() => {
+                    self.slot
+                        .publish_ask_event(id, task_type, &answer(outcome), asked_at)
+                }
+                None => {}
             }
         };
         let Some(outcome) = performed else {

@@ -73,6 +73,10 @@ pub trait Agent: Send + 'static {
 
     /// Runs instead of [`on_start`](Self::on_start) when the agent is restarted, with the
     /// reason its previous incarnation exited. An error fails the start.
+    ///
+    /// It runs before the agent takes its next task, and its supervisor waits for it: in the
+    /// agent's own actor after its own failure under a one_for_one supervisor, on the
+    /// supervisor's task otherwise (a group restart rebuilds its agents there, in start order).
     fn on_restart(
         &mut self,
         ctx: &mut AgentContext,

@@ -225,13 +225,15 @@ impl<A: Actor> Actor for Supervised<A> {
         guarded(self.inner.post_stop(myself, &mut state.inner)).await
     }
 
-    async fn handle(
+    // Not an `async fn`: the guarded future is returned as it is, without one more state
+    // machine around it (one is built for every message).
+    fn handle(
         &self,
         myself: ActorRef<Self::Msg>,
         message: Self::Msg,
         state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        guarded(self.inner.handle(myself, message, &mut state.inner)).await
+    ) -> impl std::future::Future<Output = Result<(), ActorProcessingErr>> + Send {
+        guarded(self.inner.handle(myself, message, &mut state.inner))
     }
 
     async fn handle_supervisor_evt(
