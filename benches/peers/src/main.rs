@@ -43,6 +43,8 @@ tables. A filter keeps the scenarios whose key contains it:
 options:
   --quick          fewer repetitions and smaller sizes (a smoke run)
   --reps <n>       repetitions of every measurement (default 5, 2 with --quick)
+  --workers <n>    worker threads of every runtime (default 2; 1 keeps every task on one
+                   worker, which takes the scheduler's placement out of the figures)
   --json <file>    where to write the JSON report (default: <target dir>/peers-report.json)
   --help           this text";
 
@@ -76,6 +78,13 @@ impl Options {
                     repetitions = Some(reps);
                 }
                 "--json" => json = Some(PathBuf::from(args.next().ok_or("--json needs a file")?)),
+                "--workers" => {
+                    let value = args.next().ok_or("--workers needs a number")?;
+                    match value.parse::<usize>() {
+                        Ok(workers) if workers > 0 => measure::set_worker_threads(workers),
+                        _ => return Err(format!("--workers: not a positive number: {value}")),
+                    }
+                }
                 flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
                 filter => {
                     if !SCENARIOS
@@ -269,7 +278,7 @@ fn main() -> ExitCode {
         machine.rustc,
         machine.load_at_start,
         machine.overseer,
-        measure::WORKER_THREADS,
+        measure::worker_threads(),
         options.config.repetitions,
         if options.config.quick {
             " (--quick: smaller sizes)"

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Why a run failed. Any error converts into it, so `?` works on every system's errors.
@@ -35,10 +36,23 @@ pub(crate) const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The same, in milliseconds, for ractor's `call_t!`.
 pub(crate) const STEP_TIMEOUT_MS: u64 = 30_000;
 
-/// Worker threads of every runtime: the machine has two cores.
-pub(crate) const WORKER_THREADS: usize = 2;
+/// Worker threads of every runtime unless `--workers` says otherwise: the machine has two
+/// cores.
+pub(crate) const DEFAULT_WORKER_THREADS: usize = 2;
 
-/// Runs `future` as a task on a fresh multi-thread tokio runtime with [`WORKER_THREADS`]
+static WORKER_THREADS: AtomicUsize = AtomicUsize::new(DEFAULT_WORKER_THREADS);
+
+/// Worker threads of every runtime of this run.
+pub(crate) fn worker_threads() -> usize {
+    WORKER_THREADS.load(Ordering::Relaxed)
+}
+
+/// Sets the worker threads of every runtime of this run (at least one).
+pub(crate) fn set_worker_threads(workers: usize) {
+    WORKER_THREADS.store(workers.max(1), Ordering::Relaxed);
+}
+
+/// Runs `future` as a task on a fresh multi-thread tokio runtime with [`worker_threads`]
 /// workers, so the driver competes for the same two workers as the actors it drives (as a
 /// caller inside an application would), and nothing of an earlier run is left on the runtime.
 pub(crate) fn on_fresh_runtime<T, F>(future: F) -> Outcome<T>
@@ -47,7 +61,7 @@ where
     T: Send + 'static,
 {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKER_THREADS)
+        .worker_threads(worker_threads())
         .enable_all()
         .build()?;
     let outcome = runtime.block_on(async { tokio::spawn(future).await });

@@ -7,12 +7,15 @@ use std::process::{Command, ExitCode, Stdio};
 use serde::{Deserialize, Serialize};
 
 use super::{repeat, Config};
-use crate::measure::{fail, resident_bytes, Outcome, WORKER_THREADS};
+use crate::measure::{fail, resident_bytes, set_worker_threads, worker_threads, Outcome};
 use crate::report::{count, Column, Row, Table, Unit};
 use crate::systems::Subject;
 
 /// The hidden subcommand: `__spawn <subject key> <children>`.
 pub(crate) const SUBCOMMAND: &str = "__spawn";
+
+/// How the measuring process tells its child the runtime's worker threads.
+const WORKERS_ENV: &str = "OVERSEER_PEERS_WORKERS";
 
 /// Children spawned (and kept) before the memory is first read, so that lazily created
 /// globals, the runtime's pools and the allocator's arenas are already there.
@@ -97,6 +100,7 @@ pub(crate) fn run(config: &Config) -> Vec<Table> {
 fn in_child_process(subject: Subject, children: usize) -> Outcome<Measured> {
     let output = Command::new(std::env::current_exe()?)
         .args([SUBCOMMAND, subject.key(), &children.to_string()])
+        .env(WORKERS_ENV, worker_threads().to_string())
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()?;
@@ -117,6 +121,12 @@ fn in_child_process(subject: Subject, children: usize) -> Outcome<Measured> {
 /// The hidden subcommand's entry point: measures, prints one line of JSON, and exits at once
 /// without tearing anything down.
 pub(crate) fn child_main(args: &[String]) -> ExitCode {
+    if let Some(workers) = std::env::var(WORKERS_ENV)
+        .ok()
+        .and_then(|value| value.parse().ok())
+    {
+        set_worker_threads(workers);
+    }
     let parsed = match args {
         [key, children] => Subject::from_key(key).zip(children.parse::<usize>().ok()),
         _ => None,
@@ -146,7 +156,7 @@ pub(crate) fn child_main(args: &[String]) -> ExitCode {
 
 fn measure_here(subject: Subject, children: usize) -> Outcome<Measured> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKER_THREADS)
+        .worker_threads(worker_threads())
         .enable_all()
         .build()?;
     let measured = runtime.block_on(async move {
