@@ -127,6 +127,9 @@ impl Admission {
 const STARTING: u8 = 0;
 const RUNNING: u8 = 1;
 const RESTARTING: u8 = 2;
+/// Its supervisor is exiting: asks queue as while restarting, but a running incarnation still
+/// serves them until it is stopped.
+const SUPERVISOR_EXITING: u8 = 4;
 const STOPPED: u8 = 3;
 
 /// Whether asks are served, queued or refused.
@@ -220,7 +223,7 @@ impl<A: Agent> Slot<A> {
         match self.state.load(Ordering::Acquire) {
             STARTING => SlotState::Starting,
             RUNNING => SlotState::Running,
-            RESTARTING => SlotState::Restarting,
+            RESTARTING | SUPERVISOR_EXITING => SlotState::Restarting,
             _ => SlotState::Stopped,
         }
     }
@@ -517,9 +520,8 @@ impl<A: Agent> AnySlot for Slot<A> {
         match fate {
             // Its supervisor may be restarted by its own parent: keep the queue, within each
             // ask's deadline. If the whole tree stops, the system marks every agent stopped.
-            ChildFate::Restarting | ChildFate::SupervisorExiting => {
-                self.state.store(RESTARTING, Ordering::Release)
-            }
+            ChildFate::Restarting => self.state.store(RESTARTING, Ordering::Release),
+            ChildFate::SupervisorExiting => self.state.store(SUPERVISOR_EXITING, Ordering::Release),
             ChildFate::Stopped | ChildFate::Removed => {
                 self.state.store(STOPPED, Ordering::Release);
                 let error = self.shared.closed().unwrap_or(AskError::AgentStopped {
