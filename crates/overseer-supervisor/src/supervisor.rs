@@ -765,6 +765,20 @@ impl SupervisorState {
         self.child_exited(myself, index, reason).await;
     }
 
+    /// The index of the in-place worker `actor`, if this supervisor still acts on what it
+    /// reports: not while exiting (it is stopped with the others, as `shutdown`), and not if it
+    /// is no longer a child (nothing will restart it, so it is stopped).
+    fn acting_on(&self, actor: &ActorCell) -> Option<usize> {
+        if self.exit_reason.is_some() {
+            return None;
+        }
+        let index = self.position_of_actor(actor.get_id());
+        if index.is_none() {
+            actor.stop(None);
+        }
+        index
+    }
+
     /// An in-place worker failed and parked: the same decision as for an exit, with its actor
     /// kept for the restart.
     async fn on_child_failed_in_place(
@@ -773,13 +787,7 @@ impl SupervisorState {
         actor: ActorCell,
         reason: ExitReason,
     ) {
-        if self.exit_reason.is_some() {
-            // Exiting: the child is stopped with the others, as `shutdown`.
-            return;
-        }
-        let Some(index) = self.position_of_actor(actor.get_id()) else {
-            // Not a current child any more: nothing will restart it.
-            actor.stop(None);
+        let Some(index) = self.acting_on(&actor) else {
             return;
         };
         self.children[index].parked = Some(actor);
@@ -797,12 +805,7 @@ impl SupervisorState {
         actor: ActorCell,
         previous_exit: ExitReason,
     ) {
-        if self.exit_reason.is_some() {
-            // Exiting: the actor is stopped with the others.
-            return;
-        }
-        let Some(index) = self.position_of_actor(actor.get_id()) else {
-            actor.stop(None);
+        let Some(index) = self.acting_on(&actor) else {
             return;
         };
         let child = &mut self.children[index];
