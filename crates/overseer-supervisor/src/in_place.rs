@@ -27,6 +27,7 @@
 //! restart, and the actor id stays the same. Anything else (events, order, counts, timing of
 //! decisions) is the same, which the tests check by running the same scenarios both ways.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::future::BoxFuture;
@@ -92,6 +93,9 @@ pub fn child_reply<T: Send + 'static>(
 #[derive(Debug, Clone)]
 pub struct FailureReporter {
     pub(crate) supervisor: ActorCell,
+    /// How many times the supervisor has parked or rebuilt the worker: a report names the
+    /// count it saw, so one overtaken by a group restart is recognised as stale.
+    pub(crate) generation: Arc<AtomicU64>,
     /// Set when the worker may carry out its own restarts (its supervisor is one_for_one).
     pub(crate) restarts_here: Option<ChildRestarts>,
 }
@@ -118,8 +122,13 @@ impl FailureReporter {
     /// Reports that the worker `child` (its own actor) failed with `reason` and has parked.
     /// Returns `false` if the supervisor is gone; the worker should then exit.
     pub fn report(&self, child: &ActorCell, reason: ExitReason) -> bool {
+        let generation = self.generation.load(Ordering::Acquire);
         self.supervisor
-            .send_message(SupervisorMsg::ChildFailed(child.clone(), reason))
+            .send_message(SupervisorMsg::ChildFailed(
+                child.clone(),
+                reason,
+                generation,
+            ))
             .is_ok()
     }
 

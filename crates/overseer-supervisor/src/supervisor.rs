@@ -14,7 +14,7 @@
 //!   children (because this supervisor stopped them itself) are recognised by actor id and ignored,
 //!   which is what OTP's `unlink_flush` achieves.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -149,7 +149,7 @@ pub(crate) enum SupervisorMsg {
     /// Retry a restart that failed (OTP's `try_again_restart` cast).
     TryAgain(ChildId),
     /// An in-place worker failed and parked (see [`InPlaceChild`](crate::InPlaceChild)).
-    ChildFailed(ActorCell, ExitReason),
+    ChildFailed(ActorCell, ExitReason, u64),
     /// An in-place worker's own restart failed to rebuild it (after this exit).
     RestartInPlaceFailed(ActorCell, ExitReason),
     StartChild(ChildSpec, RpcReplyPort<Result<ActorCell, ChildOpError>>),
@@ -181,6 +181,9 @@ struct Child {
     /// The actor of an in-place worker that failed or was parked by a group restart: reused by
     /// the next start, stopped if there is none.
     parked: Option<ActorCell>,
+    /// How many times this supervisor has parked or rebuilt the child in place (shared with
+    /// its `FailureReporter`): a failure report made before the latest of those is stale.
+    generation: Arc<AtomicU64>,
 }
 
 impl Child {
@@ -193,6 +196,7 @@ impl Child {
             exit_cause: ExitCause::default(),
             in_place: InPlaceRegistration::default(),
             parked: None,
+            generation: Arc::default(),
         }
     }
 
@@ -319,8 +323,10 @@ impl Actor for SupervisorActor {
         let cell = myself.get_cell();
         match message {
             SupervisorMsg::TryAgain(id) => state.try_again(&cell, &id).await,
-            SupervisorMsg::ChildFailed(child, reason) => {
-                state.on_child_failed_in_place(&cell, child, reason).await
+            SupervisorMsg::ChildFailed(child, reason, generation) => {
+                state
+                    .on_child_failed_in_place(&cell, child, reason, generation)
+                    .await
             }
             SupervisorMsg::RestartInPlaceFailed(child, previous_exit) => {
                 state
@@ -507,6 +513,7 @@ impl SupervisorState {
                     census: self.tree.census.clone(),
                     exit_cause: child.exit_cause.clone(),
                     in_place: child.in_place.clone(),
+                    generation: Arc::clone(&child.generation),
                     restarts_here: (self.spec.strategy == Strategy::OneForOne).then(|| {
                         ChildRestarts {
                             shared: Arc::clone(&self.restarts),
@@ -657,6 +664,8 @@ impl SupervisorState {
         };
         let reason = match parked {
             Ok(()) => {
+                // A failure the worker reported before it was parked is overtaken by this.
+                child.generation.fetch_add(1, Ordering::AcqRel);
                 child.parked = Some(cell);
                 ExitReason::Shutdown
             }
@@ -786,10 +795,16 @@ impl SupervisorState {
         myself: &ActorCell,
         actor: ActorCell,
         reason: ExitReason,
+        generation: u64,
     ) {
         let Some(index) = self.acting_on(&actor) else {
             return;
         };
+        if self.children[index].generation.load(Ordering::Acquire) != generation {
+            // Reported before a group restart parked and rebuilt it: already handled, as OTP
+            // flushes the exit of a child it has terminated itself.
+            return;
+        }
         self.children[index].parked = Some(actor);
         self.child_exited(myself, index, reason).await;
     }

@@ -1,6 +1,7 @@
 //! Starting worker actors under a supervisor, with panics told apart from errors.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::FutureExt;
@@ -25,6 +26,8 @@ pub struct StartContext {
     pub(crate) in_place: InPlaceRegistration,
     /// Set under a one_for_one supervisor: the worker may carry out its own restarts.
     pub(crate) restarts_here: Option<ChildRestarts>,
+    /// How many times the supervisor has parked or rebuilt this child in place.
+    pub(crate) generation: Arc<AtomicU64>,
 }
 
 /// Where a start function registers its worker for restarts in place; shared by the
@@ -90,6 +93,7 @@ impl StartContext {
         FailureReporter {
             supervisor: self.supervisor.clone(),
             restarts_here: self.restarts_here.clone(),
+            generation: Arc::clone(&self.generation),
         }
     }
 

@@ -524,3 +524,36 @@ async fn assert_census_reaches_zero(tree: &SupervisionTree) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
+
+/// Two workers of a one_for_all group fail at once. The supervisor restarts the group for the
+/// first report; by then the second worker was parked (and rebuilt) by that group restart, so
+/// its report is stale and must not restart the group again: as in OTP, where the second
+/// worker's exit is flushed when the supervisor terminates it for the group restart.
+#[tokio::test(start_paused = true)]
+async fn a_report_overtaken_by_a_group_restart_does_not_restart_the_group_again() {
+    let spec = SupervisorSpec::one_for_all("root")
+        .intensity(10, Duration::from_secs(5))
+        .child(in_place("a", Behaviour::default(), Arc::default()))
+        .child(in_place("b", Behaviour::default(), Arc::default()));
+    let tree = SupervisionTree::start(spec).await.unwrap();
+    let mut events = tree.subscribe();
+    let (a, b) = (actor(&tree, "a").await, actor(&tree, "b").await);
+    // Both fail before the supervisor runs: two reports in its mailbox.
+    b.send_message(Msg::Crash).unwrap();
+    a.send_message(Msg::Crash).unwrap();
+    events_until(&mut events, is("root/b", started)).await;
+    // Let everything settle, then look for a second group restart.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    let mut later = Vec::new();
+    while tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(50), events.recv()).await {
+            Ok(Ok(event)) => later.push(event),
+            Ok(Err(_)) => break,
+            Err(_) => {}
+        }
+    }
+    assert!(later.is_empty(), "no second group restart: {later:?}");
+    assert_eq!(rebuilds(&tree, "a").await.1, 1, "a rebuilt once");
+    assert_eq!(rebuilds(&tree, "b").await.1, 1, "b rebuilt once");
+    tree.shutdown(Duration::from_secs(5)).await.unwrap();
+}
