@@ -199,17 +199,27 @@ async fn rebuilds(tree: &SupervisionTree, id: &str) -> (ActorId, u32) {
     (actor.get_id(), answer.await.unwrap())
 }
 
+/// A one_for_one tree of one in-place worker `w`, its event stream, and `w`'s actor id.
+async fn one_worker(
+    behaviour: Behaviour,
+    spawns: &Arc<AtomicU32>,
+) -> (
+    SupervisionTree,
+    tokio::sync::broadcast::Receiver<overseer_supervisor::LifecycleEvent>,
+    ActorId,
+) {
+    let spec =
+        SupervisorSpec::one_for_one("root").child(in_place("w", behaviour, Arc::clone(spawns)));
+    let tree = SupervisionTree::start(spec).await.unwrap();
+    let events = tree.subscribe();
+    let (before, _) = rebuilds(&tree, "w").await;
+    (tree, events, before)
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failed_worker_is_rebuilt_in_the_same_actor_with_the_usual_events() {
     let spawns = Arc::new(AtomicU32::new(0));
-    let spec = SupervisorSpec::one_for_one("root").child(in_place(
-        "w",
-        Behaviour::default(),
-        Arc::clone(&spawns),
-    ));
-    let tree = SupervisionTree::start(spec).await.unwrap();
-    let mut events = tree.subscribe();
-    let (before, _) = rebuilds(&tree, "w").await;
+    let (tree, mut events, before) = one_worker(Behaviour::default(), &spawns).await;
     actor(&tree, "w").await.send_message(Msg::Crash).unwrap();
     let seen = events_until(&mut events, is("root/w", started)).await;
     assert!(matches!(
@@ -372,14 +382,7 @@ async fn a_worker_that_is_not_restarted_has_its_actor_stopped() {
 async fn a_worker_restarts_itself_under_one_for_one_with_the_usual_events() {
     let spawns = Arc::new(AtomicU32::new(0));
     let behaviour = Behaviour::restarting_itself();
-    let spec = SupervisorSpec::one_for_one("root").child(in_place(
-        "w",
-        behaviour.clone(),
-        Arc::clone(&spawns),
-    ));
-    let tree = SupervisionTree::start(spec).await.unwrap();
-    let mut events = tree.subscribe();
-    let (before, _) = rebuilds(&tree, "w").await;
+    let (tree, mut events, before) = one_worker(behaviour.clone(), &spawns).await;
     actor(&tree, "w").await.send_message(Msg::Crash).unwrap();
     let seen = events_until(&mut events, is("root/w", started)).await;
     assert_eq!(seen.len(), 2, "{seen:?}");
