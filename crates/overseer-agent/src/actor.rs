@@ -1,5 +1,7 @@
 //! An agent's actor: it takes tasks from its slot, and survives its agent's failures so that
-//! its supervisor can restart it in place (the agent rebuilt in the same actor).
+//! the agent is rebuilt in the same actor: by the actor itself when the supervisor's decision
+//! can only be that (one_for_one), else by the supervisor ([`AgentInPlace`]). The agent value
+//! is held by the slot, which the actor takes it from for each task.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;

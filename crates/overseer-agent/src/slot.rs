@@ -4,6 +4,9 @@
 //! that crashed are handled by the next incarnation. The current incarnation is woken with a
 //! `Wake` message when work arrives (wakes coalesce while one is pending), takes one task at a
 //! time, and wakes itself again while work remains, so a polite stop is handled between tasks.
+//!
+//! The slot also holds the current incarnation's agent value ([`Held`]): its actor takes it for
+//! each task, and its supervisor parks an idle one or rebuilds a parked one without a message.
 
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
