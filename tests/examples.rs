@@ -156,6 +156,92 @@ fn research_team_heals_itself_and_is_deterministic_for_a_seed() {
 }
 
 #[test]
+fn research_team_writes_every_event_as_a_json_line_from_which_the_escalation_is_traced_back(
+) -> Result<(), Box<dyn std::error::Error>> {
+    use std::collections::HashMap;
+
+    use overseer::agent::SystemEvent;
+    use overseer::supervisor::EventKind;
+
+    let file = std::env::temp_dir().join(format!("research_team-{}.jsonl", std::process::id()));
+    let (_, out) = run(
+        "research_team",
+        &[
+            "--seed",
+            "42",
+            "--events",
+            file.to_str().ok_or("utf-8 temp dir")?,
+        ],
+    );
+    let text = std::fs::read_to_string(&file)?;
+    std::fs::remove_file(&file)?;
+    let mut events = Vec::new();
+    for line in text.lines() {
+        let value: serde_json::Value = serde_json::from_str(line)?;
+        let stamp = value["timestamp"]
+            .as_str()
+            .ok_or("a timestamp on every line")?;
+        humantime::parse_rfc3339(stamp)?;
+        events.push(serde_json::from_str::<SystemEvent>(line)?);
+    }
+    assert!(
+        out.contains(&format!("{} events written to", events.len())),
+        "{out}"
+    );
+    let by_id: HashMap<_, _> = events.iter().map(|event| (event.id(), event)).collect();
+    assert_eq!(by_id.len(), events.len(), "ids are unique");
+    for event in &events {
+        if let Some(cause) = event.caused_by() {
+            assert!(
+                by_id.contains_key(&cause),
+                "{event:?} names a missing cause"
+            );
+        }
+    }
+
+    // From the researchers' restart back to the ask that started it all.
+    let restart = events
+        .iter()
+        .rfind(|event| {
+            matches!(event, SystemEvent::Lifecycle(lifecycle)
+                if lifecycle.path.to_string() == "team/researchers"
+                    && lifecycle.kind == EventKind::Started)
+        })
+        .ok_or("the researchers started")?;
+    let mut chain = Vec::new();
+    let mut next = Some(restart);
+    while let Some(event) = next {
+        let what = match event {
+            SystemEvent::Lifecycle(lifecycle) => match &lifecycle.kind {
+                EventKind::Started => "started",
+                EventKind::Stopped { .. } => "stopped",
+                EventKind::Escalated { .. } => "escalated",
+                _ => "other lifecycle",
+            },
+            SystemEvent::Ask(ask) => ask.outcome.kind().unwrap_or("ok"),
+            _ => "other",
+        };
+        let path = event.path().map(ToString::to_string).unwrap_or_default();
+        chain.push(format!("{what} {path}"));
+        next = event
+            .caused_by()
+            .and_then(|cause| by_id.get(&cause).copied());
+    }
+    assert_eq!(
+        chain,
+        [
+            "started team/researchers",
+            "stopped team/researchers",
+            "escalated team/researchers",
+            "stopped team/researchers/researcher-2",
+            "crashed team/researchers/researcher-2",
+        ],
+        "restart <- its stop <- the escalation <- the crash <- the ask"
+    );
+    Ok(())
+}
+
+#[test]
 fn tracing_json_prints_one_json_object_per_line_with_ask_spans() {
     let (_, out) = run("tracing_json", &[]);
     let lines: Vec<serde_json::Value> = out

@@ -12,6 +12,7 @@
 //! cargo run --example research_team -- --seed 7   # another, equally reproducible, run
 //! cargo run --example research_team -- --observe  # watch it in a terminal view (q quits)
 //! cargo run --example research_team -- --observe-snapshot  # the view's last frame, as text
+//! cargo run --example research_team -- --events events.jsonl  # every event, as JSON lines
 //! ```
 //!
 //! The run uses a paused tokio clock: hangs and timeouts take no real time, and the same seed
@@ -20,6 +21,9 @@
 mod observe;
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +33,7 @@ use overseer::budget::{Budget, Dimension, Limits};
 use overseer::prelude::*;
 use overseer::supervisor::{ChildSpec, EventKind};
 use overseer_chaos::{Chaos, Fault, FaultInjector, FaultPlan, Rule};
+use overseer_observe::JsonLines;
 use tokio::time::Instant;
 
 const TOKEN_BUDGET: u64 = 800;
@@ -396,9 +401,21 @@ fn watch(
     }
 }
 
-fn seed_from_args() -> Result<(u64, observe::Mode), String> {
-    let usage = "usage: research_team [--seed N] [--observe | --observe-snapshot]";
-    let (mut seed, mut mode) = (42, observe::Mode::Plain);
+/// What the command line asks for.
+struct Options {
+    seed: u64,
+    mode: observe::Mode,
+    /// Where to write every event as JSON lines.
+    events: Option<PathBuf>,
+}
+
+fn options_from_args() -> Result<Options, String> {
+    let usage = "usage: research_team [--seed N] [--observe | --observe-snapshot] [--events FILE]";
+    let mut options = Options {
+        seed: 42,
+        mode: observe::Mode::Plain,
+        events: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -406,19 +423,29 @@ fn seed_from_args() -> Result<(u64, observe::Mode), String> {
                 let value = args
                     .next()
                     .ok_or_else(|| format!("{usage} (--seed needs N)"))?;
-                seed = value.parse().map_err(|_| format!("not a seed: {value}"))?;
+                options.seed = value.parse().map_err(|_| format!("not a seed: {value}"))?;
             }
-            "--observe" => mode = observe::Mode::Live,
-            "--observe-snapshot" => mode = observe::Mode::Snapshot,
+            "--events" => {
+                let file = args
+                    .next()
+                    .ok_or_else(|| format!("{usage} (--events needs FILE)"))?;
+                options.events = Some(file.into());
+            }
+            "--observe" => options.mode = observe::Mode::Live,
+            "--observe-snapshot" => options.mode = observe::Mode::Snapshot,
             other => return Err(format!("{usage} (got {other})")),
         }
     }
-    Ok((seed, mode))
+    Ok(options)
 }
 
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (seed, mode) = seed_from_args()?;
+    let Options {
+        seed,
+        mode,
+        events: events_path,
+    } = options_from_args()?;
     // Injected panics are reported as events; keep stderr for real problems.
     std::panic::set_hook(Box::new(|info| {
         let text = info.to_string();
@@ -483,6 +510,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     let observer = observe::start(mode, seed, started, TOKEN_BUDGET, &system)?;
+    let event_file = match &events_path {
+        Some(path) => Some((
+            path,
+            JsonLines::spawn(&system, BufWriter::new(File::create(path)?)),
+        )),
+        None => None,
+    };
     say(format!(
         "research team, seed {seed}: a lead, {} researchers and a citation agent",
         RESEARCHERS.len()
@@ -520,6 +554,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     system.shutdown(Duration::from_secs(10)).await?;
     drop(system);
     let _ = printer.await;
+    if let Some((path, sink)) = event_file {
+        let lines = sink.await??;
+        if mode != observe::Mode::Snapshot {
+            say(format!("{lines} events written to {}", path.display()));
+        }
+    }
     if mode == observe::Mode::Snapshot {
         return Ok(());
     }

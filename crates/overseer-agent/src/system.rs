@@ -406,6 +406,27 @@ impl System {
         self.registry.shared.created_at
     }
 
+    /// The wall-clock time of `event`: [`created_at`](Self::created_at) plus the event's
+    /// [`elapsed`](SystemEvent::elapsed). Under a paused tokio clock it moves with the clock,
+    /// not with the machine's.
+    ///
+    /// ```
+    /// # use overseer_agent::prelude::*;
+    /// # use overseer_supervisor::prelude::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = System::builder().build();
+    /// let mut events = system.subscribe();
+    /// system.start(SupervisorSpec::one_for_one("root")).await?;
+    /// let started = events.recv().await?;
+    /// assert!(system.timestamp(&started) >= system.created_at());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn timestamp(&self, event: &SystemEvent) -> SystemTime {
+        self.created_at() + event.elapsed()
+    }
+
     /// Options for a new system.
     pub fn builder() -> SystemBuilder {
         SystemBuilder {

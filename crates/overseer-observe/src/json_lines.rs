@@ -1,14 +1,23 @@
 //! A sink writing a system's events as JSON lines.
 
 use std::io::{self, Write};
+use std::time::SystemTime;
 
 use overseer_agent::{System, SystemEvent};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
-/// Writes each [`SystemEvent`] as one JSON object on its own line (the event's serde form,
-/// tagged by `"source"`). If the sink falls behind the stream, it writes
-/// `{"source":"lagged","missed":N}` in place of the `N` events it missed.
+/// Writes each [`SystemEvent`] as one JSON object on its own line: the event's serde form,
+/// tagged by `"source"`, preceded by a wall-clock `"timestamp"` (RFC 3339, UTC, microseconds)
+/// when the sink knows the system's [`created_at`](System::created_at), as
+/// [`spawn`](JsonLines::spawn)'s does:
+///
+/// ```text
+/// {"timestamp":"2026-11-22T09:14:03.000389Z","source":"lifecycle","id":1,"caused_by":null,"elapsed":{"secs":0,"nanos":388940},"path":"root","kind":{"event":"started"}}
+/// ```
+///
+/// If the sink falls behind the stream, it writes `{"source":"lagged","missed":N}` in place of
+/// the `N` events it missed.
 ///
 /// ```
 /// use overseer_observe::JsonLines;
@@ -23,17 +32,39 @@ use tokio::task::JoinHandle;
 pub struct JsonLines<W> {
     writer: W,
     lines: u64,
+    origin: Option<SystemTime>,
 }
 
 impl<W: Write> JsonLines<W> {
-    /// A sink writing to `writer`.
+    /// A sink writing to `writer`, without timestamps (see [`with_origin`](Self::with_origin)).
     pub fn new(writer: W) -> Self {
-        Self { writer, lines: 0 }
+        Self {
+            writer,
+            lines: 0,
+            origin: None,
+        }
+    }
+
+    /// Stamps each line with the wall-clock time of its event: `origin` (the system's
+    /// [`created_at`](System::created_at)) plus the event's
+    /// [`elapsed`](SystemEvent::elapsed).
+    pub fn with_origin(mut self, origin: SystemTime) -> Self {
+        self.origin = Some(origin);
+        self
     }
 
     /// Writes `event` as one line.
     pub fn write_event(&mut self, event: &SystemEvent) -> io::Result<()> {
-        let mut line = serde_json::to_vec(event).map_err(io::Error::other)?;
+        let body = serde_json::to_vec(event).map_err(io::Error::other)?;
+        let mut line = Vec::with_capacity(body.len() + 48);
+        match (self.origin, body.strip_prefix(b"{")) {
+            (Some(origin), Some(fields)) => {
+                let at = humantime::format_rfc3339_micros(origin + event.elapsed());
+                write!(line, r#"{{"timestamp":"{at}","#)?;
+                line.extend_from_slice(fields);
+            }
+            _ => line.extend_from_slice(&body),
+        }
         line.push(b'\n');
         self.writer.write_all(&line)?;
         self.lines += 1;
@@ -64,7 +95,7 @@ impl<W: Write> JsonLines<W> {
 }
 
 impl<W: Write + Send + 'static> JsonLines<W> {
-    /// Writes `system`'s events to `writer` until the stream ends (after
+    /// Writes `system`'s events to `writer`, each stamped with its wall-clock time, until the stream ends (after
     /// [`System::shutdown`]), then returns the number of lines written, or the first write
     /// error. It subscribes before returning: call it before [`System::start`] to see every
     /// event. The writer is flushed whenever the sink has caught up with the stream, and at
@@ -76,8 +107,9 @@ impl<W: Write + Send + 'static> JsonLines<W> {
     /// Outside a tokio runtime.
     pub fn spawn(system: &System, writer: W) -> JoinHandle<io::Result<u64>> {
         let mut events = system.subscribe();
+        let created_at = system.created_at();
         tokio::spawn(async move {
-            let mut sink = Self::new(writer);
+            let mut sink = Self::new(writer).with_origin(created_at);
             loop {
                 match events.recv().await {
                     Ok(event) => sink.write_event(&event)?,

@@ -71,6 +71,22 @@ async fn every_event_is_one_json_line_in_order() -> Result<(), Box<dyn std::erro
     assert_eq!(parsed, expected, "the same events, in the same order");
     assert!(text.ends_with('\n'));
 
+    // Each line leads with its event's wall-clock time: the system's origin plus `elapsed`.
+    for (line, event) in text.lines().zip(&parsed) {
+        let value: serde_json::Value = serde_json::from_str(line)?;
+        let stamp = value["timestamp"]
+            .as_str()
+            .ok_or("a timestamp on every line")?;
+        assert!(line.starts_with(&format!(r#"{{"timestamp":"{stamp}","source":"#)));
+        assert!(stamp.ends_with('Z') && stamp.len() == "2026-11-22T09:14:03.000389Z".len());
+        let at = humantime::parse_rfc3339(stamp)?;
+        let expected = system.timestamp(event);
+        let gap = expected
+            .duration_since(at)
+            .unwrap_or_else(|early| early.duration());
+        assert!(gap < Duration::from_micros(1), "{stamp} for {expected:?}");
+    }
+
     // What the run looks like: two starts, two asks (ok, failed), two stops.
     let sources: Vec<&str> = text
         .lines()
