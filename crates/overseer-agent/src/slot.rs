@@ -522,7 +522,8 @@ impl<A: Agent> AnySlot for Slot<A> {
     fn on_fate(&self, fate: ChildFate) {
         match fate {
             // Its supervisor may be restarted by its own parent: keep the queue, within each
-            // ask's deadline. If the whole tree stops, the system marks every agent stopped.
+            // ask's deadline. If the parent does not restart it, `Stopped` or `Removed` follows
+            // (and when the whole tree stops, the system marks every agent stopped).
             ChildFate::Restarting => self.state.store(RESTARTING, Ordering::Release),
             ChildFate::SupervisorExiting => self.state.store(SUPERVISOR_EXITING, Ordering::Release),
             ChildFate::Stopped | ChildFate::Removed => {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use overseer_agent::{AgentSpec, AskOutcome, System, SystemError, SystemEvent, Usage};
-use overseer_supervisor::SupervisorSpec;
+use overseer_supervisor::{Restart, SupervisorSpec};
 
 #[tokio::test(start_paused = true)]
 async fn each_ask_is_published_with_its_outcome_latency_and_usage() {
@@ -135,6 +135,12 @@ async fn declaration_errors_are_typed() {
 }
 
 async fn nested(root_intensity: u32) -> System {
+    nested_team(root_intensity, Restart::Permanent).await
+}
+
+/// `root` holds `team` (of restart type `team_restart`), which gives up at its first failure
+/// and holds agent `a`.
+async fn nested_team(root_intensity: u32, team_restart: Restart) -> System {
     let system = System::builder()
         .ask_timeout(Duration::from_secs(10))
         .build();
@@ -143,7 +149,7 @@ async fn nested(root_intensity: u32) -> System {
         .child(system.agent(AgentSpec::new("a", Tester::new)).unwrap());
     let root = SupervisorSpec::one_for_one("root")
         .intensity(root_intensity, Duration::from_secs(5))
-        .child(overseer_supervisor::ChildSpec::supervisor(team));
+        .child(overseer_supervisor::ChildSpec::supervisor(team).restart(team_restart));
     system.start(root).await.unwrap();
     system
 }
@@ -175,6 +181,22 @@ async fn asks_fail_at_once_when_the_whole_tree_has_stopped() {
     );
     assert_eq!(started.elapsed(), Duration::ZERO);
     assert!(!system.tree().unwrap().is_running());
+}
+
+#[tokio::test(start_paused = true)]
+async fn asks_fail_at_once_when_the_agents_supervisor_escalates_and_is_not_restarted() {
+    // A transient team that gives up exits with `shutdown`: its parent does not restart it,
+    // while the root (and the rest of the tree) keeps running.
+    let system = nested_team(5, Restart::Transient).await;
+    let a = system.agent_ref::<Tester>("a").unwrap();
+    let started = tokio::time::Instant::now();
+    let (crash, queued) = tokio::join!(a.ask(Task::Panic("boom")), a.ask(Task::Incarnation));
+    assert!(crash.is_err());
+    let stopped = overseer_agent::AskError::AgentStopped { agent: "a".into() };
+    assert_eq!(queued.as_ref(), Err(&stopped), "not a timeout after 10 s");
+    assert_eq!(a.ask(Task::Incarnation).await, Err(stopped));
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert!(system.tree().unwrap().is_running());
 }
 
 #[tokio::test(start_paused = true)]

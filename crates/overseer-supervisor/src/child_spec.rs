@@ -22,7 +22,15 @@ pub(crate) type StartFn =
 /// | [`Restarting`](Self::Restarting) | it exited and will be restarted, or a group restart stopped it | will run again (unless the supervisor gives up: then [`Stopped`](Self::Stopped) follows) |
 /// | [`Stopped`](Self::Stopped) | it exited and is not restarted, or was terminated | is not running; its spec is kept |
 /// | [`Removed`](Self::Removed) | it exited or was terminated and its spec was deleted (temporary, dynamic) or deleted by hand | is gone for good from this supervisor instance |
-/// | [`SupervisorExiting`](Self::SupervisorExiting) | its supervisor is exiting (escalation, automatic shutdown, or stopped by its own parent) | is stopped with it; it runs again if the supervisor's parent restarts the supervisor |
+/// | [`SupervisorExiting`](Self::SupervisorExiting) | its supervisor is exiting (escalation, automatic shutdown, or stopped by its own parent) | is stopped with it; it runs again if the supervisor's parent restarts the supervisor and the child is in the supervisor's spec |
+///
+/// After [`SupervisorExiting`](Self::SupervisorExiting) the child hears once more when the
+/// supervisor's parent decides the supervisor's fate: the same [`Stopped`](Self::Stopped) or
+/// [`Removed`](Self::Removed) if the supervisor stays down, [`Removed`](Self::Removed) if it is
+/// restarted and the child was added at runtime (a new supervisor starts only its spec's
+/// children), and nothing if it is restarted and the child is in its spec (it simply starts
+/// again). Once the root supervisor has exited, every child still waiting is told
+/// [`Stopped`](Self::Stopped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChildFate {

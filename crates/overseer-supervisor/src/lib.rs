@@ -66,6 +66,7 @@ mod child_spec;
 mod error;
 mod event;
 mod exit_reason;
+mod exited_subtree;
 mod id;
 mod in_place;
 mod intensity;

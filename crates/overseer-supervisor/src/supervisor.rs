@@ -25,6 +25,7 @@ use tokio::time::Instant;
 
 use crate::census::{Census, CensusGuard};
 use crate::child_spec::ChildKind;
+use crate::exited_subtree::ExitedSubtree;
 use crate::in_place::{ChildRestarts, SharedRestarts};
 use crate::supervisor_ref::{ChildCounts, ChildInfo, ChildState};
 use crate::worker::{start_error_from_spawn, InPlaceRegistration};
@@ -142,6 +143,9 @@ pub(crate) struct SupervisorArgs {
     pub(crate) start_cause: Option<EventId>,
     /// Where this supervisor records why it exits, and its parent why it stops it.
     pub(crate) exit_cause: ExitCause,
+    /// Where this supervisor leaves its children's watchers when it exits, for its parent to
+    /// tell them what it decides.
+    pub(crate) exited_subtree: ExitedSubtree,
 }
 
 /// Requests a supervisor handles.
@@ -184,13 +188,20 @@ struct Child {
     /// How many times this supervisor has parked or rebuilt the child in place (shared with
     /// its `FailureReporter`): a failure report made before the latest of those is stale.
     generation: Arc<AtomicU64>,
+    /// Whether the supervisor's spec lists this child (a restarted supervisor starts only those).
+    in_spec: bool,
+    /// For a nested supervisor that exited: its subtree's watchers, waiting for this
+    /// supervisor's decision about it.
+    subtree: ExitedSubtree,
 }
 
 impl Child {
-    fn new(spec: ChildSpec, parent: &ChildPath) -> Self {
+    fn new(spec: ChildSpec, parent: &ChildPath, in_spec: bool) -> Self {
         Self {
             path: parent.join(&spec.id),
             spec,
+            in_spec,
+            subtree: ExitedSubtree::default(),
             status: Status::NotRunning,
             last_exit: None,
             exit_cause: ExitCause::default(),
@@ -226,6 +237,9 @@ pub(crate) struct SupervisorState {
     /// Why this supervisor exits: set by itself (escalation, automatic shutdown), by its parent
     /// or by the tree's shutdown.
     exit_cause: ExitCause,
+    /// Where this supervisor's children's watchers wait for its parent's decision once it has
+    /// exited.
+    exited_subtree: ExitedSubtree,
     /// Counts this supervisor among the tree's live actors while its state exists.
     _alive: CensusGuard,
 }
@@ -263,7 +277,7 @@ impl Actor for SupervisorActor {
                 .spec
                 .children
                 .iter()
-                .map(|child| Child::new(child.clone(), &args.path))
+                .map(|child| Child::new(child.clone(), &args.path, true))
                 .collect(),
             spec: args.spec,
             path: args.path,
@@ -272,6 +286,7 @@ impl Actor for SupervisorActor {
             exit_reason: None,
             cause: Some(started),
             exit_cause: args.exit_cause,
+            exited_subtree: args.exited_subtree,
             _alive: alive,
         };
         let cell = myself.get_cell();
@@ -474,11 +489,13 @@ pub(crate) async fn kill(cell: &ActorCell) {
 
 impl SupervisorState {
     /// Tells the child's watcher, if any, what was decided.
+    /// For a nested supervisor, also tells the subtree it left waiting when it exited.
     fn tell_fate(&self, index: usize, fate: ChildFate) {
-        let spec = &self.children[index].spec;
-        if let Some(watcher) = &spec.watcher {
-            watcher(&spec.id, fate);
+        let child = &self.children[index];
+        if let Some(watcher) = &child.spec.watcher {
+            watcher(&child.spec.id, fate);
         }
+        child.subtree.settle(fate);
     }
 
     fn is_dynamic(&self) -> bool {
@@ -551,11 +568,15 @@ impl SupervisorState {
                     is_root: false,
                     start_cause: self.cause,
                     exit_cause: child.exit_cause.clone(),
+                    exited_subtree: child.subtree.clone(),
                 };
                 child.exit_cause.set(None);
                 let started = spawn_supervisor(args, Some(myself.clone()))
                     .await
                     .map(|actor| actor.get_cell());
+                if started.is_ok() {
+                    child.subtree.restarted();
+                }
                 let kind = match &started {
                     Ok(_) => None,
                     // The supervisor ran and exited: OTP reports it as stopped with
@@ -691,6 +712,18 @@ impl SupervisorState {
             for index in (0..self.children.len()).rev() {
                 self.stop_at(index).await;
             }
+        }
+        // Whether they run again is up to this supervisor's parent (see `ExitedSubtree`).
+        for child in &self.children {
+            if let Some(watcher) = &child.spec.watcher {
+                self.exited_subtree
+                    .add(&child.spec.id, watcher, child.in_spec);
+            }
+            self.exited_subtree.adopt(&child.subtree, child.in_spec);
+        }
+        if self.is_root {
+            // No parent will decide: the tree is over.
+            self.exited_subtree.settle(ChildFate::Stopped);
         }
     }
 
@@ -1046,7 +1079,7 @@ impl SupervisorState {
         myself: &ActorCell,
         spec: ChildSpec,
     ) -> Result<ActorCell, ChildOpError> {
-        self.children.push(Child::new(spec, &self.path));
+        self.children.push(Child::new(spec, &self.path, false));
         let index = self.children.len() - 1;
         match self.start_at(myself, index).await {
             Ok(()) => Ok(self.children[index]

@@ -8,6 +8,7 @@ use ractor::{ActorCell, ActorStatus};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+use crate::exited_subtree::ExitedSubtree;
 use crate::supervisor::{spawn_supervisor, SupervisorArgs, TreeContext};
 use crate::{
     ChildPath, EventBus, EventId, EventIds, EventKind, ExitCause, ExitReason, LifecycleEvent,
@@ -126,6 +127,7 @@ impl TreeBuilder {
             is_root: true,
             start_cause: None,
             exit_cause: root_exit_cause.clone(),
+            exited_subtree: ExitedSubtree::default(),
         };
         match spawn_supervisor(args, None).await {
             Ok(actor) => Ok(SupervisionTree {

@@ -264,7 +264,92 @@ async fn a_watched_child_is_told_each_decision_its_supervisor_takes() {
             ("tm", ChildFate::Removed),
             ("p", ChildFate::SupervisorExiting),
             ("tr", ChildFate::SupervisorExiting),
-        ]
+            ("p", ChildFate::Stopped),
+            ("tr", ChildFate::Stopped),
+        ],
+        "once the root has exited, nobody will start them again"
+    );
+}
+
+type Fates = std::sync::Arc<std::sync::Mutex<Vec<(&'static str, overseer_supervisor::ChildFate)>>>;
+
+fn watched_worker(id: &'static str, fates: &Fates) -> ChildSpec {
+    let fates = std::sync::Arc::clone(fates);
+    worker(id).watch(move |_, fate| fates.lock().unwrap().push((id, fate)))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_child_under_a_supervisor_its_parent_does_not_restart_is_told_it_stopped() {
+    use overseer_supervisor::ChildFate;
+    let fates = Fates::default();
+    let team = SupervisorSpec::one_for_one("team")
+        .intensity(0, Duration::from_secs(5))
+        .child(watched_worker("w", &fates));
+    let tree = SupervisionTree::start(
+        SupervisorSpec::one_for_one("root")
+            .child(ChildSpec::supervisor(team).restart(Restart::Transient)),
+    )
+    .await
+    .unwrap();
+    let mut events = tree.subscribe();
+    send(&tree, &["team", "w"], Command::Panic).await;
+    events_until(&mut events, is("root/team", stopped)).await;
+    let heard = fates.lock().unwrap().clone();
+    assert_eq!(
+        heard.last(),
+        Some(&("w", ChildFate::Stopped)),
+        "the transient team escalated with `shutdown` and stays stopped: {heard:?}"
+    );
+    assert_eq!(
+        child(&tree, &["team"]).await.unwrap().state,
+        ChildState::NotRunning
+    );
+    tree.shutdown(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(
+        *fates.lock().unwrap(),
+        [
+            ("w", ChildFate::Restarting),
+            ("w", ChildFate::SupervisorExiting),
+            ("w", ChildFate::Stopped),
+        ],
+        "told once that it stopped"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn restarting_a_supervisor_removes_the_children_added_to_it_at_runtime() {
+    use overseer_supervisor::ChildFate;
+    let fates = Fates::default();
+    let team = SupervisorSpec::one_for_one("team")
+        .intensity(0, Duration::from_secs(5))
+        .child(watched_worker("w", &fates));
+    let tree = SupervisionTree::start(
+        SupervisorSpec::one_for_one("root").child(ChildSpec::supervisor(team)),
+    )
+    .await
+    .unwrap();
+    let team = child(&tree, &["team"]).await.unwrap().supervisor().unwrap();
+    team.start_child(watched_worker("extra", &fates))
+        .await
+        .unwrap();
+    let mut events = tree.subscribe();
+    send(&tree, &["team", "w"], Command::Panic).await;
+    events_until(&mut events, is("root/team", started)).await;
+    events_until(&mut events, is("root/team/w", started)).await;
+    assert_eq!(
+        *fates.lock().unwrap(),
+        [
+            ("w", ChildFate::Restarting),
+            ("w", ChildFate::SupervisorExiting),
+            ("extra", ChildFate::SupervisorExiting),
+            ("extra", ChildFate::Removed),
+        ],
+        "the new team starts `w` from its spec; `extra` is gone"
+    );
+    assert!(child(&tree, &["team", "extra"]).await.is_none());
+    assert_eq!(
+        child(&tree, &["team", "w"]).await.unwrap().state,
+        ChildState::Running
     );
 }
 

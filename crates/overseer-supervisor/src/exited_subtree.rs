@@ -1,0 +1,209 @@
+//! What becomes of the children of a supervisor that has exited.
+//!
+//! A supervisor that exits (it escalated, shut down automatically, or was stopped by its
+//! parent) tells each child [`ChildFate::SupervisorExiting`]: whether they run again is up to
+//! the supervisor's parent, which has not decided yet. [`ExitedSubtree`] carries the children's
+//! watchers (and those of their own children, for nested supervisors) up to that parent, which
+//! tells them the outcome when it decides the supervisor's own fate:
+//!
+//! | the supervisor's fate | its children from its spec | its children added at runtime |
+//! |---|---|---|
+//! | [`Restarting`](ChildFate::Restarting) | wait: the new incarnation starts them again | [`Removed`](ChildFate::Removed): a new incarnation starts only its spec's children |
+//! | [`Stopped`](ChildFate::Stopped) / [`Removed`](ChildFate::Removed) | the same fate | the same fate |
+//! | [`SupervisorExiting`](ChildFate::SupervisorExiting) (the parent exits too) | passed on to the parent's parent | passed on |
+//!
+//! Without this, a watcher (an agent's queue) under a supervisor that is not restarted would
+//! only ever have heard "supervisor exiting", and would keep waiting.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::child_spec::FateWatcher;
+use crate::{ChildFate, ChildId};
+
+/// The watchers of an exited supervisor's subtree that wait for its parent's decision.
+/// Shared by the parent's record of the supervisor child and the supervisor itself.
+#[derive(Clone, Default)]
+pub(crate) struct ExitedSubtree(Arc<Mutex<Vec<Waiting>>>);
+
+/// One watcher waiting for the decision.
+struct Waiting {
+    id: ChildId,
+    watcher: FateWatcher,
+    /// Whether restarting the exited supervisor starts this child again.
+    back_on_restart: bool,
+}
+
+impl ExitedSubtree {
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records a child of the exiting supervisor. `in_spec`: whether the supervisor's spec
+    /// starts it again when the supervisor is restarted.
+    pub(crate) fn add(&self, id: &ChildId, watcher: &FateWatcher, in_spec: bool) {
+        self.waiting().push(Waiting {
+            id: id.clone(),
+            watcher: Arc::clone(watcher),
+            back_on_restart: in_spec,
+        });
+    }
+
+    /// Takes over what a nested supervisor child of the exiting supervisor recorded; `in_spec`
+    /// as for [`add`](Self::add), for the nested supervisor.
+    pub(crate) fn adopt(&self, nested: &ExitedSubtree, in_spec: bool) {
+        if Arc::ptr_eq(&self.0, &nested.0) {
+            return;
+        }
+        let taken = std::mem::take(&mut *nested.waiting());
+        self.waiting()
+            .extend(taken.into_iter().map(|waiting| Waiting {
+                back_on_restart: waiting.back_on_restart && in_spec,
+                ..waiting
+            }));
+    }
+
+    /// The exited supervisor's parent decided `fate` for it: tells the watchers it settles,
+    /// and keeps those still waiting (see the module docs).
+    pub(crate) fn settle(&self, fate: ChildFate) {
+        let settled: Vec<(Waiting, ChildFate)> = {
+            let mut waiting = self.waiting();
+            match fate {
+                ChildFate::SupervisorExiting => return,
+                ChildFate::Stopped | ChildFate::Removed => {
+                    waiting.drain(..).map(|waiting| (waiting, fate)).collect()
+                }
+                ChildFate::Restarting => {
+                    let (back, gone) = waiting
+                        .drain(..)
+                        .partition(|waiting: &Waiting| waiting.back_on_restart);
+                    *waiting = back;
+                    gone.into_iter()
+                        .map(|waiting| (waiting, ChildFate::Removed))
+                        .collect()
+                }
+            }
+        };
+        // Outside the lock: a watcher is the user's code.
+        for (waiting, fate) in settled {
+            (waiting.watcher)(&waiting.id, fate);
+        }
+    }
+
+    /// The exited supervisor runs again: the children it was waiting for are started by the
+    /// new incarnation and hear from it from now on.
+    pub(crate) fn restarted(&self) {
+        self.waiting().clear();
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.waiting().len()
+    }
+}
+
+impl std::fmt::Debug for ExitedSubtree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let waiting = self.waiting();
+        f.debug_list()
+            .entries(waiting.iter().map(|waiting| &waiting.id))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Heard = Arc<Mutex<Vec<(String, ChildFate)>>>;
+
+    fn recorder() -> (FateWatcher, Heard) {
+        let heard = Heard::default();
+        let sink = Arc::clone(&heard);
+        let watcher: FateWatcher = Arc::new(move |id: &ChildId, fate| {
+            sink.lock().unwrap().push((id.to_string(), fate));
+        });
+        (watcher, heard)
+    }
+
+    fn id(name: &str) -> ChildId {
+        ChildId::new(name)
+    }
+
+    #[test]
+    fn a_supervisor_that_stays_stopped_stops_every_child_it_was_holding() {
+        let (watcher, heard) = recorder();
+        let subtree = ExitedSubtree::default();
+        subtree.add(&id("spec"), &watcher, true);
+        subtree.add(&id("added"), &watcher, false);
+        subtree.settle(ChildFate::Stopped);
+        assert_eq!(
+            *heard.lock().unwrap(),
+            [
+                ("spec".to_string(), ChildFate::Stopped),
+                ("added".to_string(), ChildFate::Stopped)
+            ]
+        );
+        assert_eq!(subtree.len(), 0);
+        subtree.settle(ChildFate::Removed);
+        assert_eq!(heard.lock().unwrap().len(), 2, "each is told once");
+    }
+
+    #[test]
+    fn a_restart_removes_the_children_added_at_runtime_and_keeps_the_spec_ones_waiting() {
+        let (watcher, heard) = recorder();
+        let subtree = ExitedSubtree::default();
+        subtree.add(&id("spec"), &watcher, true);
+        subtree.add(&id("added"), &watcher, false);
+        subtree.settle(ChildFate::Restarting);
+        assert_eq!(
+            *heard.lock().unwrap(),
+            [("added".to_string(), ChildFate::Removed)]
+        );
+        // The restart failed and the parent gave up: the spec child hears it then.
+        subtree.settle(ChildFate::Stopped);
+        assert_eq!(
+            heard.lock().unwrap().last(),
+            Some(&("spec".to_string(), ChildFate::Stopped))
+        );
+    }
+
+    #[test]
+    fn a_successful_restart_forgets_the_waiting_children() {
+        let (watcher, heard) = recorder();
+        let subtree = ExitedSubtree::default();
+        subtree.add(&id("spec"), &watcher, true);
+        subtree.settle(ChildFate::Restarting);
+        subtree.restarted();
+        subtree.settle(ChildFate::Stopped);
+        assert!(heard.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_parent_exiting_too_passes_the_decision_up() {
+        let (watcher, heard) = recorder();
+        let nested = ExitedSubtree::default();
+        nested.add(&id("spec-of-nested"), &watcher, true);
+        nested.settle(ChildFate::SupervisorExiting);
+        assert!(heard.lock().unwrap().is_empty());
+
+        // The parent adopts it; the nested supervisor was itself added at runtime, so a restart
+        // of the parent does not bring its child back.
+        let parent = ExitedSubtree::default();
+        parent.adopt(&nested, false);
+        assert_eq!((nested.len(), parent.len()), (0, 1));
+        parent.settle(ChildFate::Restarting);
+        assert_eq!(
+            *heard.lock().unwrap(),
+            [("spec-of-nested".to_string(), ChildFate::Removed)]
+        );
+    }
+
+    #[test]
+    fn adopting_itself_changes_nothing() {
+        let (watcher, _) = recorder();
+        let subtree = ExitedSubtree::default();
+        subtree.add(&id("a"), &watcher, true);
+        subtree.adopt(&subtree.clone(), true);
+        assert_eq!(subtree.len(), 1);
+    }
+}
