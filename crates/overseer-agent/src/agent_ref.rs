@@ -30,6 +30,8 @@ use crate::{Agent, AgentName, AskError};
 /// | the agent is restarting | the ask waits for the new incarnation, or fails with [`AskError::Restarting`] if the agent fails fast |
 /// | queued behind a task that crashed | handled by the new incarnation |
 /// | the agent is stopped for good | [`AskError::AgentStopped`] at once (queued asks too) |
+/// | the system is starting | the ask waits for the agent to start |
+/// | the running tree did not start the agent (never placed in it, or not added yet) | [`AskError::NotInTree`] at once (asks queued before the start too) |
 /// | the system has shut down | [`AskError::ShutDown`] |
 pub struct AgentRef<A: Agent> {
     slot: Arc<Slot<A>>,

@@ -79,6 +79,14 @@ pub enum AskError {
         /// The agent.
         agent: AgentName,
     },
+    /// The agent was declared ([`System::agent`](crate::System::agent)) but the running tree
+    /// did not start it: its child spec was never placed in the tree, or was not added yet
+    /// (with [`SupervisorRef::start_child`](overseer_supervisor::SupervisorRef::start_child)).
+    #[error("agent '{agent}' is declared but not in the running tree")]
+    NotInTree {
+        /// The agent.
+        agent: AgentName,
+    },
     /// No agent has this name.
     #[error("no agent named '{name}'")]
     UnknownAgent {
@@ -140,6 +148,7 @@ impl AskError {
             Self::Failed { .. } => "failed",
             Self::Restarting { .. } => "restarting",
             Self::AgentStopped { .. } => "agent_stopped",
+            Self::NotInTree { .. } => "not_in_tree",
             Self::UnknownAgent { .. } => "unknown_agent",
             Self::WrongAgentType { .. } => "wrong_agent_type",
             Self::ShutDown => "shut_down",

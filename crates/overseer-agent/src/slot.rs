@@ -134,6 +134,8 @@ const RESTARTING: u8 = 2;
 /// serves them until it is stopped.
 const SUPERVISOR_EXITING: u8 = 4;
 const STOPPED: u8 = 3;
+/// Declared, but not started by the running tree (never placed in it, or not yet).
+const NOT_IN_TREE: u8 = 5;
 
 /// Whether asks are served, queued or refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +148,8 @@ pub(crate) enum SlotState {
     Restarting,
     /// Stopped for good (until something starts it again): asks fail at once.
     Stopped,
+    /// The tree is running without it: asks fail at once (until it is added and starts).
+    NotInTree,
 }
 
 pub(crate) struct Slot<A: Agent> {
@@ -227,6 +231,7 @@ impl<A: Agent> Slot<A> {
             STARTING => SlotState::Starting,
             RUNNING => SlotState::Running,
             RESTARTING | SUPERVISOR_EXITING => SlotState::Restarting,
+            NOT_IN_TREE => SlotState::NotInTree,
             _ => SlotState::Stopped,
         }
     }
@@ -241,6 +246,9 @@ impl<A: Agent> Slot<A> {
         }
         match self.state() {
             SlotState::Stopped => Some(AskError::AgentStopped {
+                agent: self.name.clone(),
+            }),
+            SlotState::NotInTree => Some(AskError::NotInTree {
                 agent: self.name.clone(),
             }),
             SlotState::Restarting if self.config.fail_fast_while_restarting => {
@@ -514,6 +522,9 @@ pub(crate) trait AnySlot: Send + Sync + 'static {
     fn on_fate(&self, fate: ChildFate);
     /// Fails everything queued (the system shut down).
     fn shut_down(&self);
+    /// The tree is running: if it did not start this agent, asks to it fail from now on (and
+    /// those queued, with [`AskError::NotInTree`]) until it is added and starts.
+    fn tree_started(&self);
     fn agent_type(&self) -> &'static str;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
@@ -539,6 +550,19 @@ impl<A: Agent> AnySlot for Slot<A> {
     fn shut_down(&self) {
         self.state.store(STOPPED, Ordering::Release);
         self.fail_queued(&self.shared.closed().unwrap_or(AskError::ShutDown));
+    }
+
+    fn tree_started(&self) {
+        // Only from `STARTING`: an agent the tree started (or starts meanwhile) is left alone.
+        if self
+            .state
+            .compare_exchange(STARTING, NOT_IN_TREE, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.fail_queued(&AskError::NotInTree {
+                agent: self.name.clone(),
+            });
+        }
     }
 
     fn agent_type(&self) -> &'static str {

@@ -445,9 +445,14 @@ impl System {
         if self.registry.slots.contains_key(&spec.name) {
             return Err(SystemError::DuplicateAgent(spec.name.to_string()));
         }
-        self.registry
+        let slot = self
+            .registry
             .slot::<A>(&spec.name, spec.config, &spec.classifier)
             .map_err(|_| SystemError::DuplicateAgent(spec.name.to_string()))?;
+        if self.registry.tree.get().is_some() {
+            // Declared after the start: not in the tree until added to it.
+            slot.tree_started();
+        }
         Ok(self.child_spec(spec))
     }
 
@@ -545,6 +550,9 @@ impl System {
             .tree
             .set(tree)
             .map_err(|_| SystemError::AlreadyStarted)?;
+        for slot in self.registry.slots.iter() {
+            slot.tree_started();
+        }
         if let Some(budget) = &self.registry.shared.budget {
             let runtime = tokio::runtime::Handle::current();
             let registry = Arc::downgrade(&self.registry);

@@ -134,6 +134,64 @@ async fn declaration_errors_are_typed() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn asks_to_an_agent_the_running_tree_did_not_start_fail_at_once() {
+    let system = System::builder()
+        .ask_timeout(Duration::from_secs(10))
+        .build();
+    let placed = system.agent(AgentSpec::new("placed", Tester::new)).unwrap();
+    let _never_placed = system.agent(AgentSpec::new("stray", Tester::new)).unwrap();
+    let stray = system.agent_ref::<Tester>("stray").unwrap();
+    // Asked before the start: queued, as an ask to any agent that is starting.
+    let early = tokio::spawn({
+        let stray = stray.clone();
+        async move { stray.ask(Task::Incarnation).await }
+    });
+    tokio::task::yield_now().await;
+    let started = tokio::time::Instant::now();
+    system
+        .start(SupervisorSpec::one_for_one("root").child(placed))
+        .await
+        .unwrap();
+    let not_in_tree = overseer_agent::AskError::NotInTree {
+        agent: "stray".into(),
+    };
+    assert_eq!(
+        early.await.unwrap(),
+        Err(not_in_tree.clone()),
+        "failed by the start, not by its 10 s deadline"
+    );
+    assert_eq!(stray.ask(Task::Incarnation).await, Err(not_in_tree.clone()));
+    assert_eq!(not_in_tree.kind(), "not_in_tree");
+    assert_eq!(started.elapsed(), Duration::ZERO);
+    let placed = system.agent_ref::<Tester>("placed").unwrap();
+    assert_eq!(placed.ask(Task::Incarnation).await.as_deref(), Ok("first"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_agent_declared_after_the_start_serves_asks_once_added_to_the_tree() {
+    let system = tester_system().await;
+    let late = system.agent(AgentSpec::new("late", Tester::new)).unwrap();
+    let late_ref = system.agent_ref::<Tester>("late").unwrap();
+    assert_eq!(
+        late_ref.ask(Task::Incarnation).await,
+        Err(overseer_agent::AskError::NotInTree {
+            agent: "late".into()
+        })
+    );
+    system
+        .tree()
+        .unwrap()
+        .root()
+        .start_child(late)
+        .await
+        .unwrap();
+    assert_eq!(
+        late_ref.ask(Task::Incarnation).await.as_deref(),
+        Ok("first")
+    );
+}
+
 async fn nested(root_intensity: u32) -> System {
     nested_team(root_intensity, Restart::Permanent).await
 }
