@@ -212,6 +212,10 @@ impl<A: Agent> Slot<A> {
             path: path.clone(),
             exit_cause: exit_cause.clone(),
         });
+        // Added to the running tree: asks wait for its first incarnation from now on.
+        let _ =
+            self.state
+                .compare_exchange(NOT_IN_TREE, STARTING, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// The agent's path in the tree, once it has started.
@@ -553,7 +557,11 @@ impl<A: Agent> AnySlot for Slot<A> {
     }
 
     fn tree_started(&self) {
-        // Only from `STARTING`: an agent the tree started (or starts meanwhile) is left alone.
+        // An agent the tree started has been placed (its incarnation may still be installing
+        // itself); only one never placed and still `STARTING` is out of the tree.
+        if self.placement.get().is_some() {
+            return;
+        }
         if self
             .state
             .compare_exchange(STARTING, NOT_IN_TREE, Ordering::AcqRel, Ordering::Acquire)
