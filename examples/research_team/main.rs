@@ -168,7 +168,8 @@ struct Report {
 /// Plans, delegates, and writes the answer.
 struct Lead {
     model: ScriptedModel,
-    system: System,
+    /// To find the other agents: a weak handle, so the lead does not keep its own system alive.
+    system: WeakSystem,
 }
 
 impl Lead {
@@ -483,7 +484,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build()?,
         seed,
     )?;
-    let lead_system = system.clone();
+    let lead_system = system.downgrade();
     let team = SupervisorSpec::one_for_one("team")
         .intensity(3, Duration::from_secs(60))
         .child(system.agent(AgentSpec::new("lead", move || Lead {

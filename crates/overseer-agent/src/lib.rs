@@ -68,7 +68,7 @@ pub use event::{
 };
 pub use model::{ModelClient, ModelError, ModelRequest, ModelResponse, ScriptedModel};
 pub use spec::AgentSpec;
-pub use system::{System, SystemBuilder};
+pub use system::{System, SystemBuilder, WeakSystem};
 pub use usage::Usage;
 
 /// An agent's name: its child id in the supervision tree.
@@ -78,6 +78,6 @@ pub type AgentName = overseer_supervisor::ChildId;
 pub mod prelude {
     pub use crate::{
         Agent, AgentContext, AgentError, AgentRef, AgentSpec, AskError, ModelClient, ModelRequest,
-        ScriptedModel, System, SystemEvent, Usage,
+        ScriptedModel, System, SystemEvent, Usage, WeakSystem,
     };
 }

@@ -1,7 +1,7 @@
 //! The entry point: declare agents, start the tree, look up handles, subscribe, shut down.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use dashmap::mapref::entry::Entry;
@@ -59,6 +59,28 @@ pub(crate) struct Registry {
     slots: DashMap<AgentName, Arc<dyn AnySlot>>,
     tree: OnceLock<SupervisionTree>,
     deadline_timer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// The last [`System`] handle is gone: shut the system down without waiting (asks fail with
+/// `ShutDown`, the event stream ends, the tree stops in order in the background).
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if self.shared.shut_down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.stop_deadline_timer();
+        for slot in self.slots.iter() {
+            slot.shut_down();
+        }
+        match self.tree.get() {
+            Some(tree) if tree.is_running() => {
+                tracing::debug!("the last System handle was dropped: shutting the tree down");
+                // The root's `stopped` event ends the event stream (see `start`).
+                tree.begin_shutdown();
+            }
+            _ => self.shared.close_events(),
+        }
+    }
 }
 
 impl Shared {
@@ -284,6 +306,15 @@ impl Registry {
 
 /// A system of agents under one supervision tree.
 ///
+/// A `System` is a cheap handle ([`Clone`]); the handles together own the system. Shut it down
+/// with [`shutdown`](Self::shutdown), which waits for the tree to stop in order within a
+/// deadline. Dropping the last handle shuts it down without waiting: asks fail with
+/// [`AskError::ShutDown`] from then on, the tree stops in order in the background (each child
+/// under its shutdown spec), and the event stream ends once the root has stopped.
+/// [`AgentRef`]s and [`WeakSystem`]s do not keep the system alive; an agent that needs the
+/// system should hold a [`WeakSystem`], since a `System` held by one of its own agents would
+/// keep it alive for ever.
+///
 /// ```
 /// use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec, System};
 /// use overseer_supervisor::SupervisorSpec;
@@ -320,6 +351,86 @@ impl std::fmt::Debug for System {
             .field("agents", &self.registry.slots.len())
             .field("started", &self.registry.tree.get().is_some())
             .field("shut_down", &self.registry.shared.is_shut_down())
+            .finish()
+    }
+}
+
+/// A handle to a [`System`] that does not keep it alive, from [`System::downgrade`].
+///
+/// An agent that looks up other agents of its own system should hold one of these rather than
+/// a `System`: the system keeps its tree, the tree keeps each agent's factory, and a factory
+/// that captured a `System` would keep the system alive (and running) after its last outside
+/// handle is dropped, a reference cycle that only [`System::shutdown`] breaks. Handles from
+/// [`agent_ref`](Self::agent_ref) hold only the agent's queue, never the system.
+///
+/// ```
+/// # use overseer_agent::prelude::*;
+/// # use overseer_supervisor::prelude::*;
+/// # struct Echo;
+/// # impl Agent for Echo {
+/// #     type Task = String;
+/// #     type Output = String;
+/// #     async fn handle(&mut self, _: &mut AgentContext, task: String) -> Result<String, AgentError> { Ok(task) }
+/// # }
+/// struct Lead {
+///     team: WeakSystem,
+/// }
+///
+/// impl Agent for Lead {
+///     type Task = String;
+///     type Output = String;
+///
+///     async fn handle(&mut self, _: &mut AgentContext, task: String) -> Result<String, AgentError> {
+///         let echo = self
+///             .team
+///             .agent_ref::<Echo>("echo")
+///             .map_err(|error| AgentError::failed(error.to_string()))?;
+///         echo.ask(task).await.map_err(|error| AgentError::failed(error.to_string()))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let system = System::builder().build();
+/// let team = system.downgrade();
+/// system
+///     .start(
+///         SupervisorSpec::one_for_one("root")
+///             .child(system.agent(AgentSpec::new("echo", || Echo))?)
+///             .child(system.agent(AgentSpec::new("lead", move || Lead { team: team.clone() }))?),
+///     )
+///     .await?;
+/// let lead = system.agent_ref::<Lead>("lead")?;
+/// assert_eq!(lead.ask("hello".to_string()).await?, "hello");
+/// let weak = system.downgrade();
+/// drop(system); // the last handle: the system shuts down
+/// assert!(weak.upgrade().is_none(), "the lead did not keep it alive");
+/// assert_eq!(lead.ask("again".to_string()).await, Err(AskError::ShutDown));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct WeakSystem {
+    registry: Weak<Registry>,
+}
+
+impl WeakSystem {
+    /// The system, if a [`System`] handle to it still exists.
+    pub fn upgrade(&self) -> Option<System> {
+        self.registry.upgrade().map(|registry| System { registry })
+    }
+
+    /// A handle to the agent named `name` ([`System::agent_ref`]); [`AskError::ShutDown`] if
+    /// the system is gone.
+    pub fn agent_ref<A: Agent>(&self, name: &str) -> Result<AgentRef<A>, AskError> {
+        self.upgrade().ok_or(AskError::ShutDown)?.agent_ref(name)
+    }
+}
+
+impl std::fmt::Debug for WeakSystem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakSystem")
+            .field("alive", &(self.registry.strong_count() > 0))
             .finish()
     }
 }
@@ -539,8 +650,10 @@ impl System {
                     shared.publish(SystemEvent::Lifecycle(event.clone()));
                 }
                 if matches!(event.kind, EventKind::Stopped { .. }) && event.path.depth() == 0 {
-                    if let Some(registry) = registry.upgrade() {
-                        registry.tree_stopped();
+                    match registry.upgrade() {
+                        Some(registry) => registry.tree_stopped(),
+                        // Every System handle was dropped: nobody else will end the stream.
+                        None => shared.close_events(),
                     }
                 }
             })
@@ -586,6 +699,14 @@ impl System {
     /// The budget governing this system, if any.
     pub fn budget(&self) -> Option<&Budget> {
         self.registry.shared.budget.as_ref()
+    }
+
+    /// A handle to this system that does not keep it alive: what an agent of the system that
+    /// looks up other agents should hold ([`WeakSystem`]).
+    pub fn downgrade(&self) -> WeakSystem {
+        WeakSystem {
+            registry: Arc::downgrade(&self.registry),
+        }
     }
 
     /// A handle to the agent named `name`.

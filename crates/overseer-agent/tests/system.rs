@@ -5,7 +5,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use overseer_agent::{AgentSpec, AskOutcome, System, SystemError, SystemEvent, Usage};
+use overseer_agent::{
+    Agent, AgentContext, AgentError, AgentSpec, AskOutcome, System, SystemError, SystemEvent,
+    Usage, WeakSystem,
+};
 use overseer_supervisor::{Restart, SupervisorSpec};
 
 #[tokio::test(start_paused = true)]
@@ -168,6 +171,28 @@ async fn asks_to_an_agent_the_running_tree_did_not_start_fail_at_once() {
     assert_eq!(placed.ask(Task::Incarnation).await.as_deref(), Ok("first"));
 }
 
+/// On a multi-threaded runtime an agent's incarnation may still be installing itself when
+/// `start` returns (it does so on its own task): it is in the tree all the same, and an ask
+/// made at once waits for it. The window is short, so the test starts many systems.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ask_right_after_the_start_reaches_the_agent() {
+    for round in 0..300 {
+        let system = System::builder().build();
+        let agent = system.agent(AgentSpec::new("agent", Tester::new)).unwrap();
+        system
+            .start(SupervisorSpec::one_for_one("root").child(agent))
+            .await
+            .unwrap();
+        let agent = system.agent_ref::<Tester>("agent").unwrap();
+        assert_eq!(
+            agent.ask(Task::Incarnation).await.as_deref(),
+            Ok("first"),
+            "round {round}"
+        );
+        system.shutdown(Duration::from_secs(5)).await.unwrap();
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_agent_declared_after_the_start_serves_asks_once_added_to_the_tree() {
     let system = tester_system().await;
@@ -255,6 +280,87 @@ async fn asks_fail_at_once_when_the_agents_supervisor_escalates_and_is_not_resta
     assert_eq!(a.ask(Task::Incarnation).await, Err(stopped));
     assert_eq!(started.elapsed(), Duration::ZERO);
     assert!(system.tree().unwrap().is_running());
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_last_system_handle_shuts_the_system_down() {
+    let system = tester_system().await;
+    let tester = system.agent_ref::<Tester>("tester").unwrap();
+    let weak = system.downgrade();
+    let mut events = system.subscribe();
+    let other_handle = system.clone();
+    drop(system);
+    assert_eq!(
+        tester.ask(Task::Incarnation).await.as_deref(),
+        Ok("first"),
+        "another handle keeps it running"
+    );
+    drop(other_handle);
+    assert!(weak.upgrade().is_none());
+    assert_eq!(
+        tester.ask(Task::Incarnation).await,
+        Err(overseer_agent::AskError::ShutDown)
+    );
+    // The tree stops in order in the background; the stream ends after the root's stop.
+    let drained = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut stopped = Vec::new();
+        while let Ok(event) = events.recv().await {
+            if let SystemEvent::Lifecycle(event) = event {
+                stopped.push((event.path.to_string(), event.kind));
+            }
+        }
+        stopped
+    })
+    .await
+    .expect("the stream ends");
+    let shutdown = overseer_supervisor::EventKind::Stopped {
+        reason: overseer_supervisor::ExitReason::Shutdown,
+    };
+    assert_eq!(
+        drained,
+        [
+            ("root/tester".to_string(), shutdown.clone()),
+            ("root".to_string(), shutdown)
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_agent_holding_a_weak_system_does_not_keep_it_running() {
+    struct Lookup {
+        system: WeakSystem,
+    }
+    impl Agent for Lookup {
+        type Task = ();
+        type Output = bool;
+        async fn handle(&mut self, _: &mut AgentContext, _: ()) -> Result<bool, AgentError> {
+            Ok(self.system.agent_ref::<Lookup>("lookup").is_ok())
+        }
+    }
+    let system = System::builder().build();
+    let weak = system.downgrade();
+    let lookup = system
+        .agent(AgentSpec::new("lookup", move || Lookup {
+            system: weak.clone(),
+        }))
+        .unwrap();
+    system
+        .start(SupervisorSpec::one_for_one("root").child(lookup))
+        .await
+        .unwrap();
+    let lookup = system.agent_ref::<Lookup>("lookup").unwrap();
+    assert_eq!(lookup.ask(()).await, Ok(true));
+    let weak = system.downgrade();
+    drop(system);
+    assert!(weak.upgrade().is_none());
+    assert_eq!(
+        lookup.ask(()).await,
+        Err(overseer_agent::AskError::ShutDown)
+    );
+    assert!(matches!(
+        weak.agent_ref::<Lookup>("lookup"),
+        Err(overseer_agent::AskError::ShutDown)
+    ));
 }
 
 #[tokio::test(start_paused = true)]

@@ -227,6 +227,13 @@ impl SupervisionTree {
         self.shutdown_caused_by(deadline, None).await
     }
 
+    /// Starts stopping the whole tree in order, as [`shutdown`](Self::shutdown) does, without
+    /// waiting for it and without a deadline (each child still has its own shutdown spec): for
+    /// code that cannot wait, such as a `Drop`. Stopping a stopped tree does nothing.
+    pub fn begin_shutdown(&self) {
+        self.root_cell.stop(ExitReason::Shutdown.to_stop_reason());
+    }
+
     /// [`shutdown`](Self::shutdown), recording `cause` as what caused it: the `stopped` events
     /// of the shutdown name it in `caused_by` (for example the kill switch's trip event).
     pub async fn shutdown_caused_by(
