@@ -21,16 +21,24 @@ use crate::child_spec::FateWatcher;
 use crate::{ChildFate, ChildId};
 
 /// The watchers of an exited supervisor's subtree that wait for its parent's decision.
-/// Shared by the parent's record of the supervisor child and the supervisor itself.
+/// Shared by the parent's record of the supervisor child and the supervisor itself, which
+/// fills it as soon as it starts stopping its children, so that it is complete even if the
+/// supervisor is killed half way.
 #[derive(Clone, Default)]
 pub(crate) struct ExitedSubtree(Arc<Mutex<Vec<Waiting>>>);
 
-/// One watcher waiting for the decision.
+/// One child waiting for the decision.
 struct Waiting {
-    id: ChildId,
-    watcher: FateWatcher,
+    who: Waiter,
     /// Whether restarting the exited supervisor starts this child again.
     back_on_restart: bool,
+}
+
+enum Waiter {
+    /// A watched child.
+    Child { id: ChildId, watcher: FateWatcher },
+    /// A nested supervisor child: its own subtree waits with it.
+    Subtree(ExitedSubtree),
 }
 
 impl ExitedSubtree {
@@ -38,28 +46,28 @@ impl ExitedSubtree {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records a child of the exiting supervisor. `in_spec`: whether the supervisor's spec
-    /// starts it again when the supervisor is restarted.
+    /// Records a watched child of the exiting supervisor. `in_spec`: whether the supervisor's
+    /// spec starts it again when the supervisor is restarted.
     pub(crate) fn add(&self, id: &ChildId, watcher: &FateWatcher, in_spec: bool) {
         self.waiting().push(Waiting {
-            id: id.clone(),
-            watcher: Arc::clone(watcher),
+            who: Waiter::Child {
+                id: id.clone(),
+                watcher: Arc::clone(watcher),
+            },
             back_on_restart: in_spec,
         });
     }
 
-    /// Takes over what a nested supervisor child of the exiting supervisor recorded; `in_spec`
-    /// as for [`add`](Self::add), for the nested supervisor.
-    pub(crate) fn adopt(&self, nested: &ExitedSubtree, in_spec: bool) {
+    /// Records a nested supervisor child of the exiting supervisor, whose own subtree (filled
+    /// as it stops) waits with it; `in_spec` as for [`add`](Self::add).
+    pub(crate) fn link(&self, nested: &ExitedSubtree, in_spec: bool) {
         if Arc::ptr_eq(&self.0, &nested.0) {
             return;
         }
-        let taken = std::mem::take(&mut *nested.waiting());
-        self.waiting()
-            .extend(taken.into_iter().map(|waiting| Waiting {
-                back_on_restart: waiting.back_on_restart && in_spec,
-                ..waiting
-            }));
+        self.waiting().push(Waiting {
+            who: Waiter::Subtree(nested.clone()),
+            back_on_restart: in_spec,
+        });
     }
 
     /// The exited supervisor's parent decided `fate` for it: tells the watchers it settles,
@@ -73,19 +81,35 @@ impl ExitedSubtree {
                     waiting.drain(..).map(|waiting| (waiting, fate)).collect()
                 }
                 ChildFate::Restarting => {
-                    let (back, gone) = waiting
-                        .drain(..)
-                        .partition(|waiting: &Waiting| waiting.back_on_restart);
-                    *waiting = back;
-                    gone.into_iter()
-                        .map(|waiting| (waiting, ChildFate::Removed))
-                        .collect()
+                    // Those that come back keep waiting (their restart may still fail); a
+                    // nested supervisor that comes back loses its own runtime additions.
+                    let mut gone = Vec::new();
+                    for entry in waiting.drain(..).collect::<Vec<_>>() {
+                        match (&entry.who, entry.back_on_restart) {
+                            (_, false) => gone.push((entry, ChildFate::Removed)),
+                            (Waiter::Subtree(nested), true) => {
+                                gone.push((
+                                    Waiting {
+                                        who: Waiter::Subtree(nested.clone()),
+                                        back_on_restart: true,
+                                    },
+                                    ChildFate::Restarting,
+                                ));
+                                waiting.push(entry);
+                            }
+                            (Waiter::Child { .. }, true) => waiting.push(entry),
+                        }
+                    }
+                    gone
                 }
             }
         };
         // Outside the lock: a watcher is the user's code.
         for (waiting, fate) in settled {
-            (waiting.watcher)(&waiting.id, fate);
+            match waiting.who {
+                Waiter::Child { id, watcher } => watcher(&id, fate),
+                Waiter::Subtree(nested) => nested.settle(fate),
+            }
         }
     }
 
@@ -103,9 +127,8 @@ impl ExitedSubtree {
 
 impl std::fmt::Debug for ExitedSubtree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let waiting = self.waiting();
-        f.debug_list()
-            .entries(waiting.iter().map(|waiting| &waiting.id))
+        f.debug_struct("ExitedSubtree")
+            .field("waiting", &self.waiting().len())
             .finish()
     }
 }
@@ -179,31 +202,53 @@ mod tests {
     }
 
     #[test]
-    fn the_parent_exiting_too_passes_the_decision_up() {
+    fn a_nested_subtree_waits_with_its_supervisor_and_is_settled_through_it() {
         let (watcher, heard) = recorder();
         let nested = ExitedSubtree::default();
+        let parent = ExitedSubtree::default();
+        // The parent starts stopping: it links the nested supervisor's subtree, which fills
+        // it as it stops (or is killed half way).
+        parent.link(&nested, true);
         nested.add(&id("spec-of-nested"), &watcher, true);
+        nested.add(&id("added-to-nested"), &watcher, false);
         nested.settle(ChildFate::SupervisorExiting);
         assert!(heard.lock().unwrap().is_empty());
 
-        // The parent adopts it; the nested supervisor was itself added at runtime, so a restart
-        // of the parent does not bring its child back.
+        parent.settle(ChildFate::Restarting);
+        assert_eq!(
+            *heard.lock().unwrap(),
+            [("added-to-nested".to_string(), ChildFate::Removed)],
+            "the nested supervisor comes back with its spec's children only"
+        );
+        parent.settle(ChildFate::Stopped);
+        assert_eq!(
+            heard.lock().unwrap().last(),
+            Some(&("spec-of-nested".to_string(), ChildFate::Stopped))
+        );
+        assert_eq!((parent.len(), nested.len()), (0, 0));
+    }
+
+    #[test]
+    fn a_nested_supervisor_added_at_runtime_does_not_come_back_with_a_restart() {
+        let (watcher, heard) = recorder();
+        let nested = ExitedSubtree::default();
+        nested.add(&id("spec-of-nested"), &watcher, true);
         let parent = ExitedSubtree::default();
-        parent.adopt(&nested, false);
-        assert_eq!((nested.len(), parent.len()), (0, 1));
+        parent.link(&nested, false);
         parent.settle(ChildFate::Restarting);
         assert_eq!(
             *heard.lock().unwrap(),
             [("spec-of-nested".to_string(), ChildFate::Removed)]
         );
+        assert_eq!(parent.len(), 0);
     }
 
     #[test]
-    fn adopting_itself_changes_nothing() {
+    fn linking_itself_changes_nothing() {
         let (watcher, _) = recorder();
         let subtree = ExitedSubtree::default();
         subtree.add(&id("a"), &watcher, true);
-        subtree.adopt(&subtree.clone(), true);
+        subtree.link(&subtree.clone(), true);
         assert_eq!(subtree.len(), 1);
     }
 }

@@ -706,20 +706,23 @@ impl SupervisorState {
         for index in 0..self.children.len() {
             self.tell_fate(index, ChildFate::SupervisorExiting);
         }
+        // Whether they run again is up to this supervisor's parent (see `ExitedSubtree`);
+        // recorded before any child is stopped, in case this supervisor is killed meanwhile.
+        for child in &self.children {
+            if let Some(watcher) = &child.spec.watcher {
+                self.exited_subtree
+                    .add(&child.spec.id, watcher, child.in_spec);
+            }
+            if matches!(child.spec.kind, ChildKind::Supervisor(_)) {
+                self.exited_subtree.link(&child.subtree, child.in_spec);
+            }
+        }
         if self.is_dynamic() {
             self.terminate_all_at_once().await;
         } else {
             for index in (0..self.children.len()).rev() {
                 self.stop_at(index).await;
             }
-        }
-        // Whether they run again is up to this supervisor's parent (see `ExitedSubtree`).
-        for child in &self.children {
-            if let Some(watcher) = &child.spec.watcher {
-                self.exited_subtree
-                    .add(&child.spec.id, watcher, child.in_spec);
-            }
-            self.exited_subtree.adopt(&child.subtree, child.in_spec);
         }
         if self.is_root {
             // No parent will decide: the tree is over.

@@ -374,3 +374,32 @@ async fn an_event_sink_sees_every_event_in_order_before_subscribers() {
         .collect();
     assert_eq!(paths, ["root", "root/a", "root/a", "root"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_children_of_a_supervisor_killed_while_stopping_them_are_told_they_stopped() {
+    use overseer_supervisor::{ChildFate, Shutdown};
+    let fates = Fates::default();
+    // `team` may take 1 s to stop; its last child never finishes stopping and may take 10 s,
+    // so the root kills `team` half way, before it reaches `w`.
+    let team = SupervisorSpec::one_for_one("team")
+        .child(watched_worker("w", &fates))
+        .child(
+            worker_failing_at("stuck", FailureSite::StopHang)
+                .shutdown(Shutdown::Timeout(Duration::from_secs(10))),
+        );
+    let tree = SupervisionTree::start(
+        SupervisorSpec::one_for_one("root")
+            .child(ChildSpec::supervisor(team).shutdown(Shutdown::Timeout(Duration::from_secs(1)))),
+    )
+    .await
+    .unwrap();
+    tree.root().terminate_child("team").await.unwrap();
+    assert_eq!(
+        *fates.lock().unwrap(),
+        [
+            ("w", ChildFate::SupervisorExiting),
+            ("w", ChildFate::Stopped)
+        ]
+    );
+    assert_eq!(tree.live_actors(), 1, "only the root is left");
+}
