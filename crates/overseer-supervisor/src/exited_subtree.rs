@@ -24,8 +24,28 @@ use crate::{ChildFate, ChildId};
 /// Shared by the parent's record of the supervisor child and the supervisor itself, which
 /// fills it as soon as it starts stopping its children, so that it is complete even if the
 /// supervisor is killed half way.
+///
+/// Trees nest thousands deep, so nothing here recurses: settling walks the nested subtrees
+/// with a work list, and dropping one takes its nested lists apart in a loop.
 #[derive(Clone, Default)]
-pub(crate) struct ExitedSubtree(Arc<Mutex<Vec<Waiting>>>);
+pub(crate) struct ExitedSubtree(Arc<WaitingList>);
+
+#[derive(Default)]
+struct WaitingList(Mutex<Vec<Waiting>>);
+
+impl Drop for WaitingList {
+    fn drop(&mut self) {
+        let mut entries = std::mem::take(self.0.get_mut().unwrap_or_else(PoisonError::into_inner));
+        while let Some(entry) = entries.pop() {
+            if let Waiter::Subtree(nested) = entry.who {
+                // The last owner of a nested list: take its entries before it drops.
+                if let Some(mut list) = Arc::into_inner(nested.0) {
+                    entries.append(list.0.get_mut().unwrap_or_else(PoisonError::into_inner));
+                }
+            }
+        }
+    }
+}
 
 /// One child waiting for the decision.
 struct Waiting {
@@ -43,7 +63,7 @@ enum Waiter {
 
 impl ExitedSubtree {
     fn waiting(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0 .0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Records a watched child of the exiting supervisor. `in_spec`: whether the supervisor's
@@ -71,44 +91,44 @@ impl ExitedSubtree {
     }
 
     /// The exited supervisor's parent decided `fate` for it: tells the watchers it settles,
-    /// and keeps those still waiting (see the module docs).
+    /// and keeps those still waiting (see the module docs). Nested subtrees are settled in
+    /// turn, breadth first.
     pub(crate) fn settle(&self, fate: ChildFate) {
-        let settled: Vec<(Waiting, ChildFate)> = {
-            let mut waiting = self.waiting();
-            match fate {
-                ChildFate::SupervisorExiting => return,
-                ChildFate::Stopped | ChildFate::Removed => {
-                    waiting.drain(..).map(|waiting| (waiting, fate)).collect()
-                }
-                ChildFate::Restarting => {
-                    // Those that come back keep waiting (their restart may still fail); a
-                    // nested supervisor that comes back loses its own runtime additions.
-                    let mut gone = Vec::new();
-                    for entry in waiting.drain(..).collect::<Vec<_>>() {
-                        match (&entry.who, entry.back_on_restart) {
-                            (_, false) => gone.push((entry, ChildFate::Removed)),
-                            (Waiter::Subtree(nested), true) => {
-                                gone.push((
-                                    Waiting {
-                                        who: Waiter::Subtree(nested.clone()),
-                                        back_on_restart: true,
-                                    },
-                                    ChildFate::Restarting,
-                                ));
-                                waiting.push(entry);
-                            }
-                            (Waiter::Child { .. }, true) => waiting.push(entry),
-                        }
-                    }
-                    gone
+        let mut pending = std::collections::VecDeque::from([(self.clone(), fate)]);
+        while let Some((subtree, fate)) = pending.pop_front() {
+            // Outside the lock: a watcher is the user's code.
+            for (waiter, fate) in subtree.take_settled(fate) {
+                match waiter {
+                    Waiter::Child { id, watcher } => watcher(&id, fate),
+                    Waiter::Subtree(nested) => pending.push_back((nested, fate)),
                 }
             }
-        };
-        // Outside the lock: a watcher is the user's code.
-        for (waiting, fate) in settled {
-            match waiting.who {
-                Waiter::Child { id, watcher } => watcher(&id, fate),
-                Waiter::Subtree(nested) => nested.settle(fate),
+        }
+    }
+
+    /// The waiters `fate` settles here, with what each is told; those still waiting stay.
+    fn take_settled(&self, fate: ChildFate) -> Vec<(Waiter, ChildFate)> {
+        let mut waiting = self.waiting();
+        match fate {
+            ChildFate::SupervisorExiting => Vec::new(),
+            ChildFate::Stopped | ChildFate::Removed => {
+                waiting.drain(..).map(|entry| (entry.who, fate)).collect()
+            }
+            ChildFate::Restarting => {
+                // Those that come back keep waiting (their restart may still fail); a nested
+                // supervisor that comes back loses its own runtime additions.
+                let mut settled = Vec::new();
+                for entry in std::mem::take(&mut *waiting) {
+                    match (&entry.who, entry.back_on_restart) {
+                        (_, false) => settled.push((entry.who, ChildFate::Removed)),
+                        (Waiter::Subtree(nested), true) => {
+                            settled.push((Waiter::Subtree(nested.clone()), ChildFate::Restarting));
+                            waiting.push(entry);
+                        }
+                        (Waiter::Child { .. }, true) => waiting.push(entry),
+                    }
+                }
+                settled
             }
         }
     }
@@ -241,6 +261,31 @@ mod tests {
             [("spec-of-nested".to_string(), ChildFate::Removed)]
         );
         assert_eq!(parent.len(), 0);
+    }
+
+    /// Deeper than any tree may nest: settling and dropping do not recurse.
+    fn chain(depth: usize, watcher: &FateWatcher) -> ExitedSubtree {
+        let top = ExitedSubtree::default();
+        let mut level = top.clone();
+        for _ in 0..depth {
+            let nested = ExitedSubtree::default();
+            level.link(&nested, true);
+            level = nested;
+        }
+        level.add(&id("deepest"), watcher, true);
+        top
+    }
+
+    #[test]
+    fn a_very_deep_subtree_is_settled_and_dropped_without_recursion() {
+        let (watcher, heard) = recorder();
+        chain(200_000, &watcher).settle(ChildFate::Stopped);
+        assert_eq!(
+            *heard.lock().unwrap(),
+            [("deepest".to_string(), ChildFate::Stopped)]
+        );
+        drop(chain(200_000, &watcher));
+        assert_eq!(heard.lock().unwrap().len(), 1, "dropping tells nobody");
     }
 
     #[test]

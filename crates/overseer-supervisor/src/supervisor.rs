@@ -495,7 +495,9 @@ impl SupervisorState {
         if let Some(watcher) = &child.spec.watcher {
             watcher(&child.spec.id, fate);
         }
-        child.subtree.settle(fate);
+        if matches!(child.spec.kind, ChildKind::Supervisor(_)) {
+            child.subtree.settle(fate);
+        }
     }
 
     fn is_dynamic(&self) -> bool {
