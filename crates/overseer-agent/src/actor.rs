@@ -306,7 +306,11 @@ impl<A: Agent> AgentActor<A> {
                 })
                 .await,
             };
-        let (usage, injected) = context.end_task();
+        let crate::context::TaskReport {
+            usage,
+            injected,
+            model,
+        } = context.end_task();
         let (permit, reservation) = match job.admission {
             Some(taken) => (taken.permit, taken.reservation),
             None => (None, None),
@@ -327,6 +331,7 @@ impl<A: Agent> AgentActor<A> {
                 outcome: outcome.map_err(Box::new),
                 usage,
                 injected,
+                model,
             };
             match reply {
                 Some(reply) => {

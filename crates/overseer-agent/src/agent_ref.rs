@@ -90,6 +90,7 @@ impl<A: Agent> AgentRef<A> {
             input_tokens = tracing::field::Empty,
             output_tokens = tracing::field::Empty,
             cost_micros = tracing::field::Empty,
+            model = tracing::field::Empty,
         );
         let asked_at = Instant::now();
         let id = self.slot.shared.ids.next();
@@ -284,6 +285,9 @@ impl<A: Agent> AgentRef<A> {
         span.record("input_tokens", usage.input_tokens);
         span.record("output_tokens", usage.output_tokens);
         span.record("cost_micros", usage.cost_micros);
+        if let Some(model) = &answer.model {
+            span.record("model", model.as_ref());
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use overseer_budget::{Budget, Remaining, Tier};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use overseer_supervisor::{ChildPath, EventId};
@@ -22,6 +23,8 @@ pub struct AgentContext {
     task: Option<EventId>,
     /// The fault marked on the current task.
     injected: Option<&'static str>,
+    /// The model the current task named.
+    model: Option<Cow<'static, str>>,
     /// Where the mark is also left for a caller that stopped waiting.
     marks: Arc<InjectedMark>,
     budget: Option<Budget>,
@@ -41,6 +44,7 @@ impl AgentContext {
             usage: Usage::default(),
             task: None,
             injected: None,
+            model: None,
             marks,
             budget,
         }
@@ -85,6 +89,14 @@ impl AgentContext {
         self.usage += usage;
     }
 
+    /// Names the model the current task used (`"gpt-4o"`, `"claude-sonnet-4"`; the last name
+    /// counts if it used several). It is published in the ask's event
+    /// ([`AskEvent::model`](crate::AskEvent::model)) and exported as `gen_ai.request.model` on
+    /// the ask's OpenTelemetry span.
+    pub fn report_model(&mut self, model: impl Into<Cow<'static, str>>) {
+        self.model = Some(model.into());
+    }
+
     /// The usage reported so far for the current task.
     pub fn usage(&self) -> Usage {
         self.usage
@@ -106,12 +118,24 @@ impl AgentContext {
         self.usage = Usage::default();
         self.task = Some(task);
         self.injected = None;
+        self.model = None;
     }
 
-    /// Ends the task: the usage it reported and the fault it was marked with.
-    pub(crate) fn end_task(&mut self) -> (Usage, Option<&'static str>) {
+    /// Ends the task: what it reported (usage, model) and the fault it was marked with.
+    pub(crate) fn end_task(&mut self) -> TaskReport {
         self.deadline = None;
         self.task = None;
-        (std::mem::take(&mut self.usage), self.injected.take())
+        TaskReport {
+            usage: std::mem::take(&mut self.usage),
+            injected: self.injected.take(),
+            model: self.model.take(),
+        }
     }
+}
+
+/// What a finished task reported, for its answer.
+pub(crate) struct TaskReport {
+    pub(crate) usage: Usage,
+    pub(crate) injected: Option<&'static str>,
+    pub(crate) model: Option<Cow<'static, str>>,
 }

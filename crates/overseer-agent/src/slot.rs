@@ -28,13 +28,15 @@ use std::borrow::Cow;
 use crate::event::{AskEvent, AskOutcome, SystemEvent};
 use crate::{Agent, AgentName, AskError, Usage};
 
-/// The answer to an ask: the outcome, the usage reported, and the fault injected, if any.
+/// The answer to an ask: the outcome, the usage and model reported, and the fault injected, if
+/// any.
 /// The error is boxed: an answer travels through a channel and is moved several times, and an
 /// `AskError` is several times the size of a typical output.
 pub(crate) struct Answer<O> {
     pub(crate) outcome: Result<O, Box<AskError>>,
     pub(crate) usage: Usage,
     pub(crate) injected: Option<&'static str>,
+    pub(crate) model: Option<Cow<'static, str>>,
 }
 
 impl<O> Answer<O> {
@@ -43,6 +45,7 @@ impl<O> Answer<O> {
             outcome: Err(Box::new(error)),
             usage: Usage::default(),
             injected: None,
+            model: None,
         }
     }
 }
@@ -509,6 +512,7 @@ impl<A: Agent> Slot<A> {
             latency,
             usage: answer.usage,
             injected: answer.injected.map(Cow::Borrowed),
+            model: answer.model.clone(),
         }));
     }
 

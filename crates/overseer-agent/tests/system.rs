@@ -43,6 +43,47 @@ async fn each_ask_is_published_with_its_outcome_latency_and_usage() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_model_a_handler_names_is_in_its_asks_event_and_only_there() {
+    struct Writer;
+    impl Agent for Writer {
+        type Task = Option<&'static str>;
+        type Output = ();
+        async fn handle(
+            &mut self,
+            ctx: &mut AgentContext,
+            model: Option<&'static str>,
+        ) -> Result<(), AgentError> {
+            if let Some(model) = model {
+                ctx.report_model("draft-model");
+                ctx.report_model(model);
+            }
+            Ok(())
+        }
+    }
+    let system = System::builder().build();
+    let writer = system.agent(AgentSpec::new("writer", || Writer)).unwrap();
+    system
+        .start(SupervisorSpec::one_for_one("root").child(writer))
+        .await
+        .unwrap();
+    let mut events = system.subscribe();
+    let writer = system.agent_ref::<Writer>("writer").unwrap();
+    writer.ask(Some("gpt-4o-mini")).await.unwrap();
+    writer.ask(None).await.unwrap();
+    let models: Vec<_> = std::iter::from_fn(|| events.try_recv().ok())
+        .filter_map(|event| match event {
+            SystemEvent::Ask(ask) => Some(ask.model),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        models,
+        [Some("gpt-4o-mini".into()), None],
+        "the last name counts, and the next task starts without one"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_tell_is_handled_without_waiting_for_it() {
     let system = tester_system().await;
     let mut events = system.subscribe();

@@ -1,5 +1,5 @@
-//! Each ask is one tracing span named `ask` carrying agent, task type, outcome, latency and
-//! usage as fields.
+//! Each ask is one tracing span named `ask` carrying agent, task type, outcome, latency,
+//! usage and the model named as fields.
 
 mod common;
 
@@ -74,7 +74,9 @@ async fn each_ask_is_one_span_with_its_outcome_latency_and_usage() {
     assert_eq!(spend["input_tokens"], "12");
     assert_eq!(spend["output_tokens"], "3");
     assert_eq!(spend["cost_micros"], "40");
+    assert_eq!(spend["model"], "test-model");
     assert!(spend.contains_key("latency_us"));
     assert_eq!(asks[1]["outcome"], "failed");
+    assert!(!asks[1].contains_key("model"), "no model named: no field");
     assert_eq!(asks[1]["task_type"], "trouble");
 }

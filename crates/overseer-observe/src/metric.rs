@@ -365,6 +365,7 @@ mod tests {
             latency: Duration::from_millis(250),
             usage: Usage::new(10, 5, 7),
             injected: injected.map(Cow::Borrowed),
+            model: None,
         })
     }
 

@@ -34,6 +34,7 @@ impl Agent for Writer {
     async fn handle(&mut self, ctx: &mut AgentContext, usage: Usage) -> Result<String, AgentError> {
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         ctx.report_usage(usage);
+        ctx.report_model("gpt-4o-mini");
         Ok("a draft".to_string())
     }
 }
@@ -173,6 +174,7 @@ fn ask(own: u64, secs: u64, latency_secs: u64, outcome: AskOutcome) -> SystemEve
         latency: Duration::from_secs(latency_secs),
         usage: Usage::new(7, 3, 11),
         injected: Some(Cow::Borrowed("panic")),
+        model: None,
     })
 }
 
@@ -258,6 +260,7 @@ async fn a_run_becomes_spans_with_gen_ai_usage_and_causal_links(
             ("gen_ai.operation.name", "invoke_agent".into()),
             ("gen_ai.agent.name", "writer".into()),
             ("gen_ai.provider.name", "openai".into()),
+            ("gen_ai.request.model", "gpt-4o-mini".into()),
             ("gen_ai.usage.input_tokens", Value::I64(120)),
             ("gen_ai.usage.output_tokens", Value::I64(45)),
             ("overseer.event", "ask".into()),
@@ -626,6 +629,10 @@ fn the_gen_ai_attribute_names_are_the_semantic_conventions() {
     assert_eq!(
         attribute::GEN_AI_USAGE_OUTPUT_TOKENS,
         semconv::GEN_AI_USAGE_OUTPUT_TOKENS
+    );
+    assert_eq!(
+        attribute::GEN_AI_REQUEST_MODEL,
+        semconv::GEN_AI_REQUEST_MODEL
     );
     assert_eq!(attribute::ERROR_TYPE, semconv::ERROR_TYPE);
     assert_eq!(attribute::INVOKE_AGENT, "invoke_agent");

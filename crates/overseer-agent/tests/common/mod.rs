@@ -69,6 +69,7 @@ impl Agent for Tester {
             }
             Task::Spend(usage) => {
                 ctx.report_usage(usage);
+                ctx.report_model("test-model");
                 Ok("spent".into())
             }
             Task::Incarnation => Ok(self.incarnation.clone()),

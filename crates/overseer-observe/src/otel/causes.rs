@@ -162,6 +162,7 @@ mod tests {
                 latency: Duration::ZERO,
                 usage: Usage::default(),
                 injected: None,
+                model: None,
             }),
             restart: false,
         }

@@ -93,6 +93,9 @@ fn plan_ask(plan: &mut SpanPlan, ask: &AskEvent, facts: Facts<'_>) {
             provider.to_string(),
         ));
     }
+    if let Some(model) = &ask.model {
+        attributes.push(KeyValue::new(attr::GEN_AI_REQUEST_MODEL, model.clone()));
+    }
     attributes.push(KeyValue::new(
         attr::GEN_AI_USAGE_INPUT_TOKENS,
         int(ask.usage.input_tokens),
