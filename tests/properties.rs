@@ -31,6 +31,9 @@
 //!   its supervisor. A `crash`/`kill`/`exit` finds its worker running exactly when the events
 //!   say it is alive.
 //! * **(d) shutdown:** after `shutdown` nothing is alive and nothing starts again.
+//! * **(e) fates:** every child (worker or supervisor) not running at the end was last told
+//!   `Stopped` or `Removed` (`ChildFate`): no child is left believing it may still come back,
+//!   whatever became of the supervisors above it ([`check_fates`]).
 //!
 //! Time: whole seconds are the sum of the `advance` actions. The runner lets the paused clock
 //! creep by a millisecond per action while the tree settles, and by a stubborn worker's
@@ -45,10 +48,11 @@ mod common;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
-use overseer_conformance::runner::run_text;
+use overseer_conformance::runner::{run_text_reporting, Restarts, RunReport};
 use overseer_conformance::{
     parse, Action, AutoShutdown, Node, Restart, Scenario, Strategy as Flavor, SupNode,
 };
+use overseer_supervisor::ChildFate;
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -951,6 +955,19 @@ impl Checker {
     }
 }
 
+/// (e): every child not running at the end was last told it stopped or was removed.
+fn check_fates(report: &RunReport) -> Result<(), String> {
+    for (child, fate) in &report.last_fates {
+        let settled = matches!(fate, ChildFate::Stopped | ChildFate::Removed);
+        if !report.alive.contains(child) && !settled {
+            return Err(format!(
+                "(e) {child} is not running at the end, but the last fate it was told is {fate:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // The properties
 // ---------------------------------------------------------------------------------------------
@@ -962,16 +979,29 @@ proptest! {
     fn random_trees_under_random_faults_keep_the_supervision_invariants(case in case()) {
         let scenario = parse(&case.text);
         prop_assert!(scenario.is_ok(), "(a) invalid scenario: {:?}\n{}", scenario, case.text);
-        let trace = run_text(&case.text);
-        prop_assert!(trace.is_ok(), "(a) the run failed: {:?}\n{}", trace.err(), case.text);
-        let (scenario, trace) = (scenario.unwrap(), trace.unwrap());
-        let verdict = check(&scenario, &trace);
+        let report = run_text_reporting(&case.text, Restarts::NewActor);
+        prop_assert!(report.is_ok(), "(a) the run failed: {:?}\n{}", report.err(), case.text);
+        let (scenario, report) = (scenario.unwrap(), report.unwrap());
+        let trace = &report.trace;
+        let verdict = check(&scenario, trace).and_then(|()| check_fates(&report));
         prop_assert!(
             verdict.is_ok(),
             "{}\n--- scenario\n{}--- trace\n{}",
             verdict.unwrap_err(),
             case.text,
             trace
+        );
+        // Workers restarted in place (and restarting themselves) tell their fates too.
+        let in_place = run_text_reporting(&case.text, Restarts::InPlaceHere);
+        prop_assert!(in_place.is_ok(), "(a) the in-place run failed: {:?}", in_place.err());
+        let in_place = in_place.unwrap();
+        let verdict = check_fates(&in_place);
+        prop_assert!(
+            verdict.is_ok(),
+            "in place: {}\n--- scenario\n{}--- trace\n{}",
+            verdict.unwrap_err(),
+            case.text,
+            in_place.trace
         );
     }
 }

@@ -7,16 +7,16 @@
 //! until the tree has settled (no actor ready to run and no supervisor busy), so each action's
 //! events are printed before the next action's echo.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use overseer_supervisor::{
-    child_reply, AfterFailure, AutoShutdown as SupAutoShutdown, ChildExit, ChildId, ChildOpError,
-    ChildSpec, ChildState, EventBus, EventKind, ExitReason, FailureReporter, InPlaceChild,
-    LifecycleEvent, Restart as SupRestart, Shutdown, StartContext, StartError,
+    child_reply, AfterFailure, AutoShutdown as SupAutoShutdown, ChildExit, ChildFate, ChildId,
+    ChildOpError, ChildSpec, ChildState, EventBus, EventKind, ExitReason, FailureReporter,
+    InPlaceChild, LifecycleEvent, Restart as SupRestart, Shutdown, StartContext, StartError,
     Strategy as SupStrategy, SupervisionTree, SupervisorRef, SupervisorSpec, TreeError,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus};
@@ -76,7 +76,7 @@ pub enum Restarts {
     #[default]
     NewActor,
     /// Workers survive their failures and are rebuilt in place
-    /// ([`InPlaceChild`](overseer_supervisor::InPlaceChild)) when their supervisor decides so.
+    /// ([`InPlaceChild`]) when their supervisor decides so.
     InPlace,
     /// As [`InPlace`](Self::InPlace), and a worker carries out its own restart when its
     /// supervisor lets it ([`FailureReporter::failed`]).
@@ -94,6 +94,28 @@ impl Restarts {
 pub fn run_text_with(text: &str, restarts: Restarts) -> Result<String, RunError> {
     let scenario = crate::parse(text)?;
     run_blocking_with(&scenario, restarts)
+}
+
+/// What a run left behind, beyond its trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunReport {
+    /// The trace, as [`run_text`] returns it.
+    pub trace: String,
+    /// The children running at the end (the trace's `alive:` line).
+    pub alive: BTreeSet<String>,
+    /// The last [`ChildFate`] each child (worker or supervisor) was told, by child id; a child
+    /// never told one is absent.
+    pub last_fates: BTreeMap<String, ChildFate>,
+}
+
+/// [`run_text_with`], reporting the alive set and each child's last fate too.
+pub fn run_text_reporting(text: &str, restarts: Restarts) -> Result<RunReport, RunError> {
+    let scenario = crate::parse(text)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()?;
+    runtime.block_on(run_reporting(&scenario, restarts))
 }
 
 /// Runs a parsed scenario on a fresh single-threaded runtime with a paused clock. It builds
@@ -119,6 +141,11 @@ pub async fn run(scenario: &Scenario) -> Result<String, RunError> {
 
 /// [`run`] with workers restarted as `restarts` says.
 pub async fn run_with(scenario: &Scenario, restarts: Restarts) -> Result<String, RunError> {
+    Ok(run_reporting(scenario, restarts).await?.trace)
+}
+
+/// [`run_with`], reporting the alive set and each child's last fate too.
+pub async fn run_reporting(scenario: &Scenario, restarts: Restarts) -> Result<RunReport, RunError> {
     let world = World {
         restarts,
         ..World::default()
@@ -156,7 +183,17 @@ pub async fn run_with(scenario: &Scenario, restarts: Restarts) -> Result<String,
             .iter()
             .fold(String::new(), |line, name| line + " " + name)
     ));
-    Ok(run.trace.into_text())
+    let last_fates = run
+        .world
+        .fates
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    Ok(RunReport {
+        trace: run.trace.into_text(),
+        alive,
+        last_fates,
+    })
 }
 
 /// The names of a scenario's world: which worker incarnation is current, which starts must fail.
@@ -165,6 +202,8 @@ struct World {
     workers: Arc<Mutex<HashMap<String, ActorRef<WorkerMsg>>>>,
     failing_starts: Arc<Mutex<HashMap<String, u32>>>,
     restarts: Restarts,
+    /// The last fate each child was told.
+    fates: Arc<Mutex<BTreeMap<String, ChildFate>>>,
 }
 
 impl World {
@@ -181,6 +220,17 @@ impl World {
             }
             _ => false,
         }
+    }
+
+    /// Records the fates told to a child.
+    fn watched(&self, spec: ChildSpec) -> ChildSpec {
+        let fates = Arc::clone(&self.fates);
+        spec.watch(move |id, fate| {
+            fates
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id.to_string(), fate);
+        })
     }
 
     fn worker(&self, name: &str) -> Option<ActorRef<WorkerMsg>> {
@@ -219,9 +269,10 @@ impl World {
                 Node::Worker(worker) => {
                     self.worker_spec(&worker.name, &worker.opts, worker.stubborn)
                 }
-                Node::Sup(sup) => {
-                    with_options(ChildSpec::supervisor(self.supervisor_spec(sup)), &sup.opts)
-                }
+                Node::Sup(sup) => self.watched(with_options(
+                    ChildSpec::supervisor(self.supervisor_spec(sup)),
+                    &sup.opts,
+                )),
             });
         }
         if let Some(WorkerNode { opts, stubborn, .. }) = &node.template {
@@ -260,7 +311,7 @@ impl World {
                 Ok(worker)
             }
         });
-        with_options(spec, opts)
+        self.watched(with_options(spec, opts))
     }
 }
 

@@ -29,8 +29,13 @@ pub(crate) type StartFn =
 /// [`Removed`](Self::Removed) if the supervisor stays down, [`Removed`](Self::Removed) if it is
 /// restarted and the child was added at runtime (a new supervisor starts only its spec's
 /// children), and nothing if it is restarted and the child is in its spec (it simply starts
-/// again). Once the root supervisor has exited, every child still waiting is told
-/// [`Stopped`](Self::Stopped).
+/// again). This holds however the supervisor ended: killed at its shutdown timeout, or
+/// failing in a restart before it started the child. Once the root supervisor has exited (or
+/// been killed by a tree shutdown past its deadline), every child still waiting is told
+/// [`Stopped`](Self::Stopped). A failed [`restart_child`](crate::SupervisorRef::restart_child)
+/// tells the child [`Stopped`](Self::Stopped) (it stays stopped) and a failed
+/// [`start_child`](crate::SupervisorRef::start_child) tells it [`Removed`](Self::Removed),
+/// which reaches whatever part of a nested supervisor had started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChildFate {

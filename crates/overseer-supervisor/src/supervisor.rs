@@ -25,8 +25,8 @@ use tokio::time::Instant;
 
 use crate::census::{Census, CensusGuard};
 use crate::child_spec::ChildKind;
-use crate::exited_subtree::ExitedSubtree;
 use crate::in_place::{ChildRestarts, SharedRestarts};
+use crate::subtree_watchers::SubtreeWatchers;
 use crate::supervisor_ref::{ChildCounts, ChildInfo, ChildState};
 use crate::worker::{start_error_from_spawn, InPlaceRegistration};
 use crate::ChildFate;
@@ -143,9 +143,9 @@ pub(crate) struct SupervisorArgs {
     pub(crate) start_cause: Option<EventId>,
     /// Where this supervisor records why it exits, and its parent why it stops it.
     pub(crate) exit_cause: ExitCause,
-    /// Where this supervisor leaves its children's watchers when it exits, for its parent to
-    /// tell them what it decides.
-    pub(crate) exited_subtree: ExitedSubtree,
+    /// Where this supervisor keeps its children's watchers, for its parent to tell them what
+    /// it decides once this supervisor has exited (shared with the parent's record of it).
+    pub(crate) watchers: SubtreeWatchers,
 }
 
 /// Requests a supervisor handles.
@@ -190,9 +190,9 @@ struct Child {
     generation: Arc<AtomicU64>,
     /// Whether the supervisor's spec lists this child (a restarted supervisor starts only those).
     in_spec: bool,
-    /// For a nested supervisor that exited: its subtree's watchers, waiting for this
-    /// supervisor's decision about it.
-    subtree: ExitedSubtree,
+    /// For a nested supervisor: the watchers below it, which the nested supervisor keeps
+    /// current and this supervisor settles when it decides the nested one's fate.
+    subtree: SubtreeWatchers,
 }
 
 impl Child {
@@ -201,7 +201,7 @@ impl Child {
             path: parent.join(&spec.id),
             spec,
             in_spec,
-            subtree: ExitedSubtree::default(),
+            subtree: SubtreeWatchers::default(),
             status: Status::NotRunning,
             last_exit: None,
             exit_cause: ExitCause::default(),
@@ -209,6 +209,17 @@ impl Child {
             parked: None,
             generation: Arc::default(),
         }
+    }
+
+    /// Records this child in its supervisor's watchers.
+    fn record_in(&self, watchers: &SubtreeWatchers) {
+        let nested = matches!(self.spec.kind, ChildKind::Supervisor(_)).then_some(&self.subtree);
+        watchers.record(
+            &self.spec.id,
+            self.spec.watcher.as_ref(),
+            nested,
+            self.in_spec,
+        );
     }
 
     fn running_cell(&self) -> Option<&ActorCell> {
@@ -237,9 +248,8 @@ pub(crate) struct SupervisorState {
     /// Why this supervisor exits: set by itself (escalation, automatic shutdown), by its parent
     /// or by the tree's shutdown.
     exit_cause: ExitCause,
-    /// Where this supervisor's children's watchers wait for its parent's decision once it has
-    /// exited.
-    exited_subtree: ExitedSubtree,
+    /// This supervisor's children's watchers (see `SupervisorArgs::watchers`).
+    watchers: SubtreeWatchers,
     /// Counts this supervisor among the tree's live actors while its state exists.
     _alive: CensusGuard,
 }
@@ -286,9 +296,16 @@ impl Actor for SupervisorActor {
             exit_reason: None,
             cause: Some(started),
             exit_cause: args.exit_cause,
-            exited_subtree: args.exited_subtree,
+            watchers: args.watchers,
             _alive: alive,
         };
+        // Before any child starts: a child's watcher hears its fate however this ends.
+        for child in &mut state.children {
+            if let Some(kept) = state.watchers.nested_of(&child.spec.id) {
+                child.subtree = kept;
+            }
+            child.record_in(&state.watchers);
+        }
         let cell = myself.get_cell();
         for index in 0..state.children.len() {
             if let Err(error) = state.start_at(&cell, index).await {
@@ -500,6 +517,12 @@ impl SupervisorState {
         }
     }
 
+    /// Deletes the child at `index` (its fate was told already).
+    fn forget(&mut self, index: usize) {
+        let child = self.children.remove(index);
+        self.watchers.remove(&child.spec.id);
+    }
+
     fn is_dynamic(&self) -> bool {
         self.spec.strategy == Strategy::Dynamic
     }
@@ -570,15 +593,12 @@ impl SupervisorState {
                     is_root: false,
                     start_cause: self.cause,
                     exit_cause: child.exit_cause.clone(),
-                    exited_subtree: child.subtree.clone(),
+                    watchers: child.subtree.clone(),
                 };
                 child.exit_cause.set(None);
                 let started = spawn_supervisor(args, Some(myself.clone()))
                     .await
                     .map(|actor| actor.get_cell());
-                if started.is_ok() {
-                    child.subtree.restarted();
-                }
                 let kind = match &started {
                     Ok(_) => None,
                     // The supervisor ran and exited: OTP reports it as stopped with
@@ -708,17 +728,6 @@ impl SupervisorState {
         for index in 0..self.children.len() {
             self.tell_fate(index, ChildFate::SupervisorExiting);
         }
-        // Whether they run again is up to this supervisor's parent (see `ExitedSubtree`);
-        // recorded before any child is stopped, in case this supervisor is killed meanwhile.
-        for child in &self.children {
-            if let Some(watcher) = &child.spec.watcher {
-                self.exited_subtree
-                    .add(&child.spec.id, watcher, child.in_spec);
-            }
-            if matches!(child.spec.kind, ChildKind::Supervisor(_)) {
-                self.exited_subtree.link(&child.subtree, child.in_spec);
-            }
-        }
         if self.is_dynamic() {
             self.terminate_all_at_once().await;
         } else {
@@ -728,7 +737,7 @@ impl SupervisorState {
         }
         if self.is_root {
             // No parent will decide: the tree is over.
-            self.exited_subtree.settle(ChildFate::Stopped);
+            self.watchers.settle(ChildFate::Stopped);
         }
     }
 
@@ -903,7 +912,7 @@ impl SupervisorState {
             ExitDecision::KeepSpec | ExitDecision::DeleteSpec => {
                 self.stop_parked(index).await;
                 self.tell_fate(index, ChildFate::Removed);
-                self.children.remove(index);
+                self.forget(index);
                 self.after_exit_without_restart(myself, significant);
             }
         }
@@ -992,7 +1001,7 @@ impl SupervisorState {
             if self.children[index].spec.restart == Restart::Temporary {
                 self.stop_parked(index).await;
                 self.tell_fate(index, ChildFate::Removed);
-                self.children.remove(index);
+                self.forget(index);
             } else {
                 self.tell_fate(index, ChildFate::Restarting);
                 index += 1;
@@ -1084,7 +1093,9 @@ impl SupervisorState {
         myself: &ActorCell,
         spec: ChildSpec,
     ) -> Result<ActorCell, ChildOpError> {
-        self.children.push(Child::new(spec, &self.path, false));
+        let child = Child::new(spec, &self.path, false);
+        child.record_in(&self.watchers);
+        self.children.push(child);
         let index = self.children.len() - 1;
         match self.start_at(myself, index).await {
             Ok(()) => Ok(self.children[index]
@@ -1092,7 +1103,9 @@ impl SupervisorState {
                 .cloned()
                 .ok_or(ChildOpError::SupervisorNotRunning)?),
             Err(error) => {
-                self.children.pop();
+                // Whatever of it started (a nested supervisor's children) is gone for good.
+                self.tell_fate(index, ChildFate::Removed);
+                self.forget(index);
                 Err(ChildOpError::StartFailed(error))
             }
         }
@@ -1108,7 +1121,7 @@ impl SupervisorState {
         self.stop_at(index).await;
         if self.is_dynamic() || self.children[index].spec.restart == Restart::Temporary {
             self.tell_fate(index, ChildFate::Removed);
-            self.children.remove(index);
+            self.forget(index);
         } else {
             self.tell_fate(index, ChildFate::Stopped);
         }
@@ -1137,9 +1150,11 @@ impl SupervisorState {
         id: &ChildId,
     ) -> Result<ActorCell, ChildOpError> {
         let index = self.stopped_static_child(id)?;
-        self.start_at(myself, index)
-            .await
-            .map_err(ChildOpError::StartFailed)?;
+        if let Err(error) = self.start_at(myself, index).await {
+            // It stays stopped, and so does whatever of it started.
+            self.tell_fate(index, ChildFate::Stopped);
+            return Err(ChildOpError::StartFailed(error));
+        }
         self.children[index]
             .running_cell()
             .cloned()
@@ -1150,7 +1165,7 @@ impl SupervisorState {
     fn delete_child(&mut self, id: &ChildId) -> Result<(), ChildOpError> {
         let index = self.stopped_static_child(id)?;
         self.tell_fate(index, ChildFate::Removed);
-        self.children.remove(index);
+        self.forget(index);
         Ok(())
     }
 

@@ -8,11 +8,11 @@ use ractor::{ActorCell, ActorStatus};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use crate::exited_subtree::ExitedSubtree;
+use crate::subtree_watchers::SubtreeWatchers;
 use crate::supervisor::{spawn_supervisor, SupervisorArgs, TreeContext};
 use crate::{
-    ChildPath, EventBus, EventId, EventIds, EventKind, ExitCause, ExitReason, LifecycleEvent,
-    StartError, SupervisorRef, SupervisorSpec, TreeError,
+    ChildFate, ChildPath, EventBus, EventId, EventIds, EventKind, ExitCause, ExitReason,
+    LifecycleEvent, StartError, SupervisorRef, SupervisorSpec, TreeError,
 };
 
 /// A running tree, started from its root [`SupervisorSpec`].
@@ -49,6 +49,8 @@ pub struct SupervisionTree {
     root_cell: ActorCell,
     context: TreeContext,
     root_exit_cause: ExitCause,
+    /// The watchers below the root: settled by the root as it exits, and here if it is killed.
+    root_watchers: SubtreeWatchers,
 }
 
 /// Options for starting a [`SupervisionTree`].
@@ -119,6 +121,7 @@ impl TreeBuilder {
             context.epoch = epoch;
         }
         let root_exit_cause = ExitCause::default();
+        let root_watchers = SubtreeWatchers::default();
         let path = ChildPath::root(&self.spec.id);
         let args = SupervisorArgs {
             spec: Arc::new(self.spec),
@@ -127,7 +130,7 @@ impl TreeBuilder {
             is_root: true,
             start_cause: None,
             exit_cause: root_exit_cause.clone(),
-            exited_subtree: ExitedSubtree::default(),
+            watchers: root_watchers.clone(),
         };
         match spawn_supervisor(args, None).await {
             Ok(actor) => Ok(SupervisionTree {
@@ -135,6 +138,7 @@ impl TreeBuilder {
                 root: SupervisorRef::new(actor, context.call_timeout),
                 context,
                 root_exit_cause,
+                root_watchers,
             }),
             Err(error) => {
                 if let StartError::ChildFailed { child, cause } = &error {
@@ -251,6 +255,8 @@ impl SupervisionTree {
         {
             Err(ractor::RactorErr::Timeout) => {
                 crate::supervisor::kill(&self.root_cell).await;
+                // The root did not get to tell its children: nothing will start them again.
+                self.root_watchers.settle(ChildFate::Stopped);
                 Err(TreeError::ShutdownTimedOut(deadline))
             }
             _ => Ok(()),
