@@ -235,6 +235,39 @@ async fn an_ask_right_after_the_start_reaches_the_agent() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn asks_to_an_agent_whose_start_child_failed_fail_at_once() {
+    struct Broken;
+    impl Agent for Broken {
+        type Task = ();
+        type Output = ();
+        async fn on_start(&mut self, _: &mut AgentContext) -> Result<(), AgentError> {
+            Err(AgentError::failed("no credentials"))
+        }
+        async fn handle(&mut self, _: &mut AgentContext, _: ()) -> Result<(), AgentError> {
+            Ok(())
+        }
+    }
+    let system = tester_system().await;
+    let broken = system.agent(AgentSpec::new("broken", || Broken)).unwrap();
+    let broken_ref = system.agent_ref::<Broken>("broken").unwrap();
+    assert!(system
+        .tree()
+        .unwrap()
+        .root()
+        .start_child(broken)
+        .await
+        .is_err());
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        broken_ref.ask(()).await,
+        Err(overseer_agent::AskError::AgentStopped {
+            agent: "broken".into()
+        })
+    );
+    assert_eq!(started.elapsed(), Duration::ZERO, "not at the deadline");
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_agent_declared_after_the_start_serves_asks_once_added_to_the_tree() {
     let system = tester_system().await;
     let late = system.agent(AgentSpec::new("late", Tester::new)).unwrap();
