@@ -505,8 +505,8 @@ pub(crate) async fn kill(cell: &ActorCell) {
 }
 
 impl SupervisorState {
-    /// Tells the child's watcher, if any, what was decided.
-    /// For a nested supervisor, also tells the subtree it left waiting when it exited.
+    /// Tells the child's watcher, if any, what was decided; for a nested supervisor, also
+    /// settles the watchers below it with that fate (see `SubtreeWatchers`).
     fn tell_fate(&self, index: usize, fate: ChildFate) {
         let child = &self.children[index];
         if let Some(watcher) = &child.spec.watcher {
