@@ -28,7 +28,7 @@ use crate::child_spec::ChildKind;
 use crate::in_place::{ChildRestarts, SharedRestarts};
 use crate::subtree_watchers::SubtreeWatchers;
 use crate::supervisor_ref::{ChildCounts, ChildInfo, ChildState};
-use crate::worker::{start_error_from_spawn, InPlaceRegistration};
+use crate::worker::{start_error_from_spawn, FailureRecord, InPlaceRegistration};
 use crate::ChildFate;
 use crate::{
     decide_on_exit, ChildId, ChildOpError, ChildPath, ChildSpec, EventBus, EventId, EventIds,
@@ -193,6 +193,8 @@ struct Child {
     /// For a nested supervisor: the watchers below it, which the nested supervisor keeps
     /// current and this supervisor settles when it decides the nested one's fate.
     subtree: SubtreeWatchers,
+    /// Why the running worker's actor failed, if it did (read when this supervisor stops it).
+    failure: FailureRecord,
 }
 
 impl Child {
@@ -202,6 +204,7 @@ impl Child {
             spec,
             in_spec,
             subtree: SubtreeWatchers::default(),
+            failure: FailureRecord::default(),
             status: Status::NotRunning,
             last_exit: None,
             exit_cause: ExitCause::default(),
@@ -440,6 +443,15 @@ async fn stop_quietly(cell: &ActorCell) {
     }
 }
 
+/// How a child stopped by its supervisor ended: the reason the stop gave, unless the child
+/// died of something else meanwhile (OTP's `shutdown_error`), as its wrapper recorded.
+fn died_of(stopped: ExitReason, failure: &FailureRecord) -> ExitReason {
+    match stopped {
+        ExitReason::Shutdown => failure.take().unwrap_or(ExitReason::Shutdown),
+        other => other,
+    }
+}
+
 /// Stops one actor as `shutdown` says and tells how it ended.
 async fn shut_down(cell: &ActorCell, shutdown: Shutdown) -> ExitReason {
     match shutdown {
@@ -545,6 +557,8 @@ impl SupervisorState {
             return rebuilt;
         }
         let child = &self.children[index];
+        // A failure of an earlier incarnation says nothing about this one.
+        child.failure.take();
         let started = match &child.spec.kind {
             ChildKind::Worker(start) => {
                 let context = StartContext {
@@ -556,6 +570,7 @@ impl SupervisorState {
                     exit_cause: child.exit_cause.clone(),
                     in_place: child.in_place.clone(),
                     generation: Arc::clone(&child.generation),
+                    failure: child.failure.clone(),
                     restarts_here: (self.spec.strategy == Strategy::OneForOne).then(|| {
                         ChildRestarts {
                             shared: Arc::clone(&self.restarts),
@@ -635,6 +650,7 @@ impl SupervisorState {
         if let Status::Running(cell) = std::mem::replace(&mut child.status, Status::NotRunning) {
             child.exit_cause.set(self.cause);
             let reason = shut_down(&cell, child.spec.shutdown_spec()).await;
+            let reason = died_of(reason, &child.failure);
             child.last_exit = Some(reason.clone());
             self.tree
                 .emit(&child.path, EventKind::Stopped { reason }, self.cause);
@@ -748,14 +764,19 @@ impl SupervisorState {
             self.stop_parked(index).await;
         }
         let cause = self.cause;
-        let running: Vec<(ChildPath, ActorCell, Shutdown)> = self
+        let running: Vec<(ChildPath, ActorCell, Shutdown, FailureRecord)> = self
             .children
             .iter_mut()
             .filter_map(
                 |child| match std::mem::replace(&mut child.status, Status::NotRunning) {
                     Status::Running(cell) => {
                         child.exit_cause.set(cause);
-                        Some((child.path.clone(), cell, child.spec.shutdown_spec()))
+                        Some((
+                            child.path.clone(),
+                            cell,
+                            child.spec.shutdown_spec(),
+                            child.failure.clone(),
+                        ))
                     }
                     _ => None,
                 },
@@ -767,16 +788,19 @@ impl SupervisorState {
         let shutdown = running[0].2;
         let mut stubborn = Vec::new();
         if shutdown == Shutdown::BrutalKill {
-            stubborn = running.iter().map(|(path, cell, _)| (path, cell)).collect();
+            stubborn = running
+                .iter()
+                .map(|(path, cell, _, _)| (path, cell))
+                .collect();
         } else {
-            for (_, cell, _) in &running {
+            for (_, cell, _, _) in &running {
                 cell.stop(ExitReason::Shutdown.to_stop_reason());
             }
             let deadline = match shutdown {
                 Shutdown::Timeout(limit) => Some(Instant::now() + limit),
                 _ => None,
             };
-            for (path, cell, _) in &running {
+            for (path, cell, _, failure) in &running {
                 let stopped = match deadline {
                     Some(deadline) => tokio::time::timeout_at(deadline, cell.wait(None))
                         .await
@@ -787,7 +811,7 @@ impl SupervisorState {
                     self.tree.emit(
                         path,
                         EventKind::Stopped {
-                            reason: ExitReason::Shutdown,
+                            reason: died_of(ExitReason::Shutdown, failure),
                         },
                         cause,
                     );

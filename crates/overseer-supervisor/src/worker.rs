@@ -28,6 +28,30 @@ pub struct StartContext {
     pub(crate) restarts_here: Option<ChildRestarts>,
     /// How many times the supervisor has parked or rebuilt this child in place.
     pub(crate) generation: Arc<AtomicU64>,
+    /// Where the worker's [`Supervised`] wrapper records why it failed.
+    pub(crate) failure: FailureRecord,
+}
+
+/// Why a worker's actor failed, as its [`Supervised`] wrapper saw it. The supervisor reads it
+/// when it stops the worker: one that dies of something else while being stopped (its
+/// `post_stop` fails, or its handler fails before the stop is taken) is reported with that
+/// reason, as OTP reports a `shutdown_error`, rather than as `shutdown`.
+#[derive(Clone, Default, Debug)]
+pub(crate) struct FailureRecord(Arc<Mutex<Option<ExitReason>>>);
+
+impl FailureRecord {
+    fn record(&self, error: &ActorProcessingErr) {
+        if let Some(exit) = error.downcast_ref::<ChildExit>() {
+            if !exit.reason.is_normal() {
+                *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(exit.reason.clone());
+            }
+        }
+    }
+
+    /// Takes the recorded failure, leaving none.
+    pub(crate) fn take(&self) -> Option<ExitReason> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
 }
 
 /// Where a start function registers its worker for restarts in place; shared by the
@@ -115,6 +139,7 @@ impl StartContext {
             Supervised {
                 inner: actor,
                 census: Some(self.census.clone()),
+                failure: Some(self.failure.clone()),
             },
             arguments,
             self.supervisor.clone(),
@@ -157,6 +182,7 @@ pub(crate) fn start_error_from_spawn(error: SpawnErr) -> StartError {
 pub struct Supervised<A> {
     inner: A,
     census: Option<Census>,
+    failure: Option<FailureRecord>,
 }
 
 impl<A> Supervised<A> {
@@ -165,6 +191,14 @@ impl<A> Supervised<A> {
         Self {
             inner: actor,
             census: None,
+            failure: None,
+        }
+    }
+
+    /// Records why the actor failed, for its supervisor (see [`FailureRecord`]).
+    fn recorded<T>(&self, result: &Result<T, ActorProcessingErr>) {
+        if let (Err(error), Some(failure)) = (result, &self.failure) {
+            failure.record(error);
         }
     }
 }
@@ -218,7 +252,9 @@ impl<A: Actor> Actor for Supervised<A> {
         myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        guarded(self.inner.post_start(myself, &mut state.inner)).await
+        let result = guarded(self.inner.post_start(myself, &mut state.inner)).await;
+        self.recorded(&result);
+        result
     }
 
     async fn post_stop(
@@ -226,7 +262,9 @@ impl<A: Actor> Actor for Supervised<A> {
         myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        guarded(self.inner.post_stop(myself, &mut state.inner)).await
+        let result = guarded(self.inner.post_stop(myself, &mut state.inner)).await;
+        self.recorded(&result);
+        result
     }
 
     // Not an `async fn`: the guarded future is returned as it is, without one more state
@@ -238,6 +276,7 @@ impl<A: Actor> Actor for Supervised<A> {
         state: &mut Self::State,
     ) -> impl std::future::Future<Output = Result<(), ActorProcessingErr>> + Send {
         guarded(self.inner.handle(myself, message, &mut state.inner))
+            .inspect(|result| self.recorded(result))
     }
 
     async fn handle_supervisor_evt(

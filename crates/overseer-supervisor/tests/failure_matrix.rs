@@ -130,17 +130,60 @@ async fn an_error_in_post_stop_turns_a_normal_exit_into_an_abnormal_one() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_failure_in_post_stop_during_shutdown_still_counts_as_stopped() {
-    for site in [FailureSite::StopPanic, FailureSite::StopError] {
+async fn a_failure_in_post_stop_during_shutdown_counts_as_stopped_and_is_reported() {
+    for (site, died_of) in [
+        (
+            FailureSite::StopPanic,
+            ExitReason::Panicked("boom in post_stop".into()),
+        ),
+        (
+            FailureSite::StopError,
+            ExitReason::Failed("error in post_stop".into()),
+        ),
+    ] {
         let tree = SupervisionTree::start(tree_spec(worker_failing_at("w", site)))
             .await
             .unwrap();
+        let mut events = tree.subscribe();
         let cell = child(&tree, &["w"]).await.unwrap().cell.unwrap();
         tree.root().terminate_child("w").await.expect("terminated");
         assert_eq!(cell.get_status(), ractor::ActorStatus::Stopped, "{site:?}");
         assert!(tree.root().is_alive(), "the supervisor survives");
+        let seen = events_until(&mut events, is("root/w", stopped)).await;
+        assert_eq!(
+            seen.last().map(|event| &event.kind),
+            Some(&EventKind::Stopped { reason: died_of }),
+            "what it died of, not `shutdown` (OTP's shutdown_error)"
+        );
+        // Once reported, the failure is not reported again at the next stop.
+        tree.root().restart_child("w").await.expect("restarted");
+        let mut events = tree.subscribe();
         tree.shutdown(Duration::from_secs(5)).await.unwrap();
+        let seen = events_until(&mut events, is("root/w", stopped)).await;
+        assert!(
+            matches!(&seen.last().unwrap().kind, EventKind::Stopped { reason } if reason != &ExitReason::Shutdown),
+            "its post_stop fails again"
+        );
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_worker_stopped_after_a_failure_it_recovered_from_reports_shutdown() {
+    let tree = SupervisionTree::start(tree_spec(worker("w")))
+        .await
+        .unwrap();
+    let mut events = tree.subscribe();
+    send(&tree, &["w"], Command::Panic).await;
+    events_until(&mut events, is("root/w", started)).await;
+    tree.root().terminate_child("w").await.expect("terminated");
+    let seen = events_until(&mut events, is("root/w", stopped)).await;
+    assert_eq!(
+        seen.last().map(|event| &event.kind),
+        Some(&EventKind::Stopped {
+            reason: ExitReason::Shutdown
+        }),
+        "the earlier incarnation's panic is not this one's"
+    );
 }
 
 #[tokio::test(start_paused = true)]
