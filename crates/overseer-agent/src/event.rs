@@ -233,7 +233,8 @@ pub struct AskEvent {
     /// The fault injected into this ask, if its outcome was caused by fault injection
     /// ([`AgentContext::mark_injected`](crate::AgentContext::mark_injected)).
     pub injected: Option<Cow<'static, str>>,
-    /// The model the handler named ([`AgentContext::report_model`](crate::AgentContext::report_model)).
+    /// The model the handler named
+    /// ([`AgentContext::report_model`](crate::AgentContext::report_model)).
     #[serde(default)]
     pub model: Option<Cow<'static, str>>,
 }

@@ -95,12 +95,12 @@ impl<W: Write> JsonLines<W> {
 }
 
 impl<W: Write + Send + 'static> JsonLines<W> {
-    /// Writes `system`'s events to `writer`, each stamped with its wall-clock time, until the stream ends (after
-    /// [`System::shutdown`]), then returns the number of lines written, or the first write
-    /// error. It subscribes before returning: call it before [`System::start`] to see every
-    /// event. The writer is flushed whenever the sink has caught up with the stream, and at
-    /// the end; writes run on the runtime's thread, so give it a fast writer (a file, a
-    /// `BufWriter`, stdout).
+    /// Writes `system`'s events to `writer`, each stamped with its wall-clock time
+    /// ([`System::timestamp`]), until the stream ends (after [`System::shutdown`]), then
+    /// returns the number of lines written, or the first write error. It subscribes before
+    /// returning: call it before [`System::start`] to see every event. The writer is flushed
+    /// whenever the sink has caught up with the stream, and at the end; writes run on the
+    /// runtime's thread, so give it a fast writer (a file, a `BufWriter`, stdout).
     ///
     /// # Panics
     ///

@@ -192,7 +192,7 @@ struct Child {
     in_spec: bool,
     /// For a nested supervisor: the watchers below it, which the nested supervisor keeps
     /// current and this supervisor settles when it decides the nested one's fate.
-    subtree: SubtreeWatchers,
+    subtree: Option<SubtreeWatchers>,
     /// Why the running worker's actor failed, if it did (read when this supervisor stops it).
     failure: FailureRecord,
 }
@@ -201,9 +201,9 @@ impl Child {
     fn new(spec: ChildSpec, parent: &ChildPath, in_spec: bool) -> Self {
         Self {
             path: parent.join(&spec.id),
+            subtree: matches!(spec.kind, ChildKind::Supervisor(_)).then(SubtreeWatchers::default),
             spec,
             in_spec,
-            subtree: SubtreeWatchers::default(),
             failure: FailureRecord::default(),
             status: Status::NotRunning,
             last_exit: None,
@@ -216,11 +216,10 @@ impl Child {
 
     /// Records this child in its supervisor's watchers.
     fn record_in(&self, watchers: &SubtreeWatchers) {
-        let nested = matches!(self.spec.kind, ChildKind::Supervisor(_)).then_some(&self.subtree);
         watchers.record(
             &self.spec.id,
             self.spec.watcher.as_ref(),
-            nested,
+            self.subtree.as_ref(),
             self.in_spec,
         );
     }
@@ -304,8 +303,11 @@ impl Actor for SupervisorActor {
         };
         // Before any child starts: a child's watcher hears its fate however this ends.
         for child in &mut state.children {
-            if let Some(kept) = state.watchers.nested_of(&child.spec.id) {
-                child.subtree = kept;
+            if let (Some(subtree), Some(kept)) = (
+                child.subtree.as_mut(),
+                state.watchers.nested_of(&child.spec.id),
+            ) {
+                *subtree = kept;
             }
             child.record_in(&state.watchers);
         }
@@ -524,8 +526,8 @@ impl SupervisorState {
         if let Some(watcher) = &child.spec.watcher {
             watcher(&child.spec.id, fate);
         }
-        if matches!(child.spec.kind, ChildKind::Supervisor(_)) {
-            child.subtree.settle(fate);
+        if let Some(subtree) = &child.subtree {
+            subtree.settle(fate);
         }
     }
 
@@ -553,12 +555,12 @@ impl SupervisorState {
 
     /// Starts the child at `index` and records it as running, or reports why it could not start.
     async fn start_at(&mut self, myself: &ActorCell, index: usize) -> Result<(), StartError> {
+        // A failure of an earlier incarnation says nothing about this one.
+        self.children[index].failure.take();
         if let Some(rebuilt) = self.rebuild_at(index).await {
             return rebuilt;
         }
         let child = &self.children[index];
-        // A failure of an earlier incarnation says nothing about this one.
-        child.failure.take();
         let started = match &child.spec.kind {
             ChildKind::Worker(start) => {
                 let context = StartContext {
@@ -608,7 +610,7 @@ impl SupervisorState {
                     is_root: false,
                     start_cause: self.cause,
                     exit_cause: child.exit_cause.clone(),
-                    watchers: child.subtree.clone(),
+                    watchers: child.subtree.clone().unwrap_or_default(),
                 };
                 child.exit_cause.set(None);
                 let started = spawn_supervisor(args, Some(myself.clone()))

@@ -194,13 +194,6 @@ impl<A> Supervised<A> {
             failure: None,
         }
     }
-
-    /// Records why the actor failed, for its supervisor (see [`FailureRecord`]).
-    fn recorded<T>(&self, result: &Result<T, ActorProcessingErr>) {
-        if let (Err(error), Some(failure)) = (result, &self.failure) {
-            failure.record(error);
-        }
-    }
 }
 
 /// The state of a [`Supervised`] actor: the wrapped actor's state, and the actor's place in its
@@ -211,22 +204,31 @@ pub struct SupervisedState<S> {
     _alive: Option<CensusGuard>,
 }
 
-/// Runs one callback, turning a panic or an error into a [`ChildExit`].
+/// Runs one callback, turning a panic or an error into a [`ChildExit`], and records it in
+/// `failure` for the supervisor (see [`FailureRecord`]).
 ///
 /// A combinator rather than an `async fn`: an `async fn` would keep the callback's future twice
 /// (its argument, and the future it awaits), and a handler's future is built for every message.
-fn guarded<T>(
-    callback: impl std::future::Future<Output = Result<T, ActorProcessingErr>>,
-) -> impl std::future::Future<Output = Result<T, ActorProcessingErr>> {
+fn guarded<'f, T, F>(
+    callback: F,
+    failure: Option<&'f FailureRecord>,
+) -> impl std::future::Future<Output = Result<T, ActorProcessingErr>> + use<'f, T, F>
+where
+    F: std::future::Future<Output = Result<T, ActorProcessingErr>>,
+{
     AssertUnwindSafe(callback)
         .catch_unwind()
-        .map(|caught| match caught {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) if error.is::<ChildExit>() => Err(error),
-            Ok(Err(error)) => Err(ChildExit::new(ExitReason::Failed(error.to_string())).into()),
-            Err(payload) => {
-                Err(ChildExit::new(ExitReason::Panicked(panic_message(payload))).into())
+        .map(move |caught| {
+            let error: ActorProcessingErr = match caught {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(error)) if error.is::<ChildExit>() => error,
+                Ok(Err(error)) => ChildExit::new(ExitReason::Failed(error.to_string())).into(),
+                Err(payload) => ChildExit::new(ExitReason::Panicked(panic_message(payload))).into(),
+            };
+            if let Some(failure) = failure {
+                failure.record(&error);
             }
+            Err(error)
         })
 }
 
@@ -240,7 +242,11 @@ impl<A: Actor> Actor for Supervised<A> {
         myself: ActorRef<Self::Msg>,
         arguments: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let inner = guarded(self.inner.pre_start(myself, arguments)).await?;
+        let inner = guarded(
+            self.inner.pre_start(myself, arguments),
+            self.failure.as_ref(),
+        )
+        .await?;
         Ok(SupervisedState {
             inner,
             _alive: self.census.as_ref().map(Census::enter),
@@ -252,9 +258,11 @@ impl<A: Actor> Actor for Supervised<A> {
         myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let result = guarded(self.inner.post_start(myself, &mut state.inner)).await;
-        self.recorded(&result);
-        result
+        guarded(
+            self.inner.post_start(myself, &mut state.inner),
+            self.failure.as_ref(),
+        )
+        .await
     }
 
     async fn post_stop(
@@ -262,9 +270,11 @@ impl<A: Actor> Actor for Supervised<A> {
         myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let result = guarded(self.inner.post_stop(myself, &mut state.inner)).await;
-        self.recorded(&result);
-        result
+        guarded(
+            self.inner.post_stop(myself, &mut state.inner),
+            self.failure.as_ref(),
+        )
+        .await
     }
 
     // Not an `async fn`: the guarded future is returned as it is, without one more state
@@ -275,8 +285,10 @@ impl<A: Actor> Actor for Supervised<A> {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> impl std::future::Future<Output = Result<(), ActorProcessingErr>> + Send {
-        guarded(self.inner.handle(myself, message, &mut state.inner))
-            .inspect(|result| self.recorded(result))
+        guarded(
+            self.inner.handle(myself, message, &mut state.inner),
+            self.failure.as_ref(),
+        )
     }
 
     async fn handle_supervisor_evt(
@@ -288,6 +300,7 @@ impl<A: Actor> Actor for Supervised<A> {
         guarded(
             self.inner
                 .handle_supervisor_evt(myself, event, &mut state.inner),
+            self.failure.as_ref(),
         )
         .await
     }
