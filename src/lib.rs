@@ -42,5 +42,7 @@ pub use overseer_supervisor as supervisor;
 /// Everything a user types every day.
 pub mod prelude {
     pub use overseer_agent::prelude::*;
+    pub use overseer_breaker::{BreakerConfig, BreakerRegistry};
+    pub use overseer_budget::{Budget, Limits};
     pub use overseer_supervisor::prelude::*;
 }

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec, AskError, System, SystemError};
 use overseer_breaker::{
-    Backoff, BreakerConfig, BreakerRegistry, ConfigError as BreakerError, MAX_DURATION,
+    Backoff, BreakerConfig, BreakerConfigError as BreakerError, BreakerRegistry, MAX_DURATION,
     MAX_WINDOW_SIZE,
 };
 use overseer_budget::{
-    Budget, ConfigError as BudgetError, Dimension, ErrorRateTrigger, Ledger, Limits, Scope, Tiers,
-    MAX_TIERS, MAX_WINDOW,
+    Budget, BudgetConfigError as BudgetError, Dimension, ErrorRateTrigger, Ledger, Limits, Scope,
+    Tiers, MAX_TIERS, MAX_WINDOW,
 };
 use overseer_chaos::{Fault, FaultInjector, FaultKind, FaultPlan, PlanError, Rule};
 use overseer_conformance::runner::{run_text, RunError};

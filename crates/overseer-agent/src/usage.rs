@@ -62,9 +62,9 @@ impl AddAssign for Usage {
     }
 }
 
-impl From<Usage> for overseer_budget::Usage {
+impl From<Usage> for overseer_budget::Spend {
     /// Budgets count tokens in and out together.
     fn from(usage: Usage) -> Self {
-        overseer_budget::Usage::new(usage.total_tokens(), usage.cost_micros)
+        overseer_budget::Spend::new(usage.total_tokens(), usage.cost_micros)
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ConfigError;
+use crate::error::BreakerConfigError;
 
 /// The longest duration any setting may have (7 days); longer is refused as a configuration
 /// error, since a breaker meant to stay open for longer is better forced open by an operator.
@@ -84,29 +84,29 @@ impl Backoff {
         self
     }
 
-    /// Checks every rule in [`ConfigError`]'s backoff variants.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks every rule in [`BreakerConfigError`]'s backoff variants.
+    pub fn validate(&self) -> Result<(), BreakerConfigError> {
         if self.base.is_zero() {
-            return Err(ConfigError::ZeroOpenDuration);
+            return Err(BreakerConfigError::ZeroOpenDuration);
         }
         if self.max < self.base {
-            return Err(ConfigError::MaxBelowBase {
+            return Err(BreakerConfigError::MaxBelowBase {
                 base: self.base,
                 max: self.max,
             });
         }
         if self.max > MAX_DURATION {
-            return Err(ConfigError::DurationTooLong {
+            return Err(BreakerConfigError::DurationTooLong {
                 what: "the maximum open duration",
                 value: self.max,
                 limit: MAX_DURATION,
             });
         }
         if !(self.multiplier.is_finite() && self.multiplier >= 1.0) {
-            return Err(ConfigError::Multiplier(self.multiplier));
+            return Err(BreakerConfigError::Multiplier(self.multiplier));
         }
         if !(0.0..1.0).contains(&self.jitter) {
-            return Err(ConfigError::Jitter(self.jitter));
+            return Err(BreakerConfigError::Jitter(self.jitter));
         }
         Ok(())
     }
@@ -228,14 +228,14 @@ mod tests {
                     base: Duration::ZERO,
                     ..ok
                 },
-                ConfigError::ZeroOpenDuration,
+                BreakerConfigError::ZeroOpenDuration,
             ),
             (
                 Backoff {
                     max: secs(10),
                     ..ok
                 },
-                ConfigError::MaxBelowBase {
+                BreakerConfigError::MaxBelowBase {
                     base: secs(30),
                     max: secs(10),
                 },
@@ -245,16 +245,22 @@ mod tests {
                     multiplier: 0.5,
                     ..ok
                 },
-                ConfigError::Multiplier(0.5),
+                BreakerConfigError::Multiplier(0.5),
             ),
-            (Backoff { jitter: 1.0, ..ok }, ConfigError::Jitter(1.0)),
-            (Backoff { jitter: -0.1, ..ok }, ConfigError::Jitter(-0.1)),
+            (
+                Backoff { jitter: 1.0, ..ok },
+                BreakerConfigError::Jitter(1.0),
+            ),
+            (
+                Backoff { jitter: -0.1, ..ok },
+                BreakerConfigError::Jitter(-0.1),
+            ),
             (
                 Backoff {
                     max: MAX_DURATION + secs(1),
                     ..ok
                 },
-                ConfigError::DurationTooLong {
+                BreakerConfigError::DurationTooLong {
                     what: "the maximum open duration",
                     value: MAX_DURATION + secs(1),
                     limit: MAX_DURATION,
@@ -270,7 +276,7 @@ mod tests {
                 ..ok
             }
             .validate(),
-            Err(ConfigError::Multiplier(_))
+            Err(BreakerConfigError::Multiplier(_))
         ));
         assert!(matches!(
             Backoff {
@@ -278,7 +284,7 @@ mod tests {
                 ..ok
             }
             .validate(),
-            Err(ConfigError::Multiplier(_))
+            Err(BreakerConfigError::Multiplier(_))
         ));
         assert!(matches!(
             Backoff {
@@ -286,7 +292,7 @@ mod tests {
                 ..ok
             }
             .validate(),
-            Err(ConfigError::Jitter(_))
+            Err(BreakerConfigError::Jitter(_))
         ));
     }
 }

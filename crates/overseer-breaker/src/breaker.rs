@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::admission::{Rejected, Ticket};
 use crate::config::BreakerConfig;
-use crate::error::ConfigError;
+use crate::error::BreakerConfigError;
 use crate::key::BreakerKey;
 use crate::outcome::Outcome;
 use crate::snapshot::BreakerSnapshot;
@@ -115,7 +115,7 @@ enum Phase {
 /// let t1 = t0 + Duration::from_secs(32);
 /// let closed = breaker.record_at(probe, Outcome::Success, latency, t1).unwrap();
 /// assert_eq!(closed.to, State::Closed);
-/// # Ok::<(), overseer_breaker::ConfigError>(())
+/// # Ok::<(), overseer_breaker::BreakerConfigError>(())
 /// ```
 #[derive(Debug)]
 pub struct CircuitBreaker {
@@ -131,7 +131,7 @@ pub struct CircuitBreaker {
 
 impl CircuitBreaker {
     /// A closed breaker for `key`, or the first rule `config` breaks.
-    pub fn new(key: BreakerKey, config: BreakerConfig) -> Result<Self, ConfigError> {
+    pub fn new(key: BreakerKey, config: BreakerConfig) -> Result<Self, BreakerConfigError> {
         config.validate()?;
         Ok(Self::with_valid_config(key, config))
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::backoff::{Backoff, MAX_DURATION};
-use crate::error::ConfigError;
+use crate::error::BreakerConfigError;
 
 /// The largest sliding window accepted (65 536 outcomes, 16 KiB of bitsets per breaker).
 pub const MAX_WINDOW_SIZE: u32 = 1 << 16;
@@ -32,7 +32,7 @@ pub const MAX_WINDOW_SIZE: u32 = 1 << 16;
 ///
 /// ```
 /// use std::time::Duration;
-/// use overseer_breaker::{Backoff, BreakerConfig, ConfigError};
+/// use overseer_breaker::{Backoff, BreakerConfig, BreakerConfigError};
 ///
 /// let config = BreakerConfig::default()
 ///     .window_size(50)
@@ -48,7 +48,7 @@ pub const MAX_WINDOW_SIZE: u32 = 1 << 16;
 /// let bad = BreakerConfig::default().window_size(10).minimum_calls(11);
 /// assert_eq!(
 ///     bad.validate(),
-///     Err(ConfigError::MinimumCallsExceedWindow { minimum_calls: 11, window_size: 10 })
+///     Err(BreakerConfigError::MinimumCallsExceedWindow { minimum_calls: 11, window_size: 10 })
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,44 +149,44 @@ impl BreakerConfig {
     }
 
     /// Checks every rule; the first broken one is returned.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), BreakerConfigError> {
         if self.window_size == 0 {
-            return Err(ConfigError::ZeroWindow);
+            return Err(BreakerConfigError::ZeroWindow);
         }
         if self.window_size > MAX_WINDOW_SIZE {
-            return Err(ConfigError::WindowTooLarge {
+            return Err(BreakerConfigError::WindowTooLarge {
                 size: self.window_size,
                 limit: MAX_WINDOW_SIZE,
             });
         }
         if self.minimum_calls == 0 {
-            return Err(ConfigError::ZeroMinimumCalls);
+            return Err(BreakerConfigError::ZeroMinimumCalls);
         }
         if self.minimum_calls > self.window_size {
-            return Err(ConfigError::MinimumCallsExceedWindow {
+            return Err(BreakerConfigError::MinimumCallsExceedWindow {
                 minimum_calls: self.minimum_calls,
                 window_size: self.window_size,
             });
         }
         let rate = self.failure_rate_threshold;
         if !(rate > 0.0 && rate <= 1.0) {
-            return Err(ConfigError::FailureRateThreshold(rate));
+            return Err(BreakerConfigError::FailureRateThreshold(rate));
         }
         if self.consecutive_failures == Some(0) {
-            return Err(ConfigError::ZeroConsecutiveFailures);
+            return Err(BreakerConfigError::ZeroConsecutiveFailures);
         }
         if self.slow_call_threshold == Some(Duration::ZERO) {
-            return Err(ConfigError::ZeroSlowCallThreshold);
+            return Err(BreakerConfigError::ZeroSlowCallThreshold);
         }
         self.open_duration.validate()?;
         if self.half_open_probes == 0 {
-            return Err(ConfigError::ZeroHalfOpenProbes);
+            return Err(BreakerConfigError::ZeroHalfOpenProbes);
         }
         if self.probe_timeout.is_zero() {
-            return Err(ConfigError::ZeroProbeTimeout);
+            return Err(BreakerConfigError::ZeroProbeTimeout);
         }
         if self.probe_timeout > MAX_DURATION {
-            return Err(ConfigError::DurationTooLong {
+            return Err(BreakerConfigError::DurationTooLong {
                 what: "probe_timeout",
                 value: self.probe_timeout,
                 limit: MAX_DURATION,
@@ -208,69 +208,75 @@ mod tests {
     #[test]
     fn every_invalid_setting_is_refused_with_a_typed_error() {
         let d = BreakerConfig::default;
-        let cases: Vec<(BreakerConfig, ConfigError)> = vec![
-            (d().window_size(0).minimum_calls(0), ConfigError::ZeroWindow),
+        let cases: Vec<(BreakerConfig, BreakerConfigError)> = vec![
+            (
+                d().window_size(0).minimum_calls(0),
+                BreakerConfigError::ZeroWindow,
+            ),
             (
                 d().window_size(MAX_WINDOW_SIZE + 1),
-                ConfigError::WindowTooLarge {
+                BreakerConfigError::WindowTooLarge {
                     size: MAX_WINDOW_SIZE + 1,
                     limit: MAX_WINDOW_SIZE,
                 },
             ),
-            (d().minimum_calls(0), ConfigError::ZeroMinimumCalls),
+            (d().minimum_calls(0), BreakerConfigError::ZeroMinimumCalls),
             (
                 d().window_size(4),
-                ConfigError::MinimumCallsExceedWindow {
+                BreakerConfigError::MinimumCallsExceedWindow {
                     minimum_calls: 5,
                     window_size: 4,
                 },
             ),
             (
                 d().failure_rate_threshold(0.0),
-                ConfigError::FailureRateThreshold(0.0),
+                BreakerConfigError::FailureRateThreshold(0.0),
             ),
             (
                 d().failure_rate_threshold(1.5),
-                ConfigError::FailureRateThreshold(1.5),
+                BreakerConfigError::FailureRateThreshold(1.5),
             ),
             (
                 d().failure_rate_threshold(-0.5),
-                ConfigError::FailureRateThreshold(-0.5),
+                BreakerConfigError::FailureRateThreshold(-0.5),
             ),
             (
                 d().consecutive_failures(Some(0)),
-                ConfigError::ZeroConsecutiveFailures,
+                BreakerConfigError::ZeroConsecutiveFailures,
             ),
             (
                 d().slow_call_threshold(Some(Duration::ZERO)),
-                ConfigError::ZeroSlowCallThreshold,
+                BreakerConfigError::ZeroSlowCallThreshold,
             ),
             (
                 d().open_duration(Backoff {
                     base: Duration::ZERO,
                     ..Backoff::default()
                 }),
-                ConfigError::ZeroOpenDuration,
+                BreakerConfigError::ZeroOpenDuration,
             ),
             (
                 d().open_duration(Backoff {
                     multiplier: 0.9,
                     ..Backoff::default()
                 }),
-                ConfigError::Multiplier(0.9),
+                BreakerConfigError::Multiplier(0.9),
             ),
             (
                 d().open_duration(Backoff::default().jitter(1.0)),
-                ConfigError::Jitter(1.0),
+                BreakerConfigError::Jitter(1.0),
             ),
-            (d().half_open_probes(0), ConfigError::ZeroHalfOpenProbes),
+            (
+                d().half_open_probes(0),
+                BreakerConfigError::ZeroHalfOpenProbes,
+            ),
             (
                 d().probe_timeout(Duration::ZERO),
-                ConfigError::ZeroProbeTimeout,
+                BreakerConfigError::ZeroProbeTimeout,
             ),
             (
                 d().probe_timeout(MAX_DURATION * 2),
-                ConfigError::DurationTooLong {
+                BreakerConfigError::DurationTooLong {
                     what: "probe_timeout",
                     value: MAX_DURATION * 2,
                     limit: MAX_DURATION,
@@ -282,7 +288,7 @@ mod tests {
         }
         assert!(matches!(
             d().failure_rate_threshold(f64::NAN).validate(),
-            Err(ConfigError::FailureRateThreshold(_))
+            Err(BreakerConfigError::FailureRateThreshold(_))
         ));
     }
 

@@ -12,7 +12,7 @@ use thiserror::Error;
 /// in this crate panics on a bad configuration.
 #[derive(Debug, Clone, PartialEq, Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum BreakerConfigError {
     /// `window_size` was 0: there would be nowhere to count outcomes.
     #[error("window_size must be at least 1")]
     ZeroWindow,
@@ -85,6 +85,6 @@ pub enum ConfigError {
         /// The agent whose override was refused.
         agent: Arc<str>,
         /// What was wrong with it.
-        source: Box<ConfigError>,
+        source: Box<BreakerConfigError>,
     },
 }

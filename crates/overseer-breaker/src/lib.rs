@@ -54,7 +54,7 @@
 //!         }
 //!     }
 //! }
-//! # Ok::<(), ConfigError>(())
+//! # Ok::<(), BreakerConfigError>(())
 //! ```
 //!
 //! Tests drive time explicitly with the `_at` methods, or with a paused tokio clock
@@ -86,7 +86,7 @@ pub use admission::{Rejected, Ticket};
 pub use backoff::{Backoff, MAX_DURATION};
 pub use breaker::CircuitBreaker;
 pub use config::{BreakerConfig, MAX_WINDOW_SIZE};
-pub use error::ConfigError;
+pub use error::BreakerConfigError;
 pub use handle::BreakerHandle;
 pub use key::BreakerKey;
 pub use outcome::Outcome;
@@ -99,7 +99,7 @@ pub use transition::{Transition, Trigger};
 /// What a caller of the registry types every day.
 pub mod prelude {
     pub use crate::{
-        Backoff, BreakerConfig, BreakerKey, BreakerRegistry, BreakerSnapshot, ConfigError, Outcome,
-        Permit, Rejected, State, Transition,
+        Backoff, BreakerConfig, BreakerConfigError, BreakerKey, BreakerRegistry, BreakerSnapshot,
+        Outcome, Permit, Rejected, State, Transition,
     };
 }

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use crate::admission::Rejected;
 use crate::breaker::CircuitBreaker;
 use crate::config::BreakerConfig;
-use crate::error::ConfigError;
+use crate::error::BreakerConfigError;
 use crate::handle::BreakerHandle;
 use crate::key::BreakerKey;
 use crate::outcome::Outcome;
@@ -50,7 +50,7 @@ use crate::transition::Transition;
 /// assert_eq!(snapshot[0].state, State::Open);
 /// registry.reset(&key);
 /// assert!(registry.try_acquire(&key).is_ok());
-/// # Ok::<(), overseer_breaker::ConfigError>(())
+/// # Ok::<(), overseer_breaker::BreakerConfigError>(())
 /// ```
 pub struct BreakerRegistry {
     breakers: DashMap<BreakerKey, BreakerHandle, RandomState>,
@@ -80,13 +80,15 @@ impl RegistryBuilder {
     }
 
     /// The registry, or the first invalid config (an override's error names its agent).
-    pub fn build(self) -> Result<BreakerRegistry, ConfigError> {
+    pub fn build(self) -> Result<BreakerRegistry, BreakerConfigError> {
         self.default_config.validate()?;
         for (agent, config) in &self.agent_configs {
-            config.validate().map_err(|source| ConfigError::ForAgent {
-                agent: agent.clone(),
-                source: Box::new(source),
-            })?;
+            config
+                .validate()
+                .map_err(|source| BreakerConfigError::ForAgent {
+                    agent: agent.clone(),
+                    source: Box::new(source),
+                })?;
         }
         Ok(BreakerRegistry {
             breakers: DashMap::with_hasher(RandomState::default()),
@@ -109,7 +111,7 @@ impl Default for BreakerRegistry {
 
 impl BreakerRegistry {
     /// An empty registry using `config` for every agent.
-    pub fn new(config: BreakerConfig) -> Result<Self, ConfigError> {
+    pub fn new(config: BreakerConfig) -> Result<Self, BreakerConfigError> {
         Self::builder().default_config(config).build()
     }
 

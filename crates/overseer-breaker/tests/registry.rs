@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use overseer_breaker::{
-    Backoff, BreakerConfig, BreakerKey, BreakerRegistry, ConfigError, Outcome, State, Trigger,
+    Backoff, BreakerConfig, BreakerConfigError, BreakerKey, BreakerRegistry, Outcome, State,
+    Trigger,
 };
 use tokio::time::{advance, Instant};
 
@@ -85,9 +86,9 @@ fn an_invalid_override_is_refused_and_names_its_agent() {
         .unwrap_err();
     assert_eq!(
         err,
-        ConfigError::ForAgent {
+        BreakerConfigError::ForAgent {
             agent: "coder".into(),
-            source: Box::new(ConfigError::ZeroWindow)
+            source: Box::new(BreakerConfigError::ZeroWindow)
         }
     );
     assert_eq!(
@@ -96,7 +97,7 @@ fn an_invalid_override_is_refused_and_names_its_agent() {
     );
     assert_eq!(
         BreakerRegistry::new(BreakerConfig::default().minimum_calls(0)).unwrap_err(),
-        ConfigError::ZeroMinimumCalls
+        BreakerConfigError::ZeroMinimumCalls
     );
 }
 

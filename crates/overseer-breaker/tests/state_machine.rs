@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use overseer_breaker::{
-    Backoff, BreakerConfig, BreakerKey, CircuitBreaker, ConfigError, Outcome, Rejected, State,
-    Transition, Trigger,
+    Backoff, BreakerConfig, BreakerConfigError, BreakerKey, CircuitBreaker, Outcome, Rejected,
+    State, Transition, Trigger,
 };
 use tokio::time::{advance, Instant};
 
@@ -605,10 +605,10 @@ async fn reset_of_a_closed_breaker_is_no_transition_but_still_clears_the_window(
 #[test]
 fn invalid_configs_are_refused_with_typed_errors() {
     let err = CircuitBreaker::new(key(), BreakerConfig::default().half_open_probes(0)).unwrap_err();
-    assert_eq!(err, ConfigError::ZeroHalfOpenProbes);
+    assert_eq!(err, BreakerConfigError::ZeroHalfOpenProbes);
     let err = CircuitBreaker::new(key(), BreakerConfig::default().failure_rate_threshold(0.0))
         .unwrap_err();
-    assert_eq!(err, ConfigError::FailureRateThreshold(0.0));
+    assert_eq!(err, BreakerConfigError::FailureRateThreshold(0.0));
     let err = CircuitBreaker::new(
         key(),
         BreakerConfig::default().open_duration(Backoff::exponential(secs(60), 2.0, secs(30))),
@@ -616,7 +616,7 @@ fn invalid_configs_are_refused_with_typed_errors() {
     .unwrap_err();
     assert_eq!(
         err,
-        ConfigError::MaxBelowBase {
+        BreakerConfigError::MaxBelowBase {
             base: secs(60),
             max: secs(30)
         }

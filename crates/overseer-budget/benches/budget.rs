@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use overseer_budget::{Budget, KillSwitch, KillSwitchConfig, Ledger, Limits, Scope, Usage};
+use overseer_budget::{Budget, KillSwitch, KillSwitchConfig, Ledger, Limits, Scope, Spend};
 
 /// Limited in every dimension, so every reservation goes through the compare-and-swap
 /// against a limit, but far enough that no run reaches a tier or the limit.
@@ -21,8 +21,8 @@ fn big_limits() -> Limits {
     Limits::new().tokens(big).cost_micros(big).steps(big)
 }
 
-const ESTIMATE: Usage = Usage::new(1_000, 3_000);
-const ACTUAL: Usage = Usage::new(800, 2_400);
+const ESTIMATE: Spend = Spend::new(1_000, 3_000);
+const ACTUAL: Spend = Spend::new(800, 2_400);
 
 /// Runs `op` `iters` times on each of two threads started together; returns the wall time
 /// of the slower thread.

@@ -9,7 +9,7 @@ use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::error::{ConfigError, Refusal};
+use crate::error::{BudgetConfigError, Refusal};
 use crate::error_rate::ErrorRateTrigger;
 use crate::kill_switch::{
     InFlightPolicy, KillSwitch, KillSwitchConfig, TripOutcome, TripReason, TripReport,
@@ -19,7 +19,7 @@ use crate::limits::Limits;
 use crate::reservation::Reservation;
 use crate::scope::{AgentId, Scope};
 use crate::tier::{Tier, Tiers};
-use crate::usage::Usage;
+use crate::usage::Spend;
 
 /// The budget of a whole run: a process [`Ledger`], one ledger per agent (created on the
 /// agent's first call) and the [`KillSwitch`]. A cheap-to-clone handle; clones share
@@ -39,18 +39,18 @@ use crate::usage::Usage;
 /// [`TripReason::LimitReached`].
 ///
 /// ```
-/// use overseer_budget::{Budget, Limits, Scope, Usage};
+/// use overseer_budget::{Budget, Limits, Scope, Spend};
 ///
 /// let budget = Budget::builder()
 ///     .process_limits(Limits::new().tokens(10_000))
 ///     .agent_limits("scout", Limits::new().tokens(3_000))
 ///     .build()?;
 ///
-/// let call = budget.admit("scout", Usage::from_tokens(2_000))?;
-/// call.commit(Usage::from_tokens(1_500));
+/// let call = budget.admit("scout", Spend::from_tokens(2_000))?;
+/// call.commit(Spend::from_tokens(1_500));
 ///
 /// // The scout's own limit refuses it; the process goes on.
-/// let refused = budget.admit("scout", Usage::from_tokens(2_000)).unwrap_err();
+/// let refused = budget.admit("scout", Spend::from_tokens(2_000)).unwrap_err();
 /// assert_eq!(refused.scope(), Some(&Scope::Agent("scout".into())));
 /// assert!(!budget.is_tripped());
 /// assert_eq!(budget.remaining("scout").tokens, Some(1_500));
@@ -86,7 +86,7 @@ struct BudgetInner {
 ///     .in_flight(InFlightPolicy::CancelAfter(Duration::from_secs(2)))
 ///     .build()?;
 /// assert!(budget.deadline().is_some());
-/// # Ok::<(), overseer_budget::ConfigError>(())
+/// # Ok::<(), overseer_budget::BudgetConfigError>(())
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct BudgetBuilder {
@@ -151,16 +151,16 @@ impl BudgetBuilder {
     /// Checks everything and starts the budget now (the deadline counts from here).
     ///
     /// # Errors
-    /// The first invalid figure, as a [`ConfigError`].
-    pub fn build(self) -> Result<Budget, ConfigError> {
+    /// The first invalid figure, as a [`BudgetConfigError`].
+    pub fn build(self) -> Result<Budget, BudgetConfigError> {
         self.build_at(Instant::now())
     }
 
     /// Checks everything and starts the budget at `started_at`.
     ///
     /// # Errors
-    /// The first invalid figure, as a [`ConfigError`].
-    pub fn build_at(self, started_at: Instant) -> Result<Budget, ConfigError> {
+    /// The first invalid figure, as a [`BudgetConfigError`].
+    pub fn build_at(self, started_at: Instant) -> Result<Budget, BudgetConfigError> {
         self.default_agent.validate("default agent")?;
         let process = Ledger::with_tiers(Scope::Process, self.process, self.tiers.clone())?;
         let agents = DashMap::new();
@@ -169,7 +169,7 @@ impl BudgetBuilder {
                 Ledger::with_tiers(Scope::Agent(agent.clone()), limits, self.tiers.clone())?;
             match agents.entry(agent) {
                 Entry::Occupied(entry) => {
-                    return Err(ConfigError::AgentAlreadyRegistered {
+                    return Err(BudgetConfigError::AgentAlreadyRegistered {
                         agent: entry.key().clone(),
                     })
                 }
@@ -203,7 +203,7 @@ impl Budget {
     ///
     /// # Errors
     /// A [`Refusal`]: the call must not reach the agent. See the order of checks above.
-    pub fn admit(&self, agent: &str, estimate: Usage) -> Result<Reservation, Refusal> {
+    pub fn admit(&self, agent: &str, estimate: Spend) -> Result<Reservation, Refusal> {
         // Without a deadline the clock is only needed to date a trip: read it then.
         let now = self.deadline().map(|_| Instant::now());
         self.admit_inner(agent, estimate, now)
@@ -216,7 +216,7 @@ impl Budget {
     pub fn admit_at(
         &self,
         agent: &str,
-        estimate: Usage,
+        estimate: Spend,
         now: Instant,
     ) -> Result<Reservation, Refusal> {
         self.admit_inner(agent, estimate, Some(now))
@@ -226,7 +226,7 @@ impl Budget {
     fn admit_inner(
         &self,
         agent: &str,
-        estimate: Usage,
+        estimate: Spend,
         now: Option<Instant>,
     ) -> Result<Reservation, Refusal> {
         let switch = &self.inner.switch;
@@ -304,14 +304,14 @@ impl Budget {
     /// Gives an agent its own limits, before its first call.
     ///
     /// # Errors
-    /// [`ConfigError::AgentAlreadyRegistered`] if the agent already has a ledger (limits,
+    /// [`BudgetConfigError::AgentAlreadyRegistered`] if the agent already has a ledger (limits,
     /// or a call already admitted under the default limits);
-    /// [`ConfigError::ZeroLimit`] for a zero limit.
+    /// [`BudgetConfigError::ZeroLimit`] for a zero limit.
     pub fn register_agent(
         &self,
         agent: impl Into<AgentId>,
         limits: Limits,
-    ) -> Result<(), ConfigError> {
+    ) -> Result<(), BudgetConfigError> {
         let agent = agent.into();
         let ledger = Ledger::with_tiers(
             Scope::Agent(agent.clone()),
@@ -319,7 +319,7 @@ impl Budget {
             self.inner.tiers.clone(),
         )?;
         match self.inner.agents.entry(agent) {
-            Entry::Occupied(entry) => Err(ConfigError::AgentAlreadyRegistered {
+            Entry::Occupied(entry) => Err(BudgetConfigError::AgentAlreadyRegistered {
                 agent: entry.key().clone(),
             }),
             Entry::Vacant(entry) => {

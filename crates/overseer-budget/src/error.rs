@@ -10,7 +10,7 @@ use crate::usage::Dimension;
 /// budget is built, never later.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum BudgetConfigError {
     /// A limit of 0 (see [`Limits`](crate::Limits) for why that is refused).
     #[error("the {dimension} limit of {target} is 0; leave it unset for no limit")]
     ZeroLimit {
@@ -91,10 +91,10 @@ pub enum ConfigError {
 /// in either scope, an arithmetic overflow) is a refusal.
 ///
 /// ```
-/// use overseer_budget::{Dimension, Ledger, Limits, Refusal, Scope, Usage};
+/// use overseer_budget::{Dimension, Ledger, Limits, Refusal, Scope, Spend};
 ///
 /// let ledger = Ledger::new(Scope::Process, Limits::new().tokens(100))?;
-/// let refusal = ledger.reserve(Usage::from_tokens(150)).unwrap_err();
+/// let refusal = ledger.reserve(Spend::from_tokens(150)).unwrap_err();
 /// assert_eq!(
 ///     refusal,
 ///     Refusal::LimitExceeded {
@@ -105,7 +105,7 @@ pub enum ConfigError {
 ///         limit: 100,
 ///     }
 /// );
-/// # Ok::<(), overseer_budget::ConfigError>(())
+/// # Ok::<(), overseer_budget::BudgetConfigError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "refusal")]

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ConfigError;
+use crate::error::BudgetConfigError;
 use crate::tier::{fraction_to_ppm, PPM};
 
 /// The largest error-rate window, in calls.
@@ -21,7 +21,7 @@ pub const MAX_WINDOW: u32 = 100_000;
 /// assert_eq!(trigger.threshold_ppm(), 500_000);
 /// assert!(ErrorRateTrigger::new(0.0, 20, 10).is_err());
 /// assert!(ErrorRateTrigger::new(0.5, 20, 30).is_err()); // could never fire
-/// # Ok::<(), overseer_budget::ConfigError>(())
+/// # Ok::<(), overseer_budget::BudgetConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ErrorRateTrigger {
@@ -34,22 +34,22 @@ impl ErrorRateTrigger {
     /// A trigger at this failure rate over this many calls.
     ///
     /// # Errors
-    /// - [`ConfigError::ErrorThresholdOutOfRange`] unless `0 < threshold ≤ 1` (at
+    /// - [`BudgetConfigError::ErrorThresholdOutOfRange`] unless `0 < threshold ≤ 1` (at
     ///   parts-per-million precision).
-    /// - [`ConfigError::WindowOutOfRange`] unless `1 ≤ window ≤` [`MAX_WINDOW`].
-    /// - [`ConfigError::MinCallsOutOfRange`] unless `1 ≤ min_calls ≤ window`.
-    pub fn new(threshold: f64, window: u32, min_calls: u32) -> Result<Self, ConfigError> {
+    /// - [`BudgetConfigError::WindowOutOfRange`] unless `1 ≤ window ≤` [`MAX_WINDOW`].
+    /// - [`BudgetConfigError::MinCallsOutOfRange`] unless `1 ≤ min_calls ≤ window`.
+    pub fn new(threshold: f64, window: u32, min_calls: u32) -> Result<Self, BudgetConfigError> {
         let threshold_ppm = fraction_to_ppm(threshold)
             .filter(|&p| p > 0)
-            .ok_or(ConfigError::ErrorThresholdOutOfRange { threshold })?;
+            .ok_or(BudgetConfigError::ErrorThresholdOutOfRange { threshold })?;
         if window == 0 || window > MAX_WINDOW {
-            return Err(ConfigError::WindowOutOfRange {
+            return Err(BudgetConfigError::WindowOutOfRange {
                 window,
                 max: MAX_WINDOW,
             });
         }
         if min_calls == 0 || min_calls > window {
-            return Err(ConfigError::MinCallsOutOfRange { min_calls, window });
+            return Err(BudgetConfigError::MinCallsOutOfRange { min_calls, window });
         }
         Ok(Self {
             threshold_ppm,
@@ -92,7 +92,7 @@ impl ErrorRateTrigger {
 ///     window.record(true); // the failures slide out of the window
 /// }
 /// assert!(!window.is_over_threshold());
-/// # Ok::<(), overseer_budget::ConfigError>(())
+/// # Ok::<(), overseer_budget::BudgetConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct ErrorWindow {
@@ -207,27 +207,27 @@ mod tests {
     fn invalid_triggers_are_rejected_with_typed_errors() {
         assert!(matches!(
             ErrorRateTrigger::new(f64::NAN, 10, 1),
-            Err(ConfigError::ErrorThresholdOutOfRange { .. })
+            Err(BudgetConfigError::ErrorThresholdOutOfRange { .. })
         ));
         assert!(matches!(
             ErrorRateTrigger::new(1.01, 10, 1),
-            Err(ConfigError::ErrorThresholdOutOfRange { .. })
+            Err(BudgetConfigError::ErrorThresholdOutOfRange { .. })
         ));
         assert!(matches!(
             ErrorRateTrigger::new(0.5, 0, 1),
-            Err(ConfigError::WindowOutOfRange { window: 0, .. })
+            Err(BudgetConfigError::WindowOutOfRange { window: 0, .. })
         ));
         assert!(matches!(
             ErrorRateTrigger::new(0.5, MAX_WINDOW + 1, 1),
-            Err(ConfigError::WindowOutOfRange { .. })
+            Err(BudgetConfigError::WindowOutOfRange { .. })
         ));
         assert!(matches!(
             ErrorRateTrigger::new(0.5, 10, 0),
-            Err(ConfigError::MinCallsOutOfRange { min_calls: 0, .. })
+            Err(BudgetConfigError::MinCallsOutOfRange { min_calls: 0, .. })
         ));
         assert!(matches!(
             ErrorRateTrigger::new(0.5, 10, 11),
-            Err(ConfigError::MinCallsOutOfRange { min_calls: 11, .. })
+            Err(BudgetConfigError::MinCallsOutOfRange { min_calls: 11, .. })
         ));
     }
 

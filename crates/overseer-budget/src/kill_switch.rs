@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::error::ConfigError;
+use crate::error::BudgetConfigError;
 use crate::error_rate::{ErrorRateStatus, ErrorRateTrigger, ErrorWindow};
 use crate::ledger::{Ledger, LedgerStatus};
 use crate::tier::write_percent;
@@ -173,7 +173,7 @@ impl Default for InFlightPolicy {
 ///     .time_limit(Duration::from_secs(15 * 60))
 ///     .error_rate(ErrorRateTrigger::new(0.5, 50, 10)?)
 ///     .in_flight(InFlightPolicy::CancelNow);
-/// # Ok::<(), overseer_budget::ConfigError>(())
+/// # Ok::<(), overseer_budget::BudgetConfigError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KillSwitchConfig {
@@ -296,7 +296,7 @@ struct SwitchInner {
 /// assert!(switch.is_tripped());
 /// assert_eq!(switch.reason(), Some(&TripReason::manual("operator")));
 /// assert_eq!(calls.load(Ordering::SeqCst), 1);
-/// # Ok::<(), overseer_budget::ConfigError>(())
+/// # Ok::<(), overseer_budget::BudgetConfigError>(())
 /// ```
 #[derive(Clone)]
 pub struct KillSwitch {
@@ -317,16 +317,19 @@ impl KillSwitch {
     /// An armed switch, started now.
     ///
     /// # Errors
-    /// [`ConfigError::ZeroTimeLimit`] or [`ConfigError::TimeLimitTooLong`].
-    pub fn new(config: KillSwitchConfig) -> Result<Self, ConfigError> {
+    /// [`BudgetConfigError::ZeroTimeLimit`] or [`BudgetConfigError::TimeLimitTooLong`].
+    pub fn new(config: KillSwitchConfig) -> Result<Self, BudgetConfigError> {
         Self::new_at(config, Instant::now())
     }
 
     /// An armed switch, started at `started_at` (the deadline counts from there).
     ///
     /// # Errors
-    /// [`ConfigError::ZeroTimeLimit`] or [`ConfigError::TimeLimitTooLong`].
-    pub fn new_at(config: KillSwitchConfig, started_at: Instant) -> Result<Self, ConfigError> {
+    /// [`BudgetConfigError::ZeroTimeLimit`] or [`BudgetConfigError::TimeLimitTooLong`].
+    pub fn new_at(
+        config: KillSwitchConfig,
+        started_at: Instant,
+    ) -> Result<Self, BudgetConfigError> {
         Self::with_ledger(config, started_at, None)
     }
 
@@ -334,12 +337,12 @@ impl KillSwitch {
         config: KillSwitchConfig,
         started_at: Instant,
         ledger: Option<Ledger>,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, BudgetConfigError> {
         let deadline = match config.time_limit {
             None => None,
-            Some(limit) if limit.is_zero() => return Err(ConfigError::ZeroTimeLimit),
+            Some(limit) if limit.is_zero() => return Err(BudgetConfigError::ZeroTimeLimit),
             Some(limit) => Some(started_at.checked_add(limit).ok_or(
-                ConfigError::TimeLimitTooLong {
+                BudgetConfigError::TimeLimitTooLong {
                     seconds: limit.as_secs(),
                 },
             )?),

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ConfigError, Refusal};
+use crate::error::{BudgetConfigError, Refusal};
 use crate::limits::Limits;
 use crate::reservation::{CommitReport, LimitReached, Reservation};
 use crate::scope::Scope;
 use crate::tier::{BudgetWarning, Tier, Tiers};
-use crate::usage::{Amounts, Dimension, Usage};
+use crate::usage::{Amounts, Dimension, Spend};
 
 /// The budget of one scope (the process, or one agent): for each dimension, what has been
 /// **committed** (really spent) and what is **reserved** (held by calls in flight).
@@ -28,14 +28,14 @@ use crate::usage::{Amounts, Dimension, Usage};
 /// `committed + reserved ≤ L` holds at all times, under any concurrency.
 ///
 /// ```
-/// use overseer_budget::{Dimension, Ledger, Limits, Scope, Usage};
+/// use overseer_budget::{Dimension, Ledger, Limits, Scope, Spend};
 ///
 /// let ledger = Ledger::new(Scope::Process, Limits::new().tokens(10_000).steps(3))?;
 ///
-/// let call = ledger.reserve(Usage::from_tokens(4_000))?; // before the call
+/// let call = ledger.reserve(Spend::from_tokens(4_000))?; // before the call
 /// assert_eq!(ledger.remaining().tokens, Some(6_000));
 ///
-/// let report = call.commit(Usage::from_tokens(2_500)); // after: the rest is released
+/// let report = call.commit(Spend::from_tokens(2_500)); // after: the rest is released
 /// assert!(report.overrun.is_none());
 /// assert_eq!(ledger.remaining().tokens, Some(7_500));
 /// assert_eq!(ledger.remaining().steps, Some(2));
@@ -208,16 +208,20 @@ impl Ledger {
     /// A ledger for `scope` with these limits and the [default tiers](crate::DEFAULT_TIERS).
     ///
     /// # Errors
-    /// [`ConfigError::ZeroLimit`] if a limit is 0.
-    pub fn new(scope: Scope, limits: Limits) -> Result<Self, ConfigError> {
+    /// [`BudgetConfigError::ZeroLimit`] if a limit is 0.
+    pub fn new(scope: Scope, limits: Limits) -> Result<Self, BudgetConfigError> {
         Self::with_tiers(scope, limits, Tiers::default())
     }
 
     /// A ledger for `scope` with these limits and tiers.
     ///
     /// # Errors
-    /// [`ConfigError::ZeroLimit`] if a limit is 0.
-    pub fn with_tiers(scope: Scope, limits: Limits, tiers: Tiers) -> Result<Self, ConfigError> {
+    /// [`BudgetConfigError::ZeroLimit`] if a limit is 0.
+    pub fn with_tiers(
+        scope: Scope,
+        limits: Limits,
+        tiers: Tiers,
+    ) -> Result<Self, BudgetConfigError> {
         limits.validate(&scope.to_string())?;
         Ok(Self::unchecked(scope, limits, tiers))
     }
@@ -258,7 +262,7 @@ impl Ledger {
     /// # Errors
     /// [`Refusal::LimitExceeded`] if any dimension would go past its limit; nothing is then
     /// held.
-    pub fn reserve(&self, estimate: Usage) -> Result<Reservation, Refusal> {
+    pub fn reserve(&self, estimate: Spend) -> Result<Reservation, Refusal> {
         let amounts = estimate.amounts(1);
         self.claim(amounts)
             .map_err(|s| s.into_refusal(self.scope().clone()))?;
@@ -467,11 +471,11 @@ impl LedgerStatus {
 /// What could still be reserved, per dimension; `None` means unlimited.
 ///
 /// ```
-/// use overseer_budget::{Remaining, Usage};
+/// use overseer_budget::{Remaining, Spend};
 ///
 /// let left = Remaining { tokens: Some(1_000), cost_micros: None, steps: Some(2) };
-/// assert!(left.covers(Usage::new(800, 1_000_000)));
-/// assert!(!left.covers(Usage::from_tokens(1_001)));
+/// assert!(left.covers(Spend::new(800, 1_000_000)));
+/// assert!(!left.covers(Spend::from_tokens(1_001)));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Remaining {
@@ -519,7 +523,7 @@ impl Remaining {
     }
 
     /// Whether a reservation of `estimate` (and one step) would fit, as of this reading.
-    pub fn covers(&self, estimate: Usage) -> bool {
+    pub fn covers(&self, estimate: Spend) -> bool {
         let fits = |left: Option<u64>, want: u64| left.is_none_or(|l| want <= l);
         fits(self.tokens, estimate.tokens)
             && fits(self.cost_micros, estimate.cost_micros)
@@ -565,7 +569,7 @@ mod tests {
         ledger.settle(
             [60, 0, 0],
             [60, 0, 0],
-            &mut CommitReport::empty(Usage::ZERO),
+            &mut CommitReport::empty(Spend::ZERO),
         );
         let spent = ledger.claim([50, 0, 0]).unwrap_err();
         assert!(spent.is_exhausted());
@@ -574,7 +578,7 @@ mod tests {
     #[test]
     fn settle_reports_each_threshold_once_across_commits() {
         let ledger = tokens_ledger(100);
-        let mut report = CommitReport::empty(Usage::ZERO);
+        let mut report = CommitReport::empty(Spend::ZERO);
         for _ in 0..10 {
             ledger.claim([10, 0, 0]).unwrap();
             ledger.settle([10, 0, 0], [10, 0, 0], &mut report);
@@ -592,7 +596,7 @@ mod tests {
         ledger.settle(
             [90, 0, 0],
             [130, 0, 0],
-            &mut CommitReport::empty(Usage::ZERO),
+            &mut CommitReport::empty(Spend::ZERO),
         );
         assert_eq!(ledger.remaining().tokens, Some(0));
         assert_eq!(ledger.status().tokens.committed, 130);

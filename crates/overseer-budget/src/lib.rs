@@ -101,22 +101,22 @@
 //! budget.kill_switch().on_trip(|report| eprintln!("stop every agent: {}", report.reason));
 //!
 //! // A call reserves its estimate, then commits what it really used.
-//! let call = budget.admit("researcher", Usage::new(4_000, 20_000))?;
-//! let report = call.commit(Usage::new(7_200, 36_000)); // the model talked a lot
-//! assert_eq!(report.overrun, Some(Usage::new(3_200, 16_000)));
+//! let call = budget.admit("researcher", Spend::new(4_000, 20_000))?;
+//! let report = call.commit(Spend::new(7_200, 36_000)); // the model talked a lot
+//! assert_eq!(report.overrun, Some(Spend::new(3_200, 16_000)));
 //! assert_eq!(report.warnings.len(), 2); // 70 % of the tokens and of the cost
 //! assert_eq!(budget.tier("researcher").map(|t| t.level), Some(1));
 //!
 //! // A failed call that used nothing gives its reservation back.
-//! let call = budget.admit("critic", Usage::new(1_000, 5_000))?;
+//! let call = budget.admit("critic", Spend::new(1_000, 5_000))?;
 //! call.release();
 //! assert_eq!(budget.remaining("critic").tokens, Some(2_800));
 //!
 //! // An estimate the spent budget can no longer cover ends the run.
-//! let refused = budget.admit("critic", Usage::new(3_000, 5_000)).unwrap_err();
+//! let refused = budget.admit("critic", Spend::new(3_000, 5_000)).unwrap_err();
 //! assert!(matches!(refused, Refusal::LimitExceeded { .. }));
 //! assert!(budget.is_tripped());
-//! assert!(matches!(budget.admit("critic", Usage::ZERO), Err(Refusal::Tripped { .. })));
+//! assert!(matches!(budget.admit("critic", Spend::ZERO), Err(Refusal::Tripped { .. })));
 //! let trip = budget.trip_report().unwrap();
 //! assert_eq!(trip.process.as_ref().unwrap().tokens.committed, 7_200);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -142,7 +142,7 @@ pub mod tier;
 pub mod usage;
 
 pub use budget::{Budget, BudgetBuilder, BudgetStatus};
-pub use error::{ConfigError, Refusal};
+pub use error::{BudgetConfigError, Refusal};
 pub use error_rate::{ErrorRateStatus, ErrorRateTrigger, ErrorWindow, MAX_WINDOW};
 pub use kill_switch::{
     InFlightPolicy, KillSwitch, KillSwitchConfig, TripOutcome, TripReason, TripReport,
@@ -152,7 +152,7 @@ pub use limits::Limits;
 pub use reservation::{CommitReport, LimitReached, Reservation};
 pub use scope::{AgentId, Scope};
 pub use tier::{BudgetWarning, Tier, Tiers, DEFAULT_TIERS, MAX_TIERS};
-pub use usage::{Dimension, Usage};
+pub use usage::{Dimension, Spend};
 
 /// The examples of `GUIDE.md`, run as doctests so the guide cannot drift from the API.
 #[cfg(doctest)]
@@ -163,6 +163,6 @@ struct GuideExamples;
 pub mod prelude {
     pub use crate::{
         Budget, BudgetWarning, CommitReport, Dimension, InFlightPolicy, KillSwitch, Limits,
-        Refusal, Reservation, Scope, TripReason, TripReport, Usage,
+        Refusal, Reservation, Scope, Spend, TripReason, TripReport,
     };
 }

@@ -2,12 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ConfigError;
+use crate::error::BudgetConfigError;
 use crate::usage::Dimension;
 
 /// The caps on one scope's spend. Each dimension is optional: `None` means unlimited.
 ///
-/// A limit of **0 is invalid** ([`ConfigError::ZeroLimit`] when a ledger or budget is
+/// A limit of **0 is invalid** ([`BudgetConfigError::ZeroLimit`] when a ledger or budget is
 /// built): a zero cap admits nothing, every tier of it would be "reached" before the first
 /// call and it would trip the kill switch at once, so it is far more likely to be a mistake
 /// (an unset field) than a wish. To keep an agent from running, do not admit it.
@@ -79,10 +79,10 @@ impl Limits {
     }
 
     /// Checks the rule above; `target` names the limits in the error.
-    pub(crate) fn validate(&self, target: &str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, target: &str) -> Result<(), BudgetConfigError> {
         for dimension in Dimension::ALL {
             if self.get(dimension) == Some(0) {
-                return Err(ConfigError::ZeroLimit {
+                return Err(BudgetConfigError::ZeroLimit {
                     target: target.to_owned(),
                     dimension,
                 });
@@ -105,7 +105,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err,
-            ConfigError::ZeroLimit {
+            BudgetConfigError::ZeroLimit {
                 target: "agent:a".into(),
                 dimension: Dimension::Steps
             }

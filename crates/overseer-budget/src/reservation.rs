@@ -8,7 +8,7 @@ use crate::kill_switch::{KillSwitch, TripReason};
 use crate::ledger::Ledger;
 use crate::scope::Scope;
 use crate::tier::BudgetWarning;
-use crate::usage::{Dimension, Usage};
+use crate::usage::{Dimension, Spend};
 
 /// Budget held by one billable call: its estimated tokens and cost, and one step, in every
 /// scope it was admitted in (the agent's ledger and the process ledger, or one ledger).
@@ -26,11 +26,11 @@ use crate::usage::{Dimension, Usage};
 /// dropping one never leaks budget.
 ///
 /// ```
-/// use overseer_budget::{Ledger, Limits, Scope, Usage};
+/// use overseer_budget::{Ledger, Limits, Scope, Spend};
 ///
 /// let ledger = Ledger::new(Scope::Process, Limits::new().tokens(1_000))?;
 /// {
-///     let _abandoned = ledger.reserve(Usage::from_tokens(600))?;
+///     let _abandoned = ledger.reserve(Spend::from_tokens(600))?;
 ///     assert_eq!(ledger.remaining().tokens, Some(400));
 /// } // dropped: released
 /// assert_eq!(ledger.remaining().tokens, Some(1_000));
@@ -38,7 +38,7 @@ use crate::usage::{Dimension, Usage};
 /// ```
 #[must_use = "a reservation is released when dropped; commit the call's usage or release it"]
 pub struct Reservation {
-    estimate: Usage,
+    estimate: Spend,
     /// The ledgers holding budget, agent first; `None` once settled.
     held: Option<[Option<Ledger>; 2]>,
     /// Tripped when a commit takes the process ledger to a limit.
@@ -47,7 +47,7 @@ pub struct Reservation {
 
 impl Reservation {
     pub(crate) fn new(
-        estimate: Usage,
+        estimate: Spend,
         ledgers: [Option<Ledger>; 2],
         switch: Option<KillSwitch>,
     ) -> Self {
@@ -59,7 +59,7 @@ impl Reservation {
     }
 
     /// What was reserved (besides the one step).
-    pub fn estimate(&self) -> Usage {
+    pub fn estimate(&self) -> Spend {
         self.estimate
     }
 
@@ -85,7 +85,7 @@ impl Reservation {
     /// that takes the *process* ledger's committed spend to (or past) a limit trips the kill
     /// switch with [`TripReason::LimitReached`]; an agent's limit refuses only that agent's
     /// later calls.
-    pub fn commit(mut self, actual: Usage) -> CommitReport {
+    pub fn commit(mut self, actual: Spend) -> CommitReport {
         let mut report = CommitReport::empty(self.estimate);
         report.usage = actual;
         let excess = actual.excess_over(self.estimate);
@@ -177,11 +177,11 @@ pub struct LimitReached {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitReport {
     /// What had been reserved (besides the step).
-    pub estimate: Usage,
+    pub estimate: Spend,
     /// What was committed.
-    pub usage: Usage,
+    pub usage: Spend,
     /// What the call used beyond its estimate, if anything.
-    pub overrun: Option<Usage>,
+    pub overrun: Option<Spend>,
     /// Tiers this commit reached, in any scope; each tier fires once per dimension and
     /// scope over the ledger's life.
     pub warnings: Vec<BudgetWarning>,
@@ -192,10 +192,10 @@ pub struct CommitReport {
 }
 
 impl CommitReport {
-    pub(crate) fn empty(estimate: Usage) -> Self {
+    pub(crate) fn empty(estimate: Spend) -> Self {
         Self {
             estimate,
-            usage: Usage::ZERO,
+            usage: Spend::ZERO,
             overrun: None,
             warnings: Vec::new(),
             limits_reached: Vec::new(),

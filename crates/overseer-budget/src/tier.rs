@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ConfigError;
+use crate::error::BudgetConfigError;
 use crate::scope::Scope;
 use crate::usage::Dimension;
 
@@ -32,7 +32,7 @@ pub(crate) const PPM: u64 = 1_000_000;
 /// assert_eq!(tiers.len(), 2);
 /// assert!(Tiers::new(&[0.8, 0.5]).is_err()); // not increasing
 /// assert_eq!(Tiers::default().len(), 3); // 70 %, 85 %, 90 %
-/// # Ok::<(), overseer_budget::ConfigError>(())
+/// # Ok::<(), overseer_budget::BudgetConfigError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Tiers {
@@ -41,9 +41,9 @@ pub struct Tiers {
 
 impl Tiers {
     /// Tiers at these fractions of each limit.
-    pub fn new(fractions: &[f64]) -> Result<Self, ConfigError> {
+    pub fn new(fractions: &[f64]) -> Result<Self, BudgetConfigError> {
         if fractions.len() > MAX_TIERS {
-            return Err(ConfigError::TooManyTiers {
+            return Err(BudgetConfigError::TooManyTiers {
                 count: fractions.len(),
                 max: MAX_TIERS,
             });
@@ -52,10 +52,10 @@ impl Tiers {
         for (index, &fraction) in fractions.iter().enumerate() {
             let parts = fraction_to_ppm(fraction)
                 .filter(|&p| p > 0 && u64::from(p) < PPM)
-                .ok_or(ConfigError::TierOutOfRange { index, fraction })?;
+                .ok_or(BudgetConfigError::TierOutOfRange { index, fraction })?;
             if let Some(&previous) = ppm.last() {
                 if parts <= previous {
-                    return Err(ConfigError::TiersNotIncreasing { index, fraction });
+                    return Err(BudgetConfigError::TiersNotIncreasing { index, fraction });
                 }
             }
             ppm.push(parts);
@@ -252,7 +252,7 @@ mod tests {
             assert!(
                 matches!(
                     Tiers::new(&[bad]),
-                    Err(ConfigError::TierOutOfRange { index: 0, .. })
+                    Err(BudgetConfigError::TierOutOfRange { index: 0, .. })
                 ),
                 "{bad} accepted"
             );
@@ -263,7 +263,7 @@ mod tests {
     fn fractions_that_do_not_increase_are_rejected_with_their_index() {
         assert!(matches!(
             Tiers::new(&[0.5, 0.7, 0.7]),
-            Err(ConfigError::TiersNotIncreasing { index: 2, .. })
+            Err(BudgetConfigError::TiersNotIncreasing { index: 2, .. })
         ));
     }
 
@@ -272,7 +272,7 @@ mod tests {
         let many: Vec<f64> = (1..=17).map(|i| f64::from(i) / 20.0).collect();
         assert!(matches!(
             Tiers::new(&many),
-            Err(ConfigError::TooManyTiers { count: 17, .. })
+            Err(BudgetConfigError::TooManyTiers { count: 17, .. })
         ));
         assert!(Tiers::new(&many[..16]).is_ok());
     }

@@ -60,23 +60,23 @@ impl fmt::Display for Dimension {
 /// Steps are not part of it: every reservation counts exactly one step.
 ///
 /// ```
-/// use overseer_budget::Usage;
+/// use overseer_budget::Spend;
 ///
-/// let estimate = Usage::new(4_000, 12_000); // 4k tokens, 0.012 units of money
+/// let estimate = Spend::new(4_000, 12_000); // 4k tokens, 0.012 units of money
 /// assert_eq!(estimate.tokens, 4_000);
-/// assert_eq!(Usage::from_tokens(10), Usage::new(10, 0));
+/// assert_eq!(Spend::from_tokens(10), Spend::new(10, 0));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Usage {
+pub struct Spend {
     /// Tokens.
     pub tokens: u64,
     /// Cost in integer micro-units.
     pub cost_micros: u64,
 }
 
-impl Usage {
+impl Spend {
     /// No tokens, no cost.
-    pub const ZERO: Usage = Usage {
+    pub const ZERO: Spend = Spend {
         tokens: 0,
         cost_micros: 0,
     };
@@ -105,8 +105,8 @@ impl Usage {
     }
 
     /// What `self` has beyond `other`, per figure (zero where it has less).
-    pub const fn excess_over(&self, other: Usage) -> Usage {
-        Usage {
+    pub const fn excess_over(&self, other: Spend) -> Spend {
+        Spend {
             tokens: self.tokens.saturating_sub(other.tokens),
             cost_micros: self.cost_micros.saturating_sub(other.cost_micros),
         }
@@ -118,7 +118,7 @@ impl Usage {
     }
 }
 
-impl fmt::Display for Usage {
+impl fmt::Display for Spend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -144,11 +144,11 @@ mod tests {
 
     #[test]
     fn excess_is_zero_when_within_the_estimate() {
-        let estimate = Usage::new(100, 50);
-        assert_eq!(Usage::new(80, 50).excess_over(estimate), Usage::ZERO);
+        let estimate = Spend::new(100, 50);
+        assert_eq!(Spend::new(80, 50).excess_over(estimate), Spend::ZERO);
         assert_eq!(
-            Usage::new(130, 10).excess_over(estimate),
-            Usage::from_tokens(30)
+            Spend::new(130, 10).excess_over(estimate),
+            Spend::from_tokens(30)
         );
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use overseer_budget::{Budget, Dimension, Ledger, Limits, Refusal, Scope, Usage};
+use overseer_budget::{Budget, Dimension, Ledger, Limits, Refusal, Scope, Spend};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -52,10 +52,10 @@ impl Tally {
 }
 
 /// One random call: an estimate, and then commit (within the estimate), release, or drop.
-fn random_call(rng: &mut StdRng) -> (Usage, u8, Usage) {
-    let estimate = Usage::new(rng.random_range(1..=500), rng.random_range(0..=2_000));
+fn random_call(rng: &mut StdRng) -> (Spend, u8, Spend) {
+    let estimate = Spend::new(rng.random_range(1..=500), rng.random_range(0..=2_000));
     let ending = rng.random_range(0..6u8);
-    let actual = Usage::new(
+    let actual = Spend::new(
         rng.random_range(0..=estimate.tokens),
         rng.random_range(0..=estimate.cost_micros),
     );
@@ -161,7 +161,7 @@ fn agents_sharing_a_process_budget_never_overshoot_either_scope() {
     let agent_names: Vec<String> = (0..AGENTS).map(|a| format!("agent-{a}")).collect();
     for name in &agent_names {
         // Create the agent ledgers up front so the observer can watch them.
-        budget.admit(name, Usage::ZERO).unwrap().release();
+        budget.admit(name, Spend::ZERO).unwrap().release();
     }
     let mut watched = vec![budget.process().clone()];
     watched.extend(agent_names.iter().map(|n| budget.agent(n).unwrap()));

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use overseer_budget::{
-    Budget, ConfigError, Dimension, ErrorRateTrigger, KillSwitch, KillSwitchConfig, Ledger, Limits,
-    Scope, Tiers,
+    Budget, BudgetConfigError, Dimension, ErrorRateTrigger, KillSwitch, KillSwitchConfig, Ledger,
+    Limits, Scope, Tiers,
 };
 
 #[test]
@@ -15,7 +15,7 @@ fn a_zero_process_limit_is_rejected_naming_the_process() {
         .unwrap_err();
     assert_eq!(
         err,
-        ConfigError::ZeroLimit {
+        BudgetConfigError::ZeroLimit {
             target: "process".into(),
             dimension: Dimension::Cost
         }
@@ -34,7 +34,7 @@ fn a_zero_agent_limit_is_rejected_naming_the_agent() {
         .unwrap_err();
     assert_eq!(
         err,
-        ConfigError::ZeroLimit {
+        BudgetConfigError::ZeroLimit {
             target: "agent:scout".into(),
             dimension: Dimension::Steps
         }
@@ -47,14 +47,16 @@ fn a_zero_default_agent_limit_is_rejected() {
         .default_agent_limits(Limits::new().tokens(0))
         .build()
         .unwrap_err();
-    assert!(matches!(err, ConfigError::ZeroLimit { ref target, .. } if target == "default agent"));
+    assert!(
+        matches!(err, BudgetConfigError::ZeroLimit { ref target, .. } if target == "default agent")
+    );
 }
 
 #[test]
 fn a_zero_limit_is_rejected_by_a_standalone_ledger() {
     assert!(matches!(
         Ledger::new(Scope::Agent("x".into()), Limits::new().tokens(0)),
-        Err(ConfigError::ZeroLimit { .. })
+        Err(BudgetConfigError::ZeroLimit { .. })
     ));
 }
 
@@ -67,14 +69,14 @@ fn giving_an_agent_limits_twice_is_rejected() {
         .unwrap_err();
     assert_eq!(
         err,
-        ConfigError::AgentAlreadyRegistered { agent: "a".into() }
+        BudgetConfigError::AgentAlreadyRegistered { agent: "a".into() }
     );
 
     let budget = Budget::builder().build().unwrap();
     budget.register_agent("b", Limits::new().tokens(5)).unwrap();
     assert!(matches!(
         budget.register_agent("b", Limits::new().tokens(5)),
-        Err(ConfigError::AgentAlreadyRegistered { .. })
+        Err(BudgetConfigError::AgentAlreadyRegistered { .. })
     ));
 }
 
@@ -82,12 +84,12 @@ fn giving_an_agent_limits_twice_is_rejected() {
 fn registering_an_agent_after_its_first_call_is_rejected() {
     let budget = Budget::builder().build().unwrap();
     budget
-        .admit("late", overseer_budget::Usage::ZERO)
+        .admit("late", overseer_budget::Spend::ZERO)
         .unwrap()
         .release();
     assert!(matches!(
         budget.register_agent("late", Limits::new().tokens(5)),
-        Err(ConfigError::AgentAlreadyRegistered { .. })
+        Err(BudgetConfigError::AgentAlreadyRegistered { .. })
     ));
 }
 
@@ -96,11 +98,11 @@ fn a_registered_agent_gets_its_own_limits() {
     let budget = Budget::builder().build().unwrap();
     budget.register_agent("b", Limits::new().tokens(5)).unwrap();
     assert!(budget
-        .admit("b", overseer_budget::Usage::from_tokens(6))
+        .admit("b", overseer_budget::Spend::from_tokens(6))
         .is_err());
     assert!(matches!(
         budget.register_agent("c", Limits::new().steps(0)),
-        Err(ConfigError::ZeroLimit { .. })
+        Err(BudgetConfigError::ZeroLimit { .. })
     ));
 }
 
@@ -108,15 +110,15 @@ fn a_registered_agent_gets_its_own_limits() {
 fn tier_fractions_must_be_in_the_open_unit_interval_and_increasing() {
     assert!(matches!(
         Tiers::new(&[0.7, 1.0]),
-        Err(ConfigError::TierOutOfRange { index: 1, .. })
+        Err(BudgetConfigError::TierOutOfRange { index: 1, .. })
     ));
     assert!(matches!(
         Tiers::new(&[0.0]),
-        Err(ConfigError::TierOutOfRange { index: 0, .. })
+        Err(BudgetConfigError::TierOutOfRange { index: 0, .. })
     ));
     assert!(matches!(
         Tiers::new(&[0.9, 0.7]),
-        Err(ConfigError::TiersNotIncreasing { index: 1, .. })
+        Err(BudgetConfigError::TiersNotIncreasing { index: 1, .. })
     ));
     assert!(Tiers::new(&[]).unwrap().is_empty());
 }
@@ -125,20 +127,20 @@ fn tier_fractions_must_be_in_the_open_unit_interval_and_increasing() {
 fn error_rate_figures_must_be_sane() {
     assert!(matches!(
         ErrorRateTrigger::new(0.0, 10, 5),
-        Err(ConfigError::ErrorThresholdOutOfRange { .. })
+        Err(BudgetConfigError::ErrorThresholdOutOfRange { .. })
     ));
     assert!(matches!(
         ErrorRateTrigger::new(1.5, 10, 5),
-        Err(ConfigError::ErrorThresholdOutOfRange { .. })
+        Err(BudgetConfigError::ErrorThresholdOutOfRange { .. })
     ));
     assert!(ErrorRateTrigger::new(1.0, 10, 5).is_ok());
     assert!(matches!(
         ErrorRateTrigger::new(0.5, 0, 0),
-        Err(ConfigError::WindowOutOfRange { .. })
+        Err(BudgetConfigError::WindowOutOfRange { .. })
     ));
     assert!(matches!(
         ErrorRateTrigger::new(0.5, 10, 20),
-        Err(ConfigError::MinCallsOutOfRange { .. })
+        Err(BudgetConfigError::MinCallsOutOfRange { .. })
     ));
 }
 
@@ -146,14 +148,14 @@ fn error_rate_figures_must_be_sane() {
 fn a_zero_time_limit_is_rejected() {
     assert_eq!(
         KillSwitch::new(KillSwitchConfig::new().time_limit(Duration::ZERO)).unwrap_err(),
-        ConfigError::ZeroTimeLimit
+        BudgetConfigError::ZeroTimeLimit
     );
     assert_eq!(
         Budget::builder()
             .time_limit(Duration::ZERO)
             .build()
             .unwrap_err(),
-        ConfigError::ZeroTimeLimit
+        BudgetConfigError::ZeroTimeLimit
     );
 }
 
@@ -161,6 +163,6 @@ fn a_zero_time_limit_is_rejected() {
 fn a_time_limit_too_long_to_represent_is_rejected() {
     assert!(matches!(
         KillSwitch::new(KillSwitchConfig::new().time_limit(Duration::MAX)),
-        Err(ConfigError::TimeLimitTooLong { .. })
+        Err(BudgetConfigError::TimeLimitTooLong { .. })
     ));
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use overseer_budget::{
     Budget, Dimension, ErrorRateTrigger, InFlightPolicy, KillSwitch, KillSwitchConfig, Limits,
-    Refusal, TripOutcome, TripReason, TripReport, Usage,
+    Refusal, Spend, TripOutcome, TripReason, TripReport,
 };
 use tokio::time::{advance, Instant};
 
@@ -152,7 +152,7 @@ fn no_call_is_admitted_after_the_trip_on_any_thread() {
             thread::spawn(move || {
                 barrier.wait();
                 for _ in 0..1_000 {
-                    let refused = budget.admit(&format!("agent-{t}"), Usage::from_tokens(1));
+                    let refused = budget.admit(&format!("agent-{t}"), Spend::from_tokens(1));
                     assert!(matches!(refused, Err(Refusal::Tripped { .. })));
                 }
             })
@@ -181,11 +181,11 @@ fn admissions_racing_a_trip_stop_for_good_once_a_thread_sees_it() {
                 // Bounded: the main thread trips after the first 100 admissions.
                 for _ in 0..1_000_000 {
                     let seen_tripped = budget.is_tripped();
-                    match budget.admit(&agent, Usage::from_tokens(1)) {
+                    match budget.admit(&agent, Spend::from_tokens(1)) {
                         Ok(call) => {
                             assert!(!seen_tripped, "admitted after the trip was seen");
                             admitted.fetch_add(1, Ordering::SeqCst);
-                            call.commit(Usage::from_tokens(1));
+                            call.commit(Spend::from_tokens(1));
                         }
                         Err(refusal) => assert!(refusal.is_tripped()),
                     }
@@ -228,10 +228,10 @@ async fn the_trip_report_holds_the_reason_the_figures_the_error_rate_and_the_tim
         .build()
         .unwrap();
     budget
-        .admit("a", Usage::new(2_000, 6_000))
+        .admit("a", Spend::new(2_000, 6_000))
         .unwrap()
-        .commit(Usage::new(1_500, 4_500));
-    let _in_flight = budget.admit("b", Usage::new(1_000, 3_000)).unwrap();
+        .commit(Spend::new(1_500, 4_500));
+    let _in_flight = budget.admit("b", Spend::new(1_000, 3_000)).unwrap();
     budget.record_outcome(true, Instant::now());
     budget.record_outcome(false, Instant::now());
 

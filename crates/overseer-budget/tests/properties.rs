@@ -1,6 +1,6 @@
 //! Properties over random sequences of reserve / commit / release / drop.
 
-use overseer_budget::{Budget, Dimension, Ledger, Limits, Reservation, Scope, Usage};
+use overseer_budget::{Budget, Dimension, Ledger, Limits, Reservation, Scope, Spend};
 use proptest::prelude::*;
 
 const LIMITS: [u64; 3] = [1_000, 800, 12]; // tokens, cost, steps
@@ -42,7 +42,7 @@ fn limits() -> Limits {
         .steps(LIMITS[2])
 }
 
-fn amounts(usage: Usage, steps: u64) -> [u64; 3] {
+fn amounts(usage: Spend, steps: u64) -> [u64; 3] {
     [usage.tokens, usage.cost_micros, steps]
 }
 
@@ -86,7 +86,7 @@ fn run(ops: Vec<Op>) -> Result<Model, TestCaseError> {
     for op in ops {
         match op {
             Op::Reserve { tokens, cost } => {
-                let estimate = Usage::new(tokens, cost);
+                let estimate = Spend::new(tokens, cost);
                 let want = amounts(estimate, 1);
                 let expected = model.fits(want);
                 match ledger.reserve(estimate) {
@@ -101,7 +101,7 @@ fn run(ops: Vec<Op>) -> Result<Model, TestCaseError> {
             Op::Commit { index, percent } if !held.is_empty() => {
                 let call = held.swap_remove(index % held.len());
                 let estimate = call.estimate();
-                let actual = Usage::new(
+                let actual = Spend::new(
                     estimate.tokens * percent / 100,
                     estimate.cost_micros * percent / 100,
                 );
@@ -185,11 +185,11 @@ proptest! {
         let agents = ["a", "b", "c"];
         let mut held = Vec::new();
         for (agent, tokens, cost, percent, keep) in calls {
-            if let Ok(call) = budget.admit(agents[agent], Usage::new(tokens, cost)) {
+            if let Ok(call) = budget.admit(agents[agent], Spend::new(tokens, cost)) {
                 if keep {
                     held.push(call);
                 } else {
-                    call.commit(Usage::new(tokens * percent / 100, cost * percent / 100));
+                    call.commit(Spend::new(tokens * percent / 100, cost * percent / 100));
                 }
             }
             let ledgers: Vec<Ledger> = std::iter::once(budget.process().clone())

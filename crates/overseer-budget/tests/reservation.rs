@@ -1,7 +1,7 @@
 //! Reservation arithmetic, through the public API only.
 
 use overseer_budget::{
-    Budget, CommitReport, Dimension, Ledger, Limits, Refusal, Scope, Tiers, Usage,
+    Budget, CommitReport, Dimension, Ledger, Limits, Refusal, Scope, Spend, Tiers,
 };
 
 fn ledger(limits: Limits) -> Ledger {
@@ -15,7 +15,7 @@ fn figures(ledger: &Ledger, dimension: Dimension) -> (u64, u64) {
 #[test]
 fn reserving_holds_the_estimate_and_one_step() {
     let ledger = ledger(Limits::new().tokens(1_000).cost_micros(500).steps(10));
-    let _call = ledger.reserve(Usage::new(300, 200)).unwrap();
+    let _call = ledger.reserve(Spend::new(300, 200)).unwrap();
     assert_eq!(figures(&ledger, Dimension::Tokens), (0, 300));
     assert_eq!(figures(&ledger, Dimension::Cost), (0, 200));
     assert_eq!(figures(&ledger, Dimension::Steps), (0, 1));
@@ -30,10 +30,10 @@ fn reserving_holds_the_estimate_and_one_step() {
 fn committing_less_than_reserved_returns_the_rest() {
     let ledger = ledger(Limits::new().tokens(1_000).cost_micros(500));
     let report = ledger
-        .reserve(Usage::new(300, 200))
+        .reserve(Spend::new(300, 200))
         .unwrap()
-        .commit(Usage::new(120, 50));
-    assert_eq!(report.usage, Usage::new(120, 50));
+        .commit(Spend::new(120, 50));
+    assert_eq!(report.usage, Spend::new(120, 50));
     assert_eq!(report.overrun, None);
     assert_eq!(figures(&ledger, Dimension::Tokens), (120, 0));
     assert_eq!(figures(&ledger, Dimension::Cost), (50, 0));
@@ -45,10 +45,10 @@ fn committing_less_than_reserved_returns_the_rest() {
 fn committing_more_than_reserved_records_the_truth_and_reports_the_overrun() {
     let ledger = ledger(Limits::new().tokens(1_000));
     let report = ledger
-        .reserve(Usage::new(300, 10))
+        .reserve(Spend::new(300, 10))
         .unwrap()
-        .commit(Usage::new(450, 10));
-    assert_eq!(report.overrun, Some(Usage::from_tokens(150)));
+        .commit(Spend::new(450, 10));
+    assert_eq!(report.overrun, Some(Spend::from_tokens(150)));
     assert_eq!(figures(&ledger, Dimension::Tokens), (450, 0));
     assert_eq!(ledger.remaining().tokens, Some(550));
 }
@@ -57,14 +57,14 @@ fn committing_more_than_reserved_records_the_truth_and_reports_the_overrun() {
 fn an_overrun_past_the_limit_refuses_every_later_reservation_in_that_dimension() {
     let ledger = ledger(Limits::new().tokens(1_000));
     let report = ledger
-        .reserve(Usage::from_tokens(900))
+        .reserve(Spend::from_tokens(900))
         .unwrap()
-        .commit(Usage::from_tokens(1_200));
-    assert_eq!(report.overrun, Some(Usage::from_tokens(300)));
+        .commit(Spend::from_tokens(1_200));
+    assert_eq!(report.overrun, Some(Spend::from_tokens(300)));
     assert_eq!(report.limits_reached.len(), 1);
     assert_eq!(ledger.committed(Dimension::Tokens), 1_200);
     assert_eq!(ledger.remaining().tokens, Some(0));
-    let refused = ledger.reserve(Usage::ZERO).unwrap_err();
+    let refused = ledger.reserve(Spend::ZERO).unwrap_err();
     assert_eq!(
         refused,
         Refusal::LimitExceeded {
@@ -80,19 +80,19 @@ fn an_overrun_past_the_limit_refuses_every_later_reservation_in_that_dimension()
 #[test]
 fn releasing_returns_the_whole_reservation_including_the_step() {
     let ledger = ledger(Limits::new().tokens(1_000).steps(1));
-    ledger.reserve(Usage::from_tokens(600)).unwrap().release();
+    ledger.reserve(Spend::from_tokens(600)).unwrap().release();
     assert_eq!(figures(&ledger, Dimension::Tokens), (0, 0));
     assert_eq!(figures(&ledger, Dimension::Steps), (0, 0));
     // The single step is available again.
-    let again = ledger.reserve(Usage::from_tokens(1_000)).unwrap();
-    assert_eq!(again.estimate(), Usage::from_tokens(1_000));
+    let again = ledger.reserve(Spend::from_tokens(1_000)).unwrap();
+    assert_eq!(again.estimate(), Spend::from_tokens(1_000));
 }
 
 #[test]
 fn dropping_a_reservation_releases_it() {
     let ledger = ledger(Limits::new().tokens(1_000).steps(5));
     let calls: Vec<_> = (0..5)
-        .map(|_| ledger.reserve(Usage::from_tokens(100)).unwrap())
+        .map(|_| ledger.reserve(Spend::from_tokens(100)).unwrap())
         .collect();
     assert_eq!(ledger.reserved(Dimension::Tokens), 500);
     assert_eq!(ledger.remaining().steps, Some(0));
@@ -104,9 +104,9 @@ fn dropping_a_reservation_releases_it() {
 #[test]
 fn a_failed_call_commits_its_partial_usage_and_the_step() {
     let ledger = ledger(Limits::new().tokens(1_000).cost_micros(1_000).steps(3));
-    let call = ledger.reserve(Usage::new(500, 400)).unwrap();
+    let call = ledger.reserve(Spend::new(500, 400)).unwrap();
     // The stream broke after 80 tokens: the call reports what it used.
-    let report = call.commit(Usage::new(80, 30));
+    let report = call.commit(Spend::new(80, 30));
     assert_eq!(report.overrun, None);
     assert_eq!(figures(&ledger, Dimension::Tokens), (80, 0));
     assert_eq!(figures(&ledger, Dimension::Cost), (30, 0));
@@ -116,8 +116,8 @@ fn a_failed_call_commits_its_partial_usage_and_the_step() {
 #[test]
 fn a_refusal_names_the_scope_dimension_requested_and_remaining() {
     let ledger = ledger(Limits::new().tokens(1_000).cost_micros(100));
-    let _held = ledger.reserve(Usage::new(100, 60)).unwrap();
-    let refused = ledger.reserve(Usage::new(100, 50)).unwrap_err();
+    let _held = ledger.reserve(Spend::new(100, 60)).unwrap();
+    let refused = ledger.reserve(Spend::new(100, 50)).unwrap_err();
     assert_eq!(
         refused,
         Refusal::LimitExceeded {
@@ -140,14 +140,14 @@ fn an_agent_call_counts_against_the_agent_and_the_process() {
         .agent_limits("a", Limits::new().tokens(4_000))
         .build()
         .unwrap();
-    let call = budget.admit("a", Usage::from_tokens(1_000)).unwrap();
+    let call = budget.admit("a", Spend::from_tokens(1_000)).unwrap();
     let scopes: Vec<Scope> = call.scopes().cloned().collect();
     assert_eq!(scopes, [Scope::Agent("a".into()), Scope::Process]);
     let agent = budget.agent("a").unwrap();
     assert_eq!(agent.reserved(Dimension::Tokens), 1_000);
     assert_eq!(budget.process().reserved(Dimension::Tokens), 1_000);
 
-    call.commit(Usage::from_tokens(700));
+    call.commit(Spend::from_tokens(700));
     assert_eq!(figures(&agent, Dimension::Tokens), (700, 0));
     assert_eq!(figures(budget.process(), Dimension::Tokens), (700, 0));
     assert_eq!(figures(budget.process(), Dimension::Steps), (1, 0));
@@ -160,13 +160,13 @@ fn agents_without_their_own_limits_count_only_against_the_process() {
         .build()
         .unwrap();
     budget
-        .admit("a", Usage::from_tokens(400))
+        .admit("a", Spend::from_tokens(400))
         .unwrap()
-        .commit(Usage::from_tokens(400));
+        .commit(Spend::from_tokens(400));
     budget
-        .admit("b", Usage::from_tokens(400))
+        .admit("b", Spend::from_tokens(400))
         .unwrap()
-        .commit(Usage::from_tokens(400));
+        .commit(Spend::from_tokens(400));
     assert_eq!(budget.process().committed(Dimension::Tokens), 800);
     assert_eq!(budget.agent("a").unwrap().committed(Dimension::Tokens), 400);
     assert_eq!(budget.remaining("b").tokens, Some(200));
@@ -179,8 +179,8 @@ fn a_process_refusal_rolls_back_the_agent_hold() {
         .agent_limits("a", Limits::new().tokens(5_000))
         .build()
         .unwrap();
-    let _held = budget.admit("b", Usage::from_tokens(900)).unwrap();
-    let refused = budget.admit("a", Usage::from_tokens(200)).unwrap_err();
+    let _held = budget.admit("b", Spend::from_tokens(900)).unwrap();
+    let refused = budget.admit("a", Spend::from_tokens(200)).unwrap_err();
     assert_eq!(refused.scope(), Some(&Scope::Process));
     let agent = budget.agent("a").unwrap();
     assert_eq!(figures(&agent, Dimension::Tokens), (0, 0));
@@ -194,7 +194,7 @@ fn an_agent_refusal_leaves_the_process_untouched() {
         .agent_limits("a", Limits::new().tokens(500))
         .build()
         .unwrap();
-    let refused = budget.admit("a", Usage::from_tokens(600)).unwrap_err();
+    let refused = budget.admit("a", Spend::from_tokens(600)).unwrap_err();
     assert_eq!(
         refused,
         Refusal::LimitExceeded {
@@ -217,9 +217,9 @@ fn remaining_and_tier_read_the_tighter_of_agent_and_process() {
         .build()
         .unwrap();
     budget
-        .admit("a", Usage::from_tokens(800))
+        .admit("a", Spend::from_tokens(800))
         .unwrap()
-        .commit(Usage::from_tokens(800));
+        .commit(Spend::from_tokens(800));
     let left = budget.remaining("a");
     assert_eq!(
         (left.tokens, left.cost_micros, left.steps),
@@ -241,9 +241,9 @@ fn status_lists_every_agent_sorted_by_name() {
         .unwrap();
     for agent in ["writer", "critic", "planner"] {
         budget
-            .admit(agent, Usage::from_tokens(10))
+            .admit(agent, Spend::from_tokens(10))
             .unwrap()
-            .commit(Usage::from_tokens(10));
+            .commit(Spend::from_tokens(10));
     }
     let status = budget.status();
     let names: Vec<String> = status.agents.iter().map(|s| s.scope.to_string()).collect();
@@ -256,9 +256,9 @@ fn status_lists_every_agent_sorted_by_name() {
 fn a_commit_report_round_trips_through_json() {
     let ledger = Ledger::new(Scope::Process, Limits::new().tokens(100)).unwrap();
     let report = ledger
-        .reserve(Usage::from_tokens(50))
+        .reserve(Spend::from_tokens(50))
         .unwrap()
-        .commit(Usage::from_tokens(80));
+        .commit(Spend::from_tokens(80));
     assert_eq!(report.warnings.len(), 1);
     let json = serde_json::to_string(&report).unwrap();
     assert_eq!(serde_json::from_str::<CommitReport>(&json).unwrap(), report);

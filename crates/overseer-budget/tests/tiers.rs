@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 
-use overseer_budget::{Budget, BudgetWarning, Dimension, Ledger, Limits, Scope, Tiers, Usage};
+use overseer_budget::{Budget, BudgetWarning, Dimension, Ledger, Limits, Scope, Spend, Tiers};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
@@ -22,8 +22,8 @@ fn each_tier_fires_once_as_spend_crosses_it() {
     let ledger = Ledger::new(Scope::Process, Limits::new().tokens(100)).unwrap();
     let mut fired = Vec::new();
     for _ in 0..20 {
-        let call = ledger.reserve(Usage::from_tokens(5)).unwrap();
-        let report = call.commit(Usage::from_tokens(5));
+        let call = ledger.reserve(Spend::from_tokens(5)).unwrap();
+        let report = call.commit(Spend::from_tokens(5));
         fired.extend(report.warnings.iter().map(|w| (w.tier.level, w.used)));
     }
     assert_eq!(fired, [(1, 70), (2, 85), (3, 90)]);
@@ -33,9 +33,9 @@ fn each_tier_fires_once_as_spend_crosses_it() {
 fn one_commit_that_jumps_over_several_tiers_fires_each_of_them() {
     let ledger = Ledger::new(Scope::Process, Limits::new().cost_micros(1_000)).unwrap();
     let report = ledger
-        .reserve(Usage::from_cost_micros(950))
+        .reserve(Spend::from_cost_micros(950))
         .unwrap()
-        .commit(Usage::from_cost_micros(950));
+        .commit(Spend::from_cost_micros(950));
     assert_eq!(
         levels(&report.warnings),
         [
@@ -54,15 +54,15 @@ fn one_commit_that_jumps_over_several_tiers_fires_each_of_them() {
 fn a_tier_does_not_fire_again_when_spend_stays_above_it() {
     let ledger = Ledger::new(Scope::Process, Limits::new().tokens(1_000)).unwrap();
     let first = ledger
-        .reserve(Usage::from_tokens(720))
+        .reserve(Spend::from_tokens(720))
         .unwrap()
-        .commit(Usage::from_tokens(720));
+        .commit(Spend::from_tokens(720));
     assert_eq!(levels(&first.warnings), [(Dimension::Tokens, 1)]);
     for _ in 0..10 {
         let report = ledger
-            .reserve(Usage::from_tokens(10))
+            .reserve(Spend::from_tokens(10))
             .unwrap()
-            .commit(Usage::from_tokens(10));
+            .commit(Spend::from_tokens(10));
         assert!(report.warnings.is_empty());
     }
 }
@@ -70,9 +70,9 @@ fn a_tier_does_not_fire_again_when_spend_stays_above_it() {
 #[test]
 fn a_reservation_alone_never_fires_a_tier() {
     let ledger = Ledger::new(Scope::Process, Limits::new().tokens(1_000)).unwrap();
-    let held = ledger.reserve(Usage::from_tokens(950)).unwrap();
+    let held = ledger.reserve(Spend::from_tokens(950)).unwrap();
     assert_eq!(ledger.tier(), None);
-    let report = held.commit(Usage::from_tokens(100));
+    let report = held.commit(Spend::from_tokens(100));
     assert!(report.warnings.is_empty(), "only 10 % was spent");
 }
 
@@ -87,9 +87,9 @@ fn every_dimension_warns_on_its_own_limit() {
     for _ in 0..7 {
         all.extend(
             ledger
-                .reserve(Usage::new(1, 12))
+                .reserve(Spend::new(1, 12))
                 .unwrap()
-                .commit(Usage::new(1, 12))
+                .commit(Spend::new(1, 12))
                 .warnings,
         );
     }
@@ -105,16 +105,16 @@ fn agent_and_process_tiers_fire_separately() {
         .build()
         .unwrap();
     let report = budget
-        .admit("a", Usage::from_tokens(75))
+        .admit("a", Spend::from_tokens(75))
         .unwrap()
-        .commit(Usage::from_tokens(75));
+        .commit(Spend::from_tokens(75));
     assert_eq!(report.warnings.len(), 1);
     assert_eq!(report.warnings[0].scope, Scope::Agent("a".into()));
 
     let report = budget
-        .admit("b", Usage::from_tokens(700))
+        .admit("b", Spend::from_tokens(700))
         .unwrap()
-        .commit(Usage::from_tokens(700));
+        .commit(Spend::from_tokens(700));
     assert_eq!(report.warnings.len(), 1);
     assert_eq!(report.warnings[0].scope, Scope::Process);
     assert_eq!(report.warnings[0].used, 775);
@@ -128,9 +128,9 @@ fn custom_tiers_replace_the_defaults_and_no_tiers_means_no_warnings() {
         .build()
         .unwrap();
     let report = custom
-        .admit("a", Usage::from_tokens(60))
+        .admit("a", Spend::from_tokens(60))
         .unwrap()
-        .commit(Usage::from_tokens(60));
+        .commit(Spend::from_tokens(60));
     let fractions: Vec<u32> = report
         .warnings
         .iter()
@@ -144,9 +144,9 @@ fn custom_tiers_replace_the_defaults_and_no_tiers_means_no_warnings() {
         .build()
         .unwrap();
     let report = silent
-        .admit("a", Usage::from_tokens(99))
+        .admit("a", Spend::from_tokens(99))
         .unwrap()
-        .commit(Usage::from_tokens(99));
+        .commit(Spend::from_tokens(99));
     assert!(report.warnings.is_empty());
     assert_eq!(silent.tier("a"), None);
 }
@@ -172,8 +172,8 @@ fn concurrent_committers_fire_each_tier_exactly_once_per_scope_and_dimension() {
                     let mut warnings = Vec::new();
                     barrier.wait();
                     for _ in 0..CALLS {
-                        let call = budget.admit(&agent, Usage::new(1, 3)).unwrap();
-                        warnings.extend(call.commit(Usage::new(1, 3)).warnings);
+                        let call = budget.admit(&agent, Spend::new(1, 3)).unwrap();
+                        warnings.extend(call.commit(Spend::new(1, 3)).warnings);
                     }
                     warnings
                 })
@@ -234,9 +234,9 @@ fn a_warning_is_traced_with_structured_fields() {
             .build()
             .unwrap();
         budget
-            .admit("a", Usage::from_tokens(860))
+            .admit("a", Spend::from_tokens(860))
             .unwrap()
-            .commit(Usage::from_tokens(860));
+            .commit(Spend::from_tokens(860));
     });
     let events = capture.0.lock().unwrap();
     let tiers: Vec<_> = events

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use overseer_budget::{
-    Budget, Dimension, ErrorRateTrigger, Limits, Refusal, Scope, TripOutcome, TripReason, Usage,
+    Budget, Dimension, ErrorRateTrigger, Limits, Refusal, Scope, Spend, TripOutcome, TripReason,
 };
 use tokio::time::{advance, Instant};
 
@@ -15,15 +15,15 @@ fn budget(process: Limits) -> Budget {
 fn committed_tokens_reaching_the_process_limit_trips_the_switch() {
     let budget = budget(Limits::new().tokens(1_000));
     let report = budget
-        .admit("a", Usage::from_tokens(600))
+        .admit("a", Spend::from_tokens(600))
         .unwrap()
-        .commit(Usage::from_tokens(600));
+        .commit(Spend::from_tokens(600));
     assert!(!report.tripped);
     assert!(!budget.is_tripped());
     let report = budget
-        .admit("a", Usage::from_tokens(400))
+        .admit("a", Spend::from_tokens(400))
         .unwrap()
-        .commit(Usage::from_tokens(400));
+        .commit(Spend::from_tokens(400));
     assert!(report.tripped);
     assert_eq!(
         budget.kill_switch().reason(),
@@ -39,11 +39,11 @@ fn committed_tokens_reaching_the_process_limit_trips_the_switch() {
 fn committed_cost_passing_the_process_limit_by_an_overrun_trips_the_switch() {
     let budget = budget(Limits::new().cost_micros(10_000));
     let report = budget
-        .admit("a", Usage::from_cost_micros(5_000))
+        .admit("a", Spend::from_cost_micros(5_000))
         .unwrap()
-        .commit(Usage::from_cost_micros(12_000));
+        .commit(Spend::from_cost_micros(12_000));
     assert!(report.tripped);
-    assert_eq!(report.overrun, Some(Usage::from_cost_micros(7_000)));
+    assert_eq!(report.overrun, Some(Spend::from_cost_micros(7_000)));
     assert_eq!(
         budget.kill_switch().reason(),
         Some(&TripReason::LimitReached {
@@ -58,15 +58,15 @@ fn committed_cost_passing_the_process_limit_by_an_overrun_trips_the_switch() {
 fn the_last_allowed_step_trips_the_switch_when_committed() {
     let budget = budget(Limits::new().steps(3));
     for _ in 0..2 {
-        budget.admit("a", Usage::ZERO).unwrap().commit(Usage::ZERO);
+        budget.admit("a", Spend::ZERO).unwrap().commit(Spend::ZERO);
     }
     assert!(!budget.is_tripped());
-    let last = budget.admit("a", Usage::ZERO).unwrap();
+    let last = budget.admit("a", Spend::ZERO).unwrap();
     assert!(
         !budget.is_tripped(),
         "reserving the last step is not spending it"
     );
-    assert!(last.commit(Usage::ZERO).tripped);
+    assert!(last.commit(Spend::ZERO).tripped);
     assert!(matches!(
         budget.kill_switch().reason(),
         Some(TripReason::LimitReached {
@@ -79,7 +79,7 @@ fn the_last_allowed_step_trips_the_switch_when_committed() {
 #[test]
 fn a_released_last_step_does_not_trip() {
     let budget = budget(Limits::new().steps(1));
-    budget.admit("a", Usage::ZERO).unwrap().release();
+    budget.admit("a", Spend::ZERO).unwrap().release();
     assert!(!budget.is_tripped());
     assert_eq!(budget.process().remaining().steps, Some(1));
 }
@@ -88,10 +88,10 @@ fn a_released_last_step_does_not_trip() {
 fn an_estimate_the_spent_budget_cannot_cover_trips_the_switch() {
     let budget = budget(Limits::new().tokens(1_000));
     budget
-        .admit("a", Usage::from_tokens(900))
+        .admit("a", Spend::from_tokens(900))
         .unwrap()
-        .commit(Usage::from_tokens(900));
-    let refused = budget.admit("b", Usage::from_tokens(200)).unwrap_err();
+        .commit(Spend::from_tokens(900));
+    let refused = budget.admit("b", Spend::from_tokens(200)).unwrap_err();
     assert_eq!(
         refused,
         Refusal::LimitExceeded {
@@ -116,12 +116,12 @@ fn an_estimate_the_spent_budget_cannot_cover_trips_the_switch() {
 #[test]
 fn a_refusal_caused_only_by_calls_in_flight_does_not_trip() {
     let budget = budget(Limits::new().tokens(1_000));
-    let in_flight = budget.admit("a", Usage::from_tokens(900)).unwrap();
-    let refused = budget.admit("b", Usage::from_tokens(200)).unwrap_err();
+    let in_flight = budget.admit("a", Spend::from_tokens(900)).unwrap();
+    let refused = budget.admit("b", Spend::from_tokens(200)).unwrap_err();
     assert_eq!(refused.scope(), Some(&Scope::Process));
     assert!(!budget.is_tripped(), "the 900 held may still come back");
-    in_flight.commit(Usage::from_tokens(300));
-    assert!(budget.admit("b", Usage::from_tokens(200)).is_ok());
+    in_flight.commit(Spend::from_tokens(300));
+    assert!(budget.admit("b", Spend::from_tokens(200)).is_ok());
 }
 
 #[test]
@@ -132,19 +132,19 @@ fn an_agent_limit_refuses_only_that_agent_and_never_trips() {
         .build()
         .unwrap();
     let report = budget
-        .admit("greedy", Usage::from_tokens(1_000))
+        .admit("greedy", Spend::from_tokens(1_000))
         .unwrap()
-        .commit(Usage::from_tokens(1_000));
+        .commit(Spend::from_tokens(1_000));
     assert_eq!(report.limits_reached.len(), 1);
     assert_eq!(
         report.limits_reached[0].scope,
         Scope::Agent("greedy".into())
     );
     assert!(!report.tripped);
-    let refused = budget.admit("greedy", Usage::from_tokens(1)).unwrap_err();
+    let refused = budget.admit("greedy", Spend::from_tokens(1)).unwrap_err();
     assert_eq!(refused.scope(), Some(&Scope::Agent("greedy".into())));
     assert!(!budget.is_tripped());
-    assert!(budget.admit("modest", Usage::from_tokens(1_000)).is_ok());
+    assert!(budget.admit("modest", Spend::from_tokens(1_000)).is_ok());
 }
 
 #[tokio::test(start_paused = true)]
@@ -217,9 +217,9 @@ async fn an_admission_after_the_deadline_is_refused_and_trips() {
         .time_limit(Duration::from_secs(10))
         .build()
         .unwrap();
-    assert!(budget.admit("a", Usage::ZERO).is_ok());
+    assert!(budget.admit("a", Spend::ZERO).is_ok());
     advance(Duration::from_secs(10)).await;
-    let refused = budget.admit("a", Usage::ZERO).unwrap_err();
+    let refused = budget.admit("a", Spend::ZERO).unwrap_err();
     assert!(matches!(
         refused,
         Refusal::Tripped {
@@ -311,7 +311,7 @@ fn a_manual_trip_refuses_every_later_admission() {
     );
     for agent in ["a", "b", "c"] {
         assert_eq!(
-            budget.admit(agent, Usage::ZERO).unwrap_err(),
+            budget.admit(agent, Spend::ZERO).unwrap_err(),
             Refusal::Tripped {
                 reason: TripReason::manual("runaway planner")
             }
@@ -323,9 +323,9 @@ fn a_manual_trip_refuses_every_later_admission() {
 #[test]
 fn calls_in_flight_at_the_trip_still_commit_their_spend() {
     let budget = budget(Limits::new().tokens(1_000));
-    let in_flight = budget.admit("a", Usage::from_tokens(300)).unwrap();
+    let in_flight = budget.admit("a", Spend::from_tokens(300)).unwrap();
     budget.trip(TripReason::manual("stop"));
-    let report = in_flight.commit(Usage::from_tokens(250));
+    let report = in_flight.commit(Spend::from_tokens(250));
     assert!(!report.tripped);
     assert_eq!(budget.process().committed(Dimension::Tokens), 250);
     assert_eq!(budget.process().reserved(Dimension::Tokens), 0);

@@ -329,7 +329,7 @@ mod tests {
 
     use overseer_agent::{AgentName, AskEvent, BreakerEvent, Usage};
     use overseer_breaker::Trigger;
-    use overseer_budget::{Ledger, Limits, Scope, Usage as Spend};
+    use overseer_budget::{Ledger, Limits, Scope, Spend};
     use overseer_supervisor::{ChildId, ChildPath, ExitReason, LifecycleEvent};
 
     use super::*;

@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use overseer::breaker::{BreakerConfig, BreakerKey, BreakerRegistry, Outcome as BreakerOutcome};
-use overseer::budget::{Budget, Ledger, Limits, Scope, Usage};
+use overseer::budget::{Budget, Ledger, Limits, Scope, Spend};
 
 use super::Config;
 use crate::measure::{fail, Outcome};
@@ -20,9 +20,9 @@ use crate::systems::Role;
 /// The latency recorded with each breaker outcome.
 const LATENCY: Duration = Duration::from_millis(1500);
 /// What each reservation holds.
-const ESTIMATE: Usage = Usage::new(1_000, 3_000);
+const ESTIMATE: Spend = Spend::new(1_000, 3_000);
 /// What each commit reports.
-const ACTUAL: Usage = Usage::new(800, 2_400);
+const ACTUAL: Spend = Spend::new(800, 2_400);
 
 /// Limited in every dimension, so every reservation goes through the compare-and-swap against
 /// a limit, but so far that no run reaches a tier or the limit.
