@@ -16,9 +16,11 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::settlement::{Settlement, Verdict};
 use crate::slot::{Answer, ParkAttempt, Reply, Slot};
 use crate::spec::Factory;
-use crate::{Agent, AgentContext, AgentError, AskError, BudgetWarningEvent, SystemEvent};
+use crate::{Agent, AgentContext, AgentError, AskError};
+use overseer_supervisor::EventId;
 
 /// The messages an agent's actor gets.
 pub(crate) enum AgentMsg {
@@ -109,6 +111,7 @@ impl<A: Agent> Slot<A> {
             path,
             self.shared.budget.clone(),
             Arc::clone(&self.injected),
+            Arc::clone(&self.tasks),
         )
     }
 }
@@ -123,6 +126,9 @@ impl<A: Agent> Actor for AgentActor<A> {
         _myself: ActorRef<AgentMsg>,
         args: AgentArgs<A>,
     ) -> Result<AgentState<A>, ActorProcessingErr> {
+        // A new actor is a new incarnation: what the one before it spawned (it was killed, so
+        // nothing else ended its tasks) is aborted first.
+        self.slot.tasks.abort_all();
         let mut context = self.slot.context(args.path);
         let agent = build(&args.factory, &mut context, args.previous_exit.as_ref())
             .await
@@ -266,16 +272,14 @@ impl<A: Agent> AgentActor<A> {
             return Ok(false);
         };
         if job.reply.as_ref().is_some_and(|reply| reply.is_closed()) {
-            return Ok(more); // the caller has given up; dropping the reservation releases it
+            // The caller gave up before the task started: it never runs, and dropping its
+            // settlement releases what admitting it reserved.
+            return Ok(more);
         }
         let (deadline, asked_at, id) = (job.deadline, job.asked_at, job.id);
         // An ask's deadline is its caller's: a caller that gave up has closed its reply. The
         // clock is read for a tell's deadline and for the breaker's latency.
-        let has_permit = job
-            .admission
-            .as_ref()
-            .is_some_and(|taken| taken.permit.is_some());
-        let started = (job.reply.is_none() || has_permit).then(Instant::now);
+        let started = (job.reply.is_none() || job.settlement.is_some()).then(Instant::now);
         let task_type = A::task_type(&job.task);
         if job.reply.is_none() && started.is_some_and(|started| started >= deadline) {
             let after = deadline.saturating_duration_since(asked_at);
@@ -287,7 +291,7 @@ impl<A: Agent> AgentActor<A> {
                 .publish_ask_event(id, task_type, &Answer::<()>::error(timeout), asked_at);
             return Ok(more);
         }
-        context.begin_task(deadline, id);
+        context.begin_task(deadline, id, job.settlement.take());
         self.slot.set_exit_cause(Some(id));
         let shared = &self.slot.shared;
         let reply = job.reply.as_mut();
@@ -310,22 +314,12 @@ impl<A: Agent> AgentActor<A> {
             usage,
             injected,
             model,
+            settlement,
         } = context.end_task();
-        let (permit, reservation) = match job.admission {
-            Some(taken) => (taken.permit, taken.reservation),
-            None => (None, None),
-        };
         let reply = job.reply;
-        let path = self.slot.path();
-        if let Some(reservation) = reservation {
-            let report = crate::cause::during_ask(id, path, || reservation.commit(usage.into()));
-            for warning in report.warnings {
-                let meta = shared.meta(Some(id), path.cloned());
-                shared.publish(SystemEvent::BudgetWarning(BudgetWarningEvent::new(
-                    meta, warning,
-                )));
-            }
-        }
+        // The caller stopped waiting while the handler ran (and did not settle the ask, as a
+        // caller whose deadline passed does): the outcome is not counted.
+        let abandoned = reply.as_ref().is_some_and(|reply| reply.is_closed());
         let answer = |outcome: Result<A::Output, AskError>| {
             let answer = |outcome: Result<A::Output, AskError>| Answer {
                 outcome: outcome.map_err(Box::new),
@@ -348,26 +342,15 @@ impl<A: Agent> AgentActor<A> {
         let Some(outcome) = performed else {
             // The kill switch tripped and the in-flight policy cancels this task: it says
             // nothing about the agent's health, so the breaker does not count it.
-            if let Some(permit) = permit {
-                permit.cancel();
-            }
+            self.settle(settlement.as_deref(), id, None);
             self.slot.set_exit_cause(None);
             answer(Err(shared.closed().unwrap_or(AskError::ShutDown)));
             return Ok(more);
         };
         let (result, exit) = self.judge(outcome, deadline, asked_at);
-        if let Some(budget) = &shared.budget {
-            crate::cause::during_ask(id, path, || {
-                budget.record_outcome(result.is_ok(), Instant::now())
-            });
-        }
-        if let Some(permit) = permit {
-            let outcome = self.slot.classifier.outcome(&result);
-            let latency = started.map(|started| started.elapsed()).unwrap_or_default();
-            if let Some(transition) = permit.record(outcome, latency) {
-                shared.publish_transition(&transition, id, path.cloned());
-            }
-        }
+        let latency = started.map(|started| started.elapsed()).unwrap_or_default();
+        let verdict = (!abandoned).then(|| self.slot.verdict(&result, latency));
+        self.settle(settlement.as_deref(), id, verdict);
         answer(result);
         match exit {
             // The exit's `stopped` event names this ask as its cause.
@@ -376,6 +359,19 @@ impl<A: Agent> AgentActor<A> {
                 self.slot.set_exit_cause(None);
                 Ok(more)
             }
+        }
+    }
+
+    /// Settles a task that ended here, unless its caller did already (its deadline passed
+    /// first); spend reported after that is charged on its own.
+    fn settle(&self, settlement: Option<&Settlement>, id: EventId, verdict: Option<Verdict>) {
+        let Some(settlement) = settlement else { return };
+        let shared = &self.slot.shared;
+        if let Some(taken) = settlement.take() {
+            taken.settle(shared, id, self.slot.path(), verdict);
+        }
+        if let Some(budget) = &shared.budget {
+            settlement.charge_late(budget, self.slot.name.as_str());
         }
     }
 

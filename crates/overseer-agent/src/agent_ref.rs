@@ -12,7 +12,8 @@ use tracing::Instrument;
 
 use overseer_supervisor::EventId;
 
-use crate::slot::{Admission, Answer, Job, Slot};
+use crate::settlement::Settlement;
+use crate::slot::{Answer, Job, Slot};
 use crate::{Agent, AgentName, AskError};
 
 /// A cheap, cloneable, typed handle to an agent, looked up by name from a running
@@ -110,22 +111,39 @@ impl<A: Agent> AgentRef<A> {
     /// asks (stopped, shut down, failing fast while restarting).
     pub fn tell(&self, task: A::Task) -> Result<(), AskError> {
         let id = self.slot.shared.ids.next();
-        let admission = self.admit(&task, id)?;
+        let settlement = self.admit(&task, id)?;
         let asked_at = Instant::now();
         self.slot.enqueue(Job {
             task,
             reply: None,
             deadline: asked_at + self.default_timeout(),
             asked_at,
-            admission,
+            settlement,
             id,
         });
         Ok(())
     }
 
-    /// Asks this agent, and if its breaker for the task's type is open or the ask fails, asks
-    /// each alternate in turn (agents of the same type that handle the same tasks). The
-    /// answer says which agent answered; if none did, the last error is returned.
+    /// Asks this agent, and if it cannot take the task, asks each alternate in turn (agents of
+    /// the same type that handle the same tasks), all within one deadline: the default
+    /// deadline of this agent, measured from this call. The answer says which agent
+    /// answered.
+    ///
+    /// It falls back only on the errors of [`AskError::may_fall_back`]: the task was refused
+    /// before it reached a handler (an open breaker, an agent restarting, stopped or not in
+    /// the tree, the agent's own budget) or its handler declined it with a task failure
+    /// ([`AskError::Failed`]). A timeout or a crash is returned as it is, without re-sending
+    /// the task: it may have had effects, and a task that crashed one agent may crash the
+    /// next. A system-wide refusal (shut down, kill switch, the process budget) is returned
+    /// at once.
+    ///
+    /// # Errors
+    /// The first error that does not fall back; if every agent was tried, the last error; an
+    /// [`AskError::Timeout`] if the deadline passed before an alternate could be asked.
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the ask in progress, as for [`ask`](Self::ask); no
+    /// alternate is asked after that.
     pub async fn ask_with_fallback(
         &self,
         task: A::Task,
@@ -134,21 +152,32 @@ impl<A: Agent> AgentRef<A> {
     where
         A::Task: Clone,
     {
+        let timeout = self.default_timeout();
+        let deadline = Instant::now() + timeout;
         let mut last_error = None;
         for agent in std::iter::once(self).chain(alternates) {
-            match agent.ask(task.clone()).await {
+            if let Some(error) = &last_error {
+                tracing::debug!(agent = %agent.name(), error = %error, "falling back");
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(AskError::Timeout {
+                    agent: agent.name().clone(),
+                    after: timeout,
+                });
+            }
+            match agent.ask_within(task.clone(), left).await {
                 Ok(output) => {
                     return Ok(Answered {
                         by: agent.name().clone(),
                         output,
                     })
                 }
-                Err(error) => {
-                    tracing::debug!(agent = %agent.name(), error = %error, "falling back");
-                    last_error = Some(error);
-                }
+                Err(error) if error.may_fall_back() => last_error = Some(error),
+                Err(error) => return Err(error),
             }
         }
+        // Never `None`: the chain holds this agent.
         Err(last_error.unwrap_or(AskError::UnknownAgent {
             name: self.name().to_string(),
         }))
@@ -157,7 +186,7 @@ impl<A: Agent> AgentRef<A> {
     /// The admission checks before a task is queued, in order: the system is open (kill
     /// switch, shutdown), the agent takes asks, the breaker of (agent, task type) admits it,
     /// and the budget holds the task's estimate (reserved until the task ends).
-    fn admit(&self, task: &A::Task, id: EventId) -> Result<Option<Box<Admission>>, AskError> {
+    fn admit(&self, task: &A::Task, id: EventId) -> Result<Option<Arc<Settlement>>, AskError> {
         if let Some(refusal) = self.slot.refusal() {
             return Err(refusal);
         }
@@ -181,7 +210,7 @@ impl<A: Agent> AgentRef<A> {
                 }
             },
         };
-        Ok(Admission::boxed(permit, self.reserve(task, id)?))
+        Ok(Settlement::new(permit, self.reserve(task, id)?))
     }
 
     fn reserve(&self, task: &A::Task, id: EventId) -> Result<Option<Reservation>, AskError> {
@@ -227,39 +256,70 @@ impl<A: Agent> AgentRef<A> {
         asked_at: Instant,
         timeout: Duration,
     ) -> Answer<A::Output> {
-        let admission = match self.admit(&task, id) {
+        let settlement = match self.admit(&task, id) {
             Ok(admitted) => admitted,
             Err(refusal) => return Answer::error(refusal),
         };
         let deadline = asked_at + timeout;
-        let (reply, answer) = oneshot::channel();
+        let (reply, mut answer) = oneshot::channel();
         self.slot.enqueue(Job {
             task,
             reply: Some(reply),
             deadline,
             asked_at,
-            admission,
+            settlement: settlement.clone(),
             id,
         });
-        let unanswered = match tokio::time::timeout_at(deadline, answer).await {
+        let unanswered = match tokio::time::timeout_at(deadline, &mut answer).await {
             Ok(Ok(answered)) => return answered,
             // The incarnation was killed while it held the task.
-            Ok(Err(_dropped)) => AskError::Crashed {
-                agent: self.slot.name.clone(),
-                reason: self
-                    .slot
-                    .last_exit()
-                    .unwrap_or(overseer_supervisor::ExitReason::Killed),
-            },
-            Err(_elapsed) => AskError::Timeout {
-                agent: self.slot.name.clone(),
-                after: timeout,
-            },
+            Ok(Err(_dropped)) => self.killed(settlement.as_deref(), id),
+            Err(_elapsed) => {
+                let timeout = AskError::Timeout {
+                    agent: self.slot.name.clone(),
+                    after: timeout,
+                };
+                match settlement.as_deref().map(Settlement::take) {
+                    // The incarnation settled the ask as its deadline passed: its answer is
+                    // on its way (it is sent right after the settlement, without a wait).
+                    Some(None) => match answer.await {
+                        Ok(answered) => return answered,
+                        Err(_dropped) => timeout,
+                    },
+                    // Recorded before the caller hears of it, so that a retry meets a breaker
+                    // that has counted the timeout.
+                    Some(Some(taken)) => {
+                        let verdict = self.slot.error_verdict(&timeout, deadline - asked_at);
+                        taken.settle(&self.slot.shared, id, self.slot.path(), Some(verdict));
+                        timeout
+                    }
+                    None => timeout,
+                }
+            }
         };
         // The handler may have marked the task before it hung or was killed.
         Answer {
             injected: self.slot.injected.of(id),
             ..Answer::error(unanswered)
+        }
+    }
+
+    /// The error of an ask whose incarnation was killed while it held the task; the spend
+    /// its handler reported is committed now, and the kill is not counted by the breaker.
+    fn killed(&self, settlement: Option<&Settlement>, id: EventId) -> AskError {
+        if let Some(taken) = settlement.and_then(Settlement::take) {
+            taken.settle(&self.slot.shared, id, self.slot.path(), None);
+        }
+        // Killed by a shutdown or by the kill switch: say so, not that the agent crashed.
+        if let Some(closed) = self.slot.shared.closed() {
+            return closed;
+        }
+        AskError::Crashed {
+            agent: self.slot.name.clone(),
+            reason: self
+                .slot
+                .last_exit()
+                .unwrap_or(overseer_supervisor::ExitReason::Killed),
         }
     }
 

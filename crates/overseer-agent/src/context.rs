@@ -9,7 +9,9 @@ use std::sync::Arc;
 use overseer_supervisor::{ChildPath, EventId};
 use tokio::time::Instant;
 
+use crate::settlement::Settlement;
 use crate::slot::InjectedMark;
+use crate::tasks::IncarnationTasks;
 use crate::{AgentName, Usage};
 
 /// The context a handler works in: who it is, how long it has, and where it reports usage.
@@ -27,7 +29,11 @@ pub struct AgentContext {
     model: Option<Cow<'static, str>>,
     /// Where the mark is also left for a caller that stopped waiting.
     marks: Arc<InjectedMark>,
+    /// The current task's settlement, where reported spend is also added (so that it is
+    /// committed whatever ends the task).
+    settlement: Option<Arc<Settlement>>,
     budget: Option<Budget>,
+    tasks: Arc<IncarnationTasks>,
 }
 
 impl AgentContext {
@@ -36,6 +42,7 @@ impl AgentContext {
         path: ChildPath,
         budget: Option<Budget>,
         marks: Arc<InjectedMark>,
+        tasks: Arc<IncarnationTasks>,
     ) -> Self {
         Self {
             name,
@@ -46,7 +53,9 @@ impl AgentContext {
             injected: None,
             model: None,
             marks,
+            settlement: None,
             budget,
+            tasks,
         }
     }
 
@@ -87,6 +96,52 @@ impl AgentContext {
     /// outcome of the ask, published in the ask's event, and charged to budgets.
     pub fn report_usage(&mut self, usage: Usage) {
         self.usage += usage;
+        if let Some(settlement) = &self.settlement {
+            settlement.report(usage);
+        }
+    }
+
+    /// Spawns `task` on the current tokio runtime, tied to this incarnation of the agent: it
+    /// is aborted when the incarnation ends (its agent crashes, fails a task fatally, hangs,
+    /// is restarted with its group, stopped or killed, or the system shuts down), as an Erlang
+    /// process linked to its parent dies with it. Use it for work a handler starts and does
+    /// not wait for (a heartbeat, a prefetch, a watcher): a task spawned with `tokio::spawn`
+    /// is not tied to anything and outlives the agent's crashes, restarts and the system
+    /// itself.
+    ///
+    /// The handle can abort the task earlier; the task's output is not kept.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime (a handler always runs inside one).
+    ///
+    /// ```
+    /// use overseer_agent::{Agent, AgentContext, AgentError};
+    ///
+    /// struct Watcher;
+    /// impl Agent for Watcher {
+    ///     type Task = ();
+    ///     type Output = ();
+    ///     async fn handle(&mut self, ctx: &mut AgentContext, _: ()) -> Result<(), AgentError> {
+    ///         // Ends with this incarnation, whatever ends it.
+    ///         ctx.spawn(async {
+    ///             loop {
+    ///                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    ///             }
+    ///         });
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn spawn<F>(&mut self, task: F) -> tokio::task::AbortHandle
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(task)
+    }
+
+    /// How many tasks this incarnation spawned with [`spawn`](Self::spawn) are still running.
+    pub fn live_tasks(&self) -> usize {
+        self.tasks.live()
     }
 
     /// Names the model the current task used (`"gpt-4o"`, `"claude-sonnet-4"`; the last name
@@ -113,7 +168,16 @@ impl AgentContext {
         }
     }
 
-    pub(crate) fn begin_task(&mut self, deadline: Instant, task: EventId) {
+    pub(crate) fn begin_task(
+        &mut self,
+        deadline: Instant,
+        task: EventId,
+        settlement: Option<Arc<Settlement>>,
+    ) {
+        if let Some(settlement) = &settlement {
+            settlement.begin();
+        }
+        self.settlement = settlement;
         self.deadline = Some(deadline);
         self.usage = Usage::default();
         self.task = Some(task);
@@ -129,6 +193,7 @@ impl AgentContext {
             usage: std::mem::take(&mut self.usage),
             injected: self.injected.take(),
             model: self.model.take(),
+            settlement: self.settlement.take(),
         }
     }
 }
@@ -138,4 +203,5 @@ pub(crate) struct TaskReport {
     pub(crate) usage: Usage,
     pub(crate) injected: Option<&'static str>,
     pub(crate) model: Option<Cow<'static, str>>,
+    pub(crate) settlement: Option<Arc<Settlement>>,
 }

@@ -183,6 +183,36 @@ pub enum SystemError {
 }
 
 impl AskError {
+    /// Whether [`AgentRef::ask_with_fallback`](crate::AgentRef::ask_with_fallback) asks the
+    /// next alternate after this error: the task was refused before it reached a handler by
+    /// something that concerns this agent alone, or its handler declined it.
+    ///
+    /// | error | falls back |
+    /// |---|---|
+    /// | [`BreakerOpen`](Self::BreakerOpen), [`Restarting`](Self::Restarting), [`AgentStopped`](Self::AgentStopped), [`NotInTree`](Self::NotInTree), [`UnknownAgent`](Self::UnknownAgent) | yes: the task never reached a handler |
+    /// | [`BudgetExceeded`](Self::BudgetExceeded) by the agent's own limit | yes |
+    /// | [`Failed`](Self::Failed) | yes: the handler declined the task and the agent carries on |
+    /// | [`Timeout`](Self::Timeout), [`Crashed`](Self::Crashed) | no: the task may have had effects, and may crash the next agent too |
+    /// | [`BudgetExceeded`](Self::BudgetExceeded) by the process limit, [`KillSwitchTripped`](Self::KillSwitchTripped), [`ShutDown`](Self::ShutDown), [`WrongAgentType`](Self::WrongAgentType) | no: every alternate would be refused alike |
+    pub fn may_fall_back(&self) -> bool {
+        match self {
+            Self::BreakerOpen { .. }
+            | Self::Restarting { .. }
+            | Self::AgentStopped { .. }
+            | Self::NotInTree { .. }
+            | Self::UnknownAgent { .. }
+            | Self::Failed { .. } => true,
+            Self::BudgetExceeded { refusal, .. } => {
+                refusal.scope().is_some_and(|scope| !scope.is_process())
+            }
+            Self::Timeout { .. }
+            | Self::Crashed { .. }
+            | Self::WrongAgentType { .. }
+            | Self::ShutDown
+            | Self::KillSwitchTripped { .. } => false,
+        }
+    }
+
     /// Whether the ask reached an agent (its outcome says something about the agent), as
     /// opposed to being refused before (stopped, restarting, shut down, tripped, over budget).
     pub fn reached_agent(&self) -> bool {

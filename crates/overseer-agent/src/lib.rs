@@ -54,9 +54,11 @@ mod context;
 mod error;
 mod event;
 mod model;
+mod settlement;
 mod slot;
 mod spec;
 mod system;
+mod tasks;
 mod usage;
 
 pub use agent::Agent;

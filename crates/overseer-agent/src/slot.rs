@@ -13,16 +13,17 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
-use overseer_breaker::{BreakerHandle, BreakerKey, Permit};
-use overseer_budget::Reservation;
+use overseer_breaker::{BreakerHandle, BreakerKey};
 use overseer_supervisor::{ChildFate, ChildPath, EventId, ExitCause, ExitReason};
 use ractor::ActorRef;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::actor::AgentMsg;
+use crate::settlement::{Settlement, Verdict};
 use crate::spec::{AgentConfig, Classifier};
 use crate::system::Shared;
+use crate::tasks::IncarnationTasks;
 use std::borrow::Cow;
 
 use crate::event::{AskEvent, AskOutcome, SystemEvent};
@@ -99,35 +100,11 @@ pub(crate) struct Job<A: Agent> {
     pub(crate) reply: Option<Reply<A::Output>>,
     pub(crate) deadline: Instant,
     pub(crate) asked_at: Instant,
-    /// What admitting the task took, if anything (boxed: a job is moved several times on its
-    /// way, and small enough without it to be moved without a copy loop).
-    pub(crate) admission: Option<Box<Admission>>,
+    /// What admitting the task took, if anything, shared with its caller: whichever learns
+    /// of the task's end first settles it.
+    pub(crate) settlement: Option<Arc<Settlement>>,
     /// The ask's event id, assigned when it was made.
     pub(crate) id: EventId,
-}
-
-/// What admitting a task took from the breaker and the budget.
-pub(crate) struct Admission {
-    /// The breaker admission for this task: its outcome is recorded when the task ends.
-    pub(crate) permit: Option<Permit>,
-    /// The budget held for this task: committed with the usage reported when the task ends,
-    /// released if the task is dropped.
-    pub(crate) reservation: Option<Reservation>,
-}
-
-impl Admission {
-    /// `None` when nothing was taken (no breaker, no budget).
-    pub(crate) fn boxed(
-        permit: Option<Permit>,
-        reservation: Option<Reservation>,
-    ) -> Option<Box<Self>> {
-        (permit.is_some() || reservation.is_some()).then(|| {
-            Box::new(Self {
-                permit,
-                reservation,
-            })
-        })
-    }
 }
 
 const STARTING: u8 = 0;
@@ -176,6 +153,8 @@ pub(crate) struct Slot<A: Agent> {
     held: Mutex<Held<A>>,
     /// The fault marked on the latest task, shared with the incarnations' contexts.
     pub(crate) injected: Arc<InjectedMark>,
+    /// The tasks the current incarnation spawned, shared with its contexts.
+    pub(crate) tasks: Arc<IncarnationTasks>,
 }
 
 /// An agent's place in the tree.
@@ -206,6 +185,7 @@ impl<A: Agent> Slot<A> {
             placement: OnceLock::new(),
             held: Mutex::new(Held::Parked),
             injected: Arc::default(),
+            tasks: Arc::default(),
         }
     }
 
@@ -264,6 +244,28 @@ impl<A: Agent> Slot<A> {
                 })
             }
             _ => None,
+        }
+    }
+
+    /// How the breaker and the error-rate window count an ask that ended with `result`.
+    pub(crate) fn verdict(
+        &self,
+        result: &Result<A::Output, AskError>,
+        latency: std::time::Duration,
+    ) -> Verdict {
+        Verdict {
+            outcome: self.classifier.outcome(result),
+            success: result.is_ok(),
+            latency,
+        }
+    }
+
+    /// How the breaker and the error-rate window count an ask that failed with `error`.
+    pub(crate) fn error_verdict(&self, error: &AskError, latency: std::time::Duration) -> Verdict {
+        Verdict {
+            outcome: self.classifier.error_outcome(error),
+            success: false,
+            latency,
         }
     }
 
@@ -363,10 +365,12 @@ impl<A: Agent> Slot<A> {
         drop(previous);
     }
 
-    /// Parks: drops the agent (outside the lock: its `Drop` is the user's code).
+    /// Parks: drops the agent (outside the lock: its `Drop` is the user's code) and aborts
+    /// the tasks of its incarnation.
     pub(crate) fn drop_agent(&self) {
         let previous = std::mem::replace(&mut *self.held(), Held::Parked);
         drop(previous);
+        self.tasks.abort_all();
     }
 
     /// Parks an idle agent here; an agent in use is parked by its actor after the task.
@@ -378,6 +382,7 @@ impl<A: Agent> Slot<A> {
         let previous = std::mem::replace(&mut *held, Held::Parked);
         drop(held);
         drop(previous);
+        self.tasks.abort_all();
         ParkAttempt::Parked
     }
 
@@ -547,6 +552,7 @@ impl<A: Agent> AnySlot for Slot<A> {
             ChildFate::SupervisorExiting => self.state.store(SUPERVISOR_EXITING, Ordering::Release),
             ChildFate::Stopped | ChildFate::Removed => {
                 self.state.store(STOPPED, Ordering::Release);
+                self.tasks.abort_all();
                 let error = self.shared.closed().unwrap_or(AskError::AgentStopped {
                     agent: self.name.clone(),
                 });
@@ -557,6 +563,7 @@ impl<A: Agent> AnySlot for Slot<A> {
 
     fn shut_down(&self) {
         self.state.store(STOPPED, Ordering::Release);
+        self.tasks.abort_all();
         self.fail_queued(&self.shared.closed().unwrap_or(AskError::ShutDown));
     }
 

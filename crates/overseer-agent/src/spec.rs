@@ -75,8 +75,16 @@ impl<A: Agent> Classifier<A> {
                 Some(valid) if !valid(output) => Outcome::Failure,
                 _ => Outcome::Success,
             },
-            Err(error) if (self.failure)(error) => Outcome::Failure,
-            Err(_) => Outcome::Ignored,
+            Err(error) => self.error_outcome(error),
+        }
+    }
+
+    /// The breaker outcome of an ask that failed with `error`.
+    pub(crate) fn error_outcome(&self, error: &AskError) -> Outcome {
+        if (self.failure)(error) {
+            Outcome::Failure
+        } else {
+            Outcome::Ignored
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::kill_switch::{
 };
 use crate::ledger::{Ledger, LedgerStatus, Remaining};
 use crate::limits::Limits;
-use crate::reservation::Reservation;
+use crate::reservation::{CommitReport, Reservation};
 use crate::scope::{AgentId, Scope};
 use crate::tier::{Tier, Tiers};
 use crate::usage::Spend;
@@ -327,6 +327,20 @@ impl Budget {
                 Ok(())
             }
         }
+    }
+
+    /// Commits spend that no reservation holds (a call reported it after its reservation was
+    /// settled, for example while it overran its deadline), to `agent`'s ledger and the
+    /// process's. It is never refused, since it was spent; like a commit, one that takes the
+    /// process's committed spend to a limit trips the kill switch.
+    pub fn charge(&self, agent: &str, spend: Spend) -> CommitReport {
+        let mut report = CommitReport::empty(Spend::ZERO);
+        report.usage = spend;
+        let (nothing, spent) = (Spend::ZERO.amounts(0), spend.amounts(0));
+        self.agent_ledger(agent).settle(nothing, spent, &mut report);
+        self.inner.process.settle(nothing, spent, &mut report);
+        crate::reservation::trip_on_process_limit(&self.inner.switch, &mut report);
+        report
     }
 
     /// The process ledger.

@@ -108,15 +108,7 @@ impl Reservation {
             );
         }
         if let Some(switch) = &self.switch {
-            let reached = report.limits_reached.iter().find(|r| r.scope.is_process());
-            if let Some(reached) = reached {
-                let reason = TripReason::LimitReached {
-                    dimension: reached.dimension,
-                    committed: reached.committed,
-                    limit: reached.limit,
-                };
-                report.tripped = switch.trip(reason).tripped_now();
-            }
+            trip_on_process_limit(switch, &mut report);
         }
         report
     }
@@ -134,6 +126,19 @@ impl Reservation {
                 ledger.unclaim(amounts);
             }
         }
+    }
+}
+
+/// Trips `switch` if this commit took the process ledger's committed spend to a limit.
+pub(crate) fn trip_on_process_limit(switch: &KillSwitch, report: &mut CommitReport) {
+    let reached = report.limits_reached.iter().find(|r| r.scope.is_process());
+    if let Some(reached) = reached {
+        let reason = TripReason::LimitReached {
+            dimension: reached.dimension,
+            committed: reached.committed,
+            limit: reached.limit,
+        };
+        report.tripped = switch.trip(reason).tripped_now();
     }
 }
 

@@ -178,4 +178,15 @@ pub enum TreeError {
     /// The tree did not stop within the deadline; it was killed.
     #[error("the tree did not stop within {0:?} and was killed")]
     ShutdownTimedOut(std::time::Duration),
+    /// The tree did not stop within the deadline, and some of its actors were still running
+    /// after they were killed: their handlers never yield to the runtime (a busy loop with no
+    /// `.await`), which a cooperative scheduler cannot preempt. They end when their handlers
+    /// yield; run CPU-bound work with `tokio::task::spawn_blocking`.
+    #[error("the tree did not stop within {deadline:?}; {} killed actor(s) still run, their handlers never yielding to the runtime", running.len())]
+    ShutdownIncomplete {
+        /// The deadline that passed.
+        deadline: std::time::Duration,
+        /// The ids of the actors still running.
+        running: Vec<String>,
+    },
 }

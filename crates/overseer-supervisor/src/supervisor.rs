@@ -501,6 +501,34 @@ async fn shut_down(cell: &ActorCell, shutdown: Shutdown) -> ExitReason {
 /// ractor's own cascade skips linked actors that are already stopping, so a child stuck in
 /// `post_stop` under a killed supervisor would live on; this kills every descendant itself.
 pub(crate) async fn kill(cell: &ActorCell) {
+    for actor in &kill_subtree(cell) {
+        if actor.wait(Some(KILL_WAIT)).await.is_err() {
+            tracing::error!(actor = %actor.get_id(), "a killed actor did not stop; it may be blocking its thread");
+        }
+    }
+}
+
+/// Kills an actor and everything linked below it, as [`kill`] does, but waits at most
+/// `grace` for them all to be gone, and returns those still running: an actor whose handler
+/// never yields to the runtime cannot be stopped by a cooperative scheduler.
+pub(crate) async fn kill_within(cell: &ActorCell, grace: Duration) -> Vec<ActorCell> {
+    let subtree = kill_subtree(cell);
+    let all_gone = futures::future::join_all(subtree.iter().map(|actor| actor.wait(None)));
+    if tokio::time::timeout(grace, all_gone).await.is_ok() {
+        return Vec::new();
+    }
+    let running: Vec<ActorCell> = subtree
+        .into_iter()
+        .filter(|actor| !matches!(actor.get_status(), ractor::ActorStatus::Stopped))
+        .collect();
+    for actor in &running {
+        tracing::error!(actor = %actor.get_id(), "a killed actor did not stop; it may be blocking its thread");
+    }
+    running
+}
+
+/// Sends a kill to an actor and to everything linked below it, deepest first; returns them.
+fn kill_subtree(cell: &ActorCell) -> Vec<ActorCell> {
     let mut subtree = vec![cell.clone()];
     let mut next = 0;
     while let Some(actor) = subtree.get(next) {
@@ -511,11 +539,7 @@ pub(crate) async fn kill(cell: &ActorCell) {
     for actor in subtree.iter().rev() {
         actor.kill();
     }
-    for actor in &subtree {
-        if actor.wait(Some(KILL_WAIT)).await.is_err() {
-            tracing::error!(actor = %actor.get_id(), "a killed actor did not stop; it may be blocking its thread");
-        }
-    }
+    subtree
 }
 
 impl SupervisorState {

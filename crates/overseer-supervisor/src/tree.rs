@@ -9,6 +9,11 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::subtree_watchers::SubtreeWatchers;
+
+/// How long a shutdown past its deadline waits for the actors it killed to be gone before it
+/// reports those still running (a kill takes effect at the actor's next poll, so this is a few
+/// scheduler turns unless a handler never yields).
+const KILL_GRACE: Duration = Duration::from_millis(50);
 use crate::supervisor::{spawn_supervisor, SupervisorArgs, TreeContext};
 use crate::{
     ChildFate, ChildPath, EventBus, EventId, EventIds, EventKind, ExitCause, ExitReason,
@@ -227,6 +232,15 @@ impl SupervisionTree {
     /// order, depth first, each child under its shutdown spec, and the root exits with reason
     /// `shutdown`. If that takes longer than `deadline`, the rest of the tree is killed and
     /// [`TreeError::ShutdownTimedOut`] is returned. Stopping a stopped tree succeeds.
+    ///
+    /// # Errors
+    /// [`TreeError::ShutdownTimedOut`] when the deadline passed and the rest was killed;
+    /// [`TreeError::ShutdownIncomplete`] when, 50 ms after those kills, some actors still ran
+    /// (handlers that never yield to the runtime): it returns then rather than wait for them.
+    ///
+    /// # Cancel safety
+    /// Dropping the future leaves the tree stopping in order (the stop has been sent) but
+    /// nothing is killed at the deadline.
     pub async fn shutdown(&self, deadline: Duration) -> Result<(), TreeError> {
         self.shutdown_caused_by(deadline, None).await
     }
@@ -254,10 +268,20 @@ impl SupervisionTree {
             .await
         {
             Err(ractor::RactorErr::Timeout) => {
-                crate::supervisor::kill(&self.root_cell).await;
+                let running = crate::supervisor::kill_within(&self.root_cell, KILL_GRACE).await;
                 // The root did not get to tell its children: nothing will start them again.
                 self.root_watchers.settle(ChildFate::Stopped);
-                Err(TreeError::ShutdownTimedOut(deadline))
+                if running.is_empty() {
+                    Err(TreeError::ShutdownTimedOut(deadline))
+                } else {
+                    Err(TreeError::ShutdownIncomplete {
+                        deadline,
+                        running: running
+                            .iter()
+                            .map(|actor| actor.get_id().to_string())
+                            .collect(),
+                    })
+                }
             }
             _ => Ok(()),
         }

@@ -15,6 +15,8 @@ pub enum Task {
     Invalid,
     Hang,
     Slow(Duration),
+    /// Fails the task after a while.
+    SlowFail(Duration),
     Spend(Usage),
     Incarnation,
     /// Answers with the budget tier the agent sees.
@@ -66,6 +68,10 @@ impl Agent for Tester {
             Task::Slow(duration) => {
                 tokio::time::sleep(duration).await;
                 Ok("slow".into())
+            }
+            Task::SlowFail(duration) => {
+                tokio::time::sleep(duration).await;
+                Err(AgentError::failed("slow failure"))
             }
             Task::Spend(usage) => {
                 ctx.report_usage(usage);

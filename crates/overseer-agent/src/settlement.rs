@@ -1,0 +1,197 @@
+//! Settling an ask: recording its end with the breaker, the error-rate window and the budget,
+//! exactly once, by whichever side learns of the end first.
+//!
+//! An ask's end can be learnt by the incarnation that ran it (the handler returned, failed or
+//! passed its deadline) or by its caller (its deadline passed while the handler still ran, or
+//! the incarnation was killed while it held the task). The caller must not return its error
+//! before the end is recorded, or an immediate retry would be admitted by a breaker that has not
+//! counted the failure yet; the incarnation may never get to record anything (killed). So both
+//! hold the same [`Settlement`], and the first to [`take`](Settlement::take) it records the end.
+//!
+//! The spend a handler reports is added here as it is reported, so that whoever settles commits
+//! exactly what was reported, whatever ended the handler: spend reported is spend committed.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use overseer_breaker::{Outcome, Permit};
+use overseer_budget::{Budget, CommitReport, Reservation};
+use overseer_supervisor::{ChildPath, EventId};
+use tokio::time::Instant;
+
+use crate::system::Shared;
+use crate::{BudgetWarningEvent, SystemEvent, Usage};
+
+/// What admitting one ask took, and the spend its handler has reported so far.
+pub(crate) struct Settlement {
+    open: Mutex<Open>,
+}
+
+struct Open {
+    /// `None` once settled.
+    taken: Option<Taken>,
+    /// Spend reported after the ask was settled (its caller timed out while the handler ran
+    /// on): committed by the incarnation when the handler ends.
+    late: Usage,
+}
+
+/// What admitting an ask took from the breaker and the budget, and the spend reported since.
+pub(crate) struct Taken {
+    /// The breaker admission: its outcome is recorded, or it is cancelled.
+    pub(crate) permit: Option<Permit>,
+    /// The budget held for the ask: committed with `reported`.
+    pub(crate) reservation: Option<Reservation>,
+    /// The spend the handler reported so far.
+    pub(crate) reported: Usage,
+    /// Whether a handler started on the ask.
+    pub(crate) ran: bool,
+}
+
+impl Taken {
+    /// Commits the spend reported (and a step) if a handler ran, else releases what was
+    /// reserved: a reservation is never released once a handler ran, so what was spent is
+    /// counted whatever ended it.
+    pub(crate) fn commit(&mut self) -> Option<CommitReport> {
+        let reservation = self.reservation.take()?;
+        if self.ran {
+            Some(reservation.commit(self.reported.into()))
+        } else {
+            reservation.release();
+            None
+        }
+    }
+}
+
+impl std::fmt::Debug for Settlement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settlement")
+            .field("settled", &self.is_settled())
+            .finish()
+    }
+}
+
+impl Settlement {
+    /// `None` when admitting took nothing (no breaker, no budget): nothing to settle.
+    pub(crate) fn new(
+        permit: Option<Permit>,
+        reservation: Option<Reservation>,
+    ) -> Option<Arc<Self>> {
+        (permit.is_some() || reservation.is_some()).then(|| {
+            Arc::new(Self {
+                open: Mutex::new(Open {
+                    taken: Some(Taken {
+                        permit,
+                        reservation,
+                        reported: Usage::default(),
+                        ran: false,
+                    }),
+                    late: Usage::default(),
+                }),
+            })
+        })
+    }
+
+    fn open(&self) -> MutexGuard<'_, Open> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A handler started on the ask.
+    pub(crate) fn begin(&self) {
+        if let Some(taken) = &mut self.open().taken {
+            taken.ran = true;
+        }
+    }
+
+    /// Adds spend the handler reported.
+    pub(crate) fn report(&self, usage: Usage) {
+        let mut open = self.open();
+        match &mut open.taken {
+            Some(taken) => taken.reported += usage,
+            None => open.late += usage,
+        }
+    }
+
+    /// Takes what is to be settled: `None` if the other side settled the ask already.
+    pub(crate) fn take(&self) -> Option<Taken> {
+        self.open().taken.take()
+    }
+
+    /// Whether the ask is settled already.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.open().taken.is_none()
+    }
+
+    /// Spend reported after the ask was settled, to be charged by the incarnation.
+    pub(crate) fn take_late(&self) -> Usage {
+        std::mem::take(&mut self.open().late)
+    }
+
+    /// Charges spend reported after the ask was settled to `budget` (it is not refused: it
+    /// was spent).
+    pub(crate) fn charge_late(&self, budget: &Budget, agent: &str) {
+        let late = self.take_late();
+        if !late.is_zero() {
+            budget.charge(agent, late.into());
+        }
+    }
+}
+
+/// Nobody settled the ask (a tell whose incarnation was killed): the spend reported is
+/// committed, the breaker admission cancelled.
+impl Drop for Settlement {
+    fn drop(&mut self) {
+        let open = self.open.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(mut taken) = open.taken.take() {
+            taken.commit();
+        }
+    }
+}
+
+/// How an ask ended, as the breaker and the error-rate window count it.
+pub(crate) struct Verdict {
+    /// What the breaker records.
+    pub(crate) outcome: Outcome,
+    /// Whether the error-rate window counts a success.
+    pub(crate) success: bool,
+    /// How long the handler took (the breaker's latency).
+    pub(crate) latency: Duration,
+}
+
+impl Taken {
+    /// Records the ask's end: its spend committed (with the budget warnings it crossed), and,
+    /// with a `verdict`, its outcome counted by the breaker and the error-rate window; without
+    /// one (the caller gave up, a kill, a trip's cancellation) the breaker admission is
+    /// cancelled and nothing is counted.
+    pub(crate) fn settle(
+        mut self,
+        shared: &Shared,
+        id: EventId,
+        path: Option<&ChildPath>,
+        verdict: Option<Verdict>,
+    ) {
+        if let Some(report) = crate::cause::during_ask(id, path, || self.commit()) {
+            for warning in report.warnings {
+                let meta = shared.meta(Some(id), path.cloned());
+                shared.publish(SystemEvent::BudgetWarning(BudgetWarningEvent::new(
+                    meta, warning,
+                )));
+            }
+        }
+        let Some(verdict) = verdict else {
+            if let Some(permit) = self.permit {
+                permit.cancel();
+            }
+            return;
+        };
+        if let Some(budget) = &shared.budget {
+            crate::cause::during_ask(id, path, || {
+                budget.record_outcome(verdict.success, Instant::now())
+            });
+        }
+        if let Some(permit) = self.permit {
+            if let Some(transition) = permit.record(verdict.outcome, verdict.latency) {
+                shared.publish_transition(&transition, id, path.cloned());
+            }
+        }
+    }
+}
