@@ -319,7 +319,8 @@ impl<A: Agent> AgentActor<A> {
         let reply = job.reply;
         // The caller stopped waiting while the handler ran (and did not settle the ask, as a
         // caller whose deadline passed does): the outcome is not counted.
-        let abandoned = reply.as_ref().is_some_and(|reply| reply.is_closed());
+        let abandoned =
+            settlement.is_some() && reply.as_ref().is_some_and(|reply| reply.is_closed());
         let answer = |outcome: Result<A::Output, AskError>| {
             let answer = |outcome: Result<A::Output, AskError>| Answer {
                 outcome: outcome.map_err(Box::new),
@@ -348,9 +349,11 @@ impl<A: Agent> AgentActor<A> {
             return Ok(more);
         };
         let (result, exit) = self.judge(outcome, deadline, asked_at);
-        let latency = started.map(|started| started.elapsed()).unwrap_or_default();
-        let verdict = (!abandoned).then(|| self.slot.verdict(&result, latency));
-        self.settle(settlement.as_deref(), id, verdict);
+        if settlement.is_some() {
+            let latency = started.map(|started| started.elapsed()).unwrap_or_default();
+            let verdict = (!abandoned).then(|| self.slot.verdict(&result, latency));
+            self.settle(settlement.as_deref(), id, verdict);
+        }
         answer(result);
         match exit {
             // The exit's `stopped` event names this ask as its cause.

@@ -1,0 +1,75 @@
+//! Instructions per ask, counted with callgrind: a program that makes `N` asks through the
+//! full call path on a current-thread runtime, so that the difference between two counts
+//! divided by the difference in asks is the cost of one ask, exactly and repeatably.
+//!
+//! ```text
+//! cargo bench --bench ask_instructions --no-run        # builds target/release/deps/ask_instructions-*
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null BINARY plain 0
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null BINARY plain 20000
+//! # per ask = (Collected at 20000 - Collected at 0) / 20000; `governed` has a breaker and a budget
+//! ```
+//!
+//! Run without arguments (as `cargo bench` does) it makes 1,000 plain asks and exits.
+
+use std::time::Duration;
+
+// Full paths, not the prelude: the same file builds at older commits, to compare counts.
+use overseer::breaker::{BreakerConfig, BreakerRegistry};
+use overseer::budget::{Budget, Limits};
+use overseer::prelude::*;
+
+struct Echo;
+
+impl Agent for Echo {
+    type Task = u64;
+    type Output = u64;
+
+    async fn handle(&mut self, _: &mut AgentContext, task: u64) -> Result<u64, AgentError> {
+        Ok(task)
+    }
+}
+
+fn system(governed: bool) -> Result<System, Box<dyn std::error::Error>> {
+    let mut builder = System::builder().ask_timeout(Duration::from_secs(30));
+    if governed {
+        builder = builder
+            .breakers(BreakerRegistry::new(BreakerConfig::default())?)
+            .budget(
+                Budget::builder()
+                    .process_limits(Limits::new().tokens(u64::MAX / 2))
+                    .build()?,
+            );
+    }
+    Ok(builder.build())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1).filter(|arg| arg != "--bench");
+    let mode = args.next().unwrap_or_else(|| "plain".to_string());
+    let asks: u64 = match args.next() {
+        Some(count) => count.parse()?,
+        None => 1_000,
+    };
+    let governed = match mode.as_str() {
+        "plain" => false,
+        "governed" => true,
+        other => return Err(format!("unknown mode {other:?}: plain or governed").into()),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let system = system(governed)?;
+        let spec = SupervisorSpec::one_for_one("root")
+            .child(system.agent(AgentSpec::new("echo", || Echo))?);
+        system.start(spec).await?;
+        let echo = system.agent_ref::<Echo>("echo")?;
+        // One ask before counting starts: the breaker and the ledger entries exist from here.
+        echo.ask(0).await?;
+        for n in 0..asks {
+            std::hint::black_box(echo.ask(n).await?);
+        }
+        system.shutdown(Duration::from_secs(5)).await?;
+        Ok(())
+    })
+}
