@@ -10,6 +10,17 @@ use std::time::Duration;
 use overseer::prelude::*;
 use overseer::supervisor::EventKind;
 
+#[allow(dead_code)] // each example uses part of it
+#[path = "support/cli.rs"]
+mod cli;
+
+const CLI: cli::Cli = cli::Cli {
+    name: "agents_quickstart",
+    about: "two agents under a one_for_one supervisor: one crashes and is restarted while the other keeps serving",
+    synopsis: "",
+    options: &[],
+};
+
 /// Drafts answers with a (scripted) model; panics on a task it cannot parse.
 struct Writer {
     model: ScriptedModel,
@@ -69,6 +80,7 @@ impl Agent for Reviewer {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    CLI.no_arguments();
     std::panic::set_hook(Box::new(|_| {})); // the crash is reported below as an event
     let model = ScriptedModel::new()
         .when("supervision", |_| {
@@ -120,27 +132,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn describe(event: SystemEvent) -> String {
     match event {
-        SystemEvent::Lifecycle(event) => match event.kind {
-            EventKind::Started => format!("   [tree] {} started", event.path),
-            EventKind::Stopped { reason } => format!("   [tree] {} stopped: {reason}", event.path),
-            other => format!("   [tree] {} {other:?}", event.path),
-        },
-        SystemEvent::Ask(ask) => format!(
-            "   [ask]  {}/{}: {} in {:?}, {} tokens",
-            ask.agent,
-            ask.task_type,
-            match ask.outcome {
-                overseer::agent::AskOutcome::Ok => "ok".to_string(),
-                overseer::agent::AskOutcome::Error { kind, .. } => kind.to_string(),
-            },
-            ask.latency,
-            ask.usage.total_tokens()
-        ),
-        SystemEvent::BudgetWarning(event) => format!("   [budget] {:?}", event.warning),
-        SystemEvent::KillSwitchTripped(event) => {
-            format!("   [budget] tripped: {}", event.report.reason)
+        SystemEvent::Lifecycle(event) => format!("   [tree] {event}"),
+        SystemEvent::Ask(_) => {
+            format!("   [ask]  {}", event.to_string().trim_start_matches("ask "))
         }
-        other => format!("   {other:?}"),
+        SystemEvent::BudgetWarning(_) | SystemEvent::KillSwitchTripped(_) => {
+            format!("   [budget] {event}")
+        }
+        other => format!("   {other}"),
     }
 }
 

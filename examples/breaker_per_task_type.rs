@@ -11,6 +11,17 @@ use std::time::Duration;
 use overseer::breaker::{Backoff, BreakerConfig, BreakerRegistry};
 use overseer::prelude::*;
 
+#[allow(dead_code)] // each example uses part of it
+#[path = "support/cli.rs"]
+mod cli;
+
+const CLI: cli::Cli = cli::Cli {
+    name: "breaker_per_task_type",
+    about: "an agent failing at one kind of task stops getting that kind; a probe closes the breaker later",
+    synopsis: "",
+    options: &[],
+};
+
 /// A researcher whose citation lookups fail until its upstream service recovers.
 struct Researcher {
     citations_up: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -51,7 +62,7 @@ fn print_breaker_events(events: &mut tokio::sync::broadcast::Receiver<SystemEven
     while let Ok(event) = events.try_recv() {
         if let SystemEvent::Breaker(moved) = event {
             println!(
-                "   breaker {}/{}: {} -> {} ({:?}, failure rate {:.0} %{})",
+                "   breaker {}/{}: {} -> {} ({}, failure rate {:.0} %{})",
                 moved.agent,
                 moved.task_type,
                 moved.from,
@@ -69,6 +80,7 @@ fn print_breaker_events(events: &mut tokio::sync::broadcast::Receiver<SystemEven
 
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    CLI.no_arguments();
     // The clock is paused so the open duration passes instantly and the run is deterministic.
     let breakers = BreakerRegistry::new(
         BreakerConfig::default()

@@ -49,6 +49,25 @@ use overseer::supervisor::ChildSpec;
 use overseer_chaos::{Chaos, Fault, FaultInjector, FaultKind, FaultPlan};
 use tokio::sync::broadcast::error::RecvError;
 
+#[allow(dead_code)] // each example uses part of it
+#[path = "support/cli.rs"]
+mod cli;
+
+const CLI: cli::Cli = cli::Cli {
+    name: "chaos_soak",
+    about: "asks into agents that panic, hang, fail and lie, checking every ask ends and memory stays flat",
+    synopsis: "[--asks N] [--agents N] [--group-size N] [--fragile-groups N] [--in-flight N] [--timeout-ms N] [--seed N]",
+    options: &[
+        ("--asks N", "asks to send (default 1000000)"),
+        ("--agents N", "agents, in supervised groups (default 100)"),
+        ("--group-size N", "agents per group (default 20)"),
+        ("--fragile-groups N", "groups that escalate to the root again and again (default 1)"),
+        ("--in-flight N", "asks in flight at any time (default 256)"),
+        ("--timeout-ms N", "each ask's deadline, in milliseconds (default 100)"),
+        ("--seed N", "the seed of the faults and of the load (default 1)"),
+    ],
+};
+
 /// The faults injected into every call, with their probabilities.
 const FAULTS: [(Fault, f64); 4] = [
     (Fault::Panic, 0.05),
@@ -93,7 +112,7 @@ impl Settings {
             timeout: Duration::from_millis(100),
             seed: 1,
         };
-        let mut args = std::env::args().skip(1);
+        let mut args = CLI.args().into_iter();
         while let Some(flag) = args.next() {
             let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
             let number: u64 = value
@@ -537,10 +556,7 @@ async fn soak(settings: Settings) -> Result<bool, Box<dyn std::error::Error>> {
 fn main() -> ExitCode {
     let settings = match Settings::from_args() {
         Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("chaos_soak: {error}");
-            return ExitCode::from(2);
-        }
+        Err(error) => CLI.fail(error),
     };
     quiet_injected_panics();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

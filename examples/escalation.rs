@@ -22,6 +22,17 @@ use overseer::supervisor::{
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::broadcast;
 
+#[allow(dead_code)] // each example uses part of it
+#[path = "support/cli.rs"]
+mod cli;
+
+const CLI: cli::Cli = cli::Cli {
+    name: "escalation",
+    about: "restart intensity exceeded two levels deep, printed as a tree after each escalation",
+    synopsis: "",
+    options: &[],
+};
+
 /// The worker that fails, by path from the root's children down.
 const FAILING_WORKER: [&str; 3] = ["middle", "leaf", "parser"];
 /// Its path as events name it.
@@ -161,6 +172,7 @@ async fn print_aftermath(events: &mut broadcast::Receiver<LifecycleEvent>) -> Af
 
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    CLI.no_arguments();
     // The injected panics are reported below, from the event bus; keep stderr quiet.
     std::panic::set_hook(Box::new(|_| {}));
     let events = EventBus::default();

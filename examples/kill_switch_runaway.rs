@@ -12,6 +12,17 @@ use overseer::budget::{Budget, Dimension, Limits};
 use overseer::prelude::*;
 use overseer::supervisor::EventKind;
 
+#[allow(dead_code)] // each example uses part of it
+#[path = "support/cli.rs"]
+mod cli;
+
+const CLI: cli::Cli = cli::Cli {
+    name: "kill_switch_runaway",
+    about: "agents that would spend forever: budget warnings, then the kill switch stops the tree",
+    synopsis: "",
+    options: &[],
+};
+
 /// Keeps "thinking" with a scripted model; every thought costs tokens.
 struct Ruminator {
     model: ScriptedModel,
@@ -46,6 +57,7 @@ const TOKEN_LIMIT: u64 = 2_000;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    CLI.no_arguments();
     let budget = Budget::builder()
         .process_limits(Limits::new().tokens(TOKEN_LIMIT).cost_micros(10_000))
         .build()?;
@@ -90,7 +102,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 SystemEvent::BudgetWarning(event) => {
                     let warning = &event.warning;
                     println!(
-                        "warning: {} of {:?} used ({} of {})",
+                        "warning: {} of {} used ({} of {})",
                         warning.tier, warning.dimension, warning.used, warning.limit
                     )
                 }

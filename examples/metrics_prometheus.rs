@@ -18,6 +18,26 @@ use overseer::budget::{Budget, Limits};
 use overseer::prelude::*;
 use overseer_observe::{names, record_metrics};
 
+#[allow(dead_code)] // each example uses part of it
+#[path = "support/cli.rs"]
+mod cli;
+
+const CLI: cli::Cli = cli::Cli {
+    name: "metrics_prometheus",
+    about: "a small team's metrics served to Prometheus on loopback, and one scrape printed",
+    synopsis: "[--port N] [--serve-for-secs N]",
+    options: &[
+        (
+            "--port N",
+            "the loopback port to serve on (default: a free one)",
+        ),
+        (
+            "--serve-for-secs N",
+            "keep serving for N seconds after the run (default: exit after one scrape)",
+        ),
+    ],
+};
+
 /// Searches and cites; the citation service is down for the third and fourth claims, which
 /// opens the `cite` breaker (two failures in a row): the fifth claim is rejected by it.
 struct Researcher {
@@ -94,7 +114,7 @@ fn options() -> Result<Options, String> {
         port: 0,
         serve_for: None,
     };
-    let mut args = std::env::args().skip(1);
+    let mut args = CLI.args().into_iter();
     while let Some(flag) = args.next() {
         let mut value = || {
             args.next()
@@ -104,11 +124,7 @@ fn options() -> Result<Options, String> {
         match flag.as_str() {
             "--port" => options.port = u16::try_from(value()?).map_err(|_| "--port: not a port")?,
             "--serve-for-secs" => options.serve_for = Some(Duration::from_secs(value()?)),
-            other => {
-                return Err(format!(
-                    "unknown argument {other}; usage: [--port N] [--serve-for-secs N]"
-                ))
-            }
+            other => return Err(format!("unknown argument {other}")),
         }
     }
     Ok(options)
@@ -192,7 +208,7 @@ fn scrape(address: SocketAddr) -> std::io::Result<String> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let options = options()?;
+    let options = options().unwrap_or_else(|error| CLI.fail(error));
     let port = match options.port {
         // Find a free loopback port, then let the exporter bind it.
         0 => TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?

@@ -10,11 +10,21 @@
 
 use std::process::ExitCode;
 
+#[allow(dead_code)] // each example uses part of it
+#[path = "support/cli.rs"]
+mod cli;
+
+const CLI: cli::Cli = cli::Cli {
+    name: "otp_trace",
+    about: "runs an OTP conformance scenario against Overseer's supervisors and prints the trace",
+    synopsis: "FILE.scn",
+    options: &[("FILE.scn", "the scenario (format: tests/otp/FORMAT.md)")],
+};
+
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
+    let mut args = CLI.args().into_iter();
     let (Some(path), None) = (args.next(), args.next()) else {
-        eprintln!("usage: otp_trace FILE.scn");
-        return ExitCode::from(2);
+        CLI.fail("one scenario file is needed");
     };
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,

@@ -17,6 +17,18 @@ use overseer::prelude::*;
 use overseer::supervisor::{EventKind, LifecycleEvent};
 use tokio::sync::broadcast;
 
+#[allow(dead_code)] // each example uses part of it
+#[path = "support/cli.rs"]
+mod cli;
+
+const CLI: cli::Cli = cli::Cli {
+    name: "pipeline_rest_for_one",
+    about:
+        "a document pipeline under rest_for_one: a crash restarts its stage and the stages after it",
+    synopsis: "",
+    options: &[],
+};
+
 /// The stages, in start order; each is an agent of that name under the `pipeline` supervisor.
 const STAGES: [&str; 4] = ["extraction", "validation", "enrichment", "report"];
 
@@ -238,7 +250,7 @@ impl Timeline {
                 }
             }
             EventKind::Stopped { reason } => format!("{} stopped: {reason}", event.path),
-            other => format!("{} {other:?}", event.path),
+            other => format!("{} {other}", event.path),
         }
     }
 
@@ -252,6 +264,7 @@ impl Timeline {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    CLI.no_arguments();
     // The injected panic is reported below, from the event stream; keep stderr quiet.
     std::panic::set_hook(Box::new(|_| {}));
     let system = System::builder()

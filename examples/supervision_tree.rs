@@ -14,6 +14,17 @@ use overseer::supervisor::{
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
+#[allow(dead_code)] // each example uses part of it
+#[path = "support/cli.rs"]
+mod cli;
+
+const CLI: cli::Cli = cli::Cli {
+    name: "supervision_tree",
+    about: "plain ractor workers in a supervision tree that heals itself until one supervisor escalates",
+    synopsis: "",
+    options: &[],
+};
+
 /// A worker that fails on command, the way an agent's handler might.
 struct Flaky;
 
@@ -161,6 +172,7 @@ async fn settle_and_print(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    CLI.no_arguments();
     // Injected panics are reported below as lifecycle events; keep stderr quiet.
     std::panic::set_hook(Box::new(|_| {}));
     let researchers = SupervisorSpec::one_for_all("researchers")

@@ -12,6 +12,18 @@ use overseer::prelude::*;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::EnvFilter;
 
+#[allow(dead_code)] // each example uses part of it
+#[path = "support/cli.rs"]
+mod cli;
+
+const CLI: cli::Cli = cli::Cli {
+    name: "tracing_json",
+    about:
+        "Overseer's tracing output as JSON lines: one span per ask, one event per lifecycle change",
+    synopsis: "",
+    options: &[],
+};
+
 struct Echo;
 
 impl Agent for Echo {
@@ -37,6 +49,7 @@ impl Agent for Echo {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    CLI.no_arguments();
     tracing_subscriber::fmt()
         .json()
         // Overseer's own targets only (ractor traces every actor too).

@@ -46,3 +46,19 @@ pub mod prelude {
     pub use overseer_budget::{Budget, Limits};
     pub use overseer_supervisor::prelude::*;
 }
+
+/// The guide's code blocks, compiled and run as doc tests so that they cannot drift from the
+/// API (`cargo test --doc -p overseer`).
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide.md")]
+pub struct GuideDoctests;
+
+/// The README's code blocks, as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+/// The code blocks of `docs/observability.md`, as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/observability.md")]
+pub struct ObservabilityDoctests;

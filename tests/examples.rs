@@ -188,6 +188,19 @@ fn research_team_writes_every_event_as_a_json_line_from_which_the_escalation_is_
         out.contains(&format!("{} events written to", events.len())),
         "{out}"
     );
+    // Durations are numbers of milliseconds in fields named for their unit.
+    assert!(!text.contains("\"secs\"") && !text.contains("\"nanos\""));
+    for line in text.lines() {
+        let value: serde_json::Value = serde_json::from_str(line)?;
+        assert!(value["elapsed_ms"].is_number(), "{line}");
+        if value["source"] == "ask" {
+            assert!(value["latency_ms"].is_number(), "{line}");
+        }
+    }
+    assert!(
+        text.contains(r#""reason":{"kind":"timed_out","detail":10000}"#),
+        "the hung researcher's exit, in milliseconds"
+    );
     let by_id: HashMap<_, _> = events.iter().map(|event| (event.id(), event)).collect();
     assert_eq!(by_id.len(), events.len(), "ids are unique");
     for event in &events {
@@ -258,4 +271,212 @@ fn tracing_json_prints_one_json_object_per_line_with_ask_spans() {
     assert_eq!(asks[1]["span"]["outcome"], "crashed");
     assert!(lines.iter().any(|line| line["fields"]["event"] == "stopped"
         && line["fields"]["reason"] == "failed: nothing to echo"));
+}
+
+/// The examples' names: `examples/*.rs` and `examples/*/main.rs`.
+fn example_names() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("examples/")
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            let stem = path.file_stem()?.to_str()?.to_string();
+            let is_example = if path.is_dir() {
+                path.join("main.rs").exists()
+            } else {
+                path.extension().is_some_and(|ext| ext == "rs")
+            };
+            is_example.then_some(stem)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_example_takes_help_and_lists_its_options() {
+    let names = example_names();
+    assert!(names.len() >= 11, "{names:?}");
+    for name in &names {
+        for flag in ["--help", "-h"] {
+            let output = Command::new(example(name))
+                .arg(flag)
+                .output()
+                .expect("runs");
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert_eq!(output.status.code(), Some(0), "{name} {flag}: {stdout}");
+            assert!(output.stderr.is_empty(), "{name} {flag} wrote to stderr");
+            assert!(stdout.starts_with(&format!("{name}: ")), "{stdout}");
+            assert!(stdout.contains(&format!("\nusage: {name}")), "{stdout}");
+            assert!(stdout.contains("\noptions:\n"), "{stdout}");
+            assert!(stdout.contains("  -h, --help  "), "{stdout}");
+        }
+        let output = Command::new(example(name))
+            .args(["--no-such-option", "x"])
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(&format!("usage: {name}")), "{stderr}");
+        assert!(output.stdout.is_empty(), "{name} ran despite a bad option");
+    }
+    for (name, options) in [
+        (
+            "research_team",
+            &[
+                "--seed N",
+                "--observe",
+                "--observe-snapshot",
+                "--events FILE",
+            ][..],
+        ),
+        (
+            "chaos_soak",
+            &[
+                "--asks N",
+                "--agents N",
+                "--group-size N",
+                "--fragile-groups N",
+                "--in-flight N",
+                "--timeout-ms N",
+                "--seed N",
+            ],
+        ),
+        ("metrics_prometheus", &["--port N", "--serve-for-secs N"]),
+        ("otp_trace", &["FILE.scn"]),
+    ] {
+        let (_, help) = run(name, &["--help"]);
+        for option in options {
+            assert!(
+                help.contains(&format!("\n  {option} ")),
+                "{option}:\n{help}"
+            );
+        }
+    }
+}
+
+/// The lines of the first `text` block after `heading` in the README.
+fn readme_block(heading: &str) -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .expect("README.md");
+    let section = &readme[readme.find(heading).expect("the section")..];
+    let block = &section[section.find("```text\n").expect("a text block") + 8..];
+    block[..block.find("```").expect("closed")]
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_readme_shows_a_real_run_of_research_team() {
+    let (_, out) = run("research_team", &[]);
+    let lines: Vec<&str> = out.lines().collect();
+    let excerpt = readme_block("## What the main example shows");
+    let mut from = 0;
+    for chunk in excerpt.split(|line| line == "…") {
+        assert!(!chunk.is_empty(), "an empty part in the README's excerpt");
+        let found = (from..=lines.len().saturating_sub(chunk.len()))
+            .find(|&at| lines[at..at + chunk.len()] == *chunk)
+            .unwrap_or_else(|| {
+                panic!(
+                    "the README's lines\n{}\nare not in the run (after line {from}):\n{out}",
+                    chunk.join("\n")
+                )
+            });
+        from = found + chunk.len();
+    }
+}
+
+#[test]
+fn research_team_prints_each_injected_fault_before_what_it_caused() {
+    let (_, out) = run("research_team", &["--seed", "42"]);
+    let lines: Vec<&str> = out.lines().collect();
+    let mut checked = 0;
+    for (at, line) in lines.iter().enumerate() {
+        // `crash     team/researchers/researcher-2: panicked: injected panic (call 4)`
+        let crashed = line
+            .split_once("] crash     ")
+            .filter(|(_, what)| what.contains("injected") || what.contains("timed out"))
+            .and_then(|(_, what)| what.split(':').next())
+            .and_then(|path| path.rsplit('/').next());
+        // `lead discards a bad finding from researcher-3: ...`
+        let discarded = line
+            .split_once("lead discards a bad finding from ")
+            .and_then(|(_, rest)| rest.split(':').next());
+        let Some(agent) = crashed.or(discarded) else {
+            continue;
+        };
+        let since_last_question = lines[..at]
+            .iter()
+            .rev()
+            .take_while(|line| !line.contains("] question  "));
+        assert!(
+            since_last_question
+                .into_iter()
+                .any(|earlier| earlier.contains("inject    ")
+                    && earlier.contains(&format!(" into {agent} "))),
+            "{line:?} is not preceded by the fault injected into {agent}:\n{out}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 5, "3 crashes and 2 discarded findings:\n{out}");
+}
+
+#[test]
+fn no_example_prints_debug_names() {
+    // Debug forms of the types the examples print (variant names, Option, Duration's serde).
+    let debug_names = [
+        "Tokens",
+        "Steps",
+        "ConsecutiveFailures",
+        "FailureRate",
+        "OpenElapsed",
+        "ProbesSucceeded",
+        "ProbeFailed",
+        "ForcedOpen",
+        "HalfOpen",
+        "StartFailed",
+        "AutoShutdown",
+        "Escalated",
+        "TimedOut",
+        "Panicked",
+        "Stopped",
+        "Started",
+        "BudgetWarning",
+        "Some(",
+        "None",
+        "secs",
+        "nanos",
+    ];
+    let mut runs: Vec<(String, Vec<&str>)> = example_names()
+        .into_iter()
+        .filter(|name| !["chaos_soak", "otp_trace"].contains(&name.as_str()))
+        .map(|name| (name, Vec::new()))
+        .collect();
+    runs.push((
+        "chaos_soak".into(),
+        vec!["--asks", "300", "--agents", "10", "--group-size", "5"],
+    ));
+    runs.push((
+        "otp_trace".into(),
+        vec!["tests/otp/07_escalation_two_levels.scn"],
+    ));
+    for (name, args) in &runs {
+        let (_, out) = run(name, args);
+        for line in out.lines() {
+            let words: Vec<&str> = line
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .collect();
+            for debug in debug_names {
+                let found = if debug.ends_with('(') {
+                    line.contains(debug)
+                } else {
+                    words.contains(&debug)
+                };
+                assert!(!found, "{name} prints {debug:?}: {line}");
+            }
+        }
+    }
 }

@@ -18,22 +18,27 @@
 //! The run uses a paused tokio clock: hangs and timeouts take no real time, and the same seed
 //! always gives the same run.
 
+#[allow(dead_code)] // each example uses part of it
+#[path = "../support/cli.rs"]
+mod cli;
 mod observe;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use overseer::agent::{Answered, AskOutcome, BudgetWarningEvent};
 use overseer::breaker::{Backoff, BreakerConfig, BreakerRegistry, State};
 use overseer::budget::{Budget, Dimension, Limits};
 use overseer::prelude::*;
-use overseer::supervisor::{ChildSpec, EventKind};
+use overseer::supervisor::{ChildSpec, EventId, EventKind};
 use overseer_chaos::{Chaos, Fault, FaultInjector, FaultPlan, Rule};
 use overseer_observe::JsonLines;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::Instant;
 
 const TOKEN_BUDGET: u64 = 800;
@@ -289,7 +294,7 @@ fn chaos_plans(seed: u64) -> Result<ChaoticResearchers, Box<dyn std::error::Erro
         .collect())
 }
 
-/// Prints events as they happen and tallies them for the summary.
+/// The tallies for the summary.
 #[derive(Debug, Default)]
 struct Tally {
     restarts: BTreeMap<String, u32>,
@@ -300,106 +305,223 @@ struct Tally {
     asks_refused: u32,
 }
 
-/// Prints one line of the log, or hands it to the terminal view when one is on.
+/// The one place the log is written, so that its lines come in causal order.
+///
+/// Two things would otherwise put lines out of order. The lead and `main` print their own
+/// lines (a discarded finding, an answer) while the events that led to them may still be
+/// unread in the stream: so every such line first drains what was published before it. And
+/// an ask's event is published when the ask ends, after the crash, breaker change or budget
+/// warning it caused (whose `caused_by` names the ask): so [`CausalOrder`] holds an effect
+/// back until its cause has been written. The `inject` line, which comes from the ask's event,
+/// is then written before the crash it caused.
+#[derive(Debug)]
+struct Printer {
+    events: broadcast::Receiver<SystemEvent>,
+    order: CausalOrder,
+    tally: Tally,
+    starts: BTreeMap<String, u32>,
+}
+
+/// The printer of this run, once `main` has subscribed it.
+static PRINTER: Mutex<Option<Printer>> = Mutex::new(None);
+
+fn printer() -> std::sync::MutexGuard<'static, Option<Printer>> {
+    PRINTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Printer {
+    /// Writes every event published so far that its cause allows; returns `false` once the
+    /// stream has ended.
+    fn drain(&mut self) -> bool {
+        loop {
+            match self.events.try_recv() {
+                Ok(event) => {
+                    for event in self.order.push(event) {
+                        self.write(&event);
+                    }
+                }
+                Err(TryRecvError::Lagged(_)) => {
+                    // The causes of what waits may be among the lost events.
+                    for event in self.order.flush() {
+                        self.write(&event);
+                    }
+                }
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Closed) => return false,
+            }
+        }
+    }
+
+    /// Drains the stream to its end and writes what still waits for a cause, oldest first.
+    fn finish(&mut self) {
+        while self.drain() {}
+        for event in self.order.flush() {
+            self.write(&event);
+        }
+    }
+
+    fn write(&mut self, event: &SystemEvent) {
+        let at = event.elapsed();
+        let tally = &mut self.tally;
+        match event {
+            SystemEvent::Lifecycle(event) => {
+                let path = event.path.to_string();
+                match &event.kind {
+                    EventKind::Started => {
+                        let starts = self.starts.entry(path.clone()).or_default();
+                        *starts += 1;
+                        if *starts > 1 {
+                            *tally
+                                .restarts
+                                .entry(event.path.name().to_string())
+                                .or_default() += 1;
+                            log_at(at, "restart", path);
+                        }
+                    }
+                    EventKind::Stopped { reason } if !reason.is_normal() => {
+                        log_at(at, "crash", format!("{path}: {reason}"))
+                    }
+                    EventKind::Escalated {
+                        intensity,
+                        period_secs,
+                    } => {
+                        tally.escalations.push(path.clone());
+                        log_at(
+                            at,
+                            "escalate",
+                            format!(
+                                "{path} gave up: more than {intensity} restarts in {period_secs} s"
+                            ),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            SystemEvent::Ask(ask) => {
+                match &ask.outcome {
+                    AskOutcome::Ok => tally.asks_ok += 1,
+                    AskOutcome::Error { kind, .. } if kind == "breaker_open" => {
+                        tally.asks_refused += 1
+                    }
+                    AskOutcome::Error { .. } => tally.asks_failed += 1,
+                }
+                if let Some(fault) = &ask.injected {
+                    log_at(
+                        at,
+                        "inject",
+                        format!("{fault} into {} ({})", ask.agent, ask.task_type),
+                    );
+                }
+            }
+            SystemEvent::Breaker(moved) => {
+                if moved.to == State::Open {
+                    *tally
+                        .breakers_opened
+                        .entry(format!("{}/{}", moved.agent, moved.task_type))
+                        .or_default() += 1;
+                }
+                log_at(
+                    at,
+                    "breaker",
+                    format!(
+                        "{}/{}: {} -> {}",
+                        moved.agent, moved.task_type, moved.from, moved.to
+                    ),
+                );
+            }
+            SystemEvent::BudgetWarning(BudgetWarningEvent { warning, .. }) => log_at(
+                at,
+                "budget",
+                format!(
+                    "{} reached: {} of {} {}",
+                    warning.tier,
+                    warning.used,
+                    warning.limit,
+                    warning.dimension.unit()
+                ),
+            ),
+            SystemEvent::KillSwitchTripped(trip) => {
+                log_at(at, "KILL", trip.report.reason.to_string())
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Puts a system's events in causal order: an event whose cause has not been released yet
+/// waits for it. Causes are numbered before their effects (an ask's id is assigned when it is
+/// made), so the events a release frees are released in id order.
+#[derive(Debug, Default)]
+struct CausalOrder {
+    released: HashSet<EventId>,
+    waiting: HashMap<EventId, Vec<SystemEvent>>,
+}
+
+impl CausalOrder {
+    /// `event` and whatever waited for it, in causal order; nothing if it must wait.
+    fn push(&mut self, event: SystemEvent) -> Vec<SystemEvent> {
+        match event.caused_by() {
+            Some(cause) if cause != event.id() && !self.released.contains(&cause) => {
+                self.waiting.entry(cause).or_default().push(event);
+                Vec::new()
+            }
+            _ => self.release(vec![event]),
+        }
+    }
+
+    /// Everything still waiting (for causes that never came), in id order.
+    fn flush(&mut self) -> Vec<SystemEvent> {
+        let waiting: Vec<SystemEvent> = self.waiting.drain().flat_map(|(_, held)| held).collect();
+        self.release(waiting)
+    }
+
+    fn release(&mut self, mut ready: Vec<SystemEvent>) -> Vec<SystemEvent> {
+        let mut out = Vec::new();
+        while !ready.is_empty() {
+            for event in &ready {
+                self.released.insert(event.id());
+            }
+            let freed: Vec<SystemEvent> = ready
+                .iter()
+                .filter_map(|event| self.waiting.remove(&event.id()))
+                .flatten()
+                .collect();
+            out.append(&mut ready);
+            ready = freed;
+        }
+        out.sort_by_key(SystemEvent::id);
+        out
+    }
+}
+
+/// Prints one line of the log (after the events published before it), or hands it to the
+/// terminal view when one is on.
 fn say(line: String) {
+    if let Some(printer) = printer().as_mut() {
+        printer.drain();
+    }
+    write_line(line);
+}
+
+fn write_line(line: String) {
     if !observe::capture(&line) {
         println!("{line}");
     }
 }
 
-fn log(started: Instant, what: &str, detail: String) {
-    say(format!(
-        "[{:>7.3}s] {what:<9} {detail}",
-        started.elapsed().as_secs_f64()
-    ));
+/// A line of the log at `at` since the system started.
+fn log_at(at: Duration, what: &str, detail: String) {
+    write_line(format!("[{:>7.3}s] {what:<9} {detail}", at.as_secs_f64()));
 }
 
-fn watch(
-    event: SystemEvent,
-    started: Instant,
-    tally: &Mutex<Tally>,
-    seen: &mut BTreeMap<String, u32>,
-) {
-    let mut tally = tally
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    match event {
-        SystemEvent::Lifecycle(event) => {
-            let path = event.path.to_string();
-            match event.kind {
-                EventKind::Started => {
-                    let starts = seen.entry(path.clone()).or_default();
-                    *starts += 1;
-                    if *starts > 1 {
-                        *tally
-                            .restarts
-                            .entry(event.path.name().to_string())
-                            .or_default() += 1;
-                        log(started, "restart", path);
-                    }
-                }
-                EventKind::Stopped { reason } if !reason.is_normal() => {
-                    log(started, "crash", format!("{path}: {reason}"))
-                }
-                EventKind::Escalated {
-                    intensity,
-                    period_secs,
-                } => {
-                    tally.escalations.push(path.clone());
-                    log(
-                        started,
-                        "escalate",
-                        format!(
-                            "{path} gave up: more than {intensity} restarts in {period_secs} s"
-                        ),
-                    );
-                }
-                _ => {}
-            }
-        }
-        SystemEvent::Ask(ask) => {
-            match &ask.outcome {
-                AskOutcome::Ok => tally.asks_ok += 1,
-                AskOutcome::Error { kind, .. } if kind == "breaker_open" => tally.asks_refused += 1,
-                AskOutcome::Error { .. } => tally.asks_failed += 1,
-            }
-            if let Some(fault) = &ask.injected {
-                log(
-                    started,
-                    "inject",
-                    format!("{fault} into {} ({})", ask.agent, ask.task_type),
-                );
-            }
-        }
-        SystemEvent::Breaker(moved) => {
-            if moved.to == State::Open {
-                *tally
-                    .breakers_opened
-                    .entry(format!("{}/{}", moved.agent, moved.task_type))
-                    .or_default() += 1;
-            }
-            log(
-                started,
-                "breaker",
-                format!(
-                    "{}/{}: {} -> {}",
-                    moved.agent, moved.task_type, moved.from, moved.to
-                ),
-            );
-        }
-        SystemEvent::BudgetWarning(BudgetWarningEvent { warning, .. }) => log(
-            started,
-            "budget",
-            format!(
-                "{} of {:?} ({} of {})",
-                warning.tier, warning.dimension, warning.used, warning.limit
-            ),
-        ),
-        SystemEvent::KillSwitchTripped(trip) => {
-            log(started, "KILL", trip.report.reason.to_string())
-        }
-        _ => {}
+/// A line of the log now.
+fn log(started: Instant, what: &str, detail: String) {
+    if let Some(printer) = printer().as_mut() {
+        printer.drain();
     }
+    log_at(started.elapsed(), what, detail);
 }
 
 /// What the command line asks for.
@@ -410,31 +532,47 @@ struct Options {
     events: Option<PathBuf>,
 }
 
+const CLI: cli::Cli = cli::Cli {
+    name: "research_team",
+    about: "a research team that heals itself while faults are injected (on a paused clock)",
+    synopsis: "[--seed N] [--observe | --observe-snapshot] [--events FILE]",
+    options: &[
+        (
+            "--seed N",
+            "the seed of the injected faults and breaker jitter (default 42)",
+        ),
+        ("--observe", "watch the run in a terminal view (q quits)"),
+        (
+            "--observe-snapshot",
+            "print the terminal view's last frame as text, instead of the log",
+        ),
+        (
+            "--events FILE",
+            "also write every event to FILE, as JSON lines",
+        ),
+    ],
+};
+
 fn options_from_args() -> Result<Options, String> {
-    let usage = "usage: research_team [--seed N] [--observe | --observe-snapshot] [--events FILE]";
     let mut options = Options {
         seed: 42,
         mode: observe::Mode::Plain,
         events: None,
     };
-    let mut args = std::env::args().skip(1);
+    let mut args = CLI.args().into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--seed" => {
-                let value = args
-                    .next()
-                    .ok_or_else(|| format!("{usage} (--seed needs N)"))?;
+                let value = args.next().ok_or("--seed needs N")?;
                 options.seed = value.parse().map_err(|_| format!("not a seed: {value}"))?;
             }
             "--events" => {
-                let file = args
-                    .next()
-                    .ok_or_else(|| format!("{usage} (--events needs FILE)"))?;
+                let file = args.next().ok_or("--events needs FILE")?;
                 options.events = Some(file.into());
             }
             "--observe" => options.mode = observe::Mode::Live,
             "--observe-snapshot" => options.mode = observe::Mode::Snapshot,
-            other => return Err(format!("{usage} (got {other})")),
+            other => return Err(format!("unknown argument {other}")),
         }
     }
     Ok(options)
@@ -446,7 +584,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         seed,
         mode,
         events: events_path,
-    } = options_from_args()?;
+    } = options_from_args().unwrap_or_else(|error| CLI.fail(error));
     // Injected panics are reported as events; keep stderr for real problems.
     std::panic::set_hook(Box::new(|info| {
         let text = info.to_string();
@@ -498,14 +636,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ))?);
 
     let started = Instant::now();
-    let tally = Arc::new(Mutex::new(Tally::default()));
-    let mut events = system.subscribe();
-    let printer = tokio::spawn({
-        let tally = Arc::clone(&tally);
-        async move {
-            let mut seen = BTreeMap::new();
-            while let Ok(event) = events.recv().await {
-                watch(event, started, &tally, &mut seen);
+    // Woken by each event, the printer task writes them while nobody else prints.
+    let mut wake = system.subscribe();
+    *printer() = Some(Printer {
+        events: system.subscribe(),
+        order: CausalOrder::default(),
+        tally: Tally::default(),
+        starts: BTreeMap::new(),
+    });
+    let printing = tokio::spawn(async move {
+        while !matches!(wake.recv().await, Err(RecvError::Closed)) {
+            if let Some(printer) = printer().as_mut() {
+                printer.drain();
             }
         }
     });
@@ -554,7 +696,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     system.shutdown(Duration::from_secs(10)).await?;
     drop(system);
-    let _ = printer.await;
+    let _ = printing.await;
+    let tally = match printer().take() {
+        Some(mut printer) => {
+            printer.finish();
+            printer.tally
+        }
+        None => Tally::default(),
+    };
     if let Some((path, sink)) = event_file {
         let lines = sink.await??;
         if mode != observe::Mode::Snapshot {
@@ -565,9 +714,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
 
-    let tally = tally
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     println!();
     println!("== summary (seed {seed})");
     println!(

@@ -23,6 +23,7 @@
 //! name it) before the ask's own event.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::time::Duration;
 
 use overseer_breaker::{State as BreakerState, Transition, Trigger};
@@ -96,6 +97,50 @@ impl SystemEvent {
     }
 }
 
+/// One line for people: the lifecycle event (`team/writer stopped: panicked: boom`), an ask
+/// (`ask writer/draft: crashed in 268.05µs, 0 tokens, injected panic`), a breaker change
+/// (`breaker citations/verify: closed -> open (failures in a row, open for 30s)`), a budget
+/// warning (`budget: process tokens reached tier 1 (70%): 570 of 800 tokens`) or the trip
+/// (`kill switch tripped: ...`). Durations are written as [`Duration`]'s `Debug` writes them
+/// (`30s`, `1.5ms`).
+impl fmt::Display for SystemEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Lifecycle(event) => write!(f, "{event}"),
+            Self::Ask(ask) => {
+                write!(
+                    f,
+                    "ask {}/{}: {} in {:?}, {} tokens",
+                    ask.agent,
+                    ask.task_type,
+                    ask.outcome.kind().unwrap_or("ok"),
+                    ask.latency,
+                    ask.usage.total_tokens()
+                )?;
+                match &ask.injected {
+                    Some(fault) => write!(f, ", injected {fault}"),
+                    None => Ok(()),
+                }
+            }
+            Self::Breaker(moved) => {
+                write!(
+                    f,
+                    "breaker {}/{}: {} -> {} ({}",
+                    moved.agent, moved.task_type, moved.from, moved.to, moved.trigger
+                )?;
+                if let Some(open_for) = moved.open_for {
+                    write!(f, ", open for {open_for:?}")?;
+                }
+                f.write_str(")")
+            }
+            Self::BudgetWarning(event) => write!(f, "budget: {}", event.warning),
+            Self::KillSwitchTripped(event) => {
+                write!(f, "kill switch tripped: {}", event.report.reason)
+            }
+        }
+    }
+}
+
 /// A budget tier was reached.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BudgetWarningEvent {
@@ -103,7 +148,8 @@ pub struct BudgetWarningEvent {
     pub id: EventId,
     /// The ask whose usage crossed the tier.
     pub caused_by: Option<EventId>,
-    /// Time since the system started (tokio clock).
+    /// Time since the system started (tokio clock); `elapsed_ms` in JSON.
+    #[serde(rename = "elapsed_ms", with = "overseer_serde::millis")]
     pub elapsed: Duration,
     /// The path of the agent whose usage crossed the tier (for a process-wide limit too).
     pub path: Option<ChildPath>,
@@ -118,7 +164,8 @@ pub struct KillSwitchEvent {
     pub id: EventId,
     /// The ask whose usage or failure tripped it, if one did.
     pub caused_by: Option<EventId>,
-    /// Time since the system started (tokio clock).
+    /// Time since the system started (tokio clock); `elapsed_ms` in JSON.
+    #[serde(rename = "elapsed_ms", with = "overseer_serde::millis")]
     pub elapsed: Duration,
     /// The path of the agent whose ask tripped it, if one did.
     pub path: Option<ChildPath>,
@@ -133,7 +180,8 @@ pub struct BreakerEvent {
     pub id: EventId,
     /// The ask whose outcome or admission changed the breaker.
     pub caused_by: Option<EventId>,
-    /// Time since the system started (tokio clock).
+    /// Time since the system started (tokio clock); `elapsed_ms` in JSON.
+    #[serde(rename = "elapsed_ms", with = "overseer_serde::millis")]
     pub elapsed: Duration,
     /// The agent's path in the tree (`None` before it started).
     pub path: Option<ChildPath>,
@@ -153,7 +201,12 @@ pub struct BreakerEvent {
     pub calls_in_window: u32,
     /// Failures in a row when it happened.
     pub consecutive_failures: u32,
-    /// For an opening: how long it stays open.
+    /// For an opening: how long it stays open; `open_for_ms` in JSON.
+    #[serde(
+        rename = "open_for_ms",
+        with = "overseer_serde::millis::option",
+        default
+    )]
     pub open_for: Option<Duration>,
 }
 
@@ -216,7 +269,8 @@ pub struct AskEvent {
     pub id: EventId,
     /// What caused the outcome, if it was another event (the kill switch's trip).
     pub caused_by: Option<EventId>,
-    /// When the ask ended: time since the system started (tokio clock).
+    /// When the ask ended: time since the system started (tokio clock); `elapsed_ms` in JSON.
+    #[serde(rename = "elapsed_ms", with = "overseer_serde::millis")]
     pub elapsed: Duration,
     /// The agent's path in the tree (`None` if it never started).
     pub path: Option<ChildPath>,
@@ -226,7 +280,8 @@ pub struct AskEvent {
     pub task_type: Cow<'static, str>,
     /// Whether it answered, or the kind of error ([`AskError::kind`](crate::AskError::kind)).
     pub outcome: AskOutcome,
-    /// From the ask to its outcome.
+    /// From the ask to its outcome; `latency_ms` in JSON.
+    #[serde(rename = "latency_ms", with = "overseer_serde::millis")]
     pub latency: Duration,
     /// What the handler reported.
     pub usage: Usage,
@@ -266,5 +321,112 @@ impl AskOutcome {
             Self::Ok => None,
             Self::Error { kind, .. } => Some(kind),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use overseer_supervisor::{ChildId, EventKind, ExitReason};
+
+    use super::*;
+
+    fn id(n: u64) -> EventId {
+        EventId::new(n).expect("not 0")
+    }
+
+    fn path() -> ChildPath {
+        ChildPath::root(&ChildId::new("team")).join(&ChildId::new("writer"))
+    }
+
+    fn crashed_ask() -> SystemEvent {
+        SystemEvent::Ask(AskEvent {
+            id: id(3),
+            caused_by: None,
+            elapsed: Duration::from_nanos(110_946_454),
+            path: Some(path()),
+            agent: AgentName::new("writer"),
+            task_type: Cow::Borrowed("draft"),
+            outcome: AskOutcome::Error {
+                kind: Cow::Borrowed("crashed"),
+                message: "agent 'writer' crashed: panicked: injected panic".into(),
+            },
+            latency: Duration::from_micros(1500),
+            usage: Usage::new(3, 1, 4),
+            injected: Some(Cow::Borrowed("panic")),
+            model: None,
+        })
+    }
+
+    fn opened_breaker() -> SystemEvent {
+        SystemEvent::Breaker(BreakerEvent {
+            id: id(9),
+            caused_by: Some(id(8)),
+            elapsed: Duration::from_secs(10),
+            path: Some(path()),
+            agent: AgentName::new("writer"),
+            task_type: "draft".into(),
+            from: BreakerState::Closed,
+            to: BreakerState::Open,
+            trigger: Trigger::ConsecutiveFailures,
+            failure_rate: 1.0,
+            calls_in_window: 2,
+            consecutive_failures: 2,
+            open_for: Some(Duration::from_secs(30)),
+        })
+    }
+
+    fn hung() -> SystemEvent {
+        SystemEvent::Lifecycle(LifecycleEvent {
+            id: id(4),
+            caused_by: Some(id(3)),
+            elapsed: Duration::from_secs(10),
+            path: path(),
+            kind: EventKind::Stopped {
+                reason: ExitReason::TimedOut(Duration::from_secs(10)),
+            },
+        })
+    }
+
+    #[test]
+    fn durations_are_numbers_of_milliseconds_in_fields_named_for_their_unit() {
+        let ask = serde_json::to_value(crashed_ask()).expect("serializes");
+        assert_eq!(ask["elapsed_ms"], 110.946454);
+        assert_eq!(ask["latency_ms"], 1.5);
+        assert!(ask.get("elapsed").is_none() && ask.get("latency").is_none());
+
+        let breaker = serde_json::to_value(opened_breaker()).expect("serializes");
+        assert_eq!(breaker["elapsed_ms"], 10_000);
+        assert_eq!(breaker["open_for_ms"], 30_000);
+        assert_eq!(breaker["trigger"], "consecutive_failures");
+
+        let stop = serde_json::to_value(hung()).expect("serializes");
+        assert_eq!(stop["elapsed_ms"], 10_000);
+        assert_eq!(
+            stop["kind"]["reason"],
+            serde_json::json!({"kind": "timed_out", "detail": 10_000})
+        );
+
+        for event in [crashed_ask(), opened_breaker(), hung()] {
+            let text = serde_json::to_string(&event).expect("serializes");
+            assert!(!text.contains("secs") && !text.contains("nanos"), "{text}");
+            let back: SystemEvent = serde_json::from_str(&text).expect("reads back");
+            assert_eq!(back, event);
+        }
+    }
+
+    #[test]
+    fn events_display_as_words_and_numbers_with_units() {
+        assert_eq!(
+            crashed_ask().to_string(),
+            "ask writer/draft: crashed in 1.5ms, 4 tokens, injected panic"
+        );
+        assert_eq!(
+            opened_breaker().to_string(),
+            "breaker writer/draft: closed -> open (failures in a row, open for 30s)"
+        );
+        assert_eq!(
+            hung().to_string(),
+            "team/writer stopped: timed out after 10s"
+        );
     }
 }

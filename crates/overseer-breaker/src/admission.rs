@@ -82,7 +82,12 @@ impl Ticket {
 pub struct Rejected {
     /// The state that rejected the call.
     pub state: State,
-    /// When a retry can be admitted; `None` while forced open.
+    /// When a retry can be admitted; `None` while forced open. `retry_after_ms` in JSON.
+    #[serde(
+        rename = "retry_after_ms",
+        with = "overseer_serde::millis::option",
+        default
+    )]
     pub retry_after: Option<Duration>,
 }
 

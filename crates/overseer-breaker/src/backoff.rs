@@ -41,11 +41,13 @@ pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 #[serde(default)]
 #[non_exhaustive]
 pub struct Backoff {
-    /// The first open duration after closing. Default 30 s.
+    /// The first open duration after closing. Default 30 s. `base_ms` in JSON.
+    #[serde(rename = "base_ms", with = "overseer_serde::millis")]
     pub base: Duration,
     /// Growth factor per re-open, at least 1. Default 2.
     pub multiplier: f64,
-    /// The cap, at least `base`. Default 5 minutes.
+    /// The cap, at least `base`. Default 5 minutes. `max_ms` in JSON.
+    #[serde(rename = "max_ms", with = "overseer_serde::millis")]
     pub max: Duration,
     /// Fraction in `[0, 1)` by which a duration may be shortened at random. Default 0.2.
     pub jitter: f64,

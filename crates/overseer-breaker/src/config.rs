@@ -65,12 +65,20 @@ pub struct BreakerConfig {
     /// Open after this many failures in a row even below `minimum_calls` (`None`: rule off).
     pub consecutive_failures: Option<u32>,
     /// A call at least this slow counts as a failure, even if it succeeded (`None`: rule off).
+    /// `slow_call_threshold_ms` in JSON.
+    #[serde(
+        rename = "slow_call_threshold_ms",
+        with = "overseer_serde::millis::option",
+        default
+    )]
     pub slow_call_threshold: Option<Duration>,
     /// How long the breaker stays open, growing on each re-open.
     pub open_duration: Backoff,
     /// How many probe calls half-open admits; all of them must succeed for it to close.
     pub half_open_probes: u32,
     /// How long half-open waits for outstanding probes before presuming them lost.
+    /// `probe_timeout_ms` in JSON.
+    #[serde(rename = "probe_timeout_ms", with = "overseer_serde::millis")]
     pub probe_timeout: Duration,
     /// Seed for the jitter generator. Each breaker mixes in a hash of its key, so breakers
     /// sharing a config still draw different durations. `None` seeds from the OS.

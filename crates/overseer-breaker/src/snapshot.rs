@@ -33,7 +33,13 @@ pub struct BreakerSnapshot {
     /// While open: when the first probe will be admitted.
     #[serde(skip)]
     pub open_until: Option<Instant>,
-    /// What a call rejected now would be told (`None` when calls are admitted, or forced open).
+    /// What a call rejected now would be told (`None` when calls are admitted, or forced open);
+    /// `retry_after_ms` in JSON.
+    #[serde(
+        rename = "retry_after_ms",
+        with = "overseer_serde::millis::option",
+        default
+    )]
     pub retry_after: Option<Duration>,
     /// While half-open: probes admitted and not yet reported.
     pub probes_in_flight: u32,

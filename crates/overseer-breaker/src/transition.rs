@@ -1,5 +1,6 @@
 //! State changes, returned as data and emitted as tracing events.
 
+use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,46 @@ pub enum Trigger {
     Reset,
 }
 
+impl Trigger {
+    /// The trigger's name as in JSON and tracing fields: `failure_rate`,
+    /// `consecutive_failures`, `open_elapsed`, `probes_succeeded`, `probe_failed`,
+    /// `forced_open`, `disabled`, `reset`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FailureRate => "failure_rate",
+            Self::ConsecutiveFailures => "consecutive_failures",
+            Self::OpenElapsed => "open_elapsed",
+            Self::ProbesSucceeded => "probes_succeeded",
+            Self::ProbeFailed => "probe_failed",
+            Self::ForcedOpen => "forced_open",
+            Self::Disabled => "disabled",
+            Self::Reset => "reset",
+        }
+    }
+}
+
+/// In words, for people: `failures in a row`, `open duration elapsed`, ...
+///
+/// ```
+/// use overseer_breaker::Trigger;
+/// assert_eq!(Trigger::ConsecutiveFailures.to_string(), "failures in a row");
+/// assert_eq!(Trigger::ConsecutiveFailures.as_str(), "consecutive_failures");
+/// ```
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::FailureRate => "failure rate",
+            Self::ConsecutiveFailures => "failures in a row",
+            Self::OpenElapsed => "open duration elapsed",
+            Self::ProbesSucceeded => "probes succeeded",
+            Self::ProbeFailed => "probe failed",
+            Self::ForcedOpen => "forced open",
+            Self::Disabled => "disabled",
+            Self::Reset => "reset",
+        })
+    }
+}
+
 /// One state change of one breaker.
 ///
 /// Every method that can change a breaker's state returns `Option<Transition>`, and every
@@ -58,7 +99,13 @@ pub struct Transition {
     pub calls_in_window: u32,
     /// Failures in a row in the closed state when it happened.
     pub consecutive_failures: u32,
-    /// For transitions to [`State::Open`]: how long it will stay open (jitter applied).
+    /// For transitions to [`State::Open`]: how long it will stay open (jitter applied);
+    /// `open_for_ms` in JSON.
+    #[serde(
+        rename = "open_for_ms",
+        with = "overseer_serde::millis::option",
+        default
+    )]
     pub open_for: Option<Duration>,
     /// When it happened.
     #[serde(skip)]
@@ -72,7 +119,7 @@ impl Transition {
         let task_type = &*self.key.task_type;
         let from = self.from.as_str();
         let to = self.to.as_str();
-        let trigger = self.trigger;
+        let trigger = self.trigger.as_str();
         let failure_rate = self.failure_rate;
         let consecutive_failures = self.consecutive_failures;
         let calls_in_window = self.calls_in_window;
@@ -86,7 +133,7 @@ impl Transition {
                     task_type,
                     from,
                     to,
-                    ?trigger,
+                    trigger,
                     failure_rate,
                     consecutive_failures,
                     calls_in_window,
@@ -99,7 +146,7 @@ impl Transition {
                 task_type,
                 from,
                 to,
-                ?trigger,
+                trigger,
                 failure_rate,
                 consecutive_failures,
                 calls_in_window,
@@ -110,7 +157,7 @@ impl Transition {
                 task_type,
                 from,
                 to,
-                ?trigger,
+                trigger,
                 failure_rate,
                 consecutive_failures,
                 calls_in_window,
@@ -121,7 +168,7 @@ impl Transition {
                 task_type,
                 from,
                 to,
-                ?trigger,
+                trigger,
                 failure_rate,
                 consecutive_failures,
                 calls_in_window,
@@ -132,7 +179,7 @@ impl Transition {
                 task_type,
                 from,
                 to,
-                ?trigger,
+                trigger,
                 failure_rate,
                 consecutive_failures,
                 calls_in_window,

@@ -98,7 +98,7 @@ fn every_transition_emits_an_event_with_agent_task_states_and_failure_rate() {
     assert_eq!(opened["task_type"], "summarize");
     assert_eq!(opened["failure_rate"], "1");
     assert_eq!(opened["consecutive_failures"], "3");
-    assert_eq!(opened["trigger"], "ConsecutiveFailures");
+    assert_eq!(opened["trigger"], "consecutive_failures");
     assert!(opened.contains_key("open_for_ms"));
 }
 

@@ -53,7 +53,8 @@ pub enum TripReason {
     },
     /// The wall-clock deadline passed.
     DeadlinePassed {
-        /// The time allowed from the start.
+        /// The time allowed from the start; `time_limit_ms` in JSON.
+        #[serde(rename = "time_limit_ms", with = "overseer_serde::millis")]
         time_limit: Duration,
     },
     /// Too many recent calls failed.
@@ -141,7 +142,9 @@ pub enum InFlightPolicy {
     Finish,
     /// Cancel in-flight calls now.
     CancelNow,
-    /// Let in-flight calls finish for at most this long, then cancel them.
+    /// Let in-flight calls finish for at most this long, then cancel them (in JSON,
+    /// milliseconds: `{"cancel_after":5000}`).
+    #[serde(with = "overseer_serde::millis")]
     CancelAfter(Duration),
 }
 
@@ -212,7 +215,8 @@ impl KillSwitchConfig {
 pub struct TripReport {
     /// Why it tripped (the first reason: later trips do not change it).
     pub reason: TripReason,
-    /// Time from the switch's start to the trip.
+    /// Time from the switch's start to the trip; `after_ms` in JSON.
+    #[serde(rename = "after_ms", with = "overseer_serde::millis")]
     pub after: Duration,
     /// The process ledger at the trip: tokens, cost and steps, each committed, reserved
     /// and limit. `None` for a switch not attached to a ledger.

@@ -185,7 +185,7 @@ pub(crate) fn write_percent(f: &mut fmt::Formatter<'_>, ppm: u32) -> fmt::Result
 ///     used: 7_000,
 ///     limit: 10_000,
 /// };
-/// assert_eq!(warning.to_string(), "process tokens reached tier 1 (70%): 7000 of 10000");
+/// assert_eq!(warning.to_string(), "process tokens reached tier 1 (70%): 7000 of 10000 tokens");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct BudgetWarning {
@@ -219,8 +219,13 @@ impl fmt::Display for BudgetWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} {} reached {}: {} of {}",
-            self.scope, self.dimension, self.tier, self.used, self.limit
+            "{} {} reached {}: {} of {} {}",
+            self.scope,
+            self.dimension,
+            self.tier,
+            self.used,
+            self.limit,
+            self.dimension.unit()
         )
     }
 }

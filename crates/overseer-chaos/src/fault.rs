@@ -35,7 +35,8 @@ pub enum Fault {
     Fatal,
     /// Never answer.
     Hang,
-    /// Answer after this extra delay.
+    /// Answer after this extra delay (in JSON, milliseconds: `{"fault":"slow","value":2000}`).
+    #[serde(with = "overseer_serde::millis")]
     Slow(Duration),
     /// Answer with an output that is well-formed but wrong (made by the injector's corruptor).
     Corrupt,

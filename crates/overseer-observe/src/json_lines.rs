@@ -10,10 +10,11 @@ use tokio::task::JoinHandle;
 /// Writes each [`SystemEvent`] as one JSON object on its own line: the event's serde form,
 /// tagged by `"source"`, preceded by a wall-clock `"timestamp"` (RFC 3339, UTC, microseconds)
 /// when the sink knows the system's [`created_at`](System::created_at), as
-/// [`spawn`](JsonLines::spawn)'s does:
+/// [`spawn`](JsonLines::spawn)'s does. Durations are numbers of milliseconds in fields named
+/// `*_ms` (`elapsed_ms`, `latency_ms`, `open_for_ms`, `after_ms`):
 ///
 /// ```text
-/// {"timestamp":"2026-11-22T09:14:03.000389Z","source":"lifecycle","id":1,"caused_by":null,"elapsed":{"secs":0,"nanos":388940},"path":"root","kind":{"event":"started"}}
+/// {"timestamp":"2026-11-22T09:14:03.000389Z","source":"lifecycle","id":1,"caused_by":null,"elapsed_ms":0.38894,"path":"root","kind":{"event":"started"}}
 /// ```
 ///
 /// If the sink falls behind the stream, it writes `{"source":"lagged","missed":N}` in place of

@@ -1,5 +1,6 @@
 //! Lifecycle events: what happened in the tree, as typed values and as tracing events.
 
+use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,8 @@ pub struct LifecycleEvent {
     pub id: EventId,
     /// The event that caused this one, if any (see [`EventId`] for the rules).
     pub caused_by: Option<EventId>,
-    /// Time since the tree started (tokio clock).
+    /// Time since the tree started (tokio clock); `elapsed_ms` in JSON.
+    #[serde(rename = "elapsed_ms", with = "overseer_serde::millis")]
     pub elapsed: Duration,
     /// The supervisor or child the event is about.
     pub path: ChildPath,
@@ -60,6 +62,42 @@ pub enum EventKind {
     },
     /// The supervisor shuts itself down because of significant children.
     AutoShutdown,
+}
+
+/// In words: `started`, `start failed: <error>`, `stopped: <reason>`, `escalated: more than
+/// 2 restarts in 10 s`, `shut down automatically`.
+///
+/// ```
+/// use overseer_supervisor::{EventKind, ExitReason};
+/// let kind = EventKind::Stopped { reason: ExitReason::Panicked("boom".into()) };
+/// assert_eq!(kind.to_string(), "stopped: panicked: boom");
+/// let kind = EventKind::Escalated { intensity: 1, period_secs: 60 };
+/// assert_eq!(kind.to_string(), "escalated: more than 1 restart in 60 s");
+/// ```
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Started => f.write_str("started"),
+            Self::StartFailed { error } => write!(f, "start failed: {error}"),
+            Self::Stopped { reason } => write!(f, "stopped: {reason}"),
+            Self::Escalated {
+                intensity,
+                period_secs,
+            } => write!(
+                f,
+                "escalated: more than {intensity} restart{} in {period_secs} s",
+                if *intensity == 1 { "" } else { "s" }
+            ),
+            Self::AutoShutdown => f.write_str("shut down automatically"),
+        }
+    }
+}
+
+/// The path and what happened: `root/worker stopped: panicked: boom`.
+impl fmt::Display for LifecycleEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.path, self.kind)
+    }
 }
 
 /// Where a tree publishes its [`LifecycleEvent`]s: a broadcast channel, so any number of

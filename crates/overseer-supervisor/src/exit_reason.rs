@@ -50,7 +50,9 @@ pub enum ExitReason {
     Panicked(String),
     /// A handler returned this error.
     Failed(String),
-    /// A handler ran longer than its deadline allowed and was stopped as hung.
+    /// A handler ran longer than its deadline allowed and was stopped as hung (in JSON, the
+    /// deadline in milliseconds: `{"kind":"timed_out","detail":10000}`).
+    #[serde(with = "overseer_serde::millis")]
     TimedOut(Duration),
     /// Any other reason.
     Abnormal(String),

@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 pub enum Shutdown {
     /// Kill without asking.
     BrutalKill,
-    /// Ask, then kill after this long.
+    /// Ask, then kill after this long (in JSON, milliseconds: `{"timeout":5000}`).
+    #[serde(with = "overseer_serde::millis")]
     Timeout(Duration),
     /// Ask and wait without limit (meant for supervisors).
     Infinity,
