@@ -40,7 +40,7 @@ fn system(governed: bool) -> Result<System, Box<dyn std::error::Error>> {
                     .build()?,
             );
     }
-    Ok(builder.build())
+    Ok(builder.build()?)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

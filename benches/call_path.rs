@@ -54,7 +54,7 @@ fn ask_round_trip(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let (system, raw) = runtime.block_on(async {
-        let system = System::builder().build();
+        let system = System::builder().build().unwrap();
         let tree = SupervisorSpec::one_for_one("root").child(
             system
                 .agent(AgentSpec::new("echo", || Echo))

@@ -23,7 +23,7 @@ impl Agent for Idle {
 }
 
 async fn system_of(agents: usize, budget: &Budget) -> System {
-    let system = System::builder().budget(budget.clone()).build();
+    let system = System::builder().budget(budget.clone()).build().unwrap();
     let mut root = SupervisorSpec::one_for_one("root");
     for index in 0..agents {
         root = root.child(

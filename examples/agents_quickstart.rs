@@ -90,7 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .price_per_token(3);
     let system = System::builder()
         .ask_timeout(Duration::from_secs(5))
-        .build();
+        .build()?;
     let tree = SupervisorSpec::one_for_one("team")
         .intensity(3, Duration::from_secs(10))
         .child(system.agent(AgentSpec::new("writer", move || Writer {

@@ -88,7 +88,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .open_duration(Backoff::fixed(Duration::from_secs(30)))
             .half_open_probes(1),
     )?;
-    let system = System::builder().breakers(breakers).build();
+    let system = System::builder().breakers(breakers).build()?;
     let citations_up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let up = citations_up.clone();
     let tree = SupervisorSpec::one_for_one("root").child(system.agent(AgentSpec::new(

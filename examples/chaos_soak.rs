@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use overseer::agent::AskError;
 use overseer::prelude::*;
-use overseer::supervisor::ChildSpec;
+use overseer::supervisor::{ChildPath, ChildSpec};
 use overseer_chaos::{Chaos, Fault, FaultInjector, FaultKind, FaultPlan};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -322,7 +322,7 @@ async fn drive(
 /// What the lifecycle events said.
 #[derive(Debug, Default)]
 struct Lifecycle {
-    starts_by_path: HashMap<String, u64>,
+    starts_by_path: HashMap<ChildPath, u64>,
     abnormal_exits: u64,
     escalations: BTreeMap<String, u64>,
     missed: u64,
@@ -333,7 +333,7 @@ impl Lifecycle {
     fn restarts_at(&self, depth: usize) -> u64 {
         self.starts_by_path
             .iter()
-            .filter(|(path, _)| path.matches('/').count() == depth)
+            .filter(|(path, _)| path.depth() == depth)
             .map(|(_, starts)| starts - 1)
             .sum()
     }
@@ -346,10 +346,7 @@ async fn watch_lifecycle(mut events: tokio::sync::broadcast::Receiver<SystemEven
         match events.recv().await {
             Ok(SystemEvent::Lifecycle(event)) => match event.kind {
                 EventKind::Started => {
-                    *seen
-                        .starts_by_path
-                        .entry(event.path.as_str().to_string())
-                        .or_default() += 1
+                    *seen.starts_by_path.entry(event.path.clone()).or_default() += 1
                 }
                 EventKind::Stopped { reason } if !reason.is_normal() => seen.abnormal_exits += 1,
                 EventKind::Escalated { .. } => {
@@ -407,7 +404,7 @@ async fn soak(settings: Settings) -> Result<bool, Box<dyn std::error::Error>> {
     let system = System::builder()
         .ask_timeout(settings.timeout)
         .event_capacity(1 << 16)
-        .build();
+        .build()?;
     let lifecycle = tokio::spawn(watch_lifecycle(system.subscribe()));
     let SoakTree { root, injectors } = build_tree(&system, &settings)?;
     system.start(root).await?;

@@ -61,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let budget = Budget::builder()
         .process_limits(Limits::new().tokens(TOKEN_LIMIT).cost_micros(10_000))
         .build()?;
-    let system = System::builder().budget(budget.clone()).build();
+    let system = System::builder().budget(budget.clone()).build()?;
     let model = ScriptedModel::new()
         .replies([
             "perhaps the answer is more subtle than it first appears and deserves another pass",

@@ -144,7 +144,7 @@ async fn run_team() -> Result<(), Box<dyn std::error::Error>> {
         .ask_timeout(Duration::from_secs(5))
         .breakers(breakers)
         .budget(budget)
-        .build();
+        .build()?;
     let recorder = record_metrics(&system);
     let mut events = system.subscribe();
     system

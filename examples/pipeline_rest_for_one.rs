@@ -269,7 +269,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::panic::set_hook(Box::new(|_| {}));
     let system = System::builder()
         .ask_timeout(Duration::from_secs(5))
-        .build();
+        .build()?;
     let pipeline = SupervisorSpec::rest_for_one("pipeline")
         .intensity(3, Duration::from_secs(10))
         .child(system.agent(AgentSpec::new("extraction", || Extraction))?)

@@ -60,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_current_span(true)
         .with_span_list(false)
         .init();
-    let system = System::builder().build();
+    let system = System::builder().build()?;
     system
         .start(
             SupervisorSpec::one_for_one("root")

@@ -22,7 +22,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let system = System::builder().build();
+//! let system = System::builder().build()?;
 //! let tree = SupervisorSpec::one_for_one("root")
 //!     .child(system.agent(AgentSpec::new("greeter", || Greeter))?);
 //! system.start(tree).await?;

@@ -208,7 +208,7 @@ const CHAOS_ERRORS: &[&str] = &[
 ];
 
 async fn every_ask_resolves_by_its_deadline(case: DeadlineCase) -> Result<(), String> {
-    let system = System::builder().build();
+    let system = System::builder().build().unwrap();
     let mut root = SupervisorSpec::one_for_one("root")
         .intensity(case.intensity, Duration::from_secs(case.period));
     for (n, agent) in case.agents.iter().enumerate() {
@@ -369,7 +369,7 @@ async fn half_open_probes_never_exceed_their_configuration(case: ProbeCase) -> R
         .half_open_probes(case.probes)
         .seed(Some(7));
     let registry = BreakerRegistry::new(config).map_err(|e| e.to_string())?;
-    let system = System::builder().breakers(registry).build();
+    let system = System::builder().breakers(registry).build().unwrap();
     let reached = Arc::new(AtomicU32::new(0));
     let counter = Arc::clone(&reached);
     let spec = AgentSpec::new("prober", move || Prober {
@@ -689,7 +689,7 @@ async fn the_ledger_never_exceeds_a_limit(case: BudgetCase) -> Result<(), String
         agents: names.clone(),
         violations: Arc::default(),
     };
-    let system = System::builder().budget(budget.clone()).build();
+    let system = System::builder().budget(budget.clone()).build().unwrap();
     let mut root = SupervisorSpec::one_for_one("root");
     for name in &names {
         let observer = observer.clone();

@@ -22,8 +22,9 @@ use overseer_chaos::{Fault, FaultInjector, FaultKind, FaultPlan, PlanError, Rule
 use overseer_conformance::runner::{run_text, RunError};
 use overseer_conformance::{parse, ScenarioError, ScenarioErrorKind};
 use overseer_supervisor::{
-    AutoShutdown, ChildOpError, ChildSpec, Restart, Shutdown, SpecError, StartError, Strategy,
-    SupervisionTree, SupervisorSpec, TreeError, MAX_TREE_DEPTH,
+    AutoShutdown, ChildId, ChildOpError, ChildSpec, EventKind, ExitReason, IdError, Restart,
+    Shutdown, SpecError, StartError, Strategy, SupervisionTree, SupervisorSpec, TreeError,
+    MAX_TREE_DEPTH,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
@@ -231,12 +232,83 @@ fn invalid_supervisor_specs_get_typed_errors() {
         case(
             "an empty supervisor id",
             validate(|| SupervisorSpec::one_for_one("")),
-            is!(Error::Spec(SpecError::EmptyId { .. })),
+            is!(Error::Spec(SpecError::InvalidId {
+                error: IdError::Empty,
+                ..
+            })),
         ),
         case(
             "an empty child id",
             validate(|| SupervisorSpec::one_for_one("root").child(worker(""))),
-            is!(Error::Spec(SpecError::EmptyId { supervisor }) if supervisor.as_str() == "root"),
+            is!(Error::Spec(SpecError::InvalidId { supervisor, error: IdError::Empty, .. })
+                if supervisor.as_str() == "root"),
+        ),
+        case(
+            "a child id with a slash",
+            validate(|| SupervisorSpec::one_for_one("root").child(worker("x/y"))),
+            is!(Error::Spec(SpecError::InvalidId {
+                error: IdError::ForbiddenChar { found: '/', at: 1 },
+                ..
+            })),
+        ),
+        case(
+            "a root id with a slash",
+            validate(|| SupervisorSpec::one_for_one("team/alpha")),
+            is!(Error::Spec(SpecError::InvalidId {
+                error: IdError::ForbiddenChar { found: '/', .. },
+                ..
+            })),
+        ),
+        case(
+            "a child id with a newline",
+            validate(|| SupervisorSpec::one_for_one("root").child(worker("a\nb"))),
+            is!(Error::Spec(SpecError::InvalidId {
+                error: IdError::ForbiddenChar { found: '\n', .. },
+                ..
+            })),
+        ),
+        case(
+            "a child id with a space",
+            validate(|| SupervisorSpec::one_for_one("root").child(worker("a b"))),
+            is!(Error::Spec(SpecError::InvalidId {
+                error: IdError::ForbiddenChar { found: ' ', .. },
+                ..
+            })),
+        ),
+        case(
+            "a child id with a quote and braces",
+            validate(|| SupervisorSpec::one_for_one("root").child(worker("a\"}{"))),
+            is!(Error::Spec(SpecError::InvalidId {
+                error: IdError::ForbiddenChar { found: '"', .. },
+                ..
+            })),
+        ),
+        case(
+            "a child id too long",
+            validate(|| {
+                SupervisorSpec::one_for_one("root").child(worker(&"x".repeat(ChildId::MAX_LEN + 1)))
+            }),
+            is!(Error::Spec(SpecError::InvalidId {
+                error: IdError::TooLong { .. },
+                ..
+            })),
+        ),
+        case(
+            "a child unique in the tree under two supervisors",
+            validate(|| {
+                let unique = worker("u").unique_in_tree(true);
+                SupervisorSpec::one_for_one("root")
+                    .child(unique.clone())
+                    .child(ChildSpec::supervisor(
+                        SupervisorSpec::one_for_one("team").child(unique),
+                    ))
+            }),
+            is!(Error::Spec(SpecError::DuplicateInTree { child, .. }) if child.as_str() == "u"),
+        ),
+        case(
+            "a child unique in the tree as a template",
+            validate(|| SupervisorSpec::dynamic("pool", worker("t").unique_in_tree(true))),
+            is!(Error::Spec(SpecError::UniqueTemplate { .. })),
         ),
         case(
             "a zero period",
@@ -349,7 +421,7 @@ fn invalid_supervisor_specs_get_typed_errors() {
             })),
         ),
     ];
-    assert_eq!(run_table(table), 16);
+    assert_eq!(run_table(table), 24);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -418,8 +490,63 @@ async fn invalid_trees_and_supervisor_calls_get_typed_errors() {
                 Ok(tree.root().start_child(worker("")).await?)
             },
             is!(Error::ChildOp(ChildOpError::InvalidSpec(
-                SpecError::EmptyId { .. }
+                SpecError::InvalidId {
+                    error: IdError::Empty,
+                    ..
+                }
             ))),
+        ),
+        async_case(
+            "start_child with a tab in the id",
+            async {
+                let tree = running(two_workers()).await?;
+                Ok(tree.root().start_child(worker("c\td")).await?)
+            },
+            is!(Error::ChildOp(ChildOpError::InvalidSpec(
+                SpecError::InvalidId {
+                    error: IdError::ForbiddenChar { found: '\t', .. },
+                    ..
+                }
+            ))),
+        ),
+        async_case(
+            "start_dynamic_child with a slash in the id",
+            async {
+                let tree = running(SupervisorSpec::dynamic("pool", worker("t"))).await?;
+                Ok(tree.root().start_dynamic_child("a/b").await?)
+            },
+            is!(Error::ChildOp(ChildOpError::InvalidSpec(
+                SpecError::InvalidId {
+                    error: IdError::ForbiddenChar { found: '/', .. },
+                    ..
+                }
+            ))),
+        ),
+        async_case(
+            "start_child of a supervisor holding a child unique in the tree twice",
+            async {
+                let tree = running(two_workers()).await?;
+                let unique = worker("u").unique_in_tree(true);
+                let team = SupervisorSpec::one_for_one("team")
+                    .child(unique.clone())
+                    .child(ChildSpec::supervisor(
+                        SupervisorSpec::one_for_one("inner").child(unique),
+                    ));
+                Ok(tree.root().start_child(ChildSpec::supervisor(team)).await?)
+            },
+            is!(Error::ChildOp(ChildOpError::InvalidSpec(
+                SpecError::DuplicateInTree { .. }
+            ))),
+        ),
+        async_case(
+            "starting a tree with a zero call timeout",
+            async {
+                Ok(SupervisionTree::builder(two_workers())
+                    .call_timeout(Duration::ZERO)
+                    .start()
+                    .await?)
+            },
+            is!(Error::Tree(TreeError::ZeroCallTimeout)),
         ),
         async_case(
             "start_child of a significant child under auto_shutdown never",
@@ -514,7 +641,7 @@ async fn invalid_trees_and_supervisor_calls_get_typed_errors() {
             is!(Error::ChildOp(ChildOpError::SupervisorNotRunning)),
         ),
     ];
-    assert_eq!(run_async_table(table).await, 16);
+    assert_eq!(run_async_table(table).await, 20);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -523,7 +650,7 @@ async fn invalid_trees_and_supervisor_calls_get_typed_errors() {
 
 /// A started system with an `echo` agent.
 async fn echo_system() -> Result<System, Error> {
-    let system = System::builder().build();
+    let system = System::builder().build()?;
     let root =
         SupervisorSpec::one_for_one("root").child(system.agent(AgentSpec::new("echo", || Echo))?);
     system.start(root).await?;
@@ -536,7 +663,7 @@ async fn invalid_agents_and_asks_get_typed_errors() {
         async_case(
             "two agents with one name",
             async {
-                let system = System::builder().build();
+                let system = System::builder().build()?;
                 system.agent(AgentSpec::new("echo", || Echo))?;
                 Ok(system.agent(AgentSpec::new("echo", || Echo))?)
             },
@@ -545,7 +672,7 @@ async fn invalid_agents_and_asks_get_typed_errors() {
         async_case(
             "two agents of different types with one name",
             async {
-                let system = System::builder().build();
+                let system = System::builder().build()?;
                 system.agent(AgentSpec::new("twin", || Echo))?;
                 Ok(system.agent(AgentSpec::new("twin", || Counter))?)
             },
@@ -555,32 +682,150 @@ async fn invalid_agents_and_asks_get_typed_errors() {
             "an empty agent name",
             async {
                 Ok(System::builder()
-                    .build()
+                    .build()?
                     .agent(AgentSpec::new("", || Echo))?)
             },
-            is!(Error::System(SystemError::EmptyAgentName)),
+            is!(Error::System(SystemError::InvalidAgentName {
+                error: IdError::Empty,
+                ..
+            })),
         ),
         async_case(
             "an empty agent template name",
             async {
                 Ok(System::builder()
-                    .build()
+                    .build()?
                     .agent_template(AgentSpec::new("", || Echo))?)
             },
-            is!(Error::System(SystemError::EmptyAgentName)),
+            is!(Error::System(SystemError::InvalidAgentName {
+                error: IdError::Empty,
+                ..
+            })),
+        ),
+        async_case(
+            "an agent name with a slash",
+            async {
+                Ok(System::builder()
+                    .build()?
+                    .agent(AgentSpec::new("team/echo", || Echo))?)
+            },
+            is!(Error::System(SystemError::InvalidAgentName {
+                error: IdError::ForbiddenChar { found: '/', .. },
+                ..
+            })),
+        ),
+        async_case(
+            "an agent template name with a space",
+            async {
+                Ok(System::builder()
+                    .build()?
+                    .agent_template(AgentSpec::new("an echo", || Echo))?)
+            },
+            is!(Error::System(SystemError::InvalidAgentName {
+                error: IdError::ForbiddenChar { found: ' ', .. },
+                ..
+            })),
+        ),
+        async_case(
+            "a zero default ask timeout",
+            async { Ok(System::builder().ask_timeout(Duration::ZERO).build()?) },
+            is!(Error::System(SystemError::ZeroDefaultAskTimeout)),
+        ),
+        async_case(
+            "an event capacity of 0",
+            async { Ok(System::builder().event_capacity(0).build()?) },
+            is!(Error::System(SystemError::EventCapacityOutOfRange {
+                capacity: 0,
+                ..
+            })),
+        ),
+        async_case(
+            "an event capacity too large to allocate",
+            async { Ok(System::builder().event_capacity(usize::MAX).build()?) },
+            is!(Error::System(SystemError::EventCapacityOutOfRange {
+                capacity: usize::MAX,
+                max: System::MAX_EVENT_CAPACITY,
+            })),
+        ),
+        async_case(
+            "a dynamic child named like a static agent",
+            async {
+                let system = System::builder().build()?;
+                let pool = SupervisorSpec::dynamic(
+                    "pool",
+                    system.agent_template(AgentSpec::new("member", || Echo))?,
+                );
+                let root = SupervisorSpec::one_for_one("root")
+                    .child(system.agent(AgentSpec::new("echo", || Echo))?)
+                    .child(ChildSpec::supervisor(pool));
+                system.start(root).await?;
+                let pool = system
+                    .tree()
+                    .expect("started")
+                    .root()
+                    .which_children()
+                    .await?
+                    .iter()
+                    .find_map(|child| child.supervisor())
+                    .expect("the pool");
+                Ok(pool.start_dynamic_child("echo").await?)
+            },
+            is!(Error::ChildOp(ChildOpError::StartFailed(StartError::NameTaken { name, holder: Some(holder) }))
+                if name.as_str() == "echo" && holder.as_str() == "root/echo"),
+        ),
+        async_case(
+            "one agent under two supervisors",
+            async {
+                let system = System::builder().build()?;
+                let echo = system.agent(AgentSpec::new("echo", || Echo))?;
+                let root = SupervisorSpec::one_for_one("root")
+                    .child(echo.clone())
+                    .child(ChildSpec::supervisor(
+                        SupervisorSpec::one_for_one("team").child(echo),
+                    ));
+                Ok(system.start(root).await?)
+            },
+            is!(Error::System(SystemError::Tree(TreeError::InvalidSpec(
+                SpecError::DuplicateInTree { child, .. }
+            ))) if child.as_str() == "echo"),
+        ),
+        async_case(
+            "one agent added under a second supervisor",
+            async {
+                let system = echo_system().await?;
+                let echo = system.agent(AgentSpec::new("late", || Echo))?;
+                let root = system.tree().expect("started").root().clone();
+                root.start_child(echo.clone()).await?;
+                let team = SupervisorSpec::one_for_one("team").child(echo);
+                Ok(root.start_child(ChildSpec::supervisor(team)).await?)
+            },
+            is!(Error::ChildOp(ChildOpError::StartFailed(StartError::ChildFailed { cause, .. }))
+                if matches!(&**cause, StartError::NameTaken { .. })),
+        ),
+        async_case(
+            "a declared agent as a template",
+            async {
+                let system = System::builder().build()?;
+                let pool =
+                    SupervisorSpec::dynamic("pool", system.agent(AgentSpec::new("echo", || Echo))?);
+                Ok(system.start(pool).await?)
+            },
+            is!(Error::System(SystemError::Tree(TreeError::InvalidSpec(
+                SpecError::UniqueTemplate { .. }
+            )))),
         ),
         async_case(
             "a zero ask timeout",
             async {
                 let spec = AgentSpec::new("echo", || Echo).ask_timeout(Duration::ZERO);
-                Ok(System::builder().build().agent(spec)?)
+                Ok(System::builder().build()?.agent(spec)?)
             },
             is!(Error::System(SystemError::ZeroTimeout(name)) if name == "echo"),
         ),
         async_case(
             "an agent and a worker with one id",
             async {
-                let system = System::builder().build();
+                let system = System::builder().build()?;
                 let root = SupervisorSpec::one_for_one("root")
                     .child(system.agent(AgentSpec::new("echo", || Echo))?)
                     .child(worker("echo"));
@@ -648,7 +893,7 @@ async fn invalid_agents_and_asks_get_typed_errors() {
             is!(Error::ChildOp(ChildOpError::SupervisorNotRunning)),
         ),
     ];
-    assert_eq!(run_async_table(table).await, 13);
+    assert_eq!(run_async_table(table).await, 22);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1237,6 +1482,148 @@ async fn inputs_that_look_wrong_but_are_valid_are_accepted() {
         .on_call(u64::MAX, Fault::Hang)
         .build()
         .is_ok());
+}
+
+/// Takes as long as its task says.
+struct Sleeper;
+
+impl Agent for Sleeper {
+    type Task = Duration;
+    type Output = &'static str;
+
+    async fn handle(
+        &mut self,
+        _: &mut AgentContext,
+        nap: Duration,
+    ) -> Result<&'static str, AgentError> {
+        tokio::time::sleep(nap).await;
+        Ok("slept")
+    }
+}
+
+/// `Duration::MAX` wherever a duration becomes a deadline is a deadline that never comes: no
+/// `Instant + Duration` overflows inside the library. Each case runs as a task of its own, so a
+/// panic in one is reported with its name and the others still run.
+#[tokio::test(start_paused = true)]
+async fn durations_too_long_for_the_clock_are_deadlines_that_never_come() {
+    let mut failures = Vec::new();
+    type Accepted = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+    let cases: Vec<(&str, Accepted)> = vec![
+        (
+            "ask_within(_, Duration::MAX)",
+            Box::pin(async {
+                let system = echo_system().await.map_err(|e| format!("{e:?}"))?;
+                let echo = system
+                    .agent_ref::<Echo>("echo")
+                    .map_err(|e| e.to_string())?;
+                let answer = echo.ask_within("hi".into(), Duration::MAX).await;
+                system.shutdown(SECOND).await.map_err(|e| e.to_string())?;
+                (answer.as_deref() == Ok("hi"))
+                    .then_some(())
+                    .ok_or(format!("{answer:?}"))
+            }),
+        ),
+        (
+            "System::builder().ask_timeout(Duration::MAX)",
+            Box::pin(async {
+                let system = System::builder()
+                    .ask_timeout(Duration::MAX)
+                    .build()
+                    .unwrap();
+                let echo = system
+                    .agent(AgentSpec::new("echo", || Echo))
+                    .map_err(|e| e.to_string())?;
+                system
+                    .start(SupervisorSpec::one_for_one("root").child(echo))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let echo = system
+                    .agent_ref::<Echo>("echo")
+                    .map_err(|e| e.to_string())?;
+                echo.tell("told".into()).map_err(|e| e.to_string())?;
+                let answer = echo.ask("hi".into()).await;
+                system.shutdown(SECOND).await.map_err(|e| e.to_string())?;
+                (answer.as_deref() == Ok("hi"))
+                    .then_some(())
+                    .ok_or(format!("{answer:?}"))
+            }),
+        ),
+        (
+            "Shutdown::Timeout(Duration::MAX)",
+            Box::pin(async {
+                let patient = |id: &str| worker(id).shutdown(Shutdown::Timeout(Duration::MAX));
+                let spec = SupervisorSpec::one_for_one("root")
+                    .child(patient("w"))
+                    .child(ChildSpec::supervisor(SupervisorSpec::dynamic(
+                        "pool",
+                        patient("template"),
+                    )));
+                let tree = SupervisionTree::start(spec)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let pool = tree
+                    .root()
+                    .which_children()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .iter()
+                    .find_map(|child| child.supervisor())
+                    .ok_or("no pool")?;
+                pool.start_dynamic_child("d")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut events = tree.subscribe();
+                tree.shutdown(SECOND).await.map_err(|e| e.to_string())?;
+                let stopped: Vec<(String, EventKind)> =
+                    std::iter::from_fn(|| events.try_recv().ok())
+                        .map(|event| (event.path.to_string(), event.kind))
+                        .collect();
+                let shutdown = || EventKind::Stopped {
+                    reason: ExitReason::Shutdown,
+                };
+                let expected = ["root/pool/d", "root/pool", "root/w", "root"]
+                    .map(|path| (path.to_string(), shutdown()));
+                (stopped == expected)
+                    .then_some(())
+                    .ok_or(format!("{stopped:?}"))
+            }),
+        ),
+        (
+            "InFlightPolicy::CancelAfter(Duration::MAX)",
+            Box::pin(async {
+                let budget = Budget::builder()
+                    .in_flight(overseer_budget::InFlightPolicy::CancelAfter(Duration::MAX))
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                let system = System::builder().budget(budget.clone()).build().unwrap();
+                let sleeper = system
+                    .agent(AgentSpec::new("sleeper", || Sleeper))
+                    .map_err(|e| e.to_string())?;
+                system
+                    .start(SupervisorSpec::one_for_one("root").child(sleeper))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let sleeper = system
+                    .agent_ref::<Sleeper>("sleeper")
+                    .map_err(|e| e.to_string())?;
+                let nap = tokio::spawn(async move { sleeper.ask(SECOND * 3).await });
+                tokio::time::sleep(SECOND).await;
+                budget.trip(overseer_budget::TripReason::manual("stop"));
+                let answer = nap.await.map_err(|e| e.to_string())?;
+                (answer == Ok("slept"))
+                    .then_some(())
+                    .ok_or(format!("{answer:?}"))
+            }),
+        ),
+    ];
+    for (name, case) in cases {
+        match tokio::spawn(case).await {
+            Ok(Ok(())) => {}
+            Ok(Err(wrong)) => failures.push(format!("{name}: {wrong}")),
+            Err(panic) => failures.push(format!("{name}: panicked: {panic}")),
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
 #[test]

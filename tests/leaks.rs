@@ -222,7 +222,7 @@ fn alive_tasks() -> usize {
 fn a_shut_down_system_leaves_no_task_and_no_actor() {
     paused_runtime().block_on(async {
         let baseline = alive_tasks();
-        let team = Team::start(System::builder().build(), 10).await;
+        let team = Team::start(System::builder().build().unwrap(), 10).await;
         let load = team.load().await;
         assert_eq!(
             team.tree().live_actors(),
@@ -246,7 +246,11 @@ fn a_tripped_kill_switch_leaves_no_task_and_no_actor() {
     paused_runtime().block_on(async {
         let baseline = alive_tasks();
         let budget = Budget::builder().build().expect("a budget");
-        let team = Team::start(System::builder().budget(budget.clone()).build(), 10).await;
+        let team = Team::start(
+            System::builder().budget(budget.clone()).build().unwrap(),
+            10,
+        )
+        .await;
         let load = team.load().await;
 
         assert!(budget.trip(TripReason::manual("leak check")).tripped_now());
@@ -261,7 +265,7 @@ fn a_tripped_kill_switch_leaves_no_task_and_no_actor() {
 fn an_escalation_that_stops_the_root_leaves_no_task_and_no_actor() {
     paused_runtime().block_on(async {
         let baseline = alive_tasks();
-        let team = Team::start(System::builder().build(), 0).await;
+        let team = Team::start(System::builder().build().unwrap(), 0).await;
         let load = team.load().await;
 
         // Queued behind its slow task and echoes; the crash exceeds the root's intensity of 0
@@ -290,7 +294,11 @@ fn a_tripped_system_with_a_time_limit_leaves_no_deadline_timer() {
             .time_limit(Duration::from_secs(3_600))
             .build()
             .expect("a budget");
-        let team = Team::start(System::builder().budget(budget.clone()).build(), 10).await;
+        let team = Team::start(
+            System::builder().budget(budget.clone()).build().unwrap(),
+            10,
+        )
+        .await;
         let load = team.load().await;
 
         assert!(budget.trip(TripReason::manual("leak check")).tripped_now());
@@ -322,7 +330,7 @@ fn a_dropped_system_frees_its_agents_and_its_budget() {
         budget.kill_switch().on_trip(move |_| {
             let _ = &kept_by_the_budget;
         });
-        let system = System::builder().budget(budget).build();
+        let system = System::builder().budget(budget).build().unwrap();
         let spec = AgentSpec::new("front", || Worker {
             begun: Arc::default(),
         })

@@ -124,7 +124,8 @@ async fn run_system() -> Result<(), Box<dyn std::error::Error>> {
         .ask_timeout(Duration::from_secs(5))
         .breakers(breakers)
         .budget(budget)
-        .build();
+        .build()
+        .unwrap();
     let recorder = record_metrics(&system);
     let mut events = system.subscribe();
     system

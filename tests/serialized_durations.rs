@@ -129,7 +129,8 @@ async fn the_json_lines_sink_writes_every_duration_as_milliseconds(
         .ask_timeout(Duration::from_millis(250))
         .budget(budget)
         .breakers(breakers)
-        .build();
+        .build()
+        .unwrap();
     let written = Shared::default();
     let sink = overseer_observe::JsonLines::spawn(&system, written.clone());
     let tree = SupervisorSpec::one_for_one("root")

@@ -605,7 +605,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ask_timeout(Duration::from_secs(60))
         .budget(budget.clone())
         .breakers(breakers)
-        .build();
+        .build()?;
 
     let injectors = chaos_plans(seed)?;
     let mut researchers =

@@ -116,7 +116,7 @@ impl<A: Agent> AgentRef<A> {
         self.slot.enqueue(Job {
             task,
             reply: None,
-            deadline: asked_at + self.default_timeout(),
+            deadline: overseer_supervisor::deadline_after(asked_at, self.default_timeout()),
             asked_at,
             settlement,
             id,
@@ -260,7 +260,7 @@ impl<A: Agent> AgentRef<A> {
             Ok(admitted) => admitted,
             Err(refusal) => return Answer::error(refusal),
         };
-        let deadline = asked_at + timeout;
+        let deadline = overseer_supervisor::deadline_after(asked_at, timeout);
         let (reply, mut answer) = oneshot::channel();
         self.slot.enqueue(Job {
             task,

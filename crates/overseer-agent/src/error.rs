@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use overseer_breaker::State as BreakerState;
 use overseer_budget::{Refusal, TripReason};
-use overseer_supervisor::{ExitReason, SpecError, TreeError};
+use overseer_supervisor::{ExitReason, IdError, SpecError, TreeError};
 use serde::{Deserialize, Serialize};
 
 use crate::AgentName;
@@ -162,15 +162,40 @@ impl AskError {
 /// Errors from building and running a [`System`](crate::System).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SystemError {
-    /// Two agents were declared with one name.
+    /// Two agents were declared with one name, or the name is held by a dynamic child.
     #[error("an agent named '{0}' is already declared")]
     DuplicateAgent(String),
-    /// An agent name is empty.
-    #[error("an agent name is empty")]
-    EmptyAgentName,
-    /// A timeout of zero.
+    /// An agent name is not a valid child id (see
+    /// [`ChildId::validate`](overseer_supervisor::ChildId::validate)): names are ids in the
+    /// tree, paths and metric labels.
+    #[error("invalid agent name {name:?}: {error}")]
+    InvalidAgentName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        error: IdError,
+    },
+    /// An agent's ask timeout is zero: every ask to it would time out at once.
     #[error("the ask timeout of '{0}' is zero")]
     ZeroTimeout(String),
+    /// The system's default ask timeout ([`SystemBuilder::ask_timeout`]) is zero: every ask
+    /// would time out at once.
+    ///
+    /// [`SystemBuilder::ask_timeout`]: crate::SystemBuilder::ask_timeout
+    #[error("the default ask timeout is zero")]
+    ZeroDefaultAskTimeout,
+    /// The event capacity ([`SystemBuilder::event_capacity`]) is zero or larger than
+    /// [`System::MAX_EVENT_CAPACITY`].
+    ///
+    /// [`SystemBuilder::event_capacity`]: crate::SystemBuilder::event_capacity
+    /// [`System::MAX_EVENT_CAPACITY`]: crate::System::MAX_EVENT_CAPACITY
+    #[error("the event capacity must be between 1 and {max}; got {capacity}")]
+    EventCapacityOutOfRange {
+        /// The capacity given.
+        capacity: usize,
+        /// The largest allowed.
+        max: usize,
+    },
     /// The system was started twice.
     #[error("the system is already started")]
     AlreadyStarted,

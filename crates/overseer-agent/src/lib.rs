@@ -28,7 +28,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let system = System::builder().build();
+//! let system = System::builder().build()?;
 //! system.start(SupervisorSpec::one_for_one("root")
 //!     .child(system.agent(AgentSpec::new("counter", || Counter { seen: 0 }))?)).await?;
 //! let counter = system.agent_ref::<Counter>("counter")?;

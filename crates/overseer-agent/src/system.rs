@@ -9,8 +9,8 @@ use dashmap::DashMap;
 use overseer_breaker::{BreakerKey, BreakerRegistry, State as BreakerState, Transition};
 use overseer_budget::{Budget, InFlightPolicy, TripReport};
 use overseer_supervisor::{
-    ChildFate, ChildPath, ChildSpec, EventBus, EventId, EventIds, EventKind, StartContext,
-    StartError, SupervisionTree, SupervisorSpec,
+    deadline_after, ChildFate, ChildPath, ChildSpec, EventBus, EventId, EventIds, EventKind,
+    StartContext, StartError, SupervisionTree, SupervisorSpec,
 };
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
@@ -56,9 +56,23 @@ pub(crate) struct Shared {
 /// stopped system is freed once its handles are dropped.
 pub(crate) struct Registry {
     shared: Arc<Shared>,
-    slots: DashMap<AgentName, Arc<dyn AnySlot>>,
+    /// Every name in use, with its agent's slot: names are unique in a system.
+    slots: DashMap<AgentName, Named>,
     tree: OnceLock<SupervisionTree>,
     deadline_timer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// One agent name of a system, and what holds it.
+struct Named {
+    slot: Arc<dyn AnySlot>,
+    /// Declared with [`System::agent`]: the name is that agent's for the system's life. Else
+    /// taken by a dynamic child made from a template, and free again once the child is
+    /// removed.
+    declared: bool,
+    /// Where the agent is placed in the tree: set by its first start (a declared agent's, for
+    /// good), `None` for a declared agent not started yet. Fates told about other placements
+    /// of the name (a start refused because the name was taken) are not the agent's.
+    placed_at: Option<ChildPath>,
 }
 
 /// The last [`System`] handle is gone: shut the system down without waiting (asks fail with
@@ -69,8 +83,8 @@ impl Drop for Registry {
             return;
         }
         self.stop_deadline_timer();
-        for slot in self.slots.iter() {
-            slot.shut_down();
+        for named in self.slots.iter() {
+            named.slot.shut_down();
         }
         match self.tree.get() {
             Some(tree) if tree.is_running() => {
@@ -128,7 +142,7 @@ impl Shared {
         match (budget.kill_switch().in_flight_policy(), at) {
             (InFlightPolicy::CancelNow, _) => {}
             (InFlightPolicy::CancelAfter(grace), Some(at)) => {
-                tokio::time::sleep_until(at + grace).await
+                tokio::time::sleep_until(deadline_after(at, grace)).await
             }
             _ => std::future::pending().await,
         }
@@ -247,8 +261,8 @@ impl Registry {
                     tracing::error!(%error, "the tree did not stop in order after the trip");
                 }
             }
-            for slot in registry.slots.iter() {
-                slot.shut_down();
+            for named in registry.slots.iter() {
+                named.slot.shut_down();
             }
         });
     }
@@ -256,8 +270,8 @@ impl Registry {
     /// The root supervisor has exited: no agent of the tree will run again.
     fn tree_stopped(&self) {
         self.stop_deadline_timer();
-        for slot in self.slots.iter() {
-            slot.on_fate(ChildFate::Stopped);
+        for named in self.slots.iter() {
+            named.slot.on_fate(ChildFate::Stopped);
         }
     }
 
@@ -273,16 +287,35 @@ impl Registry {
         }
     }
 
-    /// The slot named `name`, made on first use; an existing slot of another agent type is an
-    /// error.
-    fn slot<A: Agent>(
+    /// Takes the name `name` for the agent started at `path` and gives its slot (made on the
+    /// first start of a dynamic child). `declared`: whether the start comes from the spec of an
+    /// agent declared with [`System::agent`], else from a template. Refused, with nothing taken
+    /// over, when the name is held by another placement, or declared by an agent not in the
+    /// tree and asked for by a template.
+    fn claim<A: Agent>(
         self: &Arc<Self>,
         name: &AgentName,
+        path: &ChildPath,
+        declared: bool,
         config: AgentConfig,
         classifier: &Classifier<A>,
-    ) -> Result<Arc<Slot<A>>, String> {
+    ) -> Result<Arc<Slot<A>>, StartError> {
+        let taken = |holder: Option<&ChildPath>| StartError::NameTaken {
+            name: name.clone(),
+            holder: holder.cloned(),
+        };
         let slot = match self.slots.entry(name.clone()) {
-            Entry::Occupied(existing) => Arc::clone(existing.get()),
+            Entry::Occupied(mut occupied) => {
+                let named = occupied.get_mut();
+                match &named.placed_at {
+                    // The same child again (a restart, or added again where it was).
+                    Some(at) if at == path => {}
+                    Some(at) => return Err(taken(Some(at))),
+                    None if !declared => return Err(taken(None)),
+                    None => named.placed_at = Some(path.clone()),
+                }
+                Arc::clone(&named.slot)
+            }
             Entry::Vacant(vacant) => {
                 let slot: Arc<dyn AnySlot> = Arc::new(Slot::<A>::new(
                     name.clone(),
@@ -290,17 +323,41 @@ impl Registry {
                     classifier.clone(),
                     Arc::clone(&self.shared),
                 ));
-                vacant.insert(Arc::clone(&slot));
+                vacant.insert(Named {
+                    slot: Arc::clone(&slot),
+                    declared,
+                    placed_at: Some(path.clone()),
+                });
                 slot
             }
         };
         let found = slot.agent_type();
         slot.into_any().downcast::<Slot<A>>().map_err(|_| {
-            format!(
+            StartError::Failed(format!(
                 "the agent name '{name}' is used by a {found}, not a {}",
                 std::any::type_name::<A>()
-            )
+            ))
         })
+    }
+
+    /// A supervisor decided `fate` for the child at `path`: told to the agent placed there. A
+    /// dynamic child removed gives its name back; its slot stays stopped for the `AgentRef`s
+    /// still holding it.
+    fn on_fate(&self, path: &ChildPath, fate: ChildFate) {
+        let Some((slot, declared)) = self
+            .slots
+            .get(path.name())
+            .filter(|named| named.placed_at.as_ref() == Some(path))
+            .map(|named| (Arc::clone(&named.slot), named.declared))
+        else {
+            return;
+        };
+        slot.on_fate(fate);
+        if fate == ChildFate::Removed && !declared {
+            self.slots.remove_if(path.name(), |_, named| {
+                !named.declared && named.placed_at.as_ref() == Some(path)
+            });
+        }
     }
 }
 
@@ -331,7 +388,7 @@ impl Registry {
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let system = System::builder().ask_timeout(Duration::from_secs(10)).build();
+/// let system = System::builder().ask_timeout(Duration::from_secs(10)).build()?;
 /// let tree = SupervisorSpec::one_for_one("root").child(system.agent(AgentSpec::new("echo", || Echo))?);
 /// system.start(tree).await?;
 /// let echo = system.agent_ref::<Echo>("echo")?;
@@ -391,7 +448,7 @@ impl std::fmt::Debug for System {
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let system = System::builder().build();
+/// let system = System::builder().build()?;
 /// let team = system.downgrade();
 /// system
 ///     .start(
@@ -446,13 +503,18 @@ pub struct SystemBuilder {
 }
 
 impl SystemBuilder {
-    /// The default deadline of every ask (60 s unless set).
+    /// The default deadline of every ask (60 s unless set). Zero is refused by
+    /// [`build`](Self::build) ([`SystemError::ZeroDefaultAskTimeout`]); a duration too long
+    /// for the clock (`Duration::MAX`) is a deadline that never comes.
     pub fn ask_timeout(mut self, timeout: Duration) -> Self {
         self.ask_timeout = timeout;
         self
     }
 
-    /// How many events a slow subscriber may fall behind before it is told it lagged.
+    /// How many events a slow subscriber may fall behind before it is told it lagged (16,384
+    /// unless set). The buffer is allocated up front, so [`build`](Self::build) refuses 0 and
+    /// anything over [`System::MAX_EVENT_CAPACITY`]
+    /// ([`SystemError::EventCapacityOutOfRange`]).
     pub fn event_capacity(mut self, capacity: usize) -> Self {
         self.event_capacity = capacity;
         self
@@ -479,10 +541,22 @@ impl SystemBuilder {
         self
     }
 
-    /// Builds the system (nothing runs until [`System::start`]).
-    pub fn build(self) -> System {
-        let (events, _) = broadcast::channel(self.event_capacity.max(1));
-        System {
+    /// Checks the options and builds the system (nothing runs until [`System::start`]).
+    ///
+    /// Fails with [`SystemError::ZeroDefaultAskTimeout`] or
+    /// [`SystemError::EventCapacityOutOfRange`].
+    pub fn build(self) -> Result<System, SystemError> {
+        if self.ask_timeout.is_zero() {
+            return Err(SystemError::ZeroDefaultAskTimeout);
+        }
+        if !(1..=System::MAX_EVENT_CAPACITY).contains(&self.event_capacity) {
+            return Err(SystemError::EventCapacityOutOfRange {
+                capacity: self.event_capacity,
+                max: System::MAX_EVENT_CAPACITY,
+            });
+        }
+        let (events, _) = broadcast::channel(self.event_capacity);
+        Ok(System {
             registry: Arc::new(Registry {
                 shared: Arc::new(Shared {
                     default_ask_timeout: self.ask_timeout,
@@ -503,13 +577,16 @@ impl SystemBuilder {
                 tree: OnceLock::new(),
                 deadline_timer: std::sync::Mutex::new(None),
             }),
-        }
+        })
     }
 }
 
 impl System {
     /// The default ask deadline.
     pub const DEFAULT_ASK_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// The largest [`event_capacity`](SystemBuilder::event_capacity): 1,048,576 events.
+    pub const MAX_EVENT_CAPACITY: usize = 1 << 20;
 
     /// The wall-clock time when the system was built: the origin of every event's
     /// [`elapsed`](SystemEvent::elapsed), which counts on the tokio clock from then.
@@ -519,14 +596,15 @@ impl System {
 
     /// The wall-clock time of `event`: [`created_at`](Self::created_at) plus the event's
     /// [`elapsed`](SystemEvent::elapsed). Under a paused tokio clock it moves with the clock,
-    /// not with the machine's.
+    /// not with the machine's. An `elapsed` too large for the wall clock (only in an event
+    /// read back from elsewhere) gives [`created_at`](Self::created_at).
     ///
     /// ```
     /// # use overseer_agent::prelude::*;
     /// # use overseer_supervisor::prelude::*;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let system = System::builder().build();
+    /// let system = System::builder().build()?;
     /// let mut events = system.subscribe();
     /// system.start(SupervisorSpec::one_for_one("root")).await?;
     /// let started = events.recv().await?;
@@ -535,7 +613,10 @@ impl System {
     /// # }
     /// ```
     pub fn timestamp(&self, event: &SystemEvent) -> SystemTime {
-        self.created_at() + event.elapsed()
+        let created_at = self.created_at();
+        created_at
+            .checked_add(event.elapsed())
+            .unwrap_or(created_at)
     }
 
     /// Options for a new system.
@@ -549,56 +630,94 @@ impl System {
         }
     }
 
-    /// Declares an agent and returns the supervisor child that runs it. Names are unique in a
-    /// system.
+    /// Declares an agent and returns the supervisor child that runs it.
+    ///
+    /// Names are unique in a system, across agents declared here and the dynamic children made
+    /// from templates: a name in use is refused with [`SystemError::DuplicateAgent`]. The
+    /// child is marked [`unique_in_tree`](ChildSpec::unique_in_tree), so a tree holding it
+    /// twice (the same spec under two supervisors) is refused when it is validated; the agent
+    /// runs at one place in the tree, the first it starts at, and starting its spec anywhere
+    /// else fails with [`StartError::NameTaken`].
     pub fn agent<A: Agent>(&self, spec: AgentSpec<A>) -> Result<ChildSpec, SystemError> {
         self.check(&spec)?;
-        if self.registry.slots.contains_key(&spec.name) {
-            return Err(SystemError::DuplicateAgent(spec.name.to_string()));
-        }
-        let slot = self
-            .registry
-            .slot::<A>(&spec.name, spec.config, &spec.classifier)
-            .map_err(|_| SystemError::DuplicateAgent(spec.name.to_string()))?;
+        let slot = match self.registry.slots.entry(spec.name.clone()) {
+            Entry::Occupied(_) => return Err(SystemError::DuplicateAgent(spec.name.to_string())),
+            Entry::Vacant(vacant) => {
+                let slot = Arc::new(Slot::<A>::new(
+                    spec.name.clone(),
+                    spec.config,
+                    spec.classifier.clone(),
+                    Arc::clone(&self.registry.shared),
+                ));
+                vacant.insert(Named {
+                    slot: Arc::clone(&slot) as Arc<dyn AnySlot>,
+                    declared: true,
+                    placed_at: None,
+                });
+                slot
+            }
+        };
         if self.registry.tree.get().is_some() {
             // Declared after the start: not in the tree until added to it.
             slot.tree_started();
         }
-        Ok(self.child_spec(spec))
+        Ok(self.child_spec(spec, true))
     }
 
     /// Declares an agent template for a dynamic supervisor: each child added with
     /// [`SupervisorRef::start_dynamic_child`](overseer_supervisor::SupervisorRef::start_dynamic_child)
-    /// becomes an agent named by its child id.
+    /// becomes an agent named by its child id (the template's own name names no agent).
+    ///
+    /// A child's name must be free in the system: a name declared with [`agent`](Self::agent),
+    /// or held by a dynamic child of any supervisor, makes the start fail with
+    /// [`StartError::NameTaken`], and nothing is taken over. A dynamic child gives its name
+    /// back once it is removed (terminated, exited for good, or gone with its supervisor);
+    /// `AgentRef`s to it then keep failing with [`AskError::AgentStopped`], and a later child
+    /// with the same name is a new agent.
     pub fn agent_template<A: Agent>(&self, spec: AgentSpec<A>) -> Result<ChildSpec, SystemError> {
         self.check(&spec)?;
-        Ok(self.child_spec(spec))
+        Ok(self.child_spec(spec, false))
     }
 
     fn check<A: Agent>(&self, spec: &AgentSpec<A>) -> Result<(), SystemError> {
-        if spec.name.as_str().is_empty() {
-            return Err(SystemError::EmptyAgentName);
-        }
+        spec.name
+            .validate()
+            .map_err(|error| SystemError::InvalidAgentName {
+                name: spec.name.to_string(),
+                error,
+            })?;
         if spec.config.ask_timeout == Some(Duration::ZERO) {
             return Err(SystemError::ZeroTimeout(spec.name.to_string()));
         }
         Ok(())
     }
 
-    fn child_spec<A: Agent>(&self, spec: AgentSpec<A>) -> ChildSpec {
+    /// The supervisor child running `spec`: a declared agent's (`declared`) or a template's.
+    fn child_spec<A: Agent>(&self, spec: AgentSpec<A>, declared: bool) -> ChildSpec {
         // The tree keeps these closures: they refer to the system weakly.
         let registry = Arc::downgrade(&self.registry);
         let factory = spec.factory;
         let config = spec.config;
         let classifier = spec.classifier;
+        let name = spec.name.clone();
         let start = move |context: StartContext| {
             let factory = Arc::clone(&factory);
             let slot = match registry.upgrade() {
-                Some(registry) => registry.slot::<A>(context.id(), config, &classifier),
-                None => Err("the system is gone".to_string()),
+                // A declared agent's spec names one agent: not a template, nor renamed.
+                Some(_) if declared && context.id() != &name => {
+                    Err(StartError::InvalidSpec(format!(
+                        "agent '{name}' is declared with System::agent and cannot run as '{}'; \
+                         use System::agent_template for a dynamic supervisor",
+                        context.id()
+                    )))
+                }
+                Some(registry) => {
+                    registry.claim::<A>(context.id(), context.path(), declared, config, &classifier)
+                }
+                None => Err(StartError::failed("the system is gone")),
             };
             async move {
-                let slot = slot.map_err(StartError::Failed)?;
+                let slot = slot?;
                 slot.place(context.path(), context.exit_cause());
                 let args = AgentArgs {
                     factory: Arc::clone(&factory),
@@ -620,12 +739,10 @@ impl System {
         let watcher = Arc::downgrade(&self.registry);
         let mut child = ChildSpec::worker(spec.name, start)
             .restart(spec.restart)
-            .watch(move |id, fate| {
-                if let Some(slot) = watcher
-                    .upgrade()
-                    .and_then(|registry| registry.slots.get(id).map(|slot| Arc::clone(&slot)))
-                {
-                    slot.on_fate(fate);
+            .unique_in_tree(declared)
+            .watch(move |path, fate| {
+                if let Some(registry) = watcher.upgrade() {
+                    registry.on_fate(path, fate);
                 }
             });
         if let Some(shutdown) = spec.shutdown {
@@ -649,7 +766,7 @@ impl System {
                 if shared.has_subscribers() {
                     shared.publish(SystemEvent::Lifecycle(event.clone()));
                 }
-                if matches!(event.kind, EventKind::Stopped { .. }) && event.path.depth() == 0 {
+                if matches!(event.kind, EventKind::Stopped { .. }) && event.path.is_root() {
                     match registry.upgrade() {
                         Some(registry) => registry.tree_stopped(),
                         // Every System handle was dropped: nobody else will end the stream.
@@ -663,8 +780,8 @@ impl System {
             .tree
             .set(tree)
             .map_err(|_| SystemError::AlreadyStarted)?;
-        for slot in self.registry.slots.iter() {
-            slot.tree_started();
+        for named in self.registry.slots.iter() {
+            named.slot.tree_started();
         }
         if let Some(budget) = &self.registry.shared.budget {
             let runtime = tokio::runtime::Handle::current();
@@ -715,7 +832,7 @@ impl System {
             .registry
             .slots
             .get(name)
-            .map(|slot| Arc::clone(slot.value()))
+            .map(|named| Arc::clone(&named.slot))
             .ok_or_else(|| AskError::UnknownAgent {
                 name: name.to_string(),
             })?;
@@ -774,8 +891,8 @@ impl System {
             Some(tree) => tree.shutdown(deadline).await.map_err(SystemError::from),
             None => Ok(()),
         };
-        for slot in self.registry.slots.iter() {
-            slot.shut_down();
+        for named in self.registry.slots.iter() {
+            named.slot.shut_down();
         }
         self.registry.shared.close_events();
         stopped

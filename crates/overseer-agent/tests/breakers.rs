@@ -23,7 +23,8 @@ async fn guarded(specs: Vec<AgentSpec<Tester>>) -> System {
     let system = System::builder()
         .ask_timeout(Duration::from_secs(10))
         .breakers(registry())
-        .build();
+        .build()
+        .unwrap();
     let mut root = SupervisorSpec::one_for_one("root").intensity(100, Duration::from_secs(1));
     for spec in specs {
         root = root.child(system.agent(spec).unwrap());

@@ -35,7 +35,7 @@ impl Agent for Spinner {
 async fn a_shutdown_returns_by_its_deadline_and_reports_a_handler_that_never_yields() {
     let spinning = Arc::new(AtomicBool::new(false));
     let release = Arc::new(AtomicBool::new(false));
-    let system = System::builder().build();
+    let system = System::builder().build().unwrap();
     let (s, r) = (Arc::clone(&spinning), Arc::clone(&release));
     let spec = AgentSpec::new("spinner", move || Spinner {
         spinning: Arc::clone(&s),

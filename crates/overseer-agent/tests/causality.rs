@@ -76,7 +76,8 @@ impl OutcomeKind for overseer_agent::AskEvent {
 async fn a_crash_names_its_ask_and_an_escalation_can_be_followed_back_to_it() {
     let system = System::builder()
         .ask_timeout(Duration::from_secs(10))
-        .build();
+        .build()
+        .unwrap();
     let team = SupervisorSpec::one_for_one("team")
         .intensity(1, Duration::from_secs(60))
         .child(system.agent(AgentSpec::new("worker", Tester::new)).unwrap());
@@ -138,7 +139,8 @@ async fn every_event_has_a_unique_id_a_time_and_a_path_and_survives_json() {
         .ask_timeout(Duration::from_secs(10))
         .budget(budget)
         .breakers(breakers)
-        .build();
+        .build()
+        .unwrap();
     let root = SupervisorSpec::one_for_one("root")
         .intensity(100, Duration::from_secs(1))
         .child(system.agent(AgentSpec::new("a", Tester::new)).unwrap());

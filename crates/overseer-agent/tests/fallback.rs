@@ -11,7 +11,7 @@ use overseer_agent::{AgentSpec, AskError, System};
 use overseer_supervisor::SupervisorSpec;
 
 async fn three_agents(timeout: Duration) -> System {
-    let system = System::builder().ask_timeout(timeout).build();
+    let system = System::builder().ask_timeout(timeout).build().unwrap();
     let mut root = SupervisorSpec::one_for_one("root").intensity(100, Duration::from_secs(1));
     for name in ["primary", "second", "third"] {
         root = root.child(system.agent(AgentSpec::new(name, Tester::new)).unwrap());

@@ -60,7 +60,7 @@ impl Agent for Spawner {
 }
 
 async fn spawner_system(alive: &Arc<AtomicUsize>) -> System {
-    let system = System::builder().build();
+    let system = System::builder().build().unwrap();
     let alive = Arc::clone(alive);
     let spec = AgentSpec::new("spawner", move || Spawner {
         alive: Arc::clone(&alive),

@@ -19,7 +19,8 @@ async fn governed(budget: Budget, agents: &[&str]) -> System {
     let system = System::builder()
         .ask_timeout(Duration::from_secs(60))
         .budget(budget)
-        .build();
+        .build()
+        .unwrap();
     let mut root = SupervisorSpec::one_for_one("root").intensity(100, Duration::from_secs(1));
     for name in agents {
         root = root.child(system.agent(AgentSpec::new(*name, Tester::new)).unwrap());
@@ -291,7 +292,7 @@ async fn a_task_without_a_declared_estimate_reserves_the_agents_default() {
         .process_limits(Limits::new().tokens(1_000))
         .build()
         .unwrap();
-    let system = System::builder().budget(budget.clone()).build();
+    let system = System::builder().budget(budget.clone()).build().unwrap();
     let spec = AgentSpec::new("a", Tester::new).default_estimate(Usage::new(400, 200, 0));
     system
         .start(SupervisorSpec::one_for_one("root").child(system.agent(spec).unwrap()))

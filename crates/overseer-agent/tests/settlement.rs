@@ -76,7 +76,7 @@ fn one_failure_opens() -> BreakerRegistry {
 async fn start(builder: overseer_agent::SystemBuilder, shutdown: Option<Shutdown>) -> Fixture {
     let gate = Arc::new(Semaphore::new(0));
     let started = Arc::new(AtomicU32::new(0));
-    let system = builder.build();
+    let system = builder.build().unwrap();
     let (g, s) = (Arc::clone(&gate), Arc::clone(&started));
     let mut spec = AgentSpec::new("w", move || Worker {
         gate: Arc::clone(&g),

@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use common::*;
 use overseer_agent::{
-    Agent, AgentContext, AgentError, AgentSpec, AskOutcome, System, SystemError, SystemEvent,
-    Usage, WeakSystem,
+    Agent, AgentContext, AgentError, AgentSpec, AskError, AskOutcome, System, SystemError,
+    SystemEvent, Usage, WeakSystem,
 };
-use overseer_supervisor::{Restart, SupervisorSpec};
+use overseer_supervisor::{
+    ChildOpError, ChildSpec, Restart, SpecError, StartError, SupervisorRef, SupervisorSpec,
+    TreeError,
+};
 
 #[tokio::test(start_paused = true)]
 async fn each_ask_is_published_with_its_outcome_latency_and_usage() {
@@ -60,7 +63,7 @@ async fn the_model_a_handler_names_is_in_its_asks_event_and_only_there() {
             Ok(())
         }
     }
-    let system = System::builder().build();
+    let system = System::builder().build().unwrap();
     let writer = system.agent(AgentSpec::new("writer", || Writer)).unwrap();
     system
         .start(SupervisorSpec::one_for_one("root").child(writer))
@@ -114,7 +117,7 @@ async fn a_tell_is_handled_without_waiting_for_it() {
 
 #[tokio::test(start_paused = true)]
 async fn agents_made_from_a_template_are_looked_up_by_their_child_id() {
-    let system = System::builder().build();
+    let system = System::builder().build().unwrap();
     let pool = SupervisorSpec::dynamic(
         "researchers",
         system
@@ -149,7 +152,7 @@ async fn agents_made_from_a_template_are_looked_up_by_their_child_id() {
 
 #[tokio::test(start_paused = true)]
 async fn declaration_errors_are_typed() {
-    let system = System::builder().build();
+    let system = System::builder().build().unwrap();
     system.agent(AgentSpec::new("a", Tester::new)).unwrap();
     assert_eq!(
         system.agent(AgentSpec::new("a", Tester::new)).unwrap_err(),
@@ -157,7 +160,10 @@ async fn declaration_errors_are_typed() {
     );
     assert_eq!(
         system.agent(AgentSpec::new("", Tester::new)).unwrap_err(),
-        SystemError::EmptyAgentName
+        SystemError::InvalidAgentName {
+            name: String::new(),
+            error: overseer_supervisor::IdError::Empty
+        }
     );
     assert_eq!(
         system
@@ -182,7 +188,8 @@ async fn declaration_errors_are_typed() {
 async fn asks_to_an_agent_the_running_tree_did_not_start_fail_at_once() {
     let system = System::builder()
         .ask_timeout(Duration::from_secs(10))
-        .build();
+        .build()
+        .unwrap();
     let placed = system.agent(AgentSpec::new("placed", Tester::new)).unwrap();
     let _never_placed = system.agent(AgentSpec::new("stray", Tester::new)).unwrap();
     let stray = system.agent_ref::<Tester>("stray").unwrap();
@@ -218,7 +225,7 @@ async fn asks_to_an_agent_the_running_tree_did_not_start_fail_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ask_right_after_the_start_reaches_the_agent() {
     for round in 0..300 {
-        let system = System::builder().build();
+        let system = System::builder().build().unwrap();
         let agent = system.agent(AgentSpec::new("agent", Tester::new)).unwrap();
         system
             .start(SupervisorSpec::one_for_one("root").child(agent))
@@ -300,7 +307,8 @@ async fn nested(root_intensity: u32) -> System {
 async fn nested_team(root_intensity: u32, team_restart: Restart) -> System {
     let system = System::builder()
         .ask_timeout(Duration::from_secs(10))
-        .build();
+        .build()
+        .unwrap();
     let team = SupervisorSpec::one_for_one("team")
         .intensity(0, Duration::from_secs(5))
         .child(system.agent(AgentSpec::new("a", Tester::new)).unwrap());
@@ -411,7 +419,7 @@ async fn an_agent_holding_a_weak_system_does_not_keep_it_running() {
             Ok(self.system.agent_ref::<Lookup>("lookup").is_ok())
         }
     }
-    let system = System::builder().build();
+    let system = System::builder().build().unwrap();
     let weak = system.downgrade();
     let lookup = system
         .agent(AgentSpec::new("lookup", move || Lookup {
@@ -503,7 +511,8 @@ async fn a_crashed_agent_is_restarted_in_place_in_the_same_actor() {
 async fn a_group_restart_parks_idle_and_busy_agents_and_rebuilds_them_in_place() {
     let system = System::builder()
         .ask_timeout(Duration::from_secs(10))
-        .build();
+        .build()
+        .unwrap();
     let root = SupervisorSpec::one_for_all("root")
         .intensity(10, Duration::from_secs(1))
         .child(system.agent(AgentSpec::new("busy", Tester::new)).unwrap())
@@ -569,4 +578,246 @@ async fn a_group_restart_parks_idle_and_busy_agents_and_rebuilds_them_in_place()
         "{lifecycle:#?}"
     );
     system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names: unique in a system, across declared agents, dynamic children and templates
+// ---------------------------------------------------------------------------------------------
+
+/// The supervisor of the dynamic child `id` of `system`'s root.
+async fn dynamic_supervisor(system: &System, id: &str) -> SupervisorRef {
+    system
+        .tree()
+        .unwrap()
+        .root()
+        .which_children()
+        .await
+        .unwrap()
+        .iter()
+        .find(|child| child.id.as_str() == id)
+        .and_then(|child| child.supervisor())
+        .expect("a supervisor child of the root")
+}
+
+/// A dynamic supervisor `id` whose children are testers.
+fn pool(system: &System, id: &str) -> ChildSpec {
+    ChildSpec::supervisor(SupervisorSpec::dynamic(
+        id,
+        system
+            .agent_template(AgentSpec::new("member", Tester::new))
+            .unwrap(),
+    ))
+}
+
+/// The paths the ask events seen on `events` name.
+fn asked_paths(events: &mut tokio::sync::broadcast::Receiver<SystemEvent>) -> Vec<String> {
+    std::iter::from_fn(|| events.try_recv().ok())
+        .filter_map(|event| match event {
+            SystemEvent::Ask(ask) => ask.path.map(|path| path.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dynamic_child_cannot_take_the_name_of_a_static_agent() {
+    let system = System::builder()
+        .ask_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let root = SupervisorSpec::one_for_one("root")
+        .child(system.agent(AgentSpec::new("a", Tester::new)).unwrap())
+        .child(pool(&system, "pool"));
+    system.start(root).await.unwrap();
+    let pool = dynamic_supervisor(&system, "pool").await;
+    let a = system.agent_ref::<Tester>("a").unwrap();
+    let mut events = system.subscribe();
+    assert_eq!(
+        pool.start_dynamic_child("a").await.unwrap_err(),
+        ChildOpError::StartFailed(StartError::NameTaken {
+            name: "a".into(),
+            holder: Some(a_path("root/a")),
+        })
+    );
+    assert_eq!(
+        pool.count_children().await.unwrap().specs,
+        0,
+        "nothing added"
+    );
+    // Nothing was taken over: the static agent answers, from its own place.
+    assert_eq!(a.ask(Task::Incarnation).await.as_deref(), Ok("first"));
+    assert_eq!(asked_paths(&mut events), ["root/a"]);
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+/// The refused dynamic child is told `Removed` by its supervisor; the fate is about its own
+/// placement, so the agent declared under the name (not in the tree yet) is not stopped by it.
+#[tokio::test(start_paused = true)]
+async fn a_dynamic_child_cannot_take_the_name_of_an_agent_declared_but_not_placed() {
+    let system = System::builder()
+        .ask_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    system
+        .start(SupervisorSpec::one_for_one("root").child(pool(&system, "pool")))
+        .await
+        .unwrap();
+    let late = system.agent(AgentSpec::new("late", Tester::new)).unwrap();
+    let pool = dynamic_supervisor(&system, "pool").await;
+    assert_eq!(
+        pool.start_dynamic_child("late").await.unwrap_err(),
+        ChildOpError::StartFailed(StartError::NameTaken {
+            name: "late".into(),
+            holder: None,
+        })
+    );
+    let late_ref = system.agent_ref::<Tester>("late").unwrap();
+    assert_eq!(
+        late_ref.ask(Task::Incarnation).await,
+        Err(AskError::NotInTree {
+            agent: "late".into()
+        }),
+        "still the declared agent, waiting to be placed"
+    );
+    system
+        .tree()
+        .unwrap()
+        .root()
+        .start_child(late)
+        .await
+        .unwrap();
+    assert_eq!(
+        late_ref.ask(Task::Incarnation).await.as_deref(),
+        Ok("first")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_name_held_by_a_dynamic_child_is_free_again_once_the_child_is_removed() {
+    let system = System::builder()
+        .ask_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let root = SupervisorSpec::one_for_one("root")
+        .child(pool(&system, "left"))
+        .child(pool(&system, "right"));
+    system.start(root).await.unwrap();
+    let left = dynamic_supervisor(&system, "left").await;
+    let right = dynamic_supervisor(&system, "right").await;
+    left.start_dynamic_child("x").await.unwrap();
+    let first = system.agent_ref::<Tester>("x").unwrap();
+    assert_eq!(
+        right.start_dynamic_child("x").await.unwrap_err(),
+        ChildOpError::StartFailed(StartError::NameTaken {
+            name: "x".into(),
+            holder: Some(a_path("root/left/x")),
+        })
+    );
+    assert_eq!(first.ask(Task::Incarnation).await.as_deref(), Ok("first"));
+    assert_eq!(
+        system.agent(AgentSpec::new("x", Tester::new)).unwrap_err(),
+        SystemError::DuplicateAgent("x".into()),
+        "nor can an agent be declared under it"
+    );
+    left.terminate_child("x").await.unwrap();
+    assert_eq!(
+        first.ask(Task::Incarnation).await,
+        Err(AskError::AgentStopped { agent: "x".into() })
+    );
+    right.start_dynamic_child("x").await.unwrap();
+    let mut events = system.subscribe();
+    let second = system.agent_ref::<Tester>("x").unwrap();
+    assert_eq!(second.ask(Task::Incarnation).await.as_deref(), Ok("first"));
+    assert_eq!(asked_paths(&mut events), ["root/right/x"], "a new agent");
+    assert_eq!(
+        first.ask(Task::Incarnation).await,
+        Err(AskError::AgentStopped { agent: "x".into() }),
+        "a handle to the removed child does not reach the new one"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_same_agent_spec_under_two_supervisors_is_refused() {
+    let system = System::builder().build().unwrap();
+    let a = system.agent(AgentSpec::new("a", Tester::new)).unwrap();
+    let root = SupervisorSpec::one_for_one("root")
+        .child(ChildSpec::supervisor(
+            SupervisorSpec::one_for_one("left").child(a.clone()),
+        ))
+        .child(ChildSpec::supervisor(
+            SupervisorSpec::one_for_one("right").child(a.clone()),
+        ));
+    assert_eq!(
+        system.start(root).await.unwrap_err(),
+        SystemError::Tree(TreeError::InvalidSpec(SpecError::DuplicateInTree {
+            supervisor: "left".into(),
+            child: "a".into(),
+            other: "right".into(),
+        }))
+    );
+    // Nor at run time: the agent runs at the first place it starts at.
+    let root = SupervisorSpec::one_for_one("root").child(a.clone());
+    system.start(root).await.unwrap();
+    let refused = system
+        .tree()
+        .unwrap()
+        .root()
+        .start_child(ChildSpec::supervisor(
+            SupervisorSpec::one_for_one("team").child(a),
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &refused,
+            ChildOpError::StartFailed(StartError::ChildFailed { cause, .. })
+                if matches!(&**cause, StartError::NameTaken { holder: Some(holder), .. }
+                    if holder.as_str() == "root/a")
+        ),
+        "{refused:?}"
+    );
+    let a = system.agent_ref::<Tester>("a").unwrap();
+    assert_eq!(a.ask(Task::Incarnation).await.as_deref(), Ok("first"));
+}
+
+/// A root id holding a `/` is refused: its path would read as a child's (`team` then
+/// `alpha`), and with it the event stream would never see the root stop.
+#[tokio::test(start_paused = true)]
+async fn a_root_id_with_a_slash_is_refused() {
+    let system = System::builder().build().unwrap();
+    assert!(matches!(
+        system
+            .start(SupervisorSpec::one_for_one("team/alpha"))
+            .await
+            .unwrap_err(),
+        SystemError::Tree(TreeError::InvalidSpec(SpecError::InvalidId {
+            error: overseer_supervisor::IdError::ForbiddenChar { found: '/', .. },
+            ..
+        }))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_default_ask_timeout_is_refused_as_an_agents_is() {
+    assert_eq!(
+        System::builder()
+            .ask_timeout(Duration::ZERO)
+            .build()
+            .unwrap_err(),
+        SystemError::ZeroDefaultAskTimeout
+    );
+    let system = System::builder().build().unwrap();
+    assert_eq!(
+        system
+            .agent(AgentSpec::new("a", Tester::new).ask_timeout(Duration::ZERO))
+            .unwrap_err(),
+        SystemError::ZeroTimeout("a".into())
+    );
+}
+
+/// The path `root/...` of ids joined by `/` (as written in the tests).
+fn a_path(text: &str) -> overseer_supervisor::ChildPath {
+    let mut ids = text.split('/').map(overseer_supervisor::ChildId::from);
+    let root = overseer_supervisor::ChildPath::root(&ids.next().unwrap());
+    ids.fold(root, |path, id| path.join(&id))
 }

@@ -35,7 +35,7 @@
 //!     .build()?;
 //! let injector = FaultInjector::new(plan, 42)?;
 //!
-//! let system = System::builder().build();
+//! let system = System::builder().build()?;
 //! let mut events = system.subscribe();
 //! system.start(SupervisorSpec::one_for_one("root")
 //!     .child(system.agent(AgentSpec::new("echo", injector.wrap(|| Echo)))?)).await?;

@@ -225,11 +225,11 @@ impl World {
     /// Records the fates told to a child.
     fn watched(&self, spec: ChildSpec) -> ChildSpec {
         let fates = Arc::clone(&self.fates);
-        spec.watch(move |id, fate| {
+        spec.watch(move |path, fate| {
             fates
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(id.to_string(), fate);
+                .insert(path.name().to_string(), fate);
         })
     }
 

@@ -58,7 +58,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // Install a `metrics` exporter first (without one, recording is a no-op).
-//! let system = System::builder().build();
+//! let system = System::builder().build()?;
 //! let recorder = record_metrics(&system);
 //! let events = JsonLines::spawn(&system, Vec::new());
 //! system

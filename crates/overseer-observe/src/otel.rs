@@ -119,7 +119,7 @@ pub struct ExportStats {
 /// let spans = InMemorySpanExporter::default();
 /// let provider = SdkTracerProvider::builder().with_simple_exporter(spans.clone()).build();
 ///
-/// let system = System::builder().build();
+/// let system = System::builder().build()?;
 /// let exporting = OtelExporter::from_provider(&provider, system.created_at())
 ///     .provider_name("openai")
 ///     .spawn(&system);

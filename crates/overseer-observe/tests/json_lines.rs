@@ -42,7 +42,7 @@ impl Agent for Echo {
 
 #[tokio::test]
 async fn every_event_is_one_json_line_in_order() -> Result<(), Box<dyn std::error::Error>> {
-    let system = System::builder().build();
+    let system = System::builder().build().unwrap();
     let out = Shared::default();
     let sink = JsonLines::spawn(&system, out.clone());
     let mut events = system.subscribe();

@@ -194,7 +194,8 @@ async fn a_run_becomes_spans_with_gen_ai_usage_and_causal_links(
     let system = System::builder()
         .ask_timeout(Duration::from_secs(10))
         .budget(budget)
-        .build();
+        .build()
+        .unwrap();
     let exporting = OtelExporter::from_provider(&provider, system.created_at())
         .provider_name("openai")
         .spawn(&system);

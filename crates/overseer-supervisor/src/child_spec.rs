@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use ractor::{Actor, ActorCell};
 
-use crate::{ChildId, Restart, Shutdown, StartContext, StartError, SupervisorSpec};
+use crate::{ChildId, ChildPath, Restart, Shutdown, StartContext, StartError, SupervisorSpec};
 
 /// A function that starts one incarnation of a worker.
 pub(crate) type StartFn =
@@ -50,8 +50,8 @@ pub enum ChildFate {
     SupervisorExiting,
 }
 
-/// A callback told each [`ChildFate`] decided for a child.
-pub(crate) type FateWatcher = Arc<dyn Fn(&ChildId, ChildFate) + Send + Sync>;
+/// A callback told each [`ChildFate`] decided for a child, with the child's path.
+pub(crate) type FateWatcher = Arc<dyn Fn(&ChildPath, ChildFate) + Send + Sync>;
 
 /// Whether a child is a worker or a nested supervisor.
 #[derive(Clone)]
@@ -103,6 +103,7 @@ pub struct ChildSpec {
     pub(crate) restart: Restart,
     pub(crate) shutdown: Option<Shutdown>,
     pub(crate) significant: bool,
+    pub(crate) unique_in_tree: bool,
     pub(crate) watcher: Option<FateWatcher>,
 }
 
@@ -128,6 +129,7 @@ impl ChildSpec {
             restart: Restart::default(),
             shutdown: None,
             significant: false,
+            unique_in_tree: false,
             watcher: None,
         }
     }
@@ -157,15 +159,21 @@ impl ChildSpec {
             restart: Restart::default(),
             shutdown: None,
             significant: false,
+            unique_in_tree: false,
             watcher: None,
         }
     }
 
-    /// Calls `watcher` with the child's id and every [`ChildFate`] the supervisor decides for it
-    /// (for example, to keep work queued while a child restarts and fail it once the child is
-    /// stopped for good). On a dynamic supervisor's template it is called for each child made
-    /// from it. The callback runs inside the supervisor: keep it short.
-    pub fn watch(mut self, watcher: impl Fn(&ChildId, ChildFate) + Send + Sync + 'static) -> Self {
+    /// Calls `watcher` with the child's path and every [`ChildFate`] the supervisor decides for
+    /// it (for example, to keep work queued while a child restarts and fail it once the child
+    /// is stopped for good). The path tells which placement of the spec the fate is about:
+    /// its last segment ([`ChildPath::name`]) is the child's id, and on a dynamic supervisor's
+    /// template, whose watcher is called for each child made from it, that is the id the child
+    /// was added with. The callback runs inside the supervisor: keep it short.
+    pub fn watch(
+        mut self,
+        watcher: impl Fn(&ChildPath, ChildFate) + Send + Sync + 'static,
+    ) -> Self {
         self.watcher = Some(Arc::new(watcher));
         self
     }
@@ -185,6 +193,20 @@ impl ChildSpec {
     /// Marks the child significant for its supervisor's [`AutoShutdown`](crate::AutoShutdown).
     pub fn significant(mut self, significant: bool) -> Self {
         self.significant = significant;
+        self
+    }
+
+    /// Marks the child's id as naming it in the whole tree, not only under its supervisor (as
+    /// an agent's name names it in its system): validating a tree refuses one where two
+    /// children so marked have the same id, wherever they are
+    /// ([`SpecError::DuplicateInTree`](crate::SpecError::DuplicateInTree), which also refuses
+    /// the same spec placed under two supervisors), and such a child cannot be a dynamic
+    /// supervisor's template ([`SpecError::UniqueTemplate`](crate::SpecError::UniqueTemplate)).
+    /// A subtree added at run time is checked within itself; a start function that knows the
+    /// names in use refuses a taken one with
+    /// [`StartError::NameTaken`](crate::StartError::NameTaken) (agents do).
+    pub fn unique_in_tree(mut self, unique: bool) -> Self {
+        self.unique_in_tree = unique;
         self
     }
 
@@ -217,6 +239,12 @@ impl ChildSpec {
         self.significant
     }
 
+    /// Whether the child's id must be unique in the whole tree
+    /// ([`unique_in_tree`](Self::unique_in_tree)).
+    pub fn is_unique_in_tree(&self) -> bool {
+        self.unique_in_tree
+    }
+
     /// Whether the child is a worker or a supervisor.
     pub fn child_type(&self) -> ChildType {
         match self.kind {
@@ -234,6 +262,7 @@ impl fmt::Debug for ChildSpec {
             .field("restart", &self.restart)
             .field("shutdown", &self.shutdown_spec())
             .field("significant", &self.significant)
+            .field("unique_in_tree", &self.unique_in_tree)
             .finish()
     }
 }

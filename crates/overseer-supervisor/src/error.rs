@@ -2,16 +2,47 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ChildId;
+use crate::{ChildId, ChildPath};
+
+/// Why a string is not a valid [`ChildId`] (see [`ChildId::validate`] for the rule).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// The id is empty.
+    #[error("an id cannot be empty")]
+    Empty,
+    /// The id is longer than [`ChildId::MAX_LEN`].
+    #[error("an id is at most {max} bytes long; this one is {len}")]
+    TooLong {
+        /// The id's length, in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The id holds a character other than an ASCII letter or digit, `-`, `_`, `.`, `:` or
+    /// `@` (a `/` would make paths ambiguous; whitespace, control characters, quotes and
+    /// braces break logs, traces and metric labels).
+    #[error("an id holds only ASCII letters, digits, '-', '_', '.', ':' and '@'; found {found:?} at byte {at}")]
+    ForbiddenChar {
+        /// The first character not allowed.
+        found: char,
+        /// Where it is, in bytes from the start.
+        at: usize,
+    },
+}
 
 /// A supervisor or child spec that cannot be run, found before anything starts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
-    /// An id is empty.
-    #[error("supervisor '{supervisor}': a child id is empty")]
-    EmptyId {
-        /// The supervisor holding the child.
+    /// An id (of a supervisor or a child) is not valid (see [`ChildId::validate`]).
+    #[error("supervisor {supervisor:?}: invalid id {id:?}: {error}")]
+    InvalidId {
+        /// The supervisor holding the child, or the supervisor itself if its own id is
+        /// invalid.
         supervisor: ChildId,
+        /// The invalid id.
+        id: ChildId,
+        /// What is wrong with it.
+        error: IdError,
     },
     /// Two children of one supervisor share an id.
     #[error("supervisor '{supervisor}': duplicate child id '{child}'")]
@@ -84,6 +115,27 @@ pub enum SpecError {
         /// The supervisor.
         supervisor: ChildId,
     },
+    /// A child that must be unique in the whole tree
+    /// ([`ChildSpec::unique_in_tree`](crate::ChildSpec::unique_in_tree), as every agent is) is
+    /// in the tree twice, or another such child has its id.
+    #[error("supervisor '{supervisor}': child '{child}' must be unique in the tree, but supervisor '{other}' has a child '{child}' too")]
+    DuplicateInTree {
+        /// The supervisor holding the second one found.
+        supervisor: ChildId,
+        /// The child's id.
+        child: ChildId,
+        /// The supervisor holding the first one found.
+        other: ChildId,
+    },
+    /// A child that must be unique in the tree is a dynamic supervisor's template, from which
+    /// any number of children are made.
+    #[error("dynamic supervisor '{supervisor}': child '{child}' must be unique in the tree and cannot be a template")]
+    UniqueTemplate {
+        /// The dynamic supervisor.
+        supervisor: ChildId,
+        /// The template's id.
+        child: ChildId,
+    },
     /// Supervisors nested deeper than [`MAX_TREE_DEPTH`](crate::MAX_TREE_DEPTH).
     #[error("supervisor '{supervisor}' nests supervisors deeper than {limit} levels")]
     TooDeep {
@@ -118,6 +170,19 @@ pub enum StartError {
     /// The supervisor is shutting down and starts nothing new.
     #[error("the supervisor is shutting down")]
     SupervisorStopping,
+    /// The child's name is held by another child of the tree, and names must be unique in the
+    /// tree (an agent's name is unique in its system): nothing was started and nothing taken
+    /// over.
+    #[error("the name '{name}' is taken{}", match holder {
+        Some(holder) => format!(" by {holder}"),
+        None => " by an agent declared elsewhere".to_string(),
+    })]
+    NameTaken {
+        /// The name.
+        name: ChildId,
+        /// Where the child holding it is placed, if it is in the tree.
+        holder: Option<ChildPath>,
+    },
 }
 
 impl StartError {
@@ -175,6 +240,9 @@ pub enum TreeError {
     /// The root supervisor failed to start.
     #[error("the root supervisor failed to start: {0}")]
     StartFailed(StartError),
+    /// The tree's call timeout is zero: every call would time out at once.
+    #[error("the call timeout is zero")]
+    ZeroCallTimeout,
     /// The tree did not stop within the deadline; it was killed.
     #[error("the tree did not stop within {0:?} and was killed")]
     ShutdownTimedOut(std::time::Duration),

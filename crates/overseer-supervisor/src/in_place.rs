@@ -38,8 +38,8 @@ use tokio::sync::oneshot;
 use crate::child_spec::FateWatcher;
 use crate::supervisor::{BusyGuard, SupervisorMsg, TreeContext};
 use crate::{
-    decide_on_exit, ChildFate, ChildId, ChildPath, EventId, EventKind, ExitCause, ExitDecision,
-    ExitReason, Restart, RestartWindow, StartError, Verdict,
+    decide_on_exit, ChildFate, ChildPath, EventId, EventKind, ExitCause, ExitDecision, ExitReason,
+    Restart, RestartWindow, StartError, Verdict,
 };
 
 /// What a supervisor asks of a worker it restarts in place. Registered by the worker's start
@@ -282,7 +282,6 @@ impl Drop for ClosedRestarts {
 #[derive(Clone)]
 pub(crate) struct ChildRestarts {
     pub(crate) shared: Arc<SharedRestarts>,
-    pub(crate) id: ChildId,
     pub(crate) path: ChildPath,
     pub(crate) restart: Restart,
     pub(crate) exit_cause: ExitCause,
@@ -326,7 +325,7 @@ impl ChildRestarts {
             tree.emit(&self.path, stopped, self.exit_cause.take())
         };
         if let Some(watcher) = &self.watcher {
-            watcher(&self.id, ChildFate::Restarting);
+            watcher(&self.path, ChildFate::Restarting);
         }
         Ok(InPlaceRestart {
             restarts: self.clone(),

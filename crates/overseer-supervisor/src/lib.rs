@@ -77,12 +77,13 @@ mod subtree_watchers;
 mod supervisor;
 mod supervisor_ref;
 mod supervisor_spec;
+mod time;
 mod tree;
 mod worker;
 
 pub use causality::{EventId, EventIds, ExitCause};
 pub use child_spec::{ChildFate, ChildSpec, ChildType};
-pub use error::{ChildOpError, SpecError, StartError, TreeError};
+pub use error::{ChildOpError, IdError, SpecError, StartError, TreeError};
 pub use event::{EventBus, EventKind, LifecycleEvent};
 pub use exit_reason::{ChildExit, ExitReason};
 pub use id::{ChildId, ChildPath};
@@ -94,6 +95,7 @@ pub use shutdown::Shutdown;
 pub use strategy::{AutoShutdown, Strategy};
 pub use supervisor_ref::{ChildCounts, ChildInfo, ChildState, SupervisorRef};
 pub use supervisor_spec::{SupervisorSpec, MAX_TREE_DEPTH};
+pub use time::deadline_after;
 pub use tree::{SupervisionTree, TreeBuilder};
 pub use worker::{StartContext, Supervised, SupervisedState};
 

@@ -63,8 +63,8 @@ use crate::{ChildInfo, ChildOpError, ChildState, ChildType, Restart, SupervisorR
 /// ```
 pub async fn render_tree(root: &SupervisorRef) -> Result<String, ChildOpError> {
     let children = root.which_children().await?;
-    let root_line = match children.first().and_then(|child| parent_name(child)) {
-        Some(name) => format!("{name} (supervisor)"),
+    let root_line = match children.first().and_then(|child| child.path.parent()) {
+        Some(parent) => format!("{} (supervisor)", parent.name()),
         None => "(supervisor, no children)".to_string(),
     };
     let mut lines = vec![Line {
@@ -104,12 +104,6 @@ struct Line {
     /// 0 for the root, 1 for its children, and so on.
     depth: usize,
     text: String,
-}
-
-/// The id of the supervisor holding `child`, read from the child's path.
-fn parent_name(child: &ChildInfo) -> Option<&str> {
-    let (parent, _) = child.path.as_str().rsplit_once('/')?;
-    parent.rsplit('/').next()
 }
 
 fn state_name(state: ChildState) -> &'static str {

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::child_spec::FateWatcher;
-use crate::{ChildFate, ChildId};
+use crate::{ChildFate, ChildId, ChildPath};
 
 /// The watchers below one supervisor, by child id. Shared by the supervisor, which keeps it
 /// current, and its parent's record of it, which settles it.
@@ -34,8 +34,9 @@ pub(crate) struct SubtreeWatchers(Arc<WatcherList>);
 #[derive(Default)]
 struct WatcherList(Mutex<BTreeMap<ChildId, Entry>>);
 
-/// One child: its watcher, and for a nested supervisor the watchers below it.
+/// One child: its path, its watcher, and for a nested supervisor the watchers below it.
 struct Entry {
+    path: ChildPath,
     watcher: Option<FateWatcher>,
     nested: Option<SubtreeWatchers>,
     /// Whether restarting the supervisor starts this child again (it is in the spec).
@@ -62,7 +63,7 @@ impl Drop for WatcherList {
 /// What settling tells one child: its watcher hears `fate`, and the watchers below it are
 /// settled with `fate` in turn.
 struct Told {
-    id: ChildId,
+    path: ChildPath,
     watcher: Option<FateWatcher>,
     nested: Option<SubtreeWatchers>,
     fate: ChildFate,
@@ -73,12 +74,12 @@ impl SubtreeWatchers {
         self.0 .0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Child `id` joined the supervisor, with its watcher if it has one and, for a nested
-    /// supervisor, the watchers below it. `in_spec`: whether the supervisor's spec starts it
-    /// again when the supervisor is restarted.
+    /// The child at `path` joined the supervisor, with its watcher if it has one and, for a
+    /// nested supervisor, the watchers below it. `in_spec`: whether the supervisor's spec
+    /// starts it again when the supervisor is restarted.
     pub(crate) fn record(
         &self,
-        id: &ChildId,
+        path: &ChildPath,
         watcher: Option<&FateWatcher>,
         nested: Option<&SubtreeWatchers>,
         in_spec: bool,
@@ -88,8 +89,9 @@ impl SubtreeWatchers {
             return;
         }
         self.entries().insert(
-            id.clone(),
+            ChildId::from(path.name()),
             Entry {
+                path: path.clone(),
                 watcher: watcher.cloned(),
                 nested: nested.cloned(),
                 back_on_restart: in_spec,
@@ -111,7 +113,7 @@ impl SubtreeWatchers {
             // Outside the lock: a watcher is the user's code.
             for told in subtree.take_settled(fate) {
                 if let Some(watcher) = told.watcher {
-                    watcher(&told.id, told.fate);
+                    watcher(&told.path, told.fate);
                 }
                 if let Some(nested) = told.nested {
                     pending.push_back((nested, told.fate));
@@ -126,9 +128,9 @@ impl SubtreeWatchers {
         match fate {
             ChildFate::SupervisorExiting => Vec::new(),
             ChildFate::Stopped | ChildFate::Removed => std::mem::take(&mut *entries)
-                .into_iter()
-                .map(|(id, entry)| Told {
-                    id,
+                .into_values()
+                .map(|entry| Told {
+                    path: entry.path,
                     watcher: entry.watcher,
                     nested: entry.nested,
                     fate,
@@ -138,10 +140,10 @@ impl SubtreeWatchers {
                 // Those that come back keep waiting (their restart may still fail); a nested
                 // supervisor that comes back loses its own runtime additions.
                 let mut settled = Vec::new();
-                entries.retain(|id, entry| {
+                entries.retain(|_, entry| {
                     if !entry.back_on_restart {
                         settled.push(Told {
-                            id: id.clone(),
+                            path: entry.path.clone(),
                             watcher: entry.watcher.take(),
                             nested: entry.nested.take(),
                             fate: ChildFate::Removed,
@@ -150,7 +152,7 @@ impl SubtreeWatchers {
                     }
                     if let Some(nested) = &entry.nested {
                         settled.push(Told {
-                            id: id.clone(),
+                            path: entry.path.clone(),
                             watcher: None,
                             nested: Some(nested.clone()),
                             fate: ChildFate::Restarting,
@@ -191,8 +193,8 @@ mod tests {
     fn recorder() -> (FateWatcher, Heard) {
         let heard = Heard::default();
         let sink = Arc::clone(&heard);
-        let watcher: FateWatcher = Arc::new(move |id: &ChildId, fate| {
-            sink.lock().unwrap().push((id.to_string(), fate));
+        let watcher: FateWatcher = Arc::new(move |path: &ChildPath, fate| {
+            sink.lock().unwrap().push((path.name().to_string(), fate));
         });
         (watcher, heard)
     }
@@ -201,12 +203,17 @@ mod tests {
         ChildId::new(name)
     }
 
+    /// The path of a child `name` (its supervisor's name does not matter here).
+    fn path(name: &str) -> ChildPath {
+        ChildPath::root(&id("sup")).join(&id(name))
+    }
+
     #[test]
     fn a_supervisor_that_stays_stopped_stops_every_child_it_held() {
         let (watcher, heard) = recorder();
         let subtree = SubtreeWatchers::default();
-        subtree.record(&id("added"), Some(&watcher), None, false);
-        subtree.record(&id("spec"), Some(&watcher), None, true);
+        subtree.record(&path("added"), Some(&watcher), None, false);
+        subtree.record(&path("spec"), Some(&watcher), None, true);
         subtree.settle(ChildFate::Stopped);
         assert_eq!(
             *heard.lock().unwrap(),
@@ -224,8 +231,8 @@ mod tests {
     fn a_removed_child_is_not_told_again() {
         let (watcher, heard) = recorder();
         let subtree = SubtreeWatchers::default();
-        subtree.record(&id("gone"), Some(&watcher), None, false);
-        subtree.record(&id("kept"), Some(&watcher), None, true);
+        subtree.record(&path("gone"), Some(&watcher), None, false);
+        subtree.record(&path("kept"), Some(&watcher), None, true);
         subtree.remove(&id("gone"));
         subtree.settle(ChildFate::Stopped);
         assert_eq!(
@@ -238,8 +245,8 @@ mod tests {
     fn a_restart_removes_the_children_added_at_runtime_and_keeps_the_spec_ones_waiting() {
         let (watcher, heard) = recorder();
         let subtree = SubtreeWatchers::default();
-        subtree.record(&id("added"), Some(&watcher), None, false);
-        subtree.record(&id("spec"), Some(&watcher), None, true);
+        subtree.record(&path("added"), Some(&watcher), None, false);
+        subtree.record(&path("spec"), Some(&watcher), None, true);
         subtree.settle(ChildFate::Restarting);
         assert_eq!(
             *heard.lock().unwrap(),
@@ -258,13 +265,13 @@ mod tests {
         let (watcher, heard) = recorder();
         let subtree = SubtreeWatchers::default();
         let nested = SubtreeWatchers::default();
-        subtree.record(&id("spec"), Some(&watcher), None, true);
-        subtree.record(&id("nested"), None, Some(&nested), true);
+        subtree.record(&path("spec"), Some(&watcher), None, true);
+        subtree.record(&path("nested"), None, Some(&nested), true);
         subtree.settle(ChildFate::Restarting);
         // The new incarnation records the same children, reusing the nested record.
         let kept = subtree.nested_of(&id("nested")).expect("kept");
-        subtree.record(&id("spec"), Some(&watcher), None, true);
-        subtree.record(&id("nested"), None, Some(&kept), true);
+        subtree.record(&path("spec"), Some(&watcher), None, true);
+        subtree.record(&path("nested"), None, Some(&kept), true);
         assert_eq!(subtree.len(), 2);
         subtree.settle(ChildFate::Stopped);
         assert_eq!(
@@ -278,10 +285,10 @@ mod tests {
     fn a_nested_subtree_is_settled_through_its_supervisor() {
         let (watcher, heard) = recorder();
         let nested = SubtreeWatchers::default();
-        nested.record(&id("added-to-nested"), Some(&watcher), None, false);
-        nested.record(&id("spec-of-nested"), Some(&watcher), None, true);
+        nested.record(&path("added-to-nested"), Some(&watcher), None, false);
+        nested.record(&path("spec-of-nested"), Some(&watcher), None, true);
         let parent = SubtreeWatchers::default();
-        parent.record(&id("nested"), None, Some(&nested), true);
+        parent.record(&path("nested"), None, Some(&nested), true);
         nested.settle(ChildFate::SupervisorExiting);
         assert!(heard.lock().unwrap().is_empty());
 
@@ -303,9 +310,9 @@ mod tests {
     fn a_nested_supervisor_added_at_runtime_does_not_come_back_with_a_restart() {
         let (watcher, heard) = recorder();
         let nested = SubtreeWatchers::default();
-        nested.record(&id("spec-of-nested"), Some(&watcher), None, true);
+        nested.record(&path("spec-of-nested"), Some(&watcher), None, true);
         let parent = SubtreeWatchers::default();
-        parent.record(&id("nested"), None, Some(&nested), false);
+        parent.record(&path("nested"), None, Some(&nested), false);
         parent.settle(ChildFate::Restarting);
         assert_eq!(
             *heard.lock().unwrap(),
@@ -320,10 +327,10 @@ mod tests {
         let mut level = top.clone();
         for _ in 0..depth {
             let nested = SubtreeWatchers::default();
-            level.record(&id("nested"), None, Some(&nested), true);
+            level.record(&path("nested"), None, Some(&nested), true);
             level = nested;
         }
-        level.record(&id("deepest"), Some(watcher), None, true);
+        level.record(&path("deepest"), Some(watcher), None, true);
         top
     }
 
@@ -342,7 +349,7 @@ mod tests {
     #[test]
     fn linking_itself_changes_nothing() {
         let subtree = SubtreeWatchers::default();
-        subtree.record(&id("me"), None, Some(&subtree.clone()), true);
+        subtree.record(&path("me"), None, Some(&subtree.clone()), true);
         assert_eq!(subtree.len(), 0);
     }
 }

@@ -28,12 +28,14 @@ use crate::child_spec::ChildKind;
 use crate::in_place::{ChildRestarts, SharedRestarts};
 use crate::subtree_watchers::SubtreeWatchers;
 use crate::supervisor_ref::{ChildCounts, ChildInfo, ChildState};
+use crate::supervisor_spec::check_id;
 use crate::worker::{start_error_from_spawn, FailureRecord, InPlaceRegistration};
 use crate::ChildFate;
 use crate::{
-    decide_on_exit, ChildId, ChildOpError, ChildPath, ChildSpec, EventBus, EventId, EventIds,
-    EventKind, ExitCause, ExitDecision, ExitReason, LifecycleEvent, Restart, RestartWindow,
-    Shutdown, SpecError, StartContext, StartError, Strategy, SupervisorSpec, Verdict,
+    deadline_after, decide_on_exit, ChildId, ChildOpError, ChildPath, ChildSpec, EventBus, EventId,
+    EventIds, EventKind, ExitCause, ExitDecision, ExitReason, LifecycleEvent, Restart,
+    RestartWindow, Shutdown, SpecError, StartContext, StartError, Strategy, SupervisorSpec,
+    Verdict,
 };
 
 /// How long a supervisor waits for a killed actor to be gone before it moves on (a kill
@@ -217,7 +219,7 @@ impl Child {
     /// Records this child in its supervisor's watchers.
     fn record_in(&self, watchers: &SubtreeWatchers) {
         watchers.record(
-            &self.spec.id,
+            &self.path,
             self.spec.watcher.as_ref(),
             self.subtree.as_ref(),
             self.in_spec,
@@ -462,7 +464,7 @@ async fn shut_down(cell: &ActorCell, shutdown: Shutdown) -> ExitReason {
             ExitReason::Killed
         }
         Shutdown::Timeout(limit) => {
-            let deadline = Instant::now() + limit;
+            let deadline = deadline_after(Instant::now(), limit);
             let stopped = match cell
                 .stop_and_wait(ExitReason::Shutdown.to_stop_reason(), Some(limit))
                 .await
@@ -548,7 +550,7 @@ impl SupervisorState {
     fn tell_fate(&self, index: usize, fate: ChildFate) {
         let child = &self.children[index];
         if let Some(watcher) = &child.spec.watcher {
-            watcher(&child.spec.id, fate);
+            watcher(&child.path, fate);
         }
         if let Some(subtree) = &child.subtree {
             subtree.settle(fate);
@@ -600,7 +602,6 @@ impl SupervisorState {
                     restarts_here: (self.spec.strategy == Strategy::OneForOne).then(|| {
                         ChildRestarts {
                             shared: Arc::clone(&self.restarts),
-                            id: child.spec.id.clone(),
                             path: child.path.clone(),
                             restart: child.spec.restart,
                             exit_cause: child.exit_cause.clone(),
@@ -823,7 +824,7 @@ impl SupervisorState {
                 cell.stop(ExitReason::Shutdown.to_stop_reason());
             }
             let deadline = match shutdown {
-                Shutdown::Timeout(limit) => Some(Instant::now() + limit),
+                Shutdown::Timeout(limit) => Some(deadline_after(Instant::now(), limit)),
                 _ => None,
             };
             for (path, cell, _, failure) in &running {
@@ -1125,11 +1126,7 @@ impl SupervisorState {
     }
 
     fn validate_new_child(&self, spec: &ChildSpec) -> Result<(), SpecError> {
-        if spec.id.as_str().is_empty() {
-            return Err(SpecError::EmptyId {
-                supervisor: self.spec.id.clone(),
-            });
-        }
+        check_id(&self.spec.id, &spec.id)?;
         self.spec.validate_child_options(spec)?;
         if let ChildKind::Supervisor(nested) = &spec.kind {
             nested.validate_at_depth(self.path.depth() + 1)?;

@@ -1,6 +1,6 @@
 //! A supervisor's flags and its ordered children, with validation.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,6 +173,8 @@ impl SupervisorSpec {
     /// to a running tree cannot take it past [`MAX_TREE_DEPTH`].
     pub(crate) fn validate_at_depth(&self, depth: usize) -> Result<(), SpecError> {
         let mut pending: Vec<(&SupervisorSpec, usize)> = vec![(self, depth)];
+        // The children whose ids must be unique in the tree, with their supervisor's id.
+        let mut unique: HashMap<&ChildId, &ChildId> = HashMap::new();
         while let Some((spec, depth)) = pending.pop() {
             if depth >= MAX_TREE_DEPTH {
                 return Err(SpecError::TooDeep {
@@ -181,6 +183,21 @@ impl SupervisorSpec {
                 });
             }
             spec.validate_flags()?;
+            for child in spec.children.iter().filter(|child| child.unique_in_tree) {
+                if let Some(other) = unique.insert(&child.id, &spec.id) {
+                    return Err(SpecError::DuplicateInTree {
+                        supervisor: spec.id.clone(),
+                        child: child.id.clone(),
+                        other: other.clone(),
+                    });
+                }
+            }
+            if let Some(template) = spec.templates.iter().find(|child| child.unique_in_tree) {
+                return Err(SpecError::UniqueTemplate {
+                    supervisor: spec.id.clone(),
+                    child: template.id.clone(),
+                });
+            }
             for child in spec.children.iter().chain(spec.templates.iter()) {
                 if let ChildKind::Supervisor(nested) = &child.kind {
                     pending.push((nested, depth + 1));
@@ -193,11 +210,7 @@ impl SupervisorSpec {
     /// Checks this supervisor's own flags and children, not the nested supervisors.
     fn validate_flags(&self) -> Result<(), SpecError> {
         let supervisor = &self.id;
-        if supervisor.as_str().is_empty() {
-            return Err(SpecError::EmptyId {
-                supervisor: supervisor.clone(),
-            });
-        }
+        check_id(supervisor, supervisor)?;
         if self.period.is_zero() {
             return Err(SpecError::ZeroPeriod {
                 supervisor: supervisor.clone(),
@@ -232,11 +245,7 @@ impl SupervisorSpec {
         }
         let mut seen = HashSet::with_capacity(self.children.len());
         for child in &self.children {
-            if child.id.as_str().is_empty() {
-                return Err(SpecError::EmptyId {
-                    supervisor: supervisor.clone(),
-                });
-            }
+            check_id(supervisor, &child.id)?;
             if !seen.insert(&child.id) {
                 return Err(SpecError::DuplicateChildId {
                     supervisor: supervisor.clone(),
@@ -272,6 +281,16 @@ impl SupervisorSpec {
         }
         Ok(())
     }
+}
+
+/// Checks `id`, of a child of `supervisor` or of `supervisor` itself, with the one rule for
+/// ids ([`ChildId::validate`]).
+pub(crate) fn check_id(supervisor: &ChildId, id: &ChildId) -> Result<(), SpecError> {
+    id.validate().map_err(|error| SpecError::InvalidId {
+        supervisor: supervisor.clone(),
+        id: id.clone(),
+        error,
+    })
 }
 
 impl fmt::Debug for SupervisorSpec {

@@ -107,14 +107,19 @@ impl TreeBuilder {
         self
     }
 
-    /// The default call timeout of the [`SupervisorRef`]s this tree hands out (60 s unless set).
+    /// The default call timeout of the [`SupervisorRef`]s this tree hands out (60 s unless set;
+    /// zero is refused by [`start`](Self::start) with [`TreeError::ZeroCallTimeout`]).
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = timeout;
         self
     }
 
-    /// Validates the spec and starts the root supervisor, which starts its children in order.
+    /// Validates the options and the spec and starts the root supervisor, which starts its
+    /// children in order.
     pub async fn start(self) -> Result<SupervisionTree, TreeError> {
+        if self.call_timeout.is_zero() {
+            return Err(TreeError::ZeroCallTimeout);
+        }
         self.spec.validate()?;
         let mut context = TreeContext::new(
             self.events.unwrap_or_default(),

@@ -116,7 +116,10 @@ async fn invalid_children_added_at_run_time_are_rejected_with_typed_errors() {
     ));
     assert!(matches!(
         root.start_child(worker("")).await,
-        Err(ChildOpError::InvalidSpec(SpecError::EmptyId { .. }))
+        Err(ChildOpError::InvalidSpec(SpecError::InvalidId {
+            error: overseer_supervisor::IdError::Empty,
+            ..
+        }))
     ));
     assert!(matches!(
         root.start_child(ChildSpec::supervisor(
@@ -238,7 +241,7 @@ async fn a_watched_child_is_told_each_decision_its_supervisor_takes() {
     let watched = |id: &'static str, restart: Restart| {
         let fates = Arc::clone(&fates);
         worker(id).restart(restart).watch(move |child, fate| {
-            assert_eq!(child.as_str(), id);
+            assert_eq!(child.as_str(), format!("root/{id}"));
             fates.lock().unwrap().push((id, fate))
         })
     };

@@ -271,7 +271,7 @@ fn system_of(
     if let Some(budget) = budget {
         builder = builder.budget(budget);
     }
-    let system = builder.build();
+    let system = builder.build()?;
     let mut agents = Vec::with_capacity(children);
     for index in 0..children {
         let starts = starts.clone();

@@ -107,7 +107,8 @@ impl Agent for Tester {
 pub async fn system_with(spec: AgentSpec<Tester>) -> System {
     let system = System::builder()
         .ask_timeout(Duration::from_secs(10))
-        .build();
+        .build()
+        .unwrap();
     let root = SupervisorSpec::one_for_one("root")
         .intensity(100, Duration::from_secs(1))
         .child(system.agent(spec).expect("declared"));

@@ -101,7 +101,8 @@ impl Harness {
         let system = System::builder()
             .ask_timeout(Duration::from_secs(10))
             .event_capacity(1 << 16)
-            .build();
+            .build()
+            .unwrap();
         let events = system.subscribe();
         let spec = AgentSpec::new("worker", injector.wrap(numbered_workers()));
         system.start(root.child(system.agent(spec)?)).await?;
