@@ -136,7 +136,7 @@ fn research_team_heals_itself_and_is_deterministic_for_a_seed() {
         "escalate  team/researchers gave up",
         "restart   team/researchers",
         "budget    tier 1 (70%)",
-        "breaker   researcher-3/search: half_open -> closed",
+        "breaker   researcher-3/search: closed -> open",
         "== summary (seed 42)",
         "answer: Supervisors restart what fails",
     ] {

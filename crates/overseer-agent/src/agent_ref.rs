@@ -153,7 +153,7 @@ impl<A: Agent> AgentRef<A> {
         A::Task: Clone,
     {
         let timeout = self.default_timeout();
-        let deadline = Instant::now() + timeout;
+        let deadline = overseer_supervisor::deadline_after(Instant::now(), timeout);
         let mut last_error = None;
         for agent in std::iter::once(self).chain(alternates) {
             if let Some(error) = &last_error {
