@@ -14,7 +14,7 @@ use overseer_supervisor::EventId;
 
 use crate::settlement::Settlement;
 use crate::slot::{Answer, Job, Slot};
-use crate::{Agent, AgentName, AskError};
+use crate::{Agent, AgentName, AskError, BudgetWarningEvent, SystemEvent};
 
 /// A cheap, cloneable, typed handle to an agent, looked up by name from a running
 /// [`System`](crate::System). It keeps working across restarts: asks go to the agent's queue,
@@ -223,14 +223,27 @@ impl<A: Agent> AgentRef<A> {
         } else {
             declared
         };
-        // A refusal can trip the kill switch (a process limit exhausted): this ask caused it.
+        // An admission can trip the kill switch (past the deadline): this ask caused it.
         let admitted = crate::cause::during_ask(id, self.slot.path(), || {
             budget.admit(self.slot.name.as_str(), estimate.into())
         });
         match admitted {
-            Ok(reservation) => Ok(Some(reservation)),
+            Ok(reservation) => {
+                // Tiers are reached by reservations: warn now, before the task runs.
+                for warning in reservation.warnings() {
+                    let meta = self.slot.shared.meta(Some(id), self.slot.path().cloned());
+                    self.slot
+                        .shared
+                        .publish(SystemEvent::BudgetWarning(BudgetWarningEvent::new(
+                            meta,
+                            warning.clone(),
+                        )));
+                }
+                Ok(Some(reservation))
+            }
             Err(Refusal::Tripped { reason }) => Err(AskError::KillSwitchTripped { reason }),
-            // A refusal may have tripped the switch (a process limit exhausted).
+            // A limit refusal trips nothing and fails this ask only, unless the system
+            // closed meanwhile.
             Err(refusal) => Err(self
                 .slot
                 .shared

@@ -1,5 +1,6 @@
 //! The kill switch and budgets in the call path: every trigger, tiers, no overshoot, each
-//! in-flight policy, the tree stopped after a trip. Paused clock.
+//! in-flight policy, the tree stopped after a trip; a refused reservation fails that ask
+//! only, after a warning. Paused clock.
 
 mod common;
 
@@ -8,12 +9,50 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use overseer_agent::{AgentSpec, AskError, System, SystemEvent, Usage};
+use overseer_agent::{
+    Agent, AgentContext, AgentError, AgentSpec, AskError, AskOutcome, System, SystemEvent, Usage,
+};
 use overseer_budget::{
-    Budget, Dimension, ErrorRateTrigger, InFlightPolicy, Limits, Refusal, TripReason,
+    Budget, Dimension, ErrorRateTrigger, InFlightPolicy, Limits, Refusal, Scope, Tiers, TripReason,
 };
 use overseer_supervisor::SupervisorSpec;
 use tokio::time::Instant;
+
+/// Estimates every task at 70 tokens and spends the tokens its task says (issue 14's agent).
+struct Frugal;
+
+impl Agent for Frugal {
+    type Task = u64;
+    type Output = u64;
+
+    async fn handle(&mut self, ctx: &mut AgentContext, tokens: u64) -> Result<u64, AgentError> {
+        ctx.report_usage(Usage::new(tokens, 0, 0));
+        Ok(tokens)
+    }
+
+    fn estimate(_: &u64) -> Usage {
+        Usage::new(70, 0, 0)
+    }
+}
+
+/// What the stream says, in a word: warnings, asks (by agent and outcome kind), trips.
+fn story(events: &[SystemEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            SystemEvent::BudgetWarning(w) => Some(format!(
+                "warning {} {} tier {} at {}",
+                w.warning.scope, w.warning.dimension, w.warning.tier.level, w.warning.used
+            )),
+            SystemEvent::Ask(ask) => Some(match &ask.outcome {
+                AskOutcome::Ok => format!("{} ok", ask.agent),
+                AskOutcome::Error { kind, .. } => format!("{} {kind}", ask.agent),
+            }),
+            SystemEvent::KillSwitchTripped(_) => Some("tripped".to_string()),
+            _ => None,
+        })
+        .collect()
+}
 
 async fn governed(budget: Budget, agents: &[&str]) -> System {
     let system = System::builder()
@@ -47,7 +86,7 @@ async fn tree_stops(system: &System) {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_token_limit_trips_the_switch_before_it_is_crossed_and_stops_the_tree() {
+async fn a_token_limit_refuses_the_ask_that_would_cross_it_and_trips_once_spent() {
     let budget = Budget::builder()
         .process_limits(Limits::new().tokens(1_000))
         .build()
@@ -59,39 +98,62 @@ async fn a_token_limit_trips_the_switch_before_it_is_crossed_and_stops_the_tree(
     let spend = || Task::Spend(Usage::new(200, 100, 0)); // 300 tokens each
     assert!(a.ask(spend()).await.is_ok()); // 300
     assert!(b.ask(spend()).await.is_ok()); // 600
-    assert!(a.ask(spend()).await.is_ok()); // 900: crosses 70, 85 and 90 %
+    assert!(a.ask(spend()).await.is_ok()); // 900: its reservation reaches 70, 85 and 90 %
     let refused = b.ask(spend()).await; // 1,200 would cross 1,000
     assert!(
         matches!(
             &refused,
-            Err(AskError::KillSwitchTripped {
-                reason: TripReason::LimitExhausted {
+            Err(AskError::BudgetExceeded {
+                refusal: Refusal::LimitExceeded {
+                    scope: Scope::Process,
                     dimension: Dimension::Tokens,
+                    requested: 300,
+                    remaining: 100,
+                    committed: 900,
                     ..
-                }
+                },
+                ..
             })
         ),
         "{refused:?}"
     );
+    assert!(!budget.is_tripped(), "a refusal refuses that ask only");
+    assert!(system.tree().unwrap().is_running());
     assert_eq!(
         budget.process().committed(Dimension::Tokens),
         900,
         "never over the limit"
     );
+    // Spend that reaches the limit trips the switch and stops the tree.
+    assert!(a.ask(Task::Spend(Usage::new(60, 40, 0))).await.is_ok()); // 1,000
+    assert!(matches!(
+        budget.trip_report().map(|r| &r.reason),
+        Some(TripReason::LimitReached {
+            dimension: Dimension::Tokens,
+            committed: 1_000,
+            limit: 1_000
+        })
+    ));
     tree_stops(&system).await;
     assert!(matches!(
         a.ask(Task::Echo("after".into())).await,
         Err(AskError::KillSwitchTripped { .. })
     ));
     let seen = events(&mut rx);
-    let tiers: Vec<u8> = seen
-        .iter()
-        .filter_map(|e| match e {
-            SystemEvent::BudgetWarning(w) => Some(w.warning.tier.level),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(tiers, [1, 2, 3], "each tier fires once");
+    assert_eq!(
+        story(&seen)[..8],
+        [
+            "a ok",
+            "b ok",
+            "warning process tokens tier 1 at 900",
+            "warning process tokens tier 2 at 900",
+            "warning process tokens tier 3 at 900",
+            "a ok",
+            "b budget_exceeded",
+            "tripped",
+        ],
+        "each tier fires once, before the refusal; the trip comes with the spend"
+    );
     let trips = seen
         .iter()
         .filter(|e| matches!(e, SystemEvent::KillSwitchTripped(_)))
@@ -99,12 +161,128 @@ async fn a_token_limit_trips_the_switch_before_it_is_crossed_and_stops_the_tree(
     assert_eq!(trips, 1);
 }
 
+/// Issue 14, in the call path: a process token limit of 150, estimates of 70, 42 spent per
+/// ask. With 84 spent (56 %) and 66 left, the next ask is refused with a typed error naming
+/// the limit, what it asked for and what is left; nothing trips, the other agents go on,
+/// and a warning came first.
+#[tokio::test(start_paused = true)]
+async fn issue_14_a_refused_estimate_fails_that_ask_only_and_a_warning_came_first() {
+    let budget = Budget::builder()
+        .process_limits(Limits::new().tokens(150))
+        .build()
+        .unwrap();
+    let system = System::builder()
+        .ask_timeout(Duration::from_secs(60))
+        .budget(budget.clone())
+        .build()
+        .unwrap();
+    let root = SupervisorSpec::one_for_one("root")
+        .child(system.agent(AgentSpec::new("a", || Frugal)).unwrap())
+        .child(system.agent(AgentSpec::new("b", || Frugal)).unwrap())
+        .child(system.agent(AgentSpec::new("c", Tester::new)).unwrap());
+    system.start(root).await.unwrap();
+    let mut rx = system.subscribe();
+    let a = system.agent_ref::<Frugal>("a").unwrap();
+    let b = system.agent_ref::<Frugal>("b").unwrap();
+    let c = system.agent_ref::<Tester>("c").unwrap();
+
+    assert_eq!(a.ask(42).await, Ok(42));
+    assert_eq!(b.ask(42).await, Ok(42)); // reserved 42 + 70 = 112: past 70 % of 150
+    assert_eq!(budget.process().committed(Dimension::Tokens), 84);
+    let refused = a.ask(42).await.unwrap_err();
+    assert_eq!(
+        refused,
+        AskError::BudgetExceeded {
+            agent: "a".into(),
+            refusal: Refusal::LimitExceeded {
+                scope: Scope::Process,
+                dimension: Dimension::Tokens,
+                requested: 70,
+                remaining: 66,
+                limit: 150,
+                committed: 84,
+            },
+        }
+    );
+    assert_eq!(
+        refused.to_string(),
+        "agent 'a' refused by its budget: process tokens limit: requested 70, remaining 66 of 150"
+    );
+    assert!(!budget.is_tripped(), "the run goes on");
+    assert!(system.tree().unwrap().is_running());
+    // Another agent whose estimate fits still works.
+    assert!(c.ask(Task::Spend(Usage::new(30, 10, 0))).await.is_ok());
+    assert_eq!(budget.process().committed(Dimension::Tokens), 124);
+    assert!(!budget.is_tripped());
+
+    assert_eq!(
+        story(&events(&mut rx)),
+        [
+            "a ok",
+            "warning process tokens tier 1 at 112",
+            "b ok",
+            "a budget_exceeded",
+            "c ok", // 84 + 40 = 124: under 85 % (128)
+        ]
+    );
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hard_tier_trips_the_switch_once_committed_spend_reaches_it_and_stops_the_tree() {
+    // The seeds' pattern: warnings at 70 % and 85 %, hard action at 90 %.
+    let budget = Budget::builder()
+        .process_limits(Limits::new().tokens(1_000))
+        .tiers(Tiers::new(&[0.70, 0.85]).unwrap())
+        .hard_tier(0.90)
+        .build()
+        .unwrap();
+    let system = governed(budget.clone(), &["a", "b"]).await;
+    let mut rx = system.subscribe();
+    let a = system.agent_ref::<Tester>("a").unwrap();
+    let b = system.agent_ref::<Tester>("b").unwrap();
+    let spend = || Task::Spend(Usage::new(200, 100, 0)); // 300 tokens each
+    assert!(a.ask(spend()).await.is_ok()); // 300
+    assert!(b.ask(spend()).await.is_ok()); // 600
+    assert!(!budget.is_tripped());
+    assert!(a.ask(spend()).await.is_ok()); // 900 committed: the hard tier
+    assert_eq!(
+        budget.trip_report().map(|r| r.reason.clone()),
+        Some(TripReason::HardTierReached {
+            dimension: Dimension::Tokens,
+            committed: 900,
+            threshold: 900,
+            limit: 1_000,
+            fraction_ppm: 900_000,
+        })
+    );
+    tree_stops(&system).await;
+    assert!(matches!(
+        b.ask(Task::Echo("after".into())).await,
+        Err(AskError::KillSwitchTripped {
+            reason: TripReason::HardTierReached { .. }
+        })
+    ));
+    assert_eq!(
+        story(&events(&mut rx))[..6],
+        [
+            "a ok",
+            "b ok",
+            "warning process tokens tier 1 at 900",
+            "warning process tokens tier 2 at 900",
+            "tripped",
+            "a ok",
+        ],
+        "the warnings come with the reservation, the trip with the commit"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_cost_limit_and_a_step_limit_each_trip_the_switch() {
     for (limits, task) in [
         (
             Limits::new().cost_micros(1_000),
-            Task::Spend(Usage::new(0, 0, 400)),
+            Task::Spend(Usage::new(0, 0, 500)),
         ),
         (Limits::new().steps(3), Task::Echo("step".into())),
     ] {

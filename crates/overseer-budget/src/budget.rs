@@ -18,7 +18,7 @@ use crate::ledger::{Ledger, LedgerStatus, Remaining};
 use crate::limits::Limits;
 use crate::reservation::{CommitReport, Reservation};
 use crate::scope::{AgentId, Scope};
-use crate::tier::{Tier, Tiers};
+use crate::tier::{hard_tier_ppm, Tier, Tiers};
 use crate::usage::Spend;
 
 /// The budget of a whole run: a process [`Ledger`], one ledger per agent (created on the
@@ -29,14 +29,18 @@ use crate::usage::Spend;
 ///
 /// 1. the kill switch has tripped, or the deadline has passed → [`Refusal::Tripped`];
 /// 2. reserve in the agent's ledger; refused → [`Refusal::LimitExceeded`] for the agent
-///    scope; only that agent is refused, nothing trips;
+///    scope;
 /// 3. reserve in the process ledger; refused → the agent's hold is rolled back and
-///    [`Refusal::LimitExceeded`] for the process scope; if committed process spend alone
-///    leaves less than was asked the switch trips with [`TripReason::LimitExhausted`];
-/// 4. the switch tripped meanwhile → both holds rolled back, [`Refusal::Tripped`].
+///    [`Refusal::LimitExceeded`] for the process scope;
+/// 4. the switch tripped meanwhile → both holds rolled back, [`Refusal::Tripped`];
+/// 5. admitted: the tiers the reservation took committed + reserved spend to, in either
+///    scope, fire now, in [`Reservation::warnings`].
 ///
-/// A commit that takes committed process spend to a limit trips the switch with
-/// [`TripReason::LimitReached`].
+/// A refused reservation refuses **that call only**: nothing trips, other agents and
+/// smaller estimates go on. The switch trips on spend that really happened: a commit that
+/// takes committed process spend to a limit ([`TripReason::LimitReached`]) or to the
+/// [hard tier](BudgetBuilder::hard_tier) ([`TripReason::HardTierReached`]); and on the
+/// deadline, the error rate, or by hand.
 ///
 /// ```
 /// use overseer_budget::{Budget, Limits, Scope, Spend};
@@ -80,7 +84,8 @@ struct BudgetInner {
 ///     .process_limits(Limits::new().tokens(1_000_000).cost_micros(20_000_000).steps(500))
 ///     .default_agent_limits(Limits::new().steps(100))
 ///     .agent_limits("planner", Limits::new().tokens(100_000))
-///     .tiers(Tiers::new(&[0.5, 0.9])?)
+///     .tiers(Tiers::new(&[0.7, 0.85])?)
+///     .hard_tier(0.9)
 ///     .time_limit(Duration::from_secs(30 * 60))
 ///     .error_rate(ErrorRateTrigger::new(0.5, 40, 10)?)
 ///     .in_flight(InFlightPolicy::CancelAfter(Duration::from_secs(2)))
@@ -94,6 +99,7 @@ pub struct BudgetBuilder {
     agents: Vec<(AgentId, Limits)>,
     default_agent: Limits,
     tiers: Tiers,
+    hard_tier: Option<f64>,
     switch: KillSwitchConfig,
 }
 
@@ -117,9 +123,49 @@ impl BudgetBuilder {
         self
     }
 
-    /// The warning tiers, for every ledger (default: 70 %, 85 %, 90 %).
+    /// The warning tiers, for every ledger (default: 70 %, 85 %, 90 %). Warnings never stop
+    /// anything; see [`hard_tier`](Self::hard_tier) for that.
     pub fn tiers(mut self, tiers: Tiers) -> Self {
         self.tiers = tiers;
+        self
+    }
+
+    /// Trips the kill switch ([`TripReason::HardTierReached`]) when a commit takes
+    /// **committed** process spend to this fraction of any process limit: ⌈limit ·
+    /// fraction⌉ (tokens, cost or steps). Without it the switch trips only when committed
+    /// spend reaches a limit itself.
+    ///
+    /// Measured on committed spend, not on what is reserved: the trip stops every agent
+    /// for good, and a reservation is an estimate that may come back, so reserving past the
+    /// hard tier does not trip (warnings, which look ahead, are measured on committed +
+    /// reserved). Calls in flight at the trip may still commit up to the limit. Agent
+    /// limits have no hard tier: they refuse only that agent.
+    ///
+    /// `fraction` must be in (0, 1]; `1.0` is the same as no hard tier.
+    /// [`build`](Self::build) rejects anything else with
+    /// [`BudgetConfigError::HardTierOutOfRange`].
+    ///
+    /// ```
+    /// use overseer_budget::{Budget, Limits, Spend, Tiers, TripReason};
+    ///
+    /// // Warnings at 70 % and 85 %, hard action at 90 %.
+    /// let budget = Budget::builder()
+    ///     .process_limits(Limits::new().tokens(1_000))
+    ///     .tiers(Tiers::new(&[0.70, 0.85])?)
+    ///     .hard_tier(0.90)
+    ///     .build()?;
+    /// budget.admit("a", Spend::from_tokens(950))?.commit(Spend::from_tokens(890));
+    /// assert!(!budget.is_tripped(), "95 % reserved, 89 % spent");
+    /// let report = budget.admit("a", Spend::from_tokens(50))?.commit(Spend::from_tokens(10));
+    /// assert!(report.tripped);
+    /// assert!(matches!(
+    ///     budget.trip_report().map(|t| &t.reason),
+    ///     Some(TripReason::HardTierReached { committed: 900, threshold: 900, .. })
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn hard_tier(mut self, fraction: f64) -> Self {
+        self.hard_tier = Some(fraction);
         self
     }
 
@@ -162,7 +208,10 @@ impl BudgetBuilder {
     /// The first invalid figure, as a [`BudgetConfigError`].
     pub fn build_at(self, started_at: Instant) -> Result<Budget, BudgetConfigError> {
         self.default_agent.validate("default agent")?;
-        let process = Ledger::with_tiers(Scope::Process, self.process, self.tiers.clone())?;
+        self.process.validate(&Scope::Process.to_string())?;
+        let hard_tier = self.hard_tier.map(hard_tier_ppm).transpose()?;
+        let process =
+            Ledger::unchecked(Scope::Process, self.process, self.tiers.clone(), hard_tier);
         let agents = DashMap::new();
         for (agent, limits) in self.agents {
             let ledger =
@@ -198,13 +247,14 @@ impl Budget {
     }
 
     /// Admits one billable call of `agent`, reserving `estimate` and one step in the
-    /// agent's ledger and the process ledger. Reads the clock only if there is a deadline
-    /// (or to date a trip).
+    /// agent's ledger and the process ledger. Reads the clock only if there is a deadline.
+    /// The tiers this reservation reached are in [`Reservation::warnings`].
     ///
     /// # Errors
-    /// A [`Refusal`]: the call must not reach the agent. See the order of checks above.
+    /// A [`Refusal`]: the call must not reach the agent (and nothing else is stopped). See
+    /// the order of checks above.
     pub fn admit(&self, agent: &str, estimate: Spend) -> Result<Reservation, Refusal> {
-        // Without a deadline the clock is only needed to date a trip: read it then.
+        // The clock is only needed for the deadline.
         let now = self.deadline().map(|_| Instant::now());
         self.admit_inner(agent, estimate, now)
     }
@@ -222,7 +272,7 @@ impl Budget {
         self.admit_inner(agent, estimate, Some(now))
     }
 
-    /// `now: None` reads the clock only if it is needed.
+    /// `now: None`: there is no deadline to check.
     fn admit_inner(
         &self,
         agent: &str,
@@ -242,34 +292,32 @@ impl Budget {
         }
         let agent_ledger = self.agent_ledger(agent);
         let amounts = estimate.amounts(1);
-        agent_ledger
+        let agent_claimed = agent_ledger
             .claim(amounts)
             .map_err(|s| s.into_refusal(agent_ledger.scope().clone()))?;
         let process = &self.inner.process;
-        if let Err(shortfall) = process.claim(amounts) {
-            agent_ledger.unclaim(amounts);
-            if shortfall.is_exhausted() {
-                switch.trip_at(
-                    TripReason::LimitExhausted {
-                        dimension: shortfall.dimension,
-                        requested: shortfall.requested,
-                        committed: shortfall.committed,
-                        limit: shortfall.limit,
-                    },
-                    now.unwrap_or_else(Instant::now),
-                );
+        // A refusal refuses this call only: it trips nothing (issue 14).
+        let process_claimed = match process.claim(amounts) {
+            Ok(claimed) => claimed,
+            Err(shortfall) => {
+                agent_ledger.unclaim(amounts);
+                return Err(shortfall.into_refusal(Scope::Process));
             }
-            return Err(shortfall.into_refusal(Scope::Process));
-        }
+        };
         if let Some(refusal) = self.tripped_refusal() {
             process.unclaim(amounts);
             agent_ledger.unclaim(amounts);
             return Err(refusal);
         }
+        // Only an admitted reservation reaches a tier: one rolled back fires nothing.
+        let mut warnings = Vec::new();
+        agent_ledger.reach_tiers(agent_claimed, &mut warnings);
+        process.reach_tiers(process_claimed, &mut warnings);
         Ok(Reservation::new(
             estimate,
             [Some(agent_ledger), Some(process.clone())],
             Some(switch.clone()),
+            warnings,
         ))
     }
 
@@ -298,7 +346,7 @@ impl Budget {
     fn new_agent_ledger(&self, agent: AgentId) -> Ledger {
         // The default agent limits were validated when the budget was built.
         let limits = self.inner.default_agent_limits;
-        Ledger::unchecked(Scope::Agent(agent), limits, self.inner.tiers.clone())
+        Ledger::unchecked(Scope::Agent(agent), limits, self.inner.tiers.clone(), None)
     }
 
     /// Gives an agent its own limits, before its first call.
@@ -337,9 +385,10 @@ impl Budget {
         let mut report = CommitReport::empty(Spend::ZERO);
         report.usage = spend;
         let (nothing, spent) = (Spend::ZERO.amounts(0), spend.amounts(0));
-        self.agent_ledger(agent).settle(nothing, spent, &mut report);
-        self.inner.process.settle(nothing, spent, &mut report);
-        crate::reservation::trip_on_process_limit(&self.inner.switch, &mut report);
+        let agent_tier = self.agent_ledger(agent).settle(nothing, spent, &mut report);
+        let process_tier = self.inner.process.settle(nothing, spent, &mut report);
+        let hard_tier = agent_tier.or(process_tier);
+        crate::reservation::trip_on_process_limit(&self.inner.switch, &mut report, hard_tier);
         report
     }
 
@@ -400,7 +449,8 @@ impl Budget {
         }
     }
 
-    /// The highest tier reached by `agent`'s own spend or by the process's.
+    /// The highest tier reached so far by `agent`'s own committed + reserved spend or by the
+    /// process's (tiers never go back).
     pub fn tier(&self, agent: &str) -> Option<Tier> {
         let own = self.inner.agents.get(agent).and_then(|l| l.tier());
         own.max(self.inner.process.tier())

@@ -36,6 +36,13 @@ pub enum BudgetConfigError {
         /// The fraction given.
         fraction: f64,
     },
+    /// A hard tier that is not in the half-open interval (0, 1], or rounds to 0 at
+    /// parts-per-million precision.
+    #[error("the hard tier is {fraction}; it must be in (0, 1]")]
+    HardTierOutOfRange {
+        /// The fraction given.
+        fraction: f64,
+    },
     /// More tiers than [`MAX_TIERS`](crate::MAX_TIERS).
     #[error("{count} tiers given; at most {max} are allowed")]
     TooManyTiers {
@@ -88,7 +95,10 @@ pub enum BudgetConfigError {
 /// Why a call was not admitted. The call must not reach the agent.
 ///
 /// Admission **fails closed**: any doubt (the switch tripped, a limit that would be crossed
-/// in either scope, an arithmetic overflow) is a refusal.
+/// in either scope, an arithmetic overflow) is a refusal. A refusal concerns **that call
+/// only**: [`LimitExceeded`](Self::LimitExceeded) never trips the kill switch, and a
+/// smaller estimate, or the same one once calls in flight have returned their
+/// reservations, may still be admitted ([`may_fit_later`](Self::may_fit_later)).
 ///
 /// ```
 /// use overseer_budget::{Dimension, Ledger, Limits, Refusal, Scope, Spend};
@@ -103,8 +113,11 @@ pub enum BudgetConfigError {
 ///         requested: 150,
 ///         remaining: 100,
 ///         limit: 100,
+///         committed: 0,
 ///     }
 /// );
+/// assert_eq!(refusal.to_string(), "process tokens limit: requested 150, remaining 100 of 100");
+/// assert!(!refusal.may_fit_later()); // larger than the whole limit
 /// # Ok::<(), overseer_budget::BudgetConfigError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -118,7 +131,7 @@ pub enum Refusal {
         reason: TripReason,
     },
     /// Reserving the estimate would take this scope's committed plus reserved spend past
-    /// its limit.
+    /// its limit. Only this call is refused: nothing trips.
     #[error("{scope} {dimension} limit: requested {requested}, remaining {remaining} of {limit}")]
     LimitExceeded {
         /// Process or agent.
@@ -131,6 +144,9 @@ pub enum Refusal {
         remaining: u64,
         /// The limit (`u64::MAX` for an unlimited dimension whose total would overflow).
         limit: u64,
+        /// What this scope had committed (really spent) when it asked; the rest of
+        /// `limit − remaining` was held by calls in flight and may come back.
+        committed: u64,
     },
 }
 
@@ -147,6 +163,24 @@ impl Refusal {
     pub fn is_tripped(&self) -> bool {
         matches!(self, Refusal::Tripped { .. })
     }
+
+    /// Whether the same request could be admitted later, once calls in flight have
+    /// returned what they hold: `committed + requested ≤ limit`. Committed spend never
+    /// shrinks, so `false` means this estimate will never fit (a smaller one may). Always
+    /// `false` after a trip.
+    pub fn may_fit_later(&self) -> bool {
+        match self {
+            Refusal::Tripped { .. } => false,
+            Refusal::LimitExceeded {
+                requested,
+                limit,
+                committed,
+                ..
+            } => committed
+                .checked_add(*requested)
+                .is_some_and(|total| total <= *limit),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -161,11 +195,36 @@ mod tests {
             requested: 500,
             remaining: 120,
             limit: 1_000,
+            committed: 600,
         };
         assert_eq!(
             refusal.to_string(),
             "agent:critic cost limit: requested 500, remaining 120 of 1000"
         );
+    }
+
+    #[test]
+    fn a_refusal_may_fit_later_only_if_committed_spend_leaves_room() {
+        let refusal = |committed| Refusal::LimitExceeded {
+            scope: Scope::Process,
+            dimension: Dimension::Tokens,
+            requested: 70,
+            remaining: 20,
+            limit: 150,
+            committed,
+        };
+        assert!(
+            refusal(80).may_fit_later(),
+            "50 of the 130 held are in flight"
+        );
+        assert!(
+            !refusal(84).may_fit_later(),
+            "84 spent: 66 can never hold 70"
+        );
+        let tripped = Refusal::Tripped {
+            reason: TripReason::manual("stop"),
+        };
+        assert!(!tripped.may_fit_later());
     }
 
     #[test]

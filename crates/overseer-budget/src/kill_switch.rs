@@ -20,13 +20,15 @@ use crate::usage::Dimension;
 /// | reason | trips when |
 /// |---|---|
 /// | [`LimitReached`](Self::LimitReached) | a commit takes the process ledger's committed spend to or past a limit |
-/// | [`LimitExhausted`](Self::LimitExhausted) | a process reservation is refused and committed spend alone leaves less than requested (it can never fit) |
+/// | [`HardTierReached`](Self::HardTierReached) | a commit takes the process ledger's committed spend to or past the [hard tier](crate::BudgetBuilder::hard_tier) of a limit |
 /// | [`DeadlinePassed`](Self::DeadlinePassed) | [`check_deadline`](KillSwitch::check_deadline) (or an admission) sees `now ≥ deadline` |
 /// | [`ErrorRate`](Self::ErrorRate) | [`record_outcome`](KillSwitch::record_outcome) leaves the window at or above its threshold with at least `min_calls` calls |
 /// | [`Manual`](Self::Manual) | someone calls [`trip`](KillSwitch::trip) with it |
 ///
-/// A process reservation refused only because of budget *held in flight* (which may still be
-/// returned) refuses that call and does not trip. Agent limits never trip the switch.
+/// A refused reservation never trips the switch, whatever the scope and whether or not the
+/// estimate could ever fit: it refuses that call with
+/// [`Refusal::LimitExceeded`](crate::Refusal::LimitExceeded). Only spend that really happened
+/// (committed), time and errors stop the run. Agent limits never trip the switch.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 #[non_exhaustive]
@@ -40,16 +42,18 @@ pub enum TripReason {
         /// The limit.
         limit: u64,
     },
-    /// What is left of a process limit after committed spend cannot cover a request.
-    LimitExhausted {
+    /// Committed process spend reached the hard tier of a limit.
+    HardTierReached {
         /// Which limit.
         dimension: Dimension,
-        /// What the refused call asked for.
-        requested: u64,
-        /// Committed spend when it asked.
+        /// Committed spend after the commit that reached it.
         committed: u64,
+        /// The committed figure that trips: ⌈limit · fraction⌉.
+        threshold: u64,
         /// The limit.
         limit: u64,
+        /// The hard tier, in parts per million of the limit (900 000 = 90 %).
+        fraction_ppm: u32,
     },
     /// The wall-clock deadline passed.
     DeadlinePassed {
@@ -93,16 +97,17 @@ impl fmt::Display for TripReason {
                 f,
                 "process {dimension} limit reached: {committed} of {limit} committed"
             ),
-            TripReason::LimitExhausted {
+            TripReason::HardTierReached {
                 dimension,
-                requested,
                 committed,
                 limit,
-            } => write!(
-                f,
-                "process {dimension} budget exhausted: {requested} requested, {} of {limit} left",
-                limit.saturating_sub(*committed)
-            ),
+                fraction_ppm,
+                ..
+            } => {
+                write!(f, "process {dimension} hard tier (")?;
+                write_percent(f, *fraction_ppm)?;
+                write!(f, ") reached: {committed} of {limit} committed")
+            }
             TripReason::DeadlinePassed { time_limit } => {
                 write!(f, "wall-clock deadline passed ({time_limit:?} allowed)")
             }
@@ -550,15 +555,16 @@ mod tests {
             reached.to_string(),
             "process steps limit reached: 40 of 40 committed"
         );
-        let exhausted = TripReason::LimitExhausted {
+        let hard = TripReason::HardTierReached {
             dimension: Dimension::Tokens,
-            requested: 500,
-            committed: 9_800,
-            limit: 10_000,
+            committed: 135,
+            threshold: 135,
+            limit: 150,
+            fraction_ppm: 900_000,
         };
         assert_eq!(
-            exhausted.to_string(),
-            "process tokens budget exhausted: 500 requested, 200 of 10000 left"
+            hard.to_string(),
+            "process tokens hard tier (90%) reached: 135 of 150 committed"
         );
         let rate = TripReason::ErrorRate {
             failures: 6,

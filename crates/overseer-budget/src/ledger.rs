@@ -7,10 +7,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BudgetConfigError, Refusal};
+use crate::kill_switch::TripReason;
 use crate::limits::Limits;
 use crate::reservation::{CommitReport, LimitReached, Reservation};
 use crate::scope::Scope;
-use crate::tier::{BudgetWarning, Tier, Tiers};
+use crate::tier::{threshold, BudgetWarning, Tier, Tiers};
 use crate::usage::{Amounts, Dimension, Spend};
 
 /// The budget of one scope (the process, or one agent): for each dimension, what has been
@@ -51,6 +52,9 @@ struct LedgerInner {
     scope: Scope,
     limits: Limits,
     tiers: Tiers,
+    /// The hard tier, in parts per million of each limit: only the process ledger of a
+    /// [`Budget`](crate::Budget) built with one has it.
+    hard_tier_ppm: Option<u32>,
     cells: [Cell; 3],
 }
 
@@ -60,15 +64,25 @@ struct LedgerInner {
 /// reservation check and take budget in one compare-and-swap. `claimed ≥ committed` at all
 /// times: a commit adds to `committed` before it shrinks `claimed`, and grows `claimed`
 /// before it adds an overrun to `committed`.
+///
+/// **Tiers** are measured on `claimed`. `peak` is the highest `claimed` figure a tier check
+/// has seen: the tiers at or below it have fired. It only grows (`fetch_max`), so the
+/// checks own disjoint intervals `(previous peak, new peak]` and each tier fires in exactly
+/// one of them. `next_tier` lets the hot path skip the check with one load: it is never
+/// above the lowest tier not yet fired, so a figure below it cannot reach a tier.
 struct Cell {
     dimension: Dimension,
     limit: Option<u64>,
     /// The limit, or `u64::MAX` when unlimited (only overflow refuses then).
     cap: u64,
-    /// Committed figure at which each tier is reached; empty when unlimited.
+    /// Committed + reserved figure at which each tier is reached; empty when unlimited.
     thresholds: Box<[u64]>,
+    /// Committed figure at which the hard tier trips the kill switch (process ledger only).
+    hard: Option<u64>,
     claimed: AtomicU64,
     committed: AtomicU64,
+    peak: AtomicU64,
+    next_tier: AtomicU64,
 }
 
 /// A dimension could not take a reservation.
@@ -83,15 +97,6 @@ pub(crate) struct Shortfall {
 }
 
 impl Shortfall {
-    /// Whether the request could not fit even if every reservation in flight were
-    /// released: committed spend alone leaves too little. Committed spend never shrinks,
-    /// so such a request can never be admitted again.
-    pub(crate) fn is_exhausted(&self) -> bool {
-        self.committed
-            .checked_add(self.requested)
-            .is_none_or(|total| total > self.limit)
-    }
-
     pub(crate) fn into_refusal(self, scope: Scope) -> Refusal {
         Refusal::LimitExceeded {
             scope,
@@ -99,6 +104,7 @@ impl Shortfall {
             requested: self.requested,
             remaining: self.remaining,
             limit: self.limit,
+            committed: self.committed,
         }
     }
 }
@@ -119,19 +125,24 @@ fn saturating_sub(cell: &AtomicU64, amount: u64) {
 }
 
 impl Cell {
-    fn new(dimension: Dimension, limit: Option<u64>, tiers: &Tiers) -> Self {
+    fn new(dimension: Dimension, limit: Option<u64>, tiers: &Tiers, hard_ppm: Option<u32>) -> Self {
+        let thresholds: Box<[u64]> = limit.map(|l| tiers.thresholds(l)).unwrap_or_default();
         Self {
             dimension,
             limit,
             cap: limit.unwrap_or(u64::MAX),
-            thresholds: limit.map(|l| tiers.thresholds(l)).unwrap_or_default(),
+            next_tier: AtomicU64::new(thresholds.first().copied().unwrap_or(u64::MAX)),
+            thresholds,
+            hard: limit.zip(hard_ppm).map(|(l, ppm)| threshold(l, ppm)),
             claimed: AtomicU64::new(0),
             committed: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
         }
     }
 
-    /// Takes `amount` if `claimed + amount ≤ cap`, in one compare-and-swap.
-    fn try_claim(&self, amount: u64) -> Result<(), Shortfall> {
+    /// Takes `amount` if `claimed + amount ≤ cap`, in one compare-and-swap; returns the new
+    /// `claimed`.
+    fn try_claim(&self, amount: u64) -> Result<u64, Shortfall> {
         let mut current = self.claimed.load(Ordering::Acquire);
         loop {
             let next = match current.checked_add(amount) {
@@ -152,7 +163,7 @@ impl Cell {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(next),
                 Err(actual) => current = actual,
             }
         }
@@ -164,10 +175,33 @@ impl Cell {
         }
     }
 
+    /// Records that committed + reserved reached `claimed`; returns the peak before, if
+    /// this raised it past a tier (the tiers in `(previous, claimed]` are this call's to
+    /// fire). One relaxed load when no tier can be reached.
+    #[inline]
+    fn reach(&self, claimed: u64) -> Option<u64> {
+        if claimed < self.next_tier.load(Ordering::Relaxed) {
+            return None;
+        }
+        let previous = self.peak.fetch_max(claimed, Ordering::AcqRel);
+        if previous >= claimed {
+            return None;
+        }
+        let next = self
+            .thresholds
+            .iter()
+            .copied()
+            .find(|&t| t > claimed)
+            .unwrap_or(u64::MAX);
+        self.next_tier.fetch_max(next, Ordering::Relaxed);
+        Some(previous)
+    }
+
     /// Turns a reservation of `reserved` into a spend of `actual`; returns committed spend
-    /// before and after. Each commit owns the interval `(before, after]`: intervals of
-    /// different commits never overlap, which is what makes each tier fire exactly once.
-    fn settle(&self, reserved: u64, actual: u64) -> (u64, u64) {
+    /// before and after, and the new committed + reserved if an overrun grew it. Each commit
+    /// owns the interval `(before, after]` of committed spend: intervals of different
+    /// commits never overlap, which is what makes a limit or the hard tier reached once.
+    fn settle(&self, reserved: u64, actual: u64) -> (u64, u64, Option<u64>) {
         if actual <= reserved {
             let before = if actual > 0 {
                 saturating_add(&self.committed, actual)
@@ -175,11 +209,12 @@ impl Cell {
                 self.committed.load(Ordering::Acquire)
             };
             self.unclaim(reserved - actual);
-            (before, before.saturating_add(actual))
+            (before, before.saturating_add(actual), None)
         } else {
-            saturating_add(&self.claimed, actual - reserved);
+            let excess = actual - reserved;
+            let claimed = saturating_add(&self.claimed, excess).saturating_add(excess);
             let before = saturating_add(&self.committed, actual);
-            (before, before.saturating_add(actual))
+            (before, before.saturating_add(actual), Some(claimed))
         }
     }
 
@@ -194,12 +229,14 @@ impl Cell {
             reserved: claimed.saturating_sub(committed),
             limit: self.limit,
             remaining: self.limit.map(|l| l.saturating_sub(claimed.max(committed))),
-            tier: self.tier_at(committed, tiers),
+            tier: self.tier(tiers),
         }
     }
 
-    fn tier_at(&self, committed: u64, tiers: &Tiers) -> Option<Tier> {
-        let reached = self.thresholds.iter().filter(|&&t| t <= committed).count();
+    /// The highest tier fired so far.
+    fn tier(&self, tiers: &Tiers) -> Option<Tier> {
+        let peak = self.peak.load(Ordering::Acquire);
+        let reached = self.thresholds.iter().filter(|&&t| t <= peak).count();
         tiers.at_level(reached)
     }
 }
@@ -223,17 +260,24 @@ impl Ledger {
         tiers: Tiers,
     ) -> Result<Self, BudgetConfigError> {
         limits.validate(&scope.to_string())?;
-        Ok(Self::unchecked(scope, limits, tiers))
+        Ok(Self::unchecked(scope, limits, tiers, None))
     }
 
-    /// A ledger with limits already validated.
-    pub(crate) fn unchecked(scope: Scope, limits: Limits, tiers: Tiers) -> Self {
-        let cells = Dimension::ALL.map(|d| Cell::new(d, limits.get(d), &tiers));
+    /// A ledger with limits already validated; `hard_tier_ppm` for a budget's process
+    /// ledger only.
+    pub(crate) fn unchecked(
+        scope: Scope,
+        limits: Limits,
+        tiers: Tiers,
+        hard_tier_ppm: Option<u32>,
+    ) -> Self {
+        let cells = Dimension::ALL.map(|d| Cell::new(d, limits.get(d), &tiers, hard_tier_ppm));
         Self {
             inner: Arc::new(LedgerInner {
                 scope,
                 limits,
                 tiers,
+                hard_tier_ppm,
                 cells,
             }),
         }
@@ -259,14 +303,24 @@ impl Ledger {
     /// To reserve in an agent's ledger and the process ledger together, and respect the
     /// kill switch, use [`Budget::admit`](crate::Budget::admit).
     ///
+    /// The tiers this reservation reached are in [`Reservation::warnings`].
+    ///
     /// # Errors
     /// [`Refusal::LimitExceeded`] if any dimension would go past its limit; nothing is then
     /// held.
     pub fn reserve(&self, estimate: Spend) -> Result<Reservation, Refusal> {
         let amounts = estimate.amounts(1);
-        self.claim(amounts)
+        let claimed = self
+            .claim(amounts)
             .map_err(|s| s.into_refusal(self.scope().clone()))?;
-        Ok(Reservation::new(estimate, [Some(self.clone()), None], None))
+        let mut warnings = Vec::new();
+        self.reach_tiers(claimed, &mut warnings);
+        Ok(Reservation::new(
+            estimate,
+            [Some(self.clone()), None],
+            None,
+            warnings,
+        ))
     }
 
     /// What this scope has committed, reserved and left, per dimension.
@@ -297,14 +351,21 @@ impl Ledger {
         }
     }
 
-    /// The highest tier committed spend has reached in any dimension, `None` below the
-    /// first tier.
+    /// The highest tier reached so far in any dimension (the highest warned), `None` below
+    /// the first tier. Tiers are measured on committed + reserved spend and never go back,
+    /// even when a reservation that reached one is later released.
     pub fn tier(&self) -> Option<Tier> {
         self.inner
             .cells
             .iter()
-            .filter_map(|c| c.tier_at(c.committed.load(Ordering::Acquire), self.tiers()))
+            .filter_map(|c| c.tier(self.tiers()))
             .max()
+    }
+
+    /// The hard tier, in parts per million of each limit, if this is the process ledger of
+    /// a budget built with [`hard_tier`](crate::BudgetBuilder::hard_tier).
+    pub fn hard_tier_ppm(&self) -> Option<u32> {
+        self.inner.hard_tier_ppm
     }
 
     /// Committed spend in one dimension.
@@ -330,25 +391,62 @@ impl Ledger {
     }
 
     /// Takes `amounts` in every dimension, or nothing: a refused dimension rolls back the
-    /// ones already taken.
-    pub(crate) fn claim(&self, amounts: Amounts) -> Result<(), Shortfall> {
+    /// ones already taken. Returns committed + reserved after the claim, per dimension, for
+    /// [`reach_tiers`](Self::reach_tiers) once the whole admission has succeeded.
+    pub(crate) fn claim(&self, amounts: Amounts) -> Result<Amounts, Shortfall> {
+        let mut claimed = [0; 3];
         for (i, cell) in self.inner.cells.iter().enumerate() {
-            if let Err(shortfall) = cell.try_claim(amounts[i]) {
-                for (taken, &amount) in self.inner.cells[..i].iter().zip(&amounts) {
-                    taken.unclaim(amount);
+            match cell.try_claim(amounts[i]) {
+                Ok(now) => claimed[i] = now,
+                Err(shortfall) => {
+                    for (taken, &amount) in self.inner.cells[..i].iter().zip(&amounts) {
+                        taken.unclaim(amount);
+                    }
+                    tracing::debug!(
+                        scope = %self.scope(),
+                        dimension = %shortfall.dimension,
+                        requested = shortfall.requested,
+                        remaining = shortfall.remaining,
+                        limit = shortfall.limit,
+                        "reservation refused"
+                    );
+                    return Err(shortfall);
                 }
-                tracing::debug!(
-                    scope = %self.scope(),
-                    dimension = %shortfall.dimension,
-                    requested = shortfall.requested,
-                    remaining = shortfall.remaining,
-                    limit = shortfall.limit,
-                    "reservation refused"
-                );
-                return Err(shortfall);
             }
         }
-        Ok(())
+        Ok(claimed)
+    }
+
+    /// Fires the tiers that committed + reserved figures of `claimed` (from
+    /// [`claim`](Self::claim) or an overrun) reach for the first time, into `warnings`.
+    /// Nothing allocates unless a tier fires.
+    #[inline]
+    pub(crate) fn reach_tiers(&self, claimed: Amounts, warnings: &mut Vec<BudgetWarning>) {
+        for (cell, &figure) in self.inner.cells.iter().zip(&claimed) {
+            if let Some(previous) = cell.reach(figure) {
+                self.fire(cell, previous, figure, warnings);
+            }
+        }
+    }
+
+    #[cold]
+    fn fire(&self, cell: &Cell, previous: u64, claimed: u64, warnings: &mut Vec<BudgetWarning>) {
+        let Some(limit) = cell.limit else { return };
+        for (level, &threshold) in cell.thresholds.iter().enumerate() {
+            if previous < threshold && threshold <= claimed {
+                if let Some(tier) = self.tiers().at_level(level + 1) {
+                    let warning = BudgetWarning {
+                        scope: self.scope().clone(),
+                        dimension: cell.dimension,
+                        tier,
+                        used: claimed,
+                        limit,
+                    };
+                    warning.trace();
+                    warnings.push(warning);
+                }
+            }
+        }
     }
 
     /// Returns `amounts` taken by [`claim`](Self::claim).
@@ -358,30 +456,27 @@ impl Ledger {
         }
     }
 
-    /// Turns a reservation of `reserved` into a spend of `actual`, recording the tiers and
-    /// limits this commit reached in `report`.
-    pub(crate) fn settle(&self, reserved: Amounts, actual: Amounts, report: &mut CommitReport) {
+    /// Turns a reservation of `reserved` into a spend of `actual`, recording the tiers an
+    /// overrun reached and the limits this commit reached in `report`. Returns the trip
+    /// reason if this commit took committed spend to the hard tier.
+    pub(crate) fn settle(
+        &self,
+        reserved: Amounts,
+        actual: Amounts,
+        report: &mut CommitReport,
+    ) -> Option<TripReason> {
+        let mut hard_tier = None;
         for (i, cell) in self.inner.cells.iter().enumerate() {
-            let (before, after) = cell.settle(reserved[i], actual[i]);
+            let (before, after, grown) = cell.settle(reserved[i], actual[i]);
+            if let Some(claimed) = grown {
+                if let Some(previous) = cell.reach(claimed) {
+                    self.fire(cell, previous, claimed, &mut report.warnings);
+                }
+            }
             if before == after {
                 continue;
             }
             let Some(limit) = cell.limit else { continue };
-            for (level, &threshold) in cell.thresholds.iter().enumerate() {
-                if before < threshold && threshold <= after {
-                    if let Some(tier) = self.tiers().at_level(level + 1) {
-                        let warning = BudgetWarning {
-                            scope: self.scope().clone(),
-                            dimension: cell.dimension,
-                            tier,
-                            used: after,
-                            limit,
-                        };
-                        warning.trace();
-                        report.warnings.push(warning);
-                    }
-                }
-            }
             if before < limit && limit <= after {
                 tracing::warn!(
                     scope = %self.scope(),
@@ -397,7 +492,19 @@ impl Ledger {
                     limit,
                 });
             }
+            if let (Some(hard), Some(fraction_ppm)) = (cell.hard, self.inner.hard_tier_ppm) {
+                if before < hard && hard <= after && hard_tier.is_none() {
+                    hard_tier = Some(TripReason::HardTierReached {
+                        dimension: cell.dimension,
+                        committed: after,
+                        threshold: hard,
+                        limit,
+                        fraction_ppm,
+                    });
+                }
+            }
         }
+        hard_tier
     }
 }
 
@@ -423,7 +530,8 @@ pub struct DimensionStatus {
     /// What could still be reserved: `limit − committed − reserved`, 0 after an overrun;
     /// `None` if unlimited.
     pub remaining: Option<u64>,
-    /// The highest tier committed spend has reached, `None` below the first.
+    /// The highest tier reached so far (measured on committed + reserved; it never goes
+    /// back), `None` below the first.
     pub tier: Option<Tier>,
 }
 
@@ -559,34 +667,85 @@ mod tests {
     }
 
     #[test]
-    fn a_shortfall_is_exhaustion_only_when_committed_spend_alone_leaves_too_little() {
+    fn a_shortfall_reports_committed_spend_apart_from_what_is_in_flight() {
         let ledger = tokens_ledger(100);
         ledger.claim([60, 0, 0]).unwrap(); // in flight, not committed
         let busy = ledger.claim([50, 0, 0]).unwrap_err();
-        assert!(!busy.is_exhausted(), "60 in flight could still be released");
-        ledger.unclaim([60, 0, 0]);
-        ledger.claim([60, 0, 0]).unwrap();
+        assert_eq!((busy.remaining, busy.committed), (40, 0));
         ledger.settle(
             [60, 0, 0],
             [60, 0, 0],
             &mut CommitReport::empty(Spend::ZERO),
         );
         let spent = ledger.claim([50, 0, 0]).unwrap_err();
-        assert!(spent.is_exhausted());
+        assert_eq!((spent.remaining, spent.committed), (40, 60));
     }
 
     #[test]
-    fn settle_reports_each_threshold_once_across_commits() {
+    fn claims_fire_each_threshold_once_on_committed_plus_reserved() {
         let ledger = tokens_ledger(100);
+        let mut warnings = Vec::new();
         let mut report = CommitReport::empty(Spend::ZERO);
         for _ in 0..10 {
-            ledger.claim([10, 0, 0]).unwrap();
+            let claimed = ledger.claim([10, 0, 0]).unwrap();
+            ledger.reach_tiers(claimed, &mut warnings);
             ledger.settle([10, 0, 0], [10, 0, 0], &mut report);
         }
-        let levels: Vec<u8> = report.warnings.iter().map(|w| w.tier.level).collect();
-        assert_eq!(levels, [1, 2, 3]);
+        let levels: Vec<(u8, u64)> = warnings.iter().map(|w| (w.tier.level, w.used)).collect();
+        assert_eq!(levels, [(1, 70), (2, 90), (3, 90)]);
+        assert!(
+            report.warnings.is_empty(),
+            "commits within estimates fire nothing"
+        );
         assert_eq!(report.limits_reached.len(), 1);
         assert_eq!(ledger.tier().map(|t| t.level), Some(3));
+    }
+
+    #[test]
+    fn the_tier_check_is_skipped_below_the_next_threshold_and_never_fires_twice() {
+        let ledger = tokens_ledger(100);
+        let cell = ledger.cell(Dimension::Tokens);
+        assert_eq!(cell.next_tier.load(Ordering::Relaxed), 70);
+        assert_eq!(cell.reach(69), None);
+        assert_eq!(
+            cell.peak.load(Ordering::Relaxed),
+            0,
+            "skipped: no atomic write"
+        );
+        assert_eq!(cell.reach(86), Some(0)); // 70 and 85
+        assert_eq!(cell.next_tier.load(Ordering::Relaxed), 90);
+        assert_eq!(cell.reach(80), None, "below the peak: already fired");
+        assert_eq!(cell.reach(95), Some(86)); // 90
+        assert_eq!(cell.next_tier.load(Ordering::Relaxed), u64::MAX);
+        assert_eq!(cell.reach(100), None);
+    }
+
+    #[test]
+    fn the_hard_tier_is_reached_by_committed_spend_once() {
+        let ledger = Ledger::unchecked(
+            Scope::Process,
+            Limits::new().tokens(100),
+            Tiers::none(),
+            Some(900_000),
+        );
+        let mut report = CommitReport::empty(Spend::ZERO);
+        ledger.claim([95, 0, 1]).unwrap();
+        let none = ledger.settle([95, 0, 1], [89, 0, 1], &mut report);
+        assert_eq!(none, None, "89 committed: under 90");
+        ledger.claim([5, 0, 1]).unwrap();
+        let hit = ledger.settle([5, 0, 1], [1, 0, 1], &mut report);
+        assert_eq!(
+            hit,
+            Some(TripReason::HardTierReached {
+                dimension: Dimension::Tokens,
+                committed: 90,
+                threshold: 90,
+                limit: 100,
+                fraction_ppm: 900_000,
+            })
+        );
+        ledger.claim([5, 0, 1]).unwrap();
+        assert_eq!(ledger.settle([5, 0, 1], [5, 0, 1], &mut report), None);
     }
 
     #[test]

@@ -31,8 +31,10 @@
 //!
 //! `commit` and `release` consume the reservation, so it cannot be settled twice.
 //! Admission **fails closed**: a reservation that would cross any limit, in either scope,
-//! is refused with a [`Refusal`] naming the scope, the dimension, what was requested and
-//! what remained, and the call never reaches the agent.
+//! is refused with a [`Refusal`] naming the scope, the dimension, what was requested, what
+//! remained and what was committed, and the call never reaches the agent. A refusal
+//! refuses **that call only**: it never trips the kill switch, and other agents, or smaller
+//! estimates, go on.
 //!
 //! # The guarantee, precisely
 //!
@@ -48,7 +50,9 @@
 //! never overshoot, and if calls stay within their estimates (steps always do)
 //! `committed + reserved ≤ L` holds exactly. A call that used more than it reserved has
 //! spent it: the ledger records the truth, reports the excess in
-//! [`CommitReport::overrun`] and then refuses every reservation in that dimension.
+//! [`CommitReport::overrun`], and refuses every reservation in that dimension for as long
+//! as `committed + reserved` stays over the limit (for good if committed spend alone is
+//! over it; until calls in flight return their holds otherwise).
 //!
 //! Refusals are conservative: a reservation being rolled back may, for a moment, make a
 //! concurrent one be refused that would have fit. Never the reverse.
@@ -56,13 +60,17 @@
 //! # Tiers
 //!
 //! Each limit warns at fractions of it ([`Tiers`], default 70 %, 85 % and 90 %), measured on
-//! **committed** spend, so an estimate that is later returned never raises a false alarm.
-//! Each tier fires **exactly once** per dimension and scope, even under concurrent
-//! commits: every commit owns a disjoint interval of the committed total, and the tier
-//! fires in the commit whose interval holds its threshold. A [`BudgetWarning`] is returned
-//! in [`CommitReport::warnings`] and logged as a `tracing` event with structured fields.
+//! **committed + reserved** spend: the reservation that first takes a scope to a tier fires
+//! it, before its call runs, so the warning comes before the refusal of any later
+//! estimate of up to `limit − tier` (30 % of the limit for the 70 % tier). Each tier fires
+//! **exactly once** per dimension and scope, even under concurrency and when the
+//! reservation that reached it is released: every tier check owns a disjoint interval of
+//! the high-water mark of committed + reserved (`fetch_max`), and the tier fires in the
+//! check whose interval holds its threshold. A [`BudgetWarning`] is held by the
+//! reservation ([`Reservation::warnings`]) or, for an overrun, returned in
+//! [`CommitReport::warnings`], and logged as a `tracing` event with structured fields.
 //! Agents read their standing cheaply with [`Budget::remaining`], [`Budget::tier`] and
-//! [`Ledger::status`], and wrap up.
+//! [`Ledger::status`], and wrap up. Warnings never stop anything.
 //!
 //! # The kill switch
 //!
@@ -71,13 +79,13 @@
 //! | trigger | rule |
 //! |---|---|
 //! | limit reached | a commit takes committed **process** spend to or past a limit |
-//! | limit exhausted | a **process** reservation is refused and committed spend alone leaves less than requested |
+//! | hard tier | a commit takes committed **process** spend to or past the [hard tier](BudgetBuilder::hard_tier) of a limit (e.g. 90 %), if one is configured |
 //! | deadline | `now ≥ deadline`, seen by [`KillSwitch::check_deadline`] or by an admission |
 //! | error rate | over the last `window` calls of all agents, at least `min_calls` seen and failures ≥ threshold |
 //! | manual | [`KillSwitch::trip`] with [`TripReason::Manual`] |
 //!
-//! A reservation refused only because of budget held by calls in flight, and any agent
-//! limit, refuse the call without tripping. [`KillSwitch::is_tripped`] is one atomic load.
+//! A refused reservation, in any scope, and any agent limit refuse the call without
+//! tripping. [`KillSwitch::is_tripped`] is one atomic load.
 //! The first trip records a [`TripReport`] (reason, the process figures, the error rate,
 //! when) and runs the `on_trip` callbacks exactly once; later trips change nothing. The
 //! [`InFlightPolicy`] it holds tells the agent layer what to do with calls in flight.
@@ -112,13 +120,19 @@
 //! call.release();
 //! assert_eq!(budget.remaining("critic").tokens, Some(2_800));
 //!
-//! // An estimate the spent budget can no longer cover ends the run.
+//! // An estimate the budget can no longer cover refuses that call, and only that call.
 //! let refused = budget.admit("critic", Spend::new(3_000, 5_000)).unwrap_err();
-//! assert!(matches!(refused, Refusal::LimitExceeded { .. }));
-//! assert!(budget.is_tripped());
+//! assert!(matches!(refused, Refusal::LimitExceeded { requested: 3_000, remaining: 2_800, .. }));
+//! assert!(!refused.may_fit_later()); // 7 200 of 10 000 spent: 3 000 will never fit
+//! assert!(!budget.is_tripped());
+//! let last = budget.admit("critic", Spend::new(2_800, 5_000))?; // the 85 % and 90 % tiers
+//! assert_eq!(last.warnings().len(), 2);
+//!
+//! // Spend that reaches a limit ends the run.
+//! assert!(last.commit(Spend::new(2_800, 5_000)).tripped);
 //! assert!(matches!(budget.admit("critic", Spend::ZERO), Err(Refusal::Tripped { .. })));
 //! let trip = budget.trip_report().unwrap();
-//! assert_eq!(trip.process.as_ref().unwrap().tokens.committed, 7_200);
+//! assert_eq!(trip.process.as_ref().unwrap().tokens.committed, 10_000);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

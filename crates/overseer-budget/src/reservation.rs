@@ -41,8 +41,10 @@ pub struct Reservation {
     estimate: Spend,
     /// The ledgers holding budget, agent first; `None` once settled.
     held: Option<[Option<Ledger>; 2]>,
-    /// Tripped when a commit takes the process ledger to a limit.
+    /// Tripped when a commit takes the process ledger to a limit or its hard tier.
     switch: Option<KillSwitch>,
+    /// Tiers this reservation reached; empty (no allocation) almost always.
+    warnings: Vec<BudgetWarning>,
 }
 
 impl Reservation {
@@ -50,17 +52,40 @@ impl Reservation {
         estimate: Spend,
         ledgers: [Option<Ledger>; 2],
         switch: Option<KillSwitch>,
+        warnings: Vec<BudgetWarning>,
     ) -> Self {
         Self {
             estimate,
             held: Some(ledgers),
             switch,
+            warnings,
         }
     }
 
     /// What was reserved (besides the one step).
     pub fn estimate(&self) -> Spend {
         self.estimate
+    }
+
+    /// The tiers this reservation reached, in any scope: taking committed + reserved spend
+    /// to a tier for the first time fires it here, **before the call runs**, so a warning
+    /// comes before the refusal of a later call (see [`Tiers`](crate::Tiers)). Usually
+    /// empty. Each tier fires once per dimension and scope over the ledger's life, in one
+    /// reservation or in the [`CommitReport::warnings`] of an overrun; it is also logged.
+    ///
+    /// ```
+    /// use overseer_budget::{Ledger, Limits, Scope, Spend};
+    ///
+    /// let ledger = Ledger::new(Scope::Process, Limits::new().tokens(150))?;
+    /// ledger.reserve(Spend::from_tokens(70))?.commit(Spend::from_tokens(42));
+    /// let call = ledger.reserve(Spend::from_tokens(70))?; // 42 + 70 = 112 ≥ 70 % of 150
+    /// assert_eq!(call.warnings().len(), 1);
+    /// assert_eq!(call.warnings()[0].used, 112);
+    /// assert!(call.commit(Spend::from_tokens(42)).warnings.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn warnings(&self) -> &[BudgetWarning] {
+        &self.warnings
     }
 
     /// The scopes holding budget for this call, agent first.
@@ -79,12 +104,14 @@ impl Reservation {
     /// ledger records the truth: committed spend grows by `actual`, even past a limit. The
     /// excess is reported in [`CommitReport::overrun`] and logged. It is the only way
     /// `committed + reserved` can exceed a limit, and only by that excess; while it does,
-    /// every reservation in that dimension is refused.
+    /// every reservation in that dimension is refused. The excess raises committed +
+    /// reserved, so it can reach tiers: they are in [`CommitReport::warnings`].
     ///
     /// **Trip.** For a reservation from [`Budget::admit`](crate::Budget::admit), a commit
     /// that takes the *process* ledger's committed spend to (or past) a limit trips the kill
-    /// switch with [`TripReason::LimitReached`]; an agent's limit refuses only that agent's
-    /// later calls.
+    /// switch with [`TripReason::LimitReached`], and one that takes it to the
+    /// [hard tier](crate::BudgetBuilder::hard_tier) with [`TripReason::HardTierReached`]; an
+    /// agent's limit refuses only that agent's later calls.
     pub fn commit(mut self, actual: Spend) -> CommitReport {
         let mut report = CommitReport::empty(self.estimate);
         report.usage = actual;
@@ -95,8 +122,10 @@ impl Reservation {
         };
         let reserved = self.estimate.amounts(1);
         let spent = actual.amounts(1);
+        let mut hard_tier = None;
         for ledger in ledgers.iter().flatten() {
-            ledger.settle(reserved, spent, &mut report);
+            let reached = ledger.settle(reserved, spent, &mut report);
+            hard_tier = hard_tier.or(reached);
         }
         if let Some(excess) = report.overrun {
             tracing::warn!(
@@ -108,7 +137,7 @@ impl Reservation {
             );
         }
         if let Some(switch) = &self.switch {
-            trip_on_process_limit(switch, &mut report);
+            trip_on_process_limit(switch, &mut report, hard_tier);
         }
         report
     }
@@ -129,15 +158,24 @@ impl Reservation {
     }
 }
 
-/// Trips `switch` if this commit took the process ledger's committed spend to a limit.
-pub(crate) fn trip_on_process_limit(switch: &KillSwitch, report: &mut CommitReport) {
+/// Trips `switch` if this commit took the process ledger's committed spend to a limit, or
+/// else to the hard tier (`hard_tier`, from the ledgers' settlement): a limit is the stronger
+/// reason when one commit reaches both.
+pub(crate) fn trip_on_process_limit(
+    switch: &KillSwitch,
+    report: &mut CommitReport,
+    hard_tier: Option<TripReason>,
+) {
     let reached = report.limits_reached.iter().find(|r| r.scope.is_process());
-    if let Some(reached) = reached {
-        let reason = TripReason::LimitReached {
+    let reason = match reached {
+        Some(reached) => Some(TripReason::LimitReached {
             dimension: reached.dimension,
             committed: reached.committed,
             limit: reached.limit,
-        };
+        }),
+        None => hard_tier,
+    };
+    if let Some(reason) = reason {
         report.tripped = switch.trip(reason).tripped_now();
     }
 }
@@ -187,8 +225,10 @@ pub struct CommitReport {
     pub usage: Spend,
     /// What the call used beyond its estimate, if anything.
     pub overrun: Option<Spend>,
-    /// Tiers this commit reached, in any scope; each tier fires once per dimension and
-    /// scope over the ledger's life.
+    /// Tiers this commit reached, in any scope: only an overrun can (tiers are measured
+    /// on committed + reserved, which a commit within its estimate does not raise; the
+    /// reservation fired them, see [`Reservation::warnings`]). Each tier fires once per
+    /// dimension and scope over the ledger's life.
     pub warnings: Vec<BudgetWarning>,
     /// Limits this commit reached, in any scope.
     pub limits_reached: Vec<LimitReached>,

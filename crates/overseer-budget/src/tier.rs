@@ -1,4 +1,5 @@
-//! Tiered warnings: fractions of a limit that, once reached, warn exactly once.
+//! Tiered warnings: fractions of a limit that, once reached, warn exactly once; and the hard
+//! tier, the fraction of a process limit whose committed spend trips the kill switch.
 
 use std::fmt;
 
@@ -22,8 +23,14 @@ pub(crate) const PPM: u64 = 1_000_000;
 /// Fractions are given as `f64` and must each be in the open interval (0, 1) and strictly
 /// increasing; they are stored as integer parts per million, so the ledger itself never
 /// touches a float. For a limit `L` and a fraction `f`, the tier is **reached when
-/// committed spend ≥ ⌈L·f⌉** (at least 1). Small limits can put two tiers on the same
-/// figure; both then fire from the same commit.
+/// committed + reserved spend ≥ ⌈L·f⌉** (at least 1): a reservation that takes the scope
+/// there warns before the call runs, so the warning comes before the refusal of any
+/// estimate up to `L − ⌈L·f⌉`. Each tier fires once per dimension and scope, the first time
+/// the figure reaches it (a released reservation does not make it fire again). Small
+/// limits can put two tiers on the same figure; both then fire together.
+///
+/// Warnings never stop anything; for a hard action at a fraction of a process limit, see
+/// [`BudgetBuilder::hard_tier`](crate::BudgetBuilder::hard_tier).
 ///
 /// ```
 /// use overseer_budget::Tiers;
@@ -87,7 +94,7 @@ impl Tiers {
         })
     }
 
-    /// The committed figure at which each tier is reached, for a limit (≥ 1).
+    /// The committed + reserved figure at which each tier is reached, for a limit (≥ 1).
     pub(crate) fn thresholds(&self, limit: u64) -> Box<[u64]> {
         self.ppm
             .iter()
@@ -123,11 +130,19 @@ pub(crate) fn fraction_to_ppm(fraction: f64) -> Option<u32> {
 }
 
 /// ⌈limit · ppm / 1 000 000⌉, computed without overflow.
-fn threshold(limit: u64, ppm: u32) -> u64 {
+pub(crate) fn threshold(limit: u64, ppm: u32) -> u64 {
     let scaled = u128::from(limit) * u128::from(ppm);
     let up = scaled.div_ceil(u128::from(PPM));
-    // ppm < 1_000_000, so the result is at most `limit`.
+    // ppm ≤ 1_000_000, so the result is at most `limit`.
     u64::try_from(up).unwrap_or(limit)
+}
+
+/// A hard tier as parts per million: the fraction must be in (0, 1] and at least one part
+/// per million.
+pub(crate) fn hard_tier_ppm(fraction: f64) -> Result<u32, BudgetConfigError> {
+    fraction_to_ppm(fraction)
+        .filter(|&p| p > 0)
+        .ok_or(BudgetConfigError::HardTierOutOfRange { fraction })
 }
 
 /// One tier: its level (1 for the lowest) and its fraction of the limit.
@@ -168,12 +183,14 @@ pub(crate) fn write_percent(f: &mut fmt::Formatter<'_>, ppm: u32) -> fmt::Result
     }
 }
 
-/// A tier of a limit was reached: fired **once** per tier, dimension and scope.
+/// A tier of a limit was reached: fired **once** per tier, dimension and scope, by the
+/// reservation (or the overrun commit) that first took committed + reserved spend to it.
 ///
-/// Returned by [`Reservation::commit`](crate::Reservation::commit) in
-/// [`CommitReport::warnings`](crate::CommitReport::warnings) and logged as a `tracing`
-/// `WARN` event with the fields `scope`, `dimension`, `tier`, `fraction_ppm`, `used` and
-/// `limit`.
+/// Held by the [`Reservation`](crate::Reservation) whose admission reached the tier
+/// ([`Reservation::warnings`](crate::Reservation::warnings)), or, for a call that spent more
+/// than it reserved, returned in [`CommitReport::warnings`](crate::CommitReport::warnings);
+/// logged either way as a `tracing` `WARN` event with the fields `scope`, `dimension`,
+/// `tier`, `fraction_ppm`, `used` and `limit`.
 ///
 /// ```
 /// use overseer_budget::{BudgetWarning, Dimension, Scope, Tier};
@@ -195,7 +212,8 @@ pub struct BudgetWarning {
     pub dimension: Dimension,
     /// The tier reached.
     pub tier: Tier,
-    /// Committed spend right after the commit that reached the tier.
+    /// Committed + reserved spend in this scope and dimension right after the reservation
+    /// (or overrun commit) that reached the tier.
     pub used: u64,
     /// The limit.
     pub limit: u64,
@@ -249,6 +267,23 @@ mod tests {
         // No overflow at the top of the range: ⌈(2⁶⁴ − 1) / 2⌉ = 2⁶³.
         assert_eq!(threshold(u64::MAX, 500_000), 1 << 63);
         assert!(threshold(u64::MAX, 999_999) < u64::MAX);
+        assert_eq!(threshold(150, 1_000_000), 150);
+        assert_eq!(threshold(150, 900_000), 135);
+    }
+
+    #[test]
+    fn a_hard_tier_must_be_in_the_half_open_unit_interval() {
+        assert_eq!(hard_tier_ppm(0.9), Ok(900_000));
+        assert_eq!(hard_tier_ppm(1.0), Ok(1_000_000));
+        for bad in [0.0, -0.1, 1.000_001, 1.5, f64::NAN, f64::INFINITY, 1e-9] {
+            assert!(
+                matches!(
+                    hard_tier_ppm(bad),
+                    Err(BudgetConfigError::HardTierOutOfRange { .. })
+                ),
+                "{bad} accepted"
+            );
+        }
     }
 
     #[test]

@@ -124,6 +124,41 @@ fn tier_fractions_must_be_in_the_open_unit_interval_and_increasing() {
 }
 
 #[test]
+fn a_hard_tier_must_be_in_the_half_open_unit_interval() {
+    for bad in [0.0, -0.5, 1.01, f64::NAN, f64::INFINITY] {
+        let err = Budget::builder()
+            .process_limits(Limits::new().tokens(100))
+            .hard_tier(bad)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(err, BudgetConfigError::HardTierOutOfRange { .. }),
+            "{bad}: {err:?}"
+        );
+    }
+    assert_eq!(
+        Budget::builder()
+            .hard_tier(1.5)
+            .build()
+            .unwrap_err()
+            .to_string(),
+        "the hard tier is 1.5; it must be in (0, 1]"
+    );
+    for good in [0.9, 1.0, 0.000_001] {
+        let budget = Budget::builder()
+            .process_limits(Limits::new().tokens(100))
+            .hard_tier(good)
+            .build()
+            .unwrap();
+        assert!(budget.process().hard_tier_ppm().is_some(), "{good}");
+    }
+    assert_eq!(
+        Budget::builder().build().unwrap().process().hard_tier_ppm(),
+        None
+    );
+}
+
+#[test]
 fn error_rate_figures_must_be_sane() {
     assert!(matches!(
         ErrorRateTrigger::new(0.0, 10, 5),

@@ -73,8 +73,34 @@ fn an_overrun_past_the_limit_refuses_every_later_reservation_in_that_dimension()
             requested: 0,
             remaining: 0,
             limit: 1_000,
+            committed: 1_200,
         }
     );
+    assert!(
+        !refused.may_fit_later(),
+        "committed spend alone is over the limit"
+    );
+}
+
+#[test]
+fn an_overrun_blocks_reservations_only_while_committed_plus_reserved_is_over_the_limit() {
+    let ledger = ledger(Limits::new().tokens(1_000));
+    let held = ledger.reserve(Spend::from_tokens(500)).unwrap();
+    let report = ledger
+        .reserve(Spend::from_tokens(400))
+        .unwrap()
+        .commit(Spend::from_tokens(550)); // 150 more than it reserved
+    assert_eq!(report.overrun, Some(Spend::from_tokens(150)));
+    assert_eq!(figures(&ledger, Dimension::Tokens), (550, 500)); // 1 050 > 1 000
+    let refused = ledger.reserve(Spend::ZERO).unwrap_err();
+    assert!(
+        refused.may_fit_later(),
+        "550 committed: the 500 held may come back"
+    );
+    // The hold that was in flight ends: committed + reserved is under the limit again.
+    held.release();
+    assert_eq!(ledger.remaining().tokens, Some(450));
+    assert!(ledger.reserve(Spend::from_tokens(450)).is_ok());
 }
 
 #[test]
@@ -126,6 +152,7 @@ fn a_refusal_names_the_scope_dimension_requested_and_remaining() {
             requested: 50,
             remaining: 40,
             limit: 100,
+            committed: 0,
         }
     );
     // Nothing of the refused call is held, not even the tokens taken before the cost.
@@ -203,6 +230,7 @@ fn an_agent_refusal_leaves_the_process_untouched() {
             requested: 600,
             remaining: 500,
             limit: 500,
+            committed: 0,
         }
     );
     assert_eq!(figures(budget.process(), Dimension::Tokens), (0, 0));

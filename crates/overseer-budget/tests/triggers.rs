@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use overseer_budget::{
-    Budget, Dimension, ErrorRateTrigger, Limits, Refusal, Scope, Spend, TripOutcome, TripReason,
+    Budget, Dimension, ErrorRateTrigger, Limits, Refusal, Scope, Spend, Tiers, TripOutcome,
+    TripReason,
 };
 use tokio::time::{advance, Instant};
 
@@ -85,7 +86,7 @@ fn a_released_last_step_does_not_trip() {
 }
 
 #[test]
-fn an_estimate_the_spent_budget_cannot_cover_trips_the_switch() {
+fn an_estimate_the_spent_budget_cannot_cover_is_refused_and_trips_nothing() {
     let budget = budget(Limits::new().tokens(1_000));
     budget
         .admit("a", Spend::from_tokens(900))
@@ -99,18 +100,187 @@ fn an_estimate_the_spent_budget_cannot_cover_trips_the_switch() {
             dimension: Dimension::Tokens,
             requested: 200,
             remaining: 100,
-            limit: 1_000
+            limit: 1_000,
+            committed: 900,
+        }
+    );
+    assert!(!refused.may_fit_later());
+    assert!(!budget.is_tripped(), "a refusal refuses that call only");
+    assert_eq!(budget.trip_report(), None);
+    // What is left still serves an estimate that fits, by any agent.
+    assert!(budget.admit("b", Spend::from_tokens(100)).is_ok());
+}
+
+/// Issue 14, exactly: a process token limit of 150 and estimates of 70. Two calls spend 42
+/// each: 84 committed (56 %), 66 left. The next estimate of 70 does not fit: that call is
+/// refused with the figures, nothing trips, others go on, and a warning came first.
+#[test]
+fn issue_14_a_refused_estimate_at_56_percent_spent_refuses_that_call_only_after_a_warning() {
+    let budget = budget(Limits::new().tokens(150));
+    let estimate = Spend::from_tokens(70);
+    let first = budget.admit("a", estimate).unwrap();
+    assert!(first.warnings().is_empty(), "70 of 150: under 70 %");
+    first.commit(Spend::from_tokens(42));
+    let second = budget.admit("b", estimate).unwrap();
+    // 42 committed + 70 reserved = 112 ≥ ⌈0.7 × 150⌉ = 105: the warning, before the call.
+    let warned: Vec<_> = second
+        .warnings()
+        .iter()
+        .map(|w| (w.scope.clone(), w.dimension, w.tier.level, w.used, w.limit))
+        .collect();
+    assert_eq!(warned, [(Scope::Process, Dimension::Tokens, 1, 112, 150)]);
+    assert!(second.commit(Spend::from_tokens(42)).warnings.is_empty());
+    assert_eq!(budget.process().committed(Dimension::Tokens), 84);
+
+    let refused = budget.admit("a", estimate).unwrap_err();
+    assert_eq!(
+        refused,
+        Refusal::LimitExceeded {
+            scope: Scope::Process,
+            dimension: Dimension::Tokens,
+            requested: 70,
+            remaining: 66,
+            limit: 150,
+            committed: 84,
         }
     );
     assert_eq!(
+        refused.to_string(),
+        "process tokens limit: requested 70, remaining 66 of 150"
+    );
+    assert!(!budget.is_tripped(), "the run goes on");
+    assert_eq!(
+        budget.process().reserved(Dimension::Tokens),
+        0,
+        "nothing held"
+    );
+    // Another agent with an estimate that fits is admitted, and so is the refused one
+    // with a smaller estimate.
+    budget
+        .admit("c", Spend::from_tokens(40))
+        .unwrap()
+        .commit(Spend::from_tokens(40));
+    assert!(budget.admit("a", Spend::from_tokens(26)).is_ok());
+    assert!(!budget.is_tripped());
+}
+
+fn hard_tiered(limits: Limits) -> Budget {
+    // The seeds' pattern: warnings at 70 % and 85 %, hard action at 90 %.
+    Budget::builder()
+        .process_limits(limits)
+        .tiers(Tiers::new(&[0.70, 0.85]).unwrap())
+        .hard_tier(0.90)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn committed_spend_reaching_the_hard_tier_trips_the_switch() {
+    let budget = hard_tiered(Limits::new().tokens(1_000));
+    let report = budget
+        .admit("a", Spend::from_tokens(850))
+        .unwrap()
+        .commit(Spend::from_tokens(850));
+    assert!(!report.tripped, "85 %: warned, not tripped");
+    let report = budget
+        .admit("b", Spend::from_tokens(100))
+        .unwrap()
+        .commit(Spend::from_tokens(50));
+    assert!(report.tripped);
+    assert!(
+        report.limits_reached.is_empty(),
+        "900 of 1 000: under the limit"
+    );
+    assert_eq!(
         budget.kill_switch().reason(),
-        Some(&TripReason::LimitExhausted {
+        Some(&TripReason::HardTierReached {
             dimension: Dimension::Tokens,
-            requested: 200,
             committed: 900,
-            limit: 1_000
+            threshold: 900,
+            limit: 1_000,
+            fraction_ppm: 900_000,
         })
     );
+    assert_eq!(
+        budget.kill_switch().reason().unwrap().to_string(),
+        "process tokens hard tier (90%) reached: 900 of 1000 committed"
+    );
+    assert!(budget.admit("a", Spend::ZERO).unwrap_err().is_tripped());
+}
+
+#[test]
+fn reserving_past_the_hard_tier_does_not_trip() {
+    let budget = hard_tiered(Limits::new().tokens(1_000));
+    let held = budget.admit("a", Spend::from_tokens(990)).unwrap();
+    assert_eq!(
+        held.warnings().len(),
+        2,
+        "70 % and 85 %, from the reservation"
+    );
+    assert!(!budget.is_tripped(), "99 % reserved is not spent");
+    held.release();
+    let report = budget
+        .admit("a", Spend::from_tokens(990))
+        .unwrap()
+        .commit(Spend::from_tokens(899));
+    assert!(!report.tripped, "899 committed: under the hard tier");
+    assert!(!budget.is_tripped());
+}
+
+#[test]
+fn the_hard_tier_applies_to_every_process_dimension_and_to_no_agent_limit() {
+    let budget = Budget::builder()
+        .process_limits(Limits::new().tokens(100_000).steps(10))
+        .agent_limits("a", Limits::new().tokens(100))
+        .hard_tier(0.9)
+        .build()
+        .unwrap();
+    budget
+        .admit("a", Spend::from_tokens(100))
+        .unwrap()
+        .commit(Spend::from_tokens(100));
+    assert!(
+        !budget.is_tripped(),
+        "the agent's whole limit: only that agent stops"
+    );
+    for _ in 0..7 {
+        budget.admit("b", Spend::ZERO).unwrap().commit(Spend::ZERO);
+    }
+    assert!(!budget.is_tripped(), "8 of 10 steps");
+    assert!(
+        budget
+            .admit("b", Spend::ZERO)
+            .unwrap()
+            .commit(Spend::ZERO)
+            .tripped
+    );
+    assert!(matches!(
+        budget.kill_switch().reason(),
+        Some(TripReason::HardTierReached {
+            dimension: Dimension::Steps,
+            committed: 9,
+            threshold: 9,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_commit_reaching_both_the_limit_and_the_hard_tier_reports_the_limit() {
+    let budget = hard_tiered(Limits::new().cost_micros(1_000));
+    let report = budget
+        .admit("a", Spend::from_cost_micros(500))
+        .unwrap()
+        .commit(Spend::from_cost_micros(1_100));
+    assert!(report.tripped);
+    assert!(matches!(
+        budget.kill_switch().reason(),
+        Some(TripReason::LimitReached {
+            dimension: Dimension::Cost,
+            committed: 1_100,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -119,7 +289,8 @@ fn a_refusal_caused_only_by_calls_in_flight_does_not_trip() {
     let in_flight = budget.admit("a", Spend::from_tokens(900)).unwrap();
     let refused = budget.admit("b", Spend::from_tokens(200)).unwrap_err();
     assert_eq!(refused.scope(), Some(&Scope::Process));
-    assert!(!budget.is_tripped(), "the 900 held may still come back");
+    assert!(refused.may_fit_later(), "the 900 held may still come back");
+    assert!(!budget.is_tripped());
     in_flight.commit(Spend::from_tokens(300));
     assert!(budget.admit("b", Spend::from_tokens(200)).is_ok());
 }
