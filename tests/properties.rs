@@ -701,6 +701,19 @@ impl Checker {
                 };
                 own_exit = Some((name, restarted));
             }
+            Some(Action::Terminate(name) | Action::Restart(name) | Action::Delete(name))
+                if self.is_dynamic_child(name) && !self.alive.contains(name) =>
+            {
+                // OTP takes a dynamic child's pid, and a stopped one has none (FORMAT.md).
+                let expected = format!("error not_running {name}");
+                return match lines {
+                    [only] if *only == expected => Ok(()),
+                    _ => Err(format!(
+                        "{name} is a dynamic child not alive by the events, so `{expected}` \
+                         alone was expected; got {lines:?}"
+                    )),
+                };
+            }
             Some(Action::Restart(name)) => self.manual = Some(name.clone()),
             Some(Action::Add {
                 sup, name, restart, ..
@@ -771,8 +784,19 @@ impl Checker {
             Event::Stop(name, reason) => self.stopped(name, reason),
             Event::Escalate(sup) => self.escalate(sup),
             Event::Result => Ok(()),
-            Event::NotRunning => Err("only the first line of an exit action says this".into()),
+            Event::NotRunning => Err(
+                "only an exit action, or an API action on a stopped dynamic child, says this"
+                    .into(),
+            ),
         }
+    }
+
+    /// Whether `name` was added to a `simple_one_for_one` supervisor.
+    fn is_dynamic_child(&self, name: &str) -> bool {
+        self.model
+            .parent(name)
+            .and_then(|sup| self.model.sups.get(sup))
+            .is_some_and(|info| info.dynamic)
     }
 
     fn cause(&mut self, name: &str) -> Result<Cause, String> {
@@ -1096,4 +1120,20 @@ fn the_checker_rejects_traces_that_break_an_invariant() {
         )
     });
     assert!(survivor.is_err());
+
+    // An API action on a dynamic child that has stopped (w1 exited normally, transient) gets
+    // `error not_running`, not the supervisor's answer.
+    let stopped_dynamic = |printed: &'static str| {
+        doctored("19_simple_one_for_one", move |text, trace| {
+            let (events, alive) = trace.split_at(trace.rfind("alive:").unwrap());
+            (
+                format!("{text}terminate w1\n"),
+                format!("{events}> terminate w1\n{printed}\n{alive}"),
+            )
+        })
+    };
+    assert_eq!(stopped_dynamic("error not_running w1"), Ok(()));
+    assert!(stopped_dynamic("result {error,not_found}")
+        .unwrap_err()
+        .contains("not_running"));
 }
