@@ -1,5 +1,5 @@
 //! Property tests of supervision: random trees under random fault sequences, run as OTP
-//! scenarios (`tests/otp/FORMAT.md`) on a paused clock, with invariants checked on the trace.
+//! scenarios (`crates/overseer-conformance/tests/otp/FORMAT.md`) on a paused clock, with invariants checked on the trace.
 //!
 //! A case is a random tree (up to four supervisors deep; every strategy, intensities 0 to 3,
 //! periods 1 to 5 s, every restart type, shutdown specs, stubborn workers, significant
@@ -42,7 +42,7 @@
 //! stays far below a second (the worst measured over 200 random scenarios was 23 ms).
 //!
 //! The checker itself is tested against every trace recorded from Erlang/OTP 25 in
-//! `tests/otp` and derived in `tests/otp_derived`, and against doctored traces it must reject.
+//! `crates/overseer-conformance/tests/otp` and derived in `tests/otp_derived`, and against doctored traces it must reject.
 mod common;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -1054,7 +1054,7 @@ fn recorded(folder: &str) -> Vec<(String, String, String)> {
 
 #[test]
 fn the_checker_accepts_every_trace_recorded_from_otp_or_derived_from_it() {
-    let mut all = recorded("tests/otp");
+    let mut all = recorded("crates/overseer-conformance/tests/otp");
     all.extend(recorded("tests/otp_derived"));
     assert!(all.len() >= 26, "found {} recorded scenarios", all.len());
     for (path, text, trace) in all {
@@ -1066,7 +1066,7 @@ fn the_checker_accepts_every_trace_recorded_from_otp_or_derived_from_it() {
 }
 
 fn doctored(file: &str, edit: impl Fn(&str, &str) -> (String, String)) -> Result<(), String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/otp");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/overseer-conformance/tests/otp");
     let text = std::fs::read_to_string(dir.join(format!("{file}.scn"))).unwrap();
     let trace = std::fs::read_to_string(dir.join(format!("{file}.trace"))).unwrap();
     let (text, trace) = edit(&text, &trace);
