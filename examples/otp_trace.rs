@@ -1,10 +1,10 @@
 //! Runs an OTP conformance scenario against Overseer's supervisors and prints the trace.
 //!
 //! ```text
-//! cargo run -q --release --example otp_trace -- tests/otp/01_brief_example.scn
+//! cargo run -q --release --example otp_trace -- crates/overseer-conformance/tests/otp/01_brief_example.scn
 //! ```
 //!
-//! The scenario format and the trace format are those of `tests/otp/` (recorded from real
+//! The scenario format and the trace format are those of `crates/overseer-conformance/tests/otp/` (recorded from real
 //! Erlang/OTP 25): `diff` the output against the matching `.trace` file. A malformed scenario
 //! prints a message naming the line on stderr and exits with status 2.
 

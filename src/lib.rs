@@ -7,6 +7,22 @@
 //! * [`breaker`]: circuit breakers per agent and task type (pure state machines);
 //! * [`budget`]: the budget ledger and the process-wide kill switch (pure state machines).
 //!
+//! # Features
+//!
+//! None is on by default: the four layers above are always there, and the others come with a
+//! feature of this crate, so that `overseer` is the one dependency to declare.
+//!
+//! | feature | adds | crate |
+//! |---|---|---|
+//! | `chaos` | `overseer::chaos`: deterministic fault injection for agents | `overseer-chaos` |
+//! | `observe` | `overseer::observe`: metrics from the event stream, a JSON-lines event sink | `overseer-observe` |
+//! | `otel` | `observe`, with `overseer::observe::otel`: the events as OpenTelemetry spans | `overseer-observe` (its `otel` feature) |
+//!
+//! ```toml
+//! [dependencies]
+//! overseer = { version = "0.1", features = ["chaos", "otel"] }
+//! ```
+//!
 //! ```
 //! use overseer::prelude::*;
 //! use std::time::Duration;
@@ -33,10 +49,17 @@
 //! # }
 //! ```
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use overseer_agent as agent;
 pub use overseer_breaker as breaker;
 pub use overseer_budget as budget;
+#[cfg(feature = "chaos")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
+pub use overseer_chaos as chaos;
+#[cfg(feature = "observe")]
+#[cfg_attr(docsrs, doc(cfg(feature = "observe")))]
+pub use overseer_observe as observe;
 pub use overseer_supervisor as supervisor;
 
 /// Everything a user types every day.

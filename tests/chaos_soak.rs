@@ -3,11 +3,13 @@
 //! fragile group escalating, memory flat, nothing left alive. The full soak is the example
 //! itself: `cargo run --release --example chaos_soak`.
 //!
+//! The soak is bounded by its count of asks, not by time: how long it takes (the report's
+//! `wall time:` line) is a performance figure, for a benchmark, not for a test.
+//!
 //! `cargo test` builds the examples first; when running this file alone, build the example
 //! too: `cargo build --example chaos_soak && cargo test --test chaos_soak`.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 mod common;
 
@@ -44,7 +46,6 @@ fn count_of(list: &str, kind: &str) -> u64 {
 #[test]
 fn a_short_chaos_soak_resolves_every_ask_restarts_agents_and_keeps_memory_flat() {
     let path = example("chaos_soak");
-    let started = Instant::now();
     let output = Command::new(&path)
         .args([
             "--asks",
@@ -61,7 +62,6 @@ fn a_short_chaos_soak_resolves_every_ask_restarts_agents_and_keeps_memory_flat()
                 path.display()
             )
         });
-    let took = started.elapsed();
     let report = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -126,8 +126,4 @@ fn a_short_chaos_soak_resolves_every_ask_restarts_agents_and_keeps_memory_flat()
         "{report}"
     );
     assert_eq!(line(&report, "result:"), "PASS", "{report}");
-    assert!(
-        took < Duration::from_secs(60),
-        "the short soak took {took:?}:\n{report}"
-    );
 }

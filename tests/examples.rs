@@ -60,10 +60,13 @@ fn agents_quickstart_restarts_the_crashed_agent_while_the_other_serves() {
 
 #[test]
 fn otp_trace_prints_a_scenario_trace_and_rejects_malformed_input() {
-    let (_, out) = run("otp_trace", &["tests/otp/07_escalation_two_levels.scn"]);
+    let (_, out) = run(
+        "otp_trace",
+        &["crates/overseer-conformance/tests/otp/07_escalation_two_levels.scn"],
+    );
     let expected = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/otp/07_escalation_two_levels.trace"),
+            .join("crates/overseer-conformance/tests/otp/07_escalation_two_levels.trace"),
     )
     .expect("trace");
     assert_eq!(out, expected);

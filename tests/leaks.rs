@@ -14,6 +14,7 @@
 //!
 //! Waiting is polling with a deadline: the paused clock is advanced a millisecond at a time
 //! (no real time passes) until both counts are back or two simulated minutes have passed.
+mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -130,11 +131,11 @@ impl Team {
                 queued.push(tokio::spawn(async move { next.ask(Job::Echo(n)).await }));
             }
         }
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while self.begun.load(Ordering::SeqCst) < AGENTS.len() {
-            assert!(Instant::now() < deadline, "the first tasks never began");
-            tokio::task::yield_now().await;
-        }
+        // No time passes: the slow tasks must still be in flight afterwards.
+        common::yield_until("the first task of every agent begins", || {
+            self.begun.load(Ordering::SeqCst) >= AGENTS.len()
+        })
+        .await;
         assert_eq!(
             self.begun.load(Ordering::SeqCst),
             AGENTS.len(),
@@ -216,6 +217,15 @@ fn paused_runtime() -> Runtime {
 
 fn alive_tasks() -> usize {
     Handle::current().metrics().num_alive_tasks()
+}
+
+/// The wait `Team::load` uses reports what did not happen, instead of hanging.
+#[test]
+#[should_panic(expected = "something that never happens: not after 1000 yields")]
+fn a_wait_for_something_that_never_happens_fails() {
+    paused_runtime().block_on(common::yield_until("something that never happens", || {
+        false
+    }));
 }
 
 #[test]

@@ -1,9 +1,14 @@
-//! Every scenario in `tests/otp/` (recorded from real Erlang/OTP 25) must produce its `.trace`
-//! line for line when run against Overseer's supervisors.
+//! Every scenario recorded from real Erlang/OTP 25 (in the conformance crate's `tests/otp/`,
+//! their one copy) must produce its `.trace` line for line when run against Overseer's
+//! supervisors.
 
 use std::path::{Path, PathBuf};
 
 use overseer_conformance::runner::{run_text_with, Restarts};
+
+/// The scenarios recorded from OTP, with `FORMAT.md` and `SEMANTICS.md`: the conformance crate
+/// owns them (its own tests read them too).
+const RECORDED: &str = "crates/overseer-conformance/tests/otp";
 
 fn scenarios(folder: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
@@ -58,13 +63,14 @@ fn mismatches_with(folder: &str, restarts: Restarts) -> (usize, Vec<String>) {
 
 #[test]
 fn every_recorded_otp_scenario_is_reproduced_line_for_line() {
-    let (count, failures) = mismatches("tests/otp");
-    assert_eq!(count, 14, "the 14 recorded scenarios are in tests/otp");
+    let (count, failures) = mismatches(RECORDED);
+    assert_eq!(count, 14, "the 14 recorded scenarios are in {RECORDED}");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// Scenarios whose traces we derived by hand from `tests/otp/SEMANTICS.md` and OTP's source
-/// (not recorded from a real OTP run): the surprises of section 10 and the child API's errors.
+/// Scenarios whose traces we derived by hand from `SEMANTICS.md` (beside the recorded ones) and
+/// OTP's source (not recorded from a real OTP run): the surprises of section 10 and the child
+/// API's errors.
 #[test]
 fn every_derived_scenario_follows_otp_semantics() {
     let (count, failures) = mismatches("tests/otp_derived");
@@ -76,7 +82,7 @@ fn every_derived_scenario_follows_otp_semantics() {
 /// a faster restart must not change a single line of what OTP would do.
 #[test]
 fn every_scenario_is_reproduced_with_workers_restarted_in_place() {
-    for folder in ["tests/otp", "tests/otp_derived"] {
+    for folder in [RECORDED, "tests/otp_derived"] {
         let (count, failures) = mismatches_with(folder, Restarts::InPlace);
         assert!(count >= 12, "scenarios are in {folder}");
         assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -87,7 +93,7 @@ fn every_scenario_is_reproduced_with_workers_restarted_in_place() {
 /// supervisor lets them (no message to the supervisor and back): still not a line different.
 #[test]
 fn every_scenario_is_reproduced_with_workers_that_restart_themselves() {
-    for folder in ["tests/otp", "tests/otp_derived"] {
+    for folder in [RECORDED, "tests/otp_derived"] {
         let (count, failures) = mismatches_with(folder, Restarts::InPlaceHere);
         assert!(count >= 12, "scenarios are in {folder}");
         assert!(failures.is_empty(), "{}", failures.join("\n\n"));

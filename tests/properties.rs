@@ -1,5 +1,5 @@
 //! Property tests of supervision: random trees under random fault sequences, run as OTP
-//! scenarios (`tests/otp/FORMAT.md`) on a paused clock, with invariants checked on the trace.
+//! scenarios (`crates/overseer-conformance/tests/otp/FORMAT.md`) on a paused clock, with invariants checked on the trace.
 //!
 //! A case is a random tree (up to four supervisors deep; every strategy, intensities 0 to 3,
 //! periods 1 to 5 s, every restart type, shutdown specs, stubborn workers, significant
@@ -42,7 +42,7 @@
 //! stays far below a second (the worst measured over 200 random scenarios was 23 ms).
 //!
 //! The checker itself is tested against every trace recorded from Erlang/OTP 25 in
-//! `tests/otp` and derived in `tests/otp_derived`, and against doctored traces it must reject.
+//! `crates/overseer-conformance/tests/otp` and derived in `tests/otp_derived`, and against doctored traces it must reject.
 mod common;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -701,6 +701,19 @@ impl Checker {
                 };
                 own_exit = Some((name, restarted));
             }
+            Some(Action::Terminate(name) | Action::Restart(name) | Action::Delete(name))
+                if self.is_dynamic_child(name) && !self.alive.contains(name) =>
+            {
+                // OTP takes a dynamic child's pid, and a stopped one has none (FORMAT.md).
+                let expected = format!("error not_running {name}");
+                return match lines {
+                    [only] if *only == expected => Ok(()),
+                    _ => Err(format!(
+                        "{name} is a dynamic child not alive by the events, so `{expected}` \
+                         alone was expected; got {lines:?}"
+                    )),
+                };
+            }
             Some(Action::Restart(name)) => self.manual = Some(name.clone()),
             Some(Action::Add {
                 sup, name, restart, ..
@@ -771,8 +784,19 @@ impl Checker {
             Event::Stop(name, reason) => self.stopped(name, reason),
             Event::Escalate(sup) => self.escalate(sup),
             Event::Result => Ok(()),
-            Event::NotRunning => Err("only the first line of an exit action says this".into()),
+            Event::NotRunning => Err(
+                "only an exit action, or an API action on a stopped dynamic child, says this"
+                    .into(),
+            ),
         }
+    }
+
+    /// Whether `name` was added to a `simple_one_for_one` supervisor.
+    fn is_dynamic_child(&self, name: &str) -> bool {
+        self.model
+            .parent(name)
+            .and_then(|sup| self.model.sups.get(sup))
+            .is_some_and(|info| info.dynamic)
     }
 
     fn cause(&mut self, name: &str) -> Result<Cause, String> {
@@ -1030,7 +1054,7 @@ fn recorded(folder: &str) -> Vec<(String, String, String)> {
 
 #[test]
 fn the_checker_accepts_every_trace_recorded_from_otp_or_derived_from_it() {
-    let mut all = recorded("tests/otp");
+    let mut all = recorded("crates/overseer-conformance/tests/otp");
     all.extend(recorded("tests/otp_derived"));
     assert!(all.len() >= 26, "found {} recorded scenarios", all.len());
     for (path, text, trace) in all {
@@ -1042,7 +1066,7 @@ fn the_checker_accepts_every_trace_recorded_from_otp_or_derived_from_it() {
 }
 
 fn doctored(file: &str, edit: impl Fn(&str, &str) -> (String, String)) -> Result<(), String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/otp");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/overseer-conformance/tests/otp");
     let text = std::fs::read_to_string(dir.join(format!("{file}.scn"))).unwrap();
     let trace = std::fs::read_to_string(dir.join(format!("{file}.trace"))).unwrap();
     let (text, trace) = edit(&text, &trace);
@@ -1096,4 +1120,20 @@ fn the_checker_rejects_traces_that_break_an_invariant() {
         )
     });
     assert!(survivor.is_err());
+
+    // An API action on a dynamic child that has stopped (w1 exited normally, transient) gets
+    // `error not_running`, not the supervisor's answer.
+    let stopped_dynamic = |printed: &'static str| {
+        doctored("19_simple_one_for_one", move |text, trace| {
+            let (events, alive) = trace.split_at(trace.rfind("alive:").unwrap());
+            (
+                format!("{text}terminate w1\n"),
+                format!("{events}> terminate w1\n{printed}\n{alive}"),
+            )
+        })
+    };
+    assert_eq!(stopped_dynamic("error not_running w1"), Ok(()));
+    assert!(stopped_dynamic("result {error,not_found}")
+        .unwrap_err()
+        .contains("not_running"));
 }

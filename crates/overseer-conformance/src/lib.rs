@@ -1,6 +1,6 @@
 //! Conformance scenarios for Overseer's supervisors: the `.scn` parser.
 //!
-//! A scenario (see `otp/FORMAT.md`) describes a supervision tree and a list of actions; the
+//! A scenario (see `tests/otp/FORMAT.md` in this crate) describes a supervision tree and a list of actions; the
 //! expected `.trace` is what Erlang/OTP 25's `supervisor` printed for it. The [`scenario`]
 //! module turns the text into data ([`Scenario`], with exit reasons as [`term::Term`]s); the
 //! `runner` module executes it against real supervisors and prints the trace so that it can be

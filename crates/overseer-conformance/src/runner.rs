@@ -656,7 +656,34 @@ impl Run {
     }
 
     async fn act(&mut self, action: &Action, line: usize) -> Result<(), RunError> {
-        let result = match action {
+        let stopped_dynamic_child = match action {
+            Action::Terminate(name) | Action::Restart(name) | Action::Delete(name)
+                if self.is_stopped_dynamic_child(name).await =>
+            {
+                Some(name)
+            }
+            _ => None,
+        };
+        let result = if let Some(name) = stopped_dynamic_child {
+            // OTP names a dynamic child by its pid, and one that is not running has none: the
+            // recording prints that the action named a worker that is not running, as for
+            // `crash`, and no `result` line.
+            self.trace.push(format!("error not_running {name}"));
+            None
+        } else {
+            self.call(action).await
+        };
+        self.settle(line).await?;
+        self.drain_events();
+        if let Some(result) = result {
+            self.trace.push(format!("result {result}"));
+        }
+        Ok(())
+    }
+
+    /// Carries out one action; returns what an API action returned, in Erlang form.
+    async fn call(&mut self, action: &Action) -> Option<String> {
+        match action {
             Action::Crash(name) | Action::Kill(name) | Action::Exit { name, .. } => {
                 match self.world.worker(name) {
                     None => self.trace.push(format!("error not_running {name}")),
@@ -718,7 +745,15 @@ impl Run {
                 significant,
                 stubborn,
             } => match self.supervisor(sup).await {
-                None => Some("{error,noproc}".into()),
+                None => {
+                    if self.dynamic_sups.contains(sup) {
+                        // Named as a dynamic child: one that never ran is not running either.
+                        self.parents
+                            .entry(name.clone())
+                            .or_insert_with(|| sup.clone());
+                    }
+                    Some("{error,noproc}".into())
+                }
                 Some(supervisor) => {
                     self.parents.insert(name.clone(), sup.clone());
                     let added = if self.dynamic_sups.contains(sup) {
@@ -740,13 +775,28 @@ impl Run {
                 let _ = self.tree.shutdown(SETTLE_LIMIT).await;
                 None
             }
-        };
-        self.settle(line).await?;
-        self.drain_events();
-        if let Some(result) = result {
-            self.trace.push(format!("result {result}"));
         }
-        Ok(())
+    }
+
+    /// Whether `name` is a dynamic child (added to a `simple_one_for_one` supervisor) that is
+    /// not running now: it exited, was terminated, or went with its supervisor.
+    async fn is_stopped_dynamic_child(&self, name: &str) -> bool {
+        let Some(parent) = self.parents.get(name) else {
+            return false;
+        };
+        if !self.dynamic_sups.contains(parent) {
+            return false;
+        }
+        let Some(supervisor) = self.supervisor(parent).await else {
+            return true;
+        };
+        let Ok(children) = supervisor.which_children().await else {
+            return true;
+        };
+        let id = ChildId::from(name);
+        !children
+            .iter()
+            .any(|child| child.id == id && child.state == ChildState::Running)
     }
 
     /// The running supervisor named `name`, found by walking the tree from the root.

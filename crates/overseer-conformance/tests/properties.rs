@@ -11,9 +11,9 @@ use proptest::prelude::*;
 fn samples() -> &'static [String] {
     static SAMPLES: OnceLock<Vec<String>> = OnceLock::new();
     SAMPLES.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/otp");
         let mut texts: Vec<String> = fs::read_dir(dir)
-            .expect("tests/scenarios exists")
+            .expect("tests/otp exists")
             .map(|entry| entry.expect("readable dir entry").path())
             .filter(|path| path.extension().is_some_and(|ext| ext == "scn"))
             .map(|path| fs::read_to_string(path).expect("readable scenario"))

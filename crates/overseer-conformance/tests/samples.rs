@@ -1,4 +1,5 @@
-//! The recorded OTP scenarios (copied from `otp/scenarios/`) parse, into the expected structures.
+//! The recorded OTP scenarios (`tests/otp/`, copied from `otp/scenarios/`) parse, into the
+//! expected structures.
 
 use std::fs;
 use std::path::PathBuf;
@@ -9,13 +10,13 @@ use overseer_conformance::{
 };
 
 fn scenarios_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/otp")
 }
 
 /// `(stem, .scn text, .trace text)` for every recorded scenario, sorted by name.
 fn recorded() -> Vec<(String, String, String)> {
     let mut out = Vec::new();
-    for entry in fs::read_dir(scenarios_dir()).expect("tests/scenarios exists") {
+    for entry in fs::read_dir(scenarios_dir()).expect("tests/otp exists") {
         let path = entry.expect("readable dir entry").path();
         if path.extension().is_some_and(|ext| ext == "scn") {
             let stem = path.file_stem().unwrap().to_string_lossy().into_owned();

@@ -79,10 +79,12 @@
     rust_2018_idioms
 )]
 #![deny(unused_must_use, unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod json_lines;
 mod metric;
 #[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
 pub mod otel;
 mod recorder;
 
@@ -92,5 +94,6 @@ pub use metric::{
     Labels, Update,
 };
 #[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
 pub use otel::{ExportStats, OtelExporter};
 pub use recorder::record_metrics;

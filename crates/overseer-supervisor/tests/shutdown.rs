@@ -181,16 +181,19 @@ async fn restarts_racing_a_shutdown_never_outlive_it() {
     }
 }
 
-/// Polls (paused clock) until the tree's census reaches `expected`, for at most 10 s.
-async fn census_reaches(tree: &SupervisionTree, expected: usize) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while tokio::time::Instant::now() < deadline {
-        if tree.live_actors() == expected {
-            return true;
-        }
-        tokio::task::yield_now().await;
-    }
-    false
+/// The wait the census tests use reports what did not happen, instead of hanging.
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "something that never happens: not after 1000 yields")]
+async fn a_wait_for_something_that_never_happens_fails() {
+    yield_until("something that never happens", || false).await;
+}
+
+/// Waits until the tree's census is 0; fails the test if it never gets there.
+async fn census_reaches_zero(tree: &SupervisionTree) {
+    yield_until("the census reaches 0 after the root stopped", || {
+        tree.live_actors() == 0
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -204,11 +207,7 @@ async fn the_census_counts_every_live_actor_and_reaches_zero_after_shutdown() {
     let tree = SupervisionTree::start(spec).await.unwrap();
     assert_eq!(tree.live_actors(), 5, "2 supervisors and 3 workers");
     tree.shutdown(Duration::from_secs(10)).await.unwrap();
-    assert!(
-        census_reaches(&tree, 0).await,
-        "left: {}",
-        tree.live_actors()
-    );
+    census_reaches_zero(&tree).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -220,11 +219,7 @@ async fn the_census_reaches_zero_after_an_escalation_stops_the_root() {
     let tree = SupervisionTree::start(spec).await.unwrap();
     send(&tree, &["a"], Command::Panic).await;
     assert!(tree.wait_for_exit(Duration::from_secs(10)).await);
-    assert!(
-        census_reaches(&tree, 0).await,
-        "left: {}",
-        tree.live_actors()
-    );
+    census_reaches_zero(&tree).await;
 }
 
 #[tokio::test(start_paused = true)]
