@@ -60,6 +60,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     CLI.no_arguments();
     let budget = Budget::builder()
         .process_limits(Limits::new().tokens(TOKEN_LIMIT).cost_micros(10_000))
+        // Warnings at 70, 85 and 90 % of what is reserved and spent; the hard stop when 95 %
+        // is spent. Without it the switch trips only when spend reaches the limit itself, and
+        // asks whose estimates no longer fit are refused one by one meanwhile.
+        .hard_tier(0.95)
         .build()?;
     let system = System::builder().budget(budget.clone()).build()?;
     let model = ScriptedModel::new()

@@ -372,3 +372,48 @@ fn a_dropped_system_frees_its_agents_and_its_budget() {
         );
     });
 }
+
+/// Spawns tasks tied to its incarnation that would run forever, and one by hand.
+struct Spawner;
+
+impl Agent for Spawner {
+    type Task = u32;
+    type Output = ();
+
+    async fn handle(&mut self, ctx: &mut AgentContext, count: u32) -> Result<(), AgentError> {
+        for _ in 0..count {
+            ctx.spawn(std::future::pending());
+        }
+        Ok(())
+    }
+}
+
+/// The leak check counts the tasks handlers spawn: those tied to an incarnation
+/// (`AgentContext::spawn`) are gone once the system has shut down.
+#[test]
+fn tasks_spawned_by_handlers_for_their_incarnation_do_not_outlive_the_system() {
+    paused_runtime().block_on(async {
+        let baseline = alive_tasks();
+        let system = System::builder().build().unwrap();
+        let spec = AgentSpec::new("spawner", || Spawner);
+        system
+            .start(SupervisorSpec::one_for_one("root").child(system.agent(spec).unwrap()))
+            .await
+            .unwrap();
+        let spawner = system.agent_ref::<Spawner>("spawner").unwrap();
+        spawner.ask(100).await.unwrap();
+        assert!(alive_tasks() >= baseline + 100, "the spawned tasks are counted");
+        system.shutdown(Duration::from_secs(5)).await.unwrap();
+        drop(spawner);
+        drop(system);
+        let deadline = Instant::now() + SETTLE_WITHIN;
+        while alive_tasks() > baseline {
+            assert!(
+                Instant::now() < deadline,
+                "{} tasks alive {SETTLE_WITHIN:?} after the shutdown (before the start: {baseline})",
+                alive_tasks()
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+}
