@@ -18,7 +18,10 @@ const CLI: cli::Cli = cli::Cli {
     name: "otp_trace",
     about: "runs an OTP conformance scenario against Overseer's supervisors and prints the trace",
     synopsis: "FILE.scn",
-    options: &[("FILE.scn", "the scenario (format: tests/otp/FORMAT.md)")],
+    options: &[(
+        "FILE.scn",
+        "the scenario (format: crates/overseer-conformance/tests/otp/FORMAT.md)",
+    )],
 };
 
 fn main() -> ExitCode {

@@ -464,7 +464,7 @@ fn no_example_prints_debug_names() {
     ));
     runs.push((
         "otp_trace".into(),
-        vec!["tests/otp/07_escalation_two_levels.scn"],
+        vec!["crates/overseer-conformance/tests/otp/07_escalation_two_levels.scn"],
     ));
     for (name, args) in &runs {
         let (_, out) = run(name, args);
