@@ -376,6 +376,10 @@ fn a_warning_is_traced_with_structured_fields() {
     let capture = Capture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone());
     tracing::subscriber::with_default(subscriber, || {
+        // Tests of this binary run in parallel without a subscriber: one that reaches the
+        // callsite while this subscriber is being registered can leave it cached as
+        // uninteresting. Rebuilding the cache under the subscriber makes the capture certain.
+        tracing::callsite::rebuild_interest_cache();
         let budget = Budget::builder()
             .process_limits(Limits::new().tokens(1_000))
             .build()
