@@ -279,7 +279,11 @@ impl<A: Agent> AgentActor<A> {
         let (deadline, asked_at, id) = (job.deadline, job.asked_at, job.id);
         // An ask's deadline is its caller's: a caller that gave up has closed its reply. The
         // clock is read for a tell's deadline and for the breaker's latency.
-        let started = (job.reply.is_none() || job.settlement.is_some()).then(Instant::now);
+        let wants_latency = job
+            .settlement
+            .as_deref()
+            .is_some_and(Settlement::has_permit);
+        let started = (job.reply.is_none() || wants_latency).then(Instant::now);
         let task_type = A::task_type(&job.task);
         if job.reply.is_none() && started.is_some_and(|started| started >= deadline) {
             let after = deadline.saturating_duration_since(asked_at);

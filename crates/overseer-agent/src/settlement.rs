@@ -25,6 +25,8 @@ use crate::{BudgetWarningEvent, SystemEvent, Usage};
 /// What admitting one ask took, and the spend its handler has reported so far.
 pub(crate) struct Settlement {
     open: Mutex<Open>,
+    /// Whether a breaker admitted the ask (its outcome wants the handler's latency).
+    has_permit: bool,
 }
 
 struct Open {
@@ -76,8 +78,10 @@ impl Settlement {
         permit: Option<Permit>,
         reservation: Option<Reservation>,
     ) -> Option<Arc<Self>> {
-        (permit.is_some() || reservation.is_some()).then(|| {
+        let has_permit = permit.is_some();
+        (has_permit || reservation.is_some()).then(|| {
             Arc::new(Self {
+                has_permit,
                 open: Mutex::new(Open {
                     taken: Some(Taken {
                         permit,
@@ -93,6 +97,11 @@ impl Settlement {
 
     fn open(&self) -> MutexGuard<'_, Open> {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether a breaker admitted the ask.
+    pub(crate) fn has_permit(&self) -> bool {
+        self.has_permit
     }
 
     /// A handler started on the ask.
@@ -122,7 +131,7 @@ impl Settlement {
     }
 
     /// Spend reported after the ask was settled, to be charged by the incarnation.
-    pub(crate) fn take_late(&self) -> Usage {
+    fn take_late(&self) -> Usage {
         std::mem::take(&mut self.open().late)
     }
 

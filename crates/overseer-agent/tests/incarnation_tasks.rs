@@ -1,10 +1,13 @@
 //! Tasks a handler spawns with `AgentContext::spawn` end with its incarnation: on a crash,
 //! on a restart, on a stop and on the system's shutdown. Paused clock.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::yield_until;
 use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec, System};
 use overseer_supervisor::SupervisorSpec;
 
@@ -75,16 +78,8 @@ async fn spawner_system(alive: &Arc<AtomicUsize>) -> System {
 
 /// Lets aborted tasks be dropped: an abort takes effect when the runtime next polls them.
 async fn settle_aborts(alive: &AtomicUsize, expected: usize) {
-    for _ in 0..100 {
-        if alive.load(Ordering::SeqCst) == expected {
-            return;
-        }
-        tokio::task::yield_now().await;
-    }
-    panic!(
-        "expected {expected} spawned tasks alive after 100 turns, found {}",
-        alive.load(Ordering::SeqCst)
-    );
+    let what = format!("{expected} spawned tasks alive");
+    yield_until(&what, || alive.load(Ordering::SeqCst) == expected).await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -3,10 +3,13 @@
 //! started never runs; spend reported before a kill is committed; an ask killed by a shutdown
 //! says the system shut down. Public API only; paused clock unless said otherwise.
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::yield_until;
 use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec, AskError, System, Usage};
 use overseer_breaker::{Backoff, BreakerConfig, BreakerKey, BreakerRegistry, State};
 use overseer_budget::{Budget, Dimension, InFlightPolicy, Limits};
@@ -97,6 +100,31 @@ async fn start(builder: overseer_agent::SystemBuilder, shutdown: Option<Shutdown
     }
 }
 
+/// A budget of 10,000 process tokens, with `in_flight` as the policy for a trip.
+fn token_budget(in_flight: Option<InFlightPolicy>) -> Budget {
+    let mut builder = Budget::builder().process_limits(Limits::new().tokens(10_000));
+    if let Some(policy) = in_flight {
+        builder = builder.in_flight(policy);
+    }
+    builder.build().unwrap()
+}
+
+/// The process's committed and reserved tokens.
+fn tokens(budget: &Budget) -> (u64, u64) {
+    let status = budget.status();
+    let tokens = status.process.dimension(Dimension::Tokens);
+    (tokens.committed, tokens.reserved)
+}
+
+impl Fixture {
+    async fn until_a_handler_started(&self) {
+        yield_until("a handler started", || {
+            self.started.load(Ordering::SeqCst) > 0
+        })
+        .await;
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_timed_out_ask_is_counted_by_its_breaker_before_it_returns() {
     let fixture = start(
@@ -140,10 +168,7 @@ async fn a_timed_out_ask_is_counted_by_its_breaker_before_it_returns() {
 
 #[tokio::test(start_paused = true)]
 async fn a_timed_out_ask_has_settled_its_reservation_and_error_rate_before_it_returns() {
-    let budget = Budget::builder()
-        .process_limits(Limits::new().tokens(10_000))
-        .build()
-        .unwrap();
+    let budget = token_budget(None);
     let fixture = start(
         System::builder()
             .ask_timeout(Duration::from_secs(10))
@@ -159,12 +184,10 @@ async fn a_timed_out_ask_has_settled_its_reservation_and_error_rate_before_it_re
         matches!(timed_out, Err(AskError::Timeout { .. })),
         "{timed_out:?}"
     );
-    let status = budget.status();
-    let tokens = status.process.dimension(Dimension::Tokens);
-    assert_eq!(tokens.reserved, 0, "nothing is left reserved: {status:?}");
     assert_eq!(
-        tokens.committed, 700,
-        "what was reported is committed: {status:?}"
+        tokens(&budget),
+        (700, 0),
+        "what was reported is committed, and nothing is left reserved"
     );
     fixture
         .system
@@ -218,10 +241,7 @@ async fn an_ask_dropped_before_it_started_never_runs_and_is_not_counted() {
 
 #[tokio::test(start_paused = true)]
 async fn spend_reported_before_a_shutdown_kill_is_committed() {
-    let budget = Budget::builder()
-        .process_limits(Limits::new().tokens(10_000))
-        .build()
-        .unwrap();
+    let budget = token_budget(None);
     let fixture = start(
         System::builder()
             .ask_timeout(Duration::from_secs(60))
@@ -231,9 +251,7 @@ async fn spend_reported_before_a_shutdown_kill_is_committed() {
     .await;
     let w = fixture.system.agent_ref::<Worker>("w").unwrap();
     let asked = tokio::spawn(async move { w.ask(Job::SpendThenHang(450)).await });
-    while fixture.started.load(Ordering::SeqCst) == 0 {
-        tokio::task::yield_now().await;
-    }
+    fixture.until_a_handler_started().await;
     let _ = fixture.system.shutdown(Duration::from_secs(5)).await;
     let answer = asked.await.unwrap();
     assert_eq!(
@@ -241,22 +259,16 @@ async fn spend_reported_before_a_shutdown_kill_is_committed() {
         Err(AskError::ShutDown),
         "a handler killed by the shutdown says so"
     );
-    let status = budget.status();
-    let tokens = status.process.dimension(Dimension::Tokens);
     assert_eq!(
-        tokens.committed, 450,
-        "spend reported is spend committed: {status:?}"
+        tokens(&budget),
+        (450, 0),
+        "spend reported is spend committed, and nothing is left reserved"
     );
-    assert_eq!(tokens.reserved, 0);
 }
 
 #[tokio::test(start_paused = true)]
 async fn spend_reported_before_a_trip_cancels_the_task_is_committed() {
-    let budget = Budget::builder()
-        .process_limits(Limits::new().tokens(10_000))
-        .in_flight(InFlightPolicy::CancelAfter(Duration::from_secs(5)))
-        .build()
-        .unwrap();
+    let budget = token_budget(Some(InFlightPolicy::CancelAfter(Duration::from_secs(5))));
     let fixture = start(
         System::builder()
             .ask_timeout(Duration::from_secs(60))
@@ -266,21 +278,17 @@ async fn spend_reported_before_a_trip_cancels_the_task_is_committed() {
     .await;
     let w = fixture.system.agent_ref::<Worker>("w").unwrap();
     let asked = tokio::spawn(async move { w.ask(Job::SpendThenHang(300)).await });
-    while fixture.started.load(Ordering::SeqCst) == 0 {
-        tokio::task::yield_now().await;
-    }
+    fixture.until_a_handler_started().await;
     budget.trip(overseer_budget::TripReason::manual("operator"));
     let answer = asked.await.unwrap();
     assert!(
         matches!(answer, Err(AskError::KillSwitchTripped { .. })),
         "{answer:?}"
     );
-    let status = budget.status();
-    let tokens = status.process.dimension(Dimension::Tokens);
     assert_eq!(
-        tokens.committed, 300,
-        "spend reported is spend committed: {status:?}"
+        tokens(&budget),
+        (300, 0),
+        "spend reported is spend committed, and nothing is left reserved"
     );
-    assert_eq!(tokens.reserved, 0);
     let _ = fixture.system.shutdown(Duration::from_secs(5)).await;
 }
