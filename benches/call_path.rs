@@ -4,6 +4,8 @@
 //! ```text
 //! cargo bench --bench call_path
 //! ```
+// `criterion_group!` defines an undocumented `pub fn`: a bench has no API to document.
+#![allow(missing_docs)]
 
 use std::time::Duration;
 

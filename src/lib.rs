@@ -48,7 +48,6 @@
 //! # Ok(())
 //! # }
 //! ```
-#![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use overseer_agent as agent;

@@ -36,7 +36,7 @@ use tokio::time::Instant;
 
 /// How the example shows its run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// The plain log and summary on stdout.
     Plain,
     /// The live terminal view (`--observe`).
@@ -65,7 +65,7 @@ fn start_capture() {
 }
 
 /// Keeps `line` for the view and returns `true`, or returns `false` when no view is on.
-pub fn capture(line: &str) -> bool {
+pub(crate) fn capture(line: &str) -> bool {
     let mut captured = CAPTURED.lock().unwrap_or_else(PoisonError::into_inner);
     let Some(lines) = captured.as_mut() else {
         return false;
@@ -87,7 +87,7 @@ fn captured_lines() -> Vec<String> {
 
 /// Everything one frame shows.
 #[derive(Debug, Clone, PartialEq)]
-pub struct View {
+pub(crate) struct View {
     pub seed: u64,
     /// Time on the run's (paused) clock.
     pub elapsed: Duration,
@@ -102,7 +102,7 @@ pub struct View {
 
 /// One supervisor or agent.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TreeRow {
+pub(crate) struct TreeRow {
     /// 0 for the root.
     pub depth: usize,
     pub name: String,
@@ -115,7 +115,7 @@ pub struct TreeRow {
 
 /// One breaker, per (agent, task type).
 #[derive(Debug, Clone, PartialEq)]
-pub struct BreakerRow {
+pub(crate) struct BreakerRow {
     /// `agent/task_type`.
     pub key: String,
     pub state: State,
@@ -125,7 +125,7 @@ pub struct BreakerRow {
 
 /// Tokens committed against the process limit.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BudgetGauge {
+pub(crate) struct BudgetGauge {
     pub used: u64,
     pub limit: u64,
     /// The highest tier reached, as the budget writes it (`tier 1 (70%)`).
@@ -144,7 +144,7 @@ struct Observer {
 }
 
 /// A running observer; [`finish`](Self::finish) shows the last frame.
-pub struct Observing {
+pub(crate) struct Observing {
     finish: oneshot::Sender<()>,
     task: JoinHandle<io::Result<()>>,
 }
@@ -152,7 +152,7 @@ pub struct Observing {
 impl Observing {
     /// Shows the final frame (live: until a key or for two seconds; snapshot: on stdout). Call
     /// it before the system shuts down, while the tree can still be read.
-    pub async fn finish(self) -> io::Result<()> {
+    pub(crate) async fn finish(self) -> io::Result<()> {
         let _ = self.finish.send(());
         self.task.await.map_err(io::Error::other)?
     }
@@ -160,7 +160,7 @@ impl Observing {
 
 /// Starts observing `system` (call it before the tree starts, so every start is seen), or
 /// returns `None` in [`Mode::Plain`].
-pub fn start(
+pub(crate) fn start(
     mode: Mode,
     seed: u64,
     started: Instant,
@@ -328,7 +328,7 @@ impl Observer {
 
 /// Draws `view` over the whole frame: a title bar, the tree beside the breakers, the budget
 /// gauge, and the log below.
-pub fn draw(frame: &mut Frame<'_>, view: &View) {
+pub(crate) fn draw(frame: &mut Frame<'_>, view: &View) {
     let panels = (view.tree.len().max(view.breakers.len()) as u16 + 2).max(4);
     let [title, top, budget, log] = Layout::vertical([
         Constraint::Length(1),
@@ -478,7 +478,7 @@ fn log_panel(view: &View, area: Rect) -> Paragraph<'static> {
 }
 
 /// `view` drawn on a [`SNAPSHOT_SIZE`] test backend, as plain text.
-pub fn snapshot(view: &View) -> String {
+pub(crate) fn snapshot(view: &View) -> String {
     let (width, height) = SNAPSHOT_SIZE;
     let mut terminal =
         Terminal::new(TestBackend::new(width, height)).expect("a test backend never fails");

@@ -1,6 +1,7 @@
 //! The examples' command line, shared by all of them: `--help` (or `-h`) prints what the
 //! example does, its usage and its options, and exits with 0; an unknown option or a bad value
 //! prints the problem and the usage on stderr and exits with status 2.
+#![allow(unreachable_pub)] // `pub` for the examples that include it: nothing here is API
 
 use std::fmt::Display;
 use std::process;

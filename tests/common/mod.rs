@@ -3,6 +3,7 @@
 //! builds the examples before it runs the tests; when running one test file alone, build them
 //! too: `cargo build --examples && cargo test --test NAME`.
 #![allow(dead_code)] // each test file uses part of it
+#![allow(unreachable_pub)] // `pub` for the test files that include it: nothing here is API
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -9,6 +9,8 @@
 //! After criterion's groups, a "floor" table prints the fastest of many short samples for
 //! the one-thread cases. On a shared machine, time stolen by other processes inflates
 //! criterion's means; the floor is what the code costs when it is not preempted.
+// `criterion_group!` defines an undocumented `pub fn`: a bench has no API to document.
+#![allow(missing_docs)]
 
 use std::collections::HashMap;
 use std::hint::black_box;

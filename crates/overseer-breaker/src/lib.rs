@@ -59,13 +59,6 @@
 //!
 //! Tests drive time explicitly with the `_at` methods, or with a paused tokio clock
 //! (`#[tokio::test(start_paused = true)]` and `tokio::time::advance`) through the plain ones.
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    unreachable_pub,
-    rust_2018_idioms
-)]
-#![deny(unused_must_use, unsafe_code)]
 
 mod admission;
 mod backoff;

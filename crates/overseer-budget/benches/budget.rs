@@ -5,6 +5,8 @@
 //! The `2_threads` cases run two threads doing the same loop at once on the same ledger(s);
 //! the figure is wall time per operation per thread (both threads together complete two
 //! operations in that time).
+// `criterion_group!` defines an undocumented `pub fn`: a bench has no API to document.
+#![allow(missing_docs)]
 
 use std::hint::black_box;
 use std::sync::Barrier;

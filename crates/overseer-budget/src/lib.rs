@@ -136,14 +136,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    unreachable_pub,
-    rust_2018_idioms
-)]
-#![deny(unused_must_use, unsafe_code)]
-
 pub mod budget;
 pub mod error;
 pub mod error_rate;

@@ -35,13 +35,6 @@
 //! let err = overseer_conformance::parse("sup root\n  child a\n  child a\n").unwrap_err();
 //! assert_eq!(err.to_string(), "line 3: duplicate name 'a' (first used on line 2)");
 //! ```
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    unreachable_pub,
-    rust_2018_idioms
-)]
-#![deny(unused_must_use, unsafe_code)]
 
 pub mod runner;
 pub mod scenario;

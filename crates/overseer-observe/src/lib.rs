@@ -72,13 +72,6 @@
 //! # Ok(())
 //! # }
 //! ```
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    unreachable_pub,
-    rust_2018_idioms
-)]
-#![deny(unused_must_use, unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod json_lines;

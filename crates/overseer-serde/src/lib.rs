@@ -29,11 +29,5 @@
 //! assert_eq!(serde_json::from_str::<Event>(&json)?, event);
 //! # Ok::<(), serde_json::Error>(())
 //! ```
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    unreachable_pub,
-    rust_2018_idioms
-)]
 
 pub mod millis;

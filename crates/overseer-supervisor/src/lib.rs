@@ -52,13 +52,6 @@
 //! # Ok(())
 //! # }
 //! ```
-#![warn(
-    missing_docs,
-    missing_debug_implementations,
-    unreachable_pub,
-    rust_2018_idioms
-)]
-#![deny(unused_must_use, unsafe_code)]
 
 mod causality;
 mod census;

@@ -1,5 +1,6 @@
 //! A test agent that does what its task says. Public API only.
 #![allow(dead_code)]
+#![allow(unreachable_pub)] // `pub` for the test files that include it: nothing here is API
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! A well-behaved test agent, and a system running it wrapped in chaos. Public API only.
 #![allow(dead_code)]
+#![allow(unreachable_pub)] // `pub` for the test files that include it: nothing here is API
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;

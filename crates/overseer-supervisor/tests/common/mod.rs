@@ -1,5 +1,6 @@
 //! Test actors and helpers shared by the supervisor tests. Only the public API is used.
 #![allow(dead_code)]
+#![allow(unreachable_pub)] // `pub` for the test files that include it: nothing here is API
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
