@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use overseer::breaker::{Backoff, BreakerConfig};
-use overseer::budget::{InFlightPolicy, TripReason, TripReport};
+use overseer::budget::{InFlightPolicy, KillSwitch, KillSwitchConfig, TripReason, TripReport};
 use overseer::prelude::*;
 use overseer_chaos::Fault;
 use serde_json::{json, Value};
@@ -53,15 +53,16 @@ fn configurations_and_reports_write_durations_as_milliseconds() -> Result<(), se
     assert_eq!(value["open_duration"]["max_ms"], 30_000);
     assert_eq!(serde_json::from_value::<BreakerConfig>(value)?, config);
 
-    let report = TripReport {
-        reason: TripReason::DeadlinePassed {
-            time_limit: Duration::from_secs(3600),
-        },
-        after: Duration::from_micros(3_600_000_250),
-        process: None,
-        error_rate: None,
-        in_flight: InFlightPolicy::CancelAfter(Duration::from_secs(10)),
+    // A report as a switch without a ledger or an error-rate trigger makes it.
+    let started = tokio::time::Instant::now();
+    let config =
+        KillSwitchConfig::new().in_flight(InFlightPolicy::CancelAfter(Duration::from_secs(10)));
+    let switch = KillSwitch::new_at(config, started).expect("a valid configuration");
+    let reason = TripReason::DeadlinePassed {
+        time_limit: Duration::from_secs(3600),
     };
+    switch.trip_at(reason, started + Duration::from_micros(3_600_000_250));
+    let report = switch.report().expect("tripped").clone();
     let value = serde_json::to_value(&report)?;
     assert_milliseconds(&value);
     assert_eq!(

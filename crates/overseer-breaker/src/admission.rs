@@ -73,12 +73,24 @@ impl Ticket {
 ///
 /// ```
 /// use std::time::Duration;
-/// use overseer_breaker::{Rejected, State};
+/// use overseer_breaker::{Backoff, BreakerConfig, BreakerKey, CircuitBreaker, Outcome, State};
+/// use tokio::time::Instant;
 ///
-/// let r = Rejected { state: State::Open, retry_after: Some(Duration::from_secs(12)) };
+/// let config = BreakerConfig::default()
+///     .consecutive_failures(Some(1))
+///     .open_duration(Backoff::fixed(Duration::from_secs(12)));
+/// let mut breaker = CircuitBreaker::new(BreakerKey::new("researcher", "search"), config)?;
+/// let t0 = Instant::now();
+/// let ticket = breaker.try_acquire_at(t0).unwrap();
+/// breaker.record_at(ticket, Outcome::Failure, Duration::from_secs(1), t0);
+///
+/// let r = breaker.try_acquire_at(t0).unwrap_err();
+/// assert_eq!((r.state, r.retry_after), (State::Open, Some(Duration::from_secs(12))));
 /// assert_eq!(r.to_string(), "breaker is open: call rejected, retry after 12s");
+/// # Ok::<(), overseer_breaker::BreakerConfigError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Rejected {
     /// The state that rejected the call.
     pub state: State,

@@ -13,6 +13,7 @@ use crate::state::State;
 /// Serializes for a status endpoint; [`open_until`](Self::open_until) is a monotonic instant
 /// and is left out, [`retry_after`](Self::retry_after) carries the same information.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct BreakerSnapshot {
     /// Which breaker.
     pub key: BreakerKey,

@@ -83,6 +83,7 @@ impl fmt::Display for Trigger {
 /// It serializes for an event stream; [`at`](Self::at) is a monotonic instant and is left
 /// out (stamp wall-clock time where the event is published).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Transition {
     /// Which breaker.
     pub key: BreakerKey,

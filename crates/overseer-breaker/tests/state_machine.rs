@@ -41,6 +41,11 @@ fn calls(b: &mut CircuitBreaker, outcomes: &[Outcome]) -> Vec<Option<Transition>
 
 use Outcome::{Failure as F, Ignored as I, Success as S};
 
+/// What a rejection says: the state that rejected the call and when to retry.
+fn rejection(rejected: Rejected) -> (State, Option<Duration>) {
+    (rejected.state, rejected.retry_after)
+}
+
 /// Opens the breaker with consecutive failures (default rule: 3).
 fn trip(b: &mut CircuitBreaker) -> Transition {
     let mut last = None;
@@ -233,11 +238,8 @@ async fn open_breaker_rejects_and_says_when_the_first_probe_is_allowed() {
     assert_eq!(t.open_for, Some(secs(30)));
     advance(secs(10)).await;
     assert_eq!(
-        b.try_acquire().unwrap_err(),
-        Rejected {
-            state: State::Open,
-            retry_after: Some(secs(20))
-        }
+        rejection(b.try_acquire().unwrap_err()),
+        (State::Open, Some(secs(20)))
     );
     let snap = b.snapshot();
     assert_eq!(snap.open_until, Some(t.at + secs(30)));
@@ -376,11 +378,8 @@ async fn a_probe_that_never_reports_is_reclaimed_after_the_probe_timeout() {
     let lost = b.try_acquire().unwrap();
     advance(secs(119)).await;
     assert_eq!(
-        b.try_acquire().unwrap_err(),
-        Rejected {
-            state: State::HalfOpen,
-            retry_after: Some(secs(1))
-        }
+        rejection(b.try_acquire().unwrap_err()),
+        (State::HalfOpen, Some(secs(1)))
     );
     advance(secs(1)).await;
     let fresh = b.try_acquire().expect("lost probe's slot reclaimed");
@@ -510,11 +509,8 @@ async fn forced_open_rejects_everything_until_reset() {
     assert!(b.force_open().is_none(), "already forced open");
     advance(secs(24 * 3600)).await;
     assert_eq!(
-        b.try_acquire().unwrap_err(),
-        Rejected {
-            state: State::ForcedOpen,
-            retry_after: None
-        }
+        rejection(b.try_acquire().unwrap_err()),
+        (State::ForcedOpen, None)
     );
     assert_eq!(b.snapshot().retry_after, None);
     let t = b.reset().expect("forced open → closed");

@@ -485,6 +485,7 @@ impl fmt::Debug for Budget {
 
 /// A whole budget, read at one moment (each ledger consistent on its own).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BudgetStatus {
     /// The process ledger.
     pub process: LedgerStatus,

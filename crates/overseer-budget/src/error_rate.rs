@@ -154,6 +154,7 @@ impl ErrorWindow {
 
 /// An error-rate window's figures at one moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ErrorRateStatus {
     /// Calls in the window.
     pub calls: u32,

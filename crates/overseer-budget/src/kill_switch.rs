@@ -217,6 +217,7 @@ impl KillSwitchConfig {
 
 /// Everything known about a trip, recorded once, at the moment of the trip.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TripReport {
     /// Why it tripped (the first reason: later trips do not change it).
     pub reason: TripReason,

@@ -520,6 +520,7 @@ impl fmt::Debug for Ledger {
 
 /// One dimension of a ledger, read at one moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DimensionStatus {
     /// Really spent.
     pub committed: u64,
@@ -537,6 +538,7 @@ pub struct DimensionStatus {
 
 /// A ledger, read at one moment: what the agent reads to decide to wrap up.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LedgerStatus {
     /// Whose ledger.
     pub scope: Scope,
@@ -579,13 +581,17 @@ impl LedgerStatus {
 /// What could still be reserved, per dimension; `None` means unlimited.
 ///
 /// ```
-/// use overseer_budget::{Remaining, Spend};
+/// use overseer_budget::{Ledger, Limits, Scope, Spend};
 ///
-/// let left = Remaining { tokens: Some(1_000), cost_micros: None, steps: Some(2) };
+/// let ledger = Ledger::new(Scope::Process, Limits::new().tokens(1_000).steps(2))?;
+/// let left = ledger.remaining();
+/// assert_eq!((left.tokens, left.cost_micros, left.steps), (Some(1_000), None, Some(2)));
 /// assert!(left.covers(Spend::new(800, 1_000_000)));
 /// assert!(!left.covers(Spend::from_tokens(1_001)));
+/// # Ok::<(), overseer_budget::BudgetConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Remaining {
     /// Tokens.
     pub tokens: Option<u64>,

@@ -205,6 +205,7 @@ impl fmt::Debug for Reservation {
 /// A limit that a commit's spend reached: committed spend went from below the limit to at
 /// or above it with this commit. Reported once per limit and scope.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LimitReached {
     /// Whose limit.
     pub scope: Scope,
@@ -218,6 +219,7 @@ pub struct LimitReached {
 
 /// What a commit did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CommitReport {
     /// What had been reserved (besides the step).
     pub estimate: Spend,

@@ -88,6 +88,7 @@ impl<'de> Deserialize<'de> for AgentId {
 /// displayed (and written into `tracing` fields) as `process` or `agent:name`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Scope {
     /// The whole process: every agent's spend added up.
     Process,

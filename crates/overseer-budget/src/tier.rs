@@ -193,18 +193,19 @@ pub(crate) fn write_percent(f: &mut fmt::Formatter<'_>, ppm: u32) -> fmt::Result
 /// `tier`, `fraction_ppm`, `used` and `limit`.
 ///
 /// ```
-/// use overseer_budget::{BudgetWarning, Dimension, Scope, Tier};
+/// use overseer_budget::{Dimension, Ledger, Limits, Scope, Spend, Tier};
 ///
-/// let warning = BudgetWarning {
-///     scope: Scope::Process,
-///     dimension: Dimension::Tokens,
-///     tier: Tier { level: 1, fraction_ppm: 700_000 },
-///     used: 7_000,
-///     limit: 10_000,
-/// };
+/// let ledger = Ledger::new(Scope::Process, Limits::new().tokens(10_000))?;
+/// let call = ledger.reserve(Spend::from_tokens(7_000))?; // 70 % of the limit
+/// let warning = &call.warnings()[0];
+/// assert_eq!((&warning.scope, warning.dimension), (&Scope::Process, Dimension::Tokens));
+/// assert_eq!(warning.tier, Tier { level: 1, fraction_ppm: 700_000 });
+/// assert_eq!((warning.used, warning.limit), (7_000, 10_000));
 /// assert_eq!(warning.to_string(), "process tokens reached tier 1 (70%): 7000 of 10000 tokens");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BudgetWarning {
     /// Whose limit.
     pub scope: Scope,

@@ -241,6 +241,7 @@ impl<A: Agent> fmt::Debug for FaultInjector<A> {
 /// assert_eq!(stats.to_string(), "0 calls, 0 start attempts, no faults injected");
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ChaosStats {
     /// Calls to `handle`, across incarnations.
     pub calls: u64,

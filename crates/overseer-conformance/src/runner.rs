@@ -36,6 +36,7 @@ const SETTLE_STEP: Duration = Duration::from_millis(1);
 
 /// Why a scenario could not be run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RunError {
     /// The scenario text is malformed.
     #[error(transparent)]
@@ -71,6 +72,7 @@ pub fn run_text(text: &str) -> Result<String, RunError> {
 
 /// How the scenario's workers are restarted: the trace must be the same either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Restarts {
     /// Each restart spawns a new actor (OTP's way, and the default for any ractor actor).
     #[default]
@@ -98,6 +100,7 @@ pub fn run_text_with(text: &str, restarts: Restarts) -> Result<String, RunError>
 
 /// What a run left behind, beyond its trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RunReport {
     /// The trace, as [`run_text`] returns it.
     pub trace: String,

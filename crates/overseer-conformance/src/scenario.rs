@@ -236,6 +236,7 @@ pub struct ActionLine {
 
 /// An action from the scenario's action list.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     /// `crash X`: worker X exits with reason `crash`.
     Crash(String),
@@ -351,6 +352,7 @@ impl fmt::Display for ShutdownSpec {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: {kind}")]
+#[non_exhaustive]
 pub struct ScenarioError {
     /// 1-based line number of the offending line (for an input with no lines at all, 1).
     pub line: usize,

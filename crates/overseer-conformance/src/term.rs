@@ -36,6 +36,7 @@ pub const MAX_TERM_DEPTH: usize = 64;
 /// assert!(!Term::parse("{error,boom}").unwrap().is_normal_exit());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Term {
     /// An atom such as `normal`; the name is stored without quotes.
     Atom(String),

@@ -54,6 +54,7 @@ pub type Labels = Vec<(&'static str, String)>;
 
 /// One change to a metric, as data: what the recorder task hands to the `metrics` facade.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Update {
     /// Adds `by` to a counter.
     Increment {

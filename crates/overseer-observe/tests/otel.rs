@@ -13,7 +13,9 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracer, SdkTracerProvide
 use overseer_agent::prelude::*;
 use overseer_agent::{AgentName, AskEvent, AskOutcome, BreakerEvent, KillSwitchEvent};
 use overseer_breaker::{State, Trigger};
-use overseer_budget::{Budget, InFlightPolicy, Limits, TripReason, TripReport};
+use overseer_budget::{
+    Budget, InFlightPolicy, KillSwitch, KillSwitchConfig, Limits, TripReason, TripReport,
+};
 use overseer_observe::otel::attribute;
 use overseer_observe::{ExportStats, OtelExporter};
 use overseer_supervisor::prelude::*;
@@ -530,6 +532,19 @@ async fn a_lagging_receiver_is_counted_and_export_goes_on() {
     );
 }
 
+/// The report of a switch tripped by an operator 5 s after it started, without a ledger or an
+/// error-rate trigger, that cancels in-flight calls.
+fn manual_trip_report() -> TripReport {
+    let started = tokio::time::Instant::now();
+    let config = KillSwitchConfig::new().in_flight(InFlightPolicy::CancelNow);
+    let switch = KillSwitch::new_at(config, started).expect("a valid configuration");
+    switch.trip_at(
+        TripReason::manual("operator"),
+        started + Duration::from_secs(5),
+    );
+    switch.report().expect("tripped").clone()
+}
+
 #[test]
 fn breaker_and_kill_switch_spans_carry_their_figures() {
     let (spans, provider) = in_memory();
@@ -555,13 +570,7 @@ fn breaker_and_kill_switch_spans_carry_their_figures() {
         caused_by: Some(id(1)),
         elapsed: Duration::from_secs(5),
         path: Some(path("root/worker")),
-        report: TripReport {
-            reason: TripReason::manual("operator"),
-            after: Duration::from_secs(5),
-            process: None,
-            error_rate: None,
-            in_flight: InFlightPolicy::CancelNow,
-        },
+        report: manual_trip_report(),
     }));
 
     let finished = spans.get_finished_spans().unwrap();
