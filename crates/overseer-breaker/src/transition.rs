@@ -114,78 +114,50 @@ pub struct Transition {
 }
 
 impl Transition {
-    /// Emits the transition as a structured `tracing` event.
+    /// Emits the transition as a structured `tracing` event: one field list for every state,
+    /// at `warn` when the breaker leaves normal operation (open, forced open, disabled) and at
+    /// `info` when it goes back towards it (half-open, closed). `open_for_ms` is there only for transitions to open.
     pub(crate) fn emit(&self) {
-        let agent = &*self.key.agent;
-        let task_type = &*self.key.task_type;
-        let from = self.from.as_str();
-        let to = self.to.as_str();
-        let trigger = self.trigger.as_str();
-        let failure_rate = self.failure_rate;
-        let consecutive_failures = self.consecutive_failures;
-        let calls_in_window = self.calls_in_window;
-        match self.to {
-            State::Open => {
-                let open_for_ms = self
-                    .open_for
-                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-                tracing::warn!(
-                    agent,
-                    task_type,
-                    from,
-                    to,
-                    trigger,
-                    failure_rate,
-                    consecutive_failures,
-                    calls_in_window,
-                    open_for_ms,
-                    "breaker opened"
-                );
-            }
-            State::ForcedOpen => tracing::warn!(
-                agent,
-                task_type,
-                from,
-                to,
-                trigger,
-                failure_rate,
-                consecutive_failures,
-                calls_in_window,
-                "breaker forced open"
-            ),
-            State::HalfOpen => tracing::info!(
-                agent,
-                task_type,
-                from,
-                to,
-                trigger,
-                failure_rate,
-                consecutive_failures,
-                calls_in_window,
-                "breaker half-open"
-            ),
-            State::Closed => tracing::info!(
-                agent,
-                task_type,
-                from,
-                to,
-                trigger,
-                failure_rate,
-                consecutive_failures,
-                calls_in_window,
-                "breaker closed"
-            ),
-            State::Disabled => tracing::warn!(
-                agent,
-                task_type,
-                from,
-                to,
-                trigger,
-                failure_rate,
-                consecutive_failures,
-                calls_in_window,
-                "breaker disabled"
-            ),
+        // A tracing call site has one level, fixed when it is compiled: one call site a level,
+        // each with the same fields.
+        macro_rules! transition_event {
+            ($level:expr, $message:expr) => {
+                tracing::event!(
+                    $level,
+                    agent = &*self.key.agent,
+                    task_type = &*self.key.task_type,
+                    from = self.from.as_str(),
+                    to = self.to.as_str(),
+                    trigger = self.trigger.as_str(),
+                    failure_rate = self.failure_rate,
+                    consecutive_failures = self.consecutive_failures,
+                    calls_in_window = self.calls_in_window,
+                    open_for_ms = self.open_for_ms(),
+                    "{}",
+                    $message
+                )
+            };
         }
+        let (warns, message) = match self.to {
+            State::Open => (true, "breaker opened"),
+            State::ForcedOpen => (true, "breaker forced open"),
+            State::Disabled => (true, "breaker disabled"),
+            State::HalfOpen => (false, "breaker half-open"),
+            State::Closed => (false, "breaker closed"),
+        };
+        if warns {
+            transition_event!(tracing::Level::WARN, message);
+        } else {
+            transition_event!(tracing::Level::INFO, message);
+        }
+    }
+
+    /// The `open_for_ms` field: for a transition to open, how long it stays open (0 if not
+    /// known); for any other, nothing (the field is left out).
+    fn open_for_ms(&self) -> Option<u64> {
+        (self.to == State::Open).then(|| {
+            self.open_for
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        })
     }
 }
