@@ -8,9 +8,8 @@
 //! curl http://127.0.0.1:9000/metrics
 //! ```
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use overseer::breaker::{Backoff, BreakerConfig, BreakerRegistry};
@@ -21,6 +20,8 @@ use overseer_observe::{names, record_metrics};
 #[allow(dead_code)] // each example uses part of it
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/scrape.rs"]
+mod scrape;
 
 const CLI: cli::Cli = cli::Cli {
     name: "metrics_prometheus",
@@ -192,28 +193,11 @@ async fn run_team() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The metrics text, fetched with one HTTP/1.0 GET (no client crate needed).
-fn scrape(address: SocketAddr) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    match response.split_once("\r\n\r\n") {
-        Some((head, body)) if head.contains(" 200") => Ok(body.to_string()),
-        _ => Err(std::io::Error::other(format!(
-            "unexpected answer: {response}"
-        ))),
-    }
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = options().unwrap_or_else(|error| CLI.fail(error));
     let port = match options.port {
         // Find a free loopback port, then let the exporter bind it.
-        0 => TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-            .local_addr()?
-            .port(),
+        0 => scrape::free_loopback_port()?,
         port => port,
     };
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -240,15 +224,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     // The listener may still be binding: retry until it answers, for at most 10 s.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match scrape(address) {
-            Ok(text) => {
-                println!("--- one scrape of http://{address}/metrics ---\n{text}");
-                return Ok(());
-            }
-            Err(_) if Instant::now() < deadline => std::thread::yield_now(),
-            Err(error) => return Err(error.into()),
-        }
-    }
+    let text = scrape::scrape_once_up(address, Duration::from_secs(10))?;
+    println!("--- one scrape of http://{address}/metrics ---\n{text}");
+    Ok(())
 }

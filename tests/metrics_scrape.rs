@@ -4,11 +4,12 @@
 //! other runs the example, in its own process).
 
 mod common;
+#[path = "../examples/support/scrape.rs"]
+mod scrape;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusBuilder;
 use overseer::breaker::{Backoff, BreakerConfig, BreakerRegistry};
@@ -46,28 +47,6 @@ impl Agent for Worker {
             Task::Flaky => Err(AgentError::failed("flaky dependency down")),
             Task::Crash => panic!("worker crashed"),
         }
-    }
-}
-
-fn free_loopback_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a loopback port");
-    listener.local_addr().expect("local address").port()
-}
-
-/// One HTTP/1.0 GET of `/metrics`: the body of a 200 answer.
-fn scrape(address: SocketAddr) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    match response.split_once("\r\n\r\n") {
-        Some((head, body)) if head.starts_with("HTTP/1.") && head.contains(" 200") => {
-            Ok(body.to_string())
-        }
-        _ => Err(std::io::Error::other(format!(
-            "unexpected answer: {response}"
-        ))),
     }
 }
 
@@ -168,7 +147,8 @@ async fn run_system() -> Result<(), Box<dyn std::error::Error>> {
 
 #[test]
 fn prometheus_scrape_shows_the_exact_figures_of_a_run() {
-    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, free_loopback_port()));
+    let port = scrape::free_loopback_port().expect("a free loopback port");
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     // Installed outside any runtime: the exporter serves from its own thread.
     PrometheusBuilder::new()
         .with_http_listener(address)
@@ -184,17 +164,8 @@ fn prometheus_scrape_shows_the_exact_figures_of_a_run() {
     let _ = std::panic::take_hook();
 
     // The listener may still be binding: poll the endpoint until it answers, with a deadline.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let text = loop {
-        match scrape(address) {
-            Ok(text) => break text,
-            Err(error) if Instant::now() < deadline => {
-                let _ = error;
-                std::thread::yield_now();
-            }
-            Err(error) => panic!("no scrape from {address}: {error}"),
-        }
-    };
+    let text = scrape::scrape_once_up(address, Duration::from_secs(10))
+        .unwrap_or_else(|error| panic!("no scrape from {address}: {error}"));
     let samples = parse(&text);
     let get = |name: &str, labels: &[(&str, &str)]| {
         sample(&samples, name, labels)
