@@ -121,14 +121,7 @@ pub async fn tester_system() -> System {
     system_with(AgentSpec::new("tester", Tester::new)).await
 }
 
-/// Yields until `done` holds, failing the test (naming `what`) after 1,000 scheduler turns:
-/// a wait that reports what did not happen instead of hanging.
-pub async fn yield_until(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..1_000 {
-        if done() {
-            return;
-        }
-        tokio::task::yield_now().await;
-    }
-    assert!(done(), "{what}: not after 1,000 yields");
-}
+#[path = "../../../overseer-supervisor/tests/common/yield_until.rs"]
+mod yield_until;
+#[allow(unused_imports)] // each test file uses part of it
+pub use yield_until::yield_until;
