@@ -16,9 +16,11 @@
 use std::time::Duration;
 
 use overseer::supervisor::{
-    render_tree, ChildInfo, ChildPath, ChildSpec, EventBus, EventKind, LifecycleEvent,
-    SupervisionTree, SupervisorRef, SupervisorSpec,
+    ChildInfo, ChildPath, ChildSpec, EventBus, EventKind, LifecycleEvent, SupervisionTree,
+    SupervisorRef, SupervisorSpec,
 };
+// `overseer::observe::render_tree` with the facade's `observe` feature.
+use overseer_observe::render_tree;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::broadcast;
 

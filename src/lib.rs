@@ -15,7 +15,7 @@
 //! | feature | adds | crate |
 //! |---|---|---|
 //! | `chaos` | `overseer::chaos`: deterministic fault injection for agents | `overseer-chaos` |
-//! | `observe` | `overseer::observe`: metrics from the event stream, a JSON-lines event sink | `overseer-observe` |
+//! | `observe` | `overseer::observe`: metrics from the event stream, a JSON-lines event sink, a text picture of the tree | `overseer-observe` |
 //! | `otel` | `observe`, with `overseer::observe::otel`: the events as OpenTelemetry spans | `overseer-observe` (its `otel` feature) |
 //!
 //! ```toml

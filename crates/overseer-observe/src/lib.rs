@@ -1,8 +1,9 @@
-//! Observability for Overseer systems: metrics derived from a system's event stream and a
-//! JSON-lines sink for the events themselves.
+//! Observability for Overseer systems: metrics derived from a system's event stream, a
+//! JSON-lines sink for the events themselves, and a text picture of a running tree
+//! ([`render_tree`]).
 //!
-//! Both consume [`System::subscribe`](overseer_agent::System::subscribe) and end when the
-//! system shuts down:
+//! The first two consume [`System::subscribe`](overseer_agent::System::subscribe) and end when
+//! the system shuts down:
 //! * [`record_metrics`] records counters, gauges and histograms through the
 //!   [`metrics`] facade, so any exporter works (Prometheus, StatsD, ...): install one first;
 //! * [`JsonLines::spawn`] writes every event as one JSON object per line.
@@ -80,6 +81,7 @@ mod metric;
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
 pub mod otel;
 mod recorder;
+mod render;
 
 pub use json_lines::JsonLines;
 pub use metric::{
@@ -90,3 +92,4 @@ pub use metric::{
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
 pub use otel::{ExportStats, OtelExporter};
 pub use recorder::record_metrics;
+pub use render::render_tree;

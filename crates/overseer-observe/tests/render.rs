@@ -1,14 +1,30 @@
 //! `render_tree`: the text picture of a running tree, checked against exact snapshots.
 //! Public API only, paused clock.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use overseer_observe::render_tree;
 use overseer_supervisor::{
-    render_tree, ChildOpError, ChildSpec, Restart, SupervisionTree, SupervisorRef, SupervisorSpec,
+    ChildOpError, ChildSpec, Restart, SupervisionTree, SupervisorRef, SupervisorSpec,
 };
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+/// A worker that starts and waits: the tests only draw it.
+struct Idle;
+
+impl Actor for Idle {
+    type Msg = ();
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(&self, _: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+}
+
+fn worker(id: &str) -> ChildSpec {
+    ChildSpec::actor(id, || (Idle, ()))
+}
 
 /// A root with a worker, a nested supervisor (one of its children stopped by hand) and a
 /// dynamic supervisor whose children are added at run time.
@@ -26,9 +42,13 @@ fn nested() -> SupervisorSpec {
 
 /// The supervisor `id` among the root's children.
 async fn nested_supervisor(tree: &SupervisionTree, id: &str) -> SupervisorRef {
-    child(tree, &[id])
+    tree.root()
+        .which_children()
         .await
-        .and_then(|info| info.supervisor())
+        .expect("the root answers")
+        .into_iter()
+        .find(|child| child.id.as_str() == id)
+        .and_then(|child| child.supervisor())
         .expect("a running supervisor")
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::{ChildInfo, ChildOpError, ChildState, ChildType, Restart, SupervisorRef};
+use overseer_supervisor::{ChildInfo, ChildOpError, ChildState, ChildType, Restart, SupervisorRef};
 
 /// Draws the tree below `root` as it is now, one line per supervisor or child, depth first in
 /// start order:
@@ -29,7 +29,8 @@ use crate::{ChildInfo, ChildOpError, ChildState, ChildType, Restart, SupervisorR
 /// time, or with a nested supervisor's [`Timeout`](ChildOpError::Timeout).
 ///
 /// ```
-/// use overseer_supervisor::{render_tree, ChildSpec, SupervisionTree, SupervisorSpec};
+/// use overseer_observe::render_tree;
+/// use overseer_supervisor::{ChildSpec, SupervisionTree, SupervisorSpec};
 /// use ractor::{Actor, ActorProcessingErr, ActorRef};
 /// use std::time::Duration;
 ///
