@@ -120,8 +120,8 @@ impl Journal {
     ///
     /// # Errors
     ///
-    /// [`JournalError::Storage`] when the storage cannot be read, [`UnsupportedVersion`]
-    /// (JournalError::UnsupportedVersion) for a journal of another format, and
+    /// [`JournalError::Storage`] when the storage cannot be read,
+    /// [`UnsupportedVersion`](JournalError::UnsupportedVersion) for a journal of another format, and
     /// [`Corrupt`](JournalError::Corrupt) for a record other than the last that cannot be read
     /// or breaks the journal's rules: a damaged journal does not open, rather than lose runs.
     pub fn open(
