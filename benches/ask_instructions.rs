@@ -9,6 +9,9 @@
 //! # per ask = (Collected at 20000 - Collected at 0) / 20000; `governed` has a breaker and a budget
 //! ```
 //!
+//! `restart N` counts `N` restart cycles instead: a `tell` whose task fails with a fatal error,
+//! the restart of the agent (in place, one_for_one), and the ask that the rebuilt agent answers.
+//!
 //! Run without arguments (as `cargo bench` does) it makes 1,000 plain asks and exits.
 
 use std::time::Duration;
@@ -20,13 +23,27 @@ use overseer::prelude::*;
 
 struct Echo;
 
+/// The task that makes [`Echo`] fail with a fatal error, which restarts it.
+const CRASH: u64 = u64::MAX;
+
 impl Agent for Echo {
     type Task = u64;
     type Output = u64;
 
     async fn handle(&mut self, _: &mut AgentContext, task: u64) -> Result<u64, AgentError> {
+        if task == CRASH {
+            return Err(AgentError::fatal("crash"));
+        }
         Ok(task)
     }
+}
+
+/// What one counted iteration does.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Plain,
+    Governed,
+    Restart,
 }
 
 fn system(governed: bool) -> Result<System, Box<dyn std::error::Error>> {
@@ -50,23 +67,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(count) => count.parse()?,
         None => 1_000,
     };
-    let governed = match mode.as_str() {
-        "plain" => false,
-        "governed" => true,
-        other => return Err(format!("unknown mode {other:?}: plain or governed").into()),
+    let mode = match mode.as_str() {
+        "plain" => Mode::Plain,
+        "governed" => Mode::Governed,
+        "restart" => Mode::Restart,
+        other => return Err(format!("unknown mode {other:?}: plain, governed or restart").into()),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let system = system(governed)?;
+        let system = system(mode == Mode::Governed)?;
+        // Restarts are counted, not limited: the window must never escalate.
         let spec = SupervisorSpec::one_for_one("root")
+            .intensity(u32::MAX, Duration::from_secs(1))
             .child(system.agent(AgentSpec::new("echo", || Echo))?);
         system.start(spec).await?;
         let echo = system.agent_ref::<Echo>("echo")?;
         // One ask before counting starts: the breaker and the ledger entries exist from here.
         echo.ask(0).await?;
         for n in 0..asks {
+            if mode == Mode::Restart {
+                // Queued ahead of the ask, which the next incarnation answers.
+                echo.tell(CRASH)?;
+            }
             std::hint::black_box(echo.ask(n).await?);
         }
         system.shutdown(Duration::from_secs(5)).await?;

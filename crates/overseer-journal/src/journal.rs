@@ -1,0 +1,330 @@
+//! The journal: an index of runs in memory over a [`Storage`], and a writer thread that checks
+//! every append against the journal's rules and commits appends in groups.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::writer::{Request, Writer};
+use crate::{
+    admit_entry, admit_run, decide_step, Effect, Entry, Epoch, Fingerprint, Index, JournalError,
+    RunAdmission, RunId, RunRecord, StepDecision, StepId, Storage,
+};
+
+/// The journal format this version reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The position of a record in the journal: 0 for the first.
+pub type Lsn = u64;
+
+/// Whether an append waits for its fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Acknowledged once on disk (fsynced, with whatever else was committed at the same
+    /// moment): for effects and model calls, whose loss costs money or happens twice.
+    #[default]
+    Sync,
+    /// Acknowledged once written, before the fsync, which follows as soon as the writer is
+    /// idle: a crash loses at most the appends since the last fsync.
+    Async,
+}
+
+/// How a journal behaves.
+#[derive(Debug, Clone)]
+pub struct JournalConfig {
+    /// How long the outcome of a finished run answers a second ask of its id; `None`: for ever.
+    pub retention: Option<Duration>,
+    /// The most appends the writer commits together.
+    pub max_group: usize,
+    /// How many appends may wait for the writer before `append` waits for room.
+    pub queue: usize,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        Self {
+            retention: Some(Duration::from_secs(24 * 3600)),
+            max_group: 256,
+            queue: 4096,
+        }
+    }
+}
+
+/// What the journal found when it opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Opened {
+    /// Records read.
+    pub records: u64,
+    /// Runs held (finished or not).
+    pub runs: usize,
+    /// Runs that have not finished: to be resumed.
+    pub unfinished: Vec<RunId>,
+    /// Whether a torn last record (a write cut short by a crash, never acknowledged) was found
+    /// and dropped.
+    pub dropped_torn_record: bool,
+}
+
+/// The journal of runs: cheap to clone, shared by every agent of a process.
+///
+/// Appends go to one writer thread, which checks each against the rules of
+/// [`admit_entry`](crate::admit_entry) (epochs, one result per step, nothing after the end) and
+/// commits whatever is waiting in one storage commit: many agents' appends share one fsync.
+///
+/// ```
+/// use overseer_journal::{Durability, Entry, Journal, JournalConfig, MemStorage, Payload, RunId};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (journal, opened) = Journal::open(MemStorage::new(), JournalConfig::default())?;
+/// assert_eq!(opened.records, 0);
+/// let run = RunId::new("r1")?;
+/// let input = Payload::encode("question")?;
+/// journal
+///     .append(vec![Entry::RunStarted {
+///         run: run.clone(),
+///         agent: "root/a".into(),
+///         fingerprint: input.fingerprint(),
+///         input,
+///         started_at_ms: 0,
+///     }], Durability::Sync)
+///     .await?;
+/// let epoch = journal.claim(&run).await?;
+/// assert_eq!(epoch, overseer_journal::Epoch::FIRST);
+/// assert_eq!(journal.unfinished(), vec![run]);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Journal {
+    shared: Arc<Shared>,
+    requests: mpsc::Sender<Request>,
+}
+
+/// What the handles and the writer share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) index: Mutex<Index>,
+    pub(crate) config: JournalConfig,
+}
+
+impl Shared {
+    pub(crate) fn index(&self) -> MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Journal {
+    /// Opens the journal held by `storage`: reads every record, drops a torn last one, builds
+    /// the index of runs and starts the writer thread.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Storage`] when the storage cannot be read,
+    /// [`UnsupportedVersion`](JournalError::UnsupportedVersion) for a journal of another format, and
+    /// [`Corrupt`](JournalError::Corrupt) for a record other than the last that cannot be read
+    /// or breaks the journal's rules: a damaged journal does not open, rather than lose runs.
+    pub fn open(
+        mut storage: impl Storage,
+        config: JournalConfig,
+    ) -> Result<(Self, Opened), JournalError> {
+        let stored = storage.load()?;
+        match stored.format_version {
+            Some(FORMAT_VERSION) => {}
+            Some(found) => {
+                return Err(JournalError::UnsupportedVersion {
+                    found,
+                    supported: FORMAT_VERSION,
+                })
+            }
+            None if stored.records.is_empty() => storage.initialize(FORMAT_VERSION)?,
+            None => {
+                return Err(JournalError::Corrupt {
+                    position: 0,
+                    reason: "records without a format version".into(),
+                })
+            }
+        }
+        let (index, records, dropped_torn_record) = replay_records(&stored.records)?;
+        if dropped_torn_record {
+            tracing::warn!(
+                position = records,
+                "journal: dropped a torn last record (a write cut short, never acknowledged)"
+            );
+            storage.truncate(records)?;
+        }
+        let opened = Opened {
+            records,
+            runs: index.len(),
+            unfinished: index
+                .unfinished()
+                .into_iter()
+                .map(|r| r.run.clone())
+                .collect(),
+            dropped_torn_record,
+        };
+        let shared = Arc::new(Shared {
+            index: Mutex::new(index),
+            config: config.clone(),
+        });
+        let (requests, queue) = mpsc::channel(config.queue.max(1));
+        Writer::spawn(Box::new(storage), Arc::clone(&shared), queue, records)?;
+        Ok((Self { shared, requests }, opened))
+    }
+
+    /// Appends `entries` together (all or none), checked against the journal's rules, and
+    /// returns the position of the last one once it is written as `durability` says.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Refused`] when an entry breaks a rule (nothing is written),
+    /// [`Storage`](JournalError::Storage) when the commit failed (nothing was acknowledged),
+    /// [`Failed`](JournalError::Failed) after an earlier failed commit, and
+    /// [`Closed`](JournalError::Closed) when the writer has stopped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future after its first poll does not withdraw the append: it is committed
+    /// (or refused) all the same, and only its acknowledgement is lost.
+    pub async fn append(
+        &self,
+        entries: Vec<Entry>,
+        durability: Durability,
+    ) -> Result<Lsn, JournalError> {
+        let (ack, acked) = oneshot::channel();
+        self.send(Request::Append {
+            entries,
+            sync: durability == Durability::Sync,
+            ack,
+        })
+        .await?;
+        acked.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// Claims `run` for a new incarnation: the next epoch, which fences every older one.
+    ///
+    /// # Errors
+    ///
+    /// As [`append`](Self::append); [`Refused`](JournalError::Refused) for a run the journal
+    /// does not hold or that has finished.
+    pub async fn claim(&self, run: &RunId) -> Result<Epoch, JournalError> {
+        let (ack, acked) = oneshot::channel();
+        self.send(Request::Claim {
+            run: run.clone(),
+            ack,
+        })
+        .await?;
+        acked.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// Waits until everything appended so far is on disk.
+    ///
+    /// # Errors
+    ///
+    /// As [`append`](Self::append).
+    pub async fn sync(&self) -> Result<(), JournalError> {
+        let (ack, acked) = oneshot::channel();
+        self.send(Request::Sync { ack }).await?;
+        acked.await.map_err(|_| JournalError::Closed)?
+    }
+
+    /// Makes everything appended so far durable, stops the writer and releases the storage (a
+    /// file can be opened again once this returns). Every handle is closed: later calls fail
+    /// with [`JournalError::Closed`].
+    ///
+    /// # Errors
+    ///
+    /// [`Failed`](JournalError::Failed) if a write had failed (what was acknowledged is on
+    /// disk); [`Closed`](JournalError::Closed) if it was already closed.
+    pub async fn close(&self) -> Result<(), JournalError> {
+        let (ack, acked) = oneshot::channel();
+        self.send(Request::Close { ack }).await?;
+        acked.await.map_err(|_| JournalError::Closed)?
+    }
+
+    async fn send(&self, request: Request) -> Result<(), JournalError> {
+        self.requests
+            .send(request)
+            .await
+            .map_err(|_| JournalError::Closed)
+    }
+
+    /// How many appends, claims and syncs wait for the writer.
+    pub fn queued(&self) -> usize {
+        self.requests.max_capacity() - self.requests.capacity()
+    }
+
+    /// Reads the record of `run` (`None`: the journal holds no such run) under the index's lock:
+    /// keep `read` short.
+    pub fn with_run<R>(&self, run: &RunId, read: impl FnOnce(Option<&RunRecord>) -> R) -> R {
+        read(self.shared.index().run(run))
+    }
+
+    /// What to do with step `step` of `run` ([`decide_step`](crate::decide_step)).
+    pub fn decide_step(
+        &self,
+        run: &RunId,
+        step: &StepId,
+        name: &str,
+        effect: Effect,
+    ) -> StepDecision {
+        self.with_run(run, |record| {
+            decide_step(run, step, name, effect, record.and_then(|r| r.step(step)))
+        })
+    }
+
+    /// What to do with an ask of `run` whose input has fingerprint `asked`, at `now_ms`
+    /// ([`admit_run`](crate::admit_run), with the configured retention).
+    pub fn admit_run(&self, run: &RunId, asked: Fingerprint, now_ms: u64) -> RunAdmission {
+        let retention = self.shared.config.retention;
+        self.with_run(run, |record| admit_run(record, asked, now_ms, retention))
+    }
+
+    /// Runs that have not finished, oldest first: what a restarted process resumes.
+    pub fn unfinished(&self) -> Vec<RunId> {
+        let index = self.shared.index();
+        index
+            .unfinished()
+            .into_iter()
+            .map(|r| r.run.clone())
+            .collect()
+    }
+}
+
+/// Decodes and checks every record, in order: the index they build, how many are kept, and
+/// whether a torn last record was dropped.
+fn replay_records(records: &[Vec<u8>]) -> Result<(Index, u64, bool), JournalError> {
+    let mut index = Index::default();
+    for (position, record) in records.iter().enumerate() {
+        let is_last = position + 1 == records.len();
+        let entry = match serde_json::from_slice::<Entry>(record) {
+            Ok(entry) => entry,
+            Err(_) if is_last => return Ok((index, position as u64, true)),
+            Err(error) => {
+                return Err(JournalError::Corrupt {
+                    position: position as u64,
+                    reason: error.to_string(),
+                })
+            }
+        };
+        let head = index.head(entry.run());
+        let completed = step_of(&entry)
+            .is_some_and(|step| index.run(entry.run()).is_some_and(|r| r.is_completed(step)));
+        admit_entry(head, &entry, completed).map_err(|refusal| JournalError::Corrupt {
+            position: position as u64,
+            reason: refusal.to_string(),
+        })?;
+        index.apply(&entry);
+    }
+    Ok((index, records.len() as u64, false))
+}
+
+/// The step an entry names, if any.
+pub(crate) fn step_of(entry: &Entry) -> Option<&StepId> {
+    match entry {
+        Entry::StepIntent { step, .. }
+        | Entry::StepCompleted { step, .. }
+        | Entry::StepDeadLettered { step, .. } => Some(step),
+        _ => None,
+    }
+}

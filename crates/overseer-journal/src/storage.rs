@@ -1,0 +1,98 @@
+//! Where the journal's records live: a [`Storage`] keeps an ordered list of encoded records and
+//! makes a batch of them durable in one commit.
+//!
+//! Two are provided: [`RedbStorage`], a file (redb: checksummed copy-on-write commits, one
+//! fsync each), and [`MemStorage`], in memory, with crash injection for tests.
+
+mod memory;
+mod redb_file;
+
+pub use memory::{CrashPlan, MemStorage};
+pub use redb_file::RedbStorage;
+
+/// What a storage holds when it is opened.
+#[derive(Debug, Default)]
+pub struct Stored {
+    /// The journal format it was written in; `None` for a new, empty storage.
+    pub format_version: Option<u32>,
+    /// Every record, in the order appended.
+    pub records: Vec<Vec<u8>>,
+}
+
+/// Why a storage failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The file or directory could not be read or written (missing, unwritable, disk full).
+    #[error("journal storage: {operation}: {source}")]
+    Io {
+        /// What was being done.
+        operation: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is held by another journal (another process, or another handle in this one):
+    /// one journal file has one writer.
+    #[error("journal storage is already open elsewhere (another process or journal holds it)")]
+    Locked,
+    /// The file is not a journal, or is damaged beyond what a torn last write explains.
+    #[error("journal storage is corrupted: {0}")]
+    Corrupted(String),
+    /// The storage engine failed.
+    #[error("journal storage: {operation}: {message}")]
+    Engine {
+        /// What was being done.
+        operation: &'static str,
+        /// The engine's error.
+        message: String,
+    },
+    /// Injected by [`MemStorage`]: the process "died" here.
+    #[error("journal storage crashed (injected after {records} records)")]
+    Crashed {
+        /// How many records it held when it crashed.
+        records: u64,
+    },
+}
+
+/// An ordered, durable list of records. Implementations are called from the journal's writer
+/// thread only (they may block on I/O) and must make each [`append`](Self::append) atomic or,
+/// at worst, keep a prefix of it: every prefix of a journal is a state its runs resume from.
+pub trait Storage: Send + 'static {
+    /// Everything stored so far.
+    ///
+    /// # Errors
+    ///
+    /// When the storage cannot be read, or is corrupted.
+    fn load(&mut self) -> Result<Stored, StorageError>;
+
+    /// Marks a new storage with the journal's format version.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be written.
+    fn initialize(&mut self, format_version: u32) -> Result<(), StorageError>;
+
+    /// Appends `records` after those stored, in one commit; with `sync`, durably (on disk)
+    /// before it returns.
+    ///
+    /// # Errors
+    ///
+    /// When the commit fails; then none of `records`, or a prefix of them, is stored.
+    fn append(&mut self, records: &[Vec<u8>], sync: bool) -> Result<(), StorageError>;
+
+    /// Drops every record from position `keep` on, durably: how a torn last record is removed
+    /// before anything is appended after it.
+    ///
+    /// # Errors
+    ///
+    /// When the storage cannot be written.
+    fn truncate(&mut self, keep: u64) -> Result<(), StorageError>;
+
+    /// Makes every record appended so far durable.
+    ///
+    /// # Errors
+    ///
+    /// When the storage cannot be synced.
+    fn sync(&mut self) -> Result<(), StorageError>;
+}

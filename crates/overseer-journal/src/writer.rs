@@ -1,0 +1,351 @@
+//! The journal's writer: one thread that owns the storage, checks appends in the order they
+//! arrive, and commits every append waiting at that moment in one storage commit (group commit).
+//!
+//! The index seen by readers changes only after a commit: a reader never sees an entry the
+//! storage has not taken. A failed commit fails every append of its group (none was
+//! acknowledged) and every later one: after a failed write the journal must be reopened.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::journal::{step_of, Lsn, Shared};
+use crate::{admit_entry, Entry, Epoch, Index, JournalError, RunHead, RunId, StepId, Storage};
+
+/// What a journal handle asks of the writer.
+#[derive(Debug)]
+pub(crate) enum Request {
+    /// Append entries, all or none.
+    Append {
+        entries: Vec<Entry>,
+        sync: bool,
+        ack: oneshot::Sender<Result<Lsn, JournalError>>,
+    },
+    /// Claim the next epoch of a run.
+    Claim {
+        run: RunId,
+        ack: oneshot::Sender<Result<Epoch, JournalError>>,
+    },
+    /// Make everything so far durable.
+    Sync {
+        ack: oneshot::Sender<Result<(), JournalError>>,
+    },
+    /// Make everything so far durable, release the storage and stop.
+    Close {
+        ack: oneshot::Sender<Result<(), JournalError>>,
+    },
+}
+
+/// How an admitted request is answered once its group is committed.
+enum Answer {
+    Appended(oneshot::Sender<Result<Lsn, JournalError>>),
+    Claimed(oneshot::Sender<Result<Epoch, JournalError>>, Epoch),
+    Synced(oneshot::Sender<Result<(), JournalError>>),
+}
+
+impl Answer {
+    // A caller that stopped waiting dropped its receiver: nothing to tell it, so the results
+    // of `send` are ignored.
+    fn succeed(self, last: Lsn) {
+        match self {
+            Self::Appended(ack) => drop(ack.send(Ok(last))),
+            Self::Claimed(ack, epoch) => drop(ack.send(Ok(epoch))),
+            Self::Synced(ack) => drop(ack.send(Ok(()))),
+        }
+    }
+
+    fn fail(self, error: JournalError) {
+        match self {
+            Self::Appended(ack) => drop(ack.send(Err(error))),
+            Self::Claimed(ack, _) => drop(ack.send(Err(error))),
+            Self::Synced(ack) => drop(ack.send(Err(error))),
+        }
+    }
+}
+
+pub(crate) struct Writer {
+    storage: Box<dyn Storage>,
+    shared: Arc<Shared>,
+    /// Records the storage holds.
+    records: u64,
+    /// Whether records were committed without an fsync since the last one.
+    unsynced: bool,
+    /// Whether a commit failed: no more writes.
+    failed: bool,
+}
+
+impl Writer {
+    /// Starts the writer thread over `storage`, which holds `records` records.
+    pub(crate) fn spawn(
+        storage: Box<dyn Storage>,
+        shared: Arc<Shared>,
+        queue: mpsc::Receiver<Request>,
+        records: u64,
+    ) -> Result<(), JournalError> {
+        let writer = Self {
+            storage,
+            shared,
+            records,
+            unsynced: false,
+            failed: false,
+        };
+        std::thread::Builder::new()
+            .name("overseer-journal".into())
+            .spawn(move || writer.run(queue))
+            .map(drop)
+            .map_err(|error| {
+                JournalError::from(crate::StorageError::Io {
+                    operation: "start the journal's writer thread",
+                    source: error,
+                })
+            })
+    }
+
+    fn run(mut self, mut queue: mpsc::Receiver<Request>) {
+        let mut closing = Vec::new();
+        while let Some(first) = queue.blocking_recv() {
+            let mut group = vec![first];
+            while group.len() < self.shared.config.max_group.max(1) {
+                match queue.try_recv() {
+                    Ok(request) => group.push(request),
+                    Err(_) => break,
+                }
+            }
+            closing.extend(take_closes(&mut group));
+            self.commit_group(group);
+            if (queue.is_empty() || !closing.is_empty()) && self.unsynced && !self.failed {
+                self.sync_idle();
+            }
+            if !closing.is_empty() {
+                break;
+            }
+        }
+        if self.unsynced && !self.failed {
+            self.sync_idle();
+        }
+        let closed = if self.failed {
+            Err(JournalError::Failed)
+        } else {
+            Ok(())
+        };
+        // The storage (and the file's lock) goes before anyone is told the journal is closed.
+        drop(self);
+        queue.close();
+        for ack in closing {
+            let _ = ack.send(closed.clone());
+        }
+        // Whatever was queued behind the close is answered: the journal is closed.
+        while let Ok(request) = queue.try_recv() {
+            answer_of(request).fail(JournalError::Closed);
+        }
+    }
+
+    /// An fsync when nothing waits, for the appends acknowledged before theirs.
+    fn sync_idle(&mut self) {
+        match self.storage.sync() {
+            Ok(()) => self.unsynced = false,
+            Err(error) => {
+                tracing::error!(%error, "journal: a sync failed; the journal takes no more writes");
+                self.failed = true;
+            }
+        }
+    }
+
+    fn commit_group(&mut self, group: Vec<Request>) {
+        if self.failed {
+            for request in group {
+                answer_of(request).fail(JournalError::Failed);
+            }
+            return;
+        }
+        let mut staged = Staged::default();
+        let mut admitted: Vec<(Answer, usize)> = Vec::with_capacity(group.len());
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut records: Vec<Vec<u8>> = Vec::new();
+        let mut sync = false;
+        {
+            let index = self.shared.index();
+            for request in group {
+                match staged.admit(&index, request, &mut entries, &mut records) {
+                    Ok((answer, wants_sync)) => {
+                        sync |= wants_sync;
+                        admitted.push((answer, entries.len()));
+                    }
+                    Err((answer, error)) => answer.fail(error),
+                }
+            }
+        }
+        if admitted.is_empty() {
+            return;
+        }
+        if let Err(error) = self.commit(&records, sync) {
+            tracing::error!(%error, records = records.len(), "journal: a commit failed; the journal takes no more writes");
+            self.failed = true;
+            let error = JournalError::from(error);
+            for (answer, _) in admitted {
+                answer.fail(error.clone());
+            }
+            return;
+        }
+        let first = self.records;
+        self.records += records.len() as u64;
+        {
+            let mut index = self.shared.index();
+            for entry in &entries {
+                index.apply(entry);
+            }
+        }
+        tracing::trace!(
+            records = records.len(),
+            appends = admitted.len(),
+            sync,
+            "journal: group committed"
+        );
+        for (answer, end) in admitted {
+            // The position of the request's last record (its first, for a claim or a sync).
+            answer.succeed((first + end as u64).saturating_sub(1).max(first));
+        }
+    }
+
+    fn commit(&mut self, records: &[Vec<u8>], sync: bool) -> Result<(), crate::StorageError> {
+        if records.is_empty() {
+            if sync && self.unsynced {
+                self.storage.sync()?;
+                self.unsynced = false;
+            }
+            return Ok(());
+        }
+        self.storage.append(records, sync)?;
+        self.unsynced = !sync;
+        Ok(())
+    }
+}
+
+fn answer_of(request: Request) -> Answer {
+    match request {
+        Request::Append { ack, .. } => Answer::Appended(ack),
+        Request::Claim { ack, .. } => Answer::Claimed(ack, Epoch::FIRST),
+        Request::Sync { ack } | Request::Close { ack } => Answer::Synced(ack),
+    }
+}
+
+/// Takes the close requests out of `group`: they are answered once the storage is released.
+fn take_closes(group: &mut Vec<Request>) -> Vec<oneshot::Sender<Result<(), JournalError>>> {
+    let mut closes = Vec::new();
+    let mut kept = Vec::with_capacity(group.len());
+    for request in group.drain(..) {
+        match request {
+            Request::Close { ack } => closes.push(ack),
+            other => kept.push(other),
+        }
+    }
+    *group = kept;
+    closes
+}
+
+/// What the appends admitted so far in a group change: run heads, and steps completed.
+#[derive(Default)]
+struct Staged {
+    heads: HashMap<RunId, RunHead>,
+    /// Runs started (again) in this group: the index's steps of an older run of the same id do
+    /// not count.
+    restarted: HashSet<RunId>,
+    completed: HashSet<(RunId, StepId)>,
+}
+
+impl Staged {
+    fn head(&self, index: &Index, run: &RunId) -> Option<RunHead> {
+        self.heads.get(run).copied().or_else(|| index.head(run))
+    }
+
+    fn is_completed(&self, index: &Index, run: &RunId, step: &StepId) -> bool {
+        if self.completed.contains(&(run.clone(), step.clone())) {
+            return true;
+        }
+        !self.restarted.contains(run) && index.run(run).is_some_and(|r| r.is_completed(step))
+    }
+
+    /// Admits `request` against the index and what the group has admitted so far; its entries
+    /// (encoded) join the group. The answer, and whether it wants an fsync; or the answer with
+    /// why it was refused.
+    fn admit(
+        &mut self,
+        index: &Index,
+        request: Request,
+        entries: &mut Vec<Entry>,
+        records: &mut Vec<Vec<u8>>,
+    ) -> Result<(Answer, bool), (Answer, JournalError)> {
+        match request {
+            Request::Sync { ack } | Request::Close { ack } => Ok((Answer::Synced(ack), true)),
+            Request::Claim { run, ack } => {
+                let epoch = self
+                    .head(index, &run)
+                    .and_then(|head| head.epoch)
+                    .map_or(Epoch::FIRST, Epoch::next);
+                let claim = Entry::RunClaimed { run, epoch };
+                match self.admit_entries(index, vec![claim], entries, records) {
+                    Ok(()) => Ok((Answer::Claimed(ack, epoch), true)),
+                    Err(error) => Err((Answer::Claimed(ack, epoch), error)),
+                }
+            }
+            Request::Append {
+                entries: new,
+                sync,
+                ack,
+            } => match self.admit_entries(index, new, entries, records) {
+                Ok(()) => Ok((Answer::Appended(ack), sync)),
+                Err(error) => Err((Answer::Appended(ack), error)),
+            },
+        }
+    }
+
+    /// Checks `new` in order, all or none; on success they join the group.
+    fn admit_entries(
+        &mut self,
+        index: &Index,
+        new: Vec<Entry>,
+        entries: &mut Vec<Entry>,
+        records: &mut Vec<Vec<u8>>,
+    ) -> Result<(), JournalError> {
+        // The request's own changes, apart until all of it passes.
+        let mut trial = Staged::default();
+        let mut encoded = Vec::with_capacity(new.len());
+        for entry in &new {
+            let run = entry.run();
+            let head = trial
+                .heads
+                .get(run)
+                .copied()
+                .or_else(|| self.head(index, run));
+            let completed = step_of(entry).is_some_and(|step| {
+                trial.completed.contains(&(run.clone(), step.clone()))
+                    || (!trial.restarted.contains(run) && self.is_completed(index, run, step))
+            });
+            let head = admit_entry(head, entry, completed)?;
+            trial.heads.insert(run.clone(), head);
+            match entry {
+                Entry::RunStarted { .. } => {
+                    trial.restarted.insert(run.clone());
+                }
+                Entry::StepCompleted { step, .. } => {
+                    trial.completed.insert((run.clone(), step.clone()));
+                }
+                _ => {}
+            }
+            encoded.push(
+                serde_json::to_vec(entry)
+                    .map_err(|error| JournalError::Encode(error.to_string()))?,
+            );
+        }
+        for run in trial.restarted {
+            self.completed.retain(|(done, _)| done != &run);
+            self.restarted.insert(run);
+        }
+        self.heads.extend(trial.heads);
+        self.completed.extend(trial.completed);
+        entries.extend(new);
+        records.extend(encoded);
+        Ok(())
+    }
+}
