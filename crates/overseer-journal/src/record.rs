@@ -28,6 +28,7 @@ pub struct RunRecord {
 
 /// What the journal holds of one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StepRecord {
     /// The step's name, as first recorded.
     pub name: String,

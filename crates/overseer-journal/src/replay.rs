@@ -97,6 +97,7 @@ pub enum StepDecision {
     "step {step} of run {run}: the journal holds {recorded_name:?} ({recorded_effect}), \
      the program asked for {requested_name:?} ({requested_effect})"
 )]
+#[non_exhaustive]
 pub struct Divergence {
     /// The run.
     pub run: RunId,

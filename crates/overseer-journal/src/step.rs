@@ -66,6 +66,7 @@ impl fmt::Debug for StepId {
 /// usage instead of paying again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Effect {
     /// No effect outside the run (a computation, a read of the run's own data).
     Pure,

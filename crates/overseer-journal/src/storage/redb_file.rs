@@ -8,9 +8,9 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use super::{Storage, StorageError, Stored};
 
 /// Records by position (0, 1, 2...), each an encoded entry.
-const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("records");
+const RECORDS: TableDefinition<'static, u64, &[u8]> = TableDefinition::new("records");
 /// The journal format the file was written in, under the key `format_version`.
-const META: TableDefinition<&str, u32> = TableDefinition::new("meta");
+const META: TableDefinition<'static, &str, u32> = TableDefinition::new("meta");
 const FORMAT_VERSION_KEY: &str = "format_version";
 
 /// A journal file. One writer per file: a second [`RedbStorage::open`] of a file that is open
