@@ -310,7 +310,7 @@ async fn drive(
         if resolved == settings.warm_up_asks() {
             let _ = progress.warm_rss_kib.set(rss_kib());
         }
-        if resolved % report_every == 0 {
+        if resolved.is_multiple_of(report_every) {
             println!(
                 "  {resolved:>9} resolved, rss {}",
                 rss_kib().map_or("?".into(), mib)

@@ -145,7 +145,7 @@ fn one_thread(c: &mut Criterion) {
     group.bench_function("registry, 10% failures", |b| {
         b.iter(|| {
             n = n.wrapping_add(1);
-            let outcome = if n % 10 == 0 {
+            let outcome = if n.is_multiple_of(10) {
                 Outcome::Failure
             } else {
                 Outcome::Success

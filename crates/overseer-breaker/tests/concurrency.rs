@@ -42,7 +42,7 @@ fn concurrent_records_on_one_key_never_lose_a_count() {
                         3 => Outcome::Ignored,
                         _ => Outcome::Success,
                     };
-                    let latency = if n % 7 == 0 {
+                    let latency = if n.is_multiple_of(7) {
                         Duration::from_secs(30)
                     } else {
                         Duration::from_secs(1)

@@ -12,7 +12,7 @@ const NANOS_PER_MILLI: u32 = 1_000_000;
 /// Writes `duration` as milliseconds: an integer when it is a whole number of them, else a
 /// fraction.
 pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-    if duration.subsec_nanos() % NANOS_PER_MILLI == 0 {
+    if duration.subsec_nanos().is_multiple_of(NANOS_PER_MILLI) {
         if let Ok(whole) = u64::try_from(duration.as_millis()) {
             return serializer.serialize_u64(whole);
         }
