@@ -31,23 +31,63 @@ pub enum Durability {
 }
 
 /// How a journal behaves.
+///
+/// ```
+/// use overseer_journal::JournalConfig;
+/// use std::time::Duration;
+///
+/// let config = JournalConfig::default()
+///     .retention(Some(Duration::from_secs(7 * 24 * 3600)))
+///     .max_group(64);
+/// assert_eq!(config.max_group_size(), 64);
+/// ```
 #[derive(Debug, Clone)]
 pub struct JournalConfig {
-    /// How long the outcome of a finished run answers a second ask of its id; `None`: for ever.
-    pub retention: Option<Duration>,
-    /// The most appends the writer commits together.
-    pub max_group: usize,
-    /// How many appends may wait for the writer before `append` waits for room.
-    pub queue: usize,
+    retention: Option<Duration>,
+    max_group: usize,
+    queue: usize,
 }
 
 impl Default for JournalConfig {
+    /// Finished runs answer for 24 hours (Stripe's minimum), up to 256 appends per commit, up to
+    /// 4,096 appends waiting.
     fn default() -> Self {
         Self {
             retention: Some(Duration::from_secs(24 * 3600)),
             max_group: 256,
             queue: 4096,
         }
+    }
+}
+
+impl JournalConfig {
+    /// How long the outcome of a finished run answers a second ask of its id; `None`: for ever.
+    /// Keep it longer than any caller retries.
+    pub fn retention(mut self, retention: Option<Duration>) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The most appends the writer commits together (at least 1).
+    pub fn max_group(mut self, appends: usize) -> Self {
+        self.max_group = appends.max(1);
+        self
+    }
+
+    /// How many appends may wait for the writer before `append` waits for room (at least 1).
+    pub fn queue(mut self, appends: usize) -> Self {
+        self.queue = appends.max(1);
+        self
+    }
+
+    /// The retention set.
+    pub fn retention_period(&self) -> Option<Duration> {
+        self.retention
+    }
+
+    /// The largest group set.
+    pub fn max_group_size(&self) -> usize {
+        self.max_group
     }
 }
 
@@ -167,7 +207,7 @@ impl Journal {
             index: Mutex::new(index),
             config: config.clone(),
         });
-        let (requests, queue) = mpsc::channel(config.queue.max(1));
+        let (requests, queue) = mpsc::channel(config.queue);
         Writer::spawn(Box::new(storage), Arc::clone(&shared), queue, records)?;
         Ok((Self { shared, requests }, opened))
     }
@@ -276,7 +316,7 @@ impl Journal {
     /// What to do with an ask of `run` whose input has fingerprint `asked`, at `now_ms`
     /// ([`admit_run`](crate::admit_run), with the configured retention).
     pub fn admit_run(&self, run: &RunId, asked: Fingerprint, now_ms: u64) -> RunAdmission {
-        let retention = self.shared.config.retention;
+        let retention = self.shared.config.retention_period();
         self.with_run(run, |record| admit_run(record, asked, now_ms, retention))
     }
 

@@ -106,7 +106,7 @@ impl Writer {
         let mut closing = Vec::new();
         while let Some(first) = queue.blocking_recv() {
             let mut group = vec![first];
-            while group.len() < self.shared.config.max_group.max(1) {
+            while group.len() < self.shared.config.max_group_size() {
                 match queue.try_recv() {
                     Ok(request) => group.push(request),
                     Err(_) => break,
