@@ -38,8 +38,8 @@ use tokio::sync::oneshot;
 use crate::child_spec::FateWatcher;
 use crate::supervisor::{BusyGuard, SupervisorMsg, TreeContext};
 use crate::{
-    decide_on_exit, ChildFate, ChildPath, EventId, EventKind, ExitCause, ExitDecision, ExitReason,
-    Restart, RestartWindow, StartError, Verdict,
+    count_restart, decide_restart, ChildFate, ChildPath, Decider, EventId, EventKind, ExitCause,
+    ExitReason, Restart, RestartDecision, RestartScope, RestartWindow, StartError, Strategy,
 };
 
 /// What a supervisor asks of a worker it restarts in place. Registered by the worker's start
@@ -213,8 +213,10 @@ impl Drop for InPlaceRestart {
 
 /// What a supervisor shares with its in-place children so that one of them can carry out its
 /// own one_for_one restart: whether the supervisor is between messages, and its restart window.
+/// Both take their restart decisions here, with [`decide_restart`], under one lock.
 pub(crate) struct SharedRestarts {
     pub(crate) tree: TreeContext,
+    strategy: Strategy,
     state: Mutex<RestartsState>,
 }
 
@@ -228,9 +230,10 @@ struct RestartsState {
 
 impl SharedRestarts {
     /// Closed until the supervisor has started its children.
-    pub(crate) fn new(tree: TreeContext, window: RestartWindow) -> Arc<Self> {
+    pub(crate) fn new(tree: TreeContext, strategy: Strategy, window: RestartWindow) -> Arc<Self> {
         Arc::new(Self {
             tree,
+            strategy,
             state: Mutex::new(RestartsState {
                 open: false,
                 exiting: false,
@@ -243,9 +246,29 @@ impl SharedRestarts {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Counts a restart the supervisor carries out at second `now`.
-    pub(crate) fn record(&self, now: u64) -> Verdict {
-        self.lock().window.record(now)
+    /// The supervisor's decision on the exit of a child of type `restart`.
+    pub(crate) fn decide(&self, restart: Restart, reason: &ExitReason) -> RestartDecision {
+        let now = self.tree.now_secs();
+        let window = &mut self.lock().window;
+        decide_restart(
+            restart,
+            reason,
+            self.strategy,
+            window,
+            now,
+            Decider::Supervisor,
+        )
+    }
+
+    /// The supervisor's decision on retrying a restart that failed to start.
+    pub(crate) fn decide_retry(&self) -> RestartDecision {
+        let now = self.tree.now_secs();
+        count_restart(
+            self.strategy,
+            &mut self.lock().window,
+            now,
+            Decider::Supervisor,
+        )
     }
 
     /// Lets children restart themselves (the supervisor is between messages).
@@ -307,15 +330,19 @@ impl ChildRestarts {
         child: &ActorCell,
         reason: ExitReason,
     ) -> Result<InPlaceRestart, ExitReason> {
-        if decide_on_exit(self.restart, &reason) != ExitDecision::Restart {
-            return Err(reason);
-        }
         let tree = &self.shared.tree;
         let busy = tree.busy();
         let stopped = {
             let mut state = self.shared.lock();
+            if !state.open {
+                return Err(reason);
+            }
             let now = tree.now_secs();
-            if !state.open || state.window.record_if_allowed(now) == Verdict::Exceeded {
+            let window = &mut state.window;
+            let strategy = self.shared.strategy;
+            let decision =
+                decide_restart(self.restart, &reason, strategy, window, now, Decider::Child);
+            if decision != RestartDecision::Restart(RestartScope::Child) {
                 return Err(reason);
             }
             let stopped = EventKind::Stopped {

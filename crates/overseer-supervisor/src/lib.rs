@@ -63,6 +63,7 @@
 mod causality;
 mod census;
 mod child_spec;
+mod decision;
 mod error;
 mod event;
 mod exit_reason;
@@ -83,6 +84,7 @@ mod worker;
 
 pub use causality::{EventId, EventIds, ExitCause};
 pub use child_spec::{ChildFate, ChildSpec, ChildType};
+pub use decision::{count_restart, decide_restart, Decider, RestartDecision, RestartScope};
 pub use error::{ChildOpError, IdError, SpecError, StartError, TreeError};
 pub use event::{EventBus, EventKind, LifecycleEvent};
 pub use exit_reason::{ChildExit, ExitReason};

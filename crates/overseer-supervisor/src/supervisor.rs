@@ -32,10 +32,9 @@ use crate::supervisor_spec::check_id;
 use crate::worker::{start_error_from_spawn, FailureRecord, InPlaceRegistration};
 use crate::ChildFate;
 use crate::{
-    deadline_after, decide_on_exit, ChildId, ChildOpError, ChildPath, ChildSpec, EventBus, EventId,
-    EventIds, EventKind, ExitCause, ExitDecision, ExitReason, LifecycleEvent, Restart,
+    deadline_after, ChildId, ChildOpError, ChildPath, ChildSpec, EventBus, EventId, EventIds,
+    EventKind, ExitCause, ExitReason, LifecycleEvent, Restart, RestartDecision, RestartScope,
     RestartWindow, Shutdown, SpecError, StartContext, StartError, Strategy, SupervisorSpec,
-    Verdict,
 };
 
 /// How long a supervisor waits for a killed actor to be gone before it moves on (a kill
@@ -285,6 +284,7 @@ impl Actor for SupervisorActor {
         let mut state = SupervisorState {
             restarts: SharedRestarts::new(
                 args.tree.clone(),
+                args.spec.strategy,
                 RestartWindow::new(args.spec.intensity, args.spec.period),
             ),
             children: args
@@ -941,26 +941,38 @@ impl SupervisorState {
             child.exit_cause.take(),
         );
         self.cause = Some(stopped);
-        self.apply_exit_decision(myself, index, &reason).await;
+        self.do_restart(myself, index, &reason).await;
         self.cause = None;
     }
 
-    /// Restarts the child that exited, or records that it stays stopped, as its restart type
-    /// says.
-    async fn apply_exit_decision(&mut self, myself: &ActorCell, index: usize, reason: &ExitReason) {
-        let child = &self.children[index];
-        let significant = child.spec.significant;
-        match decide_on_exit(child.spec.restart, reason) {
-            ExitDecision::Restart => {
-                self.tell_fate(index, ChildFate::Restarting);
-                self.restart(myself, index).await
-            }
-            ExitDecision::KeepSpec if !self.is_dynamic() => {
+    /// OTP's `do_restart/3`: the decision on the exit of the child at `index`, carried out.
+    async fn do_restart(&mut self, myself: &ActorCell, index: usize, reason: &ExitReason) {
+        let decision = self
+            .restarts
+            .decide(self.children[index].spec.restart, reason);
+        if matches!(
+            decision,
+            RestartDecision::Restart(_) | RestartDecision::Escalate
+        ) {
+            // Its restart type says restart, even when the intensity then refuses it.
+            self.tell_fate(index, ChildFate::Restarting);
+        }
+        self.carry_out(myself, index, decision).await;
+    }
+
+    /// OTP's `restart/2` after its `add_restart` (counted by the decision): restart by strategy
+    /// or give up; or leave the child stopped, as the decision says.
+    async fn carry_out(&mut self, myself: &ActorCell, index: usize, decision: RestartDecision) {
+        let significant = self.children[index].spec.significant;
+        match decision {
+            RestartDecision::Restart(scope) => self.restart(myself, index, scope).await,
+            RestartDecision::Escalate => self.escalate(myself, index),
+            RestartDecision::KeepSpec => {
                 self.stop_parked(index).await;
                 self.tell_fate(index, ChildFate::Stopped);
                 self.after_exit_without_restart(myself, significant)
             }
-            ExitDecision::KeepSpec | ExitDecision::DeleteSpec => {
+            RestartDecision::DeleteSpec => {
                 self.stop_parked(index).await;
                 self.tell_fate(index, ChildFate::Removed);
                 self.forget(index);
@@ -995,40 +1007,42 @@ impl SupervisorState {
         self.exit_reason = Some(reason);
     }
 
-    /// OTP's `restart/2`: count the restart, then restart by strategy or give up.
-    async fn restart(&mut self, myself: &ActorCell, index: usize) {
-        if self.restarts.record(self.tree.now_secs()) == Verdict::Exceeded {
-            tracing::error!(
-                supervisor = %self.path,
-                child = %self.children[index].spec.id,
-                intensity = self.spec.intensity,
-                period_secs = self.spec.period.as_secs(),
-                "reached maximum restart intensity"
-            );
-            let escalated = self.tree.emit(
-                &self.path,
-                EventKind::Escalated {
-                    intensity: self.spec.intensity,
-                    period_secs: self.spec.period.as_secs(),
-                },
-                self.cause,
-            );
-            self.exit_cause.set(Some(escalated));
-            self.children[index].status = Status::NotRunning;
-            self.exit(myself, ExitReason::Shutdown);
-            return;
-        }
-        let affected = self.spec.strategy.affected(index, self.children.len());
-        match self.spec.strategy {
-            Strategy::OneForOne => self.restart_one(myself, index).await,
-            Strategy::Dynamic => {
+    /// The restart of the child at `index` would exceed the intensity: OTP's
+    /// `reached_max_restart_intensity`, the supervisor exits with `shutdown`.
+    fn escalate(&mut self, myself: &ActorCell, index: usize) {
+        tracing::error!(
+            supervisor = %self.path,
+            child = %self.children[index].spec.id,
+            intensity = self.spec.intensity,
+            period_secs = self.spec.period.as_secs(),
+            "reached maximum restart intensity"
+        );
+        let escalated = self.tree.emit(
+            &self.path,
+            EventKind::Escalated {
+                intensity: self.spec.intensity,
+                period_secs: self.spec.period.as_secs(),
+            },
+            self.cause,
+        );
+        self.exit_cause.set(Some(escalated));
+        self.children[index].status = Status::NotRunning;
+        self.exit(myself, ExitReason::Shutdown);
+    }
+
+    /// OTP's `restart/3`: the counted restart of the child at `index`, by strategy.
+    async fn restart(&mut self, myself: &ActorCell, index: usize, scope: RestartScope) {
+        match scope {
+            RestartScope::Child => self.restart_one(myself, index).await,
+            RestartScope::ChildAsNewest => {
                 // A restarted dynamic child is the newest one, as a new pid is in OTP.
                 let child = self.children.remove(index);
                 self.children.push(child);
                 let last = self.children.len() - 1;
                 self.restart_one(myself, last).await;
             }
-            Strategy::OneForAll | Strategy::RestForOne => {
+            RestartScope::All | RestartScope::Rest => {
+                let affected = self.spec.strategy.affected(index, self.children.len());
                 self.restart_group(myself, affected.start).await
             }
         }
@@ -1083,7 +1097,8 @@ impl SupervisorState {
         }
         if let Some(index) = self.position(id) {
             if matches!(self.children[index].status, Status::Restarting) {
-                self.restart(myself, index).await;
+                let decision = self.restarts.decide_retry();
+                self.carry_out(myself, index, decision).await;
             }
         }
     }
