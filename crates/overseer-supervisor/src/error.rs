@@ -2,33 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ChildId, ChildPath};
-
-/// Why a string is not a valid [`ChildId`] (see [`ChildId::validate`] for the rule).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IdError {
-    /// The id is empty.
-    #[error("an id cannot be empty")]
-    Empty,
-    /// The id is longer than [`ChildId::MAX_LEN`].
-    #[error("an id is at most {max} bytes long; this one is {len}")]
-    TooLong {
-        /// The id's length, in bytes.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// The id holds a character other than an ASCII letter or digit, `-`, `_`, `.`, `:` or
-    /// `@` (a `/` would make paths ambiguous; whitespace, control characters, quotes and
-    /// braces break logs, traces and metric labels).
-    #[error("an id holds only ASCII letters, digits, '-', '_', '.', ':' and '@'; found {found:?} at byte {at}")]
-    ForbiddenChar {
-        /// The first character not allowed.
-        found: char,
-        /// Where it is, in bytes from the start.
-        at: usize,
-    },
-}
+use crate::{ChildId, ChildPath, IdError};
 
 /// A supervisor or child spec that cannot be run, found before anything starts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

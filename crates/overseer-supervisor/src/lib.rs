@@ -62,13 +62,14 @@
 
 mod causality;
 mod census;
+mod child_info;
 mod child_spec;
 mod decision;
 mod error;
 mod event;
 mod exit_reason;
+mod fate;
 mod id;
-mod in_place;
 mod intensity;
 mod render;
 mod restart;
@@ -83,19 +84,23 @@ mod tree;
 mod worker;
 
 pub use causality::{EventId, EventIds, ExitCause};
-pub use child_spec::{ChildFate, ChildSpec, ChildType};
+pub use child_info::{ChildCounts, ChildInfo, ChildState};
+pub use child_spec::{ChildSpec, ChildType};
 pub use decision::{count_restart, decide_restart, Decider, RestartDecision, RestartScope};
-pub use error::{ChildOpError, IdError, SpecError, StartError, TreeError};
+pub use error::{ChildOpError, SpecError, StartError, TreeError};
 pub use event::{EventBus, EventKind, LifecycleEvent};
-pub use exit_reason::{ChildExit, ExitReason};
-pub use id::{ChildId, ChildPath};
-pub use in_place::{child_reply, AfterFailure, FailureReporter, InPlaceChild, InPlaceRestart};
+pub use exit_reason::{panic_message, ChildExit, ExitReason};
+pub use fate::ChildFate;
+pub use id::{ChildId, ChildPath, IdError};
 pub use intensity::{RestartWindow, Verdict};
 pub use render::render_tree;
 pub use restart::{decide_on_exit, ExitDecision, Restart};
 pub use shutdown::Shutdown;
 pub use strategy::{AutoShutdown, Strategy};
-pub use supervisor_ref::{ChildCounts, ChildInfo, ChildState, SupervisorRef};
+pub use supervisor::in_place::{
+    child_reply, AfterFailure, FailureReporter, InPlaceChild, InPlaceRestart,
+};
+pub use supervisor_ref::SupervisorRef;
 pub use supervisor_spec::{SupervisorSpec, MAX_TREE_DEPTH};
 pub use time::deadline_after;
 pub use tree::{SupervisionTree, TreeBuilder};

@@ -9,16 +9,18 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::subtree_watchers::SubtreeWatchers;
+use crate::supervisor::spawn::{spawn_supervisor, SupervisorArgs};
+use crate::supervisor::stop::kill_within;
+use crate::supervisor::tree_context::{EventSink, TreeContext};
+use crate::{
+    ChildFate, ChildPath, EventBus, EventId, EventIds, EventKind, ExitCause, ExitReason,
+    LifecycleEvent, StartError, SupervisorRef, SupervisorSpec, TreeError,
+};
 
 /// How long a shutdown past its deadline waits for the actors it killed to be gone before it
 /// reports those still running (a kill takes effect at the actor's next poll, so this is a few
 /// scheduler turns unless a handler never yields).
 const KILL_GRACE: Duration = Duration::from_millis(50);
-use crate::supervisor::{spawn_supervisor, SupervisorArgs, TreeContext};
-use crate::{
-    ChildFate, ChildPath, EventBus, EventId, EventIds, EventKind, ExitCause, ExitReason,
-    LifecycleEvent, StartError, SupervisorRef, SupervisorSpec, TreeError,
-};
 
 /// A running tree, started from its root [`SupervisorSpec`].
 ///
@@ -62,7 +64,7 @@ pub struct SupervisionTree {
 pub struct TreeBuilder {
     spec: SupervisorSpec,
     events: Option<EventBus>,
-    sink: Option<crate::supervisor::EventSink>,
+    sink: Option<EventSink>,
     call_timeout: Duration,
     ids: EventIds,
     epoch: Option<Instant>,
@@ -273,7 +275,7 @@ impl SupervisionTree {
             .await
         {
             Err(ractor::RactorErr::Timeout) => {
-                let running = crate::supervisor::kill_within(&self.root_cell, KILL_GRACE).await;
+                let running = kill_within(&self.root_cell, KILL_GRACE).await;
                 // The root did not get to tell its children: nothing will start them again.
                 self.root_watchers.settle(ChildFate::Stopped);
                 if running.is_empty() {

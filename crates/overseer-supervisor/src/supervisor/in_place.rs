@@ -18,29 +18,28 @@
 //! A one_for_one restart needs nothing of the supervisor but its restart intensity and its
 //! event stream, so a worker that reports with [`FailureReporter::failed`] may be told to carry
 //! it out itself, in its own task, without a message to its supervisor and back
-//! ([`AfterFailure::RebuildNow`]): when the supervisor is between messages, the child's
-//! restart type says restart, and the restart is within the intensity. The decision is taken
-//! under the lock the supervisor takes to count its own restarts, and the same events are
-//! published in the same order. In every other case the failure is reported as above.
+//! ([`AfterFailure::RebuildNow`]): when the supervisor is between messages and the restart
+//! decision ([`decide_restart`](crate::decide_restart), taken by the child) is this child's
+//! restart alone, within the intensity. The decision is taken under the lock the supervisor
+//! takes its own with (`restarts.rs`), and the same events are published in the same order. In
+//! every other case the failure is reported as above, and nothing is counted until the
+//! supervisor decides.
 //!
 //! What differs from a restart with a new actor: messages queued in the mailbox survive the
 //! restart, and the actor id stays the same. Anything else (events, order, counts, timing of
 //! decisions) is the same, which the tests check by running the same scenarios both ways.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use ractor::ActorCell;
 use tokio::sync::oneshot;
 
-use crate::child_spec::FateWatcher;
-use crate::supervisor::{BusyGuard, SupervisorMsg, TreeContext};
-use crate::{
-    count_restart, decide_restart, ChildFate, ChildPath, Decider, EventId, EventKind, ExitCause,
-    ExitReason, Restart, RestartDecision, RestartScope, RestartWindow, StartError, Strategy,
-};
+use crate::supervisor::restarts::{ChildRestarts, OwnRestart};
+use crate::supervisor::tree_context::BusyGuard;
+use crate::{EventId, EventKind, ExitReason, StartError};
 
 /// What a supervisor asks of a worker it restarts in place. Registered by the worker's start
 /// function with [`StartContext::restart_in_place`](crate::StartContext::restart_in_place).
@@ -92,7 +91,7 @@ pub fn child_reply<T: Send + 'static>(
 /// [`StartContext::failure_reporter`](crate::StartContext::failure_reporter).
 #[derive(Debug, Clone)]
 pub struct FailureReporter {
-    pub(crate) supervisor: ActorCell,
+    pub(crate) mailbox: SupervisorMailbox,
     /// How many times the supervisor has parked or rebuilt the worker: a report names the
     /// count it saw, so one overtaken by a group restart is recognised as stale.
     pub(crate) generation: Arc<AtomicU64>,
@@ -104,7 +103,7 @@ pub struct FailureReporter {
 ///
 /// | Variant | When | The worker then |
 /// |---|---|---|
-/// | [`RebuildNow`](Self::RebuildNow) | the supervisor is between messages, one_for_one, the child's restart type says restart, within the intensity | rebuilds its state now, in its own task, and hands the result to [`InPlaceRestart::finish`] |
+/// | [`RebuildNow`](Self::RebuildNow) | the supervisor is between messages and its decision ([`decide_restart`](crate::decide_restart)) is this child's restart alone: one_for_one, the child's restart type says restart, within the intensity | rebuilds its state now, in its own task, and hands the result to [`InPlaceRestart::finish`] |
 /// | [`Reported`](Self::Reported) | any other case: the supervisor decides as for an exit | waits parked for [`InPlaceChild::rebuild`], [`InPlaceChild::park`] or a stop |
 /// | [`SupervisorGone`](Self::SupervisorGone) | the supervisor has exited | exits |
 #[derive(Debug)]
@@ -122,27 +121,30 @@ impl FailureReporter {
     /// Reports that the worker `child` (its own actor) failed with `reason` and has parked.
     /// Returns `false` if the supervisor is gone; the worker should then exit.
     pub fn report(&self, child: &ActorCell, reason: ExitReason) -> bool {
-        let generation = self.generation.load(Ordering::Acquire);
-        self.supervisor
-            .send_message(SupervisorMsg::ChildFailed(
-                child.clone(),
-                reason,
-                generation,
-            ))
-            .is_ok()
+        self.mailbox.post(InPlaceReport::Failed {
+            child: child.clone(),
+            reason,
+            generation: self.generation.load(Ordering::Acquire),
+        })
     }
 
     /// Like [`report`](Self::report), but when the supervisor's decision can only be to restart
     /// this worker alone, the worker is told to carry it out itself
     /// ([`AfterFailure::RebuildNow`]): no message to the supervisor and back.
     pub fn failed(&self, child: &ActorCell, reason: ExitReason) -> AfterFailure {
-        let reason = match &self.restarts_here {
-            Some(restarts) => match restarts.try_restart(&self.supervisor, child, reason) {
-                Ok(restart) => return AfterFailure::RebuildNow(restart),
-                Err(reason) => reason,
-            },
-            None => reason,
-        };
+        if let Some(restarts) = &self.restarts_here {
+            if let Some(OwnRestart { stopped, busy }) = restarts.take_own_restart(&reason) {
+                return AfterFailure::RebuildNow(InPlaceRestart {
+                    restarts: restarts.clone(),
+                    mailbox: self.mailbox.clone(),
+                    child: child.clone(),
+                    previous_exit: reason,
+                    stopped,
+                    finished: false,
+                    _busy: busy,
+                });
+            }
+        }
         if self.report(child, reason) {
             AfterFailure::Reported
         } else {
@@ -158,7 +160,7 @@ impl FailureReporter {
 #[derive(Debug)]
 pub struct InPlaceRestart {
     restarts: ChildRestarts,
-    supervisor: ActorCell,
+    mailbox: SupervisorMailbox,
     child: ActorCell,
     previous_exit: ExitReason,
     stopped: EventId,
@@ -192,9 +194,11 @@ impl InPlaceRestart {
             .tree
             .emit(&restarts.path, kind, Some(self.stopped));
         if rebuilt.is_err() {
-            let failed =
-                SupervisorMsg::RestartInPlaceFailed(self.child.clone(), self.previous_exit.clone());
-            if self.supervisor.send_message(failed).is_err() {
+            let failed = InPlaceReport::RebuildFailed {
+                child: self.child.clone(),
+                previous_exit: self.previous_exit.clone(),
+            };
+            if !self.mailbox.post(failed) {
                 self.child.stop(None);
             }
         }
@@ -211,157 +215,58 @@ impl Drop for InPlaceRestart {
     }
 }
 
-/// What a supervisor shares with its in-place children so that one of them can carry out its
-/// own one_for_one restart: whether the supervisor is between messages, and its restart window.
-/// Both take their restart decisions here, with [`decide_restart`], under one lock.
-pub(crate) struct SharedRestarts {
-    pub(crate) tree: TreeContext,
-    strategy: Strategy,
-    state: Mutex<RestartsState>,
-}
-
-struct RestartsState {
-    /// A child may restart itself: the supervisor is between messages and not exiting.
-    open: bool,
-    /// The supervisor has decided to exit (or is exiting): never open again.
-    exiting: bool,
-    window: RestartWindow,
-}
-
-impl SharedRestarts {
-    /// Closed until the supervisor has started its children.
-    pub(crate) fn new(tree: TreeContext, strategy: Strategy, window: RestartWindow) -> Arc<Self> {
-        Arc::new(Self {
-            tree,
-            strategy,
-            state: Mutex::new(RestartsState {
-                open: false,
-                exiting: false,
-                window,
-            }),
-        })
-    }
-
-    fn lock(&self) -> MutexGuard<'_, RestartsState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The supervisor's decision on the exit of a child of type `restart`.
-    pub(crate) fn decide(&self, restart: Restart, reason: &ExitReason) -> RestartDecision {
-        let now = self.tree.now_secs();
-        let window = &mut self.lock().window;
-        decide_restart(
-            restart,
-            reason,
-            self.strategy,
-            window,
-            now,
-            Decider::Supervisor,
-        )
-    }
-
-    /// The supervisor's decision on retrying a restart that failed to start.
-    pub(crate) fn decide_retry(&self) -> RestartDecision {
-        let now = self.tree.now_secs();
-        count_restart(
-            self.strategy,
-            &mut self.lock().window,
-            now,
-            Decider::Supervisor,
-        )
-    }
-
-    /// Lets children restart themselves (the supervisor is between messages).
-    pub(crate) fn open(&self) {
-        let mut state = self.lock();
-        state.open = !state.exiting;
-    }
-
-    /// No child restarts itself until the returned guard drops (the supervisor is handling a
-    /// message).
-    pub(crate) fn close(self: &Arc<Self>) -> ClosedRestarts {
-        self.lock().open = false;
-        ClosedRestarts(Arc::clone(self))
-    }
-
-    /// The supervisor exits: no child restarts itself any more.
-    pub(crate) fn close_for_good(&self) {
-        let mut state = self.lock();
-        state.open = false;
-        state.exiting = true;
-    }
-}
-
-/// Keeps a supervisor's children from restarting themselves while it handles a message.
-pub(crate) struct ClosedRestarts(Arc<SharedRestarts>);
-
-impl Drop for ClosedRestarts {
-    fn drop(&mut self) {
-        self.0.open();
-    }
-}
-
-/// What one child of a one_for_one supervisor needs to restart itself.
-#[derive(Clone)]
-pub(crate) struct ChildRestarts {
-    pub(crate) shared: Arc<SharedRestarts>,
-    pub(crate) path: ChildPath,
-    pub(crate) restart: Restart,
-    pub(crate) exit_cause: ExitCause,
-    pub(crate) watcher: Option<FateWatcher>,
-}
-
-impl std::fmt::Debug for ChildRestarts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChildRestarts")
-            .field("path", &self.path)
-            .field("restart", &self.restart)
-            .finish()
-    }
-}
-
-impl ChildRestarts {
-    /// The supervisor's decision, taken here when it can only be this child's restart: the
-    /// `stopped` event is published and the restart counted; the reason back to report it
-    /// instead.
-    fn try_restart(
-        &self,
-        supervisor: &ActorCell,
-        child: &ActorCell,
+/// What an in-place worker reports to its supervisor.
+#[derive(Debug)]
+pub(crate) enum InPlaceReport {
+    /// It failed with `reason` and has parked (see [`FailureReporter::report`]); `generation`
+    /// is how many parks and rebuilds it had seen, so that a report overtaken by a group
+    /// restart is recognised as stale.
+    Failed {
+        child: ActorCell,
         reason: ExitReason,
-    ) -> Result<InPlaceRestart, ExitReason> {
-        let tree = &self.shared.tree;
-        let busy = tree.busy();
-        let stopped = {
-            let mut state = self.shared.lock();
-            if !state.open {
-                return Err(reason);
-            }
-            let now = tree.now_secs();
-            let window = &mut state.window;
-            let strategy = self.shared.strategy;
-            let decision =
-                decide_restart(self.restart, &reason, strategy, window, now, Decider::Child);
-            if decision != RestartDecision::Restart(RestartScope::Child) {
-                return Err(reason);
-            }
-            let stopped = EventKind::Stopped {
-                reason: reason.clone(),
-            };
-            // Under the lock: the supervisor publishes nothing of its own in between.
-            tree.emit(&self.path, stopped, self.exit_cause.take())
-        };
-        if let Some(watcher) = &self.watcher {
-            watcher(&self.path, ChildFate::Restarting);
-        }
-        Ok(InPlaceRestart {
-            restarts: self.clone(),
-            supervisor: supervisor.clone(),
-            child: child.clone(),
-            previous_exit: reason,
-            stopped,
-            finished: false,
-            _busy: busy,
-        })
+        generation: u64,
+    },
+    /// Its own restart ([`InPlaceRestart`]) failed to rebuild it, after `previous_exit`.
+    RebuildFailed {
+        child: ActorCell,
+        previous_exit: ExitReason,
+    },
+}
+
+/// Where an in-place worker's reports reach its supervisor: the supervisor's actor, and the
+/// function that posts a report in its mailbox (`false` if the supervisor is gone).
+///
+/// A plain function, given by the supervisor (see `message.rs`), rather than the supervisor's
+/// message type itself: that type carries child specs, which name the
+/// [`StartContext`](crate::StartContext) that hands out reporters, so naming it here would close
+/// a circle of imports. It is called only to report, never on a restart the worker carries out
+/// itself.
+#[derive(Clone)]
+pub(crate) struct SupervisorMailbox {
+    supervisor: ActorCell,
+    post: fn(&ActorCell, InPlaceReport) -> bool,
+}
+
+impl SupervisorMailbox {
+    pub(crate) fn new(supervisor: ActorCell, post: fn(&ActorCell, InPlaceReport) -> bool) -> Self {
+        Self { supervisor, post }
+    }
+
+    /// The supervisor's actor.
+    pub(crate) fn supervisor(&self) -> &ActorCell {
+        &self.supervisor
+    }
+
+    /// Posts `report` to the supervisor; `false` if it is gone.
+    fn post(&self, report: InPlaceReport) -> bool {
+        (self.post)(&self.supervisor, report)
+    }
+}
+
+impl std::fmt::Debug for SupervisorMailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupervisorMailbox")
+            .field("supervisor", &self.supervisor.get_id())
+            .finish()
     }
 }
