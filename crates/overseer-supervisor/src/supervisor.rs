@@ -113,9 +113,11 @@ impl Actor for SupervisorActor {
     ) -> Result<SupervisorState, ActorProcessingErr> {
         let _busy = args.tree.busy();
         if let Some(check) = &args.spec.before_start {
-            catch_panicking_start(async { check() })
-                .await
-                .map_err(Box::new)?;
+            if let Err(error) = catch_panicking_start(async { check() }).await {
+                // Boxed as itself, so that the spawn's result reads it back (a `?` would box
+                // the box, and the error would arrive as its text only).
+                return Err(Box::new(error));
+            }
         }
         let started = args
             .tree
