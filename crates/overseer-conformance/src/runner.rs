@@ -539,6 +539,7 @@ fn erlang_reason(reason: &ExitReason) -> String {
             text.clone()
         }
         ExitReason::TimedOut(_) => "timeout".into(),
+        other => other.to_string(),
     }
 }
 
@@ -568,6 +569,7 @@ fn erlang_result<T>(result: Result<T, ChildOpError>, ok: impl FnOnce(T) -> Strin
         Err(ChildOpError::OnlyOnDynamic) => "not_simple_one_for_one".into(),
         Err(ChildOpError::SupervisorNotRunning) => "noproc".into(),
         Err(ChildOpError::Timeout(_)) => "timeout".into(),
+        Err(other) => other.to_string(),
     };
     format!("{{error,{text}}}")
 }
@@ -650,6 +652,8 @@ impl Run {
                 EventKind::Stopped { reason } => format!("stop {name} {}", erlang_reason(&reason)),
                 EventKind::Escalated { .. } => format!("escalate {name}"),
                 EventKind::AutoShutdown => continue,
+                // A kind OTP's trace has no line for.
+                _ => continue,
             };
             self.trace.push(line);
         }

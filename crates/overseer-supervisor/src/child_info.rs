@@ -24,6 +24,7 @@ pub enum ChildState {
 /// reports it. [`ChildInfo::supervisor`] gives a handle to a child that is a running supervisor
 /// (it is implemented with [`SupervisorRef`](crate::SupervisorRef), which this file lies below).
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ChildInfo {
     /// The child's id.
     pub id: ChildId,
@@ -55,6 +56,7 @@ impl fmt::Debug for ChildInfo {
 
 /// Child counts, as OTP's `count_children/1` returns them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChildCounts {
     /// All children, running or not.
     pub specs: usize,

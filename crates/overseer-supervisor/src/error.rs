@@ -6,6 +6,7 @@ use crate::{ChildId, ChildPath, IdError};
 
 /// A supervisor or child spec that cannot be run, found before anything starts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpecError {
     /// An id (of a supervisor or a child) is not valid (see [`ChildId::validate`]).
     #[error("supervisor {supervisor:?}: invalid id {id:?}: {error}")]
@@ -123,6 +124,7 @@ pub enum SpecError {
 /// Why a child could not be started.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StartError {
     /// The start function, or the actor's `pre_start`, returned an error.
     #[error("{0}")]
@@ -169,6 +171,7 @@ impl StartError {
 /// The outcome of a failed call on a running supervisor ([`SupervisorRef`](crate::SupervisorRef)),
 /// mirroring OTP's `{error, _}` replies.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ChildOpError {
     /// No child has this id (OTP `{error, not_found}`).
     #[error("no child '{0}'")]
@@ -207,6 +210,7 @@ pub enum ChildOpError {
 
 /// Errors from starting or stopping a whole tree.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TreeError {
     /// The root spec is invalid.
     #[error(transparent)]

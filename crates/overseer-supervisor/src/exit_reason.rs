@@ -29,6 +29,7 @@ use crate::{ChildId, StartError};
 /// [`ExitReason::to_stop_reason`] or by returning a [`ChildExit`] error from a handler.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ExitReason {
     /// A normal exit.
     Normal,
@@ -157,6 +158,7 @@ impl fmt::Display for ExitReason {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("child exited: {reason}")]
+#[non_exhaustive]
 pub struct ChildExit {
     /// The reason the supervisor will see.
     pub reason: ExitReason,

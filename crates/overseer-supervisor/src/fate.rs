@@ -26,6 +26,10 @@ use crate::ChildPath;
 /// tells the child [`Stopped`](Self::Stopped) (it stays stopped) and a failed
 /// [`start_child`](crate::SupervisorRef::start_child) tells it [`Removed`](Self::Removed),
 /// which reaches whatever part of a nested supervisor had started.
+///
+/// The fates are the outcomes of OTP's restart decision for one child (restarted, kept,
+/// deleted) and its supervisor's exit, so the set is fixed and the enum is not
+/// `#[non_exhaustive]`: a watcher matches on it exhaustively.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChildFate {

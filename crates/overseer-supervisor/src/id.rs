@@ -231,6 +231,7 @@ impl fmt::Debug for ChildPath {
 
 /// Why a string is not a valid [`ChildId`] (see [`ChildId::validate`] for the rule).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum IdError {
     /// The id is empty.
     #[error("an id cannot be empty")]

@@ -106,6 +106,10 @@ pub struct FailureReporter {
 /// | [`RebuildNow`](Self::RebuildNow) | the supervisor is between messages and its decision ([`decide_restart`](crate::decide_restart)) is this child's restart alone: one_for_one, the child's restart type says restart, within the intensity | rebuilds its state now, in its own task, and hands the result to [`InPlaceRestart::finish`] |
 /// | [`Reported`](Self::Reported) | any other case: the supervisor decides as for an exit | waits parked for [`InPlaceChild::rebuild`], [`InPlaceChild::park`] or a stop |
 /// | [`SupervisorGone`](Self::SupervisorGone) | the supervisor has exited | exits |
+///
+/// Each variant asks the worker for something different, so the enum is not
+/// `#[non_exhaustive]`: a worker matches on it exhaustively, and a new case would have to be
+/// handled by every worker.
 #[derive(Debug)]
 #[must_use = "a restart decided here must be carried out and finished"]
 pub enum AfterFailure {
