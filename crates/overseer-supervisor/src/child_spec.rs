@@ -168,7 +168,7 @@ impl ChildSpec {
     /// supervisor's template ([`SpecError::UniqueTemplate`](crate::SpecError::UniqueTemplate)).
     /// A subtree added at run time is checked within itself; a start function that knows the
     /// names in use refuses a taken one with
-    /// [`StartError::NameTaken`](crate::StartError::NameTaken) (agents do).
+    /// [`StartError::NameTaken`] (agents do).
     pub fn unique_in_tree(mut self, unique: bool) -> Self {
         self.unique_in_tree = unique;
         self

@@ -9,69 +9,73 @@
 //! # From a crash to its restart
 //!
 //! A child's failure reaches the one restart decision by one of two routes, and from there
-//! the walk is the same. File names are in this folder unless a crate-level file is named.
+//! the walk is the same. Paths are relative to the crate's `src/`; OTP's names are marked "OTP:".
 //!
 //! **An actor that exits** (any worker spawned with
 //! [`StartContext::spawn`](crate::StartContext::spawn); an agent whose actor is lost):
 //!
 //! 1. a handler panics or returns an error; its [`Supervised`](crate::Supervised) wrapper
-//!    (`worker.rs`, `guarded`) turns either into a `ChildExit` with an exact
-//!    [`ExitReason`](crate::ExitReason), and the actor stops;
-//! 2. ractor tells the supervisor: `SupervisorActor::handle_supervisor_evt` (here), which reads
-//!    the reason (`ExitReason::from_event`, `exit_reason.rs`);
-//! 3. `on_child_exit` → `child_exited` (OTP's `restart_child`: the `stopped` event) →
-//!    `do_restart` (`restart_flow.rs`);
-//! 4. the decision: `SharedRestarts::decide` (`restarts.rs`) →
+//!    (`guarded` in `worker.rs`) turns either into a `ChildExit` with an exact
+//!    [`ExitReason`], and the actor stops;
+//! 2. ractor tells the supervisor: `SupervisorActor::handle_supervisor_evt` (this file) reads
+//!    the reason (`ExitReason::from_event`, `exit_reason.rs`) (OTP: `handle_info({'EXIT', ..})`);
+//! 3. `on_child_exit` → `child_exited`, which publishes `stopped` (OTP: `restart_child/3`) →
+//!    `do_restart` (OTP: `do_restart/3`) (`supervisor/restart_flow.rs`);
+//! 4. the decision: `SharedRestarts::decide` (`supervisor/restarts.rs`) →
 //!    [`decide_restart`](crate::decide_restart) (`decision.rs`), counting the restart in the
-//!    window;
-//! 5. `carry_out` → `restart`, by the decision's scope → `restart_one` or `restart_group`
-//!    (`restart_flow.rs`) → `start_at` (`start.rs`), after `stop_for_restart` (`stop.rs`) for
-//!    a group; or `escalate`, or the child left stopped.
+//!    window (OTP: `add_restart/3`);
+//! 5. `carry_out` (OTP: `restart/2`) → `restart`, by the decision's scope (OTP: `restart/3`) →
+//!    `restart_one` or `restart_group` (OTP: `restart_multiple_children`)
+//!    (`supervisor/restart_flow.rs`) → `start_at` (`supervisor/start.rs`), after
+//!    `stop_for_restart` (`supervisor/stop.rs`) for a group; or `escalate`, or the child is
+//!    left stopped.
 //!
-//! **A worker restarted in place** (an agent's handler fails; see `in_place.rs`):
+//! **A worker restarted in place** (an agent's handler fails; see `supervisor/in_place.rs`):
 //!
 //! 1. the agent's actor catches the failure itself (`AgentActor::run` in
 //!    `overseer-agent/src/actor.rs`: the handler under `catch_unwind` and its deadline, then
 //!    `judge`) and drops the agent value (`AgentActor::failed`);
-//! 2. it calls [`FailureReporter::failed`](crate::FailureReporter::failed) (`in_place.rs`),
-//!    which takes the decision itself when the supervisor is between messages:
-//!    `ChildRestarts::take_own_restart` (`restarts.rs`) → the same
+//! 2. it calls [`FailureReporter::failed`](crate::FailureReporter::failed)
+//!    (`supervisor/in_place.rs`), which takes the decision itself while the supervisor is
+//!    between messages: `ChildRestarts::take_own_restart` (`supervisor/restarts.rs`) → the same
 //!    [`decide_restart`](crate::decide_restart), as [`Decider::Child`](crate::Decider::Child);
 //! 3. if the decision is this child's restart alone, the worker is told
 //!    [`AfterFailure::RebuildNow`](crate::AfterFailure::RebuildNow) and rebuilds in its own
 //!    task (`build` in the agent's `actor.rs`), then
 //!    [`InPlaceRestart::finish`](crate::InPlaceRestart::finish) publishes `started`;
 //! 4. otherwise the failure is reported ([`AfterFailure::Reported`](crate::AfterFailure::Reported)):
-//!    a message in the supervisor's mailbox (`message.rs`), `SupervisorActor::handle` (here) →
-//!    `on_child_failed_in_place` (`restart_flow.rs`) → step 3 of the first route. A restart
-//!    then rebuilds the parked actor (`rebuild_at` in `start.rs`, calling
+//!    a message in the supervisor's mailbox (`supervisor/message.rs`),
+//!    `SupervisorActor::handle` (this file) → `on_child_failed_in_place`
+//!    (`supervisor/restart_flow.rs`) → step 3 of the first route. A restart then rebuilds the
+//!    parked actor (`rebuild_at` in `supervisor/start.rs`, calling
 //!    [`InPlaceChild::rebuild`](crate::InPlaceChild::rebuild)) instead of calling the start
 //!    function.
 //!
 //! # Files, bottom to top
 //!
-//! Each names only files below it.
+//! Each names only files below it (the crate's own layering is in `docs/architecture.md`).
 //!
-//! * `tree_context.rs`: what the supervisors of one tree share (clock origin, events, ids,
-//!   the count of operations in progress);
-//! * `restarts.rs`: the restart window a supervisor shares with its children, where the
-//!   decision is taken;
-//! * `in_place.rs`: the protocol with workers restarted in place;
-//! * (crate level: `worker.rs`, then `child_spec.rs` and `supervisor_spec.rs`, then
+//! * `supervisor/tree_context.rs`: what the supervisors of one tree share (clock origin,
+//!   events, ids, the count of operations in progress);
+//! * `supervisor/restarts.rs`: the restart window a supervisor shares with its children, where
+//!   the decision is taken;
+//! * `supervisor/in_place.rs`: the protocol with workers restarted in place;
+//! * (then, at the crate's level: `worker.rs`, `child_spec.rs` and `supervisor_spec.rs`,
 //!   `child_info.rs`)
-//! * `message.rs`: what the supervisor's mailbox carries;
-//! * `spawn.rs`: the actor type, its arguments, and spawning an instance;
-//! * `state.rs`: one instance's state, its children in start order;
-//! * `stop.rs`, then `start.rs`: stopping and starting children (parking and rebuilding
-//!   in-place workers included);
-//! * `restart_flow.rs` and `child_api.rs`: the exit-to-restart walk above, and OTP's child API;
+//! * `supervisor/message.rs`: what the supervisor's mailbox carries;
+//! * `supervisor/spawn.rs`: the actor type, its arguments, and spawning an instance;
+//! * `supervisor/state.rs`: one instance's state, its children in start order;
+//! * `supervisor/stop.rs`, then `supervisor/start.rs`: stopping and starting children (parking
+//!   and rebuilding in-place workers included);
+//! * `supervisor/restart_flow.rs` and `supervisor/child_api.rs`: the walk above, and OTP's child
+//!   API;
 //! * this file: the actor's callbacks.
 //!
 //! # ractor behaviours designed around
 //!
 //! * ractor reports panics and returned errors alike (`ActorFailed`): workers are spawned inside
 //!   [`Supervised`](crate::Supervised), which tags each failure with an exact
-//!   [`ExitReason`](crate::ExitReason).
+//!   [`ExitReason`].
 //! * a failing `pre_start` produces no supervision event, only a failed spawn: start failures are
 //!   read from the spawn result, never from events.
 //! * ractor's default `handle_supervisor_evt` stops the parent on any child exit: this actor
