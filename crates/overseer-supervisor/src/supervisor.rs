@@ -57,6 +57,7 @@
 //!
 //! * `supervisor/tree_context.rs`: what the supervisors of one tree share (clock origin,
 //!   events, ids, the count of operations in progress);
+//! * `supervisor/mailbox.rs`: where an in-place worker's reports reach its supervisor;
 //! * `supervisor/restarts.rs`: the restart window a supervisor shares with its children, where
 //!   the decision is taken;
 //! * `supervisor/in_place.rs`: the protocol with workers restarted in place;
@@ -85,6 +86,7 @@
 
 mod child_api;
 pub(crate) mod in_place;
+pub(crate) mod mailbox;
 pub(crate) mod message;
 mod restart_flow;
 pub(crate) mod restarts;
@@ -96,7 +98,7 @@ pub(crate) mod tree_context;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 
-use crate::supervisor::in_place::InPlaceReport;
+use crate::supervisor::mailbox::InPlaceReport;
 use crate::supervisor::message::SupervisorMsg;
 use crate::supervisor::spawn::{SupervisorActor, SupervisorArgs};
 use crate::supervisor::start::catch_panicking_start;
@@ -126,8 +128,9 @@ impl Actor for SupervisorActor {
         let started = args
             .tree
             .emit(&args.path, EventKind::Started, args.start_cause);
-        let mut state = SupervisorState::new(args, started);
-        if let Err(error) = state.start_children(&myself.get_cell()).await {
+        let cell = myself.get_cell();
+        let mut state = SupervisorState::new(args, started, SupervisorMsg::mailbox(cell.clone()));
+        if let Err(error) = state.start_children(&cell).await {
             return Err(Box::new(error));
         }
         state.cause = None;

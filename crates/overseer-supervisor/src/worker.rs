@@ -8,7 +8,8 @@ use futures::FutureExt;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 
 use crate::census::{Census, CensusGuard};
-use crate::supervisor::in_place::{FailureReporter, InPlaceChild, SupervisorMailbox};
+use crate::supervisor::in_place::{FailureReporter, InPlaceChild};
+use crate::supervisor::mailbox::SupervisorMailbox;
 use crate::supervisor::restarts::ChildRestarts;
 use crate::{panic_message, ChildExit, ChildId, ChildPath, ExitCause, ExitReason, StartError};
 

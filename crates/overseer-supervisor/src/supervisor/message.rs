@@ -3,7 +3,7 @@
 
 use ractor::{ActorCell, RpcReplyPort};
 
-use crate::supervisor::in_place::{InPlaceReport, SupervisorMailbox};
+use crate::supervisor::mailbox::{InPlaceReport, SupervisorMailbox};
 use crate::{ChildCounts, ChildId, ChildInfo, ChildOpError, ChildSpec};
 
 /// Requests a supervisor handles, one at a time.

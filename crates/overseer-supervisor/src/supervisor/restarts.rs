@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::fate::FateWatcher;
+use crate::supervisor::mailbox::SupervisorMailbox;
 use crate::supervisor::tree_context::{BusyGuard, TreeContext};
 use crate::{
     count_restart, decide_restart, ChildFate, ChildPath, Decider, EventId, EventKind, ExitCause,
@@ -15,6 +16,8 @@ use crate::{
 /// own one_for_one restart: whether the supervisor is between messages, and its restart window.
 pub(crate) struct SharedRestarts {
     pub(crate) tree: TreeContext,
+    /// Where a child that restarted itself reports that its rebuild failed.
+    pub(crate) mailbox: SupervisorMailbox,
     strategy: Strategy,
     state: Mutex<RestartsState>,
 }
@@ -29,9 +32,15 @@ struct RestartsState {
 
 impl SharedRestarts {
     /// Closed until the supervisor has started its children.
-    pub(crate) fn new(tree: TreeContext, strategy: Strategy, window: RestartWindow) -> Arc<Self> {
+    pub(crate) fn new(
+        tree: TreeContext,
+        mailbox: SupervisorMailbox,
+        strategy: Strategy,
+        window: RestartWindow,
+    ) -> Arc<Self> {
         Arc::new(Self {
             tree,
+            mailbox,
             strategy,
             state: Mutex::new(RestartsState {
                 open: false,

@@ -9,6 +9,7 @@ use ractor::{ActorCell, ActorId};
 use crate::census::CensusGuard;
 use crate::child_spec::ChildKind;
 use crate::subtree_watchers::SubtreeWatchers;
+use crate::supervisor::mailbox::SupervisorMailbox;
 use crate::supervisor::restarts::SharedRestarts;
 use crate::supervisor::spawn::SupervisorArgs;
 use crate::supervisor::tree_context::TreeContext;
@@ -112,14 +113,15 @@ pub(crate) struct SupervisorState {
 }
 
 impl SupervisorState {
-    /// The state of an instance started with `args` whose `started` event is published: its
-    /// spec's children, none running yet, each recorded in the watchers before any starts (so
+    /// The state of an instance started with `args` whose `started` event is published, its
+    /// in-place children reporting to `mailbox`: its spec's children, none running yet, each recorded in the watchers before any starts (so
     /// that a child's watcher hears its fate however the start ends).
-    pub(super) fn new(args: SupervisorArgs, started: EventId) -> Self {
+    pub(super) fn new(args: SupervisorArgs, started: EventId, mailbox: SupervisorMailbox) -> Self {
         let alive = args.tree.census.enter();
         let mut state = SupervisorState {
             restarts: SharedRestarts::new(
                 args.tree.clone(),
+                mailbox,
                 args.spec.strategy,
                 RestartWindow::new(args.spec.intensity, args.spec.period),
             ),
