@@ -18,6 +18,10 @@
 //! * ordered shutdown (reverse start order, depth first) with [`Shutdown`] specs;
 //! * significant children and [`AutoShutdown`].
 //!
+//! What follows a child's exit is decided by one pure function, [`decide_restart`], from the
+//! child's restart type, its exit reason, the strategy and the restart window; it returns a
+//! [`RestartDecision`] (see its rule table), and the supervisor only carries it out.
+//!
 //! Every event has an [`EventId`] and names the event that caused it, if any (see
 //! [`EventId`] for the rules): the crash that caused a restart, the
 //! restart that exceeded the intensity and caused an escalation.
