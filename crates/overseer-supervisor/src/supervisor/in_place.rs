@@ -133,9 +133,11 @@ impl FailureReporter {
         })
     }
 
-    /// Like [`report`](Self::report), but when the supervisor's decision can only be to restart
-    /// this worker alone, the worker is told to carry it out itself
-    /// ([`AfterFailure::RebuildNow`]): no message to the supervisor and back.
+    /// Like [`report`](Self::report), but while the supervisor is between messages the worker
+    /// takes the supervisor's decision itself ([`decide_restart`](crate::decide_restart) as
+    /// [`Decider::Child`](crate::Decider::Child)): when it is this worker's restart alone, the
+    /// worker is told to carry it out ([`AfterFailure::RebuildNow`]), with no message to the
+    /// supervisor and back; any other decision is left to the supervisor, nothing counted.
     pub fn failed(&self, child: &ActorCell, reason: ExitReason) -> AfterFailure {
         if let Some(restarts) = &self.restarts_here {
             if let Some(OwnRestart { stopped, busy }) = restarts.take_own_restart(&reason) {
