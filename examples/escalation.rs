@@ -118,6 +118,7 @@ fn describe(event: &LifecycleEvent) -> String {
             if *intensity == 1 { "" } else { "s" }
         ),
         EventKind::AutoShutdown => "shutting down: significant children exited".to_string(),
+        other => format!("{other:?}"),
     };
     let indent = "  ".repeat(event.path.depth());
     format!(

@@ -66,6 +66,7 @@ fn describe(event: &LifecycleEvent) -> String {
             period_secs,
         } => format!("gave up: more than {intensity} restarts in {period_secs} s, escalating"),
         EventKind::AutoShutdown => "shutting down: significant children exited".to_string(),
+        other => format!("{other:?}"),
     };
     format!(
         "{:>8.3}s {indent}{} {what}",

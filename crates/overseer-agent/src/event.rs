@@ -376,15 +376,15 @@ mod tests {
     }
 
     fn hung() -> SystemEvent {
-        SystemEvent::Lifecycle(LifecycleEvent {
-            id: id(4),
-            caused_by: Some(id(3)),
-            elapsed: Duration::from_secs(10),
-            path: path(),
-            kind: EventKind::Stopped {
+        SystemEvent::Lifecycle(LifecycleEvent::new(
+            id(4),
+            Some(id(3)),
+            Duration::from_secs(10),
+            path(),
+            EventKind::Stopped {
                 reason: ExitReason::TimedOut(Duration::from_secs(10)),
             },
-        })
+        ))
     }
 
     #[test]

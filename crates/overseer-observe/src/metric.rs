@@ -251,6 +251,8 @@ impl EventMetrics {
                     EventKind::AutoShutdown => {
                         vec![increment(names::AUTO_SHUTDOWNS, supervisor(), 1)]
                     }
+                    // A kind no metric counts yet.
+                    _ => Vec::new(),
                 }
             }
             SystemEvent::Ask(ask) => {
@@ -345,13 +347,13 @@ mod tests {
         for part in parts {
             child_path = child_path.join(&ChildId::from(part));
         }
-        SystemEvent::Lifecycle(LifecycleEvent {
-            id: event_id(),
-            caused_by: None,
-            elapsed: Duration::ZERO,
-            path: child_path,
+        SystemEvent::Lifecycle(LifecycleEvent::new(
+            event_id(),
+            None,
+            Duration::ZERO,
+            child_path,
             kind,
-        })
+        ))
     }
 
     fn ask(outcome: AskOutcome, injected: Option<&'static str>) -> SystemEvent {

@@ -155,13 +155,13 @@ fn id(value: u64) -> EventId {
 }
 
 fn lifecycle(own: u64, cause: Option<u64>, secs: u64, at: &str, kind: EventKind) -> SystemEvent {
-    SystemEvent::Lifecycle(LifecycleEvent {
-        id: id(own),
-        caused_by: cause.map(id),
-        elapsed: Duration::from_secs(secs),
-        path: path(at),
+    SystemEvent::Lifecycle(LifecycleEvent::new(
+        id(own),
+        cause.map(id),
+        Duration::from_secs(secs),
+        path(at),
         kind,
-    })
+    ))
 }
 
 fn ask(own: u64, secs: u64, latency_secs: u64, outcome: AskOutcome) -> SystemEvent {

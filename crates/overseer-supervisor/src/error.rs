@@ -2,36 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ChildId, ChildPath};
-
-/// Why a string is not a valid [`ChildId`] (see [`ChildId::validate`] for the rule).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IdError {
-    /// The id is empty.
-    #[error("an id cannot be empty")]
-    Empty,
-    /// The id is longer than [`ChildId::MAX_LEN`].
-    #[error("an id is at most {max} bytes long; this one is {len}")]
-    TooLong {
-        /// The id's length, in bytes.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// The id holds a character other than an ASCII letter or digit, `-`, `_`, `.`, `:` or
-    /// `@` (a `/` would make paths ambiguous; whitespace, control characters, quotes and
-    /// braces break logs, traces and metric labels).
-    #[error("an id holds only ASCII letters, digits, '-', '_', '.', ':' and '@'; found {found:?} at byte {at}")]
-    ForbiddenChar {
-        /// The first character not allowed.
-        found: char,
-        /// Where it is, in bytes from the start.
-        at: usize,
-    },
-}
+use crate::{ChildId, ChildPath, IdError};
 
 /// A supervisor or child spec that cannot be run, found before anything starts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpecError {
     /// An id (of a supervisor or a child) is not valid (see [`ChildId::validate`]).
     #[error("supervisor {supervisor:?}: invalid id {id:?}: {error}")]
@@ -149,6 +124,7 @@ pub enum SpecError {
 /// Why a child could not be started.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StartError {
     /// The start function, or the actor's `pre_start`, returned an error.
     #[error("{0}")]
@@ -195,6 +171,7 @@ impl StartError {
 /// The outcome of a failed call on a running supervisor ([`SupervisorRef`](crate::SupervisorRef)),
 /// mirroring OTP's `{error, _}` replies.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ChildOpError {
     /// No child has this id (OTP `{error, not_found}`).
     #[error("no child '{0}'")]
@@ -233,6 +210,7 @@ pub enum ChildOpError {
 
 /// Errors from starting or stopping a whole tree.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TreeError {
     /// The root spec is invalid.
     #[error(transparent)]

@@ -14,6 +14,7 @@ use crate::{ChildPath, EventId, ExitReason, StartError};
 /// its own start before its children start, a child's exit is reported before the restart it
 /// causes, and an escalation before the supervisor's children are stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LifecycleEvent {
     /// This event's id.
     pub id: EventId,
@@ -28,6 +29,36 @@ pub struct LifecycleEvent {
     pub kind: EventKind,
 }
 
+impl LifecycleEvent {
+    /// An event with these fields, as a tree publishes it (for code that replays or merges
+    /// events, and for tests of event consumers: the struct is `#[non_exhaustive]`).
+    ///
+    /// ```
+    /// use overseer_supervisor::{ChildId, ChildPath, EventId, EventKind, LifecycleEvent};
+    /// use std::time::Duration;
+    ///
+    /// let id = EventId::new(1).expect("non-zero");
+    /// let path = ChildPath::root(&ChildId::new("root"));
+    /// let event = LifecycleEvent::new(id, None, Duration::ZERO, path, EventKind::Started);
+    /// assert_eq!(event.kind, EventKind::Started);
+    /// ```
+    pub fn new(
+        id: EventId,
+        caused_by: Option<EventId>,
+        elapsed: Duration,
+        path: ChildPath,
+        kind: EventKind,
+    ) -> Self {
+        Self {
+            id,
+            caused_by,
+            elapsed,
+            path,
+            kind,
+        }
+    }
+}
+
 /// What happened, in a [`LifecycleEvent`].
 ///
 /// | kind | reported by | when |
@@ -39,6 +70,7 @@ pub struct LifecycleEvent {
 /// | [`AutoShutdown`](Self::AutoShutdown) | the supervisor shutting down | significant children exited |
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum EventKind {
     /// Started (first start or restart).
     Started,

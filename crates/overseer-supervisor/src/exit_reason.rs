@@ -29,6 +29,7 @@ use crate::{ChildId, StartError};
 /// [`ExitReason::to_stop_reason`] or by returning a [`ChildExit`] error from a handler.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ExitReason {
     /// A normal exit.
     Normal,
@@ -157,6 +158,7 @@ impl fmt::Display for ExitReason {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("child exited: {reason}")]
+#[non_exhaustive]
 pub struct ChildExit {
     /// The reason the supervisor will see.
     pub reason: ExitReason,
@@ -169,8 +171,21 @@ impl ChildExit {
     }
 }
 
-/// The text of a panic payload.
-pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+/// The text of a panic payload, as [`std::panic::catch_unwind`] or
+/// [`FutureExt::catch_unwind`](futures::FutureExt::catch_unwind) returns it: the message of a
+/// `panic!` with a string or a formatted message, or a fixed text for any other payload. It
+/// takes the payload by value, so the message is moved out rather than copied.
+///
+/// ```
+/// use overseer_supervisor::panic_message;
+/// # std::panic::set_hook(Box::new(|_| {}));
+///
+/// let caught = std::panic::catch_unwind(|| panic!("out of {}", "tokens")).unwrap_err();
+/// assert_eq!(panic_message(caught), "out of tokens");
+/// let caught = std::panic::catch_unwind(|| std::panic::panic_any(7_u8)).unwrap_err();
+/// assert_eq!(panic_message(caught), "panic with a non-string payload");
+/// ```
+pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     match payload.downcast::<String>() {
         Ok(text) => *text,
         Err(payload) => match payload.downcast::<&'static str>() {

@@ -5,8 +5,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::IdError;
-
 /// The name of a child under its supervisor, unique among that supervisor's children.
 ///
 /// Cheap to clone (an `Arc<str>` inside). A restarted child keeps its id.
@@ -229,6 +227,33 @@ impl fmt::Debug for ChildPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&*self.text, f)
     }
+}
+
+/// Why a string is not a valid [`ChildId`] (see [`ChildId::validate`] for the rule).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdError {
+    /// The id is empty.
+    #[error("an id cannot be empty")]
+    Empty,
+    /// The id is longer than [`ChildId::MAX_LEN`].
+    #[error("an id is at most {max} bytes long; this one is {len}")]
+    TooLong {
+        /// The id's length, in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The id holds a character other than an ASCII letter or digit, `-`, `_`, `.`, `:` or
+    /// `@` (a `/` would make paths ambiguous; whitespace, control characters, quotes and
+    /// braces break logs, traces and metric labels).
+    #[error("an id holds only ASCII letters, digits, '-', '_', '.', ':' and '@'; found {found:?} at byte {at}")]
+    ForbiddenChar {
+        /// The first character not allowed.
+        found: char,
+        /// Where it is, in bytes from the start.
+        at: usize,
+    },
 }
 
 #[cfg(test)]

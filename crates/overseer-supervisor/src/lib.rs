@@ -18,6 +18,10 @@
 //! * ordered shutdown (reverse start order, depth first) with [`Shutdown`] specs;
 //! * significant children and [`AutoShutdown`].
 //!
+//! What follows a child's exit is decided by one pure function, [`decide_restart`], from the
+//! child's restart type, its exit reason, the strategy and the restart window; it returns a
+//! [`RestartDecision`] (see its rule table), and the supervisor only carries it out.
+//!
 //! Every event has an [`EventId`] and names the event that caused it, if any (see
 //! [`EventId`] for the rules): the crash that caused a restart, the
 //! restart that exceeded the intensity and caused an escalation.
@@ -55,12 +59,14 @@
 
 mod causality;
 mod census;
+mod child_info;
 mod child_spec;
+mod decision;
 mod error;
 mod event;
 mod exit_reason;
+mod fate;
 mod id;
-mod in_place;
 mod intensity;
 mod restart;
 mod shutdown;
@@ -74,17 +80,22 @@ mod tree;
 mod worker;
 
 pub use causality::{EventId, EventIds, ExitCause};
-pub use child_spec::{ChildFate, ChildSpec, ChildType};
-pub use error::{ChildOpError, IdError, SpecError, StartError, TreeError};
+pub use child_info::{ChildCounts, ChildInfo, ChildState};
+pub use child_spec::{ChildSpec, ChildType};
+pub use decision::{count_restart, decide_restart, Decider, RestartDecision, RestartScope};
+pub use error::{ChildOpError, SpecError, StartError, TreeError};
 pub use event::{EventBus, EventKind, LifecycleEvent};
-pub use exit_reason::{ChildExit, ExitReason};
-pub use id::{ChildId, ChildPath};
-pub use in_place::{child_reply, AfterFailure, FailureReporter, InPlaceChild, InPlaceRestart};
+pub use exit_reason::{panic_message, ChildExit, ExitReason};
+pub use fate::ChildFate;
+pub use id::{ChildId, ChildPath, IdError};
 pub use intensity::{RestartWindow, Verdict};
 pub use restart::{decide_on_exit, ExitDecision, Restart};
 pub use shutdown::Shutdown;
 pub use strategy::{AutoShutdown, Strategy};
-pub use supervisor_ref::{ChildCounts, ChildInfo, ChildState, SupervisorRef};
+pub use supervisor::in_place::{
+    child_reply, AfterFailure, FailureReporter, InPlaceChild, InPlaceRestart,
+};
+pub use supervisor_ref::SupervisorRef;
 pub use supervisor_spec::{SupervisorSpec, MAX_TREE_DEPTH};
 pub use time::deadline_after;
 pub use tree::{SupervisionTree, TreeBuilder};

@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::child_spec::FateWatcher;
+use crate::fate::FateWatcher;
 use crate::{ChildFate, ChildId, ChildPath};
 
 /// The watchers below one supervisor, by child id. Shared by the supervisor, which keeps it

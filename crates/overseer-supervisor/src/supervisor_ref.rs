@@ -5,18 +5,34 @@ use std::time::Duration;
 
 use ractor::rpc::CallResult;
 use ractor::{ActorCell, ActorRef, ActorStatus, RpcReplyPort};
-use serde::{Deserialize, Serialize};
 
-use crate::supervisor::SupervisorMsg;
-use crate::{ChildId, ChildOpError, ChildPath, ChildSpec, ChildType, Restart};
+use crate::supervisor::message::SupervisorMsg;
+use crate::{ChildCounts, ChildId, ChildInfo, ChildOpError, ChildSpec, ChildType};
 
 /// A cloneable handle to a running supervisor.
 ///
-/// Each call waits at most the handle's call timeout (the tree's default, or
+/// Every call is a request in the supervisor's mailbox and its answer (ractor's `call`). Like
+/// OTP's supervisor, it answers calls one at a time, in the order they arrive, between its own
+/// restarts and shutdowns, so an answer reflects every request sent before it.
+///
+/// # Errors
+/// Every call waits at most the handle's call timeout (the tree's default, or
 /// [`with_call_timeout`](Self::with_call_timeout)) and fails with a typed [`ChildOpError`]:
-/// OTP's `{error, _}` outcomes, [`SupervisorNotRunning`](ChildOpError::SupervisorNotRunning)
-/// after the supervisor exited, or [`Timeout`](ChildOpError::Timeout). Like OTP's supervisor, it
-/// answers calls one at a time, between its own restarts and shutdowns.
+/// OTP's `{error, _}` outcomes (listed on each method),
+/// [`SupervisorNotRunning`](ChildOpError::SupervisorNotRunning) when the supervisor has exited
+/// (or exits before it reaches the request), or [`Timeout`](ChildOpError::Timeout) when no
+/// answer came in time. A timed-out request is not withdrawn: it waits in the mailbox and is
+/// carried out when the supervisor reaches it.
+///
+/// # Cancel safety
+/// A call's future sends nothing until it is first polled. From its first poll the request is
+/// in the supervisor's mailbox: dropping the future then loses only the answer, and the
+/// supervisor carries the request out anyway (a [`which_children`](Self::which_children) sent
+/// after a dropped [`start_child`](Self::start_child) sees the child).
+///
+/// # Panics
+/// The call timeout is a tokio timer: polled outside a Tokio runtime with timers enabled, a
+/// call panics as [`tokio::time::timeout`] does (after sending its request).
 #[derive(Clone)]
 pub struct SupervisorRef {
     actor: ActorRef<SupervisorMsg>,
@@ -52,6 +68,23 @@ impl SupervisorRef {
 
     /// Adds a child to a static supervisor and starts it (OTP `start_child/2`). The child is
     /// placed last in start order. The spec is kept only if the start succeeds.
+    ///
+    /// # Errors
+    /// * [`NotAllowedOnDynamic`](ChildOpError::NotAllowedOnDynamic) on a dynamic supervisor
+    ///   (use [`start_dynamic_child`](Self::start_dynamic_child));
+    /// * [`InvalidSpec`](ChildOpError::InvalidSpec) when the spec is not valid for this
+    ///   supervisor (its id, its options, a nested supervisor's spec or depth);
+    /// * [`AlreadyStarted`](ChildOpError::AlreadyStarted) or
+    ///   [`AlreadyPresent`](ChildOpError::AlreadyPresent) when a running or a stopped child
+    ///   has the id;
+    /// * [`StartFailed`](ChildOpError::StartFailed) when the start failed: nothing of the
+    ///   child is left, and its watcher is told [`Removed`](crate::ChildFate::Removed);
+    /// * [`SupervisorNotRunning`](ChildOpError::SupervisorNotRunning) and
+    ///   [`Timeout`](ChildOpError::Timeout), as every call (see [`SupervisorRef`]).
+    ///
+    /// # Cancel safety
+    /// Dropped after its first poll, the child is still added and started (and kept if the
+    /// start succeeds); only its actor, the answer, is lost.
     pub async fn start_child(&self, spec: ChildSpec) -> Result<ActorCell, ChildOpError> {
         self.call(|reply| SupervisorMsg::StartChild(spec, reply))
             .await?
@@ -59,6 +92,18 @@ impl SupervisorRef {
 
     /// Adds a child to a dynamic supervisor from its template, under `id` (unique among its
     /// children), and starts it.
+    ///
+    /// # Errors
+    /// [`OnlyOnDynamic`](ChildOpError::OnlyOnDynamic) on a static supervisor;
+    /// [`InvalidSpec`](ChildOpError::InvalidSpec) for an invalid id;
+    /// [`AlreadyStarted`](ChildOpError::AlreadyStarted) or
+    /// [`AlreadyPresent`](ChildOpError::AlreadyPresent) (waiting for a restart retry) when a
+    /// child has the id; [`StartFailed`](ChildOpError::StartFailed), the child then forgotten;
+    /// [`SupervisorNotRunning`](ChildOpError::SupervisorNotRunning) and
+    /// [`Timeout`](ChildOpError::Timeout), as every call (see [`SupervisorRef`]).
+    ///
+    /// # Cancel safety
+    /// As [`start_child`](Self::start_child): once polled, the child is started anyway.
     pub async fn start_dynamic_child(
         &self,
         id: impl Into<ChildId>,
@@ -71,7 +116,18 @@ impl SupervisorRef {
     /// Stops a child through its shutdown spec (OTP `terminate_child/2`). A temporary child or a
     /// dynamic supervisor's child is then forgotten; any other keeps its spec for
     /// [`restart_child`](Self::restart_child). Not counted as a restart, never triggers
-    /// automatic shutdown.
+    /// automatic shutdown. Terminating a stopped child succeeds; terminating one that waits
+    /// for a restart retry cancels the retry.
+    ///
+    /// # Errors
+    /// [`NotFound`](ChildOpError::NotFound) when no child has the id;
+    /// [`SupervisorNotRunning`](ChildOpError::SupervisorNotRunning) and
+    /// [`Timeout`](ChildOpError::Timeout), as every call (see [`SupervisorRef`]). A child with a
+    /// long shutdown spec can take longer than the call timeout to stop: it is stopped all the
+    /// same.
+    ///
+    /// # Cancel safety
+    /// Dropped after its first poll, the child is still stopped (and forgotten, as above).
     pub async fn terminate_child(&self, id: impl Into<ChildId>) -> Result<(), ChildOpError> {
         let id = id.into();
         self.call(|reply| SupervisorMsg::TerminateChild(id, reply))
@@ -79,6 +135,17 @@ impl SupervisorRef {
     }
 
     /// Starts a stopped child again (OTP `restart_child/2`); not counted toward intensity.
+    ///
+    /// # Errors
+    /// [`NotAllowedOnDynamic`](ChildOpError::NotAllowedOnDynamic) on a dynamic supervisor;
+    /// [`NotFound`](ChildOpError::NotFound); [`Running`](ChildOpError::Running) or
+    /// [`Restarting`](ChildOpError::Restarting) when the child is not stopped;
+    /// [`StartFailed`](ChildOpError::StartFailed), the child then stays stopped with its spec
+    /// kept; [`SupervisorNotRunning`](ChildOpError::SupervisorNotRunning) and
+    /// [`Timeout`](ChildOpError::Timeout), as every call (see [`SupervisorRef`]).
+    ///
+    /// # Cancel safety
+    /// Dropped after its first poll, the child is still started.
     pub async fn restart_child(&self, id: impl Into<ChildId>) -> Result<ActorCell, ChildOpError> {
         let id = id.into();
         self.call(|reply| SupervisorMsg::RestartChild(id, reply))
@@ -86,6 +153,16 @@ impl SupervisorRef {
     }
 
     /// Forgets a stopped child's spec (OTP `delete_child/2`).
+    ///
+    /// # Errors
+    /// [`NotAllowedOnDynamic`](ChildOpError::NotAllowedOnDynamic) on a dynamic supervisor;
+    /// [`NotFound`](ChildOpError::NotFound); [`Running`](ChildOpError::Running) or
+    /// [`Restarting`](ChildOpError::Restarting) when the child is not stopped;
+    /// [`SupervisorNotRunning`](ChildOpError::SupervisorNotRunning) and
+    /// [`Timeout`](ChildOpError::Timeout), as every call (see [`SupervisorRef`]).
+    ///
+    /// # Cancel safety
+    /// Dropped after its first poll, the spec is still deleted.
     pub async fn delete_child(&self, id: impl Into<ChildId>) -> Result<(), ChildOpError> {
         let id = id.into();
         self.call(|reply| SupervisorMsg::DeleteChild(id, reply))
@@ -93,15 +170,32 @@ impl SupervisorRef {
     }
 
     /// Every child in start order, with its state (OTP `which_children/1`).
+    ///
+    /// # Errors
+    /// [`SupervisorNotRunning`](ChildOpError::SupervisorNotRunning) and
+    /// [`Timeout`](ChildOpError::Timeout), as every call (see [`SupervisorRef`]).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: it changes nothing, and a dropped call only leaves the supervisor an
+    /// answer to throw away.
     pub async fn which_children(&self) -> Result<Vec<ChildInfo>, ChildOpError> {
         self.call(SupervisorMsg::WhichChildren).await
     }
 
     /// How many children there are, by kind and state (OTP `count_children/1`).
+    ///
+    /// # Errors
+    /// [`SupervisorNotRunning`](ChildOpError::SupervisorNotRunning) and
+    /// [`Timeout`](ChildOpError::Timeout), as every call (see [`SupervisorRef`]).
+    ///
+    /// # Cancel safety
+    /// Cancel safe, as [`which_children`](Self::which_children).
     pub async fn count_children(&self) -> Result<ChildCounts, ChildOpError> {
         self.call(SupervisorMsg::CountChildren).await
     }
 
+    /// Sends a request and waits at most the call timeout for its answer. The request is sent
+    /// when this is first polled (ractor's `call` sends before it waits).
     async fn call<T: Send + 'static>(
         &self,
         request: impl FnOnce(RpcReplyPort<T>) -> SupervisorMsg,
@@ -109,6 +203,8 @@ impl SupervisorRef {
         match self.actor.call(request, Some(self.call_timeout)).await {
             Ok(CallResult::Success(value)) => Ok(value),
             Ok(CallResult::Timeout) => Err(ChildOpError::Timeout(self.call_timeout)),
+            // The request was refused (the supervisor had exited) or dropped unanswered (it
+            // exited before reaching it).
             Ok(CallResult::SenderError) | Err(_) => Err(ChildOpError::SupervisorNotRunning),
         }
     }
@@ -123,36 +219,8 @@ impl fmt::Debug for SupervisorRef {
     }
 }
 
-/// Whether a child is running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChildState {
-    /// Running.
-    Running,
-    /// A restart attempt failed; a retry is queued.
-    Restarting,
-    /// Stopped, spec kept.
-    NotRunning,
-}
-
-/// One child, as [`SupervisorRef::which_children`] reports it.
-#[derive(Clone)]
-pub struct ChildInfo {
-    /// The child's id.
-    pub id: ChildId,
-    /// Its path in the tree.
-    pub path: ChildPath,
-    /// Worker or supervisor.
-    pub child_type: ChildType,
-    /// Its restart type.
-    pub restart: Restart,
-    /// Whether it runs.
-    pub state: ChildState,
-    /// Its actor, when running.
-    pub cell: Option<ActorCell>,
-    pub(crate) call_timeout: Duration,
-}
-
+// With the handle it makes: `ChildInfo` is reported through the supervisor's messages, which
+// this file lies above.
 impl ChildInfo {
     /// A handle to this child when it is a running supervisor.
     pub fn supervisor(&self) -> Option<SupervisorRef> {
@@ -164,30 +232,4 @@ impl ChildInfo {
             _ => None,
         }
     }
-}
-
-impl fmt::Debug for ChildInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChildInfo")
-            .field("id", &self.id)
-            .field("path", &self.path)
-            .field("child_type", &self.child_type)
-            .field("restart", &self.restart)
-            .field("state", &self.state)
-            .field("actor", &self.cell.as_ref().map(ActorCell::get_id))
-            .finish()
-    }
-}
-
-/// Child counts, as OTP's `count_children/1` returns them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChildCounts {
-    /// All children, running or not.
-    pub specs: usize,
-    /// Running children.
-    pub active: usize,
-    /// Children that are supervisors.
-    pub supervisors: usize,
-    /// Children that are workers.
-    pub workers: usize,
 }

@@ -9,16 +9,18 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::subtree_watchers::SubtreeWatchers;
+use crate::supervisor::spawn::{spawn_supervisor, SupervisorArgs};
+use crate::supervisor::stop::kill_within;
+use crate::supervisor::tree_context::{EventSink, TreeContext};
+use crate::{
+    ChildFate, ChildPath, EventBus, EventId, EventIds, EventKind, ExitCause, ExitReason,
+    LifecycleEvent, StartError, SupervisorRef, SupervisorSpec, TreeError,
+};
 
 /// How long a shutdown past its deadline waits for the actors it killed to be gone before it
 /// reports those still running (a kill takes effect at the actor's next poll, so this is a few
 /// scheduler turns unless a handler never yields).
 const KILL_GRACE: Duration = Duration::from_millis(50);
-use crate::supervisor::{spawn_supervisor, SupervisorArgs, TreeContext};
-use crate::{
-    ChildFate, ChildPath, EventBus, EventId, EventIds, EventKind, ExitCause, ExitReason,
-    LifecycleEvent, StartError, SupervisorRef, SupervisorSpec, TreeError,
-};
 
 /// A running tree, started from its root [`SupervisorSpec`].
 ///
@@ -62,7 +64,7 @@ pub struct SupervisionTree {
 pub struct TreeBuilder {
     spec: SupervisorSpec,
     events: Option<EventBus>,
-    sink: Option<crate::supervisor::EventSink>,
+    sink: Option<EventSink>,
     call_timeout: Duration,
     ids: EventIds,
     epoch: Option<Instant>,
@@ -116,6 +118,21 @@ impl TreeBuilder {
 
     /// Validates the options and the spec and starts the root supervisor, which starts its
     /// children in order.
+    ///
+    /// # Errors
+    /// [`TreeError::ZeroCallTimeout`] for a zero call timeout; [`TreeError::InvalidSpec`] for an
+    /// invalid spec (nothing is started); [`TreeError::StartFailed`] when the root supervisor
+    /// failed to start: its check before start failed, or a child failed to start
+    /// ([`StartError::ChildFailed`], after the children started before it were stopped again).
+    ///
+    /// # Cancel safety
+    /// Not cancel safe. The root supervisor starts in a task of its own (so that a deep tree's
+    /// starts do not nest on one stack): dropped after its first poll, the future leaves that
+    /// task running, and the tree starts and runs with no [`SupervisionTree`] to stop it. Keep
+    /// the future until it finishes.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime (the root supervisor is spawned on it).
     pub async fn start(self) -> Result<SupervisionTree, TreeError> {
         if self.call_timeout.is_zero() {
             return Err(TreeError::ZeroCallTimeout);
@@ -185,7 +202,8 @@ impl SupervisionTree {
         }
     }
 
-    /// Starts a tree with default options.
+    /// Starts a tree with default options: [`TreeBuilder::start`], with its errors, its
+    /// cancel safety (not cancel safe: a dropped start leaves the tree starting) and its panics.
     pub async fn start(spec: SupervisorSpec) -> Result<Self, TreeError> {
         Self::builder(spec).start().await
     }
@@ -229,6 +247,12 @@ impl SupervisionTree {
     }
 
     /// Waits until the root supervisor has exited, for at most `timeout`; returns whether it has.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: it only waits.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime with timers enabled, as [`tokio::time::timeout`].
     pub async fn wait_for_exit(&self, timeout: Duration) -> bool {
         self.root_cell.wait(Some(timeout)).await.is_ok()
     }
@@ -244,8 +268,14 @@ impl SupervisionTree {
     /// (handlers that never yield to the runtime): it returns then rather than wait for them.
     ///
     /// # Cancel safety
-    /// Dropping the future leaves the tree stopping in order (the stop has been sent) but
-    /// nothing is killed at the deadline.
+    /// Dropped before its first poll, it does nothing. Dropped after, the stop has been sent:
+    /// the tree goes on stopping in order, each child under its own shutdown spec, but nothing
+    /// is killed at `deadline` (a child that never stops, under
+    /// [`Shutdown::Infinity`](crate::Shutdown::Infinity), keeps the tree running), and the
+    /// watchers below the root hear [`Stopped`](ChildFate::Stopped) only when the root exits.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime with timers enabled (the deadline is a tokio timer).
     pub async fn shutdown(&self, deadline: Duration) -> Result<(), TreeError> {
         self.shutdown_caused_by(deadline, None).await
     }
@@ -259,6 +289,15 @@ impl SupervisionTree {
 
     /// [`shutdown`](Self::shutdown), recording `cause` as what caused it: the `stopped` events
     /// of the shutdown name it in `caused_by` (for example the kill switch's trip event).
+    ///
+    /// # Errors
+    /// As [`shutdown`](Self::shutdown).
+    ///
+    /// # Cancel safety
+    /// As [`shutdown`](Self::shutdown); the cause is recorded at the first poll.
+    ///
+    /// # Panics
+    /// As [`shutdown`](Self::shutdown).
     pub async fn shutdown_caused_by(
         &self,
         deadline: Duration,
@@ -273,7 +312,7 @@ impl SupervisionTree {
             .await
         {
             Err(ractor::RactorErr::Timeout) => {
-                let running = crate::supervisor::kill_within(&self.root_cell, KILL_GRACE).await;
+                let running = kill_within(&self.root_cell, KILL_GRACE).await;
                 // The root did not get to tell its children: nothing will start them again.
                 self.root_watchers.settle(ChildFate::Stopped);
                 if running.is_empty() {

@@ -8,16 +8,16 @@ use futures::FutureExt;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 
 use crate::census::{Census, CensusGuard};
-use crate::exit_reason::panic_message;
-use crate::in_place::ChildRestarts;
-use crate::{
-    ChildExit, ChildId, ChildPath, ExitCause, ExitReason, FailureReporter, InPlaceChild, StartError,
-};
+use crate::supervisor::in_place::{FailureReporter, InPlaceChild};
+use crate::supervisor::mailbox::SupervisorMailbox;
+use crate::supervisor::restarts::ChildRestarts;
+use crate::{panic_message, ChildExit, ChildId, ChildPath, ExitCause, ExitReason, StartError};
 
 /// What a start function is told about the child it starts.
 #[derive(Debug, Clone)]
 pub struct StartContext {
-    pub(crate) supervisor: ActorCell,
+    /// The supervisor's actor, and where its in-place children report.
+    pub(crate) mailbox: SupervisorMailbox,
     pub(crate) id: ChildId,
     pub(crate) path: ChildPath,
     pub(crate) previous_exit: Option<ExitReason>,
@@ -115,7 +115,7 @@ impl StartContext {
     /// How the worker reports a failure it survived (see [`InPlaceChild`]).
     pub fn failure_reporter(&self) -> FailureReporter {
         FailureReporter {
-            supervisor: self.supervisor.clone(),
+            mailbox: self.mailbox.clone(),
             restarts_here: self.restarts_here.clone(),
             generation: Arc::clone(&self.generation),
         }
@@ -123,7 +123,7 @@ impl StartContext {
 
     /// The supervisor's actor, for start functions that spawn and link actors themselves.
     pub fn supervisor_cell(&self) -> &ActorCell {
-        &self.supervisor
+        self.mailbox.supervisor()
     }
 
     /// Spawns `actor` linked to the supervisor, wrapped in [`Supervised`] so that a panic in a
@@ -142,7 +142,7 @@ impl StartContext {
                 failure: Some(self.failure.clone()),
             },
             arguments,
-            self.supervisor.clone(),
+            self.mailbox.supervisor().clone(),
         )
         .await
         .map(|(actor_ref, _)| actor_ref)

@@ -195,5 +195,6 @@ fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::Stopped { .. } => "stopped",
         EventKind::Escalated { .. } => "escalated",
         EventKind::AutoShutdown => "auto_shutdown",
+        _ => "other",
     }
 }

@@ -202,3 +202,28 @@ async fn a_child_that_stops_itself_with_a_reason_reports_that_reason() {
         "a permanent child is restarted even after a normal exit"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_supervisor_whose_check_before_start_panics_fails_to_start_with_the_panic() {
+    let spec = SupervisorSpec::one_for_one("root").before_start(|| panic!("not today"));
+    let error = SupervisionTree::start(spec)
+        .await
+        .expect_err("the start fails");
+    assert_eq!(
+        error,
+        TreeError::StartFailed(StartError::Panicked("not today".into()))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_supervisor_whose_check_before_start_fails_fails_to_start_with_that_error() {
+    let spec = SupervisorSpec::one_for_one("root")
+        .before_start(|| Err(StartError::InvalidSpec("no quota".into())));
+    let error = SupervisionTree::start(spec)
+        .await
+        .expect_err("the start fails");
+    assert_eq!(
+        error,
+        TreeError::StartFailed(StartError::InvalidSpec("no quota".into()))
+    );
+}

@@ -34,6 +34,7 @@ pub(super) fn erlang_reason(reason: &ExitReason) -> String {
             text.clone()
         }
         ExitReason::TimedOut(_) => "timeout".into(),
+        other => other.to_string(),
     }
 }
 
@@ -66,6 +67,7 @@ pub(super) fn erlang_result<T>(
         Err(ChildOpError::OnlyOnDynamic) => "not_simple_one_for_one".into(),
         Err(ChildOpError::SupervisorNotRunning) => "noproc".into(),
         Err(ChildOpError::Timeout(_)) => "timeout".into(),
+        Err(other) => other.to_string(),
     };
     format!("{{error,{text}}}")
 }

@@ -153,6 +153,8 @@ impl Run {
                 EventKind::Stopped { reason } => format!("stop {name} {}", erlang_reason(&reason)),
                 EventKind::Escalated { .. } => format!("escalate {name}"),
                 EventKind::AutoShutdown => continue,
+                // A kind OTP's trace has no line for.
+                _ => continue,
             };
             self.trace.push(line);
         }

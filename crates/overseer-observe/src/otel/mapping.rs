@@ -166,6 +166,7 @@ fn plan_lifecycle(plan: &mut SpanPlan, event: &LifecycleEvent, restart: bool) {
             "escalated"
         }
         EventKind::AutoShutdown => "auto_shutdown",
+        other => lifecycle_event_name(other),
     };
     plan.name = format!("{what} {}", event.path);
 }
@@ -178,6 +179,7 @@ fn lifecycle_event_name(kind: &EventKind) -> &'static str {
         EventKind::Stopped { .. } => "stopped",
         EventKind::Escalated { .. } => "escalated",
         EventKind::AutoShutdown => "auto_shutdown",
+        _ => "lifecycle",
     }
 }
 

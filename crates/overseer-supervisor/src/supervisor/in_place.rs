@@ -18,29 +18,29 @@
 //! A one_for_one restart needs nothing of the supervisor but its restart intensity and its
 //! event stream, so a worker that reports with [`FailureReporter::failed`] may be told to carry
 //! it out itself, in its own task, without a message to its supervisor and back
-//! ([`AfterFailure::RebuildNow`]): when the supervisor is between messages, the child's
-//! restart type says restart, and the restart is within the intensity. The decision is taken
-//! under the lock the supervisor takes to count its own restarts, and the same events are
-//! published in the same order. In every other case the failure is reported as above.
+//! ([`AfterFailure::RebuildNow`]): when the supervisor is between messages and the restart
+//! decision ([`decide_restart`](crate::decide_restart), taken by the child) is this child's
+//! restart alone, within the intensity. The decision is taken under the lock the supervisor
+//! takes its own with (`restarts.rs`), and the same events are published in the same order. In
+//! every other case the failure is reported as above, and nothing is counted until the
+//! supervisor decides.
 //!
 //! What differs from a restart with a new actor: messages queued in the mailbox survive the
 //! restart, and the actor id stays the same. Anything else (events, order, counts, timing of
 //! decisions) is the same, which the tests check by running the same scenarios both ways.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use ractor::ActorCell;
 use tokio::sync::oneshot;
 
-use crate::child_spec::FateWatcher;
-use crate::supervisor::{BusyGuard, SupervisorMsg, TreeContext};
-use crate::{
-    decide_on_exit, ChildFate, ChildPath, EventId, EventKind, ExitCause, ExitDecision, ExitReason,
-    Restart, RestartWindow, StartError, Verdict,
-};
+use crate::supervisor::mailbox::{InPlaceReport, SupervisorMailbox};
+use crate::supervisor::restarts::{ChildRestarts, OwnRestart};
+use crate::supervisor::tree_context::BusyGuard;
+use crate::{EventId, EventKind, ExitReason, StartError};
 
 /// What a supervisor asks of a worker it restarts in place. Registered by the worker's start
 /// function with [`StartContext::restart_in_place`](crate::StartContext::restart_in_place).
@@ -92,7 +92,7 @@ pub fn child_reply<T: Send + 'static>(
 /// [`StartContext::failure_reporter`](crate::StartContext::failure_reporter).
 #[derive(Debug, Clone)]
 pub struct FailureReporter {
-    pub(crate) supervisor: ActorCell,
+    pub(crate) mailbox: SupervisorMailbox,
     /// How many times the supervisor has parked or rebuilt the worker: a report names the
     /// count it saw, so one overtaken by a group restart is recognised as stale.
     pub(crate) generation: Arc<AtomicU64>,
@@ -104,9 +104,13 @@ pub struct FailureReporter {
 ///
 /// | Variant | When | The worker then |
 /// |---|---|---|
-/// | [`RebuildNow`](Self::RebuildNow) | the supervisor is between messages, one_for_one, the child's restart type says restart, within the intensity | rebuilds its state now, in its own task, and hands the result to [`InPlaceRestart::finish`] |
+/// | [`RebuildNow`](Self::RebuildNow) | the supervisor is between messages and its decision ([`decide_restart`](crate::decide_restart)) is this child's restart alone: one_for_one, the child's restart type says restart, within the intensity | rebuilds its state now, in its own task, and hands the result to [`InPlaceRestart::finish`] |
 /// | [`Reported`](Self::Reported) | any other case: the supervisor decides as for an exit | waits parked for [`InPlaceChild::rebuild`], [`InPlaceChild::park`] or a stop |
 /// | [`SupervisorGone`](Self::SupervisorGone) | the supervisor has exited | exits |
+///
+/// Each variant asks the worker for something different, so the enum is not
+/// `#[non_exhaustive]`: a worker matches on it exhaustively, and a new case would have to be
+/// handled by every worker.
 #[derive(Debug)]
 #[must_use = "a restart decided here must be carried out and finished"]
 pub enum AfterFailure {
@@ -122,27 +126,31 @@ impl FailureReporter {
     /// Reports that the worker `child` (its own actor) failed with `reason` and has parked.
     /// Returns `false` if the supervisor is gone; the worker should then exit.
     pub fn report(&self, child: &ActorCell, reason: ExitReason) -> bool {
-        let generation = self.generation.load(Ordering::Acquire);
-        self.supervisor
-            .send_message(SupervisorMsg::ChildFailed(
-                child.clone(),
-                reason,
-                generation,
-            ))
-            .is_ok()
+        self.mailbox.post(InPlaceReport::Failed {
+            child: child.clone(),
+            reason,
+            generation: self.generation.load(Ordering::Acquire),
+        })
     }
 
-    /// Like [`report`](Self::report), but when the supervisor's decision can only be to restart
-    /// this worker alone, the worker is told to carry it out itself
-    /// ([`AfterFailure::RebuildNow`]): no message to the supervisor and back.
+    /// Like [`report`](Self::report), but while the supervisor is between messages the worker
+    /// takes the supervisor's decision itself ([`decide_restart`](crate::decide_restart) as
+    /// [`Decider::Child`](crate::Decider::Child)): when it is this worker's restart alone, the
+    /// worker is told to carry it out ([`AfterFailure::RebuildNow`]), with no message to the
+    /// supervisor and back; any other decision is left to the supervisor, nothing counted.
     pub fn failed(&self, child: &ActorCell, reason: ExitReason) -> AfterFailure {
-        let reason = match &self.restarts_here {
-            Some(restarts) => match restarts.try_restart(&self.supervisor, child, reason) {
-                Ok(restart) => return AfterFailure::RebuildNow(restart),
-                Err(reason) => reason,
-            },
-            None => reason,
-        };
+        if let Some(restarts) = &self.restarts_here {
+            if let Some(OwnRestart { stopped, busy }) = restarts.take_own_restart(&reason) {
+                return AfterFailure::RebuildNow(InPlaceRestart {
+                    restarts: restarts.clone(),
+                    child: child.clone(),
+                    previous_exit: reason,
+                    stopped,
+                    finished: false,
+                    _busy: busy,
+                });
+            }
+        }
         if self.report(child, reason) {
             AfterFailure::Reported
         } else {
@@ -158,7 +166,6 @@ impl FailureReporter {
 #[derive(Debug)]
 pub struct InPlaceRestart {
     restarts: ChildRestarts,
-    supervisor: ActorCell,
     child: ActorCell,
     previous_exit: ExitReason,
     stopped: EventId,
@@ -192,9 +199,11 @@ impl InPlaceRestart {
             .tree
             .emit(&restarts.path, kind, Some(self.stopped));
         if rebuilt.is_err() {
-            let failed =
-                SupervisorMsg::RestartInPlaceFailed(self.child.clone(), self.previous_exit.clone());
-            if self.supervisor.send_message(failed).is_err() {
+            let failed = InPlaceReport::RebuildFailed {
+                child: self.child.clone(),
+                previous_exit: self.previous_exit.clone(),
+            };
+            if !self.restarts.shared.mailbox.post(failed) {
                 self.child.stop(None);
             }
         }
@@ -208,133 +217,5 @@ impl Drop for InPlaceRestart {
                 "the restart in place was abandoned before it finished",
             )));
         }
-    }
-}
-
-/// What a supervisor shares with its in-place children so that one of them can carry out its
-/// own one_for_one restart: whether the supervisor is between messages, and its restart window.
-pub(crate) struct SharedRestarts {
-    pub(crate) tree: TreeContext,
-    state: Mutex<RestartsState>,
-}
-
-struct RestartsState {
-    /// A child may restart itself: the supervisor is between messages and not exiting.
-    open: bool,
-    /// The supervisor has decided to exit (or is exiting): never open again.
-    exiting: bool,
-    window: RestartWindow,
-}
-
-impl SharedRestarts {
-    /// Closed until the supervisor has started its children.
-    pub(crate) fn new(tree: TreeContext, window: RestartWindow) -> Arc<Self> {
-        Arc::new(Self {
-            tree,
-            state: Mutex::new(RestartsState {
-                open: false,
-                exiting: false,
-                window,
-            }),
-        })
-    }
-
-    fn lock(&self) -> MutexGuard<'_, RestartsState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Counts a restart the supervisor carries out at second `now`.
-    pub(crate) fn record(&self, now: u64) -> Verdict {
-        self.lock().window.record(now)
-    }
-
-    /// Lets children restart themselves (the supervisor is between messages).
-    pub(crate) fn open(&self) {
-        let mut state = self.lock();
-        state.open = !state.exiting;
-    }
-
-    /// No child restarts itself until the returned guard drops (the supervisor is handling a
-    /// message).
-    pub(crate) fn close(self: &Arc<Self>) -> ClosedRestarts {
-        self.lock().open = false;
-        ClosedRestarts(Arc::clone(self))
-    }
-
-    /// The supervisor exits: no child restarts itself any more.
-    pub(crate) fn close_for_good(&self) {
-        let mut state = self.lock();
-        state.open = false;
-        state.exiting = true;
-    }
-}
-
-/// Keeps a supervisor's children from restarting themselves while it handles a message.
-pub(crate) struct ClosedRestarts(Arc<SharedRestarts>);
-
-impl Drop for ClosedRestarts {
-    fn drop(&mut self) {
-        self.0.open();
-    }
-}
-
-/// What one child of a one_for_one supervisor needs to restart itself.
-#[derive(Clone)]
-pub(crate) struct ChildRestarts {
-    pub(crate) shared: Arc<SharedRestarts>,
-    pub(crate) path: ChildPath,
-    pub(crate) restart: Restart,
-    pub(crate) exit_cause: ExitCause,
-    pub(crate) watcher: Option<FateWatcher>,
-}
-
-impl std::fmt::Debug for ChildRestarts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChildRestarts")
-            .field("path", &self.path)
-            .field("restart", &self.restart)
-            .finish()
-    }
-}
-
-impl ChildRestarts {
-    /// The supervisor's decision, taken here when it can only be this child's restart: the
-    /// `stopped` event is published and the restart counted; the reason back to report it
-    /// instead.
-    fn try_restart(
-        &self,
-        supervisor: &ActorCell,
-        child: &ActorCell,
-        reason: ExitReason,
-    ) -> Result<InPlaceRestart, ExitReason> {
-        if decide_on_exit(self.restart, &reason) != ExitDecision::Restart {
-            return Err(reason);
-        }
-        let tree = &self.shared.tree;
-        let busy = tree.busy();
-        let stopped = {
-            let mut state = self.shared.lock();
-            let now = tree.now_secs();
-            if !state.open || state.window.record_if_allowed(now) == Verdict::Exceeded {
-                return Err(reason);
-            }
-            let stopped = EventKind::Stopped {
-                reason: reason.clone(),
-            };
-            // Under the lock: the supervisor publishes nothing of its own in between.
-            tree.emit(&self.path, stopped, self.exit_cause.take())
-        };
-        if let Some(watcher) = &self.watcher {
-            watcher(&self.path, ChildFate::Restarting);
-        }
-        Ok(InPlaceRestart {
-            restarts: self.clone(),
-            supervisor: supervisor.clone(),
-            child: child.clone(),
-            previous_exit: reason,
-            stopped,
-            finished: false,
-            _busy: busy,
-        })
     }
 }
