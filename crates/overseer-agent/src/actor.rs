@@ -16,28 +16,14 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::agent::Agent;
+use crate::context::{AgentContext, TaskReport};
+use crate::error::{AgentError, AskError};
+use crate::message::AgentMsg;
 use crate::settlement::{Settlement, Verdict};
 use crate::slot::{Answer, ParkAttempt, Reply, Slot};
 use crate::spec::Factory;
-use crate::{Agent, AgentContext, AgentError, AskError};
 use overseer_supervisor::EventId;
-
-/// The messages an agent's actor gets.
-pub(crate) enum AgentMsg {
-    /// Work is waiting in the slot.
-    Wake,
-    /// Its supervisor restarts a group while the agent works: park it after the task.
-    Park(oneshot::Sender<()>),
-}
-
-impl std::fmt::Debug for AgentMsg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Wake => "Wake",
-            Self::Park(_) => "Park",
-        })
-    }
-}
 
 pub(crate) struct AgentActor<A: Agent> {
     pub(crate) slot: Arc<Slot<A>>,
@@ -100,19 +86,6 @@ impl<A: Agent> InPlaceChild for AgentInPlace<A> {
             Ok(())
         }
         .boxed()
-    }
-}
-
-impl<A: Agent> Slot<A> {
-    /// A fresh context for an incarnation of this agent.
-    pub(crate) fn context(&self, path: ChildPath) -> AgentContext {
-        AgentContext::new(
-            self.name.clone(),
-            path,
-            self.shared.budget.clone(),
-            Arc::clone(&self.injected),
-            Arc::clone(&self.tasks),
-        )
     }
 }
 
@@ -314,7 +287,7 @@ impl<A: Agent> AgentActor<A> {
                 })
                 .await,
             };
-        let crate::context::TaskReport {
+        let TaskReport {
             usage,
             injected,
             model,

@@ -12,9 +12,12 @@ use tracing::Instrument;
 
 use overseer_supervisor::EventId;
 
+use crate::agent::Agent;
+use crate::error::AskError;
+use crate::event::{BudgetWarningEvent, SystemEvent};
+use crate::name::AgentName;
 use crate::settlement::Settlement;
 use crate::slot::{Answer, Job, Slot};
-use crate::{Agent, AgentName, AskError, BudgetWarningEvent, SystemEvent};
 
 /// A cheap, cloneable, typed handle to an agent, looked up by name from a running
 /// [`System`](crate::System). It keeps working across restarts: asks go to the agent's queue,

@@ -8,7 +8,7 @@ use overseer_budget::{Refusal, TripReason};
 use overseer_supervisor::{ExitReason, IdError, SpecError, TreeError};
 use serde::{Deserialize, Serialize};
 
-use crate::AgentName;
+use crate::name::AgentName;
 
 /// How an agent's handler fails a task.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]

@@ -31,7 +31,8 @@ use overseer_budget::{BudgetWarning, TripReport};
 use overseer_supervisor::{ChildPath, EventId, LifecycleEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::{AgentName, Usage};
+use crate::name::AgentName;
+use crate::usage::Usage;
 
 /// One event of a [`System`](crate::System).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -46,6 +46,19 @@
 )]
 #![deny(unused_must_use, unsafe_code)]
 
+// The modules, bottom to top: each names (`crate::module`) only modules on lines above its
+// own, so the modules form a DAG. Check: `grep -v '^\s*//' src/X.rs | grep -o 'crate::[a-z_]*'`.
+//
+//   name, usage, cause, tasks, injected_mark, message       leaves
+//   error, event, model                                     facts: errors, events, a model client
+//   shared                                                  what every ask of one system reads
+//   settlement                                              settling an ask's admission
+//   context                                                 what a handler sees
+//   agent, spec                                             the trait and its declaration
+//   slot                                                    the queue that outlives incarnations
+//   actor                                                   the agent side of an ask
+//   agent_ref                                               the caller side of an ask
+//   system                                                  the entry point
 mod actor;
 mod agent;
 mod agent_ref;
@@ -53,8 +66,12 @@ mod cause;
 mod context;
 mod error;
 mod event;
+mod injected_mark;
+mod message;
 mod model;
+mod name;
 mod settlement;
+mod shared;
 mod slot;
 mod spec;
 mod system;
@@ -69,12 +86,10 @@ pub use event::{
     AskEvent, AskOutcome, BreakerEvent, BudgetWarningEvent, KillSwitchEvent, SystemEvent,
 };
 pub use model::{ModelClient, ModelError, ModelRequest, ModelResponse, ScriptedModel};
+pub use name::AgentName;
 pub use spec::AgentSpec;
 pub use system::{System, SystemBuilder, WeakSystem};
 pub use usage::Usage;
-
-/// An agent's name: its child id in the supervision tree.
-pub type AgentName = overseer_supervisor::ChildId;
 
 /// What a user of agents types every day.
 pub mod prelude {

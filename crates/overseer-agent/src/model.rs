@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::Usage;
+use crate::usage::Usage;
 
 /// A request to a language model.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

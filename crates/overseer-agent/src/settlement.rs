@@ -19,8 +19,9 @@ use overseer_budget::{Budget, CommitReport, Reservation};
 use overseer_supervisor::{ChildPath, EventId};
 use tokio::time::Instant;
 
-use crate::system::Shared;
-use crate::{BudgetWarningEvent, SystemEvent, Usage};
+use crate::event::{BudgetWarningEvent, SystemEvent};
+use crate::shared::Shared;
+use crate::usage::Usage;
 
 /// What admitting one ask took, and the spend its handler has reported so far.
 pub(crate) struct Settlement {

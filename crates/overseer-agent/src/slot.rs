@@ -9,6 +9,7 @@
 //! each task, and its supervisor parks an idle one or rebuilds a parked one without a message.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
@@ -19,15 +20,18 @@ use ractor::ActorRef;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::actor::AgentMsg;
-use crate::settlement::{Settlement, Verdict};
-use crate::spec::{AgentConfig, Classifier};
-use crate::system::Shared;
-use crate::tasks::IncarnationTasks;
-use std::borrow::Cow;
-
+use crate::agent::Agent;
+use crate::context::AgentContext;
+use crate::error::AskError;
 use crate::event::{AskEvent, AskOutcome, SystemEvent};
-use crate::{Agent, AgentName, AskError, Usage};
+use crate::injected_mark::InjectedMark;
+use crate::message::AgentMsg;
+use crate::name::AgentName;
+use crate::settlement::{Settlement, Verdict};
+use crate::shared::Shared;
+use crate::spec::{AgentConfig, Classifier};
+use crate::tasks::IncarnationTasks;
+use crate::usage::Usage;
 
 /// The answer to an ask: the outcome, the usage and model reported, and the fault injected, if
 /// any.
@@ -47,27 +51,6 @@ impl<O> Answer<O> {
             usage: Usage::default(),
             injected: None,
             model: None,
-        }
-    }
-}
-
-/// The fault a handler marked its latest task with (see
-/// [`AgentContext::mark_injected`](crate::AgentContext::mark_injected)), and that task's ask:
-/// read by a caller that answers itself (its deadline passed while the handler still ran).
-/// One per agent, as an agent runs one task at a time.
-#[derive(Debug, Default)]
-pub(crate) struct InjectedMark(Mutex<Option<(EventId, &'static str)>>);
-
-impl InjectedMark {
-    pub(crate) fn set(&self, ask: EventId, fault: &'static str) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((ask, fault));
-    }
-
-    /// The fault marked on `ask`, if the latest mark is for it.
-    pub(crate) fn of(&self, ask: EventId) -> Option<&'static str> {
-        match *self.0.lock().unwrap_or_else(PoisonError::into_inner) {
-            Some((marked, fault)) if marked == ask => Some(fault),
-            _ => None,
         }
     }
 }
@@ -187,6 +170,17 @@ impl<A: Agent> Slot<A> {
             injected: Arc::default(),
             tasks: Arc::default(),
         }
+    }
+
+    /// A fresh context for an incarnation of this agent at `path`.
+    pub(crate) fn context(&self, path: ChildPath) -> AgentContext {
+        AgentContext::new(
+            self.name.clone(),
+            path,
+            self.shared.budget.clone(),
+            Arc::clone(&self.injected),
+            Arc::clone(&self.tasks),
+        )
     }
 
     /// Records where the agent sits in the tree (its first start; the same every time).

@@ -1,55 +1,28 @@
 //! The entry point: declare agents, start the tree, look up handles, subscribe, shut down.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
+use std::sync::{Arc, OnceLock, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
-use overseer_breaker::{BreakerKey, BreakerRegistry, State as BreakerState, Transition};
-use overseer_budget::{Budget, InFlightPolicy, TripReport};
+use overseer_breaker::BreakerRegistry;
+use overseer_budget::{Budget, TripReport};
 use overseer_supervisor::{
-    deadline_after, ChildFate, ChildPath, ChildSpec, EventBus, EventId, EventIds, EventKind,
-    StartContext, StartError, SupervisionTree, SupervisorSpec,
+    ChildFate, ChildPath, ChildSpec, EventBus, EventKind, StartContext, StartError,
+    SupervisionTree, SupervisorSpec,
 };
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::actor::{AgentActor, AgentArgs, AgentInPlace};
-use crate::event::EventMeta;
+use crate::agent::Agent;
+use crate::agent_ref::AgentRef;
+use crate::error::{AskError, SystemError};
+use crate::event::SystemEvent;
+use crate::name::AgentName;
+use crate::shared::{Shared, SharedOptions};
 use crate::slot::{AnySlot, Slot};
-use crate::spec::{AgentConfig, Classifier};
-use crate::{
-    Agent, AgentName, AgentRef, AgentSpec, AskError, BreakerEvent, KillSwitchEvent, SystemError,
-    SystemEvent,
-};
-
-/// What every ask of one system reads: held by each agent's slot. It holds no slot and no tree,
-/// so slots and the tree never keep each other alive through it.
-pub(crate) struct Shared {
-    pub(crate) default_ask_timeout: Duration,
-    pub(crate) budget: Option<Budget>,
-    pub(crate) breakers: Option<BreakerRegistry>,
-    /// When the kill switch tripped (set once), for cancelling tasks in flight.
-    tripped_at: watch::Sender<Option<Instant>>,
-    trip_shutdown_timeout: Duration,
-    shut_down: AtomicBool,
-    /// Taken when the system shuts down, which ends every subscriber's stream.
-    events: RwLock<Option<broadcast::Sender<SystemEvent>>>,
-    /// Set by the first subscriber: until then no event is built (one atomic load per ask
-    /// instead of a lock and the channel's receiver count).
-    ever_subscribed: AtomicBool,
-    /// Numbers every event of the system, the tree's included.
-    pub(crate) ids: EventIds,
-    /// The origin of every event's `elapsed`: when the system was built.
-    epoch: Instant,
-    /// The wall-clock time at `epoch`.
-    created_at: SystemTime,
-    /// The kill switch's trip event and the ask that caused it, once it tripped.
-    trip_event: OnceLock<(EventId, Option<EventId>)>,
-    /// The event of each breaker's latest opening, named by the asks it refuses.
-    breaker_openings: DashMap<BreakerKey, EventId>,
-}
+use crate::spec::{AgentConfig, AgentSpec, Classifier};
 
 /// What only the [`System`] holds: the agents' slots, the tree, the deadline timer. Everything
 /// the tree keeps (the event sink, watchers, start functions) refers back to it weakly, so a
@@ -79,7 +52,7 @@ struct Named {
 /// `ShutDown`, the event stream ends, the tree stops in order in the background).
 impl Drop for Registry {
     fn drop(&mut self) {
-        if self.shared.shut_down.swap(true, Ordering::AcqRel) {
+        if self.shared.mark_shut_down() {
             return;
         }
         self.stop_deadline_timer();
@@ -97,162 +70,12 @@ impl Drop for Registry {
     }
 }
 
-impl Shared {
-    /// Whether asks are admitted (neither tripped nor shut down): atomic loads only, for the
-    /// call path; [`closed`](Self::closed) says why not.
-    #[inline]
-    pub(crate) fn is_open(&self) -> bool {
-        !self.is_shut_down() && !self.budget.as_ref().is_some_and(Budget::is_tripped)
-    }
-
-    #[inline]
-    pub(crate) fn is_shut_down(&self) -> bool {
-        self.shut_down.load(Ordering::Acquire)
-    }
-
-    /// Why no ask is admitted any more, if so: the kill switch tripped, or the system shut
-    /// down.
-    pub(crate) fn closed(&self) -> Option<AskError> {
-        if self.is_open() {
-            return None;
-        }
-        if let Some(budget) = &self.budget {
-            if budget.is_tripped() {
-                if let Some(reason) = budget.kill_switch().reason() {
-                    return Some(AskError::KillSwitchTripped {
-                        reason: reason.clone(),
-                    });
-                }
-            }
-        }
-        self.is_shut_down().then_some(AskError::ShutDown)
-    }
-
-    /// Completes when a task in flight must be abandoned because the kill switch tripped, as
-    /// the in-flight policy says (never, at once, or after a grace period).
-    pub(crate) async fn cancelled(&self) {
-        let Some(budget) = &self.budget else {
-            return std::future::pending().await;
-        };
-        let mut tripped = self.tripped_at.subscribe();
-        let at = match tripped.wait_for(Option::is_some).await {
-            Ok(at) => *at,
-            Err(_) => None,
-        };
-        match (budget.kill_switch().in_flight_policy(), at) {
-            (InFlightPolicy::CancelNow, _) => {}
-            (InFlightPolicy::CancelAfter(grace), Some(at)) => {
-                tokio::time::sleep_until(deadline_after(at, grace)).await
-            }
-            _ => std::future::pending().await,
-        }
-    }
-
-    /// Whether anyone receives the events (so that events nobody reads are not built).
-    #[inline]
-    pub(crate) fn has_subscribers(&self) -> bool {
-        self.ever_subscribed.load(Ordering::Acquire) && self.receivers_left()
-    }
-
-    fn receivers_left(&self) -> bool {
-        self.events
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .is_some_and(|sender| sender.receiver_count() > 0)
-    }
-
-    pub(crate) fn publish(&self, event: SystemEvent) {
-        if let Some(sender) = self
-            .events
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            let _ = sender.send(event);
-        }
-    }
-
-    /// Ends the event stream: subscribers receive what was published, then `Closed`.
-    fn close_events(&self) {
-        self.events
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-    }
-
-    /// Stamps a new event: its id, its cause, the time, the path.
-    pub(crate) fn meta(&self, caused_by: Option<EventId>, path: Option<ChildPath>) -> EventMeta {
-        self.meta_at(self.ids.next(), caused_by, path, Instant::now())
-    }
-
-    /// Stamps an event that happened at `at`, whose id may have been assigned earlier (an
-    /// ask's).
-    pub(crate) fn meta_at(
-        &self,
-        id: EventId,
-        caused_by: Option<EventId>,
-        path: Option<ChildPath>,
-        at: Instant,
-    ) -> EventMeta {
-        EventMeta {
-            id,
-            caused_by,
-            elapsed: at.saturating_duration_since(self.epoch),
-            path,
-        }
-    }
-
-    /// The latest opening of the breaker of (`agent`, `task_type`), as the cause of a refusal.
-    pub(crate) fn breaker_opening(&self, agent: &str, task_type: &str) -> Option<EventId> {
-        self.breaker_openings
-            .get(&BreakerKey::new(agent, task_type))
-            .map(|opening| *opening)
-    }
-
-    /// The kill switch's trip event, as the cause of ask `ask`'s refusal: `None` if it has not
-    /// tripped, or if this very ask tripped it (the trip names the ask instead).
-    pub(crate) fn trip_event_causing(&self, ask: EventId) -> Option<EventId> {
-        match self.trip_event.get() {
-            Some(&(trip, cause)) if cause != Some(ask) => Some(trip),
-            _ => None,
-        }
-    }
-
-    /// Publishes a breaker's change of state, caused by the ask `cause` of the agent at `path`.
-    pub(crate) fn publish_transition(
-        &self,
-        transition: &Transition,
-        cause: EventId,
-        path: Option<ChildPath>,
-    ) {
-        let meta = self.meta(Some(cause), path);
-        if transition.to == BreakerState::Open {
-            self.breaker_openings
-                .insert(transition.key.clone(), meta.id);
-        }
-        self.publish(SystemEvent::Breaker(BreakerEvent::new(transition, meta)));
-    }
-}
-
 impl Registry {
     /// The kill switch tripped: publish it, cancel what the policy says, stop the tree in
     /// order so nothing restarts.
     fn on_trip(self: &Arc<Self>, report: &TripReport, runtime: &tokio::runtime::Handle) {
         tracing::error!(reason = %report.reason, after = ?report.after, "kill switch tripped");
-        self.shared.tripped_at.send_replace(Some(Instant::now()));
-        let (caused_by, path) = match crate::cause::ask_in_progress() {
-            Some((ask, path)) => (Some(ask), path),
-            None => (None, None),
-        };
-        let meta = self.shared.meta(caused_by, path);
-        let trip = meta.id;
-        let _ = self.shared.trip_event.set((trip, caused_by));
-        self.shared
-            .publish(SystemEvent::KillSwitchTripped(KillSwitchEvent::new(
-                meta,
-                report.clone(),
-            )));
+        let trip = self.shared.record_trip(report);
         let registry = Arc::clone(self);
         runtime.spawn(async move {
             if let Some(tree) = registry.tree.get() {
@@ -555,24 +378,15 @@ impl SystemBuilder {
                 max: System::MAX_EVENT_CAPACITY,
             });
         }
-        let (events, _) = broadcast::channel(self.event_capacity);
         Ok(System {
             registry: Arc::new(Registry {
-                shared: Arc::new(Shared {
+                shared: Arc::new(Shared::new(SharedOptions {
                     default_ask_timeout: self.ask_timeout,
+                    event_capacity: self.event_capacity,
                     budget: self.budget,
                     breakers: self.breakers,
-                    tripped_at: watch::channel(None).0,
                     trip_shutdown_timeout: self.trip_shutdown_timeout,
-                    shut_down: AtomicBool::new(false),
-                    events: RwLock::new(Some(events)),
-                    ever_subscribed: AtomicBool::new(false),
-                    ids: EventIds::default(),
-                    epoch: Instant::now(),
-                    created_at: SystemTime::now(),
-                    trip_event: OnceLock::new(),
-                    breaker_openings: DashMap::new(),
-                }),
+                })),
                 slots: DashMap::new(),
                 tree: OnceLock::new(),
                 deadline_timer: std::sync::Mutex::new(None),
@@ -849,24 +663,7 @@ impl System {
     /// A new subscriber to the system's events (supervision and asks, in one stream).
     /// The stream ends (`RecvError::Closed`) once the system has shut down.
     pub fn subscribe(&self) -> broadcast::Receiver<SystemEvent> {
-        match self
-            .registry
-            .shared
-            .events
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            Some(sender) => {
-                self.registry
-                    .shared
-                    .ever_subscribed
-                    .store(true, Ordering::Release);
-                sender.subscribe()
-            }
-            // Shut down: a receiver whose stream is already over.
-            None => broadcast::channel(1).1,
-        }
+        self.registry.shared.subscribe()
     }
 
     /// The running tree, once started.
@@ -882,10 +679,7 @@ impl System {
     /// Shuts down: from now on every ask fails with [`AskError::ShutDown`]; the tree stops in
     /// order within `deadline` (the rest is killed after it); queued asks fail with `ShutDown`.
     pub async fn shutdown(&self, deadline: Duration) -> Result<(), SystemError> {
-        self.registry
-            .shared
-            .shut_down
-            .store(true, Ordering::Release);
+        self.registry.shared.mark_shut_down();
         self.registry.stop_deadline_timer();
         let stopped = match self.registry.tree.get() {
             Some(tree) => tree.shutdown(deadline).await.map_err(SystemError::from),
