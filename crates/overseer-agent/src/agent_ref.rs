@@ -295,22 +295,14 @@ impl<A: Agent> AgentRef<A> {
                     agent: self.slot.name.clone(),
                     after: timeout,
                 };
-                match settlement.as_deref().map(Settlement::take) {
-                    // The incarnation settled the ask as its deadline passed: its answer is
-                    // on its way (it is sent right after the settlement, without a wait).
-                    Some(None) => match answer.await {
-                        Ok(answered) => return answered,
-                        Err(_dropped) => timeout,
-                    },
-                    // Recorded before the caller hears of it, so that a retry meets a breaker
-                    // that has counted the timeout.
-                    Some(Some(taken)) => {
-                        let verdict = self.slot.error_verdict(&timeout, deadline - asked_at);
-                        taken.settle(&self.slot.shared, id, self.slot.path(), Some(verdict));
-                        timeout
+                if self.settle_timeout(settlement.as_deref(), id, &timeout, deadline - asked_at) {
+                    // The incarnation settled the ask as its deadline passed: its answer is on
+                    // its way (it is sent right after the settlement, without a wait).
+                    if let Ok(answered) = answer.await {
+                        return answered;
                     }
-                    None => timeout,
                 }
+                timeout
             }
         };
         // The handler may have marked the task before it hung or was killed.
@@ -318,6 +310,27 @@ impl<A: Agent> AgentRef<A> {
             injected: self.slot.injected.of(id),
             ..Answer::error(unanswered)
         }
+    }
+
+    /// Settles an ask whose deadline passed before its answer came, unless the incarnation
+    /// did already; returns whether it did (its answer is then on its way). Recorded before
+    /// the caller hears of the timeout, so that a retry meets a breaker that has counted it.
+    fn settle_timeout(
+        &self,
+        settlement: Option<&Settlement>,
+        id: EventId,
+        timeout: &AskError,
+        waited: Duration,
+    ) -> bool {
+        let Some(settlement) = settlement else {
+            return false;
+        };
+        let Some(taken) = settlement.take() else {
+            return true;
+        };
+        let verdict = self.slot.error_verdict(timeout, waited);
+        taken.settle(&self.slot.shared, id, self.slot.path(), Some(verdict));
+        false
     }
 
     /// The error of an ask whose incarnation was killed while it held the task; the spend

@@ -56,6 +56,7 @@
 //   context                                                 what a handler sees
 //   agent, spec                                             the trait and its declaration
 //   slot                                                    the queue that outlives incarnations
+//   outcome                                                 a task's end: judged, settled
 //   actor                                                   the agent side of an ask
 //   agent_ref                                               the caller side of an ask
 //   system                                                  the entry point
@@ -70,6 +71,7 @@ mod injected_mark;
 mod message;
 mod model;
 mod name;
+mod outcome;
 mod settlement;
 mod shared;
 mod slot;

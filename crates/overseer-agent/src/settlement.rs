@@ -136,9 +136,27 @@ impl Settlement {
         std::mem::take(&mut self.open().late)
     }
 
+    /// Settles a task that ended in its incarnation, unless its caller did already (its
+    /// deadline passed first); spend reported after that is charged on its own.
+    pub(crate) fn settle_ended(
+        &self,
+        shared: &Shared,
+        agent: &str,
+        id: EventId,
+        path: Option<&ChildPath>,
+        verdict: Option<Verdict>,
+    ) {
+        if let Some(taken) = self.take() {
+            taken.settle(shared, id, path, verdict);
+        }
+        if let Some(budget) = &shared.budget {
+            self.charge_late(budget, agent);
+        }
+    }
+
     /// Charges spend reported after the ask was settled to `budget` (it is not refused: it
     /// was spent).
-    pub(crate) fn charge_late(&self, budget: &Budget, agent: &str) {
+    fn charge_late(&self, budget: &Budget, agent: &str) {
         let late = self.take_late();
         if !late.is_zero() {
             budget.charge(agent, late.into());
