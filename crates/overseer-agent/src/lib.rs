@@ -49,7 +49,8 @@
 // The modules, bottom to top: each names (`crate::module`) only modules on lines above its
 // own, so the modules form a DAG. Check: `grep -v '^\s*//' src/X.rs | grep -o 'crate::[a-z_]*'`.
 //
-//   name, usage, cause, tasks, injected_mark, message       leaves
+//   name, usage, cause, tasks, injected_mark, message,
+//   lifecycle                                               leaves
 //   error, event, model                                     facts: errors, events, a model client
 //   shared                                                  what every ask of one system reads
 //   settlement                                              settling an ask's admission
@@ -68,6 +69,7 @@ mod context;
 mod error;
 mod event;
 mod injected_mark;
+mod lifecycle;
 mod message;
 mod model;
 mod name;
