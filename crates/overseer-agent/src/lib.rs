@@ -60,7 +60,9 @@
 //   outcome                                                 a task's end: judged, settled
 //   actor                                                   the agent side of an ask
 //   agent_ref                                               the caller side of an ask
-//   system                                                  the entry point
+//   system/registry                                         the agents by name
+//   system/agent_child, system/tree                         an agent as a child; the tree run
+//   system                                                  the entry point: the public handles
 mod actor;
 mod agent;
 mod agent_ref;

@@ -1,188 +1,29 @@
 //! The entry point: declare agents, start the tree, look up handles, subscribe, shut down.
+//!
+//! The public handles live here; beside them, the registry of agents by name
+//! (`system/registry.rs`), an agent as a supervisor child (`system/agent_child.rs`) and the
+//! running of the tree, from its start to its stop (`system/tree.rs`).
 
-use std::sync::{Arc, OnceLock, PoisonError, Weak};
+mod agent_child;
+mod registry;
+mod tree;
+
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
-use dashmap::mapref::entry::Entry;
-use dashmap::DashMap;
 use overseer_breaker::BreakerRegistry;
-use overseer_budget::{Budget, TripReport};
-use overseer_supervisor::{
-    ChildFate, ChildPath, ChildSpec, EventBus, EventKind, StartContext, StartError,
-    SupervisionTree, SupervisorSpec,
-};
+use overseer_budget::Budget;
+use overseer_supervisor::{ChildSpec, SupervisionTree, SupervisorSpec};
 use tokio::sync::broadcast;
-use tokio::time::Instant;
 
-use crate::actor::{AgentActor, AgentArgs, AgentInPlace};
+use self::agent_child::{agent_child, check};
+use self::registry::Registry;
 use crate::agent::Agent;
 use crate::agent_ref::AgentRef;
 use crate::error::{AskError, SystemError};
 use crate::event::SystemEvent;
-use crate::name::AgentName;
 use crate::shared::{Shared, SharedOptions};
-use crate::slot::{AnySlot, Slot};
-use crate::spec::{AgentConfig, AgentSpec, Classifier};
-
-/// What only the [`System`] holds: the agents' slots, the tree, the deadline timer. Everything
-/// the tree keeps (the event sink, watchers, start functions) refers back to it weakly, so a
-/// stopped system is freed once its handles are dropped.
-pub(crate) struct Registry {
-    shared: Arc<Shared>,
-    /// Every name in use, with its agent's slot: names are unique in a system.
-    slots: DashMap<AgentName, Named>,
-    tree: OnceLock<SupervisionTree>,
-    deadline_timer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
-}
-
-/// One agent name of a system, and what holds it.
-struct Named {
-    slot: Arc<dyn AnySlot>,
-    /// Declared with [`System::agent`]: the name is that agent's for the system's life. Else
-    /// taken by a dynamic child made from a template, and free again once the child is
-    /// removed.
-    declared: bool,
-    /// Where the agent is placed in the tree: set by its first start (a declared agent's, for
-    /// good), `None` for a declared agent not started yet. Fates told about other placements
-    /// of the name (a start refused because the name was taken) are not the agent's.
-    placed_at: Option<ChildPath>,
-}
-
-/// The last [`System`] handle is gone: shut the system down without waiting (asks fail with
-/// `ShutDown`, the event stream ends, the tree stops in order in the background).
-impl Drop for Registry {
-    fn drop(&mut self) {
-        if self.shared.mark_shut_down() {
-            return;
-        }
-        self.stop_deadline_timer();
-        for named in self.slots.iter() {
-            named.slot.shut_down();
-        }
-        match self.tree.get() {
-            Some(tree) if tree.is_running() => {
-                tracing::debug!("the last System handle was dropped: shutting the tree down");
-                // The root's `stopped` event ends the event stream (see `start`).
-                tree.begin_shutdown();
-            }
-            _ => self.shared.close_events(),
-        }
-    }
-}
-
-impl Registry {
-    /// The kill switch tripped: publish it, cancel what the policy says, stop the tree in
-    /// order so nothing restarts.
-    fn on_trip(self: &Arc<Self>, report: &TripReport, runtime: &tokio::runtime::Handle) {
-        tracing::error!(reason = %report.reason, after = ?report.after, "kill switch tripped");
-        let trip = self.shared.record_trip(report);
-        let registry = Arc::clone(self);
-        runtime.spawn(async move {
-            if let Some(tree) = registry.tree.get() {
-                let timeout = registry.shared.trip_shutdown_timeout;
-                if let Err(error) = tree.shutdown_caused_by(timeout, Some(trip)).await {
-                    tracing::error!(%error, "the tree did not stop in order after the trip");
-                }
-            }
-            for named in registry.slots.iter() {
-                named.slot.shut_down();
-            }
-        });
-    }
-
-    /// The root supervisor has exited: no agent of the tree will run again.
-    fn tree_stopped(&self) {
-        self.stop_deadline_timer();
-        for named in self.slots.iter() {
-            named.slot.on_fate(ChildFate::Stopped);
-        }
-    }
-
-    /// The budget's wall-clock timer is not needed once the tree has stopped.
-    fn stop_deadline_timer(&self) {
-        if let Some(timer) = self
-            .deadline_timer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            timer.abort();
-        }
-    }
-
-    /// Takes the name `name` for the agent started at `path` and gives its slot (made on the
-    /// first start of a dynamic child). `declared`: whether the start comes from the spec of an
-    /// agent declared with [`System::agent`], else from a template. Refused, with nothing taken
-    /// over, when the name is held by another placement, or declared by an agent not in the
-    /// tree and asked for by a template.
-    fn claim<A: Agent>(
-        self: &Arc<Self>,
-        name: &AgentName,
-        path: &ChildPath,
-        declared: bool,
-        config: AgentConfig,
-        classifier: &Classifier<A>,
-    ) -> Result<Arc<Slot<A>>, StartError> {
-        let taken = |holder: Option<&ChildPath>| StartError::NameTaken {
-            name: name.clone(),
-            holder: holder.cloned(),
-        };
-        let slot = match self.slots.entry(name.clone()) {
-            Entry::Occupied(mut occupied) => {
-                let named = occupied.get_mut();
-                match &named.placed_at {
-                    // The same child again (a restart, or added again where it was).
-                    Some(at) if at == path => {}
-                    Some(at) => return Err(taken(Some(at))),
-                    None if !declared => return Err(taken(None)),
-                    None => named.placed_at = Some(path.clone()),
-                }
-                Arc::clone(&named.slot)
-            }
-            Entry::Vacant(vacant) => {
-                let slot: Arc<dyn AnySlot> = Arc::new(Slot::<A>::new(
-                    name.clone(),
-                    config,
-                    classifier.clone(),
-                    Arc::clone(&self.shared),
-                ));
-                vacant.insert(Named {
-                    slot: Arc::clone(&slot),
-                    declared,
-                    placed_at: Some(path.clone()),
-                });
-                slot
-            }
-        };
-        let found = slot.agent_type();
-        slot.into_any().downcast::<Slot<A>>().map_err(|_| {
-            StartError::Failed(format!(
-                "the agent name '{name}' is used by a {found}, not a {}",
-                std::any::type_name::<A>()
-            ))
-        })
-    }
-
-    /// A supervisor decided `fate` for the child at `path`: told to the agent placed there. A
-    /// dynamic child removed gives its name back; its slot stays stopped for the `AgentRef`s
-    /// still holding it.
-    fn on_fate(&self, path: &ChildPath, fate: ChildFate) {
-        let Some((slot, declared)) = self
-            .slots
-            .get(path.name())
-            .filter(|named| named.placed_at.as_ref() == Some(path))
-            .map(|named| (Arc::clone(&named.slot), named.declared))
-        else {
-            return;
-        };
-        slot.on_fate(fate);
-        if fate == ChildFate::Removed && !declared {
-            self.slots.remove_if(path.name(), |_, named| {
-                !named.declared && named.placed_at.as_ref() == Some(path)
-            });
-        }
-    }
-}
+use crate::spec::AgentSpec;
 
 /// A system of agents under one supervision tree.
 ///
@@ -228,7 +69,7 @@ pub struct System {
 impl std::fmt::Debug for System {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("System")
-            .field("agents", &self.registry.slots.len())
+            .field("agents", &self.registry.agents())
             .field("started", &self.registry.tree.get().is_some())
             .field("shut_down", &self.registry.shared.is_shut_down())
             .finish()
@@ -378,19 +219,15 @@ impl SystemBuilder {
                 max: System::MAX_EVENT_CAPACITY,
             });
         }
+        let shared = Shared::new(SharedOptions {
+            default_ask_timeout: self.ask_timeout,
+            event_capacity: self.event_capacity,
+            budget: self.budget,
+            breakers: self.breakers,
+            trip_shutdown_timeout: self.trip_shutdown_timeout,
+        });
         Ok(System {
-            registry: Arc::new(Registry {
-                shared: Arc::new(Shared::new(SharedOptions {
-                    default_ask_timeout: self.ask_timeout,
-                    event_capacity: self.event_capacity,
-                    budget: self.budget,
-                    breakers: self.breakers,
-                    trip_shutdown_timeout: self.trip_shutdown_timeout,
-                })),
-                slots: DashMap::new(),
-                tree: OnceLock::new(),
-                deadline_timer: std::sync::Mutex::new(None),
-            }),
+            registry: Arc::new(Registry::new(shared)),
         })
     }
 }
@@ -453,29 +290,10 @@ impl System {
     /// runs at one place in the tree, the first it starts at, and starting its spec anywhere
     /// else fails with [`StartError::NameTaken`].
     pub fn agent<A: Agent>(&self, spec: AgentSpec<A>) -> Result<ChildSpec, SystemError> {
-        self.check(&spec)?;
-        let slot = match self.registry.slots.entry(spec.name.clone()) {
-            Entry::Occupied(_) => return Err(SystemError::DuplicateAgent(spec.name.to_string())),
-            Entry::Vacant(vacant) => {
-                let slot = Arc::new(Slot::<A>::new(
-                    spec.name.clone(),
-                    spec.config,
-                    spec.classifier.clone(),
-                    Arc::clone(&self.registry.shared),
-                ));
-                vacant.insert(Named {
-                    slot: Arc::clone(&slot) as Arc<dyn AnySlot>,
-                    declared: true,
-                    placed_at: None,
-                });
-                slot
-            }
-        };
-        if self.registry.tree.get().is_some() {
-            // Declared after the start: not in the tree until added to it.
-            slot.tree_started();
-        }
-        Ok(self.child_spec(spec, true))
+        check(&spec)?;
+        self.registry
+            .declare(&spec.name, spec.config, &spec.classifier)?;
+        Ok(agent_child(&self.registry, spec, true))
     }
 
     /// Declares an agent template for a dynamic supervisor: each child added with
@@ -489,80 +307,8 @@ impl System {
     /// `AgentRef`s to it then keep failing with [`AskError::AgentStopped`], and a later child
     /// with the same name is a new agent.
     pub fn agent_template<A: Agent>(&self, spec: AgentSpec<A>) -> Result<ChildSpec, SystemError> {
-        self.check(&spec)?;
-        Ok(self.child_spec(spec, false))
-    }
-
-    fn check<A: Agent>(&self, spec: &AgentSpec<A>) -> Result<(), SystemError> {
-        spec.name
-            .validate()
-            .map_err(|error| SystemError::InvalidAgentName {
-                name: spec.name.to_string(),
-                error,
-            })?;
-        if spec.config.ask_timeout == Some(Duration::ZERO) {
-            return Err(SystemError::ZeroTimeout(spec.name.to_string()));
-        }
-        Ok(())
-    }
-
-    /// The supervisor child running `spec`: a declared agent's (`declared`) or a template's.
-    fn child_spec<A: Agent>(&self, spec: AgentSpec<A>, declared: bool) -> ChildSpec {
-        // The tree keeps these closures: they refer to the system weakly.
-        let registry = Arc::downgrade(&self.registry);
-        let factory = spec.factory;
-        let config = spec.config;
-        let classifier = spec.classifier;
-        let name = spec.name.clone();
-        let start = move |context: StartContext| {
-            let factory = Arc::clone(&factory);
-            let slot = match registry.upgrade() {
-                // A declared agent's spec names one agent: not a template, nor renamed.
-                Some(_) if declared && context.id() != &name => {
-                    Err(StartError::InvalidSpec(format!(
-                        "agent '{name}' is declared with System::agent and cannot run as '{}'; \
-                         use System::agent_template for a dynamic supervisor",
-                        context.id()
-                    )))
-                }
-                Some(registry) => {
-                    registry.claim::<A>(context.id(), context.path(), declared, config, &classifier)
-                }
-                None => Err(StartError::failed("the system is gone")),
-            };
-            async move {
-                let slot = slot?;
-                slot.place(context.path(), context.exit_cause());
-                let args = AgentArgs {
-                    factory: Arc::clone(&factory),
-                    path: context.path().clone(),
-                    previous_exit: context.previous_exit().cloned(),
-                };
-                let reporter = context.failure_reporter();
-                let in_place_slot = Arc::clone(&slot);
-                let actor = context.spawn(AgentActor { slot, reporter }, args).await?;
-                context.restart_in_place(AgentInPlace {
-                    actor: actor.clone(),
-                    slot: in_place_slot,
-                    factory: Arc::clone(&factory),
-                    path: context.path().clone(),
-                });
-                Ok(actor)
-            }
-        };
-        let watcher = Arc::downgrade(&self.registry);
-        let mut child = ChildSpec::worker(spec.name, start)
-            .restart(spec.restart)
-            .unique_in_tree(declared)
-            .watch(move |path, fate| {
-                if let Some(registry) = watcher.upgrade() {
-                    registry.on_fate(path, fate);
-                }
-            });
-        if let Some(shutdown) = spec.shutdown {
-            child = child.shutdown(shutdown);
-        }
-        child
+        check(&spec)?;
+        Ok(agent_child(&self.registry, spec, false))
     }
 
     /// Starts the supervision tree. A system starts once.
@@ -570,55 +316,7 @@ impl System {
         if self.registry.tree.get().is_some() {
             return Err(SystemError::AlreadyStarted);
         }
-        let shared = Arc::clone(&self.registry.shared);
-        let registry = Arc::downgrade(&self.registry);
-        let tree = SupervisionTree::builder(spec)
-            .events(EventBus::new(16))
-            .event_ids(self.registry.shared.ids.clone())
-            .epoch(self.registry.shared.epoch)
-            .event_sink(move |event| {
-                if shared.has_subscribers() {
-                    shared.publish(SystemEvent::Lifecycle(event.clone()));
-                }
-                if matches!(event.kind, EventKind::Stopped { .. }) && event.path.is_root() {
-                    match registry.upgrade() {
-                        Some(registry) => registry.tree_stopped(),
-                        // Every System handle was dropped: nobody else will end the stream.
-                        None => shared.close_events(),
-                    }
-                }
-            })
-            .start()
-            .await?;
-        self.registry
-            .tree
-            .set(tree)
-            .map_err(|_| SystemError::AlreadyStarted)?;
-        for named in self.registry.slots.iter() {
-            named.slot.tree_started();
-        }
-        if let Some(budget) = &self.registry.shared.budget {
-            let runtime = tokio::runtime::Handle::current();
-            let registry = Arc::downgrade(&self.registry);
-            budget.kill_switch().on_trip(move |report| {
-                if let Some(registry) = registry.upgrade() {
-                    registry.on_trip(report, &runtime);
-                }
-            });
-            if let Some(deadline) = budget.deadline() {
-                let budget = budget.clone();
-                let timer = tokio::spawn(async move {
-                    tokio::time::sleep_until(deadline).await;
-                    budget.check_deadline(Instant::now());
-                });
-                *self
-                    .registry
-                    .deadline_timer
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(timer);
-            }
-        }
-        Ok(())
+        self.registry.start_tree(spec).await
     }
 
     /// The circuit breakers guarding this system's asks, if any (for snapshots and operator
@@ -642,22 +340,7 @@ impl System {
 
     /// A handle to the agent named `name`.
     pub fn agent_ref<A: Agent>(&self, name: &str) -> Result<AgentRef<A>, AskError> {
-        let slot = self
-            .registry
-            .slots
-            .get(name)
-            .map(|named| Arc::clone(&named.slot))
-            .ok_or_else(|| AskError::UnknownAgent {
-                name: name.to_string(),
-            })?;
-        let slot = slot
-            .into_any()
-            .downcast::<Slot<A>>()
-            .map_err(|_| AskError::WrongAgentType {
-                name: name.to_string(),
-                expected: std::any::type_name::<A>(),
-            })?;
-        Ok(AgentRef::new(slot))
+        self.registry.lookup(name).map(AgentRef::new)
     }
 
     /// A new subscriber to the system's events (supervision and asks, in one stream).
@@ -679,16 +362,6 @@ impl System {
     /// Shuts down: from now on every ask fails with [`AskError::ShutDown`]; the tree stops in
     /// order within `deadline` (the rest is killed after it); queued asks fail with `ShutDown`.
     pub async fn shutdown(&self, deadline: Duration) -> Result<(), SystemError> {
-        self.registry.shared.mark_shut_down();
-        self.registry.stop_deadline_timer();
-        let stopped = match self.registry.tree.get() {
-            Some(tree) => tree.shutdown(deadline).await.map_err(SystemError::from),
-            None => Ok(()),
-        };
-        for named in self.registry.slots.iter() {
-            named.slot.shut_down();
-        }
-        self.registry.shared.close_events();
-        stopped
+        self.registry.shut_down(deadline).await
     }
 }
