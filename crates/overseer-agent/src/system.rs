@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use overseer_breaker::BreakerRegistry;
 use overseer_budget::Budget;
-use overseer_supervisor::{ChildSpec, SupervisionTree, SupervisorSpec};
+use overseer_supervisor::{ChildSpec, StartError, SupervisionTree, SupervisorSpec, TreeError};
 use tokio::sync::broadcast;
 
 use self::agent_child::{agent_child, check};
@@ -311,12 +311,44 @@ impl System {
         Ok(agent_child(&self.registry, spec, false))
     }
 
-    /// Starts the supervision tree. A system starts once.
+    /// Starts the supervision tree from `spec`: the root supervisor starts its children in
+    /// order, each agent's first incarnation among them (its [`Agent::on_start`] included). A
+    /// system starts once. From then on, agents declared but not in the tree refuse asks with
+    /// [`AskError::NotInTree`] until they are added to it.
+    ///
+    /// # Errors
+    /// * [`SystemError::AlreadyStarted`]: the system was started, or is starting.
+    /// * [`SystemError::Tree`]: the spec is invalid ([`TreeError::InvalidSpec`]), or the root
+    ///   supervisor failed to start ([`TreeError::StartFailed`]: a child's start failed and
+    ///   the root gave up). A failed start may be retried.
+    ///
+    /// # Cancel safety
+    /// The start runs on a task of its own, so dropping the future does not cancel it: the
+    /// tree goes on starting and, once started, the system holds it as if the caller had
+    /// waited (its agents serve asks; [`shutdown`](Self::shutdown), or dropping the last
+    /// handle, stops it), and another start is refused with [`SystemError::AlreadyStarted`].
+    /// Only the result is lost. A system shut down while its tree starts stops the tree as
+    /// soon as it has started.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime.
+    ///
+    /// [`TreeError::InvalidSpec`]: overseer_supervisor::TreeError::InvalidSpec
+    /// [`TreeError::StartFailed`]: overseer_supervisor::TreeError::StartFailed
     pub async fn start(&self, spec: SupervisorSpec) -> Result<(), SystemError> {
-        if self.registry.tree.get().is_some() {
+        if !self.registry.claim_start() {
             return Err(SystemError::AlreadyStarted);
         }
-        self.registry.start_tree(spec).await
+        // On a task of its own: a caller that stops waiting must not leave a tree running that
+        // the system does not hold (it could not stop it).
+        let start = tokio::spawn(Arc::clone(&self.registry).start_tree(spec));
+        match start.await {
+            Ok(started) => started,
+            Err(failed) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
+            Err(_cancelled) => Err(SystemError::Tree(TreeError::StartFailed(
+                StartError::failed("the runtime shut down while the tree was starting"),
+            ))),
+        }
     }
 
     /// The circuit breakers guarding this system's asks, if any (for snapshots and operator
@@ -359,8 +391,29 @@ impl System {
         self.registry.shared.is_shut_down()
     }
 
-    /// Shuts down: from now on every ask fails with [`AskError::ShutDown`]; the tree stops in
-    /// order within `deadline` (the rest is killed after it); queued asks fail with `ShutDown`.
+    /// Shuts the system down: from now on every ask fails with [`AskError::ShutDown`]; the tree
+    /// stops in order within `deadline` (each child under its shutdown spec; what still runs at
+    /// the deadline is killed); asks still queued fail with `ShutDown`; then the event stream
+    /// ends (subscribers receive what was published, then `Closed`). Shutting down a system
+    /// that was never started, or is already shut down, succeeds.
+    ///
+    /// # Errors
+    /// [`SystemError::Tree`] when the tree did not stop in order within `deadline` and the rest
+    /// was killed ([`TreeError::ShutdownTimedOut`]), or killed actors still ran shortly after
+    /// ([`TreeError::ShutdownIncomplete`]: handlers that never yield to the runtime). The
+    /// system is shut down all the same.
+    ///
+    /// # Cancel safety
+    /// Dropping the future does not undo the shutdown: asks fail with `ShutDown` from its first
+    /// poll, and the tree goes on stopping in order (each agent's queued asks fail as it
+    /// stops), but nothing is killed at the deadline. What the call would have done once the
+    /// tree stopped (fail what is still queued, end the event stream) is done by another
+    /// `shutdown`, which does not wait for a tree still stopping
+    /// ([`SupervisionTree::wait_for_exit`] does), or when the last handle is dropped (the
+    /// stream then ends once the root has stopped).
+    ///
+    /// [`TreeError::ShutdownTimedOut`]: overseer_supervisor::TreeError::ShutdownTimedOut
+    /// [`TreeError::ShutdownIncomplete`]: overseer_supervisor::TreeError::ShutdownIncomplete
     pub async fn shutdown(&self, deadline: Duration) -> Result<(), SystemError> {
         self.registry.shut_down(deadline).await
     }

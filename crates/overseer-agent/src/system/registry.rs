@@ -1,5 +1,6 @@
 //! The agents of one system, by name: declared, claimed by a start, told their fate, looked up.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
 use dashmap::mapref::entry::Entry;
@@ -21,6 +22,8 @@ pub(crate) struct Registry {
     /// Every name in use, with its agent's slot: names are unique in a system.
     slots: DashMap<AgentName, Named>,
     pub(super) tree: OnceLock<SupervisionTree>,
+    /// Set by the first start (and cleared if it fails), so that a system starts one tree.
+    pub(super) start_claimed: AtomicBool,
     pub(super) deadline_timer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -44,6 +47,7 @@ impl Registry {
             shared: Arc::new(shared),
             slots: DashMap::new(),
             tree: OnceLock::new(),
+            start_claimed: AtomicBool::new(false),
             deadline_timer: std::sync::Mutex::new(None),
         }
     }

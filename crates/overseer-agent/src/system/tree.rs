@@ -1,6 +1,7 @@
 //! Running a system's tree: starting it (the event sink, the kill switch's hook, the budget's
 //! deadline timer) and stopping it (a shutdown, a trip, the last handle dropped).
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
@@ -13,12 +14,27 @@ use crate::error::SystemError;
 use crate::event::SystemEvent;
 
 impl Registry {
-    /// Starts the tree from `spec` and records it, then arms the kill switch's hook and the
-    /// budget's deadline timer.
+    /// Claims the system's one start: `false` if it was started, or is starting.
+    pub(super) fn claim_start(&self) -> bool {
+        !self.start_claimed.swap(true, Ordering::AcqRel)
+    }
+
+    /// Starts the tree from `spec` and records it (the start claimed); a failed start gives
+    /// the claim back.
     pub(super) async fn start_tree(
-        self: &Arc<Self>,
+        self: Arc<Self>,
         spec: SupervisorSpec,
     ) -> Result<(), SystemError> {
+        let started = self.start_and_record(spec).await;
+        if started.is_err() {
+            self.start_claimed.store(false, Ordering::Release);
+        }
+        started
+    }
+
+    /// Starts the tree from `spec` and records it, then arms the kill switch's hook and the
+    /// budget's deadline timer. A system shut down while its tree started stops the tree.
+    async fn start_and_record(self: &Arc<Self>, spec: SupervisorSpec) -> Result<(), SystemError> {
         let shared = Arc::clone(&self.shared);
         let registry = Arc::downgrade(self);
         let tree = SupervisionTree::builder(spec)
@@ -42,6 +58,11 @@ impl Registry {
         self.tree
             .set(tree)
             .map_err(|_| SystemError::AlreadyStarted)?;
+        if self.shared.is_shut_down() {
+            if let Some(tree) = self.tree.get() {
+                tree.begin_shutdown();
+            }
+        }
         self.for_each_slot(|slot| slot.tree_started());
         self.arm_budget();
         Ok(())
@@ -124,14 +145,14 @@ impl Registry {
 }
 
 /// The last `System` handle is gone: shut the system down without waiting (asks fail with
-/// `ShutDown`, the event stream ends, the tree stops in order in the background).
+/// `ShutDown`, the tree stops in order in the background, the event stream ends once the root
+/// has stopped). After a shutdown whose future was dropped, only the stream is left to end.
 impl Drop for Registry {
     fn drop(&mut self) {
-        if self.shared.mark_shut_down() {
-            return;
+        if !self.shared.mark_shut_down() {
+            self.stop_deadline_timer();
+            self.for_each_slot(|slot| slot.shut_down());
         }
-        self.stop_deadline_timer();
-        self.for_each_slot(|slot| slot.shut_down());
         match self.tree.get() {
             Some(tree) if tree.is_running() => {
                 tracing::debug!("the last System handle was dropped: shutting the tree down");
