@@ -304,12 +304,9 @@ impl<A: Agent> AgentRef<A> {
                 // Tiers are reached by reservations: warn now, before the task runs.
                 for warning in reservation.warnings() {
                     let meta = self.slot.shared.meta(Some(id), self.slot.path().cloned());
-                    self.slot
-                        .shared
-                        .publish(SystemEvent::BudgetWarning(BudgetWarningEvent::new(
-                            meta,
-                            warning.clone(),
-                        )));
+                    self.slot.shared.publish(SystemEvent::BudgetWarning(
+                        BudgetWarningEvent::stamped(meta, warning.clone()),
+                    ));
                 }
                 Ok(Some(reservation))
             }
@@ -451,6 +448,7 @@ impl<A: Agent> AgentRef<A> {
 
 /// An output and the agent that produced it (see [`AgentRef::ask_with_fallback`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Answered<O> {
     /// The agent that answered.
     pub by: AgentName,

@@ -200,7 +200,7 @@ impl Taken {
         if let Some(report) = crate::cause::during_ask(id, path, || self.commit()) {
             for warning in report.warnings {
                 let meta = shared.meta(Some(id), path.cloned());
-                shared.publish(SystemEvent::BudgetWarning(BudgetWarningEvent::new(
+                shared.publish(SystemEvent::BudgetWarning(BudgetWarningEvent::stamped(
                     meta, warning,
                 )));
             }

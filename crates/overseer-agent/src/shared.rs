@@ -142,7 +142,7 @@ impl Shared {
         let meta = self.meta(caused_by, path);
         let trip = meta.id;
         let _ = self.trip_event.set((trip, caused_by));
-        self.publish(SystemEvent::KillSwitchTripped(KillSwitchEvent::new(
+        self.publish(SystemEvent::KillSwitchTripped(KillSwitchEvent::stamped(
             meta,
             report.clone(),
         )));
@@ -249,6 +249,8 @@ impl Shared {
             self.breaker_openings
                 .insert(transition.key.clone(), meta.id);
         }
-        self.publish(SystemEvent::Breaker(BreakerEvent::new(transition, meta)));
+        self.publish(SystemEvent::Breaker(BreakerEvent::stamped(
+            transition, meta,
+        )));
     }
 }
