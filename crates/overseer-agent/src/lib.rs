@@ -46,23 +46,23 @@
 )]
 #![deny(unused_must_use, unsafe_code)]
 
-// The modules, bottom to top: each names (`crate::module`) only modules on lines above its
-// own, so the modules form a DAG. Check: `grep -v '^\s*//' src/X.rs | grep -o 'crate::[a-z_]*'`.
+// The modules, bottom to top: each names (`crate::module`) only modules on earlier lines, so
+// they import one another without a circle (`tests/layering.rs` checks it).
 //
-//   name, usage, cause, tasks, injected_mark, message,
-//   lifecycle                                               leaves
-//   error, event, model                                     facts: errors, events, a model client
-//   shared                                                  what every ask of one system reads
-//   settlement                                              settling an ask's admission
-//   context                                                 what a handler sees
-//   agent, spec                                             the trait and its declaration
-//   slot                                                    the queue that outlives incarnations
-//   outcome                                                 a task's end: judged, settled
-//   actor                                                   the agent side of an ask
-//   agent_ref                                               the caller side of an ask
-//   system/registry                                         the agents by name
-//   system/agent_child, system/tree                         an agent as a child; the tree run
-//   system                                                  the entry point: the public handles
+//   name, usage, cause, tasks, injected_mark, message, lifecycle    leaves
+//   error, event, model                      errors, events, a model client
+//   shared                                   what every ask of one system reads
+//   settlement                               settling what admitting an ask took
+//   context                                  what a handler sees
+//   agent                                    the trait
+//   spec                                     an agent's declaration
+//   slot                                     the queue that outlives incarnations
+//   outcome                                  a task's end: judged, settled
+//   actor                                    the agent side of an ask
+//   agent_ref                                the caller side of an ask
+//   system/registry                          the agents by name
+//   system/agent_child, system/tree          an agent as a child; the tree from start to stop
+//   system                                   the entry point: the public handles
 mod actor;
 mod agent;
 mod agent_ref;
