@@ -238,10 +238,10 @@ impl Agent for Lead {
                 .ask_with_fallback(Search(topic.to_string()), &alternates)
                 .await
             {
-                Ok(Answered { by, output }) if is_finding(&output) => {
+                Ok(Answered { by, output, .. }) if is_finding(&output) => {
                     report.findings.push((by.to_string(), output))
                 }
-                Ok(Answered { by, output }) => say(format!(
+                Ok(Answered { by, output, .. }) => say(format!(
                     "           lead discards a bad finding from {by}: {output:?}"
                 )),
                 Err(error) => say(format!("           lead got nothing on {topic:?}: {error}")),

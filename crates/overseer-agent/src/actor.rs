@@ -16,28 +16,14 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::settlement::{Settlement, Verdict};
-use crate::slot::{Answer, ParkAttempt, Reply, Slot};
+use crate::agent::Agent;
+use crate::context::AgentContext;
+use crate::error::AskError;
+use crate::message::AgentMsg;
+use crate::outcome::{judge, panic_text, settle, Ended, Handled};
+use crate::settlement::Settlement;
+use crate::slot::{Answer, Job, ParkAttempt, Reply, Slot};
 use crate::spec::Factory;
-use crate::{Agent, AgentContext, AgentError, AskError};
-use overseer_supervisor::EventId;
-
-/// The messages an agent's actor gets.
-pub(crate) enum AgentMsg {
-    /// Work is waiting in the slot.
-    Wake,
-    /// Its supervisor restarts a group while the agent works: park it after the task.
-    Park(oneshot::Sender<()>),
-}
-
-impl std::fmt::Debug for AgentMsg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Wake => "Wake",
-            Self::Park(_) => "Park",
-        })
-    }
-}
 
 pub(crate) struct AgentActor<A: Agent> {
     pub(crate) slot: Arc<Slot<A>>,
@@ -100,19 +86,6 @@ impl<A: Agent> InPlaceChild for AgentInPlace<A> {
             Ok(())
         }
         .boxed()
-    }
-}
-
-impl<A: Agent> Slot<A> {
-    /// A fresh context for an incarnation of this agent.
-    pub(crate) fn context(&self, path: ChildPath) -> AgentContext {
-        AgentContext::new(
-            self.name.clone(),
-            path,
-            self.shared.budget.clone(),
-            Arc::clone(&self.injected),
-            Arc::clone(&self.tasks),
-        )
     }
 }
 
@@ -268,97 +241,54 @@ impl<A: Agent> AgentActor<A> {
     /// The job is taken here and its fields used in place (not passed in or destructured): an
     /// async fn keeps every copy in its future, which is built for every task.
     async fn run(&self, agent: &mut A, context: &mut AgentContext) -> Result<bool, ExitReason> {
+        // Take the task.
         let (Some(mut job), more) = self.slot.next_job() else {
             return Ok(false);
         };
-        if job.reply.as_ref().is_some_and(|reply| reply.is_closed()) {
-            // The caller gave up before the task started: it never runs, and dropping its
-            // settlement releases what admitting it reserved.
+        let Some(started) = self.begin(&mut job, context) else {
             return Ok(more);
-        }
-        let (deadline, asked_at, id) = (job.deadline, job.asked_at, job.id);
-        // An ask's deadline is its caller's: a caller that gave up has closed its reply. The
-        // clock is read for a tell's deadline and for the breaker's latency.
-        let wants_latency = job
-            .settlement
-            .as_deref()
-            .is_some_and(Settlement::has_permit);
-        let started = (job.reply.is_none() || wants_latency).then(Instant::now);
-        let task_type = A::task_type(&job.task);
-        if job.reply.is_none() && started.is_some_and(|started| started >= deadline) {
-            let after = deadline.saturating_duration_since(asked_at);
-            let timeout = AskError::Timeout {
-                agent: self.slot.name.clone(),
-                after,
-            };
-            self.slot
-                .publish_ask_event(id, task_type, &Answer::<()>::error(timeout), asked_at);
-            return Ok(more);
-        }
-        context.begin_task(deadline, id, job.settlement.take());
-        self.slot.set_exit_cause(Some(id));
+        };
+        // Run it under its deadline, and the kill switch's cancellation.
         let shared = &self.slot.shared;
         let reply = job.reply.as_mut();
-        let performed =
-            match &shared.budget {
-                // Without a budget there is no kill switch to cancel the task.
-                None => Some(within_deadline(agent, context, job.task, deadline, reply).await),
-                // Boxed: kept out of the size of the future every task builds.
-                Some(_) => Box::pin(async {
-                    tokio::select! {
-                        outcome = within_deadline(agent, context, job.task, deadline, reply) => {
-                            Some(outcome)
-                        }
-                        () = shared.cancelled() => None,
+        let handled = match &shared.budget {
+            // Without a budget there is no kill switch to cancel the task.
+            None => Some(within_deadline(agent, context, job.task, job.deadline, reply).await),
+            // Boxed: kept out of the size of the future every task builds.
+            Some(_) => Box::pin(async {
+                tokio::select! {
+                    handled = within_deadline(agent, context, job.task, job.deadline, reply) => {
+                        Some(handled)
                     }
-                })
-                .await,
-            };
-        let crate::context::TaskReport {
-            usage,
-            injected,
-            model,
-            settlement,
-        } = context.end_task();
-        let reply = job.reply;
-        // The caller stopped waiting while the handler ran (and did not settle the ask, as a
-        // caller whose deadline passed does): the outcome is not counted.
-        let abandoned =
-            settlement.is_some() && reply.as_ref().is_some_and(|reply| reply.is_closed());
-        let answer = |outcome: Result<A::Output, AskError>| {
-            let answer = |outcome: Result<A::Output, AskError>| Answer {
-                outcome: outcome.map_err(Box::new),
-                usage,
-                injected,
-                model,
-            };
-            match reply {
-                Some(reply) => {
-                    let _ = reply.send(answer(outcome));
+                    () = shared.cancelled() => None,
                 }
-                // A tell: nobody waits, its end is published here (if anyone listens).
-                None if self.slot.shared.has_subscribers() => {
-                    self.slot
-                        .publish_ask_event(id, task_type, &answer(outcome), asked_at)
-                }
-                None => {}
-            }
+            })
+            .await,
         };
-        let Some(outcome) = performed else {
+        // Judge the outcome.
+        let (result, exit, counted) = match handled {
+            Some(handled) => {
+                let (result, exit) = judge(&self.slot.name, handled, job.deadline, job.asked_at);
+                (result, exit, true)
+            }
             // The kill switch tripped and the in-flight policy cancels this task: it says
             // nothing about the agent's health, so the breaker does not count it.
-            self.settle(settlement.as_deref(), id, None);
-            self.slot.set_exit_cause(None);
-            answer(Err(shared.closed().unwrap_or(AskError::ShutDown)));
-            return Ok(more);
+            None => (
+                Err(shared.closed().unwrap_or(AskError::ShutDown)),
+                None,
+                false,
+            ),
         };
-        let (result, exit) = self.judge(outcome, deadline, asked_at);
-        if settlement.is_some() {
-            let latency = started.map(|started| started.elapsed()).unwrap_or_default();
-            let verdict = (!abandoned).then(|| self.slot.verdict(&result, latency));
-            self.settle(settlement.as_deref(), id, verdict);
-        }
-        answer(result);
+        // Settle it: budget, error rate, breaker, answer, event.
+        let ended = Ended {
+            id: job.id,
+            task_type: started.task_type,
+            asked_at: job.asked_at,
+            started: started.at,
+            report: context.end_task(),
+            reply: job.reply,
+        };
+        settle(&self.slot, ended, result, counted);
         match exit {
             // The exit's `stopped` event names this ask as its cause.
             Some(reason) => Err(reason),
@@ -369,66 +299,48 @@ impl<A: Agent> AgentActor<A> {
         }
     }
 
-    /// Settles a task that ended here, unless its caller did already (its deadline passed
-    /// first); spend reported after that is charged on its own.
-    fn settle(&self, settlement: Option<&Settlement>, id: EventId, verdict: Option<Verdict>) {
-        let Some(settlement) = settlement else { return };
-        let shared = &self.slot.shared;
-        if let Some(taken) = settlement.take() {
-            taken.settle(shared, id, self.slot.path(), verdict);
+    /// Starts `job` on the handler's context, or ends it here: a job whose caller gave up
+    /// before it started never runs (dropping its settlement releases what admitting it
+    /// reserved), and a tell past its deadline ends with a timeout. `None` if it ended.
+    #[inline]
+    fn begin(&self, job: &mut Job<A>, context: &mut AgentContext) -> Option<Started> {
+        if job.reply.as_ref().is_some_and(Reply::is_closed) {
+            return None;
         }
-        if let Some(budget) = &shared.budget {
-            settlement.charge_late(budget, self.slot.name.as_str());
+        // An ask's deadline is its caller's: a caller that gave up has closed its reply. The
+        // clock is read for a tell's deadline and for the breaker's latency.
+        let wants_latency = job
+            .settlement
+            .as_deref()
+            .is_some_and(Settlement::has_permit);
+        let at = (job.reply.is_none() || wants_latency).then(Instant::now);
+        let task_type = A::task_type(&job.task);
+        if job.reply.is_none() && at.is_some_and(|at| at >= job.deadline) {
+            let after = job.deadline.saturating_duration_since(job.asked_at);
+            let timeout = AskError::Timeout {
+                agent: self.slot.name.clone(),
+                after,
+            };
+            let answer = Answer::<()>::error(timeout);
+            self.slot
+                .publish_ask_event(job.id, task_type, &answer, job.asked_at);
+            return None;
         }
-    }
-
-    /// The ask's result and, if the incarnation must exit, why.
-    fn judge(
-        &self,
-        outcome: Result<std::thread::Result<Result<A::Output, AgentError>>, ()>,
-        deadline: Instant,
-        asked_at: Instant,
-    ) -> (Result<A::Output, AskError>, Option<ExitReason>) {
-        let name = || self.slot.name.clone();
-        match outcome {
-            Err(()) => {
-                let after = deadline.saturating_duration_since(asked_at);
-                let error = AskError::Timeout {
-                    agent: name(),
-                    after,
-                };
-                (Err(error), Some(ExitReason::TimedOut(after)))
-            }
-            Ok(Err(payload)) => {
-                let reason = ExitReason::Panicked(panic_text(payload));
-                let error = AskError::Crashed {
-                    agent: name(),
-                    reason: reason.clone(),
-                };
-                (Err(error), Some(reason))
-            }
-            Ok(Ok(Err(AgentError::Fatal(message)))) => {
-                let reason = ExitReason::Failed(message);
-                let error = AskError::Crashed {
-                    agent: name(),
-                    reason: reason.clone(),
-                };
-                (Err(error), Some(reason))
-            }
-            Ok(Ok(Err(error))) => (
-                Err(AskError::Failed {
-                    agent: name(),
-                    error,
-                }),
-                None,
-            ),
-            Ok(Ok(Ok(output))) => (Ok(output), None),
-        }
+        context.begin_task(job.deadline, job.id, job.settlement.take());
+        self.slot.set_exit_cause(Some(job.id));
+        Some(Started { at, task_type })
     }
 }
 
+/// A task the handler started on.
+struct Started {
+    /// When, if the clock was read for it.
+    at: Option<Instant>,
+    task_type: &'static str,
+}
+
 /// Runs the agent's handler on `task`, catching a panic, until it finishes or `deadline` passes
-/// (`Err(())`: treated as hung).
+/// ([`Handled::Overran`]: treated as hung).
 ///
 /// An ask's caller waits until the same deadline and then drops its end of `reply`, so for an
 /// ask the closing of the reply stands for the deadline and no second timer is needed; a timer
@@ -439,12 +351,12 @@ async fn within_deadline<A: Agent>(
     task: A::Task,
     deadline: Instant,
     reply: Option<&mut Reply<A::Output>>,
-) -> Result<std::thread::Result<Result<A::Output, AgentError>>, ()> {
+) -> Handled<A::Output> {
     let mut work = std::pin::pin!(AssertUnwindSafe(agent.handle(context, task)).catch_unwind());
     if let Some(reply) = reply {
         tokio::select! {
             biased;
-            outcome = &mut work => return Ok(outcome),
+            outcome = &mut work => return Handled::from(outcome),
             () = reply.closed() => {}
         }
     }
@@ -453,17 +365,7 @@ async fn within_deadline<A: Agent>(
     let expired = Box::pin(tokio::time::sleep_until(deadline));
     tokio::select! {
         biased;
-        outcome = &mut work => Ok(outcome),
-        () = expired => Err(()),
-    }
-}
-
-fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(text) => *text,
-        Err(payload) => match payload.downcast::<&'static str>() {
-            Ok(text) => (*text).to_string(),
-            Err(_) => "panic with a non-string payload".to_string(),
-        },
+        outcome = &mut work => Handled::from(outcome),
+        () = expired => Handled::Overran,
     }
 }

@@ -4,7 +4,9 @@ use std::future::Future;
 
 use overseer_supervisor::ExitReason;
 
-use crate::{AgentContext, AgentError, Usage};
+use crate::context::AgentContext;
+use crate::error::AgentError;
+use crate::usage::Usage;
 
 /// An agent: its state is the Rust type, its work is typed tasks and outputs.
 ///

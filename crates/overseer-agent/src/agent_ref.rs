@@ -12,9 +12,12 @@ use tracing::Instrument;
 
 use overseer_supervisor::EventId;
 
+use crate::agent::Agent;
+use crate::error::AskError;
+use crate::event::{BudgetWarningEvent, SystemEvent};
+use crate::name::AgentName;
 use crate::settlement::Settlement;
 use crate::slot::{Answer, Job, Slot};
-use crate::{Agent, AgentName, AskError, BudgetWarningEvent, SystemEvent};
 
 /// A cheap, cloneable, typed handle to an agent, looked up by name from a running
 /// [`System`](crate::System). It keeps working across restarts: asks go to the agent's queue,
@@ -65,7 +68,53 @@ impl<A: Agent> AgentRef<A> {
         &self.slot.name
     }
 
-    /// Asks the agent to handle `task` and waits for the output, at most the default deadline.
+    /// Asks the agent to handle `task` and waits for the output, at most the agent's default
+    /// deadline ([`AgentSpec::ask_timeout`](crate::AgentSpec::ask_timeout), else the system's
+    /// [`SystemBuilder::ask_timeout`](crate::SystemBuilder::ask_timeout)). The table on
+    /// [`AgentRef`] says how each situation ends.
+    ///
+    /// # Errors
+    /// Refused before the task is queued, so that no handler sees it:
+    /// * [`AskError::ShutDown`] or [`AskError::KillSwitchTripped`]: the system is closed;
+    /// * [`AskError::AgentStopped`], [`AskError::NotInTree`], or [`AskError::Restarting`] (an
+    ///   agent that fails fast while it restarts): the agent takes no asks;
+    /// * [`AskError::BreakerOpen`]: the breaker of (agent, task type) is open;
+    /// * [`AskError::BudgetExceeded`]: the task's estimate would cross a budget limit.
+    ///
+    /// Once queued:
+    /// * [`AskError::Timeout`]: no answer by the deadline (a handler still running is treated
+    ///   as hung: the agent is stopped with [`ExitReason::TimedOut`]);
+    /// * [`AskError::Crashed`]: the handler panicked or failed fatally on this task, or its
+    ///   incarnation was killed while it held the task;
+    /// * [`AskError::Failed`]: the handler failed the task;
+    /// * [`AskError::AgentStopped`], [`AskError::NotInTree`] or [`AskError::Restarting`]: the
+    ///   agent stopped for good, the tree started without it, or (an agent that fails fast)
+    ///   another ask came while it restarted, as the task waited in its queue;
+    /// * [`AskError::ShutDown`] or [`AskError::KillSwitchTripped`]: the system closed while the
+    ///   task waited or ran (a trip cancels tasks in flight as its in-flight policy says).
+    ///
+    /// Never [`AskError::UnknownAgent`] or [`AskError::WrongAgentType`]: those are the errors
+    /// of looking an agent up.
+    ///
+    /// # Cancel safety
+    /// Dropping the future gives the ask up; what becomes of its task depends on how far it
+    /// got:
+    /// * not polled yet: nothing was done (an ask is made when its future is first polled);
+    /// * queued: the task is never run, and what admitting it took is given back (the
+    ///   budget's reservation released, the breaker's admission returned uncounted);
+    /// * in its handler: the handler is not interrupted. It runs on under the ask's deadline
+    ///   (past which it is treated as hung and its agent stopped, as if the caller still
+    ///   waited); the spend it reports is committed, and its outcome is not counted by the
+    ///   breaker or the error-rate window.
+    ///
+    /// No [`AskEvent`](crate::AskEvent) is published for an ask given up (the waiting caller
+    /// publishes it), though a crash it causes still names it as its cause.
+    ///
+    /// # Panics
+    /// When an admitted ask is polled outside a Tokio runtime with the time driver enabled:
+    /// its deadline is a Tokio timer.
+    ///
+    /// [`ExitReason::TimedOut`]: overseer_supervisor::ExitReason::TimedOut
     // Not an `async fn`: that would wrap `ask_within`'s future in one more state machine.
     #[allow(clippy::manual_async_fn)]
     pub fn ask(
@@ -75,7 +124,17 @@ impl<A: Agent> AgentRef<A> {
         self.ask_within(task, self.default_timeout())
     }
 
-    /// Asks with an explicit deadline for this call.
+    /// Asks with an explicit deadline for this call: `timeout` from now, instead of the
+    /// agent's default. A deadline too far for the clock (`Duration::MAX`) never comes.
+    ///
+    /// # Errors
+    /// As [`ask`](Self::ask); the [`AskError::Timeout`] says `after: timeout`.
+    ///
+    /// # Cancel safety
+    /// As [`ask`](Self::ask).
+    ///
+    /// # Panics
+    /// As [`ask`](Self::ask).
     pub async fn ask_within(
         &self,
         task: A::Task,
@@ -107,8 +166,16 @@ impl<A: Agent> AgentRef<A> {
     }
 
     /// Sends `task` without waiting for the outcome. The task still has a deadline (the
-    /// default), past which its handler is treated as hung. Fails at once if the agent refuses
-    /// asks (stopped, shut down, failing fast while restarting).
+    /// agent's default), past which its handler is treated as hung. Nobody is answered: a
+    /// tell's end is published as an [`AskEvent`](crate::AskEvent) by the agent (its spend and
+    /// outcome count for budgets and breakers as an ask's do).
+    ///
+    /// # Errors
+    /// At once, the refusals of [`ask`](Self::ask): [`AskError::ShutDown`],
+    /// [`AskError::KillSwitchTripped`], [`AskError::AgentStopped`], [`AskError::NotInTree`],
+    /// [`AskError::Restarting`], [`AskError::BreakerOpen`], [`AskError::BudgetExceeded`].
+    /// What happens after the task is queued is published, not returned: a task that races
+    /// with the agent stopping for good, for one, is failed with its queue.
     pub fn tell(&self, task: A::Task) -> Result<(), AskError> {
         let id = self.slot.shared.ids.next();
         let settlement = self.admit(&task, id)?;
@@ -139,11 +206,16 @@ impl<A: Agent> AgentRef<A> {
     ///
     /// # Errors
     /// The first error that does not fall back; if every agent was tried, the last error; an
-    /// [`AskError::Timeout`] if the deadline passed before an alternate could be asked.
+    /// [`AskError::Timeout`] if the deadline passed before an alternate could be asked. Each
+    /// error is one [`ask`](Self::ask) can return.
     ///
     /// # Cancel safety
-    /// Dropping the future drops the ask in progress, as for [`ask`](Self::ask); no
-    /// alternate is asked after that.
+    /// Dropping the future gives up the ask in progress, as dropping [`ask`](Self::ask)'s
+    /// does (a task still queued never runs; a handler already running runs on, uncounted);
+    /// no alternate is asked after that.
+    ///
+    /// # Panics
+    /// As [`ask`](Self::ask).
     pub async fn ask_with_fallback(
         &self,
         task: A::Task,
@@ -232,12 +304,9 @@ impl<A: Agent> AgentRef<A> {
                 // Tiers are reached by reservations: warn now, before the task runs.
                 for warning in reservation.warnings() {
                     let meta = self.slot.shared.meta(Some(id), self.slot.path().cloned());
-                    self.slot
-                        .shared
-                        .publish(SystemEvent::BudgetWarning(BudgetWarningEvent::new(
-                            meta,
-                            warning.clone(),
-                        )));
+                    self.slot.shared.publish(SystemEvent::BudgetWarning(
+                        BudgetWarningEvent::stamped(meta, warning.clone()),
+                    ));
                 }
                 Ok(Some(reservation))
             }
@@ -292,22 +361,14 @@ impl<A: Agent> AgentRef<A> {
                     agent: self.slot.name.clone(),
                     after: timeout,
                 };
-                match settlement.as_deref().map(Settlement::take) {
-                    // The incarnation settled the ask as its deadline passed: its answer is
-                    // on its way (it is sent right after the settlement, without a wait).
-                    Some(None) => match answer.await {
-                        Ok(answered) => return answered,
-                        Err(_dropped) => timeout,
-                    },
-                    // Recorded before the caller hears of it, so that a retry meets a breaker
-                    // that has counted the timeout.
-                    Some(Some(taken)) => {
-                        let verdict = self.slot.error_verdict(&timeout, deadline - asked_at);
-                        taken.settle(&self.slot.shared, id, self.slot.path(), Some(verdict));
-                        timeout
+                if self.settle_timeout(settlement.as_deref(), id, &timeout, deadline - asked_at) {
+                    // The incarnation settled the ask as its deadline passed: its answer is on
+                    // its way (it is sent right after the settlement, without a wait).
+                    if let Ok(answered) = answer.await {
+                        return answered;
                     }
-                    None => timeout,
                 }
+                timeout
             }
         };
         // The handler may have marked the task before it hung or was killed.
@@ -315,6 +376,27 @@ impl<A: Agent> AgentRef<A> {
             injected: self.slot.injected.of(id),
             ..Answer::error(unanswered)
         }
+    }
+
+    /// Settles an ask whose deadline passed before its answer came, unless the incarnation
+    /// did already; returns whether it did (its answer is then on its way). Recorded before
+    /// the caller hears of the timeout, so that a retry meets a breaker that has counted it.
+    fn settle_timeout(
+        &self,
+        settlement: Option<&Settlement>,
+        id: EventId,
+        timeout: &AskError,
+        waited: Duration,
+    ) -> bool {
+        let Some(settlement) = settlement else {
+            return false;
+        };
+        let Some(taken) = settlement.take() else {
+            return true;
+        };
+        let verdict = self.slot.error_verdict(timeout, waited);
+        taken.settle(&self.slot.shared, id, self.slot.path(), Some(verdict));
+        false
     }
 
     /// The error of an ask whose incarnation was killed while it held the task; the spend
@@ -366,6 +448,7 @@ impl<A: Agent> AgentRef<A> {
 
 /// An output and the agent that produced it (see [`AgentRef::ask_with_fallback`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Answered<O> {
     /// The agent that answered.
     pub by: AgentName,

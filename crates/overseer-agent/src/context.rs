@@ -9,10 +9,11 @@ use std::sync::Arc;
 use overseer_supervisor::{ChildPath, EventId};
 use tokio::time::Instant;
 
+use crate::injected_mark::InjectedMark;
+use crate::name::AgentName;
 use crate::settlement::Settlement;
-use crate::slot::InjectedMark;
 use crate::tasks::IncarnationTasks;
-use crate::{AgentName, Usage};
+use crate::usage::Usage;
 
 /// The context a handler works in: who it is, how long it has, and where it reports usage.
 #[derive(Debug)]

@@ -8,11 +8,12 @@ use overseer_budget::{Refusal, TripReason};
 use overseer_supervisor::{ExitReason, IdError, SpecError, TreeError};
 use serde::{Deserialize, Serialize};
 
-use crate::AgentName;
+use crate::name::AgentName;
 
 /// How an agent's handler fails a task.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "message", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AgentError {
     /// The task failed; the agent carries on.
     #[error("{0}")]
@@ -161,6 +162,7 @@ impl AskError {
 
 /// Errors from building and running a [`System`](crate::System).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SystemError {
     /// Two agents were declared with one name, or the name is held by a dynamic child.
     #[error("an agent named '{0}' is already declared")]

@@ -31,7 +31,8 @@ use overseer_budget::{BudgetWarning, TripReport};
 use overseer_supervisor::{ChildPath, EventId, LifecycleEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::{AgentName, Usage};
+use crate::name::AgentName;
+use crate::usage::Usage;
 
 /// One event of a [`System`](crate::System).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,6 +144,7 @@ impl fmt::Display for SystemEvent {
 
 /// A budget tier was reached.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BudgetWarningEvent {
     /// This event's id.
     pub id: EventId,
@@ -159,6 +161,7 @@ pub struct BudgetWarningEvent {
 
 /// The kill switch tripped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct KillSwitchEvent {
     /// This event's id.
     pub id: EventId,
@@ -175,6 +178,7 @@ pub struct KillSwitchEvent {
 
 /// A circuit breaker of one (agent, task type) changed state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct BreakerEvent {
     /// This event's id.
     pub id: EventId,
@@ -211,7 +215,14 @@ pub struct BreakerEvent {
 }
 
 impl BudgetWarningEvent {
-    pub(crate) fn new(meta: EventMeta, warning: BudgetWarning) -> Self {
+    /// A warning event with this id and warning, and nothing else (no cause, no path, at the
+    /// system's start): events are made by the system; this is for testing what consumes
+    /// them. Set the other fields as needed.
+    pub fn new(id: EventId, warning: BudgetWarning) -> Self {
+        Self::stamped(EventMeta::bare(id), warning)
+    }
+
+    pub(crate) fn stamped(meta: EventMeta, warning: BudgetWarning) -> Self {
         Self {
             id: meta.id,
             caused_by: meta.caused_by,
@@ -223,7 +234,14 @@ impl BudgetWarningEvent {
 }
 
 impl KillSwitchEvent {
-    pub(crate) fn new(meta: EventMeta, report: TripReport) -> Self {
+    /// A trip event with this id and report, and nothing else (no cause, no path, at the
+    /// system's start): events are made by the system; this is for testing what consumes
+    /// them. Set the other fields as needed.
+    pub fn new(id: EventId, report: TripReport) -> Self {
+        Self::stamped(EventMeta::bare(id), report)
+    }
+
+    pub(crate) fn stamped(meta: EventMeta, report: TripReport) -> Self {
         Self {
             id: meta.id,
             caused_by: meta.caused_by,
@@ -235,7 +253,35 @@ impl KillSwitchEvent {
 }
 
 impl BreakerEvent {
-    pub(crate) fn new(transition: &Transition, meta: EventMeta) -> Self {
+    /// A breaker event with these facts, and nothing else (no cause, no path, at the system's
+    /// start, no figures): events are made by the system; this is for testing what consumes
+    /// them. Set the other fields as needed.
+    pub fn new(
+        id: EventId,
+        agent: AgentName,
+        task_type: impl Into<String>,
+        from: BreakerState,
+        to: BreakerState,
+        trigger: Trigger,
+    ) -> Self {
+        Self {
+            id,
+            caused_by: None,
+            elapsed: Duration::ZERO,
+            path: None,
+            agent,
+            task_type: task_type.into(),
+            from,
+            to,
+            trigger,
+            failure_rate: 0.0,
+            calls_in_window: 0,
+            consecutive_failures: 0,
+            open_for: None,
+        }
+    }
+
+    pub(crate) fn stamped(transition: &Transition, meta: EventMeta) -> Self {
         Self {
             id: meta.id,
             caused_by: meta.caused_by,
@@ -262,8 +308,21 @@ pub(crate) struct EventMeta {
     pub(crate) path: Option<ChildPath>,
 }
 
+impl EventMeta {
+    /// An id and nothing else: no cause, no path, at the system's start.
+    fn bare(id: EventId) -> Self {
+        Self {
+            id,
+            caused_by: None,
+            elapsed: Duration::ZERO,
+            path: None,
+        }
+    }
+}
+
 /// How one ask (or tell) ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AskEvent {
     /// This ask's id, assigned when the ask was made.
     pub id: EventId,
@@ -294,7 +353,36 @@ pub struct AskEvent {
     pub model: Option<Cow<'static, str>>,
 }
 
+impl AskEvent {
+    /// An ask event with these facts, and nothing else (no cause, no path, at the system's
+    /// start, no latency, no usage): events are made by the system; this is for testing what
+    /// consumes them. Set the other fields as needed.
+    pub fn new(
+        id: EventId,
+        agent: AgentName,
+        task_type: impl Into<Cow<'static, str>>,
+        outcome: AskOutcome,
+    ) -> Self {
+        Self {
+            id,
+            caused_by: None,
+            elapsed: Duration::ZERO,
+            path: None,
+            agent,
+            task_type: task_type.into(),
+            outcome,
+            latency: Duration::ZERO,
+            usage: Usage::default(),
+            injected: None,
+            model: None,
+        }
+    }
+}
+
 /// The outcome in an [`AskEvent`].
+///
+/// Two-valued by definition, so not `#[non_exhaustive]`: an ask answered or it did not, and
+/// what went wrong is in the error's open-ended [`kind`](Self::kind); match it exhaustively.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum AskOutcome {

@@ -39,6 +39,23 @@
 //! # }
 //! ```
 
+// The modules, bottom to top: each names (`crate::module`) only modules on earlier lines, so
+// they import one another without a circle (`tests/layering.rs` checks it).
+//
+//   name, usage, cause, tasks, injected_mark, message, lifecycle    leaves
+//   error, event, model                      errors, events, a model client
+//   shared                                   what every ask of one system reads
+//   settlement                               settling what admitting an ask took
+//   context                                  what a handler sees
+//   agent                                    the trait
+//   spec                                     an agent's declaration
+//   slot                                     the queue that outlives incarnations
+//   outcome                                  a task's end: judged, settled
+//   actor                                    the agent side of an ask
+//   agent_ref                                the caller side of an ask
+//   system/registry                          the agents by name
+//   system/agent_child, system/tree          an agent as a child; the tree from start to stop
+//   system                                   the entry point: the public handles
 mod actor;
 mod agent;
 mod agent_ref;
@@ -46,8 +63,14 @@ mod cause;
 mod context;
 mod error;
 mod event;
+mod injected_mark;
+mod lifecycle;
+mod message;
 mod model;
+mod name;
+mod outcome;
 mod settlement;
+mod shared;
 mod slot;
 mod spec;
 mod system;
@@ -62,12 +85,10 @@ pub use event::{
     AskEvent, AskOutcome, BreakerEvent, BudgetWarningEvent, KillSwitchEvent, SystemEvent,
 };
 pub use model::{ModelClient, ModelError, ModelRequest, ModelResponse, ScriptedModel};
+pub use name::AgentName;
 pub use spec::AgentSpec;
 pub use system::{System, SystemBuilder, WeakSystem};
 pub use usage::Usage;
-
-/// An agent's name: its child id in the supervision tree.
-pub type AgentName = overseer_supervisor::ChildId;
 
 /// What a user of agents types every day.
 pub mod prelude {

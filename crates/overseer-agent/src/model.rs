@@ -5,10 +5,11 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::Usage;
+use crate::usage::Usage;
 
 /// A request to a language model.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct ModelRequest {
     /// Instructions.
     pub system: Option<String>,
@@ -27,10 +28,23 @@ impl ModelRequest {
             max_tokens: 1024,
         }
     }
+
+    /// With these instructions.
+    pub fn system(mut self, instructions: impl Into<String>) -> Self {
+        self.system = Some(instructions.into());
+        self
+    }
+
+    /// With this limit on the answer's tokens.
+    pub fn max_tokens(mut self, max_tokens: u32) -> Self {
+        self.max_tokens = max_tokens;
+        self
+    }
 }
 
 /// A model's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ModelResponse {
     /// The text.
     pub text: String,
@@ -38,8 +52,19 @@ pub struct ModelResponse {
     pub usage: Usage,
 }
 
+impl ModelResponse {
+    /// An answer of `text` that cost `usage` (what a [`ModelClient`] returns).
+    pub fn new(text: impl Into<String>, usage: Usage) -> Self {
+        Self {
+            text: text.into(),
+            usage,
+        }
+    }
+}
+
 /// Why a model call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ModelError {
     /// The provider refused or failed the request.
     #[error("model error: {0}")]

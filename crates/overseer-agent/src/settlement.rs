@@ -19,8 +19,9 @@ use overseer_budget::{Budget, CommitReport, Reservation};
 use overseer_supervisor::{ChildPath, EventId};
 use tokio::time::Instant;
 
-use crate::system::Shared;
-use crate::{BudgetWarningEvent, SystemEvent, Usage};
+use crate::event::{BudgetWarningEvent, SystemEvent};
+use crate::shared::Shared;
+use crate::usage::Usage;
 
 /// What admitting one ask took, and the spend its handler has reported so far.
 pub(crate) struct Settlement {
@@ -135,9 +136,27 @@ impl Settlement {
         std::mem::take(&mut self.open().late)
     }
 
+    /// Settles a task that ended in its incarnation, unless its caller did already (its
+    /// deadline passed first); spend reported after that is charged on its own.
+    pub(crate) fn settle_ended(
+        &self,
+        shared: &Shared,
+        agent: &str,
+        id: EventId,
+        path: Option<&ChildPath>,
+        verdict: Option<Verdict>,
+    ) {
+        if let Some(taken) = self.take() {
+            taken.settle(shared, id, path, verdict);
+        }
+        if let Some(budget) = &shared.budget {
+            self.charge_late(budget, agent);
+        }
+    }
+
     /// Charges spend reported after the ask was settled to `budget` (it is not refused: it
     /// was spent).
-    pub(crate) fn charge_late(&self, budget: &Budget, agent: &str) {
+    fn charge_late(&self, budget: &Budget, agent: &str) {
         let late = self.take_late();
         if !late.is_zero() {
             budget.charge(agent, late.into());
@@ -181,7 +200,7 @@ impl Taken {
         if let Some(report) = crate::cause::during_ask(id, path, || self.commit()) {
             for warning in report.warnings {
                 let meta = shared.meta(Some(id), path.cloned());
-                shared.publish(SystemEvent::BudgetWarning(BudgetWarningEvent::new(
+                shared.publish(SystemEvent::BudgetWarning(BudgetWarningEvent::stamped(
                     meta, warning,
                 )));
             }

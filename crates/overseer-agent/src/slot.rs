@@ -9,8 +9,9 @@
 //! each task, and its supervisor parks an idle one or rebuilds a parked one without a message.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use overseer_breaker::{BreakerHandle, BreakerKey};
@@ -19,15 +20,19 @@ use ractor::ActorRef;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::actor::AgentMsg;
-use crate::settlement::{Settlement, Verdict};
-use crate::spec::{AgentConfig, Classifier};
-use crate::system::Shared;
-use crate::tasks::IncarnationTasks;
-use std::borrow::Cow;
-
+use crate::agent::Agent;
+use crate::context::AgentContext;
+use crate::error::AskError;
 use crate::event::{AskEvent, AskOutcome, SystemEvent};
-use crate::{Agent, AgentName, AskError, Usage};
+use crate::injected_mark::InjectedMark;
+use crate::lifecycle::{Lifecycle, LifecycleCell};
+use crate::message::AgentMsg;
+use crate::name::AgentName;
+use crate::settlement::{Settlement, Verdict};
+use crate::shared::Shared;
+use crate::spec::{AgentConfig, Classifier};
+use crate::tasks::IncarnationTasks;
+use crate::usage::Usage;
 
 /// The answer to an ask: the outcome, the usage and model reported, and the fault injected, if
 /// any.
@@ -47,27 +52,6 @@ impl<O> Answer<O> {
             usage: Usage::default(),
             injected: None,
             model: None,
-        }
-    }
-}
-
-/// The fault a handler marked its latest task with (see
-/// [`AgentContext::mark_injected`](crate::AgentContext::mark_injected)), and that task's ask:
-/// read by a caller that answers itself (its deadline passed while the handler still ran).
-/// One per agent, as an agent runs one task at a time.
-#[derive(Debug, Default)]
-pub(crate) struct InjectedMark(Mutex<Option<(EventId, &'static str)>>);
-
-impl InjectedMark {
-    pub(crate) fn set(&self, ask: EventId, fault: &'static str) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((ask, fault));
-    }
-
-    /// The fault marked on `ask`, if the latest mark is for it.
-    pub(crate) fn of(&self, ask: EventId) -> Option<&'static str> {
-        match *self.0.lock().unwrap_or_else(PoisonError::into_inner) {
-            Some((marked, fault)) if marked == ask => Some(fault),
-            _ => None,
         }
     }
 }
@@ -107,31 +91,6 @@ pub(crate) struct Job<A: Agent> {
     pub(crate) id: EventId,
 }
 
-const STARTING: u8 = 0;
-const RUNNING: u8 = 1;
-const RESTARTING: u8 = 2;
-/// Its supervisor is exiting: asks queue as while restarting, but a running incarnation still
-/// serves them until it is stopped.
-const SUPERVISOR_EXITING: u8 = 4;
-const STOPPED: u8 = 3;
-/// Declared, but not started by the running tree (never placed in it, or not yet).
-const NOT_IN_TREE: u8 = 5;
-
-/// Whether asks are served, queued or refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SlotState {
-    /// Not started yet: asks queue.
-    Starting,
-    /// An incarnation serves asks.
-    Running,
-    /// Between incarnations: asks queue (or fail fast).
-    Restarting,
-    /// Stopped for good (until something starts it again): asks fail at once.
-    Stopped,
-    /// The tree is running without it: asks fail at once (until it is added and starts).
-    NotInTree,
-}
-
 pub(crate) struct Slot<A: Agent> {
     pub(crate) name: AgentName,
     pub(crate) config: AgentConfig,
@@ -145,7 +104,7 @@ pub(crate) struct Slot<A: Agent> {
     queue: Mutex<VecDeque<Job<A>>>,
     incarnation: RwLock<Option<ActorRef<AgentMsg>>>,
     last_exit: Mutex<Option<ExitReason>>,
-    state: AtomicU8,
+    lifecycle: LifecycleCell,
     wake_pending: AtomicBool,
     /// Where the agent sits in the tree, known from its first start.
     placement: OnceLock<Placement>,
@@ -180,13 +139,24 @@ impl<A: Agent> Slot<A> {
             queue: Mutex::new(VecDeque::new()),
             incarnation: RwLock::new(None),
             last_exit: Mutex::new(None),
-            state: AtomicU8::new(STARTING),
+            lifecycle: LifecycleCell::new(Lifecycle::Starting),
             wake_pending: AtomicBool::new(false),
             placement: OnceLock::new(),
             held: Mutex::new(Held::Parked),
             injected: Arc::default(),
             tasks: Arc::default(),
         }
+    }
+
+    /// A fresh context for an incarnation of this agent at `path`.
+    pub(crate) fn context(&self, path: ChildPath) -> AgentContext {
+        AgentContext::new(
+            self.name.clone(),
+            path,
+            self.shared.budget.clone(),
+            Arc::clone(&self.injected),
+            Arc::clone(&self.tasks),
+        )
     }
 
     /// Records where the agent sits in the tree (its first start; the same every time).
@@ -196,9 +166,8 @@ impl<A: Agent> Slot<A> {
             exit_cause: exit_cause.clone(),
         });
         // Added to the running tree: asks wait for its first incarnation from now on.
-        let _ =
-            self.state
-                .compare_exchange(NOT_IN_TREE, STARTING, Ordering::AcqRel, Ordering::Acquire);
+        self.lifecycle
+            .replace(Lifecycle::NotInTree, Lifecycle::Starting);
     }
 
     /// The agent's path in the tree, once it has started.
@@ -213,16 +182,6 @@ impl<A: Agent> Slot<A> {
         }
     }
 
-    pub(crate) fn state(&self) -> SlotState {
-        match self.state.load(Ordering::Acquire) {
-            STARTING => SlotState::Starting,
-            RUNNING => SlotState::Running,
-            RESTARTING | SUPERVISOR_EXITING => SlotState::Restarting,
-            NOT_IN_TREE => SlotState::NotInTree,
-            _ => SlotState::Stopped,
-        }
-    }
-
     /// Why asks to this agent are refused right now, if they are.
     #[inline]
     pub(crate) fn refusal(&self) -> Option<AskError> {
@@ -231,14 +190,16 @@ impl<A: Agent> Slot<A> {
                 return Some(closed);
             }
         }
-        match self.state() {
-            SlotState::Stopped => Some(AskError::AgentStopped {
+        match self.lifecycle.get() {
+            Lifecycle::Stopped => Some(AskError::AgentStopped {
                 agent: self.name.clone(),
             }),
-            SlotState::NotInTree => Some(AskError::NotInTree {
+            Lifecycle::NotInTree => Some(AskError::NotInTree {
                 agent: self.name.clone(),
             }),
-            SlotState::Restarting if self.config.fail_fast_while_restarting => {
+            Lifecycle::Restarting | Lifecycle::SupervisorExiting
+                if self.config.fail_fast_while_restarting =>
+            {
                 Some(AskError::Restarting {
                     agent: self.name.clone(),
                 })
@@ -305,7 +266,7 @@ impl<A: Agent> Slot<A> {
     /// Sends the current incarnation a `Wake`, unless one is already pending or the agent is
     /// between incarnations (the next one drains the queue when it is installed).
     pub(crate) fn wake(&self) {
-        if self.state.load(Ordering::Acquire) == RESTARTING {
+        if self.lifecycle.get() == Lifecycle::Restarting {
             return;
         }
         if self.wake_pending.swap(true, Ordering::AcqRel) {
@@ -404,7 +365,7 @@ impl<A: Agent> Slot<A> {
             .incarnation
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(actor);
-        self.state.store(RUNNING, Ordering::Release);
+        self.lifecycle.set(Lifecycle::Running);
         self.wake_pending.store(false, Ordering::Release);
         if self.has_work() {
             self.wake();
@@ -548,10 +509,10 @@ impl<A: Agent> AnySlot for Slot<A> {
             // Its supervisor may be restarted by its own parent: keep the queue, within each
             // ask's deadline. If the parent does not restart it, `Stopped` or `Removed` follows
             // (and when the whole tree stops, the system marks every agent stopped).
-            ChildFate::Restarting => self.state.store(RESTARTING, Ordering::Release),
-            ChildFate::SupervisorExiting => self.state.store(SUPERVISOR_EXITING, Ordering::Release),
+            ChildFate::Restarting => self.lifecycle.set(Lifecycle::Restarting),
+            ChildFate::SupervisorExiting => self.lifecycle.set(Lifecycle::SupervisorExiting),
             ChildFate::Stopped | ChildFate::Removed => {
-                self.state.store(STOPPED, Ordering::Release);
+                self.lifecycle.set(Lifecycle::Stopped);
                 self.tasks.abort_all();
                 let error = self.shared.closed().unwrap_or(AskError::AgentStopped {
                     agent: self.name.clone(),
@@ -562,21 +523,20 @@ impl<A: Agent> AnySlot for Slot<A> {
     }
 
     fn shut_down(&self) {
-        self.state.store(STOPPED, Ordering::Release);
+        self.lifecycle.set(Lifecycle::Stopped);
         self.tasks.abort_all();
         self.fail_queued(&self.shared.closed().unwrap_or(AskError::ShutDown));
     }
 
     fn tree_started(&self) {
         // An agent the tree started has been placed (its incarnation may still be installing
-        // itself); only one never placed and still `STARTING` is out of the tree.
+        // itself); only one never placed and still starting is out of the tree.
         if self.placement.get().is_some() {
             return;
         }
         if self
-            .state
-            .compare_exchange(STARTING, NOT_IN_TREE, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+            .lifecycle
+            .replace(Lifecycle::Starting, Lifecycle::NotInTree)
         {
             self.fail_queued(&AskError::NotInTree {
                 agent: self.name.clone(),

@@ -8,7 +8,10 @@ use overseer_supervisor::{Restart, Shutdown};
 
 use overseer_breaker::Outcome;
 
-use crate::{Agent, AgentName, AskError, Usage};
+use crate::agent::Agent;
+use crate::error::AskError;
+use crate::name::AgentName;
+use crate::usage::Usage;
 
 /// Makes a fresh agent for each incarnation.
 pub(crate) type Factory<A> = Arc<dyn Fn() -> A + Send + Sync>;

@@ -1,365 +1,29 @@
 //! The entry point: declare agents, start the tree, look up handles, subscribe, shut down.
+//!
+//! The public handles live here; beside them, the registry of agents by name
+//! (`system/registry.rs`), an agent as a supervisor child (`system/agent_child.rs`) and the
+//! running of the tree, from its start to its stop (`system/tree.rs`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
+mod agent_child;
+mod registry;
+mod tree;
+
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
-use dashmap::mapref::entry::Entry;
-use dashmap::DashMap;
-use overseer_breaker::{BreakerKey, BreakerRegistry, State as BreakerState, Transition};
-use overseer_budget::{Budget, InFlightPolicy, TripReport};
-use overseer_supervisor::{
-    deadline_after, ChildFate, ChildPath, ChildSpec, EventBus, EventId, EventIds, EventKind,
-    StartContext, StartError, SupervisionTree, SupervisorSpec,
-};
-use tokio::sync::{broadcast, watch};
-use tokio::time::Instant;
+use overseer_breaker::BreakerRegistry;
+use overseer_budget::Budget;
+use overseer_supervisor::{ChildSpec, StartError, SupervisionTree, SupervisorSpec, TreeError};
+use tokio::sync::broadcast;
 
-use crate::actor::{AgentActor, AgentArgs, AgentInPlace};
-use crate::event::EventMeta;
-use crate::slot::{AnySlot, Slot};
-use crate::spec::{AgentConfig, Classifier};
-use crate::{
-    Agent, AgentName, AgentRef, AgentSpec, AskError, BreakerEvent, KillSwitchEvent, SystemError,
-    SystemEvent,
-};
-
-/// What every ask of one system reads: held by each agent's slot. It holds no slot and no tree,
-/// so slots and the tree never keep each other alive through it.
-pub(crate) struct Shared {
-    pub(crate) default_ask_timeout: Duration,
-    pub(crate) budget: Option<Budget>,
-    pub(crate) breakers: Option<BreakerRegistry>,
-    /// When the kill switch tripped (set once), for cancelling tasks in flight.
-    tripped_at: watch::Sender<Option<Instant>>,
-    trip_shutdown_timeout: Duration,
-    shut_down: AtomicBool,
-    /// Taken when the system shuts down, which ends every subscriber's stream.
-    events: RwLock<Option<broadcast::Sender<SystemEvent>>>,
-    /// Set by the first subscriber: until then no event is built (one atomic load per ask
-    /// instead of a lock and the channel's receiver count).
-    ever_subscribed: AtomicBool,
-    /// Numbers every event of the system, the tree's included.
-    pub(crate) ids: EventIds,
-    /// The origin of every event's `elapsed`: when the system was built.
-    epoch: Instant,
-    /// The wall-clock time at `epoch`.
-    created_at: SystemTime,
-    /// The kill switch's trip event and the ask that caused it, once it tripped.
-    trip_event: OnceLock<(EventId, Option<EventId>)>,
-    /// The event of each breaker's latest opening, named by the asks it refuses.
-    breaker_openings: DashMap<BreakerKey, EventId>,
-}
-
-/// What only the [`System`] holds: the agents' slots, the tree, the deadline timer. Everything
-/// the tree keeps (the event sink, watchers, start functions) refers back to it weakly, so a
-/// stopped system is freed once its handles are dropped.
-pub(crate) struct Registry {
-    shared: Arc<Shared>,
-    /// Every name in use, with its agent's slot: names are unique in a system.
-    slots: DashMap<AgentName, Named>,
-    tree: OnceLock<SupervisionTree>,
-    deadline_timer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
-}
-
-/// One agent name of a system, and what holds it.
-struct Named {
-    slot: Arc<dyn AnySlot>,
-    /// Declared with [`System::agent`]: the name is that agent's for the system's life. Else
-    /// taken by a dynamic child made from a template, and free again once the child is
-    /// removed.
-    declared: bool,
-    /// Where the agent is placed in the tree: set by its first start (a declared agent's, for
-    /// good), `None` for a declared agent not started yet. Fates told about other placements
-    /// of the name (a start refused because the name was taken) are not the agent's.
-    placed_at: Option<ChildPath>,
-}
-
-/// The last [`System`] handle is gone: shut the system down without waiting (asks fail with
-/// `ShutDown`, the event stream ends, the tree stops in order in the background).
-impl Drop for Registry {
-    fn drop(&mut self) {
-        if self.shared.shut_down.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        self.stop_deadline_timer();
-        for named in self.slots.iter() {
-            named.slot.shut_down();
-        }
-        match self.tree.get() {
-            Some(tree) if tree.is_running() => {
-                tracing::debug!("the last System handle was dropped: shutting the tree down");
-                // The root's `stopped` event ends the event stream (see `start`).
-                tree.begin_shutdown();
-            }
-            _ => self.shared.close_events(),
-        }
-    }
-}
-
-impl Shared {
-    /// Whether asks are admitted (neither tripped nor shut down): atomic loads only, for the
-    /// call path; [`closed`](Self::closed) says why not.
-    #[inline]
-    pub(crate) fn is_open(&self) -> bool {
-        !self.is_shut_down() && !self.budget.as_ref().is_some_and(Budget::is_tripped)
-    }
-
-    #[inline]
-    pub(crate) fn is_shut_down(&self) -> bool {
-        self.shut_down.load(Ordering::Acquire)
-    }
-
-    /// Why no ask is admitted any more, if so: the kill switch tripped, or the system shut
-    /// down.
-    pub(crate) fn closed(&self) -> Option<AskError> {
-        if self.is_open() {
-            return None;
-        }
-        if let Some(budget) = &self.budget {
-            if budget.is_tripped() {
-                if let Some(reason) = budget.kill_switch().reason() {
-                    return Some(AskError::KillSwitchTripped {
-                        reason: reason.clone(),
-                    });
-                }
-            }
-        }
-        self.is_shut_down().then_some(AskError::ShutDown)
-    }
-
-    /// Completes when a task in flight must be abandoned because the kill switch tripped, as
-    /// the in-flight policy says (never, at once, or after a grace period).
-    pub(crate) async fn cancelled(&self) {
-        let Some(budget) = &self.budget else {
-            return std::future::pending().await;
-        };
-        let mut tripped = self.tripped_at.subscribe();
-        let at = match tripped.wait_for(Option::is_some).await {
-            Ok(at) => *at,
-            Err(_) => None,
-        };
-        match (budget.kill_switch().in_flight_policy(), at) {
-            (InFlightPolicy::CancelNow, _) => {}
-            (InFlightPolicy::CancelAfter(grace), Some(at)) => {
-                tokio::time::sleep_until(deadline_after(at, grace)).await
-            }
-            _ => std::future::pending().await,
-        }
-    }
-
-    /// Whether anyone receives the events (so that events nobody reads are not built).
-    #[inline]
-    pub(crate) fn has_subscribers(&self) -> bool {
-        self.ever_subscribed.load(Ordering::Acquire) && self.receivers_left()
-    }
-
-    fn receivers_left(&self) -> bool {
-        self.events
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .is_some_and(|sender| sender.receiver_count() > 0)
-    }
-
-    pub(crate) fn publish(&self, event: SystemEvent) {
-        if let Some(sender) = self
-            .events
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            let _ = sender.send(event);
-        }
-    }
-
-    /// Ends the event stream: subscribers receive what was published, then `Closed`.
-    fn close_events(&self) {
-        self.events
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-    }
-
-    /// Stamps a new event: its id, its cause, the time, the path.
-    pub(crate) fn meta(&self, caused_by: Option<EventId>, path: Option<ChildPath>) -> EventMeta {
-        self.meta_at(self.ids.next(), caused_by, path, Instant::now())
-    }
-
-    /// Stamps an event that happened at `at`, whose id may have been assigned earlier (an
-    /// ask's).
-    pub(crate) fn meta_at(
-        &self,
-        id: EventId,
-        caused_by: Option<EventId>,
-        path: Option<ChildPath>,
-        at: Instant,
-    ) -> EventMeta {
-        EventMeta {
-            id,
-            caused_by,
-            elapsed: at.saturating_duration_since(self.epoch),
-            path,
-        }
-    }
-
-    /// The latest opening of the breaker of (`agent`, `task_type`), as the cause of a refusal.
-    pub(crate) fn breaker_opening(&self, agent: &str, task_type: &str) -> Option<EventId> {
-        self.breaker_openings
-            .get(&BreakerKey::new(agent, task_type))
-            .map(|opening| *opening)
-    }
-
-    /// The kill switch's trip event, as the cause of ask `ask`'s refusal: `None` if it has not
-    /// tripped, or if this very ask tripped it (the trip names the ask instead).
-    pub(crate) fn trip_event_causing(&self, ask: EventId) -> Option<EventId> {
-        match self.trip_event.get() {
-            Some(&(trip, cause)) if cause != Some(ask) => Some(trip),
-            _ => None,
-        }
-    }
-
-    /// Publishes a breaker's change of state, caused by the ask `cause` of the agent at `path`.
-    pub(crate) fn publish_transition(
-        &self,
-        transition: &Transition,
-        cause: EventId,
-        path: Option<ChildPath>,
-    ) {
-        let meta = self.meta(Some(cause), path);
-        if transition.to == BreakerState::Open {
-            self.breaker_openings
-                .insert(transition.key.clone(), meta.id);
-        }
-        self.publish(SystemEvent::Breaker(BreakerEvent::new(transition, meta)));
-    }
-}
-
-impl Registry {
-    /// The kill switch tripped: publish it, cancel what the policy says, stop the tree in
-    /// order so nothing restarts.
-    fn on_trip(self: &Arc<Self>, report: &TripReport, runtime: &tokio::runtime::Handle) {
-        tracing::error!(reason = %report.reason, after = ?report.after, "kill switch tripped");
-        self.shared.tripped_at.send_replace(Some(Instant::now()));
-        let (caused_by, path) = match crate::cause::ask_in_progress() {
-            Some((ask, path)) => (Some(ask), path),
-            None => (None, None),
-        };
-        let meta = self.shared.meta(caused_by, path);
-        let trip = meta.id;
-        let _ = self.shared.trip_event.set((trip, caused_by));
-        self.shared
-            .publish(SystemEvent::KillSwitchTripped(KillSwitchEvent::new(
-                meta,
-                report.clone(),
-            )));
-        let registry = Arc::clone(self);
-        runtime.spawn(async move {
-            if let Some(tree) = registry.tree.get() {
-                let timeout = registry.shared.trip_shutdown_timeout;
-                if let Err(error) = tree.shutdown_caused_by(timeout, Some(trip)).await {
-                    tracing::error!(%error, "the tree did not stop in order after the trip");
-                }
-            }
-            for named in registry.slots.iter() {
-                named.slot.shut_down();
-            }
-        });
-    }
-
-    /// The root supervisor has exited: no agent of the tree will run again.
-    fn tree_stopped(&self) {
-        self.stop_deadline_timer();
-        for named in self.slots.iter() {
-            named.slot.on_fate(ChildFate::Stopped);
-        }
-    }
-
-    /// The budget's wall-clock timer is not needed once the tree has stopped.
-    fn stop_deadline_timer(&self) {
-        if let Some(timer) = self
-            .deadline_timer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            timer.abort();
-        }
-    }
-
-    /// Takes the name `name` for the agent started at `path` and gives its slot (made on the
-    /// first start of a dynamic child). `declared`: whether the start comes from the spec of an
-    /// agent declared with [`System::agent`], else from a template. Refused, with nothing taken
-    /// over, when the name is held by another placement, or declared by an agent not in the
-    /// tree and asked for by a template.
-    fn claim<A: Agent>(
-        self: &Arc<Self>,
-        name: &AgentName,
-        path: &ChildPath,
-        declared: bool,
-        config: AgentConfig,
-        classifier: &Classifier<A>,
-    ) -> Result<Arc<Slot<A>>, StartError> {
-        let taken = |holder: Option<&ChildPath>| StartError::NameTaken {
-            name: name.clone(),
-            holder: holder.cloned(),
-        };
-        let slot = match self.slots.entry(name.clone()) {
-            Entry::Occupied(mut occupied) => {
-                let named = occupied.get_mut();
-                match &named.placed_at {
-                    // The same child again (a restart, or added again where it was).
-                    Some(at) if at == path => {}
-                    Some(at) => return Err(taken(Some(at))),
-                    None if !declared => return Err(taken(None)),
-                    None => named.placed_at = Some(path.clone()),
-                }
-                Arc::clone(&named.slot)
-            }
-            Entry::Vacant(vacant) => {
-                let slot: Arc<dyn AnySlot> = Arc::new(Slot::<A>::new(
-                    name.clone(),
-                    config,
-                    classifier.clone(),
-                    Arc::clone(&self.shared),
-                ));
-                vacant.insert(Named {
-                    slot: Arc::clone(&slot),
-                    declared,
-                    placed_at: Some(path.clone()),
-                });
-                slot
-            }
-        };
-        let found = slot.agent_type();
-        slot.into_any().downcast::<Slot<A>>().map_err(|_| {
-            StartError::Failed(format!(
-                "the agent name '{name}' is used by a {found}, not a {}",
-                std::any::type_name::<A>()
-            ))
-        })
-    }
-
-    /// A supervisor decided `fate` for the child at `path`: told to the agent placed there. A
-    /// dynamic child removed gives its name back; its slot stays stopped for the `AgentRef`s
-    /// still holding it.
-    fn on_fate(&self, path: &ChildPath, fate: ChildFate) {
-        let Some((slot, declared)) = self
-            .slots
-            .get(path.name())
-            .filter(|named| named.placed_at.as_ref() == Some(path))
-            .map(|named| (Arc::clone(&named.slot), named.declared))
-        else {
-            return;
-        };
-        slot.on_fate(fate);
-        if fate == ChildFate::Removed && !declared {
-            self.slots.remove_if(path.name(), |_, named| {
-                !named.declared && named.placed_at.as_ref() == Some(path)
-            });
-        }
-    }
-}
+use self::agent_child::{agent_child, check};
+use self::registry::Registry;
+use crate::agent::Agent;
+use crate::agent_ref::AgentRef;
+use crate::error::{AskError, SystemError};
+use crate::event::SystemEvent;
+use crate::shared::{Shared, SharedOptions};
+use crate::spec::AgentSpec;
 
 /// A system of agents under one supervision tree.
 ///
@@ -405,7 +69,7 @@ pub struct System {
 impl std::fmt::Debug for System {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("System")
-            .field("agents", &self.registry.slots.len())
+            .field("agents", &self.registry.agents())
             .field("started", &self.registry.tree.get().is_some())
             .field("shut_down", &self.registry.shared.is_shut_down())
             .finish()
@@ -555,28 +219,15 @@ impl SystemBuilder {
                 max: System::MAX_EVENT_CAPACITY,
             });
         }
-        let (events, _) = broadcast::channel(self.event_capacity);
+        let shared = Shared::new(SharedOptions {
+            default_ask_timeout: self.ask_timeout,
+            event_capacity: self.event_capacity,
+            budget: self.budget,
+            breakers: self.breakers,
+            trip_shutdown_timeout: self.trip_shutdown_timeout,
+        });
         Ok(System {
-            registry: Arc::new(Registry {
-                shared: Arc::new(Shared {
-                    default_ask_timeout: self.ask_timeout,
-                    budget: self.budget,
-                    breakers: self.breakers,
-                    tripped_at: watch::channel(None).0,
-                    trip_shutdown_timeout: self.trip_shutdown_timeout,
-                    shut_down: AtomicBool::new(false),
-                    events: RwLock::new(Some(events)),
-                    ever_subscribed: AtomicBool::new(false),
-                    ids: EventIds::default(),
-                    epoch: Instant::now(),
-                    created_at: SystemTime::now(),
-                    trip_event: OnceLock::new(),
-                    breaker_openings: DashMap::new(),
-                }),
-                slots: DashMap::new(),
-                tree: OnceLock::new(),
-                deadline_timer: std::sync::Mutex::new(None),
-            }),
+            registry: Arc::new(Registry::new(shared)),
         })
     }
 }
@@ -639,29 +290,10 @@ impl System {
     /// runs at one place in the tree, the first it starts at, and starting its spec anywhere
     /// else fails with [`StartError::NameTaken`].
     pub fn agent<A: Agent>(&self, spec: AgentSpec<A>) -> Result<ChildSpec, SystemError> {
-        self.check(&spec)?;
-        let slot = match self.registry.slots.entry(spec.name.clone()) {
-            Entry::Occupied(_) => return Err(SystemError::DuplicateAgent(spec.name.to_string())),
-            Entry::Vacant(vacant) => {
-                let slot = Arc::new(Slot::<A>::new(
-                    spec.name.clone(),
-                    spec.config,
-                    spec.classifier.clone(),
-                    Arc::clone(&self.registry.shared),
-                ));
-                vacant.insert(Named {
-                    slot: Arc::clone(&slot) as Arc<dyn AnySlot>,
-                    declared: true,
-                    placed_at: None,
-                });
-                slot
-            }
-        };
-        if self.registry.tree.get().is_some() {
-            // Declared after the start: not in the tree until added to it.
-            slot.tree_started();
-        }
-        Ok(self.child_spec(spec, true))
+        check(&spec)?;
+        self.registry
+            .declare(&spec.name, spec.config, &spec.classifier)?;
+        Ok(agent_child(&self.registry, spec, true))
     }
 
     /// Declares an agent template for a dynamic supervisor: each child added with
@@ -675,136 +307,48 @@ impl System {
     /// `AgentRef`s to it then keep failing with [`AskError::AgentStopped`], and a later child
     /// with the same name is a new agent.
     pub fn agent_template<A: Agent>(&self, spec: AgentSpec<A>) -> Result<ChildSpec, SystemError> {
-        self.check(&spec)?;
-        Ok(self.child_spec(spec, false))
+        check(&spec)?;
+        Ok(agent_child(&self.registry, spec, false))
     }
 
-    fn check<A: Agent>(&self, spec: &AgentSpec<A>) -> Result<(), SystemError> {
-        spec.name
-            .validate()
-            .map_err(|error| SystemError::InvalidAgentName {
-                name: spec.name.to_string(),
-                error,
-            })?;
-        if spec.config.ask_timeout == Some(Duration::ZERO) {
-            return Err(SystemError::ZeroTimeout(spec.name.to_string()));
-        }
-        Ok(())
-    }
-
-    /// The supervisor child running `spec`: a declared agent's (`declared`) or a template's.
-    fn child_spec<A: Agent>(&self, spec: AgentSpec<A>, declared: bool) -> ChildSpec {
-        // The tree keeps these closures: they refer to the system weakly.
-        let registry = Arc::downgrade(&self.registry);
-        let factory = spec.factory;
-        let config = spec.config;
-        let classifier = spec.classifier;
-        let name = spec.name.clone();
-        let start = move |context: StartContext| {
-            let factory = Arc::clone(&factory);
-            let slot = match registry.upgrade() {
-                // A declared agent's spec names one agent: not a template, nor renamed.
-                Some(_) if declared && context.id() != &name => {
-                    Err(StartError::InvalidSpec(format!(
-                        "agent '{name}' is declared with System::agent and cannot run as '{}'; \
-                         use System::agent_template for a dynamic supervisor",
-                        context.id()
-                    )))
-                }
-                Some(registry) => {
-                    registry.claim::<A>(context.id(), context.path(), declared, config, &classifier)
-                }
-                None => Err(StartError::failed("the system is gone")),
-            };
-            async move {
-                let slot = slot?;
-                slot.place(context.path(), context.exit_cause());
-                let args = AgentArgs {
-                    factory: Arc::clone(&factory),
-                    path: context.path().clone(),
-                    previous_exit: context.previous_exit().cloned(),
-                };
-                let reporter = context.failure_reporter();
-                let in_place_slot = Arc::clone(&slot);
-                let actor = context.spawn(AgentActor { slot, reporter }, args).await?;
-                context.restart_in_place(AgentInPlace {
-                    actor: actor.clone(),
-                    slot: in_place_slot,
-                    factory: Arc::clone(&factory),
-                    path: context.path().clone(),
-                });
-                Ok(actor)
-            }
-        };
-        let watcher = Arc::downgrade(&self.registry);
-        let mut child = ChildSpec::worker(spec.name, start)
-            .restart(spec.restart)
-            .unique_in_tree(declared)
-            .watch(move |path, fate| {
-                if let Some(registry) = watcher.upgrade() {
-                    registry.on_fate(path, fate);
-                }
-            });
-        if let Some(shutdown) = spec.shutdown {
-            child = child.shutdown(shutdown);
-        }
-        child
-    }
-
-    /// Starts the supervision tree. A system starts once.
+    /// Starts the supervision tree from `spec`: the root supervisor starts its children in
+    /// order, each agent's first incarnation among them (its [`Agent::on_start`] included). A
+    /// system starts once. From then on, agents declared but not in the tree refuse asks with
+    /// [`AskError::NotInTree`] until they are added to it.
+    ///
+    /// # Errors
+    /// * [`SystemError::AlreadyStarted`]: the system was started, or is starting.
+    /// * [`SystemError::Tree`]: the spec is invalid ([`TreeError::InvalidSpec`]), or the root
+    ///   supervisor failed to start ([`TreeError::StartFailed`]: a child's start failed and
+    ///   the root gave up). A failed start may be retried.
+    ///
+    /// # Cancel safety
+    /// The start runs on a task of its own, so dropping the future does not cancel it: the
+    /// tree goes on starting and, once started, the system holds it as if the caller had
+    /// waited (its agents serve asks; [`shutdown`](Self::shutdown), or dropping the last
+    /// handle, stops it), and another start is refused with [`SystemError::AlreadyStarted`].
+    /// Only the result is lost. A system shut down while its tree starts stops the tree as
+    /// soon as it has started.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime.
+    ///
+    /// [`TreeError::InvalidSpec`]: overseer_supervisor::TreeError::InvalidSpec
+    /// [`TreeError::StartFailed`]: overseer_supervisor::TreeError::StartFailed
     pub async fn start(&self, spec: SupervisorSpec) -> Result<(), SystemError> {
-        if self.registry.tree.get().is_some() {
+        if !self.registry.claim_start() {
             return Err(SystemError::AlreadyStarted);
         }
-        let shared = Arc::clone(&self.registry.shared);
-        let registry = Arc::downgrade(&self.registry);
-        let tree = SupervisionTree::builder(spec)
-            .events(EventBus::new(16))
-            .event_ids(self.registry.shared.ids.clone())
-            .epoch(self.registry.shared.epoch)
-            .event_sink(move |event| {
-                if shared.has_subscribers() {
-                    shared.publish(SystemEvent::Lifecycle(event.clone()));
-                }
-                if matches!(event.kind, EventKind::Stopped { .. }) && event.path.is_root() {
-                    match registry.upgrade() {
-                        Some(registry) => registry.tree_stopped(),
-                        // Every System handle was dropped: nobody else will end the stream.
-                        None => shared.close_events(),
-                    }
-                }
-            })
-            .start()
-            .await?;
-        self.registry
-            .tree
-            .set(tree)
-            .map_err(|_| SystemError::AlreadyStarted)?;
-        for named in self.registry.slots.iter() {
-            named.slot.tree_started();
+        // On a task of its own: a caller that stops waiting must not leave a tree running that
+        // the system does not hold (it could not stop it).
+        let start = tokio::spawn(Arc::clone(&self.registry).start_tree(spec));
+        match start.await {
+            Ok(started) => started,
+            Err(failed) if failed.is_panic() => std::panic::resume_unwind(failed.into_panic()),
+            Err(_cancelled) => Err(SystemError::Tree(TreeError::StartFailed(
+                StartError::failed("the runtime shut down while the tree was starting"),
+            ))),
         }
-        if let Some(budget) = &self.registry.shared.budget {
-            let runtime = tokio::runtime::Handle::current();
-            let registry = Arc::downgrade(&self.registry);
-            budget.kill_switch().on_trip(move |report| {
-                if let Some(registry) = registry.upgrade() {
-                    registry.on_trip(report, &runtime);
-                }
-            });
-            if let Some(deadline) = budget.deadline() {
-                let budget = budget.clone();
-                let timer = tokio::spawn(async move {
-                    tokio::time::sleep_until(deadline).await;
-                    budget.check_deadline(Instant::now());
-                });
-                *self
-                    .registry
-                    .deadline_timer
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(timer);
-            }
-        }
-        Ok(())
     }
 
     /// The circuit breakers guarding this system's asks, if any (for snapshots and operator
@@ -828,45 +372,13 @@ impl System {
 
     /// A handle to the agent named `name`.
     pub fn agent_ref<A: Agent>(&self, name: &str) -> Result<AgentRef<A>, AskError> {
-        let slot = self
-            .registry
-            .slots
-            .get(name)
-            .map(|named| Arc::clone(&named.slot))
-            .ok_or_else(|| AskError::UnknownAgent {
-                name: name.to_string(),
-            })?;
-        let slot = slot
-            .into_any()
-            .downcast::<Slot<A>>()
-            .map_err(|_| AskError::WrongAgentType {
-                name: name.to_string(),
-                expected: std::any::type_name::<A>(),
-            })?;
-        Ok(AgentRef::new(slot))
+        self.registry.lookup(name).map(AgentRef::new)
     }
 
     /// A new subscriber to the system's events (supervision and asks, in one stream).
     /// The stream ends (`RecvError::Closed`) once the system has shut down.
     pub fn subscribe(&self) -> broadcast::Receiver<SystemEvent> {
-        match self
-            .registry
-            .shared
-            .events
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-        {
-            Some(sender) => {
-                self.registry
-                    .shared
-                    .ever_subscribed
-                    .store(true, Ordering::Release);
-                sender.subscribe()
-            }
-            // Shut down: a receiver whose stream is already over.
-            None => broadcast::channel(1).1,
-        }
+        self.registry.shared.subscribe()
     }
 
     /// The running tree, once started.
@@ -879,22 +391,30 @@ impl System {
         self.registry.shared.is_shut_down()
     }
 
-    /// Shuts down: from now on every ask fails with [`AskError::ShutDown`]; the tree stops in
-    /// order within `deadline` (the rest is killed after it); queued asks fail with `ShutDown`.
+    /// Shuts the system down: from now on every ask fails with [`AskError::ShutDown`]; the tree
+    /// stops in order within `deadline` (each child under its shutdown spec; what still runs at
+    /// the deadline is killed); asks still queued fail with `ShutDown`; then the event stream
+    /// ends (subscribers receive what was published, then `Closed`). Shutting down a system
+    /// that was never started, or is already shut down, succeeds.
+    ///
+    /// # Errors
+    /// [`SystemError::Tree`] when the tree did not stop in order within `deadline` and the rest
+    /// was killed ([`TreeError::ShutdownTimedOut`]), or killed actors still ran shortly after
+    /// ([`TreeError::ShutdownIncomplete`]: handlers that never yield to the runtime). The
+    /// system is shut down all the same.
+    ///
+    /// # Cancel safety
+    /// Dropping the future does not undo the shutdown: asks fail with `ShutDown` from its first
+    /// poll, and the tree goes on stopping in order (each agent's queued asks fail as it
+    /// stops), but nothing is killed at the deadline. What the call would have done once the
+    /// tree stopped (fail what is still queued, end the event stream) is done by another
+    /// `shutdown`, which does not wait for a tree still stopping
+    /// ([`SupervisionTree::wait_for_exit`] does), or when the last handle is dropped (the
+    /// stream then ends once the root has stopped).
+    ///
+    /// [`TreeError::ShutdownTimedOut`]: overseer_supervisor::TreeError::ShutdownTimedOut
+    /// [`TreeError::ShutdownIncomplete`]: overseer_supervisor::TreeError::ShutdownIncomplete
     pub async fn shutdown(&self, deadline: Duration) -> Result<(), SystemError> {
-        self.registry
-            .shared
-            .shut_down
-            .store(true, Ordering::Release);
-        self.registry.stop_deadline_timer();
-        let stopped = match self.registry.tree.get() {
-            Some(tree) => tree.shutdown(deadline).await.map_err(SystemError::from),
-            None => Ok(()),
-        };
-        for named in self.registry.slots.iter() {
-            named.slot.shut_down();
-        }
-        self.registry.shared.close_events();
-        stopped
+        self.registry.shut_down(deadline).await
     }
 }

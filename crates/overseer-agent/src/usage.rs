@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(total.cost_micros, 165);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Usage {
     /// Prompt tokens.
     pub input_tokens: u64,

@@ -357,19 +357,11 @@ mod tests {
     }
 
     fn ask(outcome: AskOutcome, injected: Option<&'static str>) -> SystemEvent {
-        SystemEvent::Ask(AskEvent {
-            id: event_id(),
-            caused_by: None,
-            elapsed: Duration::ZERO,
-            path: None,
-            agent: AgentName::from("writer"),
-            task_type: Cow::Borrowed("draft"),
-            outcome,
-            latency: Duration::from_millis(250),
-            usage: Usage::new(10, 5, 7),
-            injected: injected.map(Cow::Borrowed),
-            model: None,
-        })
+        let mut ask = AskEvent::new(event_id(), AgentName::from("writer"), "draft", outcome);
+        ask.latency = Duration::from_millis(250);
+        ask.usage = Usage::new(10, 5, 7);
+        ask.injected = injected.map(Cow::Borrowed);
+        SystemEvent::Ask(ask)
     }
 
     fn labels(pairs: &[(&'static str, &str)]) -> Labels {
@@ -499,21 +491,19 @@ mod tests {
 
     #[test]
     fn a_breaker_event_sets_its_state_and_counts_the_transition() {
-        let event = SystemEvent::Breaker(BreakerEvent {
-            id: event_id(),
-            caused_by: None,
-            elapsed: Duration::ZERO,
-            path: None,
-            agent: AgentName::from("writer"),
-            task_type: "draft".into(),
-            from: State::Closed,
-            to: State::Open,
-            trigger: Trigger::ConsecutiveFailures,
-            failure_rate: 1.0,
-            calls_in_window: 3,
-            consecutive_failures: 3,
-            open_for: Some(Duration::from_secs(30)),
-        });
+        let mut opened = BreakerEvent::new(
+            event_id(),
+            AgentName::from("writer"),
+            "draft",
+            State::Closed,
+            State::Open,
+            Trigger::ConsecutiveFailures,
+        );
+        opened.failure_rate = 1.0;
+        opened.calls_in_window = 3;
+        opened.consecutive_failures = 3;
+        opened.open_for = Some(Duration::from_secs(30));
+        let event = SystemEvent::Breaker(opened);
         let key = [("agent", "writer"), ("task_type", "draft")];
         assert_eq!(
             EventMetrics::new().updates(&event),

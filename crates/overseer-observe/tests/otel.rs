@@ -165,19 +165,13 @@ fn lifecycle(own: u64, cause: Option<u64>, secs: u64, at: &str, kind: EventKind)
 }
 
 fn ask(own: u64, secs: u64, latency_secs: u64, outcome: AskOutcome) -> SystemEvent {
-    SystemEvent::Ask(AskEvent {
-        id: id(own),
-        caused_by: None,
-        elapsed: Duration::from_secs(secs),
-        path: Some(path("root/worker")),
-        agent: AgentName::from("worker"),
-        task_type: Cow::Borrowed("check"),
-        outcome,
-        latency: Duration::from_secs(latency_secs),
-        usage: Usage::new(7, 3, 11),
-        injected: Some(Cow::Borrowed("panic")),
-        model: None,
-    })
+    let mut ask = AskEvent::new(id(own), AgentName::from("worker"), "check", outcome);
+    ask.elapsed = Duration::from_secs(secs);
+    ask.path = Some(path("root/worker"));
+    ask.latency = Duration::from_secs(latency_secs);
+    ask.usage = Usage::new(7, 3, 11);
+    ask.injected = Some(Cow::Borrowed("panic"));
+    SystemEvent::Ask(ask)
 }
 
 fn panicked() -> EventKind {
@@ -550,28 +544,27 @@ fn breaker_and_kill_switch_spans_carry_their_figures() {
     let (spans, provider) = in_memory();
     let mut exporter = OtelExporter::new(tracer(&provider), SystemTime::UNIX_EPOCH);
     exporter.export(&ask(1, 5, 1, AskOutcome::Ok));
-    exporter.export(&SystemEvent::Breaker(BreakerEvent {
-        id: id(2),
-        caused_by: Some(id(1)),
-        elapsed: Duration::from_secs(5),
-        path: Some(path("root/worker")),
-        agent: AgentName::from("worker"),
-        task_type: "check".to_string(),
-        from: State::Closed,
-        to: State::Open,
-        trigger: Trigger::ConsecutiveFailures,
-        failure_rate: 0.5,
-        calls_in_window: 4,
-        consecutive_failures: 2,
-        open_for: Some(Duration::from_secs(30)),
-    }));
-    exporter.export(&SystemEvent::KillSwitchTripped(KillSwitchEvent {
-        id: id(3),
-        caused_by: Some(id(1)),
-        elapsed: Duration::from_secs(5),
-        path: Some(path("root/worker")),
-        report: manual_trip_report(),
-    }));
+    let mut opened = BreakerEvent::new(
+        id(2),
+        AgentName::from("worker"),
+        "check",
+        State::Closed,
+        State::Open,
+        Trigger::ConsecutiveFailures,
+    );
+    opened.caused_by = Some(id(1));
+    opened.elapsed = Duration::from_secs(5);
+    opened.path = Some(path("root/worker"));
+    opened.failure_rate = 0.5;
+    opened.calls_in_window = 4;
+    opened.consecutive_failures = 2;
+    opened.open_for = Some(Duration::from_secs(30));
+    exporter.export(&SystemEvent::Breaker(opened));
+    let mut tripped = KillSwitchEvent::new(id(3), manual_trip_report());
+    tripped.caused_by = Some(id(1));
+    tripped.elapsed = Duration::from_secs(5);
+    tripped.path = Some(path("root/worker"));
+    exporter.export(&SystemEvent::KillSwitchTripped(tripped));
 
     let finished = spans.get_finished_spans().unwrap();
     let ask_span = named(&finished, "invoke_agent worker");

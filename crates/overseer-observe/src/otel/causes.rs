@@ -139,9 +139,7 @@ impl Waiting {
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
-
-    use overseer_agent::{AgentName, AskEvent, AskOutcome, Usage};
+    use overseer_agent::{AgentName, AskEvent, AskOutcome};
 
     use super::*;
 
@@ -150,20 +148,10 @@ mod tests {
     }
 
     fn held(own: u64, elapsed_secs: u64) -> Held {
+        let mut ask = AskEvent::new(id(own), AgentName::from("a"), "t", AskOutcome::Ok);
+        ask.elapsed = Duration::from_secs(elapsed_secs);
         Held {
-            event: SystemEvent::Ask(AskEvent {
-                id: id(own),
-                caused_by: None,
-                elapsed: Duration::from_secs(elapsed_secs),
-                path: None,
-                agent: AgentName::from("a"),
-                task_type: Cow::Borrowed("t"),
-                outcome: AskOutcome::Ok,
-                latency: Duration::ZERO,
-                usage: Usage::default(),
-                injected: None,
-                model: None,
-            }),
+            event: SystemEvent::Ask(ask),
             restart: false,
         }
     }

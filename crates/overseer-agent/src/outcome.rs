@@ -1,0 +1,156 @@
+//! The end of a task the agent ran: [`judge`] says what the handler's outcome means (the ask's
+//! result, and whether the incarnation must exit), [`settle`] records it (budget, error rate,
+//! breaker) and delivers it (the caller's answer, or a tell's event). Plain functions: the actor
+//! calls them and acts on what they return.
+
+use overseer_supervisor::{EventId, ExitReason};
+use tokio::time::Instant;
+
+use crate::agent::Agent;
+use crate::context::TaskReport;
+use crate::error::{AgentError, AskError};
+use crate::name::AgentName;
+use crate::slot::{Answer, Reply, Slot};
+
+/// How a handler ended a task.
+pub(crate) enum Handled<O> {
+    /// It returned.
+    Returned(Result<O, AgentError>),
+    /// It panicked, with this payload.
+    Panicked(Box<dyn std::any::Any + Send>),
+    /// It was still running at the task's deadline: treated as hung.
+    Overran,
+}
+
+impl<O> From<std::thread::Result<Result<O, AgentError>>> for Handled<O> {
+    /// A handler's future run under `catch_unwind`, finished.
+    #[inline]
+    fn from(finished: std::thread::Result<Result<O, AgentError>>) -> Self {
+        match finished {
+            Ok(returned) => Self::Returned(returned),
+            Err(payload) => Self::Panicked(payload),
+        }
+    }
+}
+
+/// What a handler's outcome means: the ask's result and, if the incarnation must exit, why.
+///
+/// | handler | result | incarnation |
+/// |---|---|---|
+/// | returned `Ok(output)` | `Ok(output)` | carries on |
+/// | returned [`AgentError::Failed`] or [`AgentError::InvalidOutput`] | [`AskError::Failed`] | carries on |
+/// | returned [`AgentError::Fatal`] | [`AskError::Crashed`] | exits: [`ExitReason::Failed`] |
+/// | panicked | [`AskError::Crashed`] | exits: [`ExitReason::Panicked`] |
+/// | ran past the deadline | [`AskError::Timeout`] | exits: [`ExitReason::TimedOut`] |
+pub(crate) fn judge<O>(
+    agent: &AgentName,
+    handled: Handled<O>,
+    deadline: Instant,
+    asked_at: Instant,
+) -> (Result<O, AskError>, Option<ExitReason>) {
+    let crashed = |reason: ExitReason| {
+        let error = AskError::Crashed {
+            agent: agent.clone(),
+            reason: reason.clone(),
+        };
+        (Err(error), Some(reason))
+    };
+    match handled {
+        Handled::Overran => {
+            let after = deadline.saturating_duration_since(asked_at);
+            let error = AskError::Timeout {
+                agent: agent.clone(),
+                after,
+            };
+            (Err(error), Some(ExitReason::TimedOut(after)))
+        }
+        Handled::Panicked(payload) => crashed(ExitReason::Panicked(panic_text(payload))),
+        Handled::Returned(Err(AgentError::Fatal(message))) => crashed(ExitReason::Failed(message)),
+        Handled::Returned(Err(error)) => (
+            Err(AskError::Failed {
+                agent: agent.clone(),
+                error,
+            }),
+            None,
+        ),
+        Handled::Returned(Ok(output)) => (Ok(output), None),
+    }
+}
+
+/// A task that ended here, as the actor hands it over to be settled.
+pub(crate) struct Ended<O> {
+    /// The ask's event id.
+    pub(crate) id: EventId,
+    pub(crate) task_type: &'static str,
+    pub(crate) asked_at: Instant,
+    /// When the handler started, if the clock was read for it (a tell, or a breaker that
+    /// wants the latency).
+    pub(crate) started: Option<Instant>,
+    /// What the handler reported.
+    pub(crate) report: TaskReport,
+    /// Where the answer goes; `None` for a tell.
+    pub(crate) reply: Option<Reply<O>>,
+}
+
+/// Settles a task that ended here with `result`, in order: its admission (the budget's
+/// reservation committed with the spend reported; with `counted`, the outcome counted by the
+/// error-rate window and the breaker), then its answer (sent to the caller, or a tell's end
+/// published).
+///
+/// Not counted: a task the kill switch cancelled (`counted` false: it says nothing about the
+/// agent's health), and an ask whose caller stopped waiting while the handler ran. An ask whose
+/// caller settled it already (its deadline passed first) only has its late spend charged.
+#[inline]
+pub(crate) fn settle<A: Agent>(
+    slot: &Slot<A>,
+    ended: Ended<A::Output>,
+    result: Result<A::Output, AskError>,
+    counted: bool,
+) {
+    let TaskReport {
+        usage,
+        injected,
+        model,
+        settlement,
+    } = ended.report;
+    if let Some(settlement) = settlement.as_deref() {
+        // The caller stopped waiting while the handler ran (and did not settle the ask, as a
+        // caller whose deadline passed does): the outcome is not counted.
+        let abandoned = ended.reply.as_ref().is_some_and(Reply::is_closed);
+        let verdict = (counted && !abandoned).then(|| {
+            let latency = ended.started.map(|started| started.elapsed());
+            slot.verdict(&result, latency.unwrap_or_default())
+        });
+        settlement.settle_ended(
+            &slot.shared,
+            slot.name.as_str(),
+            ended.id,
+            slot.path(),
+            verdict,
+        );
+    }
+    let answer = Answer {
+        outcome: result.map_err(Box::new),
+        usage,
+        injected,
+        model,
+    };
+    match ended.reply {
+        Some(reply) => {
+            let _ = reply.send(answer);
+        }
+        // A tell: nobody waits, its end is published here (if anyone listens).
+        None => slot.publish_ask_event(ended.id, ended.task_type, &answer, ended.asked_at),
+    }
+}
+
+/// A panic's message.
+pub(crate) fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(text) => *text,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(text) => (*text).to_string(),
+            Err(_) => "panic with a non-string payload".to_string(),
+        },
+    }
+}

@@ -1,0 +1,256 @@
+//! What every ask of one system reads: whether the system is open, its budget and breakers, its
+//! event stream and the ids and clock its events are stamped with.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{OnceLock, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
+
+use dashmap::DashMap;
+use overseer_breaker::{BreakerKey, BreakerRegistry, State as BreakerState, Transition};
+use overseer_budget::{Budget, InFlightPolicy, TripReport};
+use overseer_supervisor::{deadline_after, ChildPath, EventId, EventIds};
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+
+use crate::error::AskError;
+use crate::event::{BreakerEvent, EventMeta, KillSwitchEvent, SystemEvent};
+
+/// What every ask of one system reads: held by each agent's slot. It holds no slot and no tree,
+/// so slots and the tree never keep each other alive through it.
+pub(crate) struct Shared {
+    pub(crate) default_ask_timeout: Duration,
+    pub(crate) budget: Option<Budget>,
+    pub(crate) breakers: Option<BreakerRegistry>,
+    /// When the kill switch tripped (set once), for cancelling tasks in flight.
+    tripped_at: watch::Sender<Option<Instant>>,
+    /// How long the tree may take to stop in order after a trip.
+    pub(crate) trip_shutdown_timeout: Duration,
+    shut_down: AtomicBool,
+    /// Taken when the system shuts down, which ends every subscriber's stream.
+    events: RwLock<Option<broadcast::Sender<SystemEvent>>>,
+    /// Set by the first subscriber: until then no event is built (one atomic load per ask
+    /// instead of a lock and the channel's receiver count).
+    ever_subscribed: AtomicBool,
+    /// Numbers every event of the system, the tree's included.
+    pub(crate) ids: EventIds,
+    /// The origin of every event's `elapsed`: when the system was built.
+    pub(crate) epoch: Instant,
+    /// The wall-clock time at `epoch`.
+    pub(crate) created_at: SystemTime,
+    /// The kill switch's trip event and the ask that caused it, once it tripped.
+    trip_event: OnceLock<(EventId, Option<EventId>)>,
+    /// The event of each breaker's latest opening, named by the asks it refuses.
+    breaker_openings: DashMap<BreakerKey, EventId>,
+}
+
+/// The options a [`Shared`] is made from (checked by the system's builder).
+pub(crate) struct SharedOptions {
+    pub(crate) default_ask_timeout: Duration,
+    pub(crate) event_capacity: usize,
+    pub(crate) budget: Option<Budget>,
+    pub(crate) breakers: Option<BreakerRegistry>,
+    pub(crate) trip_shutdown_timeout: Duration,
+}
+
+impl Shared {
+    /// A system's shared part, open, with an event stream of `event_capacity` (not zero); the
+    /// clock origin of its events is now.
+    pub(crate) fn new(options: SharedOptions) -> Self {
+        let (events, _) = broadcast::channel(options.event_capacity);
+        Self {
+            default_ask_timeout: options.default_ask_timeout,
+            budget: options.budget,
+            breakers: options.breakers,
+            tripped_at: watch::channel(None).0,
+            trip_shutdown_timeout: options.trip_shutdown_timeout,
+            shut_down: AtomicBool::new(false),
+            events: RwLock::new(Some(events)),
+            ever_subscribed: AtomicBool::new(false),
+            ids: EventIds::default(),
+            epoch: Instant::now(),
+            created_at: SystemTime::now(),
+            trip_event: OnceLock::new(),
+            breaker_openings: DashMap::new(),
+        }
+    }
+
+    /// Whether asks are admitted (neither tripped nor shut down): atomic loads only, for the
+    /// call path; [`closed`](Self::closed) says why not.
+    #[inline]
+    pub(crate) fn is_open(&self) -> bool {
+        !self.is_shut_down() && !self.budget.as_ref().is_some_and(Budget::is_tripped)
+    }
+
+    #[inline]
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Acquire)
+    }
+
+    /// Marks the system shut down (no ask is admitted from now on); returns whether it was
+    /// already.
+    pub(crate) fn mark_shut_down(&self) -> bool {
+        self.shut_down.swap(true, Ordering::AcqRel)
+    }
+
+    /// Why no ask is admitted any more, if so: the kill switch tripped, or the system shut
+    /// down.
+    pub(crate) fn closed(&self) -> Option<AskError> {
+        if self.is_open() {
+            return None;
+        }
+        if let Some(budget) = &self.budget {
+            if budget.is_tripped() {
+                if let Some(reason) = budget.kill_switch().reason() {
+                    return Some(AskError::KillSwitchTripped {
+                        reason: reason.clone(),
+                    });
+                }
+            }
+        }
+        self.is_shut_down().then_some(AskError::ShutDown)
+    }
+
+    /// Completes when a task in flight must be abandoned because the kill switch tripped, as
+    /// the in-flight policy says (never, at once, or after a grace period).
+    pub(crate) async fn cancelled(&self) {
+        let Some(budget) = &self.budget else {
+            return std::future::pending().await;
+        };
+        let mut tripped = self.tripped_at.subscribe();
+        let at = match tripped.wait_for(Option::is_some).await {
+            Ok(at) => *at,
+            Err(_) => None,
+        };
+        match (budget.kill_switch().in_flight_policy(), at) {
+            (InFlightPolicy::CancelNow, _) => {}
+            (InFlightPolicy::CancelAfter(grace), Some(at)) => {
+                tokio::time::sleep_until(deadline_after(at, grace)).await
+            }
+            _ => std::future::pending().await,
+        }
+    }
+
+    /// The kill switch tripped: records when (tasks in flight are cancelled from that instant,
+    /// as the policy says) and publishes the trip, caused by the ask in progress on this thread
+    /// if one tripped it. Returns the trip event's id.
+    pub(crate) fn record_trip(&self, report: &TripReport) -> EventId {
+        self.tripped_at.send_replace(Some(Instant::now()));
+        let (caused_by, path) = match crate::cause::ask_in_progress() {
+            Some((ask, path)) => (Some(ask), path),
+            None => (None, None),
+        };
+        let meta = self.meta(caused_by, path);
+        let trip = meta.id;
+        let _ = self.trip_event.set((trip, caused_by));
+        self.publish(SystemEvent::KillSwitchTripped(KillSwitchEvent::stamped(
+            meta,
+            report.clone(),
+        )));
+        trip
+    }
+
+    /// Whether anyone receives the events (so that events nobody reads are not built).
+    #[inline]
+    pub(crate) fn has_subscribers(&self) -> bool {
+        self.ever_subscribed.load(Ordering::Acquire) && self.receivers_left()
+    }
+
+    fn receivers_left(&self) -> bool {
+        self.events
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|sender| sender.receiver_count() > 0)
+    }
+
+    /// A new subscriber to the events; once the stream has ended, a receiver whose stream is
+    /// already over.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<SystemEvent> {
+        match self
+            .events
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            Some(sender) => {
+                self.ever_subscribed.store(true, Ordering::Release);
+                sender.subscribe()
+            }
+            None => broadcast::channel(1).1,
+        }
+    }
+
+    pub(crate) fn publish(&self, event: SystemEvent) {
+        if let Some(sender) = self
+            .events
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            let _ = sender.send(event);
+        }
+    }
+
+    /// Ends the event stream: subscribers receive what was published, then `Closed`.
+    pub(crate) fn close_events(&self) {
+        self.events
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    /// Stamps a new event: its id, its cause, the time, the path.
+    pub(crate) fn meta(&self, caused_by: Option<EventId>, path: Option<ChildPath>) -> EventMeta {
+        self.meta_at(self.ids.next(), caused_by, path, Instant::now())
+    }
+
+    /// Stamps an event that happened at `at`, whose id may have been assigned earlier (an
+    /// ask's).
+    pub(crate) fn meta_at(
+        &self,
+        id: EventId,
+        caused_by: Option<EventId>,
+        path: Option<ChildPath>,
+        at: Instant,
+    ) -> EventMeta {
+        EventMeta {
+            id,
+            caused_by,
+            elapsed: at.saturating_duration_since(self.epoch),
+            path,
+        }
+    }
+
+    /// The latest opening of the breaker of (`agent`, `task_type`), as the cause of a refusal.
+    pub(crate) fn breaker_opening(&self, agent: &str, task_type: &str) -> Option<EventId> {
+        self.breaker_openings
+            .get(&BreakerKey::new(agent, task_type))
+            .map(|opening| *opening)
+    }
+
+    /// The kill switch's trip event, as the cause of ask `ask`'s refusal: `None` if it has not
+    /// tripped, or if this very ask tripped it (the trip names the ask instead).
+    pub(crate) fn trip_event_causing(&self, ask: EventId) -> Option<EventId> {
+        match self.trip_event.get() {
+            Some(&(trip, cause)) if cause != Some(ask) => Some(trip),
+            _ => None,
+        }
+    }
+
+    /// Publishes a breaker's change of state, caused by the ask `cause` of the agent at `path`.
+    pub(crate) fn publish_transition(
+        &self,
+        transition: &Transition,
+        cause: EventId,
+        path: Option<ChildPath>,
+    ) {
+        let meta = self.meta(Some(cause), path);
+        if transition.to == BreakerState::Open {
+            self.breaker_openings
+                .insert(transition.key.clone(), meta.id);
+        }
+        self.publish(SystemEvent::Breaker(BreakerEvent::stamped(
+            transition, meta,
+        )));
+    }
+}
