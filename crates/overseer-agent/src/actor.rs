@@ -9,8 +9,8 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use overseer_supervisor::{
-    child_reply, AfterFailure, ChildExit, ChildPath, ExitReason, FailureReporter, InPlaceChild,
-    StartError,
+    child_reply, panic_message, AfterFailure, ChildExit, ChildPath, ExitReason, FailureReporter,
+    InPlaceChild, StartError,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
@@ -20,7 +20,7 @@ use crate::agent::Agent;
 use crate::context::AgentContext;
 use crate::error::AskError;
 use crate::message::AgentMsg;
-use crate::outcome::{judge, panic_text, settle, Ended, Handled};
+use crate::outcome::{judge, settle, Ended, Handled};
 use crate::settlement::Settlement;
 use crate::slot::{Answer, Job, ParkAttempt, Reply, Slot};
 use crate::spec::Factory;
@@ -165,7 +165,7 @@ async fn build<A: Agent>(
     match AssertUnwindSafe(attempt).catch_unwind().await {
         Ok(Ok(agent)) => Ok(agent),
         Ok(Err(error)) => Err(StartError::Failed(error.to_string())),
-        Err(payload) => Err(StartError::Panicked(panic_text(payload))),
+        Err(payload) => Err(StartError::Panicked(panic_message(payload))),
     }
 }
 

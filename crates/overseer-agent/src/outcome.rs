@@ -3,7 +3,7 @@
 //! breaker) and delivers it (the caller's answer, or a tell's event). Plain functions: the actor
 //! calls them and acts on what they return.
 
-use overseer_supervisor::{EventId, ExitReason};
+use overseer_supervisor::{panic_message, EventId, ExitReason};
 use tokio::time::Instant;
 
 use crate::agent::Agent;
@@ -64,7 +64,7 @@ pub(crate) fn judge<O>(
             };
             (Err(error), Some(ExitReason::TimedOut(after)))
         }
-        Handled::Panicked(payload) => crashed(ExitReason::Panicked(panic_text(payload))),
+        Handled::Panicked(payload) => crashed(ExitReason::Panicked(panic_message(payload))),
         Handled::Returned(Err(AgentError::Fatal(message))) => crashed(ExitReason::Failed(message)),
         Handled::Returned(Err(error)) => (
             Err(AskError::Failed {
@@ -141,16 +141,5 @@ pub(crate) fn settle<A: Agent>(
         }
         // A tell: nobody waits, its end is published here (if anyone listens).
         None => slot.publish_ask_event(ended.id, ended.task_type, &answer, ended.asked_at),
-    }
-}
-
-/// A panic's message.
-pub(crate) fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(text) => *text,
-        Err(payload) => match payload.downcast::<&'static str>() {
-            Ok(text) => (*text).to_string(),
-            Err(_) => "panic with a non-string payload".to_string(),
-        },
     }
 }
