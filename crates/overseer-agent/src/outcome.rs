@@ -129,7 +129,7 @@ pub(crate) fn settle<A: Agent>(
             verdict,
         );
     }
-    let answer = Answer {
+    let answer = |result: Result<A::Output, AskError>| Answer {
         outcome: result.map_err(Box::new),
         usage,
         injected,
@@ -137,9 +137,13 @@ pub(crate) fn settle<A: Agent>(
     };
     match ended.reply {
         Some(reply) => {
-            let _ = reply.send(answer);
+            let _ = reply.send(answer(result));
         }
-        // A tell: nobody waits, its end is published here (if anyone listens).
-        None => slot.publish_ask_event(ended.id, ended.task_type, &answer, ended.asked_at),
+        // A tell: nobody waits, its end is published here if anyone listens (the answer, with
+        // its boxed error, is built only then).
+        None if slot.shared.has_subscribers() => {
+            slot.publish_ask_event(ended.id, ended.task_type, &answer(result), ended.asked_at);
+        }
+        None => {}
     }
 }
