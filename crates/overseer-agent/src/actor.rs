@@ -18,11 +18,12 @@ use tokio::time::Instant;
 
 use crate::agent::Agent;
 use crate::context::AgentContext;
-use crate::error::AskError;
+use crate::durable::DurableRun;
+use crate::error::{AgentError, AskError, StepError};
 use crate::message::AgentMsg;
-use crate::outcome::{judge, settle, Ended, Handled};
+use crate::outcome::{finish_run, judge, settle, settle_admission, Ended, Handled};
 use crate::settlement::Settlement;
-use crate::slot::{Answer, Job, ParkAttempt, Reply, Slot};
+use crate::slot::{Answer, DurableJob, Job, ParkAttempt, Reply, Slot};
 use crate::spec::Factory;
 
 pub(crate) struct AgentActor<A: Agent> {
@@ -248,22 +249,20 @@ impl<A: Agent> AgentActor<A> {
         let Some(started) = self.begin(&mut job, context) else {
             return Ok(more);
         };
+        // A durable run is taken up by this incarnation first (boxed: a rare path).
+        let claimed = match job.durable.as_deref() {
+            None => Ok(()),
+            Some(durable) => Box::pin(self.claim_run(durable, context)).await,
+        };
         // Run it under its deadline, and the kill switch's cancellation.
         let shared = &self.slot.shared;
         let reply = job.reply.as_mut();
-        let handled = match &shared.budget {
-            // Without a budget there is no kill switch to cancel the task.
-            None => Some(within_deadline(agent, context, job.task, job.deadline, reply).await),
-            // Boxed: kept out of the size of the future every task builds.
-            Some(_) => Box::pin(async {
-                tokio::select! {
-                    handled = within_deadline(agent, context, job.task, job.deadline, reply) => {
-                        Some(handled)
-                    }
-                    () = shared.cancelled() => None,
-                }
-            })
-            .await,
+        let handled = match claimed {
+            Err(error) => Some(Handled::Returned(Err(AgentError::Step(error)))),
+            Ok(()) => {
+                self.handle_task(agent, context, job.task, job.deadline, reply)
+                    .await
+            }
         };
         // Judge the outcome.
         let (result, exit, counted) = match handled {
@@ -278,6 +277,35 @@ impl<A: Agent> AgentActor<A> {
                 None,
                 false,
             ),
+        };
+        // A durable run: a crash sends the ask back to be replayed by the next incarnation;
+        // otherwise the run's end is journaled before the answer (both boxed: a rare path).
+        let result = match job.durable.take() {
+            None => result,
+            Some(durable) => {
+                if let Some(reason) = &exit {
+                    let attempt = Attempt {
+                        deadline: job.deadline,
+                        asked_at: job.asked_at,
+                        id: job.id,
+                        started: started.at,
+                    };
+                    let requeued =
+                        self.requeue_for_replay(&mut job.reply, attempt, durable, context, &result);
+                    let durable = match requeued {
+                        Ok(()) => return Err(reason.clone()),
+                        Err(durable) => durable,
+                    };
+                    job.durable = Some(durable);
+                    result
+                } else {
+                    let run = context.take_durable();
+                    let finished =
+                        Box::pin(finish_run(&self.slot.name, run, &durable, result)).await;
+                    job.durable = Some(durable);
+                    finished
+                }
+            }
         };
         // Settle it: budget, error rate, breaker, answer, event.
         let ended = Ended {
@@ -330,6 +358,115 @@ impl<A: Agent> AgentActor<A> {
         self.slot.set_exit_cause(Some(job.id));
         Some(Started { at, task_type })
     }
+}
+
+impl<A: Agent> AgentActor<A> {
+    /// Runs the handler on `task` under its deadline and, with a budget, the kill switch's
+    /// cancellation (`None`: cancelled by a trip).
+    #[inline]
+    async fn handle_task(
+        &self,
+        agent: &mut A,
+        context: &mut AgentContext,
+        task: A::Task,
+        deadline: Instant,
+        reply: Option<&mut Reply<A::Output>>,
+    ) -> Option<Handled<A::Output>> {
+        let shared = &self.slot.shared;
+        match &shared.budget {
+            // Without a budget there is no kill switch to cancel the task.
+            None => Some(within_deadline(agent, context, task, deadline, reply).await),
+            // Boxed: kept out of the size of the future every task builds.
+            Some(_) => {
+                Box::pin(async {
+                    tokio::select! {
+                        handled = within_deadline(agent, context, task, deadline, reply) => {
+                            Some(handled)
+                        }
+                        () = shared.cancelled() => None,
+                    }
+                })
+                .await
+            }
+        }
+    }
+
+    /// Claims the run of a durable task for this incarnation and hands it to the context.
+    async fn claim_run(
+        &self,
+        durable: &DurableJob<A>,
+        context: &mut AgentContext,
+    ) -> Result<(), StepError> {
+        let Some(journal) = self.slot.shared.journal.clone() else {
+            return Err(StepError::Journal {
+                message: "the system has no journal".into(),
+            });
+        };
+        let path = self
+            .slot
+            .path()
+            .map_or_else(String::new, ToString::to_string);
+        let run = DurableRun::claim(
+            journal,
+            durable.run.clone(),
+            &path,
+            0,
+            self.slot.shared.step_durability,
+        )
+        .await?;
+        context.begin_durable(run);
+        Ok(())
+    }
+
+    /// The incarnation crashed on a durable task whose caller still waits: the attempt is
+    /// settled as a crash (the breaker counts it) and the task goes back first in the queue,
+    /// for the next incarnation to replay the run. `Err` gives the run back when it cannot be
+    /// requeued (its caller left, or its input no longer reads as a task).
+    fn requeue_for_replay(
+        &self,
+        reply: &mut Option<Reply<A::Output>>,
+        attempt: Attempt,
+        durable: Box<DurableJob<A>>,
+        context: &mut AgentContext,
+        result: &Result<A::Output, AskError>,
+    ) -> Result<(), Box<DurableJob<A>>> {
+        if reply.as_ref().is_none_or(Reply::is_closed) {
+            return Err(durable);
+        }
+        let Ok(task) = (durable.decode_task)(&durable.input) else {
+            return Err(durable);
+        };
+        let report = context.end_task();
+        drop(context.take_durable());
+        let settlement = report.settlement.as_deref();
+        settle_admission(
+            &self.slot,
+            settlement,
+            attempt.id,
+            attempt.started,
+            true,
+            result,
+        );
+        tracing::info!(agent = %self.slot.name, run = %durable.run, "durable run: the ask goes to the next incarnation, to be replayed");
+        self.slot.requeue_first(Job {
+            task,
+            reply: reply.take(),
+            deadline: attempt.deadline,
+            asked_at: attempt.asked_at,
+            settlement: None,
+            id: attempt.id,
+            durable: Some(durable),
+        });
+        Ok(())
+    }
+}
+
+/// What a durable task's attempt was, for its requeue.
+struct Attempt {
+    deadline: Instant,
+    asked_at: Instant,
+    id: overseer_supervisor::EventId,
+    started: Option<Instant>,
 }
 
 /// A task the handler started on.

@@ -17,7 +17,7 @@ use crate::error::AskError;
 use crate::event::{BudgetWarningEvent, SystemEvent};
 use crate::name::AgentName;
 use crate::settlement::Settlement;
-use crate::slot::{Answer, Job, Slot};
+use crate::slot::{Answer, DurableJob, Job, Slot};
 
 /// A cheap, cloneable, typed handle to an agent, looked up by name from a running
 /// [`System`](crate::System). It keeps working across restarts: asks go to the agent's queue,
@@ -61,6 +61,10 @@ impl<A: Agent> fmt::Debug for AgentRef<A> {
 impl<A: Agent> AgentRef<A> {
     pub(crate) fn new(slot: Arc<Slot<A>>) -> Self {
         Self { slot }
+    }
+
+    pub(crate) fn slot(&self) -> &Slot<A> {
+        &self.slot
     }
 
     /// The agent's name.
@@ -135,10 +139,22 @@ impl<A: Agent> AgentRef<A> {
     ///
     /// # Panics
     /// As [`ask`](Self::ask).
-    pub async fn ask_within(
+    // Not an `async fn`: that would wrap `ask_traced`'s future in one more state machine.
+    #[allow(clippy::manual_async_fn)]
+    pub fn ask_within(
         &self,
         task: A::Task,
         timeout: Duration,
+    ) -> impl std::future::Future<Output = Result<A::Output, AskError>> + Send + '_ {
+        self.ask_traced(task, timeout, None)
+    }
+
+    /// An ask with its tracing span and its event: the body of every ask.
+    pub(crate) async fn ask_traced(
+        &self,
+        task: A::Task,
+        timeout: Duration,
+        durable: Option<Box<DurableJob<A>>>,
     ) -> Result<A::Output, AskError> {
         let task_type = A::task_type(&task);
         let span = tracing::info_span!(
@@ -154,7 +170,7 @@ impl<A: Agent> AgentRef<A> {
         );
         let asked_at = Instant::now();
         let id = self.slot.shared.ids.next();
-        let round_trip = self.round_trip(task, id, asked_at, timeout);
+        let round_trip = self.round_trip(task, id, asked_at, timeout, durable);
         // Without a subscriber the span is disabled: skip the wrapper's cost.
         let answer = if span.is_disabled() {
             round_trip.await
@@ -187,6 +203,7 @@ impl<A: Agent> AgentRef<A> {
             asked_at,
             settlement,
             id,
+            durable: None,
         });
         Ok(())
     }
@@ -324,7 +341,7 @@ impl<A: Agent> AgentRef<A> {
         }
     }
 
-    fn default_timeout(&self) -> Duration {
+    pub(crate) fn default_timeout(&self) -> Duration {
         self.slot
             .config
             .ask_timeout
@@ -337,6 +354,7 @@ impl<A: Agent> AgentRef<A> {
         id: EventId,
         asked_at: Instant,
         timeout: Duration,
+        durable: Option<Box<DurableJob<A>>>,
     ) -> Answer<A::Output> {
         let settlement = match self.admit(&task, id) {
             Ok(admitted) => admitted,
@@ -351,6 +369,7 @@ impl<A: Agent> AgentRef<A> {
             asked_at,
             settlement: settlement.clone(),
             id,
+            durable,
         });
         let unanswered = match tokio::time::timeout_at(deadline, &mut answer).await {
             Ok(Ok(answered)) => return answered,

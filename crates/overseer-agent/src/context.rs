@@ -9,7 +9,16 @@ use std::sync::Arc;
 use overseer_supervisor::{ChildPath, EventId};
 use tokio::time::Instant;
 
+use std::future::Future;
+
+use overseer_journal::{Effect, IdempotencyKey, RunId, Spent, StepId};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::durable::{spent_of, DurableRun, Prepared};
+use crate::error::AgentError;
 use crate::injected_mark::InjectedMark;
+use crate::model::{ModelClient, ModelRequest, ModelResponse};
 use crate::name::AgentName;
 use crate::settlement::Settlement;
 use crate::tasks::IncarnationTasks;
@@ -35,6 +44,21 @@ pub struct AgentContext {
     settlement: Option<Arc<Settlement>>,
     budget: Option<Budget>,
     tasks: Arc<IncarnationTasks>,
+    /// The durable run the current task belongs to, if it was asked with a run id.
+    durable: Option<Box<DurableRun>>,
+}
+
+/// What a user's check found of an unsafe effect whose intent was journaled but whose result
+/// was not (the process died in between): see [`AgentContext::step_reconciled`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciled<T> {
+    /// It happened, with this result: recorded, not run again.
+    Happened(T),
+    /// It did not happen: it is run now, with the same idempotency key.
+    DidNotHappen,
+    /// Nothing can tell: it is not run again, and goes to the dead letters
+    /// ([`StepError::InDoubt`](crate::StepError::InDoubt)).
+    Unknown,
 }
 
 impl AgentContext {
@@ -57,6 +81,7 @@ impl AgentContext {
             settlement: None,
             budget,
             tasks,
+            durable: None,
         }
     }
 
@@ -91,6 +116,164 @@ impl AgentContext {
     pub fn time_left(&self) -> Option<Duration> {
         self.deadline
             .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// The run the current task belongs to, when it was asked as a durable run
+    /// ([`AgentRef::ask_run`](crate::AgentRef::ask_run)).
+    pub fn run_id(&self) -> Option<&RunId> {
+        self.durable.as_deref().map(DurableRun::run)
+    }
+
+    /// Runs `work` as a durable step named `name` with `effect`: the first time it runs and
+    /// its result is journaled; when the run is replayed (after a restart of the agent, or in
+    /// a new process) the recorded result is returned and `work` is not run. `work` is given
+    /// the step's idempotency key, derived from the run and the step's place in it, the same on
+    /// every retry and replay: pass it to an external system that takes one.
+    ///
+    /// Steps are numbered in program order within the ask, so a handler must take the same
+    /// steps in the same order on replay: one that asks for another step at a recorded place
+    /// fails with [`StepError::Diverged`](crate::StepError::Diverged). Outside a durable run (a plain `ask`), `work` just
+    /// runs, with a fresh key.
+    ///
+    /// After a crash between a step's start and its result: a [`Pure`](Effect::Pure) or
+    /// [`Idempotent`](Effect::Idempotent) step runs again; a [`Keyed`](Effect::Keyed) one runs
+    /// again with the same key; an [`Unsafe`](Effect::Unsafe) one is not run again: it fails
+    /// with [`StepError::InDoubt`](crate::StepError::InDoubt) and goes to the dead letters (use
+    /// [`step_reconciled`](Self::step_reconciled) to check whether it happened instead).
+    ///
+    /// # Errors
+    ///
+    /// What `work` returns (a [`AgentError::Failed`] is journaled and replayed as the same
+    /// failure; a fatal error is not journaled), or an [`AgentError::Step`]: the journal
+    /// failed, the run diverged, this incarnation was fenced off, or an unsafe effect is in
+    /// doubt.
+    ///
+    /// # Cancel safety
+    ///
+    /// A step dropped while `work` runs has an intent (for keyed and unsafe effects) and no
+    /// result: it is handled as after a crash.
+    pub async fn step<T, F, Fut>(
+        &mut self,
+        name: &str,
+        effect: Effect,
+        work: F,
+    ) -> Result<T, AgentError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(IdempotencyKey) -> Fut,
+        Fut: Future<Output = Result<T, AgentError>>,
+    {
+        self.step_reconciled(name, effect, work, |_| async { Reconciled::Unknown })
+            .await
+    }
+
+    /// As [`step`](Self::step), with a check for an unsafe effect left in doubt by a crash:
+    /// `reconcile` is given the step's key and says whether the effect happened (its result is
+    /// then journaled), did not (it runs now), or cannot tell (a dead letter).
+    ///
+    /// # Errors
+    ///
+    /// As [`step`](Self::step).
+    pub async fn step_reconciled<T, F, Fut, R, RFut>(
+        &mut self,
+        name: &str,
+        effect: Effect,
+        work: F,
+        reconcile: R,
+    ) -> Result<T, AgentError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(IdempotencyKey) -> Fut,
+        Fut: Future<Output = Result<T, AgentError>>,
+        R: FnOnce(IdempotencyKey) -> RFut,
+        RFut: Future<Output = Reconciled<T>>,
+    {
+        let Some(durable) = self.durable.as_deref_mut() else {
+            return work(fresh_key(&self.path)).await;
+        };
+        let (step, prepared) = durable
+            .prepare::<T>(name, effect, Spent::NONE)
+            .await
+            .map_err(AgentError::Step)?;
+        let (key, reconciled) = match prepared {
+            Prepared::Replayed(outcome) => return outcome,
+            Prepared::Run(key) => (key, None),
+            Prepared::Reconcile(key) => {
+                let found = reconcile(key.clone()).await;
+                (key, Some(found))
+            }
+        };
+        let outcome = match reconciled {
+            None | Some(Reconciled::DidNotHappen) => work(key).await,
+            Some(Reconciled::Happened(value)) => Ok(value),
+            Some(Reconciled::Unknown) => {
+                return Err(AgentError::Step(durable.dead_letter(step, &key).await))
+            }
+        };
+        durable
+            .complete(step, name, effect, false, &outcome, Spent::NONE)
+            .await
+            .map_err(AgentError::Step)?;
+        outcome
+    }
+
+    /// Calls the model as a durable step: journaled with what it cost, replayed from the
+    /// journal without calling the model (or paying) again. Its usage is reported as by
+    /// [`report_usage`](Self::report_usage) when the model is called, and not when the answer
+    /// is replayed. Outside a durable run it is a plain call.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::Failed`] when the model fails (journaled: a replay fails the same way), or
+    /// an [`AgentError::Step`] as for [`step`](Self::step).
+    pub async fn model<C: ModelClient>(
+        &mut self,
+        client: &C,
+        request: ModelRequest,
+    ) -> Result<ModelResponse, AgentError> {
+        let call = |request: ModelRequest| async move {
+            client
+                .complete(request)
+                .await
+                .map_err(|error| AgentError::Failed(error.to_string()))
+        };
+        let Some(durable) = self.durable.as_deref_mut() else {
+            let response = call(request).await?;
+            self.report_usage(response.usage);
+            return Ok(response);
+        };
+        let reserved = if self.budget.is_some() {
+            reservation_for(&request)
+        } else {
+            Spent::NONE
+        };
+        let (step, prepared) = durable
+            .prepare::<ModelResponse>("model", Effect::Idempotent, reserved)
+            .await
+            .map_err(AgentError::Step)?;
+        if let Prepared::Replayed(outcome) = prepared {
+            return outcome;
+        }
+        let outcome = call(request).await;
+        let spent = outcome
+            .as_ref()
+            .map_or(Spent::NONE, |response| spent_of(response.usage));
+        durable
+            .complete(step, "model", Effect::Idempotent, true, &outcome, spent)
+            .await
+            .map_err(AgentError::Step)?;
+        if let Ok(response) = &outcome {
+            self.report_usage(response.usage);
+        }
+        outcome
+    }
+
+    /// What the steps replayed in the current task had spent (already paid, not charged
+    /// again).
+    pub fn replayed_usage(&self) -> Usage {
+        self.durable
+            .as_deref()
+            .map_or_else(Usage::default, DurableRun::replayed)
     }
 
     /// Adds usage (tokens, cost) to the current task's account. It is returned with the
@@ -186,6 +369,16 @@ impl AgentContext {
         self.model = None;
     }
 
+    /// The current task belongs to `run`, claimed by this incarnation.
+    pub(crate) fn begin_durable(&mut self, run: DurableRun) {
+        self.durable = Some(Box::new(run));
+    }
+
+    /// The durable run of the task that ended, for its finish.
+    pub(crate) fn take_durable(&mut self) -> Option<Box<DurableRun>> {
+        self.durable.take()
+    }
+
     /// Ends the task: what it reported (usage, model) and the fault it was marked with.
     pub(crate) fn end_task(&mut self) -> TaskReport {
         self.deadline = None;
@@ -196,6 +389,22 @@ impl AgentContext {
             model: self.model.take(),
             settlement: self.settlement.take(),
         }
+    }
+}
+
+/// A key for a step outside a durable run: unique, never retried.
+fn fresh_key(path: &ChildPath) -> IdempotencyKey {
+    IdempotencyKey::derive(&RunId::mint(), &StepId::new(path.to_string(), 0, 0))
+}
+
+/// What a model call may spend, journaled with its intent: its prompt's words as input tokens,
+/// its answer limit as output tokens.
+fn reservation_for(request: &ModelRequest) -> Spent {
+    let words = |text: &str| text.split_whitespace().count() as u64;
+    Spent {
+        input_tokens: words(&request.prompt) + request.system.as_deref().map_or(0, words),
+        output_tokens: u64::from(request.max_tokens),
+        cost_micros: 0,
     }
 }
 

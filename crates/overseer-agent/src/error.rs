@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use overseer_breaker::State as BreakerState;
 use overseer_budget::{Refusal, TripReason};
+use overseer_journal::{RunId, StepId};
 use overseer_supervisor::{ExitReason, IdError, SpecError, TreeError};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,76 @@ pub enum AgentError {
     /// The agent cannot go on: it crashes and its supervisor decides what happens next.
     #[error("fatal: {0}")]
     Fatal(String),
+    /// A durable step could not be taken (see [`StepError`]): the ask fails, the agent carries
+    /// on, and the run stays unfinished in the journal, to be resumed.
+    #[error("step: {0}")]
+    Step(StepError),
+}
+
+/// Why a durable step ([`AgentContext::step`](crate::AgentContext::step)) could not be taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StepError {
+    /// Another incarnation has taken the run up since this one did (this one is a zombie: a
+    /// handler that outlived its kill, or a second process resuming the run): its writes are
+    /// refused.
+    #[error("run {run}: this incarnation ({epoch}) was fenced off by a newer one")]
+    Fenced {
+        /// The run.
+        run: RunId,
+        /// The epoch this incarnation held.
+        epoch: u64,
+    },
+    /// The program asked for another step than the journal holds at this place: the code or its
+    /// inputs changed since the run began.
+    #[error("run {run}, step {step}: the journal holds {recorded:?}, the program asked for {requested:?}")]
+    Diverged {
+        /// The run.
+        run: RunId,
+        /// The step.
+        step: StepId,
+        /// The step recorded there.
+        recorded: String,
+        /// The step asked for.
+        requested: String,
+    },
+    /// An unsafe effect was started before a crash and nothing can tell whether it happened:
+    /// it was not run again, and went to the dead letters.
+    #[error("run {run}, step {step}: an unsafe effect in doubt after a crash (key {key}); sent to the dead letters")]
+    InDoubt {
+        /// The run.
+        run: RunId,
+        /// The step.
+        step: StepId,
+        /// Its idempotency key.
+        key: String,
+    },
+    /// The step was given up before (a dead letter).
+    #[error("run {run}, step {step} was given up: {reason}")]
+    DeadLettered {
+        /// The run.
+        run: RunId,
+        /// The step.
+        step: StepId,
+        /// Why.
+        reason: String,
+    },
+    /// The journal could not record the step (a storage failure: the journal takes no more
+    /// writes until it is reopened).
+    #[error("the journal failed: {message}")]
+    Journal {
+        /// The journal's error.
+        message: String,
+    },
+    /// The step's result could not be written as JSON, or a recorded one read back as its type.
+    #[error("step {step}: {message}")]
+    Encoding {
+        /// The step.
+        step: StepId,
+        /// What failed.
+        message: String,
+    },
 }
 
 impl AgentError {
@@ -134,6 +205,45 @@ pub enum AskError {
         /// Which limit, what was requested and what remained.
         refusal: Refusal,
     },
+    /// A durable ask ([`AgentRef::ask_run`](crate::AgentRef::ask_run)) to a system without a
+    /// journal ([`SystemBuilder::journal`](crate::SystemBuilder::journal)).
+    #[error("agent '{agent}' was asked for a durable run, but the system has no journal")]
+    NoJournal {
+        /// The agent.
+        agent: AgentName,
+    },
+    /// The run id is taken by a run with another input (Stripe answers the same idempotency key
+    /// with other parameters the same way): nothing was run.
+    #[error("run {run} was started with another input")]
+    RunConflict {
+        /// The run.
+        run: RunId,
+    },
+    /// The run is being handled in this process by an earlier ask; ask again once it has ended
+    /// (its outcome is then returned without running anything).
+    #[error("run {run} is already in progress")]
+    RunInProgress {
+        /// The run.
+        run: RunId,
+    },
+    /// The run finished with this failure before: it is not run again (a second ask of a
+    /// finished run gets its recorded outcome, failure included).
+    #[error("run {run} failed: {error}")]
+    RunFailed {
+        /// The run.
+        run: RunId,
+        /// The failure recorded.
+        error: String,
+    },
+    /// The journal could not record the run (a storage failure, or the run's recorded input or
+    /// outcome does not read as this agent's types).
+    #[error("the journal failed for run {run}: {message}")]
+    Journal {
+        /// The run.
+        run: RunId,
+        /// What failed.
+        message: String,
+    },
 }
 
 impl AskError {
@@ -156,6 +266,11 @@ impl AskError {
             Self::KillSwitchTripped { .. } => "kill_switch_tripped",
             Self::BreakerOpen { .. } => "breaker_open",
             Self::BudgetExceeded { .. } => "budget_exceeded",
+            Self::NoJournal { .. } => "no_journal",
+            Self::RunConflict { .. } => "run_conflict",
+            Self::RunInProgress { .. } => "run_in_progress",
+            Self::RunFailed { .. } => "run_failed",
+            Self::Journal { .. } => "journal",
         }
     }
 }
@@ -236,7 +351,12 @@ impl AskError {
             | Self::Crashed { .. }
             | Self::WrongAgentType { .. }
             | Self::ShutDown
-            | Self::KillSwitchTripped { .. } => false,
+            | Self::KillSwitchTripped { .. }
+            | Self::NoJournal { .. }
+            | Self::RunConflict { .. }
+            | Self::RunInProgress { .. }
+            | Self::RunFailed { .. }
+            | Self::Journal { .. } => false,
         }
     }
 

@@ -45,7 +45,7 @@
 //   name, usage, cause, tasks, injected_mark, message, lifecycle    leaves
 //   error, event, model                      errors, events, a model client
 //   shared                                   what every ask of one system reads
-//   settlement                               settling what admitting an ask took
+//   settlement, durable                      settling what admitting an ask took; a durable run
 //   context                                  what a handler sees
 //   agent                                    the trait
 //   spec                                     an agent's declaration
@@ -53,6 +53,7 @@
 //   outcome                                  a task's end: judged, settled
 //   actor                                    the agent side of an ask
 //   agent_ref                                the caller side of an ask
+//   durable_ask                              the caller side of an ask of a durable run
 //   system/registry                          the agents by name
 //   system/agent_child, system/tree          an agent as a child; the tree from start to stop
 //   system                                   the entry point: the public handles
@@ -61,6 +62,8 @@ mod agent;
 mod agent_ref;
 mod cause;
 mod context;
+mod durable;
+mod durable_ask;
 mod error;
 mod event;
 mod injected_mark;
@@ -79,13 +82,14 @@ mod usage;
 
 pub use agent::Agent;
 pub use agent_ref::{AgentRef, Answered};
-pub use context::AgentContext;
-pub use error::{AgentError, AskError, SystemError};
+pub use context::{AgentContext, Reconciled};
+pub use error::{AgentError, AskError, StepError, SystemError};
 pub use event::{
     AskEvent, AskOutcome, BreakerEvent, BudgetWarningEvent, KillSwitchEvent, SystemEvent,
 };
 pub use model::{ModelClient, ModelError, ModelRequest, ModelResponse, ScriptedModel};
 pub use name::AgentName;
+pub use shared::StepDurability;
 pub use spec::AgentSpec;
 pub use system::{System, SystemBuilder, WeakSystem};
 pub use usage::Usage;

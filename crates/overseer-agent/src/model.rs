@@ -42,8 +42,9 @@ impl ModelRequest {
     }
 }
 
-/// A model's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A model's answer (journaled as the result of a model step: see
+/// [`AgentContext::model`](crate::AgentContext::model)).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct ModelResponse {
     /// The text.
@@ -109,6 +110,7 @@ pub struct ScriptedModel {
     rules: Vec<Rule>,
     replies: Vec<String>,
     next_reply: Arc<AtomicUsize>,
+    calls: Arc<AtomicUsize>,
     price_per_token: u64,
 }
 
@@ -132,6 +134,12 @@ impl ScriptedModel {
     pub fn replies<S: Into<String>>(mut self, replies: impl IntoIterator<Item = S>) -> Self {
         self.replies.extend(replies.into_iter().map(Into::into));
         self
+    }
+
+    /// How many requests it has completed, over all its clones: what a test counts to see which
+    /// model calls a replay made again.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::Relaxed)
     }
 
     /// The price of one token, in micro-units.
@@ -162,6 +170,7 @@ fn count_tokens(text: &str) -> u64 {
 
 impl ModelClient for ScriptedModel {
     async fn complete(&self, request: ModelRequest) -> Result<ModelResponse, ModelError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         let text = self.answer(&request.prompt)?;
         let words: Vec<&str> = text.split_whitespace().collect();
         let limit = request.max_tokens as usize;

@@ -3,14 +3,17 @@
 //! breaker) and delivers it (the caller's answer, or a tell's event). Plain functions: the actor
 //! calls them and acts on what they return.
 
+use overseer_journal::Recorded;
 use overseer_supervisor::{panic_message, EventId, ExitReason};
 use tokio::time::Instant;
 
 use crate::agent::Agent;
 use crate::context::TaskReport;
+use crate::durable::DurableRun;
 use crate::error::{AgentError, AskError};
 use crate::name::AgentName;
-use crate::slot::{Answer, Reply, Slot};
+use crate::settlement::Settlement;
+use crate::slot::{Answer, DurableJob, Reply, Slot};
 
 /// How a handler ended a task.
 pub(crate) enum Handled<O> {
@@ -77,6 +80,27 @@ pub(crate) fn judge<O>(
     }
 }
 
+/// Settles what admitting a task took (the budget's reservation committed with the spend
+/// reported; with `counted`, the outcome counted by the error-rate window and the breaker).
+#[inline]
+pub(crate) fn settle_admission<A: Agent>(
+    slot: &Slot<A>,
+    settlement: Option<&Settlement>,
+    id: EventId,
+    started: Option<Instant>,
+    counted: bool,
+    result: &Result<A::Output, AskError>,
+) {
+    let Some(settlement) = settlement else {
+        return;
+    };
+    let verdict = counted.then(|| {
+        let latency = started.map(|started| started.elapsed());
+        slot.verdict(result, latency.unwrap_or_default())
+    });
+    settlement.settle_ended(&slot.shared, slot.name.as_str(), id, slot.path(), verdict);
+}
+
 /// A task that ended here, as the actor hands it over to be settled.
 pub(crate) struct Ended<O> {
     /// The ask's event id.
@@ -113,22 +137,17 @@ pub(crate) fn settle<A: Agent>(
         model,
         settlement,
     } = ended.report;
-    if let Some(settlement) = settlement.as_deref() {
-        // The caller stopped waiting while the handler ran (and did not settle the ask, as a
-        // caller whose deadline passed does): the outcome is not counted.
-        let abandoned = ended.reply.as_ref().is_some_and(Reply::is_closed);
-        let verdict = (counted && !abandoned).then(|| {
-            let latency = ended.started.map(|started| started.elapsed());
-            slot.verdict(&result, latency.unwrap_or_default())
-        });
-        settlement.settle_ended(
-            &slot.shared,
-            slot.name.as_str(),
-            ended.id,
-            slot.path(),
-            verdict,
-        );
-    }
+    // The caller stopped waiting while the handler ran (and did not settle the ask, as a
+    // caller whose deadline passed does): the outcome is not counted.
+    let abandoned = ended.reply.as_ref().is_some_and(Reply::is_closed);
+    settle_admission(
+        slot,
+        settlement.as_deref(),
+        ended.id,
+        ended.started,
+        counted && !abandoned,
+        &result,
+    );
     let answer = |result: Result<A::Output, AskError>| Answer {
         outcome: result.map_err(Box::new),
         usage,
@@ -145,5 +164,43 @@ pub(crate) fn settle<A: Agent>(
             slot.publish_ask_event(ended.id, ended.task_type, &answer(result), ended.asked_at);
         }
         None => {}
+    }
+}
+
+/// Ends the durable run of a task that ended with `result`: an output or a task failure is
+/// journaled as the run's outcome (a second ask of the run gets it without running anything);
+/// the answer waits for that record, so nothing acknowledged is lost. Any other error leaves
+/// the run unfinished, to be resumed. A run whose end cannot be journaled fails the ask.
+pub(crate) async fn finish_run<A: Agent>(
+    agent: &AgentName,
+    run: Option<Box<DurableRun>>,
+    job: &DurableJob<A>,
+    result: Result<A::Output, AskError>,
+) -> Result<A::Output, AskError> {
+    let Some(run) = run else {
+        return result;
+    };
+    let recorded = match &result {
+        Ok(output) => match (job.encode_output)(output) {
+            Ok(payload) => Recorded::Value(payload),
+            Err(error) => {
+                return Err(AskError::Journal {
+                    run: job.run.clone(),
+                    message: format!("the output does not write as JSON: {error}"),
+                })
+            }
+        },
+        Err(AskError::Failed {
+            error: AgentError::Failed(message) | AgentError::InvalidOutput(message),
+            ..
+        }) => Recorded::Failed(message.clone()),
+        Err(_) => return result,
+    };
+    match run.finish(recorded).await {
+        Ok(()) => result,
+        Err(error) => Err(AskError::Failed {
+            agent: agent.clone(),
+            error: AgentError::Step(error),
+        }),
     }
 }

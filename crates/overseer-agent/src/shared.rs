@@ -12,6 +12,8 @@ use overseer_supervisor::{deadline_after, ChildPath, EventId, EventIds};
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
+use overseer_journal::{Durability, Effect, Journal, RunId};
+
 use crate::error::AskError;
 use crate::event::{BreakerEvent, EventMeta, KillSwitchEvent, SystemEvent};
 
@@ -41,6 +43,12 @@ pub(crate) struct Shared {
     trip_event: OnceLock<(EventId, Option<EventId>)>,
     /// The event of each breaker's latest opening, named by the asks it refuses.
     breaker_openings: DashMap<BreakerKey, EventId>,
+    /// Where durable runs are journaled, if anywhere.
+    pub(crate) journal: Option<Journal>,
+    /// How durably each kind of step is journaled.
+    pub(crate) step_durability: StepDurability,
+    /// The durable runs an ask of this process is handling.
+    live_runs: DashMap<RunId, ()>,
 }
 
 /// The options a [`Shared`] is made from (checked by the system's builder).
@@ -50,6 +58,8 @@ pub(crate) struct SharedOptions {
     pub(crate) budget: Option<Budget>,
     pub(crate) breakers: Option<BreakerRegistry>,
     pub(crate) trip_shutdown_timeout: Duration,
+    pub(crate) journal: Option<Journal>,
+    pub(crate) step_durability: StepDurability,
 }
 
 impl Shared {
@@ -71,6 +81,24 @@ impl Shared {
             created_at: SystemTime::now(),
             trip_event: OnceLock::new(),
             breaker_openings: DashMap::new(),
+            journal: options.journal,
+            step_durability: options.step_durability,
+            live_runs: DashMap::new(),
+        }
+    }
+
+    /// Marks `run` as handled by an ask of this process until the guard drops; `None` if an ask
+    /// of this process handles it already.
+    pub(crate) fn take_up_run(&self, run: &RunId) -> Option<LiveRun<'_>> {
+        match self.live_runs.entry(run.clone()) {
+            dashmap::Entry::Occupied(_) => None,
+            dashmap::Entry::Vacant(vacant) => {
+                vacant.insert(());
+                Some(LiveRun {
+                    shared: self,
+                    run: run.clone(),
+                })
+            }
         }
     }
 
@@ -252,5 +280,43 @@ impl Shared {
         self.publish(SystemEvent::Breaker(BreakerEvent::stamped(
             transition, meta,
         )));
+    }
+}
+
+/// A durable run an ask of this process handles, until it drops.
+pub(crate) struct LiveRun<'a> {
+    shared: &'a Shared,
+    run: RunId,
+}
+
+impl Drop for LiveRun<'_> {
+    fn drop(&mut self) {
+        self.shared.live_runs.remove(&self.run);
+    }
+}
+
+/// How durably each kind of step is journaled: [`Durability::Sync`] (the default for all)
+/// acknowledges a step only once its record is on disk; [`Durability::Async`] before, with
+/// the loss of the steps since the last fsync as the price of a crash. A keyed or unsafe
+/// effect's intent is always written synchronously: it is what keeps the effect from being
+/// repeated blindly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StepDurability {
+    /// The results of keyed and unsafe effects.
+    pub effects: Durability,
+    /// The results of model calls ([`AgentContext::model`](crate::AgentContext::model)).
+    pub model_calls: Durability,
+    /// The results of pure and idempotent steps.
+    pub other_steps: Durability,
+}
+
+impl StepDurability {
+    /// The durability of a step with `effect`, a model call or not.
+    pub(crate) fn of(&self, effect: Effect, model_call: bool) -> Durability {
+        match effect {
+            Effect::Keyed | Effect::Unsafe => self.effects,
+            _ if model_call => self.model_calls,
+            _ => self.other_steps,
+        }
     }
 }

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use overseer_breaker::{BreakerHandle, BreakerKey};
+use overseer_journal::{Payload, RunId};
 use overseer_supervisor::{ChildFate, ChildPath, EventId, ExitCause, ExitReason};
 use ractor::ActorRef;
 use tokio::sync::oneshot;
@@ -89,6 +90,18 @@ pub(crate) struct Job<A: Agent> {
     pub(crate) settlement: Option<Arc<Settlement>>,
     /// The ask's event id, assigned when it was made.
     pub(crate) id: EventId,
+    /// The durable run the task belongs to, when it was asked with a run id.
+    pub(crate) durable: Option<Box<DurableJob<A>>>,
+}
+
+/// What a task of a durable run carries: its run, its input as journaled (to take the task
+/// again after a crash), and how the agent's types are read and written, fixed where they are
+/// known to be serializable ([`AgentRef::ask_run`](crate::AgentRef::ask_run)).
+pub(crate) struct DurableJob<A: Agent> {
+    pub(crate) run: RunId,
+    pub(crate) input: Payload,
+    pub(crate) decode_task: fn(&Payload) -> Result<A::Task, serde_json::Error>,
+    pub(crate) encode_output: fn(&A::Output) -> Result<Payload, serde_json::Error>,
 }
 
 pub(crate) struct Slot<A: Agent> {
@@ -251,6 +264,18 @@ impl<A: Agent> Slot<A> {
 
     /// Queues a job and wakes the current incarnation. A job that races with the agent
     /// stopping for good is failed like the rest of the queue, never left waiting.
+    /// Puts back, first in line, the task of a durable run whose incarnation crashed on it: the
+    /// next incarnation takes it again and replays the run.
+    pub(crate) fn requeue_first(&self, job: Job<A>) {
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_front(job);
+        if let Some(refusal) = self.refusal() {
+            self.fail_queued(&refusal);
+        }
+    }
+
     pub(crate) fn enqueue(&self, job: Job<A>) {
         self.queue
             .lock()

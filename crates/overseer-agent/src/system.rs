@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use overseer_breaker::BreakerRegistry;
 use overseer_budget::Budget;
+use overseer_journal::Journal;
 use overseer_supervisor::{ChildSpec, StartError, SupervisionTree, SupervisorSpec, TreeError};
 use tokio::sync::broadcast;
 
@@ -22,7 +23,7 @@ use crate::agent::Agent;
 use crate::agent_ref::AgentRef;
 use crate::error::{AskError, SystemError};
 use crate::event::SystemEvent;
-use crate::shared::{Shared, SharedOptions};
+use crate::shared::{Shared, SharedOptions, StepDurability};
 use crate::spec::AgentSpec;
 
 /// A system of agents under one supervision tree.
@@ -164,6 +165,8 @@ pub struct SystemBuilder {
     budget: Option<Budget>,
     breakers: Option<BreakerRegistry>,
     trip_shutdown_timeout: Duration,
+    journal: Option<Journal>,
+    step_durability: StepDurability,
 }
 
 impl SystemBuilder {
@@ -198,6 +201,21 @@ impl SystemBuilder {
         self
     }
 
+    /// Journals durable runs in `journal`: asks made with a run id
+    /// ([`AgentRef::ask_run`](crate::AgentRef::ask_run)) record their steps and outcome there,
+    /// a restarted agent replays them, and [`System::recover`] resumes the runs a dead process
+    /// left unfinished.
+    pub fn journal(mut self, journal: Journal) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// How durably each kind of step is journaled (all synchronously unless set).
+    pub fn step_durability(mut self, durability: StepDurability) -> Self {
+        self.step_durability = durability;
+        self
+    }
+
     /// How long the tree may take to stop in order after the kill switch trips before the
     /// rest is killed (60 s unless set).
     pub fn trip_shutdown_timeout(mut self, timeout: Duration) -> Self {
@@ -225,6 +243,8 @@ impl SystemBuilder {
             budget: self.budget,
             breakers: self.breakers,
             trip_shutdown_timeout: self.trip_shutdown_timeout,
+            journal: self.journal,
+            step_durability: self.step_durability,
         });
         Ok(System {
             registry: Arc::new(Registry::new(shared)),
@@ -278,6 +298,8 @@ impl System {
             budget: None,
             breakers: None,
             trip_shutdown_timeout: Duration::from_secs(60),
+            journal: None,
+            step_durability: StepDurability::default(),
         }
     }
 

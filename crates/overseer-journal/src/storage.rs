@@ -95,4 +95,12 @@ pub trait Storage: Send + 'static {
     ///
     /// When the storage cannot be synced.
     fn sync(&mut self) -> Result<(), StorageError>;
+
+    /// Whether its calls may block on I/O (the default). A storage that never blocks (in
+    /// memory) is written by a task on the tokio runtime the journal was opened on, instead of
+    /// a thread of its own, so that tests on a paused tokio clock see the journal's work as the
+    /// runtime's and the clock does not jump past an append.
+    fn blocks(&self) -> bool {
+        true
+    }
 }

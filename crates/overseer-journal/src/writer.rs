@@ -73,6 +73,8 @@ pub(crate) struct Writer {
     unsynced: bool,
     /// Whether a commit failed: no more writes.
     failed: bool,
+    /// The closes asked for, answered once the storage is released.
+    closing: Vec<oneshot::Sender<Result<(), JournalError>>>,
 }
 
 impl Writer {
@@ -89,7 +91,14 @@ impl Writer {
             records,
             unsynced: false,
             failed: false,
+            closing: Vec::new(),
         };
+        if !writer.storage.blocks() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(writer.run_on_runtime(queue));
+                return Ok(());
+            }
+        }
         std::thread::Builder::new()
             .name("overseer-journal".into())
             .spawn(move || writer.run(queue))
@@ -102,25 +111,48 @@ impl Writer {
             })
     }
 
-    fn run(mut self, mut queue: mpsc::Receiver<Request>) {
-        let mut closing = Vec::new();
-        while let Some(first) = queue.blocking_recv() {
-            let mut group = vec![first];
-            while group.len() < self.shared.config.max_group_size() {
-                match queue.try_recv() {
-                    Ok(request) => group.push(request),
-                    Err(_) => break,
-                }
-            }
-            closing.extend(take_closes(&mut group));
-            self.commit_group(group);
-            if (queue.is_empty() || !closing.is_empty()) && self.unsynced && !self.failed {
-                self.sync_idle();
-            }
-            if !closing.is_empty() {
+    /// The writer of a storage that never blocks, as a task.
+    async fn run_on_runtime(self, mut queue: mpsc::Receiver<Request>) {
+        let mut writer = self;
+        while let Some(first) = queue.recv().await {
+            if writer.take_group(first, &mut queue) {
                 break;
             }
         }
+        writer.close(queue);
+    }
+
+    fn run(mut self, mut queue: mpsc::Receiver<Request>) {
+        while let Some(first) = queue.blocking_recv() {
+            if self.take_group(first, &mut queue) {
+                break;
+            }
+        }
+        self.close(queue);
+    }
+
+    /// Commits `first` and whatever waits behind it; `true` once a close was asked for.
+    fn take_group(&mut self, first: Request, queue: &mut mpsc::Receiver<Request>) -> bool {
+        let mut group = vec![first];
+        while group.len() < self.shared.config.max_group_size() {
+            match queue.try_recv() {
+                Ok(request) => group.push(request),
+                Err(_) => break,
+            }
+        }
+        let closes = take_closes(&mut group);
+        let closing = !closes.is_empty();
+        self.closing.extend(closes);
+        self.commit_group(group);
+        if (queue.is_empty() || closing) && self.unsynced && !self.failed {
+            self.sync_idle();
+        }
+        closing
+    }
+
+    /// Syncs what is left, releases the storage, and answers the closes and whatever was
+    /// queued behind them.
+    fn close(mut self, mut queue: mpsc::Receiver<Request>) {
         if self.unsynced && !self.failed {
             self.sync_idle();
         }
@@ -129,18 +161,17 @@ impl Writer {
         } else {
             Ok(())
         };
+        let closing = std::mem::take(&mut self.closing);
         // The storage (and the file's lock) goes before anyone is told the journal is closed.
         drop(self);
         queue.close();
         for ack in closing {
             let _ = ack.send(closed.clone());
         }
-        // Whatever was queued behind the close is answered: the journal is closed.
         while let Ok(request) = queue.try_recv() {
             answer_of(request).fail(JournalError::Closed);
         }
     }
-
     /// An fsync when nothing waits, for the appends acknowledged before theirs.
     fn sync_idle(&mut self) {
         match self.storage.sync() {

@@ -160,6 +160,10 @@ impl Storage for MemStorage {
         Ok(())
     }
 
+    fn blocks(&self) -> bool {
+        false
+    }
+
     fn sync(&mut self) -> Result<(), StorageError> {
         let mut shared = self.lock();
         if shared.crashed {

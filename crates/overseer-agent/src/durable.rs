@@ -1,0 +1,248 @@
+//! A durable run as the incarnation handling it holds it: the journal, the run, the epoch it
+//! claimed, and the cursor that numbers its steps in program order. The step itself
+//! ([`AgentContext::step`](crate::AgentContext::step)) asks it what to do and records what
+//! happened.
+
+use overseer_journal::{
+    Durability, Effect, Entry, Epoch, IdempotencyKey, Journal, JournalError, Payload, Recorded,
+    Refusal, ReplayCursor, RunId, Spent, StepDecision, StepId,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{AgentError, StepError};
+use crate::shared::StepDurability;
+use crate::usage::Usage;
+
+/// The run an incarnation handles, from its claim to its end.
+#[derive(Debug)]
+pub(crate) struct DurableRun {
+    journal: Journal,
+    run: RunId,
+    epoch: Epoch,
+    cursor: ReplayCursor,
+    durability: StepDurability,
+    /// What replayed steps had spent: already paid, reported apart.
+    replayed: Usage,
+}
+
+/// Where a step stands once the journal has been asked about it.
+pub(crate) enum Prepared<T> {
+    /// The step's recorded outcome: return it without running anything.
+    Replayed(Result<T, AgentError>),
+    /// Run it with this key (its intent already written if it needed one).
+    Run(IdempotencyKey),
+    /// An unsafe effect in doubt: ask the user's check with this key.
+    Reconcile(IdempotencyKey),
+}
+
+impl DurableRun {
+    /// Takes `run` up for a new incarnation: claims the next epoch, which fences every older
+    /// incarnation off.
+    pub(crate) async fn claim(
+        journal: Journal,
+        run: RunId,
+        path: &str,
+        ask: u32,
+        durability: StepDurability,
+    ) -> Result<Self, StepError> {
+        let epoch = journal
+            .claim(&run)
+            .await
+            .map_err(|error| journal_error(&run, Epoch::FIRST, error))?;
+        Ok(Self {
+            journal,
+            run,
+            epoch,
+            cursor: ReplayCursor::new(path, ask),
+            durability,
+            replayed: Usage::default(),
+        })
+    }
+
+    pub(crate) fn run(&self) -> &RunId {
+        &self.run
+    }
+
+    /// What the replayed steps had spent.
+    pub(crate) fn replayed(&self) -> Usage {
+        self.replayed
+    }
+
+    /// The next step, named `name`, with `effect`: replayed from the journal, or to be run (its
+    /// intent written first when it needs one), or to be reconciled.
+    pub(crate) async fn prepare<T: DeserializeOwned>(
+        &mut self,
+        name: &str,
+        effect: Effect,
+        reserved: Spent,
+    ) -> Result<(StepId, Prepared<T>), StepError> {
+        let step = self.cursor.next_step();
+        let prepared = match self.journal.decide_step(&self.run, &step, name, effect) {
+            StepDecision::Replay { outcome, spent } => {
+                self.replayed += usage_of(spent);
+                Prepared::Replayed(decode(&step, outcome)?)
+            }
+            StepDecision::Execute => {
+                if effect.needs_intent() || !reserved.is_none() {
+                    self.write_intent(&step, name, effect, reserved).await?;
+                }
+                Prepared::Run(IdempotencyKey::derive(&self.run, &step))
+            }
+            StepDecision::RetryWithKey { key, .. } => Prepared::Run(key),
+            StepDecision::Reconcile { key, .. } => Prepared::Reconcile(key),
+            StepDecision::DeadLettered { reason } => {
+                return Err(StepError::DeadLettered {
+                    run: self.run.clone(),
+                    step,
+                    reason,
+                })
+            }
+            StepDecision::Diverged(divergence) => {
+                return Err(StepError::Diverged {
+                    run: self.run.clone(),
+                    step,
+                    recorded: format!(
+                        "{} ({})",
+                        divergence.recorded_name, divergence.recorded_effect
+                    ),
+                    requested: format!("{name} ({effect})"),
+                })
+            }
+            _ => Prepared::Run(IdempotencyKey::derive(&self.run, &step)),
+        };
+        Ok((step, prepared))
+    }
+
+    async fn write_intent(
+        &self,
+        step: &StepId,
+        name: &str,
+        effect: Effect,
+        reserved: Spent,
+    ) -> Result<(), StepError> {
+        let intent = Entry::StepIntent {
+            run: self.run.clone(),
+            epoch: self.epoch,
+            step: step.clone(),
+            name: name.to_string(),
+            effect,
+            reserved,
+        };
+        self.append(intent, Durability::Sync).await
+    }
+
+    /// Records the step's outcome: a value, or a task failure (replayed as the same failure).
+    /// A fatal error or a durability error is not recorded: the step is taken again.
+    pub(crate) async fn complete<T: Serialize>(
+        &self,
+        step: StepId,
+        name: &str,
+        effect: Effect,
+        model_call: bool,
+        outcome: &Result<T, AgentError>,
+        spent: Spent,
+    ) -> Result<(), StepError> {
+        let recorded = match outcome {
+            Ok(value) => {
+                Recorded::Value(Payload::encode(value).map_err(|error| StepError::Encoding {
+                    step: step.clone(),
+                    message: error.to_string(),
+                })?)
+            }
+            Err(AgentError::Failed(message) | AgentError::InvalidOutput(message)) => {
+                Recorded::Failed(message.clone())
+            }
+            Err(_) => return Ok(()),
+        };
+        let completed = Entry::StepCompleted {
+            run: self.run.clone(),
+            epoch: self.epoch,
+            step,
+            name: name.to_string(),
+            effect,
+            outcome: recorded,
+            spent,
+        };
+        let durability = self.durability.of(effect, model_call);
+        self.append(completed, durability).await
+    }
+
+    /// Gives an unsafe step in doubt up: a dead letter holding its place in the journal.
+    pub(crate) async fn dead_letter(&self, step: StepId, key: &IdempotencyKey) -> StepError {
+        let entry = Entry::StepDeadLettered {
+            run: self.run.clone(),
+            epoch: self.epoch,
+            step: step.clone(),
+            reason: format!("an unsafe effect in doubt after a crash (key {key})"),
+        };
+        if let Err(error) = self.append(entry, Durability::Sync).await {
+            return error;
+        }
+        tracing::warn!(run = %self.run, %step, %key, "durable run: an unsafe effect in doubt went to the dead letters");
+        StepError::InDoubt {
+            run: self.run.clone(),
+            step,
+            key: key.to_string(),
+        }
+    }
+
+    /// Records the run's end.
+    pub(crate) async fn finish(&self, outcome: Recorded) -> Result<(), StepError> {
+        let finished = Entry::RunFinished {
+            run: self.run.clone(),
+            epoch: self.epoch,
+            outcome,
+        };
+        self.append(finished, Durability::Sync).await
+    }
+
+    async fn append(&self, entry: Entry, durability: Durability) -> Result<(), StepError> {
+        self.journal
+            .append(vec![entry], durability)
+            .await
+            .map(drop)
+            .map_err(|error| journal_error(&self.run, self.epoch, error))
+    }
+}
+
+/// A journal error as a step error: a stale epoch is a fenced incarnation.
+fn journal_error(run: &RunId, epoch: Epoch, error: JournalError) -> StepError {
+    match error {
+        JournalError::Refused(Refusal::Stale { .. }) => StepError::Fenced {
+            run: run.clone(),
+            epoch: epoch.0,
+        },
+        other => StepError::Journal {
+            message: other.to_string(),
+        },
+    }
+}
+
+/// A recorded outcome read back as the step's result.
+fn decode<T: DeserializeOwned>(
+    step: &StepId,
+    outcome: Recorded,
+) -> Result<Result<T, AgentError>, StepError> {
+    match outcome {
+        Recorded::Value(value) => value.decode().map(Ok).map_err(|error| StepError::Encoding {
+            step: step.clone(),
+            message: format!("the recorded result does not read as the step's type: {error}"),
+        }),
+        Recorded::Failed(message) => Ok(Err(AgentError::Failed(message))),
+    }
+}
+
+/// A journal's record of spend as usage.
+pub(crate) fn usage_of(spent: Spent) -> Usage {
+    Usage::new(spent.input_tokens, spent.output_tokens, spent.cost_micros)
+}
+
+/// Usage as the journal records it.
+pub(crate) fn spent_of(usage: Usage) -> Spent {
+    Spent {
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        cost_micros: usage.cost_micros,
+    }
+}

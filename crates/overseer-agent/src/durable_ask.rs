@@ -1,0 +1,134 @@
+//! Durable asks: an ask that belongs to a run with a stable id, journaled so that a restart is
+//! a replay, a second ask of the same run gets its outcome, and a dead process resumes it.
+
+use std::time::{Duration, SystemTime};
+
+use overseer_journal::{Entry, Payload, Recorded, RunAdmission, RunId};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::agent::Agent;
+use crate::agent_ref::AgentRef;
+use crate::error::AskError;
+use crate::slot::DurableJob;
+
+impl<A: Agent> AgentRef<A>
+where
+    A::Task: Serialize + DeserializeOwned,
+    A::Output: Serialize + DeserializeOwned,
+{
+    /// Asks the agent to handle `task` as the run `run`, journaled in the system's journal
+    /// ([`SystemBuilder::journal`](crate::SystemBuilder::journal)), within the agent's default
+    /// deadline.
+    ///
+    /// The run's id is the ask's idempotency key, with Stripe's semantics:
+    ///
+    /// | the journal holds | outcome |
+    /// |---|---|
+    /// | nothing under `run` (or a finished run past the journal's retention) | the run starts: journaled, then asked |
+    /// | the run, finished | its recorded outcome, without running anything: `Ok(output)`, or [`AskError::RunFailed`] |
+    /// | the run, unfinished, handled by an ask of this process | [`AskError::RunInProgress`] |
+    /// | the run, unfinished, not handled here (a dead process left it) | it resumes: replayed from the journal, then carried on |
+    /// | the run, with another input | [`AskError::RunConflict`] |
+    ///
+    /// Inside the handler, the steps it takes with
+    /// [`AgentContext::step`](crate::AgentContext::step) and
+    /// [`AgentContext::model`](crate::AgentContext::model) are journaled and replayed. If the
+    /// agent crashes on the task, the ask goes to the next incarnation, which replays the run
+    /// (the steps done are not run or paid for again), within the same deadline.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`ask`](Self::ask), and: [`AskError::NoJournal`] without a journal;
+    /// [`AskError::RunConflict`], [`AskError::RunInProgress`], [`AskError::RunFailed`] as
+    /// above; [`AskError::Journal`] when the journal cannot record the run, or its recorded
+    /// input or outcome does not read as this agent's types.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`ask`](Self::ask); a run whose ask is dropped is left unfinished in the journal (its
+    /// recorded steps are replayed when it is asked again).
+    pub async fn ask_run(&self, run: RunId, task: A::Task) -> Result<A::Output, AskError> {
+        self.ask_run_within(run, task, self.default_timeout()).await
+    }
+
+    /// As [`ask_run`](Self::ask_run), with a deadline for this call: `timeout` from now.
+    ///
+    /// # Errors
+    ///
+    /// As [`ask_run`](Self::ask_run).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`ask_run`](Self::ask_run).
+    pub async fn ask_run_within(
+        &self,
+        run: RunId,
+        task: A::Task,
+        timeout: Duration,
+    ) -> Result<A::Output, AskError> {
+        let shared = &self.slot().shared;
+        let Some(journal) = shared.journal.as_ref() else {
+            return Err(AskError::NoJournal {
+                agent: self.name().clone(),
+            });
+        };
+        let input = Payload::encode(&task).map_err(|error| AskError::Journal {
+            run: run.clone(),
+            message: format!("the task does not write as JSON: {error}"),
+        })?;
+        let Some(_live) = shared.take_up_run(&run) else {
+            return Err(AskError::RunInProgress { run });
+        };
+        match journal.admit_run(&run, input.fingerprint(), now_ms()) {
+            RunAdmission::Start => {
+                let started = Entry::RunStarted {
+                    run: run.clone(),
+                    agent: self.name().to_string(),
+                    fingerprint: input.fingerprint(),
+                    input: input.clone(),
+                    started_at_ms: now_ms(),
+                };
+                journal
+                    .append(vec![started], overseer_journal::Durability::Sync)
+                    .await
+                    .map_err(|error| AskError::Journal {
+                        run: run.clone(),
+                        message: error.to_string(),
+                    })?;
+            }
+            RunAdmission::Finished(outcome) => return recorded_outcome(run, outcome),
+            RunAdmission::Conflict { .. } => return Err(AskError::RunConflict { run }),
+            // Left unfinished by an ask that is gone: taken up again, and replayed.
+            _ => {}
+        }
+        let durable = Box::new(DurableJob {
+            run,
+            input,
+            decode_task: Payload::decode::<A::Task>,
+            encode_output: Payload::encode::<A::Output>,
+        });
+        self.ask_traced(task, timeout, Some(durable)).await
+    }
+}
+
+/// A finished run's recorded outcome, as the ask's.
+fn recorded_outcome<O: DeserializeOwned>(run: RunId, outcome: Recorded) -> Result<O, AskError> {
+    match outcome {
+        Recorded::Value(value) => value.decode().map_err(|error| AskError::Journal {
+            run,
+            message: format!("the recorded output does not read as this agent's: {error}"),
+        }),
+        Recorded::Failed(error) => Err(AskError::RunFailed { run, error }),
+    }
+}
+
+/// Milliseconds since the Unix epoch, for the journal's retention of finished runs (wall-clock
+/// time, which outlives the process; a clock before 1970 reads as 0).
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+}

@@ -1,0 +1,331 @@
+//! Durable runs through agents: steps journaled and replayed, a restart that is a replay, a run
+//! asked again, a dead process resumed, a zombie fenced off.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use overseer_agent::{
+    Agent, AgentContext, AgentError, AgentSpec, AskError, ModelRequest, Reconciled, ScriptedModel,
+    StepError, System,
+};
+use overseer_journal::{CrashPlan, Effect, Journal, JournalConfig, MemStorage, RunId};
+use overseer_supervisor::SupervisorSpec;
+use serde::{Deserialize, Serialize};
+
+/// What the world outside saw: how many times each effect really happened.
+#[derive(Debug, Default)]
+struct World {
+    quotes: AtomicU32,
+    charges: AtomicU32,
+    emails: AtomicU32,
+    /// When set, the next handler crashes once between the charge and the email.
+    crash_before_email: AtomicBool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Order {
+    amount: u64,
+}
+
+/// Quotes (idempotent), charges (keyed), asks the model for a note, sends an email (unsafe).
+struct Payer {
+    world: Arc<World>,
+    model: ScriptedModel,
+}
+
+impl Agent for Payer {
+    type Task = Order;
+    type Output = String;
+
+    async fn handle(&mut self, ctx: &mut AgentContext, order: Order) -> Result<String, AgentError> {
+        let world = Arc::clone(&self.world);
+        let quote: u64 = ctx
+            .step("quote", Effect::Idempotent, |_| async {
+                world.quotes.fetch_add(1, Ordering::SeqCst);
+                Ok(order.amount * 2)
+            })
+            .await?;
+        let charger = Arc::clone(&world);
+        let charged: String = ctx
+            .step("charge", Effect::Keyed, |key| async move {
+                charger.charges.fetch_add(1, Ordering::SeqCst);
+                Ok(format!("charged {quote} under {key}"))
+            })
+            .await?;
+        let note = ctx
+            .model(&self.model, ModelRequest::new(format!("thank for {quote}")))
+            .await?;
+        if world.crash_before_email.swap(false, Ordering::SeqCst) {
+            panic!("crashed before the email");
+        }
+        let sent: bool = ctx
+            .step("email", Effect::Unsafe, |_| async {
+                world.emails.fetch_add(1, Ordering::SeqCst);
+                Ok(true)
+            })
+            .await?;
+        Ok(format!("{charged}; {}; sent {sent}", note.text))
+    }
+}
+
+fn model() -> ScriptedModel {
+    ScriptedModel::new().when("thank", |_| Ok("thanks!".to_string()))
+}
+
+async fn start(journal: Journal, world: &Arc<World>, model: &ScriptedModel) -> System {
+    let system = System::builder()
+        .ask_timeout(Duration::from_secs(30))
+        .journal(journal)
+        .build()
+        .unwrap();
+    let world = Arc::clone(world);
+    let model = model.clone();
+    let spec = SupervisorSpec::one_for_one("root").child(
+        system
+            .agent(AgentSpec::new("payer", move || Payer {
+                world: Arc::clone(&world),
+                model: model.clone(),
+            }))
+            .unwrap(),
+    );
+    system.start(spec).await.unwrap();
+    system
+}
+
+fn journal_over(storage: MemStorage) -> Journal {
+    Journal::open(storage, JournalConfig::default()).unwrap().0
+}
+
+fn counts(world: &World) -> (u32, u32, u32) {
+    (
+        world.quotes.load(Ordering::SeqCst),
+        world.charges.load(Ordering::SeqCst),
+        world.emails.load(Ordering::SeqCst),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_asked_again_returns_its_outcome_without_running_anything() {
+    let world = Arc::new(World::default());
+    let model = model();
+    let system = start(journal_over(MemStorage::new()), &world, &model).await;
+    let payer = system.agent_ref::<Payer>("payer").unwrap();
+    let run = RunId::new("order-1").unwrap();
+
+    let first = payer
+        .ask_run(run.clone(), Order { amount: 5 })
+        .await
+        .unwrap();
+    assert!(first.starts_with("charged 10 under "), "{first}");
+    assert_eq!(counts(&world), (1, 1, 1));
+    assert_eq!(model.calls(), 1);
+
+    let again = payer
+        .ask_run(run.clone(), Order { amount: 5 })
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(counts(&world), (1, 1, 1), "nothing ran again");
+    assert_eq!(model.calls(), 1, "the model was not called again");
+
+    let conflict = payer.ask_run(run.clone(), Order { amount: 6 }).await;
+    assert!(
+        matches!(conflict, Err(AskError::RunConflict { .. })),
+        "{conflict:?}"
+    );
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_is_a_replay() {
+    let world = Arc::new(World::default());
+    world.crash_before_email.store(true, Ordering::SeqCst);
+    let model = model();
+    let system = start(journal_over(MemStorage::new()), &world, &model).await;
+    let payer = system.agent_ref::<Payer>("payer").unwrap();
+
+    // The first incarnation quotes, charges and asks the model, then crashes; the ask goes to
+    // the next incarnation, which replays the three steps and sends the email.
+    let answer = payer
+        .ask_run(RunId::new("order-2").unwrap(), Order { amount: 7 })
+        .await
+        .unwrap();
+    assert!(answer.ends_with("thanks!; sent true"), "{answer}");
+    assert_eq!(counts(&world), (1, 1, 1), "each effect happened once");
+    assert_eq!(model.calls(), 1, "the model was paid for once");
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_process_resumes_where_it_stopped() {
+    let world = Arc::new(World::default());
+    let model = model();
+    let run = RunId::new("order-3").unwrap();
+    // The first process dies after the start, the claim, the quote and the charge's intent and
+    // result: the journal takes five records, then every write fails.
+    let storage = MemStorage::new().crash(CrashPlan::AfterRecords(5));
+    {
+        let system = start(journal_over(storage.clone()), &world, &model).await;
+        let payer = system.agent_ref::<Payer>("payer").unwrap();
+        let died = payer.ask_run(run.clone(), Order { amount: 3 }).await;
+        assert!(
+            matches!(
+                died,
+                Err(AskError::Failed {
+                    error: AgentError::Step(StepError::Journal { .. }),
+                    ..
+                })
+            ),
+            "{died:?}"
+        );
+        system.shutdown(Duration::from_secs(5)).await.unwrap();
+    }
+    assert_eq!(counts(&world), (1, 1, 0));
+    assert_eq!(
+        model.calls(),
+        1,
+        "the model answered, but its answer was never journaled"
+    );
+
+    // The next process opens the same journal and asks the run again: it resumes.
+    let system = start(journal_over(storage.reopen()), &world, &model).await;
+    let payer = system.agent_ref::<Payer>("payer").unwrap();
+    let answer = payer
+        .ask_run(run.clone(), Order { amount: 3 })
+        .await
+        .unwrap();
+    assert!(answer.starts_with("charged 6 under "), "{answer}");
+    assert_eq!(
+        counts(&world),
+        (1, 1, 1),
+        "the quote and the charge were not repeated"
+    );
+    assert_eq!(
+        model.calls(),
+        2,
+        "only the call without a journaled answer was made again"
+    );
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+/// Asks a run in doubt: the email's intent is journaled, its result is not.
+struct Mailer {
+    sent: Arc<AtomicU32>,
+    check: Option<bool>,
+}
+
+impl Agent for Mailer {
+    type Task = String;
+    type Output = bool;
+
+    async fn handle(&mut self, ctx: &mut AgentContext, to: String) -> Result<bool, AgentError> {
+        let sent = Arc::clone(&self.sent);
+        let check = self.check;
+        ctx.step_reconciled(
+            "email",
+            Effect::Unsafe,
+            |_| async move {
+                sent.fetch_add(1, Ordering::SeqCst);
+                Ok(!to.is_empty())
+            },
+            |_key| async move {
+                match check {
+                    Some(true) => Reconciled::Happened(true),
+                    Some(false) => Reconciled::DidNotHappen,
+                    None => Reconciled::Unknown,
+                }
+            },
+        )
+        .await
+    }
+}
+
+async fn mailer_system(journal: Journal, sent: &Arc<AtomicU32>, check: Option<bool>) -> System {
+    let system = System::builder().journal(journal).build().unwrap();
+    let sent = Arc::clone(sent);
+    let spec = SupervisorSpec::one_for_one("root").child(
+        system
+            .agent(AgentSpec::new("mailer", move || Mailer {
+                sent: Arc::clone(&sent),
+                check,
+            }))
+            .unwrap(),
+    );
+    system.start(spec).await.unwrap();
+    system
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unsafe_effect_in_doubt_is_reconciled_or_dead_lettered_never_doubled() {
+    let run = RunId::new("mail-1").unwrap();
+    // Start, claim and the email's intent are journaled; its result is not.
+    let storage = MemStorage::new().crash(CrashPlan::AfterRecords(3));
+    let sent = Arc::new(AtomicU32::new(0));
+    {
+        let system = mailer_system(journal_over(storage.clone()), &sent, None).await;
+        let mailer = system.agent_ref::<Mailer>("mailer").unwrap();
+        assert!(mailer
+            .ask_run(run.clone(), "ada@example.org".into())
+            .await
+            .is_err());
+        system.shutdown(Duration::from_secs(5)).await.unwrap();
+    }
+    assert_eq!(sent.load(Ordering::SeqCst), 1);
+
+    for (check, expected_sends, outcome_ok) in [
+        (Some(true), 1, true),
+        (Some(false), 2, true),
+        (None, 1, false),
+    ] {
+        let sent = Arc::new(AtomicU32::new(1));
+        let system = mailer_system(journal_over(storage.reopen()), &sent, check).await;
+        let mailer = system.agent_ref::<Mailer>("mailer").unwrap();
+        let answer = mailer.ask_run(run.clone(), "ada@example.org".into()).await;
+        assert_eq!(answer.is_ok(), outcome_ok, "check {check:?}: {answer:?}");
+        if check.is_none() {
+            assert!(
+                matches!(
+                    answer,
+                    Err(AskError::Failed {
+                        error: AgentError::Step(StepError::InDoubt { .. }),
+                        ..
+                    })
+                ),
+                "{answer:?}"
+            );
+        }
+        assert_eq!(
+            sent.load(Ordering::SeqCst),
+            expected_sends,
+            "check {check:?}"
+        );
+        system.shutdown(Duration::from_secs(5)).await.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_journal_a_durable_ask_is_refused() {
+    let world = Arc::new(World::default());
+    let system = System::builder().build().unwrap();
+    let spec = SupervisorSpec::one_for_one("root").child(
+        system
+            .agent(AgentSpec::new("payer", move || Payer {
+                world: Arc::clone(&world),
+                model: model(),
+            }))
+            .unwrap(),
+    );
+    system.start(spec).await.unwrap();
+    let payer = system.agent_ref::<Payer>("payer").unwrap();
+    let refused = payer
+        .ask_run(RunId::new("r").unwrap(), Order { amount: 1 })
+        .await;
+    assert!(
+        matches!(refused, Err(AskError::NoJournal { .. })),
+        "{refused:?}"
+    );
+    // A plain ask runs the steps as plain calls.
+    assert!(payer.ask(Order { amount: 1 }).await.is_ok());
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
