@@ -53,6 +53,7 @@
 pub use overseer_agent as agent;
 pub use overseer_breaker as breaker;
 pub use overseer_budget as budget;
+pub use overseer_journal as journal;
 #[cfg(feature = "chaos")]
 #[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
 pub use overseer_chaos as chaos;
@@ -66,6 +67,7 @@ pub mod prelude {
     pub use overseer_agent::prelude::*;
     pub use overseer_breaker::{BreakerConfig, BreakerRegistry};
     pub use overseer_budget::{Budget, Limits};
+    pub use overseer_journal::{Effect, Journal, JournalConfig, RedbStorage, RunId};
     pub use overseer_supervisor::prelude::*;
 }
 

@@ -414,8 +414,27 @@ impl<A: Agent> AgentActor<A> {
             self.slot.shared.step_durability,
         )
         .await?;
+        self.restore_spend(&run);
         context.begin_durable(run);
         Ok(())
+    }
+
+    /// The first time this process takes a run up, what its journaled steps spent (in a process
+    /// that died) is restored into the budget: paid already, it counts toward the limits, and
+    /// the steps replayed are not charged again.
+    fn restore_spend(&self, run: &DurableRun) {
+        let shared = &self.slot.shared;
+        let Some(budget) = &shared.budget else {
+            return;
+        };
+        if !shared.first_taken_here(run.run()) {
+            return;
+        }
+        let spent = run.recorded_spend();
+        if !spent.is_zero() {
+            tracing::info!(agent = %self.slot.name, run = %run.run(), input_tokens = spent.input_tokens, output_tokens = spent.output_tokens, cost_micros = spent.cost_micros, "durable run: journaled spend restored into the budget");
+            budget.charge(self.slot.name.as_str(), spent.into());
+        }
     }
 
     /// The incarnation crashed on a durable task whose caller still waits: the attempt is

@@ -268,6 +268,37 @@ impl AgentContext {
         outcome
     }
 
+    /// Waits, durably, for the signal `name` of the current run (a person's approval before an
+    /// irreversible step, say): once [`AgentRef::signal`](crate::AgentRef::signal) has delivered
+    /// it, its value. Until then the handler stops here with
+    /// [`StepError::Suspended`](crate::StepError::Suspended): the ask ends, the agent is free,
+    /// and the run stays unfinished in the journal, through restarts of the process, until the
+    /// signal resumes it (replaying the steps before this one).
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::Step`] with `Suspended` while the signal has not come;
+    /// [`AgentError::Failed`] when its value does not read as a `T`, or outside a durable run
+    /// (nothing could resume it).
+    pub fn wait_for<T: DeserializeOwned>(&self, name: &str) -> Result<T, AgentError> {
+        let Some(durable) = self.durable.as_deref() else {
+            return Err(AgentError::failed(format!(
+                "wait_for({name:?}) outside a durable run: nothing could resume it"
+            )));
+        };
+        match durable.signal(name) {
+            Some(value) => value.decode().map_err(|error| {
+                AgentError::failed(format!(
+                    "the signal {name:?} does not read as its type: {error}"
+                ))
+            }),
+            None => Err(AgentError::Step(crate::error::StepError::Suspended {
+                run: durable.run().clone(),
+                signal: name.to_string(),
+            })),
+        }
+    }
+
     /// What the steps replayed in the current task had spent (already paid, not charged
     /// again).
     pub fn replayed_usage(&self) -> Usage {

@@ -69,6 +69,27 @@ impl DurableRun {
         self.replayed
     }
 
+    /// What every step the journal holds a result of spent.
+    pub(crate) fn recorded_spend(&self) -> Usage {
+        self.journal.with_run(&self.run, |record| {
+            record.map_or_else(Usage::default, |record| {
+                record
+                    .steps()
+                    .filter_map(|(_, step)| {
+                        step.completed.as_ref().map(|(_, spent)| usage_of(*spent))
+                    })
+                    .fold(Usage::default(), |total, spent| total + spent)
+            })
+        })
+    }
+
+    /// The value of signal `name`, once delivered to the run.
+    pub(crate) fn signal(&self, name: &str) -> Option<overseer_journal::Payload> {
+        self.journal.with_run(&self.run, |record| {
+            record.and_then(|r| r.signal(name).cloned())
+        })
+    }
+
     /// The next step, named `name`, with `effect`: replayed from the journal, or to be run (its
     /// intent written first when it needs one), or to be reconciled.
     pub(crate) async fn prepare<T: DeserializeOwned>(

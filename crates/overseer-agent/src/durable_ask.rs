@@ -112,6 +112,107 @@ where
     }
 }
 
+impl<A: Agent> AgentRef<A>
+where
+    A::Task: Serialize + DeserializeOwned,
+    A::Output: Serialize + DeserializeOwned,
+{
+    /// Delivers the signal `name` with `value` to the run `run`, durably, and resumes the run
+    /// (it was asked of this agent, and waits in
+    /// [`AgentContext::wait_for`](crate::AgentContext::wait_for)): the run is asked again with its
+    /// journaled input, replays to where it waited, and goes on. Returns the run's outcome.
+    ///
+    /// # Errors
+    ///
+    /// [`AskError::NoJournal`]; [`AskError::Journal`] when the journal holds no such run, or
+    /// cannot record the signal; then those of [`ask_run`](Self::ask_run).
+    pub async fn signal<V: Serialize>(
+        &self,
+        run: RunId,
+        name: &str,
+        value: &V,
+    ) -> Result<A::Output, AskError> {
+        let journal = self.journal()?;
+        let journal_error = |run: &RunId, message: String| AskError::Journal {
+            run: run.clone(),
+            message,
+        };
+        let value = Payload::encode(value).map_err(|error| {
+            journal_error(&run, format!("the signal does not write as JSON: {error}"))
+        })?;
+        let delivered = Entry::SignalDelivered {
+            run: run.clone(),
+            name: name.to_string(),
+            value,
+        };
+        journal
+            .append(vec![delivered], overseer_journal::Durability::Sync)
+            .await
+            .map_err(|error| journal_error(&run, error.to_string()))?;
+        let task = self.journaled_task(&run)?;
+        self.ask_run(run, task).await
+    }
+
+    /// Resumes every run the journal holds unfinished for this agent (a process that died left
+    /// them so): each is asked again with its journaled input, replays what it had done and goes
+    /// on. What a restarted process calls for each durable agent once its system has started.
+    /// Returns each run with its outcome, in the order the runs started.
+    ///
+    /// # Errors
+    ///
+    /// [`AskError::NoJournal`] without a journal. Each run's own outcome is in the list: those
+    /// of [`ask_run`](Self::ask_run).
+    pub async fn resume_unfinished(
+        &self,
+    ) -> Result<Vec<(RunId, Result<A::Output, AskError>)>, AskError> {
+        let journal = self.journal()?;
+        let mine: Vec<RunId> = journal
+            .unfinished()
+            .into_iter()
+            .filter(|run| {
+                journal.with_run(run, |record| {
+                    record.is_some_and(|record| record.agent == self.name().as_str())
+                })
+            })
+            .collect();
+        tracing::info!(agent = %self.name(), runs = mine.len(), "durable runs: resuming the unfinished");
+        let asks = mine.into_iter().map(|run| async move {
+            let outcome = match self.journaled_task(&run) {
+                Ok(task) => self.ask_run(run.clone(), task).await,
+                Err(error) => Err(error),
+            };
+            (run, outcome)
+        });
+        Ok(futures::future::join_all(asks).await)
+    }
+
+    fn journal(&self) -> Result<&overseer_journal::Journal, AskError> {
+        self.slot()
+            .shared
+            .journal
+            .as_ref()
+            .ok_or_else(|| AskError::NoJournal {
+                agent: self.name().clone(),
+            })
+    }
+
+    /// The task a run was started with, read back from the journal.
+    fn journaled_task(&self, run: &RunId) -> Result<A::Task, AskError> {
+        let journal = self.journal()?;
+        let input = journal.with_run(run, |record| record.map(|record| record.input.clone()));
+        let Some(input) = input else {
+            return Err(AskError::Journal {
+                run: run.clone(),
+                message: "the journal holds no such run".into(),
+            });
+        };
+        input.decode().map_err(|error| AskError::Journal {
+            run: run.clone(),
+            message: format!("the journaled task does not read as this agent's: {error}"),
+        })
+    }
+}
+
 /// A finished run's recorded outcome, as the ask's.
 fn recorded_outcome<O: DeserializeOwned>(run: RunId, outcome: Recorded) -> Result<O, AskError> {
     match outcome {

@@ -80,6 +80,16 @@ pub enum StepError {
         /// Why.
         reason: String,
     },
+    /// The run waits for a signal that has not come: the handler stopped there, the run stays
+    /// unfinished, and [`AgentRef::signal`](crate::AgentRef::signal) resumes it once the signal
+    /// is sent.
+    #[error("run {run} waits for the signal {signal:?}")]
+    Suspended {
+        /// The run.
+        run: RunId,
+        /// The signal it waits for.
+        signal: String,
+    },
     /// The journal could not record the step (a storage failure: the journal takes no more
     /// writes until it is reopened).
     #[error("the journal failed: {message}")]

@@ -98,6 +98,6 @@ pub use usage::Usage;
 pub mod prelude {
     pub use crate::{
         Agent, AgentContext, AgentError, AgentRef, AgentSpec, AskError, ModelClient, ModelRequest,
-        ScriptedModel, System, SystemEvent, Usage, WeakSystem,
+        Reconciled, ScriptedModel, StepError, System, SystemEvent, Usage, WeakSystem,
     };
 }

@@ -49,6 +49,9 @@ pub(crate) struct Shared {
     pub(crate) step_durability: StepDurability,
     /// The durable runs an ask of this process is handling.
     live_runs: DashMap<RunId, ()>,
+    /// The durable runs whose journaled spend this process's budget holds (charged once, when
+    /// the process first takes a run up; a replay in this process is not charged again).
+    charged_runs: DashMap<RunId, ()>,
 }
 
 /// The options a [`Shared`] is made from (checked by the system's builder).
@@ -84,7 +87,14 @@ impl Shared {
             journal: options.journal,
             step_durability: options.step_durability,
             live_runs: DashMap::new(),
+            charged_runs: DashMap::new(),
         }
+    }
+
+    /// Whether this is the first time this process takes `run` up (its journaled spend is then
+    /// to be restored into the budget).
+    pub(crate) fn first_taken_here(&self, run: &RunId) -> bool {
+        self.charged_runs.insert(run.clone(), ()).is_none()
     }
 
     /// Marks `run` as handled by an ask of this process until the guard drops; `None` if an ask

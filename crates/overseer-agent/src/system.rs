@@ -384,6 +384,11 @@ impl System {
         self.registry.shared.budget.as_ref()
     }
 
+    /// The journal of this system's durable runs, if any.
+    pub fn journal(&self) -> Option<&Journal> {
+        self.registry.shared.journal.as_ref()
+    }
+
     /// A handle to this system that does not keep it alive: what an agent of the system that
     /// looks up other agents should hold ([`WeakSystem`]).
     pub fn downgrade(&self) -> WeakSystem {

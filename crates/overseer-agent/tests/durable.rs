@@ -329,3 +329,287 @@ async fn without_a_journal_a_durable_ask_is_refused() {
     assert!(payer.ask(Order { amount: 1 }).await.is_ok());
     system.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_process_resumes_its_unfinished_runs() {
+    let world = Arc::new(World::default());
+    let model = model();
+    let storage = MemStorage::new().crash(CrashPlan::AfterRecords(5));
+    {
+        let system = start(journal_over(storage.clone()), &world, &model).await;
+        let payer = system.agent_ref::<Payer>("payer").unwrap();
+        assert!(payer
+            .ask_run(RunId::new("order-4").unwrap(), Order { amount: 4 })
+            .await
+            .is_err());
+        system.shutdown(Duration::from_secs(5)).await.unwrap();
+    }
+    let system = start(journal_over(storage.reopen()), &world, &model).await;
+    let payer = system.agent_ref::<Payer>("payer").unwrap();
+    let resumed = payer.resume_unfinished().await.unwrap();
+    assert_eq!(resumed.len(), 1);
+    let (run, outcome) = &resumed[0];
+    assert_eq!(run.as_str(), "order-4");
+    assert!(
+        outcome
+            .as_ref()
+            .is_ok_and(|text| text.starts_with("charged 8 ")),
+        "{outcome:?}"
+    );
+    assert_eq!(counts(&world), (1, 1, 1));
+    assert!(
+        payer.resume_unfinished().await.unwrap().is_empty(),
+        "nothing left"
+    );
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+/// Drafts, waits for a person's approval, then publishes.
+struct Publisher {
+    drafts: Arc<AtomicU32>,
+    published: Arc<AtomicU32>,
+}
+
+impl Agent for Publisher {
+    type Task = String;
+    type Output = String;
+
+    async fn handle(&mut self, ctx: &mut AgentContext, text: String) -> Result<String, AgentError> {
+        let drafts = Arc::clone(&self.drafts);
+        let draft: String = ctx
+            .step("draft", Effect::Idempotent, |_| async move {
+                drafts.fetch_add(1, Ordering::SeqCst);
+                Ok(format!("draft of {text}"))
+            })
+            .await?;
+        let approved: bool = ctx.wait_for("approval")?;
+        if !approved {
+            return Err(AgentError::failed("not approved"));
+        }
+        let published = Arc::clone(&self.published);
+        ctx.step("publish", Effect::Unsafe, |_| async move {
+            published.fetch_add(1, Ordering::SeqCst);
+            Ok(format!("published {draft}"))
+        })
+        .await
+    }
+}
+
+async fn publisher_system(
+    journal: Journal,
+    drafts: &Arc<AtomicU32>,
+    published: &Arc<AtomicU32>,
+) -> System {
+    let system = System::builder().journal(journal).build().unwrap();
+    let (drafts, published) = (Arc::clone(drafts), Arc::clone(published));
+    let spec = SupervisorSpec::one_for_one("root").child(
+        system
+            .agent(AgentSpec::new("publisher", move || Publisher {
+                drafts: Arc::clone(&drafts),
+                published: Arc::clone(&published),
+            }))
+            .unwrap(),
+    );
+    system.start(spec).await.unwrap();
+    system
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_waits_for_its_signal_across_a_process_restart() {
+    let (drafts, published) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let storage = MemStorage::new();
+    let run = RunId::new("post-1").unwrap();
+    {
+        let system = publisher_system(journal_over(storage.clone()), &drafts, &published).await;
+        let publisher = system.agent_ref::<Publisher>("publisher").unwrap();
+        let waiting = publisher.ask_run(run.clone(), "news".into()).await;
+        assert!(
+            matches!(waiting, Err(AskError::Failed { error: AgentError::Step(StepError::Suspended { ref signal, .. }), .. }) if signal == "approval"),
+            "{waiting:?}"
+        );
+        system.shutdown(Duration::from_secs(5)).await.unwrap();
+    }
+    assert_eq!(
+        (
+            drafts.load(Ordering::SeqCst),
+            published.load(Ordering::SeqCst)
+        ),
+        (1, 0)
+    );
+
+    // Another process, the same journal: the approval resumes the run.
+    let system = publisher_system(journal_over(storage.reopen()), &drafts, &published).await;
+    let publisher = system.agent_ref::<Publisher>("publisher").unwrap();
+    let outcome = publisher.signal(run.clone(), "approval", &true).await;
+    assert_eq!(outcome, Ok("published draft of news".to_string()));
+    assert_eq!(
+        (
+            drafts.load(Ordering::SeqCst),
+            published.load(Ordering::SeqCst)
+        ),
+        (1, 1)
+    );
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+/// Takes one step that waits at a gate (in the process that holds the gate).
+struct Gated {
+    gate: Option<Arc<tokio::sync::Notify>>,
+    entered: Arc<tokio::sync::Notify>,
+}
+
+impl Agent for Gated {
+    type Task = u32;
+    type Output = u32;
+
+    async fn handle(&mut self, ctx: &mut AgentContext, n: u32) -> Result<u32, AgentError> {
+        let gate = self.gate.clone();
+        let entered = Arc::clone(&self.entered);
+        ctx.step("slow", Effect::Idempotent, |_| async move {
+            entered.notify_one();
+            if let Some(gate) = gate {
+                gate.notified().await;
+            }
+            Ok(n + 1)
+        })
+        .await
+    }
+}
+
+async fn gated_system(
+    journal: Journal,
+    gate: Option<Arc<tokio::sync::Notify>>,
+    entered: &Arc<tokio::sync::Notify>,
+) -> System {
+    let system = System::builder()
+        .journal(journal)
+        .ask_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let entered = Arc::clone(entered);
+    let spec = SupervisorSpec::one_for_one("root").child(
+        system
+            .agent(AgentSpec::new("gated", move || Gated {
+                gate: gate.clone(),
+                entered: Arc::clone(&entered),
+            }))
+            .unwrap(),
+    );
+    system.start(spec).await.unwrap();
+    system
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_zombie_incarnation_cannot_record_its_step_or_outcome() {
+    // Two processes share one journal: the first hangs in a step, the second takes the run up.
+    let journal = journal_over(MemStorage::new());
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let first = gated_system(journal.clone(), Some(Arc::clone(&gate)), &entered).await;
+    let second = gated_system(journal.clone(), None, &entered).await;
+    let run = RunId::new("contended").unwrap();
+
+    let zombie = tokio::spawn({
+        let gated = first.agent_ref::<Gated>("gated").unwrap();
+        let run = run.clone();
+        async move { gated.ask_run(run, 1).await }
+    });
+    entered.notified().await;
+    let taken_over = second
+        .agent_ref::<Gated>("gated")
+        .unwrap()
+        .ask_run(run.clone(), 1)
+        .await;
+    assert_eq!(taken_over, Ok(2));
+
+    gate.notify_one();
+    let fenced = zombie.await.unwrap();
+    assert!(
+        matches!(
+            fenced,
+            Err(AskError::Failed {
+                error: AgentError::Step(StepError::Fenced { epoch: 1, .. }),
+                ..
+            })
+        ),
+        "{fenced:?}"
+    );
+    assert_eq!(
+        journal.with_run(&run, |r| r.unwrap().epoch),
+        Some(overseer_journal::Epoch(2))
+    );
+    first.shutdown(Duration::from_secs(5)).await.unwrap();
+    second.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn spend_journaled_before_a_crash_is_restored_not_charged_twice() {
+    use overseer_budget::{Budget, Limits};
+    let world = Arc::new(World::default());
+    let model = model();
+    let budgeted = |journal: Journal| {
+        let budget = Budget::builder()
+            .process_limits(Limits::new().tokens(1_000))
+            .build()
+            .unwrap();
+        let system = System::builder()
+            .journal(journal)
+            .budget(budget.clone())
+            .build()
+            .unwrap();
+        (system, budget)
+    };
+    let start_payer = |system: &System| {
+        let world = Arc::clone(&world);
+        let model = model.clone();
+        SupervisorSpec::one_for_one("root").child(
+            system
+                .agent(AgentSpec::new("payer", move || Payer {
+                    world: Arc::clone(&world),
+                    model: model.clone(),
+                }))
+                .unwrap(),
+        )
+    };
+    // A crash-free run, for its spend.
+    let (system, budget) = budgeted(journal_over(MemStorage::new()));
+    system.start(start_payer(&system)).await.unwrap();
+    let payer = system.agent_ref::<Payer>("payer").unwrap();
+    payer
+        .ask_run(RunId::new("a").unwrap(), Order { amount: 2 })
+        .await
+        .unwrap();
+    let whole = 1_000 - budget.remaining("payer").tokens.unwrap();
+    assert!(whole > 0, "the model call spent tokens");
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+
+    // The same run crashing after the model call's result was journaled (7 records: start,
+    // claim, quote, charge intent and result, model intent and result), then resumed.
+    let storage = MemStorage::new().crash(CrashPlan::AfterRecords(7));
+    let (system, _) = budgeted(journal_over(storage.clone()));
+    system.start(start_payer(&system)).await.unwrap();
+    let payer = system.agent_ref::<Payer>("payer").unwrap();
+    assert!(payer
+        .ask_run(RunId::new("b").unwrap(), Order { amount: 2 })
+        .await
+        .is_err());
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+    let calls_before = model.calls();
+
+    let (system, budget) = budgeted(journal_over(storage.reopen()));
+    system.start(start_payer(&system)).await.unwrap();
+    let payer = system.agent_ref::<Payer>("payer").unwrap();
+    let resumed = payer.resume_unfinished().await.unwrap();
+    assert!(resumed[0].1.is_ok(), "{resumed:?}");
+    assert_eq!(
+        model.calls(),
+        calls_before,
+        "the model call was replayed, not made again"
+    );
+    assert_eq!(
+        1_000 - budget.remaining("payer").tokens.unwrap(),
+        whole,
+        "the new process's ledger holds the run's whole spend, once"
+    );
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}

@@ -72,7 +72,7 @@ pub enum Refusal {
 /// |---|---|
 /// | `RunStarted` | the run exists and has not finished ([`AlreadyStarted`](Refusal::AlreadyStarted)); a finished run is replaced |
 /// | `RunClaimed` | the run is unknown or finished, or the epoch is not the next one |
-/// | `StepIntent`, `StepCompleted`, `StepDeadLettered`, `RunFinished` | the run is unknown or finished, or its writer's epoch is not the one holding the run ([`Stale`](Refusal::Stale)); a second result of one step |
+/// | `StepIntent`, `StepCompleted`, `StepDeadLettered`, `RunFinished` | the run is unknown; its writer's epoch is not the one holding the run ([`Stale`](Refusal::Stale), even once the run has finished); the run has finished; a second result of one step |
 /// | `SignalDelivered` | the run is unknown or finished |
 ///
 /// ```
@@ -109,11 +109,22 @@ pub fn admit_entry(
             }),
         };
     }
-    let head = match head {
-        None => return Err(Refusal::UnknownRun { run: run.clone() }),
-        Some(head) if head.finished => return Err(Refusal::Finished { run: run.clone() }),
-        Some(head) => head,
+    let Some(head) = head else {
+        return Err(Refusal::UnknownRun { run: run.clone() });
     };
+    // A zombie is told it is one, even once the run has finished.
+    if let Some(writer) = entry.writer_epoch() {
+        if head.epoch != Some(writer) {
+            return Err(Refusal::Stale {
+                run: run.clone(),
+                writer,
+                holder: head.epoch,
+            });
+        }
+    }
+    if head.finished {
+        return Err(Refusal::Finished { run: run.clone() });
+    }
     match entry {
         Entry::RunClaimed { epoch, .. } => {
             let next = head.epoch.map_or(Epoch::FIRST, Epoch::next);
@@ -134,18 +145,9 @@ pub fn admit_entry(
     }
 }
 
-/// An entry written by an incarnation: it must hold the run.
+/// An entry written by the incarnation holding the run.
 fn admit_fenced(head: RunHead, entry: &Entry, step_completed: bool) -> Result<RunHead, Refusal> {
     let run = entry.run();
-    if let Some(writer) = entry.writer_epoch() {
-        if head.epoch != Some(writer) {
-            return Err(Refusal::Stale {
-                run: run.clone(),
-                writer,
-                holder: head.epoch,
-            });
-        }
-    }
     match entry {
         Entry::StepCompleted { step, .. } if step_completed => Err(Refusal::StepAlreadyCompleted {
             run: run.clone(),
