@@ -414,7 +414,8 @@ impl<A: Agent> AgentActor<A> {
             self.slot.shared.step_durability,
         )
         .await?;
-        self.restore_spend(&run);
+        let mut run = run;
+        self.restore_spend(&mut run);
         context.begin_durable(run);
         Ok(())
     }
@@ -422,7 +423,7 @@ impl<A: Agent> AgentActor<A> {
     /// The first time this process takes a run up, what its journaled steps spent (in a process
     /// that died) is restored into the budget: paid already, it counts toward the limits, and
     /// the steps replayed are not charged again.
-    fn restore_spend(&self, run: &DurableRun) {
+    fn restore_spend(&self, run: &mut DurableRun) {
         let shared = &self.slot.shared;
         let Some(budget) = &shared.budget else {
             return;
@@ -434,6 +435,17 @@ impl<A: Agent> AgentActor<A> {
         if !spent.is_zero() {
             tracing::info!(agent = %self.slot.name, run = %run.run(), input_tokens = spent.input_tokens, output_tokens = spent.output_tokens, cost_micros = spent.cost_micros, "durable run: journaled spend restored into the budget");
             budget.charge(self.slot.name.as_str(), spent.into());
+        }
+        // Reserved before the crash by steps that never finished: reserved again until they
+        // have run again.
+        let open = run.open_reservations();
+        if !open.is_zero() {
+            match budget.admit(self.slot.name.as_str(), open.into()) {
+                Ok(reservation) => run.hold(reservation),
+                Err(refusal) => {
+                    tracing::warn!(agent = %self.slot.name, run = %run.run(), %refusal, "durable run: a reservation open before the crash could not be held again")
+                }
+            }
         }
     }
 

@@ -24,6 +24,9 @@ pub(crate) struct DurableRun {
     durability: StepDurability,
     /// What replayed steps had spent: already paid, reported apart.
     replayed: Usage,
+    /// What intents without a result had reserved before a crash, held in the budget until the
+    /// task ends (the steps they belong to run again within it, and commit what they spend).
+    held: Option<overseer_budget::Reservation>,
 }
 
 /// Where a step stands once the journal has been asked about it.
@@ -57,6 +60,7 @@ impl DurableRun {
             cursor: ReplayCursor::new(path, ask),
             durability,
             replayed: Usage::default(),
+            held: None,
         })
     }
 
@@ -81,6 +85,20 @@ impl DurableRun {
                     .fold(Usage::default(), |total, spent| total + spent)
             })
         })
+    }
+
+    /// What the run's intents without a result reserved.
+    pub(crate) fn open_reservations(&self) -> Usage {
+        self.journal.with_run(&self.run, |record| {
+            record.map_or_else(Usage::default, |record| {
+                usage_of(record.open_reservations())
+            })
+        })
+    }
+
+    /// Holds `reservation` until the task ends.
+    pub(crate) fn hold(&mut self, reservation: overseer_budget::Reservation) {
+        self.held = Some(reservation);
     }
 
     /// The value of signal `name`, once delivered to the run.

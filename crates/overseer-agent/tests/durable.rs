@@ -613,3 +613,195 @@ async fn spend_journaled_before_a_crash_is_restored_not_charged_twice() {
     );
     system.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+/// Takes step "first", then waits at a gate in step "second".
+struct TwoSteps {
+    first_runs: Arc<AtomicU32>,
+    gate: Option<Arc<tokio::sync::Notify>>,
+    entered: Arc<tokio::sync::Notify>,
+    second_name: &'static str,
+}
+
+impl Agent for TwoSteps {
+    type Task = u32;
+    type Output = u32;
+
+    async fn handle(&mut self, ctx: &mut AgentContext, n: u32) -> Result<u32, AgentError> {
+        let runs = Arc::clone(&self.first_runs);
+        let one: u32 = ctx
+            .step("first", Effect::Idempotent, |_| async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                Ok(n + 1)
+            })
+            .await?;
+        let (gate, entered) = (self.gate.clone(), Arc::clone(&self.entered));
+        ctx.step(self.second_name, Effect::Idempotent, |_| async move {
+            entered.notify_one();
+            if let Some(gate) = gate {
+                gate.notified().await;
+            }
+            Ok(one + 1)
+        })
+        .await
+    }
+}
+
+async fn two_steps_system(
+    journal: Journal,
+    budget: Option<overseer_budget::Budget>,
+    agent: impl Fn() -> TwoSteps + Send + Sync + 'static,
+) -> System {
+    let mut builder = System::builder().journal(journal);
+    if let Some(budget) = budget {
+        builder = builder.budget(budget);
+    }
+    let system = builder.build().unwrap();
+    let spec = SupervisorSpec::one_for_one("root")
+        .child(system.agent(AgentSpec::new("two", agent)).unwrap());
+    system.start(spec).await.unwrap();
+    system
+}
+
+#[tokio::test(start_paused = true)]
+async fn runs_cut_by_the_kill_switch_resume_once_the_cause_is_fixed() {
+    use overseer_budget::{Budget, InFlightPolicy, KillSwitchConfig, TripReason};
+    let journal = journal_over(MemStorage::new());
+    let first_runs = Arc::new(AtomicU32::new(0));
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let budget = Budget::builder()
+        .kill_switch(KillSwitchConfig::new().in_flight(InFlightPolicy::CancelNow))
+        .build()
+        .unwrap();
+    let told = Arc::new(std::sync::Mutex::new(None));
+    budget.kill_switch().on_trip({
+        let told = Arc::clone(&told);
+        move |report| *told.lock().unwrap() = Some(report.reason.to_string())
+    });
+    let agent = {
+        let (first_runs, gate, entered) = (
+            Arc::clone(&first_runs),
+            Arc::clone(&gate),
+            Arc::clone(&entered),
+        );
+        move || TwoSteps {
+            first_runs: Arc::clone(&first_runs),
+            gate: Some(Arc::clone(&gate)),
+            entered: Arc::clone(&entered),
+            second_name: "second",
+        }
+    };
+    let system = two_steps_system(journal.clone(), Some(budget.clone()), agent).await;
+    let two = system.agent_ref::<TwoSteps>("two").unwrap();
+    let run = RunId::new("cut").unwrap();
+    let asked = tokio::spawn({
+        let (two, run) = (two.clone(), run.clone());
+        async move { two.ask_run(run, 1).await }
+    });
+    entered.notified().await;
+    budget
+        .kill_switch()
+        .trip(TripReason::manual("runaway spend"));
+    let cut = asked.await.unwrap();
+    assert!(
+        matches!(cut, Err(AskError::KillSwitchTripped { .. })),
+        "{cut:?}"
+    );
+    assert!(told
+        .lock()
+        .unwrap()
+        .as_deref()
+        .is_some_and(|reason| reason.contains("runaway spend")));
+    assert_eq!(
+        journal.unfinished(),
+        vec![run.clone()],
+        "the run's state is in the journal"
+    );
+    let _ = system.shutdown(Duration::from_secs(5)).await;
+
+    // The cause fixed: a new system (a new budget) over the same journal resumes the run.
+    let agent = {
+        let (first_runs, entered) = (Arc::clone(&first_runs), Arc::clone(&entered));
+        move || TwoSteps {
+            first_runs: Arc::clone(&first_runs),
+            gate: None,
+            entered: Arc::clone(&entered),
+            second_name: "second",
+        }
+    };
+    let system = two_steps_system(journal.clone(), None, agent).await;
+    let resumed = system
+        .agent_ref::<TwoSteps>("two")
+        .unwrap()
+        .resume_unfinished()
+        .await
+        .unwrap();
+    assert_eq!(resumed, vec![(run, Ok(3))]);
+    assert_eq!(
+        first_runs.load(Ordering::SeqCst),
+        1,
+        "the first step was replayed"
+    );
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_that_asks_for_another_step_is_a_typed_divergence() {
+    let storage = MemStorage::new();
+    let first_runs = Arc::new(AtomicU32::new(0));
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let run = RunId::new("changed").unwrap();
+    let version = |second_name: &'static str| {
+        let (first_runs, entered) = (Arc::clone(&first_runs), Arc::clone(&entered));
+        move || TwoSteps {
+            first_runs: Arc::clone(&first_runs),
+            gate: None,
+            entered: Arc::clone(&entered),
+            second_name,
+        }
+    };
+    // Version 1 runs both steps, but the process dies before the second step's result (3
+    // records: start, claim, first).
+    let crashing = storage.clone().crash(CrashPlan::AfterRecords(3));
+    let system = two_steps_system(journal_over(crashing), None, version("second")).await;
+    let two = system.agent_ref::<TwoSteps>("two").unwrap();
+    assert!(two.ask_run(run.clone(), 1).await.is_err());
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+
+    // Version 2 of the code takes another second step: fine, nothing was recorded there. But
+    // version 3 renamed the first step: the journal holds "first" at that place.
+    let system = two_steps_system(journal_over(storage.reopen()), None, version("renamed")).await;
+    let two = system.agent_ref::<TwoSteps>("two").unwrap();
+    assert_eq!(two.ask_run(run.clone(), 1).await, Ok(3));
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+
+    struct Renamed;
+    impl Agent for Renamed {
+        type Task = u32;
+        type Output = u32;
+        async fn handle(&mut self, ctx: &mut AgentContext, n: u32) -> Result<u32, AgentError> {
+            ctx.step("not first", Effect::Idempotent, |_| async move { Ok(n) })
+                .await
+        }
+    }
+    let crashing = MemStorage::new().crash(CrashPlan::AfterRecords(3));
+    let system = two_steps_system(journal_over(crashing.clone()), None, version("second")).await;
+    let two = system.agent_ref::<TwoSteps>("two").unwrap();
+    assert!(two.ask_run(run.clone(), 1).await.is_err());
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+    let system = System::builder()
+        .journal(journal_over(crashing.reopen()))
+        .build()
+        .unwrap();
+    let spec = SupervisorSpec::one_for_one("root")
+        .child(system.agent(AgentSpec::new("two", || Renamed)).unwrap());
+    system.start(spec).await.unwrap();
+    let renamed = system.agent_ref::<Renamed>("two").unwrap();
+    let diverged = renamed.ask_run(run, 1).await;
+    assert!(
+        matches!(diverged, Err(AskError::Failed { error: AgentError::Step(StepError::Diverged { ref recorded, ref requested, .. }), .. })
+            if recorded.contains("first") && requested.contains("not first")),
+        "{diverged:?}"
+    );
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
