@@ -805,3 +805,67 @@ async fn a_replay_that_asks_for_another_step_is_a_typed_divergence() {
     );
     system.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+/// Fails every task it is given, after one step.
+struct Refuser {
+    tries: Arc<AtomicU32>,
+}
+
+impl Agent for Refuser {
+    type Task = String;
+    type Output = String;
+
+    async fn handle(&mut self, ctx: &mut AgentContext, card: String) -> Result<String, AgentError> {
+        let tries = Arc::clone(&self.tries);
+        ctx.step("authorize", Effect::Keyed, |_| async move {
+            tries.fetch_add(1, Ordering::SeqCst);
+            Err::<String, _>(AgentError::failed(format!("card {card} declined")))
+        })
+        .await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_run_asked_again_fails_the_same_way_without_running() {
+    let tries = Arc::new(AtomicU32::new(0));
+    let system = System::builder()
+        .journal(journal_over(MemStorage::new()))
+        .step_durability(overseer_agent::StepDurability {
+            other_steps: overseer_journal::Durability::Async,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let spec = SupervisorSpec::one_for_one("root").child(
+        system
+            .agent(AgentSpec::new("refuser", {
+                let tries = Arc::clone(&tries);
+                move || Refuser {
+                    tries: Arc::clone(&tries),
+                }
+            }))
+            .unwrap(),
+    );
+    system.start(spec).await.unwrap();
+    let refuser = system.agent_ref::<Refuser>("refuser").unwrap();
+    let run = RunId::new("pay-9").unwrap();
+    let first = refuser.ask_run(run.clone(), "4242".into()).await;
+    assert!(
+        matches!(first, Err(AskError::Failed { error: AgentError::Failed(ref m), .. }) if m.contains("declined")),
+        "{first:?}"
+    );
+    let again = refuser.ask_run(run.clone(), "4242".into()).await;
+    assert_eq!(
+        again,
+        Err(AskError::RunFailed {
+            run,
+            error: "card 4242 declined".into()
+        })
+    );
+    assert_eq!(
+        tries.load(Ordering::SeqCst),
+        1,
+        "the failure was replayed, not retried"
+    );
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
