@@ -278,32 +278,22 @@ impl<A: Agent> AgentActor<A> {
                 false,
             ),
         };
-        // A durable run: a crash sends the ask back to be replayed by the next incarnation;
-        // otherwise the run's end is journaled before the answer (both boxed: a rare path).
+        // A durable run: journal its end, or send it back to be replayed (boxed: a rare path).
         let result = match job.durable.take() {
             None => result,
             Some(durable) => {
-                if let Some(reason) = &exit {
-                    let attempt = Attempt {
-                        deadline: job.deadline,
-                        asked_at: job.asked_at,
-                        id: job.id,
-                        started: started.at,
-                    };
-                    let requeued =
-                        self.requeue_for_replay(&mut job.reply, attempt, durable, context, &result);
-                    let durable = match requeued {
-                        Ok(()) => return Err(reason.clone()),
-                        Err(durable) => durable,
-                    };
-                    job.durable = Some(durable);
-                    result
-                } else {
-                    let run = context.take_durable();
-                    let finished =
-                        Box::pin(finish_run(&self.slot.name, run, &durable, result)).await;
-                    job.durable = Some(durable);
-                    finished
+                let attempt = Attempt {
+                    deadline: job.deadline,
+                    asked_at: job.asked_at,
+                    id: job.id,
+                    started: started.at,
+                    crashed: exit.is_some(),
+                };
+                let ended = self.end_durable(durable, &mut job.reply, attempt, context, result);
+                match Box::pin(ended).await {
+                    Some(result) => result,
+                    // Requeued: the next incarnation answers it.
+                    None => return Err(exit.unwrap_or(ExitReason::Shutdown)),
                 }
             }
         };
@@ -449,6 +439,31 @@ impl<A: Agent> AgentActor<A> {
         }
     }
 
+    /// Ends a durable task: after a crash, the task goes back to be replayed (`None`) if its
+    /// caller still waits; otherwise the run's end is journaled before the answer.
+    async fn end_durable(
+        &self,
+        durable: Box<DurableJob<A>>,
+        reply: &mut Option<Reply<A::Output>>,
+        attempt: Attempt,
+        context: &mut AgentContext,
+        result: Result<A::Output, AskError>,
+    ) -> Option<Result<A::Output, AskError>> {
+        if attempt.crashed {
+            if self
+                .requeue_for_replay(reply, attempt, durable, context, &result)
+                .is_ok()
+            {
+                return None;
+            }
+            // Not requeued (its caller left): the run stays unfinished, to be resumed.
+            drop(context.take_durable());
+            return Some(result);
+        }
+        let run = context.take_durable();
+        Some(finish_run(&self.slot.name, run, &durable, result).await)
+    }
+
     /// The incarnation crashed on a durable task whose caller still waits: the attempt is
     /// settled as a crash (the breaker counts it) and the task goes back first in the queue,
     /// for the next incarnation to replay the run. `Err` gives the run back when it cannot be
@@ -498,6 +513,8 @@ struct Attempt {
     asked_at: Instant,
     id: overseer_supervisor::EventId,
     started: Option<Instant>,
+    /// Whether the incarnation must exit after it.
+    crashed: bool,
 }
 
 /// A task the handler started on.
