@@ -249,54 +249,29 @@ impl<A: Agent> AgentActor<A> {
         let Some(started) = self.begin(&mut job, context) else {
             return Ok(more);
         };
-        // A durable run is taken up by this incarnation first (boxed: a rare path).
-        let claimed = match job.durable.as_deref() {
-            None => Ok(()),
-            Some(durable) => Box::pin(self.claim_run(durable, context)).await,
-        };
+        if let Some(durable) = job.durable.take() {
+            // Boxed: kept out of the size of the future every task builds.
+            return Box::pin(self.run_durable(agent, context, job, durable, started, more)).await;
+        }
         // Run it under its deadline, and the kill switch's cancellation.
         let shared = &self.slot.shared;
         let reply = job.reply.as_mut();
-        let handled = match claimed {
-            Err(error) => Some(Handled::Returned(Err(AgentError::Step(error)))),
-            Ok(()) => {
-                self.handle_task(agent, context, job.task, job.deadline, reply)
-                    .await
-            }
+        let handled = match &shared.budget {
+            // Without a budget there is no kill switch to cancel the task.
+            None => Some(within_deadline(agent, context, job.task, job.deadline, reply).await),
+            // Boxed: kept out of the size of the future every task builds.
+            Some(_) => Box::pin(async {
+                tokio::select! {
+                    handled = within_deadline(agent, context, job.task, job.deadline, reply) => {
+                        Some(handled)
+                    }
+                    () = shared.cancelled() => None,
+                }
+            })
+            .await,
         };
         // Judge the outcome.
-        let (result, exit, counted) = match handled {
-            Some(handled) => {
-                let (result, exit) = judge(&self.slot.name, handled, job.deadline, job.asked_at);
-                (result, exit, true)
-            }
-            // The kill switch tripped and the in-flight policy cancels this task: it says
-            // nothing about the agent's health, so the breaker does not count it.
-            None => (
-                Err(shared.closed().unwrap_or(AskError::ShutDown)),
-                None,
-                false,
-            ),
-        };
-        // A durable run: journal its end, or send it back to be replayed (boxed: a rare path).
-        let result = match job.durable.take() {
-            None => result,
-            Some(durable) => {
-                let attempt = Attempt {
-                    deadline: job.deadline,
-                    asked_at: job.asked_at,
-                    id: job.id,
-                    started: started.at,
-                    crashed: exit.is_some(),
-                };
-                let ended = self.end_durable(durable, &mut job.reply, attempt, context, result);
-                match Box::pin(ended).await {
-                    Some(result) => result,
-                    // Requeued: the next incarnation answers it.
-                    None => return Err(exit.unwrap_or(ExitReason::Shutdown)),
-                }
-            }
-        };
+        let (result, exit, counted) = self.judge_handled(handled, job.deadline, job.asked_at);
         // Settle it: budget, error rate, breaker, answer, event.
         let ended = Ended {
             id: job.id,
@@ -351,6 +326,82 @@ impl<A: Agent> AgentActor<A> {
 }
 
 impl<A: Agent> AgentActor<A> {
+    /// The ask's result, the incarnation's exit if it must, and whether the outcome counts for
+    /// the breaker and the error rate (`handled` is `None` for a task the kill switch
+    /// cancelled: it says nothing about the agent's health).
+    #[inline]
+    fn judge_handled(
+        &self,
+        handled: Option<Handled<A::Output>>,
+        deadline: Instant,
+        asked_at: Instant,
+    ) -> (Result<A::Output, AskError>, Option<ExitReason>, bool) {
+        match handled {
+            Some(handled) => {
+                let (result, exit) = judge(&self.slot.name, handled, deadline, asked_at);
+                (result, exit, true)
+            }
+            None => (
+                Err(self.slot.shared.closed().unwrap_or(AskError::ShutDown)),
+                None,
+                false,
+            ),
+        }
+    }
+
+    /// [`run`](Self::run) for a task of a durable run: the run is claimed by this incarnation
+    /// first; after a crash the task goes back to be replayed; otherwise the run's end is
+    /// journaled before the answer.
+    async fn run_durable(
+        &self,
+        agent: &mut A,
+        context: &mut AgentContext,
+        mut job: Job<A>,
+        durable: Box<DurableJob<A>>,
+        started: Started,
+        more: bool,
+    ) -> Result<bool, ExitReason> {
+        let handled = match self.claim_run(&durable, context).await {
+            Err(error) => Some(Handled::Returned(Err(AgentError::Step(error)))),
+            Ok(()) => {
+                let reply = job.reply.as_mut();
+                self.handle_task(agent, context, job.task, job.deadline, reply)
+                    .await
+            }
+        };
+        let (result, exit, counted) = self.judge_handled(handled, job.deadline, job.asked_at);
+        let attempt = Attempt {
+            deadline: job.deadline,
+            asked_at: job.asked_at,
+            id: job.id,
+            started: started.at,
+            crashed: exit.is_some(),
+        };
+        let Some(result) = self
+            .end_durable(durable, &mut job.reply, attempt, context, result)
+            .await
+        else {
+            // Requeued: the next incarnation answers it.
+            return Err(exit.unwrap_or(ExitReason::Shutdown));
+        };
+        let ended = Ended {
+            id: job.id,
+            task_type: started.task_type,
+            asked_at: job.asked_at,
+            started: started.at,
+            report: context.end_task(),
+            reply: job.reply,
+        };
+        settle(&self.slot, ended, result, counted);
+        match exit {
+            Some(reason) => Err(reason),
+            None => {
+                self.slot.set_exit_cause(None);
+                Ok(more)
+            }
+        }
+    }
+
     /// Runs the handler on `task` under its deadline and, with a budget, the kill switch's
     /// cancellation (`None`: cancelled by a trip).
     #[inline]
