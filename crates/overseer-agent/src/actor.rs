@@ -249,29 +249,48 @@ impl<A: Agent> AgentActor<A> {
         let Some(started) = self.begin(&mut job, context) else {
             return Ok(more);
         };
-        if let Some(durable) = job.durable.take() {
-            // Boxed: kept out of the size of the future every task builds.
-            return Box::pin(self.run_durable(agent, context, job, durable, started, more)).await;
-        }
-        // Run it under its deadline, and the kill switch's cancellation.
-        let shared = &self.slot.shared;
-        let reply = job.reply.as_mut();
-        let handled = match &shared.budget {
-            // Without a budget there is no kill switch to cancel the task.
-            None => Some(within_deadline(agent, context, job.task, job.deadline, reply).await),
-            // Boxed: kept out of the size of the future every task builds.
-            Some(_) => Box::pin(async {
-                tokio::select! {
-                    handled = within_deadline(agent, context, job.task, job.deadline, reply) => {
-                        Some(handled)
+        let (result, exit, counted) = match job.durable.take() {
+            None => {
+                // Run it under its deadline, and the kill switch's cancellation.
+                let shared = &self.slot.shared;
+                let reply = job.reply.as_mut();
+                let handled = match &shared.budget {
+                    // Without a budget there is no kill switch to cancel the task.
+                    None => {
+                        Some(within_deadline(agent, context, job.task, job.deadline, reply).await)
                     }
-                    () = shared.cancelled() => None,
+                    // Boxed: kept out of the size of the future every task builds.
+                    Some(_) => Box::pin(async {
+                        tokio::select! {
+                            handled = within_deadline(agent, context, job.task, job.deadline, reply) => {
+                                Some(handled)
+                            }
+                            () = shared.cancelled() => None,
+                        }
+                    })
+                    .await,
+                };
+                // Judge the outcome.
+                self.judge_handled(handled, job.deadline, job.asked_at)
+            }
+            // A task of a durable run (boxed: kept out of the size of the future every task
+            // builds). `Err`: the task went back to be replayed by the next incarnation.
+            Some(durable) => {
+                let attempt = Attempt {
+                    deadline: job.deadline,
+                    asked_at: job.asked_at,
+                    id: job.id,
+                    started: started.at,
+                    crashed: false,
+                };
+                let run =
+                    self.run_durable(agent, context, durable, job.task, &mut job.reply, attempt);
+                match Box::pin(run).await {
+                    Ok(judged) => judged,
+                    Err(requeued) => return Err(requeued),
                 }
-            })
-            .await,
+            }
         };
-        // Judge the outcome.
-        let (result, exit, counted) = self.judge_handled(handled, job.deadline, job.asked_at);
         // Settle it: budget, error rate, breaker, answer, event.
         let ended = Ended {
             id: job.id,
@@ -335,7 +354,7 @@ impl<A: Agent> AgentActor<A> {
         handled: Option<Handled<A::Output>>,
         deadline: Instant,
         asked_at: Instant,
-    ) -> (Result<A::Output, AskError>, Option<ExitReason>, bool) {
+    ) -> Judged<A::Output> {
         match handled {
             Some(handled) => {
                 let (result, exit) = judge(&self.slot.name, handled, deadline, asked_at);
@@ -349,56 +368,35 @@ impl<A: Agent> AgentActor<A> {
         }
     }
 
-    /// [`run`](Self::run) for a task of a durable run: the run is claimed by this incarnation
-    /// first; after a crash the task goes back to be replayed; otherwise the run's end is
-    /// journaled before the answer.
+    /// [`run`](Self::run)'s middle for a task of a durable run: the run is claimed by this
+    /// incarnation first, the handler runs and is judged; after a crash the task goes back to be
+    /// replayed (`Err`, with the exit), otherwise the run's end is journaled before the answer.
     async fn run_durable(
         &self,
         agent: &mut A,
         context: &mut AgentContext,
-        mut job: Job<A>,
         durable: Box<DurableJob<A>>,
-        started: Started,
-        more: bool,
-    ) -> Result<bool, ExitReason> {
+        task: A::Task,
+        reply: &mut Option<Reply<A::Output>>,
+        mut attempt: Attempt,
+    ) -> Result<Judged<A::Output>, ExitReason> {
         let handled = match self.claim_run(&durable, context).await {
             Err(error) => Some(Handled::Returned(Err(AgentError::Step(error)))),
             Ok(()) => {
-                let reply = job.reply.as_mut();
-                self.handle_task(agent, context, job.task, job.deadline, reply)
+                self.handle_task(agent, context, task, attempt.deadline, reply.as_mut())
                     .await
             }
         };
-        let (result, exit, counted) = self.judge_handled(handled, job.deadline, job.asked_at);
-        let attempt = Attempt {
-            deadline: job.deadline,
-            asked_at: job.asked_at,
-            id: job.id,
-            started: started.at,
-            crashed: exit.is_some(),
-        };
-        let Some(result) = self
-            .end_durable(durable, &mut job.reply, attempt, context, result)
+        let (result, exit, counted) =
+            self.judge_handled(handled, attempt.deadline, attempt.asked_at);
+        attempt.crashed = exit.is_some();
+        match self
+            .end_durable(durable, reply, attempt, context, result)
             .await
-        else {
+        {
+            Some(result) => Ok((result, exit, counted)),
             // Requeued: the next incarnation answers it.
-            return Err(exit.unwrap_or(ExitReason::Shutdown));
-        };
-        let ended = Ended {
-            id: job.id,
-            task_type: started.task_type,
-            asked_at: job.asked_at,
-            started: started.at,
-            report: context.end_task(),
-            reply: job.reply,
-        };
-        settle(&self.slot, ended, result, counted);
-        match exit {
-            Some(reason) => Err(reason),
-            None => {
-                self.slot.set_exit_cause(None);
-                Ok(more)
-            }
+            None => Err(exit.unwrap_or(ExitReason::Shutdown)),
         }
     }
 
@@ -461,14 +459,37 @@ impl<A: Agent> AgentActor<A> {
         Ok(())
     }
 
-    /// The first time this process takes a run up, what its journaled steps spent (in a process
-    /// that died) is restored into the budget: paid already, it counts toward the limits, and
-    /// the steps replayed are not charged again.
+    /// A reservation of `task`'s estimate, for a task that goes back to be replayed.
+    fn reserve_again(
+        &self,
+        task: &A::Task,
+    ) -> Result<Option<Arc<Settlement>>, overseer_budget::Refusal> {
+        let Some(budget) = &self.slot.shared.budget else {
+            return Ok(None);
+        };
+        let declared = A::estimate(task);
+        let estimate = if declared.is_zero() {
+            self.slot.config.default_estimate
+        } else {
+            declared
+        };
+        let reservation = budget.admit(self.slot.name.as_str(), estimate.into())?;
+        Ok(Settlement::new(None, Some(reservation)))
+    }
+
+    /// Restores a run's journaled spend into the budget, unless this process did already (when
+    /// its system was built, for the runs the journal held unfinished then): paid already, it
+    /// counts toward the limits, and the steps replayed are not charged again; what its intents
+    /// without a result reserved is held until the task ends.
     fn restore_spend(&self, run: &mut DurableRun) {
         let shared = &self.slot.shared;
         let Some(budget) = &shared.budget else {
             return;
         };
+        // Restored when the system was built: what it reserved is this task's to hold now.
+        if let Some(reservation) = shared.take_held_reservation(run.run()) {
+            run.hold(reservation);
+        }
         if !shared.first_taken_here(run.run()) {
             return;
         }
@@ -544,19 +565,31 @@ impl<A: Agent> AgentActor<A> {
             true,
             result,
         );
+        // The replay spends too: it is admitted by the budget again (not by the breaker: the
+        // ask was admitted once, and its crash is counted above).
+        let readmitted = match self.reserve_again(&task) {
+            Ok(readmitted) => readmitted,
+            Err(refusal) => {
+                tracing::info!(agent = %self.slot.name, run = %durable.run, %refusal, "durable run: not replayed here, refused by the budget");
+                return Err(durable);
+            }
+        };
         tracing::info!(agent = %self.slot.name, run = %durable.run, "durable run: the ask goes to the next incarnation, to be replayed");
         self.slot.requeue_first(Job {
             task,
             reply: reply.take(),
             deadline: attempt.deadline,
             asked_at: attempt.asked_at,
-            settlement: None,
+            settlement: readmitted,
             id: attempt.id,
             durable: Some(durable),
         });
         Ok(())
     }
 }
+
+/// A task's result, the incarnation's exit if it must, and whether the outcome counts.
+type Judged<O> = (Result<O, AskError>, Option<ExitReason>, bool);
 
 /// What a durable task's attempt was, for its requeue.
 struct Attempt {

@@ -258,13 +258,14 @@ impl AgentContext {
         let spent = outcome
             .as_ref()
             .map_or(Spent::NONE, |response| spent_of(response.usage));
-        durable
+        let recorded = durable
             .complete(step, "model", Effect::Idempotent, true, &outcome, spent)
-            .await
-            .map_err(AgentError::Step)?;
+            .await;
+        // Paid for, whether or not its answer could be journaled.
         if let Ok(response) = &outcome {
             self.report_usage(response.usage);
         }
+        recorded.map_err(AgentError::Step)?;
         outcome
     }
 

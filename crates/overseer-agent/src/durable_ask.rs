@@ -80,6 +80,9 @@ where
         let Some(_live) = shared.take_up_run(&run) else {
             return Err(AskError::RunInProgress { run });
         };
+        // What the run held reserved since a crash is given back as it is asked again: the ask's
+        // own reservation covers what it spends from here.
+        drop(shared.take_held_reservation(&run));
         match journal.admit_run(&run, input.fingerprint(), now_ms()) {
             RunAdmission::Start => {
                 let started = Entry::RunStarted {

@@ -7,15 +7,16 @@ use std::time::{Duration, SystemTime};
 
 use dashmap::DashMap;
 use overseer_breaker::{BreakerKey, BreakerRegistry, State as BreakerState, Transition};
-use overseer_budget::{Budget, InFlightPolicy, TripReport};
+use overseer_budget::{Budget, InFlightPolicy, Reservation, TripReport};
 use overseer_supervisor::{deadline_after, ChildPath, EventId, EventIds};
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use overseer_journal::{Durability, Effect, Journal, RunId};
+use overseer_journal::{Durability, Effect, Journal, RunId, Spent};
 
 use crate::error::AskError;
 use crate::event::{BreakerEvent, EventMeta, KillSwitchEvent, SystemEvent};
+use crate::usage::Usage;
 
 /// What every ask of one system reads: held by each agent's slot. It holds no slot and no tree,
 /// so slots and the tree never keep each other alive through it.
@@ -52,6 +53,9 @@ pub(crate) struct Shared {
     /// The durable runs whose journaled spend this process's budget holds (charged once, when
     /// the process first takes a run up; a replay in this process is not charged again).
     charged_runs: DashMap<RunId, ()>,
+    /// Reservations held for unfinished runs' intents without a result, found in the journal
+    /// when the system was built, until each run is taken up again.
+    held_reservations: DashMap<RunId, Reservation>,
 }
 
 /// The options a [`Shared`] is made from (checked by the system's builder).
@@ -88,7 +92,59 @@ impl Shared {
             step_durability: options.step_durability,
             live_runs: DashMap::new(),
             charged_runs: DashMap::new(),
+            held_reservations: DashMap::new(),
         }
+    }
+
+    /// Restores into the budget what the journal's unfinished runs spent and hold reserved
+    /// (a process that died left them so): their steps' spend is charged once, and what their
+    /// intents without a result reserved is reserved again until the run is taken up. So a new
+    /// process admits asks against what was really spent, across the crash.
+    pub(crate) fn restore_from_journal(&self) {
+        let (Some(journal), Some(budget)) = (&self.journal, &self.budget) else {
+            return;
+        };
+        for run in journal.unfinished() {
+            let found = journal.with_run(&run, |record| {
+                record.map(|record| {
+                    let spent = record
+                        .steps()
+                        .filter_map(|(_, step)| step.completed.as_ref().map(|(_, spent)| *spent))
+                        .fold(Usage::default(), |total, spent| total + usage_of(spent));
+                    (
+                        record.agent.clone(),
+                        spent,
+                        usage_of(record.open_reservations()),
+                    )
+                })
+            });
+            let Some((agent, spent, open)) = found else {
+                continue;
+            };
+            self.charged_runs.insert(run.clone(), ());
+            if !spent.is_zero() {
+                budget.charge(&agent, spent.into());
+            }
+            if !open.is_zero() {
+                match budget.admit(&agent, open.into()) {
+                    Ok(reservation) => {
+                        self.held_reservations.insert(run.clone(), reservation);
+                    }
+                    Err(refusal) => {
+                        tracing::warn!(%agent, %run, %refusal, "durable run: a reservation open before the crash could not be held again")
+                    }
+                }
+            }
+            tracing::info!(%agent, %run, tokens = spent.total_tokens(), cost_micros = spent.cost_micros, "durable run: journaled spend restored into the budget");
+        }
+    }
+
+    /// The reservation held for `run` since the system was built, if any: the run's task holds
+    /// it from now on.
+    pub(crate) fn take_held_reservation(&self, run: &RunId) -> Option<Reservation> {
+        self.held_reservations
+            .remove(run)
+            .map(|(_, reservation)| reservation)
     }
 
     /// Whether this is the first time this process takes `run` up (its journaled spend is then
@@ -291,6 +347,11 @@ impl Shared {
             transition, meta,
         )));
     }
+}
+
+/// A journal's record of spend as usage.
+fn usage_of(spent: Spent) -> Usage {
+    Usage::new(spent.input_tokens, spent.output_tokens, spent.cost_micros)
 }
 
 /// A durable run an ask of this process handles, until it drops.

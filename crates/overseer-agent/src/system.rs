@@ -246,6 +246,7 @@ impl SystemBuilder {
             journal: self.journal,
             step_durability: self.step_durability,
         });
+        shared.restore_from_journal();
         Ok(System {
             registry: Arc::new(Registry::new(shared)),
         })
