@@ -203,7 +203,7 @@ impl SystemBuilder {
 
     /// Journals durable runs in `journal`: asks made with a run id
     /// ([`AgentRef::ask_run`](crate::AgentRef::ask_run)) record their steps and outcome there,
-    /// a restarted agent replays them, and [`System::recover`] resumes the runs a dead process
+    /// a restarted agent replays them, and [`AgentRef::resume_unfinished`](crate::AgentRef::resume_unfinished) resumes the runs a dead process
     /// left unfinished.
     pub fn journal(mut self, journal: Journal) -> Self {
         self.journal = Some(journal);
