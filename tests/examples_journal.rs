@@ -266,3 +266,60 @@ fn figure_after(out: &str, label: &str) -> u64 {
         .and_then(|word| word.trim_end_matches([',', ';']).parse().ok())
         .unwrap_or_else(|| panic!("no figure after {label:?}:\n{out}"))
 }
+
+/// The lines of the first `text` block after `heading` in `docs/durability.md`.
+fn durability_block(heading: &str) -> Vec<String> {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/durability.md"),
+    )
+    .expect("docs/durability.md");
+    let section = &doc[doc.find(heading).expect("the section")..];
+    let block = &section[section.find("```text\n").expect("a text block") + 8..];
+    block[..block.find("```").expect("closed")]
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_durability_doc_shows_a_real_resume_of_research_team() {
+    use overseer::journal::{RedbStorage, Storage, FORMAT_VERSION};
+    let excerpt = durability_block("## Watching it resume");
+    let held: u64 = excerpt[0]
+        .split_once(": ")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|records| records.parse().ok())
+        .expect("the excerpt starts with the journal's records");
+    // The journal a kill leaves is a prefix of a whole run's: cut a whole run's there.
+    let dir = TempDir::new("journal-doc");
+    let whole = dir.file("whole.redb");
+    run("research_team", &["--journal", &whole, "--pace", "0"]);
+    let records = RedbStorage::open(&whole)
+        .and_then(|mut file| file.load())
+        .expect("the whole run's journal")
+        .records;
+    assert!(records.len() as u64 > held, "{} records", records.len());
+    let cut = dir.file("cut.redb");
+    {
+        let mut file = RedbStorage::open(&cut).expect("a new journal file");
+        file.initialize(FORMAT_VERSION).expect("initialized");
+        file.append(&records[..held as usize], true)
+            .expect("the prefix written");
+    }
+    let (_, out) = run("research_team", &["--journal", &cut, "--pace", "0"]);
+    let out = out.replace(&cut, "/tmp/team.redb");
+    let lines: Vec<&str> = out.lines().collect();
+    let mut from = 0;
+    for chunk in excerpt.split(|line| line == "…") {
+        assert!(!chunk.is_empty(), "an empty part in the excerpt");
+        let found = (from..=lines.len().saturating_sub(chunk.len()))
+            .find(|&at| lines[at..at + chunk.len()] == *chunk)
+            .unwrap_or_else(|| {
+                panic!(
+                    "the doc's lines\n{}\nare not in the run (after line {from}):\n{out}",
+                    chunk.join("\n")
+                )
+            });
+        from = found + chunk.len();
+    }
+}
