@@ -86,3 +86,8 @@ pub struct ReadmeDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/observability.md")]
 pub struct ObservabilityDoctests;
+
+/// The code blocks of `docs/durability.md`, as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/durability.md")]
+pub struct DurabilityDoctests;

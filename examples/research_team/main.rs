@@ -13,10 +13,21 @@
 //! cargo run --example research_team -- --observe  # watch it in a terminal view (q quits)
 //! cargo run --example research_team -- --observe-snapshot  # the view's last frame, as text
 //! cargo run --example research_team -- --events events.jsonl  # every event, as JSON lines
+//! cargo run --example research_team -- --journal team.redb  # durable: kill it, start it again
 //! ```
 //!
 //! The run uses a paused tokio clock: hangs and timeouts take no real time, and the same seed
 //! always gives the same run.
+//!
+//! With `--journal FILE` each question is a durable run (`AgentRef::ask_run`, run id
+//! `ID-q1`...`ID-q4` for `--run ID`): the lead's model calls are durable steps
+//! (`AgentContext::model`) and so are its asks to the researchers and the citation agent
+//! (`AgentContext::step`: a sub-ask is a step of its parent, and the sub-agent's own work is not
+//! journaled). Each model call then also waits `--pace` of real time, so that there is time to
+//! kill the process (Ctrl-C, `kill -9`) in the middle of a question. Started again on the same
+//! file, it answers the questions that finished from the journal without running anything, and
+//! resumes the one that was cut: the steps it had journaled are replayed, not run or billed
+//! again, and the log says which.
 
 #[allow(dead_code)] // each example uses part of it
 #[path = "../support/cli.rs"]
@@ -26,17 +37,19 @@ mod observe;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::BufWriter;
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use overseer::agent::{Answered, AskOutcome, BudgetWarningEvent};
+use overseer::agent::{Answered, AskOutcome, BudgetWarningEvent, ModelError, ModelResponse};
 use overseer::breaker::{Backoff, BreakerConfig, BreakerRegistry, State};
 use overseer::budget::{Budget, Dimension, Limits};
+use overseer::journal::{Opened, Storage, StorageError, Stored};
 use overseer::prelude::*;
 use overseer::supervisor::{ChildSpec, EventId, EventKind};
 use overseer_chaos::{Chaos, Fault, FaultInjector, FaultPlan, Rule};
 use overseer_observe::JsonLines;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::Instant;
@@ -76,9 +89,31 @@ fn model() -> ScriptedModel {
         .price_per_token(5)
 }
 
+/// The team's model: the scripted one, each call taking `pace` of real time (none unless
+/// `--pace` or `--journal` asks for it). One model shared by every agent, so that its call count
+/// is the whole team's.
+#[derive(Debug, Clone)]
+struct Model {
+    scripted: ScriptedModel,
+    pace: Duration,
+}
+
+impl ModelClient for Model {
+    async fn complete(&self, request: ModelRequest) -> Result<ModelResponse, ModelError> {
+        if !self.pace.is_zero() {
+            // Blocks the runtime's one thread on purpose: the run is on a paused tokio clock,
+            // which an idle runtime would move on to the next timer (a tokio sleep would jump),
+            // while a busy one keeps it still. So the story is the same at any pace, and only
+            // the wall clock gives a person time to kill the process.
+            std::thread::sleep(self.pace);
+        }
+        self.scripted.complete(request).await
+    }
+}
+
 /// Looks one topic up.
 struct Researcher {
-    model: ScriptedModel,
+    model: Model,
 }
 
 #[derive(Debug, Clone)]
@@ -116,9 +151,15 @@ fn is_finding(text: &str) -> bool {
     text.starts_with("finding: ")
 }
 
+/// What a finding is about, for the log.
+fn topic_of(finding: &str) -> &str {
+    let text = finding.strip_prefix("finding: ").unwrap_or(finding);
+    text.split(" are documented").next().unwrap_or(text)
+}
+
 /// Cites and verifies findings.
 struct Citer {
-    model: ScriptedModel,
+    model: Model,
 }
 
 #[derive(Debug, Clone)]
@@ -161,8 +202,8 @@ impl Agent for Citer {
     }
 }
 
-/// What the lead hands back for one question.
-#[derive(Debug, Clone)]
+/// What the lead hands back for one question (journaled as the run's outcome with `--journal`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Report {
     answer: String,
     findings: Vec<(String, String)>,
@@ -171,21 +212,99 @@ struct Report {
 }
 
 /// Plans, delegates, and writes the answer.
+///
+/// Its model calls and its asks to the other agents are durable steps: with a journal they are
+/// journaled and, when the run is taken up again after a crash, replayed; without one they are
+/// plain calls.
 struct Lead {
-    model: ScriptedModel,
+    model: Model,
     /// To find the other agents: a weak handle, so the lead does not keep its own system alive.
     system: WeakSystem,
+    /// What the current run replayed and ran, for the log.
+    steps: Arc<Mutex<RunSteps>>,
+}
+
+/// The steps of the lead's current run: how many were replayed from the journal, how many ran.
+#[derive(Debug, Default, Clone, Copy)]
+struct RunSteps {
+    /// Whether the lead's handler ran for the run (not when it was answered from the journal).
+    handled: bool,
+    replayed: u32,
+    ran: u32,
+    /// What the replayed model calls had cost: paid once, not billed again.
+    not_billed: Usage,
 }
 
 impl Lead {
+    fn count(&self, replayed: bool) {
+        let mut steps = self
+            .steps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if replayed {
+            steps.replayed += 1;
+        } else {
+            steps.ran += 1;
+        }
+    }
+
+    /// One model call, as a durable step: replayed (and not billed) if the journal has its
+    /// answer.
     async fn think(&self, ctx: &mut AgentContext, prompt: String) -> Result<String, AgentError> {
-        let answer = self
-            .model
-            .complete(ModelRequest::new(prompt))
-            .await
-            .map_err(|error| AgentError::failed(error.to_string()))?;
-        ctx.report_usage(answer.usage);
+        let before = ctx.replayed_usage();
+        let what = prompt.split(':').next().unwrap_or("model").to_string();
+        let answer = ctx.model(&self.model, ModelRequest::new(prompt)).await?;
+        let after = ctx.replayed_usage();
+        let replayed = after != before;
+        if replayed {
+            let (tokens, cost) = (
+                after.total_tokens() - before.total_tokens(),
+                after.cost_micros - before.cost_micros,
+            );
+            say(format!(
+                "           lead replays its {what} (a model call) from the journal: {tokens} tokens, {cost} micro-units not billed again"
+            ));
+            let mut steps = self
+                .steps
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            steps.not_billed += Usage::new(
+                after.input_tokens - before.input_tokens,
+                after.output_tokens - before.output_tokens,
+                cost,
+            );
+        }
+        self.count(replayed);
         Ok(answer.text)
+    }
+
+    /// A sub-ask as a durable step named `name`: replayed, without asking again, if the journal
+    /// has its answer. `ask` gets the work done; its failure is journaled too (and replayed).
+    async fn delegate<T, Fut>(
+        &self,
+        ctx: &mut AgentContext,
+        name: &str,
+        about: &str,
+        ask: impl FnOnce() -> Fut,
+    ) -> Result<T, AgentError>
+    where
+        T: Serialize + serde::de::DeserializeOwned,
+        Fut: std::future::Future<Output = Result<T, AgentError>>,
+    {
+        let mut ran = false;
+        let outcome = ctx
+            .step(name, Effect::Idempotent, |_key| {
+                ran = true;
+                ask()
+            })
+            .await;
+        if !ran {
+            say(format!(
+                "           lead replays its {name} of {about:?} from the journal: not asked again"
+            ));
+        }
+        self.count(!ran);
+        outcome
     }
 }
 
@@ -208,6 +327,10 @@ impl Agent for Lead {
         ctx: &mut AgentContext,
         question: String,
     ) -> Result<Report, AgentError> {
+        self.steps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .handled = true;
         let lookup = |error: AskError| AgentError::failed(error.to_string());
         let researchers: Vec<AgentRef<Chaos<Researcher>>> = RESEARCHERS
             .iter()
@@ -234,26 +357,42 @@ impl Agent for Lead {
                 .filter(|other| other.name() != primary.name())
                 .cloned()
                 .collect();
-            match primary
-                .ask_with_fallback(Search(topic.to_string()), &alternates)
-                .await
-            {
-                Ok(Answered { by, output, .. }) if is_finding(&output) => {
-                    report.findings.push((by.to_string(), output))
-                }
-                Ok(Answered { by, output, .. }) => say(format!(
+            let search = Search(topic.to_string());
+            let found = self
+                .delegate(ctx, "search", topic, || async {
+                    match primary.ask_with_fallback(search, &alternates).await {
+                        Ok(Answered { by, output, .. }) => Ok((by.to_string(), output)),
+                        Err(error) => Err(AgentError::failed(error.to_string())),
+                    }
+                })
+                .await;
+            match found {
+                Ok((by, output)) if is_finding(&output) => report.findings.push((by, output)),
+                Ok((by, output)) => say(format!(
                     "           lead discards a bad finding from {by}: {output:?}"
                 )),
-                Err(error) => say(format!("           lead got nothing on {topic:?}: {error}")),
+                // The researchers' failure, journaled as the step's outcome.
+                Err(AgentError::Failed(error)) => {
+                    say(format!("           lead got nothing on {topic:?}: {error}"))
+                }
+                // The journal failed, or this incarnation was fenced off: the run stops here.
+                Err(other) => return Err(other),
             }
         }
         for (_, finding) in &report.findings {
-            if citer.ask(CiteTask::Cite(finding.clone())).await.is_ok() {
-                report.citations += 1;
-            }
-            if citer.ask(CiteTask::Verify(finding.clone())).await.is_ok() {
-                report.verified += 1;
-            }
+            let topic = topic_of(finding);
+            let cited = self
+                .delegate(ctx, "cite", topic, || async {
+                    Ok(citer.ask(CiteTask::Cite(finding.clone())).await.is_ok())
+                })
+                .await?;
+            report.citations += usize::from(cited);
+            let verified = self
+                .delegate(ctx, "verify", topic, || async {
+                    Ok(citer.ask(CiteTask::Verify(finding.clone())).await.is_ok())
+                })
+                .await?;
+            report.verified += usize::from(verified);
         }
         report.answer = self.think(ctx, format!("synthesize: {question}")).await?;
         Ok(report)
@@ -530,12 +669,18 @@ struct Options {
     mode: observe::Mode,
     /// Where to write every event as JSON lines.
     events: Option<PathBuf>,
+    /// The journal file that makes the questions durable runs.
+    journal: Option<PathBuf>,
+    /// The prefix of the runs' ids.
+    run: String,
+    /// Real time each model call takes.
+    pace: Option<Duration>,
 }
 
 const CLI: cli::Cli = cli::Cli {
     name: "research_team",
     about: "a research team that heals itself while faults are injected (on a paused clock)",
-    synopsis: "[--seed N] [--observe | --observe-snapshot] [--events FILE]",
+    synopsis: "[--seed N] [--observe | --observe-snapshot] [--events FILE] [--journal FILE [--run ID]] [--pace MS]",
     options: &[
         (
             "--seed N",
@@ -550,14 +695,34 @@ const CLI: cli::Cli = cli::Cli {
             "--events FILE",
             "also write every event to FILE, as JSON lines",
         ),
+        (
+            "--journal FILE",
+            "make each question a durable run journaled in FILE: kill the run, start it again, it resumes",
+        ),
+        (
+            "--run ID",
+            "with --journal, the runs' ids are ID-q1 to ID-q4 (default research-team)",
+        ),
+        (
+            "--pace MS",
+            "each model call takes MS ms of real time (default 250 with --journal, else 0)",
+        ),
     ],
 };
+
+/// The run id prefix when `--run` is not given.
+const DEFAULT_RUN: &str = "research-team";
+/// How long a model call takes, in real time, with `--journal` and no `--pace`.
+const JOURNAL_PACE: Duration = Duration::from_millis(250);
 
 fn options_from_args() -> Result<Options, String> {
     let mut options = Options {
         seed: 42,
         mode: observe::Mode::Plain,
         events: None,
+        journal: None,
+        run: DEFAULT_RUN.to_string(),
+        pace: None,
     };
     let mut args = CLI.args().into_iter();
     while let Some(arg) = args.next() {
@@ -570,12 +735,93 @@ fn options_from_args() -> Result<Options, String> {
                 let file = args.next().ok_or("--events needs FILE")?;
                 options.events = Some(file.into());
             }
+            "--journal" => {
+                let file = args.next().ok_or("--journal needs FILE")?;
+                options.journal = Some(file.into());
+            }
+            "--run" => {
+                let id = args.next().ok_or("--run needs ID")?;
+                RunId::new(format!("{id}-q1")).map_err(|error| format!("not a run id: {error}"))?;
+                options.run = id;
+            }
+            "--pace" => {
+                let value = args.next().ok_or("--pace needs MS")?;
+                let ms = value
+                    .parse()
+                    .map_err(|_| format!("not a number of milliseconds: {value}"))?;
+                options.pace = Some(Duration::from_millis(ms));
+            }
             "--observe" => options.mode = observe::Mode::Live,
             "--observe-snapshot" => options.mode = observe::Mode::Snapshot,
             other => return Err(format!("unknown argument {other}")),
         }
     }
+    if options.journal.is_none() && options.run != DEFAULT_RUN {
+        return Err("--run needs --journal".into());
+    }
     Ok(options)
+}
+
+/// The journal file, written by a task on this example's runtime instead of the journal's own
+/// thread (`blocks` is false): the run is on a paused tokio clock, which jumps to the next timer
+/// whenever the runtime is idle, and would do so while a step waits for a writer thread's fsync.
+/// Written here, the fsync keeps the runtime busy and the clock still. A program on a real
+/// clock opens `RedbStorage` as it is.
+#[derive(Debug)]
+struct OnThisRuntime(RedbStorage);
+
+impl Storage for OnThisRuntime {
+    fn load(&mut self) -> Result<Stored, StorageError> {
+        self.0.load()
+    }
+
+    fn initialize(&mut self, format_version: u32) -> Result<(), StorageError> {
+        self.0.initialize(format_version)
+    }
+
+    fn append(&mut self, records: &[Vec<u8>], sync: bool) -> Result<(), StorageError> {
+        self.0.append(records, sync)
+    }
+
+    fn truncate(&mut self, keep: u64) -> Result<(), StorageError> {
+        self.0.truncate(keep)
+    }
+
+    fn sync(&mut self) -> Result<(), StorageError> {
+        self.0.sync()
+    }
+
+    fn blocks(&self) -> bool {
+        false
+    }
+}
+
+/// Opens the journal at `path` (creating it), or says why it cannot and exits.
+fn open_journal(path: &Path) -> (Journal, Opened) {
+    let opened = RedbStorage::open(path)
+        .map_err(overseer::journal::JournalError::from)
+        .and_then(|file| Journal::open(OnThisRuntime(file), JournalConfig::default()));
+    opened.unwrap_or_else(|error| {
+        eprintln!(
+            "research_team: cannot open the journal {}: {error}",
+            path.display()
+        );
+        std::process::exit(1);
+    })
+}
+
+/// How each question's run went, for the summary.
+#[derive(Debug, Default)]
+struct Runs {
+    /// Answered from the journal: finished in an earlier process, nothing run.
+    from_journal: u32,
+    /// Taken up again after a crash, replaying what was journaled.
+    resumed: u32,
+    /// Run from their start.
+    fresh: u32,
+    replayed: u32,
+    ran: u32,
+    not_billed: Usage,
 }
 
 #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -584,6 +830,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         seed,
         mode,
         events: events_path,
+        journal: journal_path,
+        run,
+        pace,
     } = options_from_args().unwrap_or_else(|error| CLI.fail(error));
     // Injected panics are reported as events; keep stderr for real problems.
     std::panic::set_hook(Box::new(|info| {
@@ -601,19 +850,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .open_duration(Backoff::fixed(Duration::from_secs(30)))
             .seed(Some(seed)),
     )?;
-    let system = System::builder()
+    let journal = journal_path.as_deref().map(open_journal);
+    let mut builder = System::builder()
         .ask_timeout(Duration::from_secs(60))
         .budget(budget.clone())
-        .breakers(breakers)
-        .build()?;
+        .breakers(breakers);
+    if let Some((journal, _)) = &journal {
+        builder = builder.journal(journal.clone());
+    }
+    let system = builder.build()?;
+    let pace = pace.unwrap_or(if journal.is_some() {
+        JOURNAL_PACE
+    } else {
+        Duration::ZERO
+    });
+    let model = Model {
+        scripted: model(),
+        pace,
+    };
+    let lead_steps = Arc::new(Mutex::new(RunSteps::default()));
 
     let injectors = chaos_plans(seed)?;
     let mut researchers =
         SupervisorSpec::one_for_one("researchers").intensity(2, Duration::from_secs(300));
     for (name, injector) in &injectors {
-        let spec = AgentSpec::new(*name, injector.wrap(|| Researcher { model: model() }))
-            .ask_timeout(Duration::from_secs(10))
-            .valid_output(|finding: &String| is_finding(finding));
+        let model = model.clone();
+        let spec = AgentSpec::new(
+            *name,
+            injector.wrap(move || Researcher {
+                model: model.clone(),
+            }),
+        )
+        .ask_timeout(Duration::from_secs(10))
+        .valid_output(|finding: &String| is_finding(finding));
         researchers = researchers.child(system.agent(spec)?);
     }
     let citations = FaultInjector::new(
@@ -623,16 +892,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         seed,
     )?;
     let lead_system = system.downgrade();
+    let (lead_model, citer_model) = (model.clone(), model.clone());
+    let steps = Arc::clone(&lead_steps);
     let team = SupervisorSpec::one_for_one("team")
         .intensity(3, Duration::from_secs(60))
         .child(system.agent(AgentSpec::new("lead", move || Lead {
-            model: model(),
+            model: lead_model.clone(),
             system: lead_system.clone(),
+            steps: Arc::clone(&steps),
         }))?)
         .child(ChildSpec::supervisor(researchers))
         .child(system.agent(AgentSpec::new(
             "citations",
-            citations.wrap(|| Citer { model: model() }),
+            citations.wrap(move || Citer {
+                model: citer_model.clone(),
+            }),
         ))?);
 
     let started = Instant::now();
@@ -664,12 +938,53 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "research team, seed {seed}: a lead, {} researchers and a citation agent",
         RESEARCHERS.len()
     ));
+    if let (Some((_, opened)), Some(path)) = (&journal, &journal_path) {
+        let unfinished: Vec<&str> = opened.unfinished.iter().map(RunId::as_str).collect();
+        say(format!(
+            "journal {}: {} records, {} runs, unfinished: {}{}",
+            path.display(),
+            opened.records,
+            opened.runs,
+            if unfinished.is_empty() {
+                "none".to_string()
+            } else {
+                unfinished.join(", ")
+            },
+            if opened.dropped_torn_record {
+                " (a torn last record, never acknowledged, was dropped)"
+            } else {
+                ""
+            }
+        ));
+    }
     system.start(team).await?;
     let lead = system.agent_ref::<Lead>("lead")?;
     let mut answers = Vec::new();
-    for question in QUESTIONS {
+    let mut runs = Runs::default();
+    for (number, question) in QUESTIONS.into_iter().enumerate() {
         log(started, "question", question.to_string());
-        match lead.ask(question.to_string()).await {
+        *lead_steps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = RunSteps::default();
+        let asked = match &journal {
+            None => lead.ask(question.to_string()).await,
+            Some((journal, opened)) => {
+                let id = RunId::new(format!("{run}-q{}", number + 1))?;
+                let unfinished = opened.unfinished.contains(&id);
+                let known = journal.with_run(&id, |record| record.is_some());
+                let asked = lead.ask_run(id.clone(), question.to_string()).await;
+                let steps = *lead_steps
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                log(
+                    started,
+                    "journal",
+                    journal_line(&id, known, unfinished, steps, &mut runs),
+                );
+                asked
+            }
+        };
+        match asked {
             Ok(report) => {
                 let by: Vec<&str> = report.findings.iter().map(|(by, _)| by.as_str()).collect();
                 log(
@@ -764,9 +1079,54 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         spent * 100 / TOKEN_BUDGET,
         budget.process().committed(Dimension::Cost)
     );
+    if let Some((journal, _)) = journal {
+        println!(
+            "journal: {} runs answered from the journal, {} resumed, {} run from the start; {} steps replayed, {} run",
+            runs.from_journal, runs.resumed, runs.fresh, runs.replayed, runs.ran
+        );
+        println!(
+            "not billed again: {} tokens, {} micro-units of the lead's model calls; model calls made by this process: {}",
+            runs.not_billed.total_tokens(),
+            runs.not_billed.cost_micros,
+            model.scripted.calls()
+        );
+        journal.close().await?;
+    }
     println!(
         "answer: {}",
         answers.last().map_or("(none)", String::as_str)
     );
     Ok(())
+}
+
+/// What the journal did for the run `id` of one question (`known`: the journal held it before
+/// this ask; `unfinished`: a process that died left it unfinished), tallied into `runs`.
+fn journal_line(
+    id: &RunId,
+    known: bool,
+    unfinished: bool,
+    steps: RunSteps,
+    runs: &mut Runs,
+) -> String {
+    runs.replayed += steps.replayed;
+    runs.ran += steps.ran;
+    runs.not_billed += steps.not_billed;
+    if !steps.handled {
+        runs.from_journal += 1;
+        return format!("{id}: finished before, answered from the journal, nothing run");
+    }
+    let replayed = steps.replayed > 0 || (known && unfinished);
+    if replayed {
+        runs.resumed += 1;
+        format!(
+            "{id}: resumed, {} steps replayed, {} run; not billed again: {} tokens, {} micro-units",
+            steps.replayed,
+            steps.ran,
+            steps.not_billed.total_tokens(),
+            steps.not_billed.cost_micros
+        )
+    } else {
+        runs.fresh += 1;
+        format!("{id}: {} steps run and journaled", steps.ran)
+    }
 }
