@@ -41,7 +41,6 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -156,8 +155,15 @@ struct Stepper {
     /// With `--replay`: wait for the signal [`FINISH`] after the last step.
     hold: bool,
     progress: bool,
-    /// How long the last task's steps took, in nanoseconds.
-    steps_took: Arc<AtomicU64>,
+    /// How long the last task's steps took.
+    timing: Arc<Mutex<Timing>>,
+}
+
+/// How long a task's steps took: all of them, and each.
+#[derive(Debug, Default)]
+struct Timing {
+    steps: Duration,
+    each: Vec<Duration>,
 }
 
 impl Agent for Stepper {
@@ -170,8 +176,10 @@ impl Agent for Stepper {
             .run_id()
             .map_or_else(|| "a plain ask".to_string(), ToString::to_string);
         let mut last = String::from("the start");
+        let mut each = Vec::with_capacity(steps as usize);
         let started = Instant::now();
         for step in 0..steps {
+            let step_started = Instant::now();
             let calls = self.model.calls();
             let prompt = format!("step {step} of {run} after {last}");
             let answer = ctx
@@ -181,9 +189,10 @@ impl Agent for Stepper {
                 println!("journaled step {step} of {run}");
             }
             last = answer.text;
+            each.push(step_started.elapsed());
         }
-        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.steps_took.store(took, Ordering::Relaxed);
+        let took = started.elapsed();
+        *lock(&self.timing) = Timing { steps: took, each };
         if self.hold {
             let _: bool = ctx.wait_for(FINISH)?;
         }
@@ -199,14 +208,18 @@ fn model(log: Option<Arc<Mutex<File>>>) -> ScriptedModel {
             // One write per call (with O_APPEND), so a process killed mid-call leaves whole lines.
             let called = prompt.split(" after ").next().unwrap_or(prompt);
             let line = format!("{called}\n");
-            let mut file = log
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut file = lock(log);
             file.write_all(line.as_bytes())
                 .map_err(|error| ModelError::Provider(format!("cannot log the call: {error}")))?;
         }
         Ok(format!("answer-{:016x}", fnv1a(prompt)))
     })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn fnv1a(text: &str) -> u64 {
@@ -224,7 +237,7 @@ struct Team {
     system: System,
     steppers: Vec<AgentRef<Stepper>>,
     models: Vec<ScriptedModel>,
-    steps_took: Vec<Arc<AtomicU64>>,
+    timings: Vec<Arc<Mutex<Timing>>>,
 }
 
 impl Team {
@@ -247,18 +260,18 @@ impl Team {
         let system = builder.build().map_err(|error| error.to_string())?;
         let mut tree = SupervisorSpec::one_for_one("steps");
         let mut models = Vec::new();
-        let mut steps_took = Vec::new();
+        let mut timings = Vec::new();
         for agent in 0..options.agents {
             let model = model(log.clone());
-            let took = Arc::new(AtomicU64::new(0));
+            let timing = Arc::new(Mutex::new(Timing::default()));
             models.push(model.clone());
-            steps_took.push(Arc::clone(&took));
+            timings.push(Arc::clone(&timing));
             let (hold, progress) = (options.replay, options.progress);
             let spec = AgentSpec::new(format!("stepper-{agent}"), move || Stepper {
                 model: model.clone(),
                 hold,
                 progress,
-                steps_took: Arc::clone(&took),
+                timing: Arc::clone(&timing),
             });
             tree = tree.child(system.agent(spec).map_err(|error| error.to_string())?);
         }
@@ -274,7 +287,7 @@ impl Team {
             system,
             steppers,
             models,
-            steps_took,
+            timings,
         })
     }
 
@@ -429,7 +442,7 @@ async fn steps(options: &Options, journal: &Journal) -> Result<(), String> {
         let replayed = taken.saturating_sub(executed as u64);
         println!("resumed: {replayed} replayed, {executed} executed");
     } else if finished == 0 {
-        print_rate(options, took, "");
+        print_rate(options, took, &team, "");
         if executed as u64 != total {
             return Err(format!("{executed} model calls for {total} steps"));
         }
@@ -449,11 +462,24 @@ fn outputs(outcomes: Vec<Result<String, AskError>>) -> Result<Vec<String>, Strin
         .collect()
 }
 
-fn print_rate(options: &Options, took: Duration, what: &str) {
+/// Prints what a step cost: the asks' time from the first asked to the last answered, over
+/// the steps; with one agent also the median and 99th percentile of one step inside the handler.
+fn print_rate(options: &Options, took: Duration, team: &Team, what: &str) {
     let steps = f64::from(options.steps) * options.agents as f64;
     let per_step = took.as_secs_f64() * 1e6 / steps;
     if options.agents == 1 {
-        println!("{} steps: {per_step:.1} us/step{what}", options.steps);
+        let mut each = std::mem::take(&mut lock(&team.timings[0]).each);
+        each.sort_unstable();
+        let at = |quantile: f64| {
+            let place = ((each.len() as f64 * quantile) as usize).min(each.len() - 1);
+            each[place].as_secs_f64() * 1e6
+        };
+        println!(
+            "{} steps: {per_step:.1} us/step{what}; one step: p50 {:.1} us, p99 {:.1} us",
+            options.steps,
+            at(0.5),
+            at(0.99)
+        );
     } else {
         println!(
             "{} agents x {} steps: {:.0} steps/s, {per_step:.1} us per step{what}",
@@ -469,7 +495,7 @@ async fn plain(options: &Options) -> Result<(), String> {
     let team = Team::start(options, None).await?;
     let (outcomes, took) = team.ask_all(options.steps, false).await?;
     let outputs = outputs(outcomes)?;
-    print_rate(options, took, " (no journal)");
+    print_rate(options, took, &team, " (no journal)");
     if let Some(output) = outputs.first() {
         println!("output of a plain ask: {output}");
     }
@@ -501,17 +527,14 @@ async fn replay(options: &Options, journal: &Journal) -> Result<(), String> {
     print_rate(
         options,
         took,
+        &team,
         " (the first ask, its steps run and journaled)",
     );
     let mut rounds = Vec::with_capacity(REPLAY_ROUNDS);
     for _ in 0..REPLAY_ROUNDS {
         let (outcomes, took) = team.ask_all(options.steps, true).await?;
         suspended(outcomes)?;
-        let in_steps: u64 = team
-            .steps_took
-            .iter()
-            .map(|took| took.load(Ordering::Relaxed))
-            .sum();
+        let in_steps: Duration = team.timings.iter().map(|timing| lock(timing).steps).sum();
         rounds.push((in_steps, took));
     }
     if team.model_calls() != executed {
@@ -526,7 +549,7 @@ async fn replay(options: &Options, journal: &Journal) -> Result<(), String> {
     println!(
         "replay: {} steps: {:.2} us per replayed step (median of {REPLAY_ROUNDS} asks; the whole ask, with its claim of the run, {:.2} us/step); 0 model calls",
         options.steps,
-        in_steps as f64 / 1e3 / steps,
+        in_steps.as_secs_f64() * 1e6 / steps,
         whole.as_secs_f64() * 1e6 / steps,
     );
     // Let the runs finish.

@@ -53,10 +53,10 @@
 pub use overseer_agent as agent;
 pub use overseer_breaker as breaker;
 pub use overseer_budget as budget;
-pub use overseer_journal as journal;
 #[cfg(feature = "chaos")]
 #[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
 pub use overseer_chaos as chaos;
+pub use overseer_journal as journal;
 #[cfg(feature = "observe")]
 #[cfg_attr(docsrs, doc(cfg(feature = "observe")))]
 pub use overseer_observe as observe;
