@@ -39,7 +39,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -55,7 +55,7 @@ mod cli;
 const CLI: cli::Cli = cli::Cli {
     name: "durable_steps",
     about: "one run of N durable steps (journaled model calls) per agent: their cost, and a resume after kill -9",
-    synopsis: "[--steps N] [--agents K] [--journal FILE] [--no-journal] [--replay] [--progress] [--calls-log FILE]",
+    synopsis: "[--steps N] [--agents K] [--journal FILE] [--no-journal] [--replay] [--progress] [--calls-log FILE] [--fsync-floor]",
     options: &[
         ("--steps N", "steps per run, each a journaled model call (default 200)"),
         ("--agents K", "runs at once, one per agent (default 1)"),
@@ -64,6 +64,7 @@ const CLI: cli::Cli = cli::Cli {
         ("--replay", "measure replay: the runs stop unfinished after their steps and are asked again"),
         ("--progress", "print a line as each step's answer is journaled"),
         ("--calls-log FILE", "append a line to FILE for each real model call"),
+        ("--fsync-floor", "also time a raw fdatasync'd 256-byte append beside the journal, before and after the steps, and print the ratio"),
     ],
 };
 
@@ -82,6 +83,7 @@ pub(crate) struct Options {
     pub(crate) replay: bool,
     pub(crate) progress: bool,
     pub(crate) calls_log: Option<PathBuf>,
+    pub(crate) fsync_floor: bool,
 }
 
 impl Options {
@@ -96,6 +98,7 @@ impl Options {
             replay: false,
             progress: false,
             calls_log: None,
+            fsync_floor: false,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -111,14 +114,17 @@ impl Options {
                 "--no-journal" => options.no_journal = true,
                 "--replay" => options.replay = true,
                 "--progress" => options.progress = true,
+                "--fsync-floor" => options.fsync_floor = true,
                 other => CLI.fail(format!("unexpected argument {other}")),
             }
         }
         if options.steps == 0 || options.agents == 0 {
             CLI.fail("--steps and --agents must be at least 1");
         }
-        if options.no_journal && (options.journal.is_some() || options.replay) {
-            CLI.fail("--no-journal goes with neither --journal nor --replay");
+        if options.no_journal
+            && (options.journal.is_some() || options.replay || options.fsync_floor)
+        {
+            CLI.fail("--no-journal goes with none of --journal, --replay, --fsync-floor");
         }
         options
     }
@@ -359,7 +365,7 @@ async fn run(options: &Options) -> Result<(), String> {
     let outcome = if options.replay {
         replay(options, &journal).await
     } else {
-        steps(options, &journal).await
+        steps(options, &journal, &path).await
     };
     journal
         .close()
@@ -371,7 +377,7 @@ async fn run(options: &Options) -> Result<(), String> {
     outcome
 }
 
-fn report_opened(path: &std::path::Path, opened: &Opened) {
+fn report_opened(path: &Path, opened: &Opened) {
     println!(
         "journal {}: {} records, {} runs, {} unfinished{}",
         path.display(),
@@ -410,7 +416,7 @@ fn before(journal: &Journal, run: &RunId, steps: u32) -> Result<Before, String> 
 }
 
 /// The durable runs: started, or resumed from the journal.
-async fn steps(options: &Options, journal: &Journal) -> Result<(), String> {
+async fn steps(options: &Options, journal: &Journal, path: &Path) -> Result<(), String> {
     let (mut unfinished, mut finished) = (0_u64, 0_u64);
     for agent in 0..options.agents {
         let run = run_id(agent)?;
@@ -431,6 +437,13 @@ async fn steps(options: &Options, journal: &Journal) -> Result<(), String> {
             }
         }
     }
+    let floor_before = if options.fsync_floor {
+        Some(tokio::task::block_in_place(|| {
+            fsync_floor(path, options.steps)
+        })?)
+    } else {
+        None
+    };
     let team = Team::start(options, Some(journal.clone())).await?;
     let (outcomes, took) = team.ask_all(options.steps, true).await?;
     let executed = team.model_calls();
@@ -442,9 +455,33 @@ async fn steps(options: &Options, journal: &Journal) -> Result<(), String> {
         let replayed = taken.saturating_sub(executed as u64);
         println!("resumed: {replayed} replayed, {executed} executed");
     } else if finished == 0 {
-        print_rate(options, took, &team, "");
+        let step = print_rate(options, took, &team, "");
         if executed as u64 != total {
             return Err(format!("{executed} model calls for {total} steps"));
+        }
+        if let Some(mut floor) = floor_before {
+            let after = tokio::task::block_in_place(|| fsync_floor(path, options.steps))?;
+            println!(
+                "fdatasync floor (256 B append beside the journal, {} times before the steps and after): p50 {:.1} / {:.1} us, mean {:.1} / {:.1} us",
+                after.len(),
+                quantile(&mut floor, 0.5),
+                quantile(&mut after.clone(), 0.5),
+                mean(&floor),
+                mean(&after),
+            );
+            floor.extend(after);
+            let (floor_p50, floor_mean) = (quantile(&mut floor, 0.5), mean(&floor));
+            match step.p50 {
+                Some(step_p50) => println!(
+                    "a durable step / a raw fdatasync append: {:.2}x by the mean, {:.2}x by the median",
+                    step.mean / floor_mean,
+                    step_p50 / floor_p50
+                ),
+                None => println!(
+                    "a durable step / a raw fdatasync append: {:.3}x by the mean",
+                    step.mean / floor_mean
+                ),
+            }
         }
     }
     for (agent, output) in outputs.iter().enumerate() {
@@ -462,32 +499,76 @@ fn outputs(outcomes: Vec<Result<String, AskError>>) -> Result<Vec<String>, Strin
         .collect()
 }
 
+/// What a step cost, in microseconds.
+struct StepCost {
+    /// The asks' time from the first asked to the last answered, over the steps.
+    mean: f64,
+    /// With one agent, the median of one step inside the handler.
+    p50: Option<f64>,
+}
+
 /// Prints what a step cost: the asks' time from the first asked to the last answered, over
 /// the steps; with one agent also the median and 99th percentile of one step inside the handler.
-fn print_rate(options: &Options, took: Duration, team: &Team, what: &str) {
+fn print_rate(options: &Options, took: Duration, team: &Team, what: &str) -> StepCost {
     let steps = f64::from(options.steps) * options.agents as f64;
-    let per_step = took.as_secs_f64() * 1e6 / steps;
+    let mean = took.as_secs_f64() * 1e6 / steps;
     if options.agents == 1 {
         let mut each = std::mem::take(&mut lock(&team.timings[0]).each);
-        each.sort_unstable();
-        let at = |quantile: f64| {
-            let place = ((each.len() as f64 * quantile) as usize).min(each.len() - 1);
-            each[place].as_secs_f64() * 1e6
-        };
+        let (p50, p99) = (quantile(&mut each, 0.5), quantile(&mut each, 0.99));
         println!(
-            "{} steps: {per_step:.1} us/step{what}; one step: p50 {:.1} us, p99 {:.1} us",
+            "{} steps: {mean:.1} us/step{what}; one step: p50 {p50:.1} us, p99 {p99:.1} us",
             options.steps,
-            at(0.5),
-            at(0.99)
         );
+        StepCost {
+            mean,
+            p50: Some(p50),
+        }
     } else {
         println!(
-            "{} agents x {} steps: {:.0} steps/s, {per_step:.1} us per step{what}",
+            "{} agents x {} steps: {:.0} steps/s, {mean:.1} us per step{what}",
             options.agents,
             options.steps,
             steps / took.as_secs_f64()
         );
+        StepCost { mean, p50: None }
     }
+}
+
+/// The `quantile` (0 to 1) of `times`, in microseconds (0 for none).
+fn quantile(times: &mut [Duration], quantile: f64) -> f64 {
+    times.sort_unstable();
+    let Some(last) = times.len().checked_sub(1) else {
+        return 0.0;
+    };
+    let place = ((times.len() as f64 * quantile) as usize).min(last);
+    times[place].as_secs_f64() * 1e6
+}
+
+fn mean(times: &[Duration]) -> f64 {
+    let total: Duration = times.iter().sum();
+    total.as_secs_f64() * 1e6 / times.len().max(1) as f64
+}
+
+/// Times `times` appends of 256 bytes to a new file beside `journal`, each followed by an
+/// fdatasync: the disk's floor for one durable step (what `fsync_floor.py` of the peers does).
+fn fsync_floor(journal: &Path, times: u32) -> Result<Vec<Duration>, String> {
+    let mut path = journal.as_os_str().to_owned();
+    path.push(".floor");
+    let path = PathBuf::from(path);
+    let problem =
+        |error: std::io::Error| format!("the fdatasync floor on {}: {error}", path.display());
+    let mut file = File::create(&path).map_err(problem)?;
+    let record = [b'x'; 256];
+    let mut each = Vec::with_capacity(times as usize);
+    for _ in 0..times {
+        let started = Instant::now();
+        file.write_all(&record).map_err(problem)?;
+        file.sync_data().map_err(problem)?;
+        each.push(started.elapsed());
+    }
+    drop(file);
+    std::fs::remove_file(&path).map_err(problem)?;
+    Ok(each)
 }
 
 /// The same steps as plain asks, without a journal.
