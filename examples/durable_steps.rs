@@ -35,6 +35,12 @@
 //! **`--no-journal`** takes the same steps as plain asks, in a system without a journal: what
 //! the steps cost without durability.
 //!
+//! **`--fsync-floor`** also times the disk's floor for one durable step, in the same process:
+//! as many 256-byte appends to a new file beside the journal as there are steps, each followed
+//! by `fdatasync`, before the steps and after them; it prints the ratio of a step to it (not
+//! with `--replay`). The
+//! figures of one machine are in `docs/benchmarks.md`.
+//!
 //! Without `--journal` the journal is a new file in the temporary directory, removed at the end.
 
 use std::fs::{File, OpenOptions};
@@ -125,6 +131,9 @@ impl Options {
             && (options.journal.is_some() || options.replay || options.fsync_floor)
         {
             CLI.fail("--no-journal goes with none of --journal, --replay, --fsync-floor");
+        }
+        if options.replay && options.fsync_floor {
+            CLI.fail("--fsync-floor goes with the steps' run, not with --replay");
         }
         options
     }
