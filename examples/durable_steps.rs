@@ -38,8 +38,7 @@
 //! **`--fsync-floor`** also times the disk's floor for one durable step, in the same process:
 //! as many 256-byte appends to a new file beside the journal as there are steps, each followed
 //! by `fdatasync`, before the steps and after them; it prints the ratio of a step to it (not
-//! with `--replay`). The
-//! figures of one machine are in `docs/benchmarks.md`.
+//! with `--replay`). The figures of one machine are in `docs/benchmarks.md`.
 //!
 //! Without `--journal` the journal is a new file in the temporary directory, removed at the end.
 

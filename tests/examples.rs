@@ -332,7 +332,23 @@ fn every_example_takes_help_and_lists_its_options() {
                 "--observe",
                 "--observe-snapshot",
                 "--events FILE",
+                "--journal FILE",
+                "--run ID",
+                "--pace MS",
             ][..],
+        ),
+        (
+            "durable_steps",
+            &[
+                "--steps N",
+                "--agents K",
+                "--journal FILE",
+                "--no-journal",
+                "--replay",
+                "--progress",
+                "--calls-log FILE",
+                "--fsync-floor",
+            ],
         ),
         (
             "chaos_soak",
