@@ -467,12 +467,7 @@ impl<A: Agent> AgentActor<A> {
         let Some(budget) = &self.slot.shared.budget else {
             return Ok(None);
         };
-        let declared = A::estimate(task);
-        let estimate = if declared.is_zero() {
-            self.slot.config.default_estimate
-        } else {
-            declared
-        };
+        let estimate = self.slot.estimate(task);
         let reservation = budget.admit(self.slot.name.as_str(), estimate.into())?;
         Ok(Settlement::new(None, Some(reservation)))
     }

@@ -306,12 +306,7 @@ impl<A: Agent> AgentRef<A> {
         let Some(budget) = &self.slot.shared.budget else {
             return Ok(None);
         };
-        let declared = A::estimate(task);
-        let estimate = if declared.is_zero() {
-            self.slot.config.default_estimate
-        } else {
-            declared
-        };
+        let estimate = self.slot.estimate(task);
         // An admission can trip the kill switch (past the deadline): this ask caused it.
         let admitted = crate::cause::during_ask(id, self.slot.path(), || {
             budget.admit(self.slot.name.as_str(), estimate.into())

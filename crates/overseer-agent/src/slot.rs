@@ -264,6 +264,17 @@ impl<A: Agent> Slot<A> {
 
     /// Queues a job and wakes the current incarnation. A job that races with the agent
     /// stopping for good is failed like the rest of the queue, never left waiting.
+    /// What `task` is expected to spend: the agent's estimate of it, else the agent's default.
+    #[inline]
+    pub(crate) fn estimate(&self, task: &A::Task) -> Usage {
+        let declared = A::estimate(task);
+        if declared.is_zero() {
+            self.config.default_estimate
+        } else {
+            declared
+        }
+    }
+
     /// Puts back, first in line, the task of a durable run whose incarnation crashed on it: the
     /// next incarnation takes it again and replays the run.
     pub(crate) fn requeue_first(&self, job: Job<A>) {
