@@ -189,16 +189,7 @@ impl<A: Agent> AgentActor<A> {
             // Parked: the work waits in the slot for the rebuilt agent.
             return Ok(());
         };
-        let ran = match self.run(&mut agent, &mut state.context).await {
-            // A task of a durable run, in a future of its own (boxed: kept out of the size of
-            // the future every task builds).
-            Ok(Ran::Durable(task)) => {
-                Box::pin(self.run_durable(&mut agent, &mut state.context, task)).await
-            }
-            Ok(Ran::Done(more)) => Ok(more),
-            Err(reason) => Err(reason),
-        };
-        let more = match ran {
+        let more = match self.run(&mut agent, &mut state.context).await {
             Ok(more) => more,
             // Boxed: a rare path, kept out of the size of the future every task builds.
             Err(reason) => return Box::pin(self.failed(myself, state, agent, reason)).await,
@@ -250,36 +241,56 @@ impl<A: Agent> AgentActor<A> {
     ///
     /// The job is taken here and its fields used in place (not passed in or destructured): an
     /// async fn keeps every copy in its future, which is built for every task.
-    async fn run(&self, agent: &mut A, context: &mut AgentContext) -> Result<Ran<A>, ExitReason> {
+    async fn run(&self, agent: &mut A, context: &mut AgentContext) -> Result<bool, ExitReason> {
         // Take the task.
         let (Some(mut job), more) = self.slot.next_job() else {
-            return Ok(Ran::Done(false));
+            return Ok(false);
         };
         let Some(started) = self.begin(&mut job, context) else {
-            return Ok(Ran::Done(more));
+            return Ok(more);
         };
-        if job.durable.is_some() {
-            return Ok(Ran::Durable(Box::new(DurableTask { job, started, more })));
-        }
-        // Run it under its deadline, and the kill switch's cancellation.
-        let shared = &self.slot.shared;
-        let reply = job.reply.as_mut();
-        let handled = match &shared.budget {
-            // Without a budget there is no kill switch to cancel the task.
-            None => Some(within_deadline(agent, context, job.task, job.deadline, reply).await),
-            // Boxed: kept out of the size of the future every task builds.
-            Some(_) => Box::pin(async {
-                tokio::select! {
-                    handled = within_deadline(agent, context, job.task, job.deadline, reply) => {
-                        Some(handled)
+        let (result, exit, counted) = match job.durable.take() {
+            None => {
+                // Run it under its deadline, and the kill switch's cancellation.
+                let shared = &self.slot.shared;
+                let reply = job.reply.as_mut();
+                let handled = match &shared.budget {
+                    // Without a budget there is no kill switch to cancel the task.
+                    None => {
+                        Some(within_deadline(agent, context, job.task, job.deadline, reply).await)
                     }
-                    () = shared.cancelled() => None,
+                    // Boxed: kept out of the size of the future every task builds.
+                    Some(_) => Box::pin(async {
+                        tokio::select! {
+                            handled = within_deadline(agent, context, job.task, job.deadline, reply) => {
+                                Some(handled)
+                            }
+                            () = shared.cancelled() => None,
+                        }
+                    })
+                    .await,
+                };
+                // Judge the outcome.
+                self.judge_handled(handled, job.deadline, job.asked_at)
+            }
+            // A task of a durable run (boxed: kept out of the size of the future every task
+            // builds). `Err`: the task went back to be replayed by the next incarnation.
+            Some(durable) => {
+                let attempt = Attempt {
+                    deadline: job.deadline,
+                    asked_at: job.asked_at,
+                    id: job.id,
+                    started: started.at,
+                    crashed: false,
+                };
+                let run =
+                    self.run_durable(agent, context, durable, job.task, &mut job.reply, attempt);
+                match Box::pin(run).await {
+                    Ok(judged) => judged,
+                    Err(requeued) => return Err(requeued),
                 }
-            })
-            .await,
+            }
         };
-        // Judge the outcome.
-        let (result, exit, counted) = self.judge_handled(handled, job.deadline, job.asked_at);
         // Settle it: budget, error rate, breaker, answer, event.
         let ended = Ended {
             id: job.id,
@@ -290,12 +301,6 @@ impl<A: Agent> AgentActor<A> {
             reply: job.reply,
         };
         settle(&self.slot, ended, result, counted);
-        self.after_task(exit, more).map(Ran::Done)
-    }
-
-    /// After a task settled: the incarnation's exit if it must, else whether more tasks wait.
-    #[inline]
-    fn after_task(&self, exit: Option<ExitReason>, more: bool) -> Result<bool, ExitReason> {
         match exit {
             // The exit's `stopped` event names this ask as its cause.
             Some(reason) => Err(reason),
@@ -363,54 +368,36 @@ impl<A: Agent> AgentActor<A> {
         }
     }
 
-    /// [`run`](Self::run) for a task of a durable run: the run is claimed by this incarnation
-    /// first, the handler runs and is judged; after a crash the task goes back to be replayed,
-    /// otherwise the run's end is journaled before the answer; then the task is settled.
+    /// [`run`](Self::run)'s middle for a task of a durable run: the run is claimed by this
+    /// incarnation first, the handler runs and is judged; after a crash the task goes back to be
+    /// replayed (`Err`, with the exit), otherwise the run's end is journaled before the answer.
     async fn run_durable(
         &self,
         agent: &mut A,
         context: &mut AgentContext,
-        task: Box<DurableTask<A>>,
-    ) -> Result<bool, ExitReason> {
-        let DurableTask {
-            mut job,
-            started,
-            more,
-        } = *task;
-        let Some(durable) = job.durable.take() else {
-            return Ok(more);
-        };
+        durable: Box<DurableJob<A>>,
+        task: A::Task,
+        reply: &mut Option<Reply<A::Output>>,
+        mut attempt: Attempt,
+    ) -> Result<Judged<A::Output>, ExitReason> {
         let handled = match self.claim_run(&durable, context).await {
             Err(error) => Some(Handled::Returned(Err(AgentError::Step(error)))),
             Ok(()) => {
-                let reply = job.reply.as_mut();
-                self.handle_task(agent, context, job.task, job.deadline, reply)
+                self.handle_task(agent, context, task, attempt.deadline, reply.as_mut())
                     .await
             }
         };
-        let (result, exit, counted) = self.judge_handled(handled, job.deadline, job.asked_at);
-        let attempt = Attempt {
-            deadline: job.deadline,
-            asked_at: job.asked_at,
-            id: job.id,
-            started: started.at,
-            crashed: exit.is_some(),
-        };
-        let ended = self.end_durable(durable, &mut job.reply, attempt, context, result);
-        let Some(result) = ended.await else {
+        let (result, exit, counted) =
+            self.judge_handled(handled, attempt.deadline, attempt.asked_at);
+        attempt.crashed = exit.is_some();
+        match self
+            .end_durable(durable, reply, attempt, context, result)
+            .await
+        {
+            Some(result) => Ok((result, exit, counted)),
             // Requeued: the next incarnation answers it.
-            return Err(exit.unwrap_or(ExitReason::Shutdown));
-        };
-        let ended = Ended {
-            id: job.id,
-            task_type: started.task_type,
-            asked_at: job.asked_at,
-            started: started.at,
-            report: context.end_task(),
-            reply: job.reply,
-        };
-        settle(&self.slot, ended, result, counted);
-        self.after_task(exit, more)
+            None => Err(exit.unwrap_or(ExitReason::Shutdown)),
+        }
     }
 
     /// Runs the handler on `task` under its deadline and, with a budget, the kill switch's
@@ -594,20 +581,6 @@ impl<A: Agent> AgentActor<A> {
         });
         Ok(())
     }
-}
-
-/// How [`AgentActor::run`] ended: the task is done (and whether more wait), or it belongs to a
-/// durable run and is handed over, whole, to [`AgentActor::run_durable`].
-enum Ran<A: Agent> {
-    Done(bool),
-    Durable(Box<DurableTask<A>>),
-}
-
-/// A task of a durable run, taken and begun, on its way to its own future.
-struct DurableTask<A: Agent> {
-    job: Job<A>,
-    started: Started,
-    more: bool,
 }
 
 /// A task's result, the incarnation's exit if it must, and whether the outcome counts.
