@@ -453,8 +453,6 @@ impl<A: Agent> AgentActor<A> {
             self.slot.shared.step_durability,
         )
         .await?;
-        let mut run = run;
-        self.restore_spend(&mut run);
         context.begin_durable(run);
         Ok(())
     }
@@ -470,40 +468,6 @@ impl<A: Agent> AgentActor<A> {
         let estimate = self.slot.estimate(task);
         let reservation = budget.admit(self.slot.name.as_str(), estimate.into())?;
         Ok(Settlement::new(None, Some(reservation)))
-    }
-
-    /// Restores a run's journaled spend into the budget, unless this process did already (when
-    /// its system was built, for the runs the journal held unfinished then): paid already, it
-    /// counts toward the limits, and the steps replayed are not charged again; what its intents
-    /// without a result reserved is held until the task ends.
-    fn restore_spend(&self, run: &mut DurableRun) {
-        let shared = &self.slot.shared;
-        let Some(budget) = &shared.budget else {
-            return;
-        };
-        // Restored when the system was built: what it reserved is this task's to hold now.
-        if let Some(reservation) = shared.take_held_reservation(run.run()) {
-            run.hold(reservation);
-        }
-        if !shared.first_taken_here(run.run()) {
-            return;
-        }
-        let spent = run.recorded_spend();
-        if !spent.is_zero() {
-            tracing::info!(agent = %self.slot.name, run = %run.run(), input_tokens = spent.input_tokens, output_tokens = spent.output_tokens, cost_micros = spent.cost_micros, "durable run: journaled spend restored into the budget");
-            budget.charge(self.slot.name.as_str(), spent.into());
-        }
-        // Reserved before the crash by steps that never finished: reserved again until they
-        // have run again.
-        let open = run.open_reservations();
-        if !open.is_zero() {
-            match budget.admit(self.slot.name.as_str(), open.into()) {
-                Ok(reservation) => run.hold(reservation),
-                Err(refusal) => {
-                    tracing::warn!(agent = %self.slot.name, run = %run.run(), %refusal, "durable run: a reservation open before the crash could not be held again")
-                }
-            }
-        }
     }
 
     /// Ends a durable task: after a crash, the task goes back to be replayed (`None`) if its

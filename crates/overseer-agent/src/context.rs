@@ -15,7 +15,7 @@ use overseer_journal::{Effect, IdempotencyKey, RunId, Spent, StepId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::durable::{spent_of, DurableRun, Prepared};
+use crate::durable::{DurableRun, Prepared};
 use crate::error::AgentError;
 use crate::injected_mark::InjectedMark;
 use crate::model::{ModelClient, ModelRequest, ModelResponse};
@@ -257,7 +257,7 @@ impl AgentContext {
         let outcome = call(request).await;
         let spent = outcome
             .as_ref()
-            .map_or(Spent::NONE, |response| spent_of(response.usage));
+            .map_or(Spent::NONE, |response| response.usage.into());
         let recorded = durable
             .complete(step, "model", Effect::Idempotent, true, &outcome, spent)
             .await;

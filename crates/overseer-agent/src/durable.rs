@@ -24,9 +24,6 @@ pub(crate) struct DurableRun {
     durability: StepDurability,
     /// What replayed steps had spent: already paid, reported apart.
     replayed: Usage,
-    /// What intents without a result had reserved before a crash, held in the budget until the
-    /// task ends (the steps they belong to run again within it, and commit what they spend).
-    held: Option<overseer_budget::Reservation>,
 }
 
 /// Where a step stands once the journal has been asked about it.
@@ -60,7 +57,6 @@ impl DurableRun {
             cursor: ReplayCursor::new(path, ask),
             durability,
             replayed: Usage::default(),
-            held: None,
         })
     }
 
@@ -71,34 +67,6 @@ impl DurableRun {
     /// What the replayed steps had spent.
     pub(crate) fn replayed(&self) -> Usage {
         self.replayed
-    }
-
-    /// What every step the journal holds a result of spent.
-    pub(crate) fn recorded_spend(&self) -> Usage {
-        self.journal.with_run(&self.run, |record| {
-            record.map_or_else(Usage::default, |record| {
-                record
-                    .steps()
-                    .filter_map(|(_, step)| {
-                        step.completed.as_ref().map(|(_, spent)| usage_of(*spent))
-                    })
-                    .fold(Usage::default(), |total, spent| total + spent)
-            })
-        })
-    }
-
-    /// What the run's intents without a result reserved.
-    pub(crate) fn open_reservations(&self) -> Usage {
-        self.journal.with_run(&self.run, |record| {
-            record.map_or_else(Usage::default, |record| {
-                usage_of(record.open_reservations())
-            })
-        })
-    }
-
-    /// Holds `reservation` until the task ends.
-    pub(crate) fn hold(&mut self, reservation: overseer_budget::Reservation) {
-        self.held = Some(reservation);
     }
 
     /// The value of signal `name`, once delivered to the run.
@@ -119,7 +87,7 @@ impl DurableRun {
         let step = self.cursor.next_step();
         let prepared = match self.journal.decide_step(&self.run, &step, name, effect) {
             StepDecision::Replay { outcome, spent } => {
-                self.replayed += usage_of(spent);
+                self.replayed += Usage::from(spent);
                 Prepared::Replayed(decode(&step, outcome)?)
             }
             StepDecision::Execute => {
@@ -269,19 +237,5 @@ fn decode<T: DeserializeOwned>(
             message: format!("the recorded result does not read as the step's type: {error}"),
         }),
         Recorded::Failed(message) => Ok(Err(AgentError::Failed(message))),
-    }
-}
-
-/// A journal's record of spend as usage.
-pub(crate) fn usage_of(spent: Spent) -> Usage {
-    Usage::new(spent.input_tokens, spent.output_tokens, spent.cost_micros)
-}
-
-/// Usage as the journal records it.
-pub(crate) fn spent_of(usage: Usage) -> Spent {
-    Spent {
-        input_tokens: usage.input_tokens,
-        output_tokens: usage.output_tokens,
-        cost_micros: usage.cost_micros,
     }
 }

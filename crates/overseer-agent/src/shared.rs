@@ -12,7 +12,7 @@ use overseer_supervisor::{deadline_after, ChildPath, EventId, EventIds};
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use overseer_journal::{Durability, Effect, Journal, RunId, Spent};
+use overseer_journal::{Durability, Effect, Journal, RunId};
 
 use crate::error::AskError;
 use crate::event::{BreakerEvent, EventMeta, KillSwitchEvent, SystemEvent};
@@ -50,9 +50,6 @@ pub(crate) struct Shared {
     pub(crate) step_durability: StepDurability,
     /// The durable runs an ask of this process is handling.
     live_runs: DashMap<RunId, ()>,
-    /// The durable runs whose journaled spend this process's budget holds (charged once, when
-    /// the process first takes a run up; a replay in this process is not charged again).
-    charged_runs: DashMap<RunId, ()>,
     /// Reservations held for unfinished runs' intents without a result, found in the journal
     /// when the system was built, until each run is taken up again.
     held_reservations: DashMap<RunId, Reservation>,
@@ -91,7 +88,6 @@ impl Shared {
             journal: options.journal,
             step_durability: options.step_durability,
             live_runs: DashMap::new(),
-            charged_runs: DashMap::new(),
             held_reservations: DashMap::new(),
         }
     }
@@ -107,21 +103,14 @@ impl Shared {
         for run in journal.unfinished() {
             let found = journal.with_run(&run, |record| {
                 record.map(|record| {
-                    let spent = record
-                        .steps()
-                        .filter_map(|(_, step)| step.completed.as_ref().map(|(_, spent)| *spent))
-                        .fold(Usage::default(), |total, spent| total + usage_of(spent));
-                    (
-                        record.agent.clone(),
-                        spent,
-                        usage_of(record.open_reservations()),
-                    )
+                    let spent = Usage::from(record.spent());
+                    let open = Usage::from(record.open_reservations());
+                    (record.agent.clone(), spent, open)
                 })
             });
             let Some((agent, spent, open)) = found else {
                 continue;
             };
-            self.charged_runs.insert(run.clone(), ());
             if !spent.is_zero() {
                 budget.charge(&agent, spent.into());
             }
@@ -139,18 +128,12 @@ impl Shared {
         }
     }
 
-    /// The reservation held for `run` since the system was built, if any: the run's task holds
-    /// it from now on.
+    /// The reservation held for `run` since the system was built, if any: given back when the
+    /// run is asked again (its ask's own reservation covers it from there).
     pub(crate) fn take_held_reservation(&self, run: &RunId) -> Option<Reservation> {
         self.held_reservations
             .remove(run)
             .map(|(_, reservation)| reservation)
-    }
-
-    /// Whether this is the first time this process takes `run` up (its journaled spend is then
-    /// to be restored into the budget).
-    pub(crate) fn first_taken_here(&self, run: &RunId) -> bool {
-        self.charged_runs.insert(run.clone(), ()).is_none()
     }
 
     /// Marks `run` as handled by an ask of this process until the guard drops; `None` if an ask
@@ -347,11 +330,6 @@ impl Shared {
             transition, meta,
         )));
     }
-}
-
-/// A journal's record of spend as usage.
-fn usage_of(spent: Spent) -> Usage {
-    Usage::new(spent.input_tokens, spent.output_tokens, spent.cost_micros)
 }
 
 /// A durable run an ask of this process handles, until it drops.

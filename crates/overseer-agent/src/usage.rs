@@ -69,3 +69,21 @@ impl From<Usage> for overseer_budget::Spend {
         overseer_budget::Spend::new(usage.total_tokens(), usage.cost_micros)
     }
 }
+
+/// Spend as the journal records it with a step.
+impl From<Usage> for overseer_journal::Spent {
+    fn from(usage: Usage) -> Self {
+        Self {
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cost_micros: usage.cost_micros,
+        }
+    }
+}
+
+/// A step's journaled spend as usage.
+impl From<overseer_journal::Spent> for Usage {
+    fn from(spent: overseer_journal::Spent) -> Self {
+        Usage::new(spent.input_tokens, spent.output_tokens, spent.cost_micros)
+    }
+}

@@ -126,6 +126,19 @@ impl Spent {
     }
 }
 
+impl std::ops::Add for Spent {
+    type Output = Spent;
+
+    /// Both together (saturating: a sum of spend never wraps around).
+    fn add(self, other: Spent) -> Spent {
+        Spent {
+            input_tokens: self.input_tokens.saturating_add(other.input_tokens),
+            output_tokens: self.output_tokens.saturating_add(other.output_tokens),
+            cost_micros: self.cost_micros.saturating_add(other.cost_micros),
+        }
+    }
+}
+
 /// How a step or a run ended, as recorded: its value, or its error's text. A failure is
 /// recorded too, so a replay fails the same way (Stripe replays a saved 500).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

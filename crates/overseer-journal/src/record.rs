@@ -103,20 +103,22 @@ impl RunRecord {
         self.signals.get(name)
     }
 
+    /// What the steps with a result spent.
+    pub fn spent(&self) -> Spent {
+        self.steps
+            .values()
+            .filter_map(|record| record.completed.as_ref().map(|(_, spent)| *spent))
+            .fold(Spent::NONE, |total, spent| total + spent)
+    }
+
     /// Budget reserved by intents that have no result yet: after a crash it stays reserved
     /// until the step is replayed, reconciled or released.
     pub fn open_reservations(&self) -> Spent {
-        let mut open = Spent::NONE;
-        for record in self.steps.values() {
-            if let (Some(reserved), None, None) =
-                (record.intent, &record.completed, &record.dead_lettered)
-            {
-                open.input_tokens += reserved.input_tokens;
-                open.output_tokens += reserved.output_tokens;
-                open.cost_micros += reserved.cost_micros;
-            }
-        }
-        open
+        self.steps
+            .values()
+            .filter(|record| record.completed.is_none() && record.dead_lettered.is_none())
+            .filter_map(|record| record.intent)
+            .fold(Spent::NONE, |total, reserved| total + reserved)
     }
 
     /// Folds `entry`, already admitted, into the record.
