@@ -391,21 +391,8 @@ fn readme_block(heading: &str) -> Vec<String> {
 #[test]
 fn the_readme_shows_a_real_run_of_research_team() {
     let (_, out) = run("research_team", &[]);
-    let lines: Vec<&str> = out.lines().collect();
     let excerpt = readme_block("## What the main example shows");
-    let mut from = 0;
-    for chunk in excerpt.split(|line| line == "…") {
-        assert!(!chunk.is_empty(), "an empty part in the README's excerpt");
-        let found = (from..=lines.len().saturating_sub(chunk.len()))
-            .find(|&at| lines[at..at + chunk.len()] == *chunk)
-            .unwrap_or_else(|| {
-                panic!(
-                    "the README's lines\n{}\nare not in the run (after line {from}):\n{out}",
-                    chunk.join("\n")
-                )
-            });
-        from = found + chunk.len();
-    }
+    common::assert_excerpt_in(&excerpt, &out, "the README");
 }
 
 #[test]

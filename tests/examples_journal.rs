@@ -308,18 +308,5 @@ fn the_durability_doc_shows_a_real_resume_of_research_team() {
     }
     let (_, out) = run("research_team", &["--journal", &cut, "--pace", "0"]);
     let out = out.replace(&cut, "/tmp/team.redb");
-    let lines: Vec<&str> = out.lines().collect();
-    let mut from = 0;
-    for chunk in excerpt.split(|line| line == "…") {
-        assert!(!chunk.is_empty(), "an empty part in the excerpt");
-        let found = (from..=lines.len().saturating_sub(chunk.len()))
-            .find(|&at| lines[at..at + chunk.len()] == *chunk)
-            .unwrap_or_else(|| {
-                panic!(
-                    "the doc's lines\n{}\nare not in the run (after line {from}):\n{out}",
-                    chunk.join("\n")
-                )
-            });
-        from = found + chunk.len();
-    }
+    common::assert_excerpt_in(&excerpt, &out, "the doc");
 }

@@ -60,3 +60,22 @@ pub fn proptest_config(default_cases: u32) -> proptest::test_runner::Config {
 mod yield_until;
 #[allow(unused_imports)] // each test file uses part of it
 pub use yield_until::yield_until;
+
+/// Asserts that the lines of a document's excerpt appear in `out` in order, each run of lines
+/// between `…` lines together; `what` names the document in the failure.
+pub fn assert_excerpt_in(excerpt: &[String], out: &str, what: &str) {
+    let lines: Vec<&str> = out.lines().collect();
+    let mut from = 0;
+    for chunk in excerpt.split(|line| line == "…") {
+        assert!(!chunk.is_empty(), "an empty part in {what}'s excerpt");
+        let found = (from..=lines.len().saturating_sub(chunk.len()))
+            .find(|&at| lines[at..at + chunk.len()] == *chunk)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{what}'s lines\n{}\nare not in the run (after line {from}):\n{out}",
+                    chunk.join("\n")
+                )
+            });
+        from = found + chunk.len();
+    }
+}
