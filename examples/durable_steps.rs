@@ -597,10 +597,7 @@ async fn replay(options: &Options, journal: &Journal) -> Result<(), String> {
     let suspended = |outcomes: Vec<Result<String, AskError>>| {
         for (agent, outcome) in outcomes.into_iter().enumerate() {
             match outcome {
-                Err(AskError::Failed {
-                    error: AgentError::Step(StepError::Suspended { .. }),
-                    ..
-                }) => {}
+                Err(error) if matches!(error.step_error(), Some(StepError::Suspended { .. })) => {}
                 other => {
                     return Err(format!(
                         "stepper-{agent} was to wait for its signal, and answered {other:?}"

@@ -809,14 +809,8 @@ fn step_completed_at(baseline: &Baseline, n: usize) -> Option<usize> {
 
 /// The typed error of an ask whose journal crashed under it.
 fn is_journal_failure(error: &AskError) -> bool {
-    matches!(
-        error,
-        AskError::Journal { .. }
-            | AskError::Failed {
-                error: AgentError::Step(StepError::Journal { .. }),
-                ..
-            }
-    )
+    matches!(error, AskError::Journal { .. })
+        || matches!(error.step_error(), Some(StepError::Journal { .. }))
 }
 
 /// What every recovered case must show, whatever crashed it: the crash-free output and journal,
@@ -951,13 +945,8 @@ fn check_crash_after(
     match (&first.answer, whole) {
         (Ok(_), true) => {}
         (Err(AskError::Journal { .. }), false) if n == 0 => {}
-        (
-            Err(AskError::Failed {
-                error: AgentError::Step(StepError::Journal { .. }),
-                ..
-            }),
-            false,
-        ) if n > 0 => {}
+        (Err(error), false)
+            if n > 0 && matches!(error.step_error(), Some(StepError::Journal { .. })) => {}
         (answer, _) => {
             return Err(format!(
                 "crashed after {n} of {} records, the first process answered {answer:?}",

@@ -249,49 +249,47 @@ impl<A: Agent> AgentActor<A> {
         let Some(started) = self.begin(&mut job, context) else {
             return Ok(more);
         };
-        let (result, exit, counted) = match job.durable.take() {
-            None => {
-                // Run it under its deadline, and the kill switch's cancellation.
-                let shared = &self.slot.shared;
-                let reply = job.reply.as_mut();
-                let handled = match &shared.budget {
-                    // Without a budget there is no kill switch to cancel the task.
-                    None => {
-                        Some(within_deadline(agent, context, job.task, job.deadline, reply).await)
+        // A task of a durable run takes its own (boxed) path: `Err`, the task went back to be
+        // replayed by the next incarnation.
+        if let Some(durable) = job.durable.take() {
+            let attempt = Attempt {
+                deadline: job.deadline,
+                asked_at: job.asked_at,
+                id: job.id,
+                started: started.at,
+                crashed: false,
+            };
+            let run = self.durable_run(agent, context, durable, job.task, &mut job.reply, attempt);
+            let judged = run.await?;
+            let ended = Ended {
+                id: job.id,
+                task_type: started.task_type,
+                asked_at: job.asked_at,
+                started: started.at,
+                report: context.end_task(),
+                reply: job.reply,
+            };
+            return self.conclude(ended, judged, more);
+        }
+        // Run it under its deadline, and the kill switch's cancellation.
+        let shared = &self.slot.shared;
+        let reply = job.reply.as_mut();
+        let handled = match &shared.budget {
+            // Without a budget there is no kill switch to cancel the task.
+            None => Some(within_deadline(agent, context, job.task, job.deadline, reply).await),
+            // Boxed: kept out of the size of the future every task builds.
+            Some(_) => Box::pin(async {
+                tokio::select! {
+                    handled = within_deadline(agent, context, job.task, job.deadline, reply) => {
+                        Some(handled)
                     }
-                    // Boxed: kept out of the size of the future every task builds.
-                    Some(_) => Box::pin(async {
-                        tokio::select! {
-                            handled = within_deadline(agent, context, job.task, job.deadline, reply) => {
-                                Some(handled)
-                            }
-                            () = shared.cancelled() => None,
-                        }
-                    })
-                    .await,
-                };
-                // Judge the outcome.
-                self.judge_handled(handled, job.deadline, job.asked_at)
-            }
-            // A task of a durable run (boxed: kept out of the size of the future every task
-            // builds). `Err`: the task went back to be replayed by the next incarnation.
-            Some(durable) => {
-                let attempt = Attempt {
-                    deadline: job.deadline,
-                    asked_at: job.asked_at,
-                    id: job.id,
-                    started: started.at,
-                    crashed: false,
-                };
-                let run =
-                    self.run_durable(agent, context, durable, job.task, &mut job.reply, attempt);
-                match Box::pin(run).await {
-                    Ok(judged) => judged,
-                    Err(requeued) => return Err(requeued),
+                    () = shared.cancelled() => None,
                 }
-            }
+            })
+            .await,
         };
-        // Settle it: budget, error rate, breaker, answer, event.
+        // Judge the outcome.
+        let judged = self.judge_handled(handled, job.deadline, job.asked_at);
         let ended = Ended {
             id: job.id,
             task_type: started.task_type,
@@ -300,6 +298,18 @@ impl<A: Agent> AgentActor<A> {
             report: context.end_task(),
             reply: job.reply,
         };
+        self.conclude(ended, judged, more)
+    }
+
+    /// Settles a task that ended (budget, error rate, breaker, answer, event), and says whether
+    /// the incarnation carries on (`Ok`, with whether more tasks wait) or exits.
+    #[inline(always)]
+    fn conclude(
+        &self,
+        ended: Ended<A::Output>,
+        (result, exit, counted): Judged<A::Output>,
+        more: bool,
+    ) -> Result<bool, ExitReason> {
         settle(&self.slot, ended, result, counted);
         match exit {
             // The exit's `stopped` event names this ask as its cause.
@@ -348,7 +358,7 @@ impl<A: Agent> AgentActor<A> {
     /// The ask's result, the incarnation's exit if it must, and whether the outcome counts for
     /// the breaker and the error rate (`handled` is `None` for a task the kill switch
     /// cancelled: it says nothing about the agent's health).
-    #[inline]
+    #[inline(always)]
     fn judge_handled(
         &self,
         handled: Option<Handled<A::Output>>,
@@ -368,6 +378,22 @@ impl<A: Agent> AgentActor<A> {
         }
     }
 
+    /// [`run_durable`](Self::run_durable)'s future, boxed and built out of line: a plain
+    /// task's [`run`](Self::run) holds one pointer for it and none of its code.
+    #[cold]
+    #[inline(never)]
+    fn durable_run<'a>(
+        &'a self,
+        agent: &'a mut A,
+        context: &'a mut AgentContext,
+        durable: Box<DurableJob<A>>,
+        task: A::Task,
+        reply: &'a mut Option<Reply<A::Output>>,
+        attempt: Attempt,
+    ) -> BoxFuture<'a, Result<Judged<A::Output>, ExitReason>> {
+        Box::pin(self.run_durable(agent, context, durable, task, reply, attempt))
+    }
+
     /// [`run`](Self::run)'s middle for a task of a durable run: the run is claimed by this
     /// incarnation first, the handler runs and is judged; after a crash the task goes back to be
     /// replayed (`Err`, with the exit), otherwise the run's end is journaled before the answer.
@@ -381,7 +407,7 @@ impl<A: Agent> AgentActor<A> {
         mut attempt: Attempt,
     ) -> Result<Judged<A::Output>, ExitReason> {
         let handled = match self.claim_run(&durable, context).await {
-            Err(error) => Some(Handled::Returned(Err(AgentError::Step(error)))),
+            Err(error) => Some(Handled::Returned(Err(AgentError::step(error)))),
             Ok(()) => {
                 self.handle_task(agent, context, task, attempt.deadline, reply.as_mut())
                     .await

@@ -17,7 +17,7 @@ use crate::error::AskError;
 use crate::event::{BudgetWarningEvent, SystemEvent};
 use crate::name::AgentName;
 use crate::settlement::Settlement;
-use crate::slot::{Answer, DurableJob, Job, Slot};
+use crate::slot::{Answer, Job, JobPart, Slot};
 
 /// A cheap, cloneable, typed handle to an agent, looked up by name from a running
 /// [`System`](crate::System). It keeps working across restarts: asks go to the agent's queue,
@@ -146,7 +146,7 @@ impl<A: Agent> AgentRef<A> {
         task: A::Task,
         timeout: Duration,
     ) -> impl std::future::Future<Output = Result<A::Output, AskError>> + Send + '_ {
-        self.ask_traced(task, timeout, None)
+        self.ask_traced(task, timeout, ())
     }
 
     /// An ask with its tracing span and its event: the body of every ask.
@@ -154,7 +154,7 @@ impl<A: Agent> AgentRef<A> {
         &self,
         task: A::Task,
         timeout: Duration,
-        durable: Option<Box<DurableJob<A>>>,
+        durable: impl JobPart<A>,
     ) -> Result<A::Output, AskError> {
         let task_type = A::task_type(&task);
         let span = tracing::info_span!(
@@ -349,7 +349,7 @@ impl<A: Agent> AgentRef<A> {
         id: EventId,
         asked_at: Instant,
         timeout: Duration,
-        durable: Option<Box<DurableJob<A>>>,
+        durable: impl JobPart<A>,
     ) -> Answer<A::Output> {
         let settlement = match self.admit(&task, id) {
             Ok(admitted) => admitted,
@@ -364,7 +364,7 @@ impl<A: Agent> AgentRef<A> {
             asked_at,
             settlement: settlement.clone(),
             id,
-            durable,
+            durable: durable.into_durable(),
         });
         let unanswered = match tokio::time::timeout_at(deadline, &mut answer).await {
             Ok(Ok(answered)) => return answered,

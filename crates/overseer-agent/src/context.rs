@@ -194,7 +194,7 @@ impl AgentContext {
         let (step, prepared) = durable
             .prepare::<T>(name, effect, Spent::NONE)
             .await
-            .map_err(AgentError::Step)?;
+            .map_err(AgentError::step)?;
         let (key, reconciled) = match prepared {
             Prepared::Replayed(outcome) => return outcome,
             Prepared::Run(key) => (key, None),
@@ -207,13 +207,13 @@ impl AgentContext {
             None | Some(Reconciled::DidNotHappen) => work(key).await,
             Some(Reconciled::Happened(value)) => Ok(value),
             Some(Reconciled::Unknown) => {
-                return Err(AgentError::Step(durable.dead_letter(step, &key).await))
+                return Err(AgentError::step(durable.dead_letter(step, &key).await))
             }
         };
         durable
             .complete(step, name, effect, false, &outcome, Spent::NONE)
             .await
-            .map_err(AgentError::Step)?;
+            .map_err(AgentError::step)?;
         outcome
     }
 
@@ -250,7 +250,7 @@ impl AgentContext {
         let (step, prepared) = durable
             .prepare::<ModelResponse>("model", Effect::Idempotent, reserved)
             .await
-            .map_err(AgentError::Step)?;
+            .map_err(AgentError::step)?;
         if let Prepared::Replayed(outcome) = prepared {
             return outcome;
         }
@@ -265,7 +265,7 @@ impl AgentContext {
         if let Ok(response) = &outcome {
             self.report_usage(response.usage);
         }
-        recorded.map_err(AgentError::Step)?;
+        recorded.map_err(AgentError::step)?;
         outcome
     }
 
@@ -293,7 +293,7 @@ impl AgentContext {
                     "the signal {name:?} does not read as its type: {error}"
                 ))
             }),
-            None => Err(AgentError::Step(crate::error::StepError::Suspended {
+            None => Err(AgentError::step(crate::error::StepError::Suspended {
                 run: durable.run().clone(),
                 signal: name.to_string(),
             })),

@@ -111,7 +111,7 @@ where
             decode_task: Payload::decode::<A::Task>,
             encode_output: Payload::encode::<A::Output>,
         });
-        self.ask_traced(task, timeout, Some(durable)).await
+        self.ask_traced(task, timeout, durable).await
     }
 }
 

@@ -26,9 +26,10 @@ pub enum AgentError {
     #[error("fatal: {0}")]
     Fatal(String),
     /// A durable step could not be taken (see [`StepError`]): the ask fails, the agent carries
-    /// on, and the run stays unfinished in the journal, to be resumed.
+    /// on, and the run stays unfinished in the journal, to be resumed. Boxed, so that every
+    /// result a handler returns stays as small as a string; [`AgentError::step_error`] reads it.
     #[error("step: {0}")]
-    Step(StepError),
+    Step(Box<StepError>),
 }
 
 /// Why a durable step ([`AgentContext::step`](crate::AgentContext::step)) could not be taken.
@@ -108,6 +109,27 @@ pub enum StepError {
 }
 
 impl AgentError {
+    /// A durable step that could not be taken.
+    pub fn step(error: StepError) -> Self {
+        Self::Step(Box::new(error))
+    }
+
+    /// Why a durable step could not be taken, if that is this error.
+    ///
+    /// ```
+    /// use overseer_agent::{AgentError, StepError};
+    ///
+    /// let error = AgentError::step(StepError::Journal { message: "disk full".into() });
+    /// assert!(matches!(error.step_error(), Some(StepError::Journal { .. })));
+    /// assert_eq!(AgentError::failed("no").step_error(), None);
+    /// ```
+    pub fn step_error(&self) -> Option<&StepError> {
+        match self {
+            Self::Step(step) => Some(step),
+            _ => None,
+        }
+    }
+
     /// A task failure with this message.
     pub fn failed(message: impl Into<String>) -> Self {
         Self::Failed(message.into())
@@ -257,6 +279,15 @@ pub enum AskError {
 }
 
 impl AskError {
+    /// Why a durable step of the ask's handler could not be taken, if that is why the ask
+    /// failed ([`AskError::Failed`] with [`AgentError::Step`]).
+    pub fn step_error(&self) -> Option<&StepError> {
+        match self {
+            Self::Failed { error, .. } => error.step_error(),
+            _ => None,
+        }
+    }
+
     /// A short, stable name for the kind of error (for events, metrics and breakers).
     pub fn kind(&self) -> &'static str {
         match self {

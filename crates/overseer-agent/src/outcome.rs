@@ -45,6 +45,7 @@ impl<O> From<std::thread::Result<Result<O, AgentError>>> for Handled<O> {
 /// | returned [`AgentError::Fatal`] | [`AskError::Crashed`] | exits: [`ExitReason::Failed`] |
 /// | panicked | [`AskError::Crashed`] | exits: [`ExitReason::Panicked`] |
 /// | ran past the deadline | [`AskError::Timeout`] | exits: [`ExitReason::TimedOut`] |
+#[inline(always)]
 pub(crate) fn judge<O>(
     agent: &AgentName,
     handled: Handled<O>,
@@ -200,7 +201,7 @@ pub(crate) async fn finish_run<A: Agent>(
         Ok(()) => result,
         Err(error) => Err(AskError::Failed {
             agent: agent.clone(),
-            error: AgentError::Step(error),
+            error: AgentError::step(error),
         }),
     }
 }

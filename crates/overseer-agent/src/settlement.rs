@@ -75,6 +75,7 @@ impl std::fmt::Debug for Settlement {
 
 impl Settlement {
     /// `None` when admitting took nothing (no breaker, no budget): nothing to settle.
+    #[inline]
     pub(crate) fn new(
         permit: Option<Permit>,
         reservation: Option<Reservation>,

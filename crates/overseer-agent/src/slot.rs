@@ -94,6 +94,26 @@ pub(crate) struct Job<A: Agent> {
     pub(crate) durable: Option<Box<DurableJob<A>>>,
 }
 
+/// What an ask adds to its job: nothing for a plain ask (`()`, so that its future and its code
+/// hold nothing of durable runs), or the durable part of a run's task.
+pub(crate) trait JobPart<A: Agent>: Send {
+    fn into_durable(self) -> Option<Box<DurableJob<A>>>;
+}
+
+impl<A: Agent> JobPart<A> for () {
+    #[inline(always)]
+    fn into_durable(self) -> Option<Box<DurableJob<A>>> {
+        None
+    }
+}
+
+impl<A: Agent> JobPart<A> for Box<DurableJob<A>> {
+    #[inline(always)]
+    fn into_durable(self) -> Option<Box<DurableJob<A>>> {
+        Some(self)
+    }
+}
+
 /// What a task of a durable run carries: its run, its input as journaled (to take the task
 /// again after a crash), and how the agent's types are read and written, fixed where they are
 /// known to be serializable ([`AgentRef::ask_run`](crate::AgentRef::ask_run)).

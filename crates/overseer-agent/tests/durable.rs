@@ -171,11 +171,8 @@ async fn a_dead_process_resumes_where_it_stopped() {
         let died = payer.ask_run(run.clone(), Order { amount: 3 }).await;
         assert!(
             matches!(
-                died,
-                Err(AskError::Failed {
-                    error: AgentError::Step(StepError::Journal { .. }),
-                    ..
-                })
+                died.as_ref().map_err(AskError::step_error),
+                Err(Some(StepError::Journal { .. }))
             ),
             "{died:?}"
         );
@@ -286,11 +283,8 @@ async fn an_unsafe_effect_in_doubt_is_reconciled_or_dead_lettered_never_doubled(
         if check.is_none() {
             assert!(
                 matches!(
-                    answer,
-                    Err(AskError::Failed {
-                        error: AgentError::Step(StepError::InDoubt { .. }),
-                        ..
-                    })
+                    answer.as_ref().map_err(AskError::step_error),
+                    Err(Some(StepError::InDoubt { .. }))
                 ),
                 "{answer:?}"
             );
@@ -424,7 +418,7 @@ async fn a_run_waits_for_its_signal_across_a_process_restart() {
         let publisher = system.agent_ref::<Publisher>("publisher").unwrap();
         let waiting = publisher.ask_run(run.clone(), "news".into()).await;
         assert!(
-            matches!(waiting, Err(AskError::Failed { error: AgentError::Step(StepError::Suspended { ref signal, .. }), .. }) if signal == "approval"),
+            matches!(waiting.as_ref().map_err(AskError::step_error), Err(Some(StepError::Suspended { signal, .. })) if signal == "approval"),
             "{waiting:?}"
         );
         system.shutdown(Duration::from_secs(5)).await.unwrap();
@@ -526,11 +520,8 @@ async fn a_zombie_incarnation_cannot_record_its_step_or_outcome() {
     let fenced = zombie.await.unwrap();
     assert!(
         matches!(
-            fenced,
-            Err(AskError::Failed {
-                error: AgentError::Step(StepError::Fenced { epoch: 1, .. }),
-                ..
-            })
+            fenced.as_ref().map_err(AskError::step_error),
+            Err(Some(StepError::Fenced { epoch: 1, .. }))
         ),
         "{fenced:?}"
     );
@@ -799,7 +790,7 @@ async fn a_replay_that_asks_for_another_step_is_a_typed_divergence() {
     let renamed = system.agent_ref::<Renamed>("two").unwrap();
     let diverged = renamed.ask_run(run, 1).await;
     assert!(
-        matches!(diverged, Err(AskError::Failed { error: AgentError::Step(StepError::Diverged { ref recorded, ref requested, .. }), .. })
+        matches!(diverged.as_ref().map_err(AskError::step_error), Err(Some(StepError::Diverged { recorded, requested, .. }))
             if recorded.contains("first") && requested.contains("not first")),
         "{diverged:?}"
     );
