@@ -153,7 +153,8 @@ impl RetryBudget {
     /// [`deposit`](Self::deposit) at `now`.
     pub fn deposit_at(&self, now: Instant) {
         self.roll(now);
-        self.current.fetch_add(self.deposit_amount, Ordering::AcqRel);
+        self.current
+            .fetch_add(self.deposit_amount, Ordering::AcqRel);
     }
 
     /// Takes one retry from the budget.
@@ -195,7 +196,9 @@ impl RetryBudget {
     /// The balance at `now`, in thousandths of a retry (a withdrawal needs 1000).
     pub fn balance_at(&self, now: Instant) -> i64 {
         self.roll(now);
-        self.reserve + self.closed_sum.load(Ordering::Acquire) + self.current.load(Ordering::Acquire)
+        self.reserve
+            + self.closed_sum.load(Ordering::Acquire)
+            + self.current.load(Ordering::Acquire)
     }
 
     /// Closes the open slot (and any wholly elapsed ones) if `now` is past its end.

@@ -247,11 +247,26 @@ mod tests {
         assert_eq!(ErrorClass::from_http(200, None), None);
         assert_eq!(ErrorClass::from_http(304, None), None);
         assert_eq!(ErrorClass::from_http(600, None), None);
-        assert_eq!(ErrorClass::from_http(400, None), Some(ErrorClass::Permanent));
-        assert_eq!(ErrorClass::from_http(401, None), Some(ErrorClass::Permanent));
-        assert_eq!(ErrorClass::from_http(422, wait), Some(ErrorClass::Permanent));
-        assert_eq!(ErrorClass::from_http(408, None), Some(ErrorClass::Transient));
-        assert_eq!(ErrorClass::from_http(409, None), Some(ErrorClass::Transient));
+        assert_eq!(
+            ErrorClass::from_http(400, None),
+            Some(ErrorClass::Permanent)
+        );
+        assert_eq!(
+            ErrorClass::from_http(401, None),
+            Some(ErrorClass::Permanent)
+        );
+        assert_eq!(
+            ErrorClass::from_http(422, wait),
+            Some(ErrorClass::Permanent)
+        );
+        assert_eq!(
+            ErrorClass::from_http(408, None),
+            Some(ErrorClass::Transient)
+        );
+        assert_eq!(
+            ErrorClass::from_http(409, None),
+            Some(ErrorClass::Transient)
+        );
         assert_eq!(
             ErrorClass::from_http(429, None),
             Some(ErrorClass::RateLimited { retry_after: None })
@@ -260,13 +275,22 @@ mod tests {
             ErrorClass::from_http(429, wait),
             Some(ErrorClass::RateLimited { retry_after: wait })
         );
-        assert_eq!(ErrorClass::from_http(503, None), Some(ErrorClass::Transient));
+        assert_eq!(
+            ErrorClass::from_http(503, None),
+            Some(ErrorClass::Transient)
+        );
         assert_eq!(
             ErrorClass::from_http(503, wait),
             Some(ErrorClass::RateLimited { retry_after: wait })
         );
-        assert_eq!(ErrorClass::from_http(529, None), Some(ErrorClass::Transient));
-        assert_eq!(ErrorClass::from_http(501, None), Some(ErrorClass::Permanent));
+        assert_eq!(
+            ErrorClass::from_http(529, None),
+            Some(ErrorClass::Transient)
+        );
+        assert_eq!(
+            ErrorClass::from_http(501, None),
+            Some(ErrorClass::Permanent)
+        );
     }
 
     #[test]
@@ -294,7 +318,10 @@ mod tests {
         assert_eq!(class(io::ErrorKind::ConnectionReset), ErrorClass::Transient);
         assert_eq!(class(io::ErrorKind::Other), ErrorClass::Transient);
         assert_eq!(class(io::ErrorKind::NotFound), ErrorClass::Permanent);
-        assert_eq!(class(io::ErrorKind::PermissionDenied), ErrorClass::Permanent);
+        assert_eq!(
+            class(io::ErrorKind::PermissionDenied),
+            ErrorClass::Permanent
+        );
         assert_eq!(class(io::ErrorKind::InvalidData), ErrorClass::Permanent);
     }
 

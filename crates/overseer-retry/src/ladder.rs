@@ -394,8 +394,16 @@ impl Ladder {
         let mut skipped = Vec::new();
         for (index, rung) in self.rungs.iter().enumerate().skip(start) {
             match skip_reason(rung, index, conditions) {
-                Some(reason) => skipped.push(Skip { rung: index, reason }),
-                None => return Next::Climb { rung: index, skipped },
+                Some(reason) => skipped.push(Skip {
+                    rung: index,
+                    reason,
+                }),
+                None => {
+                    return Next::Climb {
+                        rung: index,
+                        skipped,
+                    }
+                }
             }
         }
         Next::Stop {

@@ -325,7 +325,8 @@ impl RetryPolicy {
     pub fn exponential_delay(&self, number: u32) -> Duration {
         let exponent = number.saturating_sub(1);
         let cap = nanos(self.max_delay);
-        let grown = nanos(self.base_delay) as f64 * self.factor.powi(exponent.min(i32::MAX as u32) as i32);
+        let grown =
+            nanos(self.base_delay) as f64 * self.factor.powi(exponent.min(i32::MAX as u32) as i32);
         if grown >= cap as f64 {
             self.max_delay
         } else {
@@ -552,13 +553,21 @@ mod tests {
         let b = RetryPolicy::builder;
         assert_eq!(b().max_attempts(0).build(), Err(PolicyError::ZeroAttempts));
         assert_eq!(b().factor(0.9).build(), Err(PolicyError::BadFactor(0.9)));
-        assert!(matches!(b().factor(f64::NAN).build(), Err(PolicyError::BadFactor(_))));
+        assert!(matches!(
+            b().factor(f64::NAN).build(),
+            Err(PolicyError::BadFactor(_))
+        ));
         assert_eq!(
             b().base_delay(secs(3.0)).max_delay(secs(2.0)).build(),
-            Err(PolicyError::BaseAboveCap { base: secs(3.0), cap: secs(2.0) })
+            Err(PolicyError::BaseAboveCap {
+                base: secs(3.0),
+                cap: secs(2.0)
+            })
         );
         assert_eq!(
-            b().base_delay(Duration::ZERO).jitter(Jitter::Decorrelated).build(),
+            b().base_delay(Duration::ZERO)
+                .jitter(Jitter::Decorrelated)
+                .build(),
             Err(PolicyError::DecorrelatedZeroBase)
         );
         assert_eq!(
