@@ -26,6 +26,12 @@
 //! takes no lock: it is one clock read, one or two atomic loads and one atomic add or
 //! compare-exchange. A slot closing takes a mutex, once per `ttl / 10`.
 //!
+//! Concurrent withdrawals within a slot never take more than the balance (a compare-exchange
+//! on the open slot). A withdrawal racing the closing of a slot (a few nanoseconds once per
+//! `ttl / 10`) may be judged against a balance that momentarily lacks the closing slot's net;
+//! tower's check-then-add has the same window and a wider one. The budget bounds load; it is
+//! not an account.
+//!
 //! Time is [`tokio::time::Instant`], so a paused tokio clock drives the window in tests. The
 //! `_at` methods take the instant explicitly, for a caller that has already read the clock.
 
