@@ -135,7 +135,12 @@ impl RetryBudget {
 
     fn build(ttl: Duration, min_per_sec: u32, deposit_amount: i64, origin: Instant) -> Self {
         let ttl_nanos = ttl.as_nanos() as u64; // at most 60 s
-        let reserve = (i64::from(min_per_sec) * ttl_nanos as i64 / 1_000_000_000) * UNIT;
+                                               // At most 2^32 retries a second over 60 s: far below the clamp, which leaves room for
+                                               // the window's sums to be added to the reserve without overflow.
+        let floor = u128::from(min_per_sec) * u128::from(ttl_nanos) / 1_000_000_000;
+        let reserve = i64::try_from(floor * UNIT as u128)
+            .unwrap_or(i64::MAX)
+            .min(i64::MAX / 4);
         Self {
             origin,
             slot_nanos: ttl_nanos / SLOTS as u64,
@@ -180,10 +185,12 @@ impl RetryBudget {
     /// As [`withdraw`](Self::withdraw).
     pub fn withdraw_at(&self, now: Instant) -> Result<(), RetryRefused> {
         self.roll(now);
-        let base = self.reserve + self.closed_sum.load(Ordering::Acquire);
+        let base = self
+            .reserve
+            .saturating_add(self.closed_sum.load(Ordering::Acquire));
         let mut current = self.current.load(Ordering::Acquire);
         loop {
-            let balance = base + current;
+            let balance = base.saturating_add(current);
             if balance < UNIT {
                 return Err(RetryRefused { balance });
             }
@@ -241,7 +248,10 @@ impl RetryBudget {
         }
         ring.next = (index + elapsed_slots) % SLOTS;
         // The ring now holds the ten slots before the open one.
-        let sum: i64 = ring.slots.iter().sum();
+        let sum = ring
+            .slots
+            .iter()
+            .fold(0i64, |sum, v| sum.saturating_add(*v));
         self.closed_sum.store(sum, Ordering::Release);
         self.open_since.store(
             open_since + elapsed_slots as u64 * self.slot_nanos,
@@ -294,6 +304,15 @@ mod tests {
         }
         let granted = (0..10).filter(|_| b.withdraw_at(now).is_ok()).count();
         assert_eq!(granted, 3);
+    }
+
+    #[test]
+    fn the_largest_settings_do_not_overflow() {
+        let b = budget(60, u32::MAX, 1000.0);
+        let now = Instant::now();
+        b.deposit_at(now);
+        assert!(b.withdraw_at(now).is_ok());
+        assert!(b.balance_at(now) > 0);
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //!
 //! Sources: LangGraph `langgraph/types.py` (`RetryPolicy`, a NamedTuple: `initial_interval=0.5,
 //! backoff_factor=2.0, max_interval=128.0, max_attempts=3, jitter=True`) and
-//! `langgraph/pregel/_retry.py` (the jitter adds `random.uniform(0, 1)` seconds); OpenAI Agents
+//! its Pregel retry loop (`run_with_retry`: the jitter adds `random.uniform(0, 1)` seconds); OpenAI Agents
 //! SDK `src/agents/run_internal/model_retry.py` (`DEFAULT_INITIAL_DELAY_SECONDS = 0.25`,
 //! `DEFAULT_MAX_DELAY_SECONDS = 2.0`, `DEFAULT_BACKOFF_MULTIPLIER = 2.0`, jitter
 //! `base * (0.875 + random() * 0.25)`, a retry-after replacing the computed delay) and
@@ -323,6 +323,9 @@ impl RetryPolicy {
     /// The un-jittered exponential delay after the `number`-th failed attempt (from 1):
     /// `min(max_delay, base_delay · factor^(number-1))`.
     pub fn exponential_delay(&self, number: u32) -> Duration {
+        if self.base_delay.is_zero() {
+            return Duration::ZERO;
+        }
         let exponent = number.saturating_sub(1);
         let cap = nanos(self.max_delay);
         let grown =

@@ -191,3 +191,87 @@ proptest! {
         prop_assert!(state.climbed().windows(2).all(|w| w[0] < w[1]));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// For random step counts and random compensation results, every completed step ends
+    /// exactly once, compensated or dead-lettered, in reverse order, and no compensation is
+    /// tried more often than its policy allows.
+    #[test]
+    fn a_saga_accounts_for_every_step_once_in_reverse_order(
+        steps in 0usize..12,
+        attempts in 1u32..5,
+        results in proptest::collection::vec((any::<bool>(), class()), 0..80),
+        seed in any::<u64>(),
+    ) {
+        use overseer_retry::{CompensationNext, Failure, Saga, Step};
+        let policy = RetryPolicy::builder().max_attempts(attempts).build().unwrap();
+        let mut saga = Saga::new(policy);
+        for i in 0..steps {
+            saga.push(Step::new(format!("s{i}"), i)).unwrap();
+        }
+        saga.fail().unwrap();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut results = results.into_iter();
+        let mut tries_of_current = 0;
+        while let Some(step) = saga.next_compensation() {
+            let _ = step;
+            let (ok, class) = results.next().unwrap_or((true, ErrorClass::Transient));
+            tries_of_current += 1;
+            prop_assert!(tries_of_current <= attempts);
+            if ok {
+                saga.compensation_succeeded().unwrap();
+                tries_of_current = 0;
+            } else if let CompensationNext::DeadLettered(_) =
+                saga.compensation_failed(Failure::new(class, "failed"), &mut rng).unwrap()
+            {
+                tries_of_current = 0;
+            }
+        }
+        let outcome = saga.outcome().unwrap();
+        let mut ended: Vec<(usize, String)> = outcome
+            .compensated
+            .iter()
+            .map(|name| (name[1..].parse().unwrap(), name.clone()))
+            .chain(outcome.dead_lettered.iter().map(|d| (*d.step.compensation(), d.step.name().to_owned())))
+            .collect();
+        prop_assert_eq!(ended.len(), steps);
+        ended.sort();
+        ended.dedup();
+        prop_assert_eq!(ended.len(), steps, "a step ended twice");
+        // Each list keeps reverse order.
+        let compensated: Vec<usize> = outcome.compensated.iter().map(|n| n[1..].parse().unwrap()).collect();
+        prop_assert!(compensated.windows(2).all(|w| w[0] > w[1]));
+        let dead: Vec<usize> = outcome.dead_lettered.iter().map(|d| *d.step.compensation()).collect();
+        prop_assert!(dead.windows(2).all(|w| w[0] > w[1]));
+        for letter in &outcome.dead_lettered {
+            prop_assert!(!letter.errors.is_empty() && letter.errors.len() <= attempts as usize);
+        }
+    }
+
+    /// However requests and retries interleave at one instant, the retries granted never exceed
+    /// the floor plus the ratio's share of the requests so far.
+    #[test]
+    fn the_budget_never_grants_more_than_floor_plus_share(
+        min_per_sec in 0u32..5,
+        ratio_permille in 0u32..2_000,
+        ops in proptest::collection::vec(any::<bool>(), 0..300),
+    ) {
+        use overseer_retry::RetryBudget;
+        let ratio = f64::from(ratio_permille) / 1000.0;
+        let budget = RetryBudget::new(Duration::from_secs(1), min_per_sec, ratio).unwrap();
+        let now = tokio::time::Instant::now();
+        let (mut deposits, mut granted) = (0u64, 0u64);
+        for deposit in ops {
+            if deposit {
+                budget.deposit_at(now);
+                deposits += 1;
+            } else if budget.withdraw_at(now).is_ok() {
+                granted += 1;
+            }
+            let allowed = u64::from(min_per_sec) * 1000 + deposits * u64::from(ratio_permille);
+            prop_assert!(granted * 1000 <= allowed, "{granted} retries for {deposits} requests");
+        }
+    }
+}
