@@ -309,7 +309,7 @@ mod tests {
         let asked = Arc::new(AtomicU32::new(0));
         let counter = Arc::clone(&asked);
         let v = all_of::<u32>()
-            .and(from_predicate("even", |n: &u32| n % 2 == 0))
+            .and(from_predicate("even", |n: &u32| n.is_multiple_of(2)))
             .and(from_fn(move |_: &u32| {
                 counter.fetch_add(1, Ordering::Relaxed);
                 Ok(())
