@@ -226,10 +226,19 @@ impl<K: Eq + Hash + Clone> Vote<K> {
         }
         self.samples += 1;
         self.votes += 1;
-        let count = self.tally.entry(key.clone()).or_insert(0);
-        *count += 1;
-        let count = *count;
-        self.update_leader(key, count);
+        // The key is cloned only when it becomes the leader, and moved into the tally when
+        // it is new: a sample for a known answer allocates nothing.
+        match self.tally.get_mut(&key) {
+            Some(count) => {
+                *count += 1;
+                let count = *count;
+                self.update_leader(&key, count);
+            }
+            None => {
+                self.update_leader(&key, 1);
+                self.tally.insert(key, 1);
+            }
+        }
         self.settle()
     }
 
@@ -292,13 +301,13 @@ impl<K: Eq + Hash + Clone> Vote<K> {
 
     /// Counts only grow, so the runner-up's count is the largest count that is not the
     /// leader's; on a tie the leader stays the first to reach the count.
-    fn update_leader(&mut self, key: K, count: u32) {
-        if self.leader.as_ref() == Some(&key) {
+    fn update_leader(&mut self, key: &K, count: u32) {
+        if self.leader.as_ref() == Some(key) {
             self.top = count;
         } else if count > self.top {
             self.second = self.top;
             self.top = count;
-            self.leader = Some(key);
+            self.leader = Some(key.clone());
         } else if count > self.second {
             self.second = count;
         }
