@@ -196,6 +196,19 @@ impl fmt::Display for Flag {
 
 /// Calibration records per key, and the over-confidence flag (see the
 /// [module documentation](self)).
+///
+/// ```
+/// use overseer_semantic::confidence::{ConfidenceConfig, ConfidenceTracker};
+///
+/// let mut tracker = ConfidenceTracker::new(ConfidenceConfig::default().min_samples(5))?;
+/// for accepted in [true, false, false, true, false] {
+///     tracker.record("oracle", 0.99, accepted)?;
+/// }
+/// let flag = tracker.flag(&"oracle").expect("3 of 5 wrong at 99 %");
+/// assert_eq!(flag.to_string(), "3 of 5 outputs claimed at confidence >= 0.9 were wrong \
+///     (60.0 %, more than the 25.0 % allowed; judged after at least 5)");
+/// # Ok::<(), overseer_semantic::confidence::ConfidenceError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ConfidenceTracker<K> {
     config: ConfidenceConfig,

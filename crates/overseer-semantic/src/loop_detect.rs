@@ -110,6 +110,22 @@ impl CallOutcome {
 }
 
 /// The loop detector (see the [module documentation](self)).
+///
+/// ```
+/// use overseer_semantic::loop_detect::{LoopConfig, LoopDetector, LoopVerdict};
+/// use tokio::time::{Duration, Instant};
+///
+/// let mut detector = LoopDetector::new(LoopConfig::default())?;
+/// let start = Instant::now();
+/// let hops = [("writer", "editor"), ("editor", "writer"), ("writer", "editor")];
+/// for (i, (from, to)) in hops.into_iter().enumerate() {
+///     let at = start + Duration::from_secs(20 * i as u64);
+///     assert!(detector.observe_delegation(at, from, to, "draft").is_none());
+/// }
+/// let verdict = detector.observe_delegation(start + Duration::from_secs(60), "editor", "writer", "draft");
+/// assert!(matches!(verdict, Some(LoopVerdict::PingPong { hand_offs: 4, .. })));
+/// # Ok::<(), overseer_semantic::loop_detect::LoopConfigError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct LoopDetector {
     config: LoopConfig,

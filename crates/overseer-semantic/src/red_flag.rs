@@ -145,6 +145,15 @@ type Check = Arc<dyn Fn(&str) -> Result<(), RedFlag> + Send + Sync>;
 ///
 /// Cheap to clone (the checks are shared) and `Send + Sync`, so one set of rules can serve
 /// every sample of every vote of a task type.
+///
+/// ```
+/// use overseer_semantic::red_flag::{RedFlagKind, RedFlagRules};
+///
+/// let rules = RedFlagRules::new().max_chars(20).parses_as::<Vec<u32>>();
+/// assert!(rules.check("[1, 2, 3]").is_ok());
+/// assert_eq!(rules.check("[1, 2, 3] and more text").unwrap_err().kind, RedFlagKind::TooLong);
+/// assert_eq!(rules.check("[1, two]").unwrap_err().kind, RedFlagKind::Parse);
+/// ```
 #[derive(Clone, Default)]
 pub struct RedFlagRules {
     max_chars: Option<usize>,

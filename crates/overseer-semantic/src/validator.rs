@@ -96,6 +96,29 @@ impl From<RedFlag> for Rejection {
 }
 
 /// A check on an output of type `T` (use `str` for text outputs).
+///
+/// ```
+/// use overseer_semantic::validator::{Rejection, RejectionKind, Validator};
+///
+/// /// Rejects summaries longer than their source.
+/// struct ShorterThan(usize);
+///
+/// impl Validator<str> for ShorterThan {
+///     fn validate(&self, summary: &str) -> Result<(), Rejection> {
+///         if summary.len() < self.0 {
+///             Ok(())
+///         } else {
+///             Err(Rejection::new(
+///                 RejectionKind::Predicate,
+///                 format!("a summary of {} bytes for a source of {}", summary.len(), self.0),
+///             ))
+///         }
+///     }
+/// }
+///
+/// assert!(ShorterThan(100).validate("short").is_ok());
+/// assert_eq!(ShorterThan(3).validate("longer").unwrap_err().reason, "a summary of 6 bytes for a source of 3");
+/// ```
 pub trait Validator<T: ?Sized> {
     /// Accepts `output` or says why not.
     ///

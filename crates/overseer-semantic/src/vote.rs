@@ -185,6 +185,22 @@ pub enum VoteError {
 /// grow, so this needs no scan), so an observation is one hash-map update and a few
 /// comparisons. Once the vote is decided or exhausted, further observations are ignored
 /// and return the same final state: a vote never counts more than its cap.
+///
+/// ```
+/// use overseer_semantic::vote::{Vote, VoteRule, VoteState};
+///
+/// // Majority of 5 stops as soon as the remaining votes cannot change the winner.
+/// let mut vote = Vote::new(VoteRule::majority(5))?;
+/// vote.observe("yes");
+/// vote.observe("no");
+/// assert_eq!(vote.observe("yes"), VoteState::Continue); // 2 to 1, two votes to go
+/// // 3 to 1 with one vote to go: decided without drawing the fifth sample.
+/// assert_eq!(
+///     vote.observe("yes"),
+///     VoteState::Decided { winner: "yes", margin: 2, samples_used: 4 }
+/// );
+/// # Ok::<(), overseer_semantic::vote::VoteError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Vote<K> {
     rule: VoteRule,
