@@ -279,7 +279,14 @@ impl Streak {
             self.count += 1;
             self.failures = if failed { self.failures + 1 } else { 0 };
         } else {
-            self.last = Some((call.target.to_owned(), call.args));
+            // The previous target's string is reused: no allocation once warmed up.
+            match &mut self.last {
+                Some((target, args)) => {
+                    call.target.clone_into(target);
+                    *args = call.args;
+                }
+                None => self.last = Some((call.target.to_owned(), call.args)),
+            }
             self.count = 1;
             self.failures = u32::from(failed);
         }
