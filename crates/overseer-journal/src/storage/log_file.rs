@@ -22,11 +22,16 @@ use super::{Storage, StorageError, Stored};
 /// *torn tail*: [`Storage::load`] returns the records before it with
 /// [`Stored::torn_tail`] set, and the journal drops it ([`Storage::truncate`]) before it
 /// appends. Damage anywhere else (a checksum or length before the last frame, the header) is
-/// [`StorageError::Corrupted`]: the journal does not open rather than lose records.
+/// [`StorageError::Corrupted`]: the journal does not open rather than lose records. (So a
+/// file system that, after a power cut, keeps a later block of an unacknowledged group but not
+/// an earlier one, leaving zeros or stale bytes in front of whole frames, gives `Corrupted`
+/// too: the file alone cannot tell that damage from damage to acknowledged records.)
 ///
 /// A second [`LogStorage::open`] of a file that is open (in this process or another) fails with
 /// [`StorageError::Locked`] (an advisory lock, [`File::try_lock`], released when the storage is
-/// dropped).
+/// dropped). The lock belongs to the open file, and a child process holds a copy of the open
+/// files of its parent from its fork to its exec: a journal reopened by one thread while another
+/// spawns a process can find its file locked for that moment.
 ///
 /// ```
 /// use overseer_journal::{LogStorage, Storage};
