@@ -60,7 +60,7 @@ mod cli;
 const CLI: cli::Cli = cli::Cli {
     name: "durable_steps",
     about: "one run of N durable steps (journaled model calls) per agent: their cost, and a resume after kill -9",
-    synopsis: "[--steps N] [--agents K] [--journal FILE] [--no-journal] [--replay] [--progress] [--calls-log FILE] [--fsync-floor]",
+    synopsis: "[--steps N] [--agents K] [--journal FILE] [--no-journal] [--replay] [--progress] [--calls-log FILE] [--fsync-floor] [--redb]",
     options: &[
         ("--steps N", "steps per run, each a journaled model call (default 200)"),
         ("--agents K", "runs at once, one per agent (default 1)"),
@@ -70,6 +70,7 @@ const CLI: cli::Cli = cli::Cli {
         ("--progress", "print a line as each step's answer is journaled"),
         ("--calls-log FILE", "append a line to FILE for each real model call"),
         ("--fsync-floor", "also time a raw fdatasync'd 256-byte append beside the journal, before and after the steps, and print the ratio"),
+        ("--redb", "the journal in a redb database (RedbStorage) instead of the append-only log (LogStorage); built with --features redb"),
     ],
 };
 
@@ -89,6 +90,9 @@ pub(crate) struct Options {
     pub(crate) progress: bool,
     pub(crate) calls_log: Option<PathBuf>,
     pub(crate) fsync_floor: bool,
+    /// The journal in a redb database instead of the log file (the `redb` feature).
+    #[cfg_attr(not(feature = "redb"), allow(dead_code))]
+    pub(crate) redb: bool,
 }
 
 impl Options {
@@ -104,6 +108,7 @@ impl Options {
             progress: false,
             calls_log: None,
             fsync_floor: false,
+            redb: false,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -120,6 +125,8 @@ impl Options {
                 "--replay" => options.replay = true,
                 "--progress" => options.progress = true,
                 "--fsync-floor" => options.fsync_floor = true,
+                "--redb" if cfg!(feature = "redb") => options.redb = true,
+                "--redb" => CLI.fail("--redb needs the redb feature (--features redb)"),
                 other => CLI.fail(format!("unexpected argument {other}")),
             }
         }
@@ -365,9 +372,7 @@ async fn run(options: &Options) -> Result<(), String> {
             true,
         ),
     };
-    let storage = RedbStorage::open(&path)
-        .map_err(|error| format!("cannot open the journal {}: {error}", path.display()))?;
-    let (journal, opened) = Journal::open(storage, JournalConfig::default())
+    let (journal, opened) = open_journal(&path, options)
         .map_err(|error| format!("cannot open the journal {}: {error}", path.display()))?;
     report_opened(&path, &opened);
     let outcome = if options.replay {
@@ -383,6 +388,20 @@ async fn run(options: &Options) -> Result<(), String> {
         let _ = std::fs::remove_file(&path);
     }
     outcome
+}
+
+/// Opens the journal at `path`: the append-only log file, or a redb database with `--redb`.
+fn open_journal(
+    path: &Path,
+    options: &Options,
+) -> Result<(Journal, Opened), overseer::journal::JournalError> {
+    #[cfg(feature = "redb")]
+    if options.redb {
+        let storage = overseer::journal::RedbStorage::open(path)?;
+        return Journal::open(storage, JournalConfig::default());
+    }
+    let _ = options;
+    Journal::open(LogStorage::open(path)?, JournalConfig::default())
 }
 
 fn report_opened(path: &Path, opened: &Opened) {

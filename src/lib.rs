@@ -67,7 +67,10 @@ pub mod prelude {
     pub use overseer_agent::prelude::*;
     pub use overseer_breaker::{BreakerConfig, BreakerRegistry};
     pub use overseer_budget::{Budget, Limits};
-    pub use overseer_journal::{Effect, Journal, JournalConfig, RedbStorage, RunId};
+    #[cfg(feature = "redb")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
+    pub use overseer_journal::RedbStorage;
+    pub use overseer_journal::{Effect, Journal, JournalConfig, LogStorage, RunId};
     pub use overseer_supervisor::prelude::*;
 }
 

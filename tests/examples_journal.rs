@@ -62,7 +62,7 @@ fn run_line(out: &str, n: usize) -> &str {
 #[test]
 fn with_a_journal_the_team_tells_the_same_story_and_a_second_start_runs_nothing() {
     let dir = TempDir::new("journal-story");
-    let journal = dir.file("team.redb");
+    let journal = dir.file("team.journal");
     let (_, plain) = run("research_team", &["--seed", "42"]);
     let (_, first) = run("research_team", &["--journal", &journal, "--pace", "0"]);
     assert_eq!(
@@ -162,11 +162,11 @@ struct Held {
 /// What the journal file at `path` holds of each question's run, read as the next process
 /// would (and closed again, so that the file's lock is released).
 fn read_journal(path: &str) -> Vec<Held> {
-    use overseer::journal::{JournalConfig, RedbStorage, RunId};
+    use overseer::journal::{JournalConfig, LogStorage, RunId};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a runtime");
-    let storage = RedbStorage::open(path).expect("the journal opens");
+    let storage = LogStorage::open(path).expect("the journal opens");
     let (journal, _) =
         overseer::journal::Journal::open(storage, JournalConfig::default()).expect("it reads");
     let held = (1..=4)
@@ -209,7 +209,7 @@ fn a_team_killed_mid_run_resumes_where_it_stopped_without_running_its_journaled_
     let mut cut_in_the_middle = 0;
     // Kill points spread over the run's four questions (the crash-free log has about 50 lines).
     for kill_after in [3, 7, 12, 16, 20, 26, 33, 38, 44, 48] {
-        let journal = dir.file(&format!("killed-{kill_after}.redb"));
+        let journal = dir.file(&format!("killed-{kill_after}.journal"));
         let killed = run_killed_after(&journal, kill_after);
         let held = read_journal(&journal);
         let (_, resumed) = run("research_team", &["--journal", &journal, "--pace", "0"]);
@@ -283,7 +283,7 @@ fn durability_block(heading: &str) -> Vec<String> {
 
 #[test]
 fn the_durability_doc_shows_a_real_resume_of_research_team() {
-    use overseer::journal::{RedbStorage, Storage, FORMAT_VERSION};
+    use overseer::journal::{LogStorage, Storage, FORMAT_VERSION};
     let excerpt = durability_block("## Watching it resume");
     let held: u64 = excerpt[0]
         .split_once(": ")
@@ -292,21 +292,21 @@ fn the_durability_doc_shows_a_real_resume_of_research_team() {
         .expect("the excerpt starts with the journal's records");
     // The journal a kill leaves is a prefix of a whole run's: cut a whole run's there.
     let dir = TempDir::new("journal-doc");
-    let whole = dir.file("whole.redb");
+    let whole = dir.file("whole.journal");
     run("research_team", &["--journal", &whole, "--pace", "0"]);
-    let records = RedbStorage::open(&whole)
+    let records = LogStorage::open(&whole)
         .and_then(|mut file| file.load())
         .expect("the whole run's journal")
         .records;
     assert!(records.len() as u64 > held, "{} records", records.len());
-    let cut = dir.file("cut.redb");
+    let cut = dir.file("cut.journal");
     {
-        let mut file = RedbStorage::open(&cut).expect("a new journal file");
+        let mut file = LogStorage::open(&cut).expect("a new journal file");
         file.initialize(FORMAT_VERSION).expect("initialized");
         file.append(&records[..held as usize], true)
             .expect("the prefix written");
     }
     let (_, out) = run("research_team", &["--journal", &cut, "--pace", "0"]);
-    let out = out.replace(&cut, "/tmp/team.redb");
+    let out = out.replace(&cut, "/tmp/team.journal");
     common::assert_excerpt_in(&excerpt, &out, "the doc");
 }

@@ -13,7 +13,7 @@
 //! cargo run --example research_team -- --observe  # watch it in a terminal view (q quits)
 //! cargo run --example research_team -- --observe-snapshot  # the view's last frame, as text
 //! cargo run --example research_team -- --events events.jsonl  # every event, as JSON lines
-//! cargo run --example research_team -- --journal team.redb  # durable: kill it, start it again
+//! cargo run --example research_team -- --journal team.journal  # durable: kill it, start it again
 //! ```
 //!
 //! The run uses a paused tokio clock: hangs and timeouts take no real time, and the same seed
@@ -766,9 +766,9 @@ fn options_from_args() -> Result<Options, String> {
 /// thread (`blocks` is false): the run is on a paused tokio clock, which jumps to the next timer
 /// whenever the runtime is idle, and would do so while a step waits for a writer thread's fsync.
 /// Written here, the fsync keeps the runtime busy and the clock still. A program on a real
-/// clock opens `RedbStorage` as it is.
+/// clock opens `LogStorage` as it is.
 #[derive(Debug)]
-struct OnThisRuntime(RedbStorage);
+struct OnThisRuntime(LogStorage);
 
 impl Storage for OnThisRuntime {
     fn load(&mut self) -> Result<Stored, StorageError> {
@@ -798,7 +798,7 @@ impl Storage for OnThisRuntime {
 
 /// Opens the journal at `path` (creating it), or says why it cannot and exits.
 fn open_journal(path: &Path) -> (Journal, Opened) {
-    let opened = RedbStorage::open(path)
+    let opened = LogStorage::open(path)
         .map_err(overseer::journal::JournalError::from)
         .and_then(|file| Journal::open(OnThisRuntime(file), JournalConfig::default()));
     opened.unwrap_or_else(|error| {

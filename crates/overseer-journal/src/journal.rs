@@ -185,7 +185,8 @@ impl Journal {
                 })
             }
         }
-        let (index, records, dropped_torn_record) = replay_records(&stored.records)?;
+        let (index, records, torn_record) = replay_records(&stored.records)?;
+        let dropped_torn_record = torn_record || stored.torn_tail;
         if dropped_torn_record {
             tracing::warn!(
                 position = records,

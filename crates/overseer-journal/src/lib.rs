@@ -11,9 +11,9 @@
 //! id gets the first run's outcome ([`admit_run`], Stripe's semantics).
 //!
 //! The rules are pure functions over values ([`admit_entry`], [`decide_step`], [`admit_run`]),
-//! tested alone; [`Journal`] carries them out over a [`Storage`] ([`RedbStorage`], a file, or
-//! [`MemStorage`], in memory with crash injection), with a writer thread that commits the appends
-//! of many agents in one fsync.
+//! tested alone; [`Journal`] carries them out over a [`Storage`] ([`LogStorage`], an append-only
+//! file, or [`MemStorage`], in memory with crash injection), with a writer thread that commits
+//! the appends of many agents in one fsync.
 //!
 //! ```
 //! use overseer_journal::{decide_step, Effect, RunId, StepDecision, StepId};
@@ -49,4 +49,7 @@ pub use record::{Index, RunRecord, StepRecord};
 pub use replay::{decide_step, Divergence, ReplayCursor, StepDecision};
 pub use run::{RunId, RunIdError, MAX_RUN_ID_LEN};
 pub use step::{Effect, StepId};
-pub use storage::{CrashPlan, MemStorage, RedbStorage, Storage, StorageError, Stored};
+#[cfg(feature = "redb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
+pub use storage::RedbStorage;
+pub use storage::{CrashPlan, LogStorage, MemStorage, Storage, StorageError, Stored};

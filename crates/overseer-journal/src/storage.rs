@@ -1,13 +1,20 @@
 //! Where the journal's records live: a [`Storage`] keeps an ordered list of encoded records and
 //! makes a batch of them durable in one commit.
 //!
-//! Two are provided: [`RedbStorage`], a file (redb: checksummed copy-on-write commits, one
-//! fsync each), and [`MemStorage`], in memory, with crash injection for tests.
+//! Two are provided: [`LogStorage`], a file (an append-only log of checksummed frames, one
+//! write and one `fdatasync` per commit), and [`MemStorage`], in memory, with crash injection
+//! for tests. With the `redb` feature, `RedbStorage` keeps the journal in a redb database
+//! instead.
 
+mod log_file;
 mod memory;
+#[cfg(feature = "redb")]
 mod redb_file;
 
+pub use log_file::LogStorage;
 pub use memory::{CrashPlan, MemStorage};
+#[cfg(feature = "redb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub use redb_file::RedbStorage;
 
 /// What a storage holds when it is opened.
@@ -17,6 +24,10 @@ pub struct Stored {
     pub format_version: Option<u32>,
     /// Every record, in the order appended.
     pub records: Vec<Vec<u8>>,
+    /// Whether something followed the last record that is not one: what a crash in the middle
+    /// of an append leaves (an incomplete record, never acknowledged). The journal drops it
+    /// with [`Storage::truncate`] (keeping every record), with an event, before it appends.
+    pub torn_tail: bool,
 }
 
 /// Why a storage failed.
@@ -39,6 +50,27 @@ pub enum StorageError {
     /// The file is not a journal, or is damaged beyond what a torn last write explains.
     #[error("journal storage is corrupted: {0}")]
     Corrupted(String),
+    /// The file is in a layout (the storage's own format, not the journal's) this version
+    /// does not read: written by a newer version.
+    #[error("journal storage is in layout {found}; this version reads layout {supported}")]
+    UnsupportedFormat {
+        /// The layout found.
+        found: u32,
+        /// The layout this version reads and writes.
+        supported: u32,
+    },
+    /// Records were appended to a storage not yet marked with a format version
+    /// ([`Storage::initialize`]).
+    #[error("journal storage is not initialized: no format version before its first record")]
+    NotInitialized,
+    /// A record is longer than the storage can frame.
+    #[error("a journal record of {bytes} bytes is longer than the {limit} a storage holds")]
+    RecordTooLarge {
+        /// The record's length.
+        bytes: usize,
+        /// The longest the storage holds.
+        limit: usize,
+    },
     /// The storage engine failed.
     #[error("journal storage: {operation}: {message}")]
     Engine {

@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use overseer_journal::{
-    Durability, Effect, Entry, Journal, JournalConfig, Payload, Recorded, RedbStorage, RunId,
-    Spent, StepId,
+    Durability, Effect, Entry, Journal, JournalConfig, LogStorage, Payload, Recorded, RunId, Spent,
+    StepId,
 };
 
 const CHILD: &str = "OVERSEER_JOURNAL_CHILD";
@@ -27,7 +27,7 @@ async fn child_appends_until_killed() {
         return; // run as a test of its own: nothing to do
     };
     let (journal, opened) =
-        Journal::open(RedbStorage::open(&path).unwrap(), JournalConfig::default()).unwrap();
+        Journal::open(LogStorage::open(&path).unwrap(), JournalConfig::default()).unwrap();
     let first = if opened.runs == 0 {
         let input = Payload::encode("steps").unwrap();
         journal
@@ -115,7 +115,7 @@ async fn every_acknowledged_append_survives_sigkill() {
         let last = run_child_until(&path, kill_after);
         reported = last.or(reported);
         let (journal, _) =
-            Journal::open(RedbStorage::open(&path).unwrap(), JournalConfig::default()).unwrap();
+            Journal::open(LogStorage::open(&path).unwrap(), JournalConfig::default()).unwrap();
         let held = journal.with_run(&run(), |r| {
             let record = r.expect("the run survives");
             record

@@ -121,6 +121,7 @@ impl Storage for MemStorage {
         Ok(Stored {
             format_version: shared.format_version,
             records: shared.records.clone(),
+            torn_tail: false,
         })
     }
 

@@ -122,6 +122,8 @@ impl Storage for RedbStorage {
         Ok(Stored {
             format_version,
             records,
+            // A commit cut short is rolled back by redb at open.
+            torn_tail: false,
         })
     }
 
