@@ -60,6 +60,8 @@ pub use overseer_journal as journal;
 #[cfg(feature = "observe")]
 #[cfg_attr(docsrs, doc(cfg(feature = "observe")))]
 pub use overseer_observe as observe;
+pub use overseer_retry as retry;
+pub use overseer_semantic as semantic;
 pub use overseer_supervisor as supervisor;
 
 /// Everything a user types every day.

@@ -232,10 +232,7 @@ impl AgentContext {
         request: ModelRequest,
     ) -> Result<ModelResponse, AgentError> {
         let call = |request: ModelRequest| async move {
-            client
-                .complete(request)
-                .await
-                .map_err(|error| AgentError::Failed(error.to_string()))
+            client.complete(request).await.map_err(AgentError::from)
         };
         let Some(durable) = self.durable.as_deref_mut() else {
             let response = call(request).await?;

@@ -157,9 +157,11 @@ impl DurableRun {
                     message: error.to_string(),
                 })?)
             }
-            Err(AgentError::Failed(message) | AgentError::InvalidOutput(message)) => {
-                Recorded::Failed(message.clone())
-            }
+            Err(
+                AgentError::Failed(message)
+                | AgentError::InvalidOutput(message)
+                | AgentError::Permanent(message),
+            ) => Recorded::Failed(message.clone()),
             Err(_) => return Ok(()),
         };
         let completed = Entry::StepCompleted {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use overseer_breaker::State as BreakerState;
 use overseer_budget::{Refusal, TripReason};
 use overseer_journal::{RunId, StepId};
+use overseer_retry::{Classify, ErrorClass};
 use overseer_supervisor::{ExitReason, IdError, SpecError, TreeError};
 use serde::{Deserialize, Serialize};
 
@@ -16,9 +17,24 @@ use crate::name::AgentName;
 #[serde(tag = "kind", content = "message", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AgentError {
-    /// The task failed; the agent carries on.
+    /// The task failed; the agent carries on. Unclassified: taken as
+    /// [`ErrorClass::Transient`] (a retry may pass); return [`AgentError::Permanent`] or
+    /// [`AgentError::RateLimited`] when the handler knows better.
     #[error("{0}")]
     Failed(String),
+    /// The task failed in a way a retry of the same task does not fix (a bad request, a
+    /// context too long, a refused credential): [`ErrorClass::Permanent`]. The agent carries on.
+    #[error("permanent: {0}")]
+    Permanent(String),
+    /// The task failed because a provider asked to slow down, with the wait it asked for if it
+    /// said: [`ErrorClass::RateLimited`]. The agent carries on.
+    #[error("rate limited: {message}")]
+    RateLimited {
+        /// What the provider said.
+        message: String,
+        /// How long the provider asked to wait (its `Retry-After`), if it said.
+        retry_after: Option<Duration>,
+    },
     /// The answer was produced but is not valid (counts as a failure for breakers).
     #[error("invalid output: {0}")]
     InvalidOutput(String),
@@ -138,6 +154,63 @@ impl AgentError {
     /// A fatal error with this message.
     pub fn fatal(message: impl Into<String>) -> Self {
         Self::Fatal(message.into())
+    }
+
+    /// A task failure that a retry does not fix ([`ErrorClass::Permanent`]).
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::Permanent(message.into())
+    }
+
+    /// A task failure because a provider asked to slow down, for `retry_after` if it said.
+    pub fn rate_limited(message: impl Into<String>, retry_after: Option<Duration>) -> Self {
+        Self::RateLimited {
+            message: message.into(),
+            retry_after,
+        }
+    }
+}
+
+/// | error | class |
+/// |---|---|
+/// | [`Failed`](AgentError::Failed) | transient (unclassified: a retry may pass) |
+/// | [`Permanent`](AgentError::Permanent) | permanent |
+/// | [`RateLimited`](AgentError::RateLimited) | rate-limited, with its `retry_after` |
+/// | [`InvalidOutput`](AgentError::InvalidOutput) | invalid output (the same agent, told why, may do better) |
+/// | [`Fatal`](AgentError::Fatal) | transient (the agent is restarted; a retry meets the new incarnation) |
+/// | [`Step`](AgentError::Step) | the [`StepError`]'s class |
+impl Classify for AgentError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Failed(_) | Self::Fatal(_) => ErrorClass::Transient,
+            Self::Permanent(_) => ErrorClass::Permanent,
+            Self::RateLimited { retry_after, .. } => ErrorClass::RateLimited {
+                retry_after: *retry_after,
+            },
+            Self::InvalidOutput(_) => ErrorClass::InvalidOutput,
+            Self::Step(step) => step.class(),
+        }
+    }
+}
+
+/// | step error | class |
+/// |---|---|
+/// | `Fenced` | permanent (a newer incarnation has the run; this one must not go on) |
+/// | `Diverged` | permanent (the code no longer matches the journal) |
+/// | `InDoubt` | replay-unsafe (the effect may have happened) |
+/// | `DeadLettered` | replay-unsafe (given up on for that reason) |
+/// | `Suspended` | cancelled (the run waits for a signal, not for a retry) |
+/// | `Journal` | transient (the journal's storage failed) |
+/// | `Encoding` | permanent |
+impl Classify for StepError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Fenced { .. } | Self::Diverged { .. } | Self::Encoding { .. } => {
+                ErrorClass::Permanent
+            }
+            Self::InDoubt { .. } | Self::DeadLettered { .. } => ErrorClass::ReplayUnsafe,
+            Self::Suspended { .. } => ErrorClass::Cancelled,
+            Self::Journal { .. } => ErrorClass::Transient,
+        }
     }
 }
 
@@ -363,6 +436,40 @@ pub enum SystemError {
     /// The tree failed to start or to stop.
     #[error(transparent)]
     Tree(#[from] TreeError),
+}
+
+/// | ask error | class |
+/// |---|---|
+/// | `Timeout`, `Crashed`, `Restarting` | transient (the agent is slow, or being restarted) |
+/// | `Failed` | its [`AgentError`]'s class |
+/// | `BreakerOpen` | rate-limited, for the breaker's `retry_after` (another agent may take it now) |
+/// | `BudgetExceeded` | budget exhausted |
+/// | `ShutDown`, `KillSwitchTripped` | cancelled |
+/// | `RunInProgress`, `Journal` | transient |
+/// | `AgentStopped`, `NotInTree`, `UnknownAgent`, `WrongAgentType`, `NoJournal`, `RunConflict`, `RunFailed` | permanent |
+impl Classify for AskError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Timeout { .. }
+            | Self::Crashed { .. }
+            | Self::Restarting { .. }
+            | Self::RunInProgress { .. }
+            | Self::Journal { .. } => ErrorClass::Transient,
+            Self::Failed { error, .. } => error.class(),
+            Self::BreakerOpen { retry_after, .. } => ErrorClass::RateLimited {
+                retry_after: *retry_after,
+            },
+            Self::BudgetExceeded { .. } => ErrorClass::BudgetExhausted,
+            Self::ShutDown | Self::KillSwitchTripped { .. } => ErrorClass::Cancelled,
+            Self::AgentStopped { .. }
+            | Self::NotInTree { .. }
+            | Self::UnknownAgent { .. }
+            | Self::WrongAgentType { .. }
+            | Self::NoJournal { .. }
+            | Self::RunConflict { .. }
+            | Self::RunFailed { .. } => ErrorClass::Permanent,
+        }
+    }
 }
 
 impl AskError {

@@ -89,6 +89,10 @@ pub use event::{
 };
 pub use model::{ModelClient, ModelError, ModelRequest, ModelResponse, ScriptedModel};
 pub use name::AgentName;
+/// Error classes, retry policies, the retry budget, the escalation ladder and sagas: the pure
+/// rules of `overseer-retry`, which the errors here are classified by.
+pub use overseer_retry as retry;
+pub use overseer_retry::{Classify, ErrorClass};
 pub use shared::StepDurability;
 pub use spec::AgentSpec;
 pub use system::{System, SystemBuilder, WeakSystem};
@@ -97,7 +101,8 @@ pub use usage::Usage;
 /// What a user of agents types every day.
 pub mod prelude {
     pub use crate::{
-        Agent, AgentContext, AgentError, AgentRef, AgentSpec, AskError, ModelClient, ModelRequest,
-        Reconciled, ScriptedModel, StepError, System, SystemEvent, Usage, WeakSystem,
+        Agent, AgentContext, AgentError, AgentRef, AgentSpec, AskError, Classify, ErrorClass,
+        ModelClient, ModelRequest, Reconciled, ScriptedModel, StepError, System, SystemEvent,
+        Usage, WeakSystem,
     };
 }

@@ -67,9 +67,53 @@ impl ModelResponse {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModelError {
-    /// The provider refused or failed the request.
+    /// The provider failed the request (a network error, a 5xx): a retry may pass.
     #[error("model error: {0}")]
     Provider(String),
+    /// The provider asked to slow down (HTTP 429), for `retry_after` if it said.
+    #[error("model rate limited: {message}")]
+    RateLimited {
+        /// What the provider said.
+        message: String,
+        /// The provider's `Retry-After`, if it sent one.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// The provider refused the request as it is (a bad request, a context too long, a
+    /// refused key): the same request fails the same way.
+    #[error("model rejected the request: {0}")]
+    Rejected(String),
+}
+
+/// `Provider` is transient, `RateLimited` rate-limited, `Rejected` permanent.
+impl overseer_retry::Classify for ModelError {
+    fn class(&self) -> overseer_retry::ErrorClass {
+        use overseer_retry::ErrorClass;
+        match self {
+            Self::Provider(_) => ErrorClass::Transient,
+            Self::RateLimited { retry_after, .. } => ErrorClass::RateLimited {
+                retry_after: *retry_after,
+            },
+            Self::Rejected(_) => ErrorClass::Permanent,
+        }
+    }
+}
+
+/// A model's failure as the handler's, with its class kept: `Provider` is a task failure,
+/// `RateLimited` and `Rejected` the agent errors of the same class.
+impl From<ModelError> for crate::AgentError {
+    fn from(error: ModelError) -> Self {
+        match error {
+            ModelError::Provider(_) => Self::Failed(error.to_string()),
+            ModelError::RateLimited {
+                message,
+                retry_after,
+            } => Self::RateLimited {
+                message,
+                retry_after,
+            },
+            ModelError::Rejected(message) => Self::Permanent(message),
+        }
+    }
 }
 
 /// A language model client. Implement it for a real provider; [`ScriptedModel`] implements it

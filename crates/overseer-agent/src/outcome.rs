@@ -192,7 +192,10 @@ pub(crate) async fn finish_run<A: Agent>(
             }
         },
         Err(AskError::Failed {
-            error: AgentError::Failed(message) | AgentError::InvalidOutput(message),
+            error:
+                AgentError::Failed(message)
+                | AgentError::InvalidOutput(message)
+                | AgentError::Permanent(message),
             ..
         }) => Recorded::Failed(message.clone()),
         Err(_) => return result,
