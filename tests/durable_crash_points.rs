@@ -282,14 +282,14 @@ impl Agent for Orchestrator {
                 }
                 Kind::Research => {
                     let researcher = researcher.clone();
-                    ctx.step(kind.step_name(), Effect::Idempotent, |_| async move {
+                    ctx.step_with_spend(kind.step_name(), Effect::Idempotent, |_| async move {
                         world.ran(i);
                         let found = researcher
-                            .ask(format!("{i} {input}"))
+                            .ask_metered(format!("{i} {input}"))
                             .await
                             .map_err(|error| AgentError::failed(error.to_string()))?;
                         world.maybe_panic(i, Phase::AfterEffect);
-                        Ok(found)
+                        Ok((found.output, found.usage))
                     })
                     .await?
                 }
@@ -1196,13 +1196,12 @@ async fn spend_after_a_restart_in_place_is_committed_to_the_budget() {
     );
 }
 
-/// A sub-ask wrapped in a step (`ctx.step("research", ..., |_| researcher.ask(..))`) whose
-/// agent calls a model: its spend is charged to the researcher's ask, but the step's record has
-/// no spend (`AgentContext::step` journals `Spent::NONE`, and cannot be told otherwise), so a
-/// process that resumes the run after a crash replays the step without restoring what it cost:
-/// its ledger holds less than the run spent, and the budget's limit no longer bounds the run.
+/// A sub-ask wrapped in a step (`ctx.step_with_spend("research", ..., |_|
+/// researcher.ask_metered(..))`) whose agent calls a model: its spend is charged to the
+/// researcher's ask and journaled with the step's result, so a process that resumes the run
+/// after a crash replays the step and restores what it cost: its ledger holds what the run
+/// spent, and the budget's limit still bounds the run.
 #[tokio::test(start_paused = true)]
-#[ignore = "known limit (docs/durability.md): a step does not journal the spend of the work it wraps, so a sub-ask's model calls are not restored into a new process's budget"]
 async fn the_spend_of_a_sub_ask_in_a_step_is_restored_after_a_crash() {
     let plan = [Kind::Research, Kind::Model];
     let spending_world = || {

@@ -18,6 +18,7 @@ use crate::event::{BudgetWarningEvent, SystemEvent};
 use crate::name::AgentName;
 use crate::settlement::Settlement;
 use crate::slot::{Answer, Job, JobPart, Slot};
+use crate::usage::Metered;
 
 /// A cheap, cloneable, typed handle to an agent, looked up by name from a running
 /// [`System`](crate::System). It keeps working across restarts: asks go to the agent's queue,
@@ -146,16 +147,37 @@ impl<A: Agent> AgentRef<A> {
         task: A::Task,
         timeout: Duration,
     ) -> impl std::future::Future<Output = Result<A::Output, AskError>> + Send + '_ {
-        self.ask_traced(task, timeout, ())
+        self.ask_traced(task, timeout, (), Answer::into_outcome)
     }
 
-    /// An ask with its tracing span and its event: the body of every ask.
-    pub(crate) async fn ask_traced(
+    /// Asks as [`ask`](Self::ask) does, and returns with the output what the ask cost: the
+    /// usage its handler reported (its model calls), for a caller that accounts for it, as
+    /// [`AgentContext::step_with_spend`](crate::AgentContext::step_with_spend) does for a
+    /// sub-ask inside a durable step.
+    ///
+    /// # Errors
+    /// As [`ask`](Self::ask).
+    ///
+    /// # Cancel safety
+    /// As [`ask`](Self::ask).
+    ///
+    /// # Panics
+    /// As [`ask`](Self::ask).
+    pub async fn ask_metered(&self, task: A::Task) -> Result<Metered<A::Output>, AskError> {
+        let timeout = self.default_timeout();
+        self.ask_traced(task, timeout, (), Answer::into_metered)
+            .await
+    }
+
+    /// An ask with its tracing span and its event: the body of every ask. `finish` makes the
+    /// caller's result of the answer.
+    pub(crate) async fn ask_traced<R>(
         &self,
         task: A::Task,
         timeout: Duration,
         durable: impl JobPart<A>,
-    ) -> Result<A::Output, AskError> {
+        finish: impl FnOnce(Answer<A::Output>) -> R,
+    ) -> R {
         let task_type = A::task_type(&task);
         let span = tracing::info_span!(
             "ask",
@@ -178,7 +200,7 @@ impl<A: Agent> AgentRef<A> {
             round_trip.instrument(span.clone()).await
         };
         self.record(&span, id, task_type, &answer, asked_at);
-        answer.outcome.map_err(|error| *error)
+        finish(answer)
     }
 
     /// Sends `task` without waiting for the outcome. The task still has a deadline (the

@@ -188,8 +188,76 @@ impl AgentContext {
         R: FnOnce(IdempotencyKey) -> RFut,
         RFut: Future<Output = Reconciled<T>>,
     {
+        let work = |key| async move { work(key).await.map(|value| (value, Spent::NONE)) };
+        self.journaled_step(name, effect, work, reconcile).await
+    }
+
+    /// As [`step`](Self::step), for work that spends through others, a sub-ask above all
+    /// ([`AgentRef::ask_metered`](crate::AgentRef::ask_metered)): `work` returns its value and
+    /// what it cost, and the cost is journaled with the step's result. The sub-ask's own
+    /// admission has charged it to the budget already; what the journal adds is that a process
+    /// that resumes the run after a crash restores it into its ledger (with the run's other
+    /// spend), so the budget's limit still bounds the run. Replayed, the step returns its value
+    /// and charges nothing.
+    ///
+    /// ```no_run
+    /// # use overseer_agent::{AgentContext, AgentError, AgentRef, Agent};
+    /// # use overseer_journal::Effect;
+    /// # async fn research<R: Agent<Task = String, Output = String>>(ctx: &mut AgentContext, researcher: &AgentRef<R>) -> Result<String, AgentError> {
+    /// let found = ctx
+    ///     .step_with_spend("research", Effect::Idempotent, |_key| async {
+    ///         let answer = researcher.ask_metered("prior work on X".to_string()).await;
+    ///         let answer = answer.map_err(|error| AgentError::failed(error.to_string()))?;
+    ///         Ok((answer.output, answer.usage))
+    ///     })
+    ///     .await?;
+    /// # Ok(found) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`step`](Self::step).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`step`](Self::step).
+    pub async fn step_with_spend<T, F, Fut>(
+        &mut self,
+        name: &str,
+        effect: Effect,
+        work: F,
+    ) -> Result<T, AgentError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(IdempotencyKey) -> Fut,
+        Fut: Future<Output = Result<(T, Usage), AgentError>>,
+    {
+        let work = |key| async move {
+            work(key)
+                .await
+                .map(|(value, usage)| (value, Spent::from(usage)))
+        };
+        let reconcile = |_| async { Reconciled::Unknown };
+        self.journaled_step(name, effect, work, reconcile).await
+    }
+
+    /// The body of every step: `work` returns the step's value and what it cost.
+    async fn journaled_step<T, F, Fut, R, RFut>(
+        &mut self,
+        name: &str,
+        effect: Effect,
+        work: F,
+        reconcile: R,
+    ) -> Result<T, AgentError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(IdempotencyKey) -> Fut,
+        Fut: Future<Output = Result<(T, Spent), AgentError>>,
+        R: FnOnce(IdempotencyKey) -> RFut,
+        RFut: Future<Output = Reconciled<T>>,
+    {
         let Some(durable) = self.durable.as_deref_mut() else {
-            return work(fresh_key(&self.path)).await;
+            return work(fresh_key(&self.path)).await.map(|(value, _)| value);
         };
         let (step, prepared) = durable
             .prepare::<T>(name, effect, Spent::NONE)
@@ -203,15 +271,18 @@ impl AgentContext {
                 (key, Some(found))
             }
         };
-        let outcome = match reconciled {
-            None | Some(Reconciled::DidNotHappen) => work(key).await,
-            Some(Reconciled::Happened(value)) => Ok(value),
+        let (outcome, spent) = match reconciled {
+            None | Some(Reconciled::DidNotHappen) => match work(key).await {
+                Ok((value, spent)) => (Ok(value), spent),
+                Err(error) => (Err(error), Spent::NONE),
+            },
+            Some(Reconciled::Happened(value)) => (Ok(value), Spent::NONE),
             Some(Reconciled::Unknown) => {
                 return Err(AgentError::step(durable.dead_letter(step, &key).await))
             }
         };
         durable
-            .complete(step, name, effect, false, &outcome, Spent::NONE)
+            .complete(step, name, effect, false, &outcome, spent)
             .await
             .map_err(AgentError::step)?;
         outcome

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::agent::Agent;
 use crate::agent_ref::AgentRef;
 use crate::error::AskError;
-use crate::slot::DurableJob;
+use crate::slot::{Answer, DurableJob};
 
 impl<A: Agent> AgentRef<A>
 where
@@ -111,7 +111,8 @@ where
             decode_task: Payload::decode::<A::Task>,
             encode_output: Payload::encode::<A::Output>,
         });
-        self.ask_traced(task, timeout, durable).await
+        self.ask_traced(task, timeout, durable, Answer::into_outcome)
+            .await
     }
 }
 

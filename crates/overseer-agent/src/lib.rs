@@ -96,7 +96,7 @@ pub use overseer_retry::{Classify, ErrorClass};
 pub use shared::StepDurability;
 pub use spec::AgentSpec;
 pub use system::{System, SystemBuilder, WeakSystem};
-pub use usage::Usage;
+pub use usage::{Metered, Usage};
 
 /// What a user of agents types every day.
 pub mod prelude {

@@ -55,6 +55,19 @@ impl<O> Answer<O> {
             model: None,
         }
     }
+
+    /// The caller's result of an ask: the output, or the error.
+    #[inline(always)]
+    pub(crate) fn into_outcome(self) -> Result<O, AskError> {
+        self.outcome.map_err(|error| *error)
+    }
+
+    /// The output with what it cost, or the error.
+    pub(crate) fn into_metered(self) -> Result<crate::usage::Metered<O>, AskError> {
+        let usage = self.usage;
+        self.into_outcome()
+            .map(|output| crate::usage::Metered { output, usage })
+    }
 }
 
 /// The current incarnation's agent, kept where both its actor and its supervisor reach it, so

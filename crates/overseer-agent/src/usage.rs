@@ -87,3 +87,13 @@ impl From<overseer_journal::Spent> for Usage {
         Usage::new(spent.input_tokens, spent.output_tokens, spent.cost_micros)
     }
 }
+
+/// An output and what producing it cost (see [`AgentRef::ask_metered`](crate::AgentRef::ask_metered)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metered<O> {
+    /// The output.
+    pub output: O,
+    /// The usage the handler reported for it (its model calls).
+    pub usage: Usage,
+}
