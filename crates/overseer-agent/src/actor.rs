@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use overseer_budget::Reservation;
 use overseer_supervisor::{
     child_reply, panic_message, AfterFailure, ChildExit, ChildPath, ExitReason, FailureReporter,
     InPlaceChild, StartError,
@@ -21,8 +22,8 @@ use crate::context::AgentContext;
 use crate::durable::DurableRun;
 use crate::error::{AgentError, AskError, StepError};
 use crate::message::AgentMsg;
-use crate::outcome::{finish_run, judge, settle, settle_admission, Ended, Handled};
-use crate::settlement::Settlement;
+use crate::outcome::{finish_run, judge, settle, Ended, Handled};
+use crate::settlement::{Settlement, Verdict};
 use crate::slot::{Answer, DurableJob, Job, ParkAttempt, Reply, Slot};
 use crate::spec::Factory;
 
@@ -406,12 +407,25 @@ impl<A: Agent> AgentActor<A> {
         reply: &mut Option<Reply<A::Output>>,
         mut attempt: Attempt,
     ) -> Result<Judged<A::Output>, ExitReason> {
-        let handled = match self.claim_run(&durable, context).await {
+        // Until the handler has ended, the task goes back to the queue if this future is
+        // dropped: the incarnation was killed with the task in flight.
+        let mut in_flight = InFlight {
+            actor: self,
+            settlement: context.settlement(),
+            job: Some((durable, reply, attempt)),
+        };
+        let Some((durable, reply, _)) = in_flight.job.as_mut() else {
+            return Err(ExitReason::Shutdown);
+        };
+        let handled = match self.claim_run(durable, context).await {
             Err(error) => Some(Handled::Returned(Err(AgentError::step(error)))),
             Ok(()) => {
                 self.handle_task(agent, context, task, attempt.deadline, reply.as_mut())
                     .await
             }
+        };
+        let Some((durable, reply)) = in_flight.disarm() else {
+            return Err(ExitReason::Shutdown);
         };
         let (result, exit, counted) =
             self.judge_handled(handled, attempt.deadline, attempt.asked_at);
@@ -483,17 +497,15 @@ impl<A: Agent> AgentActor<A> {
         Ok(())
     }
 
-    /// A reservation of `task`'s estimate, for a task that goes back to be replayed.
-    fn reserve_again(
-        &self,
-        task: &A::Task,
-    ) -> Result<Option<Arc<Settlement>>, overseer_budget::Refusal> {
+    /// The budget's reservation for a replay of `task` (none without a budget).
+    fn readmit(&self, task: &A::Task) -> Result<Option<Reservation>, overseer_budget::Refusal> {
         let Some(budget) = &self.slot.shared.budget else {
             return Ok(None);
         };
         let estimate = self.slot.estimate(task);
-        let reservation = budget.admit(self.slot.name.as_str(), estimate.into())?;
-        Ok(Settlement::new(None, Some(reservation)))
+        budget
+            .admit(self.slot.name.as_str(), estimate.into())
+            .map(Some)
     }
 
     /// Ends a durable task: after a crash, the task goes back to be replayed (`None`) if its
@@ -533,29 +545,53 @@ impl<A: Agent> AgentActor<A> {
         context: &mut AgentContext,
         result: &Result<A::Output, AskError>,
     ) -> Result<(), Box<DurableJob<A>>> {
+        let latency = attempt.started.map(|started| started.elapsed());
+        let verdict = self.slot.verdict(result, latency.unwrap_or_default());
+        let settlement = context.settlement();
+        self.requeue(durable, reply, attempt, settlement, Some(verdict))?;
+        drop(context.end_task());
+        drop(context.take_durable());
+        Ok(())
+    }
+
+    /// Puts a durable task back first in the queue, for the next incarnation to replay its
+    /// run, if its caller still waits: the attempt that ended is settled (with `verdict`, its
+    /// outcome counted) and the ask's settlement opened again for the replay, which the budget
+    /// admits again (not the breaker: the ask was admitted once). `Err` gives the run back
+    /// when it cannot be requeued: its caller left or settled it, its input no longer reads as
+    /// a task, or the budget refuses the replay. `Ok` holds nothing: the run went with the job.
+    fn requeue(
+        &self,
+        durable: Box<DurableJob<A>>,
+        reply: &mut Option<Reply<A::Output>>,
+        attempt: Attempt,
+        settlement: Option<Arc<Settlement>>,
+        verdict: Option<Verdict>,
+    ) -> Result<(), Box<DurableJob<A>>> {
         if reply.as_ref().is_none_or(Reply::is_closed) {
             return Err(durable);
         }
         let Ok(task) = (durable.decode_task)(&durable.input) else {
             return Err(durable);
         };
-        let report = context.end_task();
-        drop(context.take_durable());
-        let settlement = report.settlement.as_deref();
-        settle_admission(
-            &self.slot,
-            settlement,
-            attempt.id,
-            attempt.started,
-            true,
-            result,
-        );
-        // The replay spends too: it is admitted by the budget again (not by the breaker: the
-        // ask was admitted once, and its crash is counted above).
-        let readmitted = match self.reserve_again(&task) {
-            Ok(readmitted) => readmitted,
+        let path = self.slot.path();
+        let readmitted = match settlement {
+            Some(settlement) => settlement
+                .rearm(&self.slot.shared, attempt.id, path, verdict, || {
+                    self.readmit(&task)
+                })
+                .map(|()| Some(settlement)),
+            None => self
+                .readmit(&task)
+                .map(|reservation| Settlement::new(None, reservation))
+                .map_err(Some),
+        };
+        let settlement = match readmitted {
+            Ok(settlement) => settlement,
             Err(refusal) => {
-                tracing::info!(agent = %self.slot.name, run = %durable.run, %refusal, "durable run: not replayed here, refused by the budget");
+                if let Some(refusal) = refusal {
+                    tracing::info!(agent = %self.slot.name, run = %durable.run, %refusal, "durable run: not replayed here, refused by the budget");
+                }
                 return Err(durable);
             }
         };
@@ -565,7 +601,7 @@ impl<A: Agent> AgentActor<A> {
             reply: reply.take(),
             deadline: attempt.deadline,
             asked_at: attempt.asked_at,
-            settlement: readmitted,
+            settlement,
             id: attempt.id,
             durable: Some(durable),
         });
@@ -576,7 +612,48 @@ impl<A: Agent> AgentActor<A> {
 /// A task's result, the incarnation's exit if it must, and whether the outcome counts.
 type Judged<O> = (Result<O, AskError>, Option<ExitReason>, bool);
 
+/// Where a task's answer goes, borrowed from its job.
+type ReplySlot<'a, A> = &'a mut Option<Reply<<A as Agent>::Output>>;
+
+/// A durable task in its handler: dropped before [`disarm`](Self::disarm) (the incarnation was
+/// killed while the handler ran, by a group restart or a brutal shutdown, and its future with
+/// it), it puts the task back first in the queue for the next incarnation to replay, as a crash
+/// does, if its caller still waits. What the killed attempt reported is committed to the budget
+/// (not counted by the breaker, as a kill is not), and the replay is admitted again.
+struct InFlight<'a, A: Agent> {
+    actor: &'a AgentActor<A>,
+    /// The attempt's settlement (it holds the spend reported so far).
+    settlement: Option<Arc<Settlement>>,
+    job: Option<(Box<DurableJob<A>>, ReplySlot<'a, A>, Attempt)>,
+}
+
+impl<'a, A: Agent> InFlight<'a, A> {
+    /// The handler ended: nothing to requeue here.
+    fn disarm(mut self) -> Option<(Box<DurableJob<A>>, ReplySlot<'a, A>)> {
+        let (durable, reply, _) = self.job.take()?;
+        Some((durable, reply))
+    }
+}
+
+impl<A: Agent> Drop for InFlight<'_, A> {
+    fn drop(&mut self) {
+        let Some((durable, reply, attempt)) = self.job.take() else {
+            return;
+        };
+        // Not counted by the breaker: a kill says nothing of the task.
+        let settlement = self.settlement.take();
+        if self
+            .actor
+            .requeue(durable, reply, attempt, settlement, None)
+            .is_err()
+        {
+            tracing::info!(agent = %self.actor.slot.name, "durable run: killed in flight, left unfinished in the journal");
+        }
+    }
+}
+
 /// What a durable task's attempt was, for its requeue.
+#[derive(Clone, Copy)]
 struct Attempt {
     deadline: Instant,
     asked_at: Instant,

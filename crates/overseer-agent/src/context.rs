@@ -452,6 +452,11 @@ impl AgentContext {
         }
     }
 
+    /// The current task's settlement, shared.
+    pub(crate) fn settlement(&self) -> Option<Arc<Settlement>> {
+        self.settlement.clone()
+    }
+
     pub(crate) fn begin_task(
         &mut self,
         deadline: Instant,

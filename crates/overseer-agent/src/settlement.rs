@@ -127,6 +127,36 @@ impl Settlement {
         self.open().taken.take()
     }
 
+    /// Settles the attempt that ended (its spend committed; with a `verdict`, its outcome
+    /// counted) and opens the settlement again for the ask's next attempt, with what `readmit`
+    /// reserves for it and no breaker admission: how a durable task requeued after a crash or
+    /// a kill stays one ask to its caller, whose deadline settles whatever attempt is in
+    /// flight. The attempt is settled before `readmit` runs, so that what it reserved is free
+    /// for the next. `Err(None)`, and nothing done, if the caller has settled the ask already;
+    /// `Err(Some(refusal))` if `readmit` refused: the ask stays settled.
+    pub(crate) fn rearm<E>(
+        &self,
+        shared: &Shared,
+        id: EventId,
+        path: Option<&ChildPath>,
+        verdict: Option<Verdict>,
+        readmit: impl FnOnce() -> Result<Option<Reservation>, E>,
+    ) -> Result<(), Option<E>> {
+        // One lock over the swap (the budget and the breaker never take it): the caller never
+        // sees the ask settled between two attempts.
+        let mut open = self.open();
+        let taken = open.taken.take().ok_or(None)?;
+        taken.settle(shared, id, path, verdict);
+        let reservation = readmit().map_err(Some)?;
+        open.taken = Some(Taken {
+            permit: None,
+            reservation,
+            reported: Usage::default(),
+            ran: false,
+        });
+        Ok(())
+    }
+
     /// Whether the ask is settled already.
     pub(crate) fn is_settled(&self) -> bool {
         self.open().taken.is_none()
