@@ -250,47 +250,44 @@ impl<A: Agent> AgentActor<A> {
         let Some(started) = self.begin(&mut job, context) else {
             return Ok(more);
         };
-        // A task of a durable run takes its own (boxed) path: `Err`, the task went back to be
-        // replayed by the next incarnation.
-        if let Some(durable) = job.durable.take() {
-            let attempt = Attempt {
-                deadline: job.deadline,
-                asked_at: job.asked_at,
-                id: job.id,
-                started: started.at,
-                crashed: false,
-            };
-            let run = self.durable_run(agent, context, durable, job.task, &mut job.reply, attempt);
-            let judged = run.await?;
-            let ended = Ended {
-                id: job.id,
-                task_type: started.task_type,
-                asked_at: job.asked_at,
-                started: started.at,
-                report: context.end_task(),
-                reply: job.reply,
-            };
-            return self.conclude(ended, judged, more);
-        }
-        // Run it under its deadline, and the kill switch's cancellation.
-        let shared = &self.slot.shared;
-        let reply = job.reply.as_mut();
-        let handled = match &shared.budget {
-            // Without a budget there is no kill switch to cancel the task.
-            None => Some(within_deadline(agent, context, job.task, job.deadline, reply).await),
-            // Boxed: kept out of the size of the future every task builds.
-            Some(_) => Box::pin(async {
-                tokio::select! {
-                    handled = within_deadline(agent, context, job.task, job.deadline, reply) => {
-                        Some(handled)
+        let judged = match job.durable.take() {
+            // A task of a durable run takes its own (boxed, out of line) path: `Err`, the task
+            // went back to be replayed by the next incarnation.
+            Some(durable) => {
+                let attempt = Attempt {
+                    deadline: job.deadline,
+                    asked_at: job.asked_at,
+                    id: job.id,
+                    started: started.at,
+                    crashed: false,
+                };
+                self.durable_run(agent, context, durable, job.task, &mut job.reply, attempt)
+                    .await?
+            }
+            None => {
+                // Run it under its deadline, and the kill switch's cancellation.
+                let shared = &self.slot.shared;
+                let reply = job.reply.as_mut();
+                let handled = match &shared.budget {
+                    // Without a budget there is no kill switch to cancel the task.
+                    None => {
+                        Some(within_deadline(agent, context, job.task, job.deadline, reply).await)
                     }
-                    () = shared.cancelled() => None,
-                }
-            })
-            .await,
+                    // Boxed: kept out of the size of the future every task builds.
+                    Some(_) => Box::pin(async {
+                        tokio::select! {
+                            handled = within_deadline(agent, context, job.task, job.deadline, reply) => {
+                                Some(handled)
+                            }
+                            () = shared.cancelled() => None,
+                        }
+                    })
+                    .await,
+                };
+                // Judge the outcome.
+                self.judge_handled(handled, job.deadline, job.asked_at)
+            }
         };
-        // Judge the outcome.
-        let judged = self.judge_handled(handled, job.deadline, job.asked_at);
         let ended = Ended {
             id: job.id,
             task_type: started.task_type,
