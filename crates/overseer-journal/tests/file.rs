@@ -2,44 +2,21 @@
 //! damaged, from a future version. A full disk and an unwritable directory are in
 //! `tests/disk.rs`.
 
+mod common;
+
 use std::path::Path;
 
+use common::{run, started, step_done};
+
 use overseer_journal::{
-    Durability, Effect, Entry, Epoch, Journal, JournalConfig, JournalError, LogStorage, Opened,
-    Payload, Recorded, RunId, Spent, StepId, Storage, StorageError, FORMAT_VERSION,
+    Durability, Epoch, Journal, JournalConfig, JournalError, LogStorage, Opened, Storage,
+    StorageError, FORMAT_VERSION,
 };
 use proptest::prelude::*;
 
 /// The header's length, and a frame's length and checksum before its payload.
 const HEADER: usize = 20;
 const FRAME_HEADER: usize = 8;
-
-fn run(id: &str) -> RunId {
-    RunId::new(id).unwrap()
-}
-
-fn started(id: &str, size: usize) -> Entry {
-    let input = Payload::encode(&"x".repeat(size)).unwrap();
-    Entry::RunStarted {
-        run: run(id),
-        agent: "root/a".into(),
-        fingerprint: input.fingerprint(),
-        input,
-        started_at_ms: 0,
-    }
-}
-
-fn step_done(id: &str, epoch: Epoch, ordinal: u32) -> Entry {
-    Entry::StepCompleted {
-        run: run(id),
-        epoch,
-        step: StepId::new("root/a", 0, ordinal),
-        name: "model".into(),
-        effect: Effect::Idempotent,
-        outcome: Recorded::Value(Payload::encode(&ordinal).unwrap()),
-        spent: Spent::NONE,
-    }
-}
 
 fn open_file(path: &Path) -> Result<(Journal, Opened), JournalError> {
     Journal::open(LogStorage::open(path)?, JournalConfig::default())

@@ -1,39 +1,15 @@
 //! The journal in a redb file (the `redb` feature): reopened, locked, damaged, full, unwritable.
 #![cfg(feature = "redb")]
 
+mod common;
+
 use std::path::Path;
 
+use common::{run, started, step_done};
+
 use overseer_journal::{
-    Durability, Effect, Entry, Epoch, Journal, JournalConfig, JournalError, Payload, Recorded,
-    RedbStorage, RunId, Spent, StepId, StorageError,
+    Durability, Epoch, Journal, JournalConfig, JournalError, RedbStorage, StorageError,
 };
-
-fn run(id: &str) -> RunId {
-    RunId::new(id).unwrap()
-}
-
-fn started(id: &str, size: usize) -> Entry {
-    let input = Payload::encode(&"x".repeat(size)).unwrap();
-    Entry::RunStarted {
-        run: run(id),
-        agent: "root/a".into(),
-        fingerprint: input.fingerprint(),
-        input,
-        started_at_ms: 0,
-    }
-}
-
-fn step_done(id: &str, epoch: Epoch, ordinal: u32) -> Entry {
-    Entry::StepCompleted {
-        run: run(id),
-        epoch,
-        step: StepId::new("root/a", 0, ordinal),
-        name: "model".into(),
-        effect: Effect::Idempotent,
-        outcome: Recorded::Value(Payload::encode(&ordinal).unwrap()),
-        spent: Spent::NONE,
-    }
-}
 
 fn open_file(path: &Path) -> Result<(Journal, overseer_journal::Opened), JournalError> {
     Journal::open(RedbStorage::open(path)?, JournalConfig::default())
@@ -152,76 +128,7 @@ async fn a_closed_journal_answers_closed() {
     again.close().await.unwrap();
 }
 
-/// A small tmpfs mounted for one test, unmounted when dropped; `None` where mounting is not
-/// allowed (not root).
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(size: &str) -> Option<Self> {
-        let dir = tempfile::tempdir().ok()?;
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        mounted.then_some(Self { dir })
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 #[tokio::test]
 async fn a_full_disk_fails_the_append_and_keeps_what_was_acknowledged() {
-    let Some(disk) = SmallDisk::mount("1m") else {
-        eprintln!("SKIPPED: a_full_disk_fails_the_append: cannot mount a tmpfs (needs root)");
-        return;
-    };
-    let path = disk.dir.path().join("runs.journal");
-    let (journal, _) = open_file(&path).unwrap();
-    let mut acknowledged = Vec::new();
-    let error = loop {
-        let id = format!("r{}", acknowledged.len());
-        assert!(acknowledged.len() < 10_000, "a 1 MiB disk never filled");
-        match journal
-            .append(vec![started(&id, 4096)], Durability::Sync)
-            .await
-        {
-            Ok(_) => acknowledged.push(id),
-            Err(error) => break error,
-        }
-    };
-    assert!(
-        matches!(error, JournalError::Storage(_)),
-        "a full disk is a storage error: {error}"
-    );
-    assert!(matches!(
-        journal
-            .append(vec![started("late", 1)], Durability::Sync)
-            .await,
-        Err(JournalError::Failed)
-    ));
-    assert!(matches!(journal.close().await, Err(JournalError::Failed)));
-
-    // Copied off the full disk, the file holds every acknowledged run.
-    let copy_dir = tempfile::tempdir().unwrap();
-    let copy = copy_dir.path().join("runs.journal");
-    std::fs::copy(&path, &copy).unwrap();
-    let (reopened, opened) = open_file(&copy).unwrap();
-    assert!(opened.runs >= acknowledged.len());
-    for id in &acknowledged {
-        assert!(
-            reopened.with_run(&run(id), |r| r.is_some()),
-            "{id} was lost"
-        );
-    }
-    reopened.close().await.unwrap();
+    common::a_full_disk_keeps_what_was_acknowledged(open_file, false).await;
 }
