@@ -155,7 +155,9 @@ impl RunRecord {
                 self.signals.insert(name.clone(), value.clone());
             }
             Entry::RunFinished { outcome, .. } => self.outcome = Some(outcome.clone()),
-            Entry::RunStarted { .. } => {}
+            Entry::RunStarted { .. }
+            | Entry::DeadLettered { .. }
+            | Entry::DeadLetterRemoved { .. } => {}
         }
     }
 
@@ -172,10 +174,11 @@ impl RunRecord {
     }
 }
 
-/// Every run of a journal, folded from its entries.
+/// Every run of a journal, folded from its entries, and the dead letters it holds.
 #[derive(Debug, Default, Clone)]
 pub struct Index {
     runs: HashMap<RunId, RunRecord>,
+    dead_letters: BTreeMap<u64, Payload>,
 }
 
 impl Index {
@@ -206,11 +209,29 @@ impl Index {
         self.runs.is_empty()
     }
 
-    /// Folds `entry`, already admitted by [`admit_entry`](crate::admit_entry), into its run.
+    /// The dead letters journaled and not removed, by id (lowest first).
+    pub fn dead_letters(&self) -> impl Iterator<Item = (u64, &Payload)> {
+        self.dead_letters.iter().map(|(id, letter)| (*id, letter))
+    }
+
+    /// Folds `entry`, already admitted by [`admit_entry`](crate::admit_entry), into its run (or
+    /// into the dead letters).
     pub fn apply(&mut self, entry: &Entry) {
+        match entry {
+            Entry::DeadLettered { id, letter } => {
+                self.dead_letters.insert(*id, letter.clone());
+            }
+            Entry::DeadLetterRemoved { id } => {
+                self.dead_letters.remove(id);
+            }
+            _ => self.apply_to_run(entry),
+        }
+    }
+
+    fn apply_to_run(&mut self, entry: &Entry) {
         if let Some(record) = RunRecord::started(entry) {
             self.runs.insert(record.run.clone(), record);
-        } else if let Some(record) = self.runs.get_mut(entry.run()) {
+        } else if let Some(record) = entry.run().and_then(|run| self.runs.get_mut(run)) {
             record.apply(entry);
         }
     }
