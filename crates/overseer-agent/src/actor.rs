@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::agent::Agent;
 use crate::context::AgentContext;
-use crate::durable::DurableRun;
+use crate::durable::{DurableRun, LetterSource};
 use crate::error::{AgentError, AskError, StepError};
 use crate::message::AgentMsg;
 use crate::outcome::{finish_run, judge, settle, settle_admission, Ended, Handled};
@@ -406,7 +406,7 @@ impl<A: Agent> AgentActor<A> {
         reply: &mut Option<Reply<A::Output>>,
         mut attempt: Attempt,
     ) -> Result<Judged<A::Output>, ExitReason> {
-        let handled = match self.claim_run(&durable, context).await {
+        let handled = match self.claim_run(&durable, context, A::task_type(&task)).await {
             Err(error) => Some(Handled::Returned(Err(AgentError::step(error)))),
             Ok(()) => {
                 self.handle_task(agent, context, task, attempt.deadline, reply.as_mut())
@@ -461,6 +461,7 @@ impl<A: Agent> AgentActor<A> {
         &self,
         durable: &DurableJob<A>,
         context: &mut AgentContext,
+        task_type: &'static str,
     ) -> Result<(), StepError> {
         let Some(journal) = self.slot.shared.journal.clone() else {
             return Err(StepError::Journal {
@@ -478,7 +479,13 @@ impl<A: Agent> AgentActor<A> {
             0,
             self.slot.shared.step_durability,
         )
-        .await?;
+        .await?
+        .giving_up_to(LetterSource {
+            shared: Arc::clone(&self.slot.shared),
+            agent: self.slot.name.to_string(),
+            agent_type: std::any::type_name::<A>(),
+            task_type,
+        });
         context.begin_durable(run);
         Ok(())
     }

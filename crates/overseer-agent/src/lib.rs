@@ -43,6 +43,7 @@
 // they import one another without a circle (`tests/layering.rs` checks it).
 //
 //   name, usage, cause, tasks, injected_mark, message, lifecycle    leaves
+//   dead_letter                              a task given up on, and the queue that holds it
 //   error, event, model                      errors, events, a model client
 //   shared                                   what every ask of one system reads
 //   settlement, durable                      settling what admitting an ask took; a durable run
@@ -54,6 +55,7 @@
 //   actor                                    the agent side of an ask
 //   agent_ref                                the caller side of an ask
 //   durable_ask                              the caller side of an ask of a durable run
+//   dead_letters                             the dead-letter queue as its users hold it
 //   system/registry                          the agents by name
 //   system/agent_child, system/tree          an agent as a child; the tree from start to stop
 //   system                                   the entry point: the public handles
@@ -62,6 +64,8 @@ mod agent;
 mod agent_ref;
 mod cause;
 mod context;
+mod dead_letter;
+mod dead_letters;
 mod durable;
 mod durable_ask;
 mod error;
@@ -83,6 +87,11 @@ mod usage;
 pub use agent::Agent;
 pub use agent_ref::{AgentRef, Answered};
 pub use context::{AgentContext, Reconciled};
+pub use dead_letter::{
+    DeadLetter, DeadLetterChange, DeadLetterError, DeadLetterEvent, DeadLetterId, FailedAttempt,
+    LetterOrigin,
+};
+pub use dead_letters::{DeadLetters, RedriveError};
 pub use error::{AgentError, AskError, StepError, SystemError};
 pub use event::{
     AskEvent, AskOutcome, BreakerEvent, BudgetWarningEvent, KillSwitchEvent, SystemEvent,

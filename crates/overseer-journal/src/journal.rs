@@ -331,6 +331,12 @@ impl Journal {
             .collect()
     }
 
+    /// The highest dead-letter id journaled, removed since or not (0 if none): a restarted
+    /// process numbers its new letters after it.
+    pub fn highest_dead_letter_id(&self) -> u64 {
+        self.shared.index().highest_dead_letter_id()
+    }
+
     /// Runs that have not finished, oldest first: what a restarted process resumes.
     pub fn unfinished(&self) -> Vec<RunId> {
         let index = self.shared.index();

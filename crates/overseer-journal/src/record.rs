@@ -179,6 +179,8 @@ impl RunRecord {
 pub struct Index {
     runs: HashMap<RunId, RunRecord>,
     dead_letters: BTreeMap<u64, Payload>,
+    /// The highest dead-letter id ever journaled, removed or not: ids are never reused.
+    highest_dead_letter: u64,
 }
 
 impl Index {
@@ -214,14 +216,22 @@ impl Index {
         self.dead_letters.iter().map(|(id, letter)| (*id, letter))
     }
 
+    /// The highest dead-letter id journaled, removed since or not (0 if none): a new letter
+    /// takes a higher one.
+    pub fn highest_dead_letter_id(&self) -> u64 {
+        self.highest_dead_letter
+    }
+
     /// Folds `entry`, already admitted by [`admit_entry`](crate::admit_entry), into its run (or
     /// into the dead letters).
     pub fn apply(&mut self, entry: &Entry) {
         match entry {
             Entry::DeadLettered { id, letter } => {
+                self.highest_dead_letter = self.highest_dead_letter.max(*id);
                 self.dead_letters.insert(*id, letter.clone());
             }
             Entry::DeadLetterRemoved { id } => {
+                self.highest_dead_letter = self.highest_dead_letter.max(*id);
                 self.dead_letters.remove(id);
             }
             _ => self.apply_to_run(entry),

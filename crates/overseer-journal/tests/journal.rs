@@ -451,6 +451,7 @@ async fn dead_letters_outlive_a_reopen_and_leave_when_removed() {
         .map(|(id, letter)| (id, letter.decode::<String>().unwrap()))
         .collect();
     assert_eq!(letters, vec![(2, "second, again".to_string())]);
+    assert_eq!(reopened.highest_dead_letter_id(), 2);
 }
 
 #[tokio::test]
