@@ -59,6 +59,7 @@
 //   system/registry                          the agents by name
 //   system/agent_child, system/tree          an agent as a child; the tree from start to stop
 //   system                                   the entry point: the public handles
+//   saga                                     steps with compensations, run on a system
 mod actor;
 mod agent;
 mod agent_ref;
@@ -76,6 +77,7 @@ mod message;
 mod model;
 mod name;
 mod outcome;
+mod saga;
 mod settlement;
 mod shared;
 mod slot;
@@ -102,6 +104,7 @@ pub use name::AgentName;
 /// rules of `overseer-retry`, which the errors here are classified by.
 pub use overseer_retry as retry;
 pub use overseer_retry::{Classify, ErrorClass};
+pub use saga::{Saga, SagaBuilder, SagaContext, SagaError, SagaOutcome, SagaStep};
 pub use shared::StepDurability;
 pub use spec::AgentSpec;
 pub use system::{System, SystemBuilder, WeakSystem};

@@ -391,6 +391,11 @@ impl System {
         self.registry.shared.journal.as_ref()
     }
 
+    /// What every ask of the system reads (for the saga runner).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.registry.shared
+    }
+
     /// The system's dead-letter queue: the tasks given up on, to list, inspect, remove and
     /// redrive ([`DeadLetters`]); durable with a journal.
     pub fn dead_letters(&self) -> DeadLetters {

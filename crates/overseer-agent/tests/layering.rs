@@ -30,6 +30,7 @@ const LAYERS: &[&[&str]] = &[
     &["system/registry"],
     &["system/agent_child", "system/tree"],
     &["system"],
+    &["saga"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {
