@@ -341,17 +341,39 @@ impl LetterQueue {
     pub(crate) async fn push(
         &self,
         journal: Option<&Journal>,
-        mut letter: DeadLetter,
+        letter: DeadLetter,
         with: Vec<Entry>,
     ) -> Result<(DeadLetter, usize), DeadLetterError> {
+        let letter = self.numbered(letter);
+        self.write(journal, &letter, with).await?;
+        Ok((letter.clone(), self.insert(letter)))
+    }
+
+    /// `letter` with a new id and, if unset, when it was given up: to be journaled
+    /// ([`entry`](Self::entry)) and then [`insert`](Self::insert)ed.
+    pub(crate) fn numbered(&self, mut letter: DeadLetter) -> DeadLetter {
         letter.id = DeadLetterId(self.next.fetch_add(1, Ordering::Relaxed) + 1);
         if letter.given_up_at_ms == 0 {
             letter.given_up_at_ms = now_ms();
         }
-        self.write(journal, &letter, with).await?;
+        letter
+    }
+
+    /// The journal entry that records `letter`.
+    pub(crate) fn entry(letter: &DeadLetter) -> Result<Entry, DeadLetterError> {
+        let payload = Payload::encode(letter)
+            .map_err(|error| DeadLetterError::Encoding(error.to_string()))?;
+        Ok(Entry::DeadLettered {
+            id: letter.id.0,
+            letter: payload,
+        })
+    }
+
+    /// Queues `letter` (already journaled, if there is a journal). Returns the queue's size.
+    pub(crate) fn insert(&self, letter: DeadLetter) -> usize {
         let mut letters = self.lock();
-        letters.insert(letter.id, letter.clone());
-        Ok((letter, letters.len()))
+        letters.insert(letter.id, letter);
+        letters.len()
     }
 
     /// Replaces the letter of the same id (journaled first). Returns the queue's size.
@@ -364,9 +386,7 @@ impl LetterQueue {
             return Err(DeadLetterError::NotFound(letter.id));
         }
         self.write(journal, &letter, Vec::new()).await?;
-        let mut letters = self.lock();
-        letters.insert(letter.id, letter);
-        Ok(letters.len())
+        Ok(self.insert(letter))
     }
 
     /// Removes the letter `id` (journaled first). Returns it and the queue's size.
@@ -396,12 +416,7 @@ impl LetterQueue {
         let Some(journal) = journal else {
             return Ok(());
         };
-        let payload = Payload::encode(letter)
-            .map_err(|error| DeadLetterError::Encoding(error.to_string()))?;
-        with.push(Entry::DeadLettered {
-            id: letter.id.0,
-            letter: payload,
-        });
+        with.push(Self::entry(letter)?);
         append(journal, with).await
     }
 }

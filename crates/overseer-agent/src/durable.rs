@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::dead_letter::{DeadLetter, DeadLetterChange, FailedAttempt, LetterOrigin};
+use crate::dead_letter::{DeadLetter, DeadLetterChange, FailedAttempt, LetterOrigin, LetterQueue};
 use crate::error::{AgentError, StepError};
 use crate::shared::{Shared, StepDurability};
 use crate::usage::Usage;
@@ -256,15 +256,22 @@ impl DurableRun {
             .step(step.clone())
             .cost(cost)
             .origin(LetterOrigin::StepInDoubt { step_name });
-        let shared = &letters.shared;
-        let (letter, len) = shared
-            .dead_letters
-            .push(Some(&self.journal), letter, vec![entry])
+        let queue = &letters.shared.dead_letters;
+        let letter = queue.numbered(letter);
+        let lettered = LetterQueue::entry(&letter).map_err(|error| StepError::Encoding {
+            step: step.clone(),
+            message: error.to_string(),
+        })?;
+        // One append: the step is given up if and only if its letter is queued.
+        self.journal
+            .append(vec![entry, lettered], Durability::Sync)
             .await
-            .map_err(|error| StepError::Journal {
-                message: error.to_string(),
-            })?;
-        shared.publish_dead_letter(DeadLetterChange::Pushed, &letter, len);
+            .map(drop)
+            .map_err(|error| journal_error(&self.run, self.epoch, error))?;
+        let len = queue.insert(letter.clone());
+        letters
+            .shared
+            .publish_dead_letter(DeadLetterChange::Pushed, &letter, len);
         Ok(())
     }
 
