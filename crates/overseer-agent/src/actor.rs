@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use crate::agent::Agent;
 use crate::context::AgentContext;
-use crate::durable::DurableRun;
+use crate::durable::{DurableRun, LetterSource};
 use crate::error::{AgentError, AskError, StepError};
 use crate::message::AgentMsg;
 use crate::outcome::{finish_run, judge, settle, Ended, Handled};
@@ -406,6 +406,7 @@ impl<A: Agent> AgentActor<A> {
     ) -> Result<Judged<A::Output>, ExitReason> {
         // Until the handler has ended, the task goes back to the queue if this future is
         // dropped: the incarnation was killed with the task in flight.
+        let task_type = A::task_type(&task);
         let mut in_flight = InFlight {
             actor: self,
             settlement: context.settlement(),
@@ -414,7 +415,7 @@ impl<A: Agent> AgentActor<A> {
         let Some((durable, reply, _)) = in_flight.job.as_mut() else {
             return Err(ExitReason::Shutdown);
         };
-        let handled = match self.claim_run(durable, context).await {
+        let handled = match self.claim_run(durable, context, task_type).await {
             Err(error) => Some(Handled::Returned(Err(AgentError::step(error)))),
             Ok(()) => {
                 self.handle_task(agent, context, task, attempt.deadline, reply.as_mut())
@@ -472,6 +473,7 @@ impl<A: Agent> AgentActor<A> {
         &self,
         durable: &DurableJob<A>,
         context: &mut AgentContext,
+        task_type: &'static str,
     ) -> Result<(), StepError> {
         let Some(journal) = self.slot.shared.journal.clone() else {
             return Err(StepError::Journal {
@@ -489,7 +491,13 @@ impl<A: Agent> AgentActor<A> {
             0,
             self.slot.shared.step_durability,
         )
-        .await?;
+        .await?
+        .giving_up_to(LetterSource {
+            shared: Arc::clone(&self.slot.shared),
+            agent: self.slot.name.to_string(),
+            agent_type: std::any::type_name::<A>(),
+            task_type,
+        });
         context.begin_durable(run);
         Ok(())
     }

@@ -11,6 +11,8 @@ thread_local! {
 }
 
 /// Runs `work` with `ask` (of the agent at `path`) recorded as this thread's ask in progress.
+// Inlined: it wraps the admission of every governed ask (two thread-local accesses).
+#[inline]
 pub(crate) fn during_ask<T>(ask: EventId, path: Option<&ChildPath>, work: impl FnOnce() -> T) -> T {
     let previous = ASK_IN_PROGRESS.with(|slot| slot.replace(Some((ask, path.cloned()))));
     let result = work();

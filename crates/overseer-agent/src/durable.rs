@@ -7,11 +7,14 @@ use overseer_journal::{
     Durability, Effect, Entry, Epoch, IdempotencyKey, Journal, JournalError, Payload, Recorded,
     Refusal, ReplayCursor, RunId, Spent, StepDecision, StepId,
 };
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::dead_letter::{DeadLetter, DeadLetterChange, FailedAttempt, LetterOrigin, LetterQueue};
 use crate::error::{AgentError, StepError};
-use crate::shared::StepDurability;
+use crate::shared::{Shared, StepDurability};
 use crate::usage::Usage;
 
 /// The run an incarnation handles, from its claim to its end.
@@ -24,6 +27,25 @@ pub(crate) struct DurableRun {
     durability: StepDurability,
     /// What replayed steps had spent: already paid, reported apart.
     replayed: Usage,
+    /// Where a step given up goes, and the facts its letter names.
+    letters: Option<LetterSource>,
+}
+
+/// The dead-letter queue a durable run's steps in doubt go to, and who the run was asked of.
+pub(crate) struct LetterSource {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) agent: String,
+    pub(crate) agent_type: &'static str,
+    pub(crate) task_type: &'static str,
+}
+
+impl std::fmt::Debug for LetterSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LetterSource")
+            .field("agent", &self.agent)
+            .field("task_type", &self.task_type)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where a step stands once the journal has been asked about it.
@@ -57,7 +79,14 @@ impl DurableRun {
             cursor: ReplayCursor::new(path, ask),
             durability,
             replayed: Usage::default(),
+            letters: None,
         })
+    }
+
+    /// The run, whose steps given up go to `letters`'s dead-letter queue.
+    pub(crate) fn giving_up_to(mut self, letters: LetterSource) -> Self {
+        self.letters = Some(letters);
+        self
     }
 
     pub(crate) fn run(&self) -> &RunId {
@@ -185,7 +214,7 @@ impl DurableRun {
             step: step.clone(),
             reason: format!("an unsafe effect in doubt after a crash (key {key})"),
         };
-        if let Err(error) = self.append(entry, Durability::Sync).await {
+        if let Err(error) = self.dead_letter_entry(entry, &step).await {
             return error;
         }
         tracing::warn!(run = %self.run, %step, %key, "durable run: an unsafe effect in doubt went to the dead letters");
@@ -194,6 +223,56 @@ impl DurableRun {
             step,
             key: key.to_string(),
         }
+    }
+
+    /// Journals `entry` (a step given up) and, with a queue to give up to, the step's dead
+    /// letter in the same append, then queues the letter.
+    async fn dead_letter_entry(&self, entry: Entry, step: &StepId) -> Result<(), StepError> {
+        let Some(letters) = &self.letters else {
+            return self.append(entry, Durability::Sync).await;
+        };
+        let Entry::StepDeadLettered { reason, .. } = &entry else {
+            return self.append(entry, Durability::Sync).await;
+        };
+        let found = self.journal.with_run(&self.run, |record| {
+            record.map(|record| (record.input.clone(), Usage::from(record.spent())))
+        });
+        let Some((input, cost)) = found else {
+            return self.append(entry, Durability::Sync).await;
+        };
+        let step_name = self
+            .journal
+            .with_run(&self.run, |record| {
+                record.and_then(|r| r.step(step).map(|s| s.name.clone()))
+            })
+            .unwrap_or_default();
+        let letter = DeadLetter::new(letters.agent.clone(), letters.task_type, input)
+            .agent_type(letters.agent_type)
+            .attempt(FailedAttempt::new(
+                overseer_retry::ErrorClass::ReplayUnsafe,
+                reason.clone(),
+            ))
+            .run(self.run.clone())
+            .step(step.clone())
+            .cost(cost)
+            .origin(LetterOrigin::StepInDoubt { step_name });
+        let queue = &letters.shared.dead_letters;
+        let letter = queue.numbered(letter);
+        let lettered = LetterQueue::entry(&letter).map_err(|error| StepError::Encoding {
+            step: step.clone(),
+            message: error.to_string(),
+        })?;
+        // One append: the step is given up if and only if its letter is queued.
+        self.journal
+            .append(vec![entry, lettered], Durability::Sync)
+            .await
+            .map(drop)
+            .map_err(|error| journal_error(&self.run, self.epoch, error))?;
+        let len = queue.insert(letter.clone());
+        letters
+            .shared
+            .publish_dead_letter(DeadLetterChange::Pushed, &letter, len);
+        Ok(())
     }
 
     /// Records the run's end.

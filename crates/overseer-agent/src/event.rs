@@ -31,6 +31,7 @@ use overseer_budget::{BudgetWarning, TripReport};
 use overseer_supervisor::{ChildPath, EventId, LifecycleEvent};
 use serde::{Deserialize, Serialize};
 
+use crate::dead_letter::DeadLetterEvent;
 use crate::name::AgentName;
 use crate::usage::Usage;
 
@@ -49,6 +50,8 @@ pub enum SystemEvent {
     KillSwitchTripped(KillSwitchEvent),
     /// A circuit breaker changed state.
     Breaker(BreakerEvent),
+    /// The dead-letter queue changed (a letter pushed, updated or removed), with its size.
+    DeadLetter(DeadLetterEvent),
 }
 
 impl SystemEvent {
@@ -60,6 +63,7 @@ impl SystemEvent {
             Self::BudgetWarning(event) => event.id,
             Self::KillSwitchTripped(event) => event.id,
             Self::Breaker(event) => event.id,
+            Self::DeadLetter(event) => event.id,
         }
     }
 
@@ -71,6 +75,7 @@ impl SystemEvent {
             Self::BudgetWarning(event) => event.caused_by,
             Self::KillSwitchTripped(event) => event.caused_by,
             Self::Breaker(event) => event.caused_by,
+            Self::DeadLetter(event) => event.caused_by,
         }
     }
 
@@ -82,6 +87,7 @@ impl SystemEvent {
             Self::BudgetWarning(event) => event.elapsed,
             Self::KillSwitchTripped(event) => event.elapsed,
             Self::Breaker(event) => event.elapsed,
+            Self::DeadLetter(event) => event.elapsed,
         }
     }
 
@@ -94,6 +100,7 @@ impl SystemEvent {
             Self::BudgetWarning(event) => event.path.as_ref(),
             Self::KillSwitchTripped(event) => event.path.as_ref(),
             Self::Breaker(event) => event.path.as_ref(),
+            Self::DeadLetter(event) => event.path.as_ref(),
         }
     }
 }
@@ -138,6 +145,11 @@ impl fmt::Display for SystemEvent {
             Self::KillSwitchTripped(event) => {
                 write!(f, "kill switch tripped: {}", event.report.reason)
             }
+            Self::DeadLetter(event) => write!(
+                f,
+                "dead letter {} {:?} ({}/{}): {} in the queue",
+                event.letter, event.change, event.agent, event.task_type, event.queue_len
+            ),
         }
     }
 }

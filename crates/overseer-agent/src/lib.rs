@@ -43,6 +43,7 @@
 // they import one another without a circle (`tests/layering.rs` checks it).
 //
 //   name, usage, cause, tasks, injected_mark, message, lifecycle    leaves
+//   dead_letter                              a task given up on, and the queue that holds it
 //   error, event, model                      errors, events, a model client
 //   shared                                   what every ask of one system reads
 //   settlement, durable                      settling what admitting an ask took; a durable run
@@ -54,14 +55,18 @@
 //   actor                                    the agent side of an ask
 //   agent_ref                                the caller side of an ask
 //   durable_ask                              the caller side of an ask of a durable run
+//   dead_letters                             the dead-letter queue as its users hold it
 //   system/registry                          the agents by name
 //   system/agent_child, system/tree          an agent as a child; the tree from start to stop
 //   system                                   the entry point: the public handles
+//   saga                                     steps with compensations, run on a system
 mod actor;
 mod agent;
 mod agent_ref;
 mod cause;
 mod context;
+mod dead_letter;
+mod dead_letters;
 mod durable;
 mod durable_ask;
 mod error;
@@ -72,6 +77,7 @@ mod message;
 mod model;
 mod name;
 mod outcome;
+mod saga;
 mod settlement;
 mod shared;
 mod slot;
@@ -83,6 +89,11 @@ mod usage;
 pub use agent::Agent;
 pub use agent_ref::{AgentRef, Answered};
 pub use context::{AgentContext, Reconciled};
+pub use dead_letter::{
+    DeadLetter, DeadLetterChange, DeadLetterError, DeadLetterEvent, DeadLetterId, FailedAttempt,
+    LetterOrigin,
+};
+pub use dead_letters::{DeadLetters, RedriveError};
 pub use error::{AgentError, AskError, StepError, SystemError};
 pub use event::{
     AskEvent, AskOutcome, BreakerEvent, BudgetWarningEvent, KillSwitchEvent, SystemEvent,
@@ -93,6 +104,7 @@ pub use name::AgentName;
 /// rules of `overseer-retry`, which the errors here are classified by.
 pub use overseer_retry as retry;
 pub use overseer_retry::{Classify, ErrorClass};
+pub use saga::{Saga, SagaBuilder, SagaContext, SagaError, SagaOutcome, SagaStep};
 pub use shared::StepDurability;
 pub use spec::AgentSpec;
 pub use system::{System, SystemBuilder, WeakSystem};

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use overseer_journal::{Durability, Effect, Journal, RunId};
 
+use crate::dead_letter::{DeadLetter, DeadLetterChange, DeadLetterEvent, LetterQueue};
 use crate::error::AskError;
 use crate::event::{BreakerEvent, EventMeta, KillSwitchEvent, SystemEvent};
 use crate::usage::Usage;
@@ -53,6 +54,8 @@ pub(crate) struct Shared {
     /// Reservations held for unfinished runs' intents without a result, found in the journal
     /// when the system was built, until each run is taken up again.
     held_reservations: DashMap<RunId, Reservation>,
+    /// The tasks given up on, journaled when there is a journal.
+    pub(crate) dead_letters: LetterQueue,
 }
 
 /// The options a [`Shared`] is made from (checked by the system's builder).
@@ -89,6 +92,7 @@ impl Shared {
             step_durability: options.step_durability,
             live_runs: DashMap::new(),
             held_reservations: DashMap::new(),
+            dead_letters: LetterQueue::default(),
         }
     }
 
@@ -97,6 +101,12 @@ impl Shared {
     /// intents without a result reserved is reserved again until the run is taken up. So a new
     /// process admits asks against what was really spent, across the crash.
     pub(crate) fn restore_from_journal(&self) {
+        if let Some(journal) = &self.journal {
+            let letters = self
+                .dead_letters
+                .restore(journal.dead_letters(), journal.highest_dead_letter_id());
+            tracing::info!(letters, "dead letters: restored from the journal");
+        }
         let (Some(journal), Some(budget)) = (&self.journal, &self.budget) else {
             return;
         };
@@ -311,6 +321,21 @@ impl Shared {
         match self.trip_event.get() {
             Some(&(trip, cause)) if cause != Some(ask) => Some(trip),
             _ => None,
+        }
+    }
+
+    /// Publishes a change of the dead-letter queue: `letter` was `change`d, leaving `queue_len`.
+    pub(crate) fn publish_dead_letter(
+        &self,
+        change: DeadLetterChange,
+        letter: &DeadLetter,
+        queue_len: usize,
+    ) {
+        tracing::warn!(letter = %letter.id, agent = %letter.agent, task_type = %letter.task_type, change = ?change, queue_len, "dead letters: the queue changed");
+        if self.has_subscribers() {
+            let mut event = DeadLetterEvent::new(self.ids.next(), change, letter, queue_len);
+            event.elapsed = Instant::now().saturating_duration_since(self.epoch);
+            self.publish(SystemEvent::DeadLetter(event));
         }
     }
 

@@ -21,6 +21,7 @@ use self::agent_child::{agent_child, check};
 use self::registry::Registry;
 use crate::agent::Agent;
 use crate::agent_ref::AgentRef;
+use crate::dead_letters::DeadLetters;
 use crate::error::{AskError, SystemError};
 use crate::event::SystemEvent;
 use crate::shared::{Shared, SharedOptions, StepDurability};
@@ -388,6 +389,17 @@ impl System {
     /// The journal of this system's durable runs, if any.
     pub fn journal(&self) -> Option<&Journal> {
         self.registry.shared.journal.as_ref()
+    }
+
+    /// What every ask of the system reads (for the saga runner).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.registry.shared
+    }
+
+    /// The system's dead-letter queue: the tasks given up on, to list, inspect, remove and
+    /// redrive ([`DeadLetters`]); durable with a journal.
+    pub fn dead_letters(&self) -> DeadLetters {
+        DeadLetters::new(Arc::clone(&self.registry.shared))
     }
 
     /// A handle to this system that does not keep it alive: what an agent of the system that

@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
         "message",
         "lifecycle",
     ],
+    &["dead_letter"],
     &["error", "event", "model"],
     &["shared"],
     &["settlement", "durable"],
@@ -25,9 +26,11 @@ const LAYERS: &[&[&str]] = &[
     &["actor"],
     &["agent_ref"],
     &["durable_ask"],
+    &["dead_letters"],
     &["system/registry"],
     &["system/agent_child", "system/tree"],
     &["system"],
+    &["saga"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -244,11 +244,26 @@ pub enum Entry {
         /// How it ended.
         outcome: Recorded,
     },
+    /// A task given up went to the system's dead-letter queue, or a letter already there was
+    /// updated (a redrive that failed again): the letter `id` is now `letter`. Belongs to no run
+    /// (the letter names its run, if it had one), so it is never fenced.
+    DeadLettered {
+        /// The letter's id, unique within the journal.
+        id: u64,
+        /// The letter, as the agent layer writes it.
+        letter: Payload,
+    },
+    /// The dead letter `id` left the queue (removed, or redriven with success).
+    DeadLetterRemoved {
+        /// The letter's id.
+        id: u64,
+    },
 }
 
 impl Entry {
-    /// The run the entry belongs to.
-    pub fn run(&self) -> &RunId {
+    /// The run the entry belongs to; `None` for the entries of the dead-letter queue, which
+    /// belong to the system.
+    pub fn run(&self) -> Option<&RunId> {
         match self {
             Self::RunStarted { run, .. }
             | Self::RunClaimed { run, .. }
@@ -256,7 +271,8 @@ impl Entry {
             | Self::StepCompleted { run, .. }
             | Self::StepDeadLettered { run, .. }
             | Self::SignalDelivered { run, .. }
-            | Self::RunFinished { run, .. } => run,
+            | Self::RunFinished { run, .. } => Some(run),
+            Self::DeadLettered { .. } | Self::DeadLetterRemoved { .. } => None,
         }
     }
 
@@ -267,9 +283,11 @@ impl Entry {
             | Self::StepCompleted { epoch, .. }
             | Self::StepDeadLettered { epoch, .. }
             | Self::RunFinished { epoch, .. } => Some(*epoch),
-            Self::RunStarted { .. } | Self::RunClaimed { .. } | Self::SignalDelivered { .. } => {
-                None
-            }
+            Self::RunStarted { .. }
+            | Self::RunClaimed { .. }
+            | Self::SignalDelivered { .. }
+            | Self::DeadLettered { .. }
+            | Self::DeadLetterRemoved { .. } => None,
         }
     }
 
@@ -283,6 +301,8 @@ impl Entry {
             Self::StepDeadLettered { .. } => "step_dead_lettered",
             Self::SignalDelivered { .. } => "signal_delivered",
             Self::RunFinished { .. } => "run_finished",
+            Self::DeadLettered { .. } => "dead_lettered",
+            Self::DeadLetterRemoved { .. } => "dead_letter_removed",
         }
     }
 }

@@ -74,6 +74,7 @@ pub enum Refusal {
 /// | `RunClaimed` | the run is unknown or finished, or the epoch is not the next one |
 /// | `StepIntent`, `StepCompleted`, `StepDeadLettered`, `RunFinished` | the run is unknown; its writer's epoch is not the one holding the run ([`Stale`](Refusal::Stale), even once the run has finished); the run has finished; a second result of one step |
 /// | `SignalDelivered` | the run is unknown or finished |
+/// | `DeadLettered`, `DeadLetterRemoved` | never: they belong to no run (`head` is returned as it is, or an open head for `None`) |
 ///
 /// ```
 /// use overseer_journal::{admit_entry, Entry, Epoch, Refusal, RunHead, RunId};
@@ -97,7 +98,12 @@ pub fn admit_entry(
     entry: &Entry,
     step_completed: bool,
 ) -> Result<RunHead, Refusal> {
-    let run = entry.run();
+    let Some(run) = entry.run() else {
+        return Ok(head.unwrap_or(RunHead {
+            epoch: None,
+            finished: false,
+        }));
+    };
     if let Entry::RunStarted { .. } = entry {
         return match head {
             Some(RunHead {
@@ -141,13 +147,17 @@ pub fn admit_entry(
             })
         }
         Entry::SignalDelivered { .. } => Ok(head),
-        _ => admit_fenced(head, entry, step_completed),
+        _ => admit_fenced(run, head, entry, step_completed),
     }
 }
 
 /// An entry written by the incarnation holding the run.
-fn admit_fenced(head: RunHead, entry: &Entry, step_completed: bool) -> Result<RunHead, Refusal> {
-    let run = entry.run();
+fn admit_fenced(
+    run: &RunId,
+    head: RunHead,
+    entry: &Entry,
+    step_completed: bool,
+) -> Result<RunHead, Refusal> {
     match entry {
         Entry::StepCompleted { step, .. } if step_completed => Err(Refusal::StepAlreadyCompleted {
             run: run.clone(),

@@ -321,6 +321,22 @@ impl Journal {
         self.with_run(run, |record| admit_run(record, asked, now_ms, retention))
     }
 
+    /// The dead letters the journal holds (journaled with [`Entry::DeadLettered`] and not
+    /// removed since), by id: what a restarted process puts back in its dead-letter queue.
+    pub fn dead_letters(&self) -> Vec<(u64, crate::Payload)> {
+        let index = self.shared.index();
+        index
+            .dead_letters()
+            .map(|(id, letter)| (id, letter.clone()))
+            .collect()
+    }
+
+    /// The highest dead-letter id journaled, removed since or not (0 if none): a restarted
+    /// process numbers its new letters after it.
+    pub fn highest_dead_letter_id(&self) -> u64 {
+        self.shared.index().highest_dead_letter_id()
+    }
+
     /// Runs that have not finished, oldest first: what a restarted process resumes.
     pub fn unfinished(&self) -> Vec<RunId> {
         let index = self.shared.index();
@@ -348,13 +364,15 @@ fn replay_records(records: &[Vec<u8>]) -> Result<(Index, u64, bool), JournalErro
                 })
             }
         };
-        let head = index.head(entry.run());
-        let completed = step_of(&entry)
-            .is_some_and(|step| index.run(entry.run()).is_some_and(|r| r.is_completed(step)));
-        admit_entry(head, &entry, completed).map_err(|refusal| JournalError::Corrupt {
-            position: position as u64,
-            reason: refusal.to_string(),
-        })?;
+        if let Some(run) = entry.run() {
+            let head = index.head(run);
+            let completed = step_of(&entry)
+                .is_some_and(|step| index.run(run).is_some_and(|r| r.is_completed(step)));
+            admit_entry(head, &entry, completed).map_err(|refusal| JournalError::Corrupt {
+                position: position as u64,
+                reason: refusal.to_string(),
+            })?;
+        }
         index.apply(&entry);
     }
     Ok((index, records.len() as u64, false))

@@ -155,7 +155,9 @@ impl RunRecord {
                 self.signals.insert(name.clone(), value.clone());
             }
             Entry::RunFinished { outcome, .. } => self.outcome = Some(outcome.clone()),
-            Entry::RunStarted { .. } => {}
+            Entry::RunStarted { .. }
+            | Entry::DeadLettered { .. }
+            | Entry::DeadLetterRemoved { .. } => {}
         }
     }
 
@@ -172,10 +174,13 @@ impl RunRecord {
     }
 }
 
-/// Every run of a journal, folded from its entries.
+/// Every run of a journal, folded from its entries, and the dead letters it holds.
 #[derive(Debug, Default, Clone)]
 pub struct Index {
     runs: HashMap<RunId, RunRecord>,
+    dead_letters: BTreeMap<u64, Payload>,
+    /// The highest dead-letter id ever journaled, removed or not: ids are never reused.
+    highest_dead_letter: u64,
 }
 
 impl Index {
@@ -206,11 +211,37 @@ impl Index {
         self.runs.is_empty()
     }
 
-    /// Folds `entry`, already admitted by [`admit_entry`](crate::admit_entry), into its run.
+    /// The dead letters journaled and not removed, by id (lowest first).
+    pub fn dead_letters(&self) -> impl Iterator<Item = (u64, &Payload)> {
+        self.dead_letters.iter().map(|(id, letter)| (*id, letter))
+    }
+
+    /// The highest dead-letter id journaled, removed since or not (0 if none): a new letter
+    /// takes a higher one.
+    pub fn highest_dead_letter_id(&self) -> u64 {
+        self.highest_dead_letter
+    }
+
+    /// Folds `entry`, already admitted by [`admit_entry`](crate::admit_entry), into its run (or
+    /// into the dead letters).
     pub fn apply(&mut self, entry: &Entry) {
+        match entry {
+            Entry::DeadLettered { id, letter } => {
+                self.highest_dead_letter = self.highest_dead_letter.max(*id);
+                self.dead_letters.insert(*id, letter.clone());
+            }
+            Entry::DeadLetterRemoved { id } => {
+                self.highest_dead_letter = self.highest_dead_letter.max(*id);
+                self.dead_letters.remove(id);
+            }
+            _ => self.apply_to_run(entry),
+        }
+    }
+
+    fn apply_to_run(&mut self, entry: &Entry) {
         if let Some(record) = RunRecord::started(entry) {
             self.runs.insert(record.run.clone(), record);
-        } else if let Some(record) = self.runs.get_mut(entry.run()) {
+        } else if let Some(record) = entry.run().and_then(|run| self.runs.get_mut(run)) {
             record.apply(entry);
         }
     }

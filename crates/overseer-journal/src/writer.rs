@@ -343,7 +343,14 @@ impl Staged {
         let mut trial = Staged::default();
         let mut encoded = Vec::with_capacity(new.len());
         for entry in &new {
-            let run = entry.run();
+            let Some(run) = entry.run() else {
+                // The dead-letter queue's entries belong to no run: nothing to check.
+                encoded.push(
+                    serde_json::to_vec(entry)
+                        .map_err(|error| JournalError::Encode(error.to_string()))?,
+                );
+                continue;
+            };
             let head = trial
                 .heads
                 .get(run)

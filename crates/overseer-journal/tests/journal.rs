@@ -411,3 +411,62 @@ async fn an_async_append_is_made_durable_when_the_writer_is_idle() {
     assert_eq!(storage.syncs(), 1);
     assert_eq!(storage.len(), 1);
 }
+
+fn dead_lettered(id: u64, text: &str) -> Entry {
+    Entry::DeadLettered {
+        id,
+        letter: Payload::encode(text).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn dead_letters_outlive_a_reopen_and_leave_when_removed() {
+    let storage = MemStorage::new();
+    let journal = open(storage.clone());
+    journal
+        .append(
+            vec![dead_lettered(1, "first"), dead_lettered(2, "second")],
+            Durability::Sync,
+        )
+        .await
+        .unwrap();
+    journal
+        .append(vec![Entry::DeadLetterRemoved { id: 1 }], Durability::Sync)
+        .await
+        .unwrap();
+    // A redrive that failed again replaces the letter under the same id.
+    journal
+        .append(vec![dead_lettered(2, "second, again")], Durability::Sync)
+        .await
+        .unwrap();
+    journal.close().await.unwrap();
+
+    let (reopened, opened) = Journal::open(storage.reopen(), JournalConfig::default()).unwrap();
+    assert_eq!(opened.records, 4);
+    assert_eq!(opened.runs, 0, "a dead letter is no run");
+    assert!(opened.unfinished.is_empty());
+    let letters: Vec<_> = reopened
+        .dead_letters()
+        .into_iter()
+        .map(|(id, letter)| (id, letter.decode::<String>().unwrap()))
+        .collect();
+    assert_eq!(letters, vec![(2, "second, again".to_string())]);
+    assert_eq!(reopened.highest_dead_letter_id(), 2);
+}
+
+#[tokio::test]
+async fn dead_letters_and_runs_share_one_append() {
+    let storage = MemStorage::new();
+    let journal = open(storage.clone());
+    journal
+        .append(
+            vec![started("r"), dead_lettered(7, "of r")],
+            Durability::Sync,
+        )
+        .await
+        .unwrap();
+    assert_eq!(journal.unfinished(), vec![run("r")]);
+    assert_eq!(journal.dead_letters().len(), 1);
+    let json = String::from_utf8(storage.reopen().load().unwrap().records[1].clone()).unwrap();
+    assert_eq!(json, r#"{"dead_lettered":{"id":7,"letter":"of r"}}"#);
+}

@@ -33,6 +33,7 @@
 //! | `overseer_budget_limit` | gauge | `dimension` | the process limit; absent for an unlimited dimension |
 //! | `overseer_budget_warnings_total` | counter | `scope`, `dimension`, `tier` | budget warning tiers reached |
 //! | `overseer_kill_switch_tripped` | gauge | | 1 once the kill switch has tripped, else 0 |
+//! | `overseer_dead_letters` | gauge | | tasks in the dead-letter queue (`System::dead_letters`), set on each push and removal; alert when it passes 100 |
 //! | `overseer_observe_events_lagged_total` | counter | | events the recorder missed because it fell behind |
 //!
 //! Budget and breaker gauges exist only when the system has a budget or breakers; they are

@@ -45,6 +45,8 @@ pub mod names {
     pub const BUDGET_WARNINGS: &str = "overseer_budget_warnings_total";
     /// Gauge: 1 once the kill switch has tripped, else 0.
     pub const KILL_SWITCH_TRIPPED: &str = "overseer_kill_switch_tripped";
+    /// Gauge: tasks in the dead-letter queue, set on each push, update and removal.
+    pub const DEAD_LETTERS: &str = "overseer_dead_letters";
     /// Counter: events the recorder missed because it fell behind the stream.
     pub const EVENTS_LAGGED: &str = "overseer_observe_events_lagged_total";
 }
@@ -320,6 +322,13 @@ impl EventMetrics {
                     increment(names::BREAKER_TRANSITIONS, with_to, 1),
                 ]
             }
+            SystemEvent::DeadLetter(changed) => {
+                vec![set(
+                    names::DEAD_LETTERS,
+                    Vec::new(),
+                    changed.queue_len as f64,
+                )]
+            }
             _ => Vec::new(),
         }
     }
@@ -486,6 +495,25 @@ mod tests {
                 ]),
                 1
             ))
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_event_sets_the_queue_size() {
+        let letter = overseer_agent::DeadLetter::new(
+            "writer",
+            "draft",
+            overseer_journal::Payload::encode("task").unwrap(),
+        );
+        let event = SystemEvent::DeadLetter(overseer_agent::DeadLetterEvent::new(
+            event_id(),
+            overseer_agent::DeadLetterChange::Pushed,
+            &letter,
+            101,
+        ));
+        assert_eq!(
+            EventMetrics::new().updates(&event),
+            vec![set(names::DEAD_LETTERS, Vec::new(), 101.0)]
         );
     }
 
