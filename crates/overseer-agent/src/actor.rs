@@ -23,7 +23,7 @@ use crate::error::{AgentError, AskError, StepError};
 use crate::message::AgentMsg;
 use crate::outcome::{finish_run, judge, settle, settle_admission, Ended, Handled};
 use crate::settlement::Settlement;
-use crate::slot::{Answer, DurableJob, Job, ParkAttempt, Reply, Slot};
+use crate::slot::{Answer, DurableJob, Job, JobExtras, ParkAttempt, Reply, Slot};
 use crate::spec::Factory;
 
 pub(crate) struct AgentActor<A: Agent> {
@@ -249,9 +249,9 @@ impl<A: Agent> AgentActor<A> {
         let Some(started) = self.begin(&mut job, context) else {
             return Ok(more);
         };
-        // A task of a durable run takes its own (boxed) path: `Err`, the task went back to be
-        // replayed by the next incarnation.
-        if let Some(durable) = job.durable.take() {
+        // A task with extras (of a durable run, or a retry with feedback) takes its own (boxed)
+        // path: `Err`, the task went back to be replayed by the next incarnation.
+        if let Some(extras) = job.extras.take() {
             let attempt = Attempt {
                 deadline: job.deadline,
                 asked_at: job.asked_at,
@@ -259,7 +259,7 @@ impl<A: Agent> AgentActor<A> {
                 started: started.at,
                 crashed: false,
             };
-            let run = self.durable_run(agent, context, durable, job.task, &mut job.reply, attempt);
+            let run = self.extras_run(agent, context, extras, job.task, &mut job.reply, attempt);
             let judged = run.await?;
             let ended = Ended {
                 id: job.id,
@@ -378,20 +378,39 @@ impl<A: Agent> AgentActor<A> {
         }
     }
 
-    /// [`run_durable`](Self::run_durable)'s future, boxed and built out of line: a plain
-    /// task's [`run`](Self::run) holds one pointer for it and none of its code.
+    /// The future of a task with extras, boxed and built out of line: a plain task's
+    /// [`run`](Self::run) holds one pointer for it and none of its code. The handler sees the
+    /// previous attempt's failure while it runs; a task of a durable run goes through
+    /// [`run_durable`](Self::run_durable).
     #[cold]
     #[inline(never)]
-    fn durable_run<'a>(
+    fn extras_run<'a>(
         &'a self,
         agent: &'a mut A,
         context: &'a mut AgentContext,
-        durable: Box<DurableJob<A>>,
+        extras: Box<JobExtras<A>>,
         task: A::Task,
         reply: &'a mut Option<Reply<A::Output>>,
         attempt: Attempt,
     ) -> BoxFuture<'a, Result<Judged<A::Output>, ExitReason>> {
-        Box::pin(self.run_durable(agent, context, durable, task, reply, attempt))
+        Box::pin(async move {
+            let JobExtras { durable, feedback } = *extras;
+            context.set_feedback(feedback);
+            let judged = match durable {
+                Some(durable) => {
+                    self.run_durable(agent, context, durable, task, reply, attempt)
+                        .await
+                }
+                None => {
+                    let handled = self
+                        .handle_task(agent, context, task, attempt.deadline, reply.as_mut())
+                        .await;
+                    Ok(self.judge_handled(handled, attempt.deadline, attempt.asked_at))
+                }
+            };
+            context.set_feedback(None);
+            judged
+        })
     }
 
     /// [`run`](Self::run)'s middle for a task of a durable run: the run is claimed by this
@@ -477,6 +496,7 @@ impl<A: Agent> AgentActor<A> {
             &path,
             0,
             self.slot.shared.step_durability,
+            durable.retryable,
         )
         .await?;
         context.begin_durable(run);
@@ -567,7 +587,10 @@ impl<A: Agent> AgentActor<A> {
             asked_at: attempt.asked_at,
             settlement: readmitted,
             id: attempt.id,
-            durable: Some(durable),
+            extras: Some(Box::new(JobExtras {
+                durable: Some(durable),
+                feedback: context.take_feedback(),
+            })),
         });
         Ok(())
     }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::{BoxFuture, Either};
 use overseer_budget::{Refusal, Reservation};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -17,7 +18,10 @@ use crate::error::AskError;
 use crate::event::{BudgetWarningEvent, SystemEvent};
 use crate::name::AgentName;
 use crate::settlement::Settlement;
-use crate::slot::{Answer, Job, JobPart, Slot};
+use crate::feedback::Feedback;
+use crate::retry_loop::{Attempts, Tried};
+use crate::retry_plan::RetryPlan;
+use crate::slot::{Answer, Attempted, Job, JobPart, Slot};
 
 /// A cheap, cloneable, typed handle to an agent, looked up by name from a running
 /// [`System`](crate::System). It keeps working across restarts: asks go to the agent's queue,
@@ -146,7 +150,56 @@ impl<A: Agent> AgentRef<A> {
         task: A::Task,
         timeout: Duration,
     ) -> impl std::future::Future<Output = Result<A::Output, AskError>> + Send + '_ {
-        self.ask_traced(task, timeout, ())
+        match &self.slot.classifier.retry {
+            // No retry policy: the plain path, as it was.
+            None => Either::Left(self.ask_traced(task, timeout, ())),
+            Some(plan) => Either::Right(self.ask_retried(task, timeout, plan)),
+        }
+    }
+
+    /// An ask under the agent's retry policies: boxed and out of line, so that a plain ask
+    /// holds one pointer for it and none of its code.
+    #[cold]
+    #[inline(never)]
+    fn ask_retried<'a>(
+        &'a self,
+        task: A::Task,
+        timeout: Duration,
+        plan: &'a RetryPlan<A>,
+    ) -> BoxFuture<'a, Result<A::Output, AskError>> {
+        let policy = plan.policy_for(A::task_type(&task));
+        let deadline = overseer_supervisor::deadline_after(Instant::now(), timeout);
+        Box::pin(async move {
+            let run = Attempts {
+                policy,
+                deadline,
+                timeout,
+                first_deposits: true,
+                retry_invalid_output: false,
+            };
+            self.attempts(task, run, Some(plan.copy), None).await.result
+        })
+    }
+
+    /// Asks `task` under `run`'s policy (copied by `copy` for each attempt but the last; tried
+    /// once without it), the failure of the attempt before fed to the next (`feedback` to the
+    /// first), and reports every attempt.
+    pub(crate) async fn attempts(
+        &self,
+        task: A::Task,
+        run: Attempts<'_>,
+        copy: Option<fn(&A::Task) -> A::Task>,
+        feedback: Option<Feedback>,
+    ) -> Tried<A::Output> {
+        crate::retry_loop::run_attempts(self.slot(), run, task, copy, feedback, move |attempt| {
+            let part = Attempted {
+                id: attempt.id,
+                durable: None,
+                feedback: attempt.feedback,
+            };
+            self.ask_traced(attempt.task, attempt.timeout, part)
+        })
+        .await
     }
 
     /// An ask with its tracing span and its event: the body of every ask.
@@ -169,7 +222,10 @@ impl<A: Agent> AgentRef<A> {
             model = tracing::field::Empty,
         );
         let asked_at = Instant::now();
-        let id = self.slot.shared.ids.next();
+        let id = match durable.preassigned_id() {
+            Some(id) => id,
+            None => self.slot.shared.ids.next(),
+        };
         let round_trip = self.round_trip(task, id, asked_at, timeout, durable);
         // Without a subscriber the span is disabled: skip the wrapper's cost.
         let answer = if span.is_disabled() {
@@ -203,73 +259,9 @@ impl<A: Agent> AgentRef<A> {
             asked_at,
             settlement,
             id,
-            durable: None,
+            extras: None,
         });
         Ok(())
-    }
-
-    /// Asks this agent, and if it cannot take the task, asks each alternate in turn (agents of
-    /// the same type that handle the same tasks), all within one deadline: the default
-    /// deadline of this agent, measured from this call. The answer says which agent
-    /// answered.
-    ///
-    /// It falls back only on the errors of [`AskError::may_fall_back`]: the task was refused
-    /// before it reached a handler (an open breaker, an agent restarting, stopped or not in
-    /// the tree, the agent's own budget) or its handler declined it with a task failure
-    /// ([`AskError::Failed`]). A timeout or a crash is returned as it is, without re-sending
-    /// the task: it may have had effects, and a task that crashed one agent may crash the
-    /// next. A system-wide refusal (shut down, kill switch, the process budget) is returned
-    /// at once.
-    ///
-    /// # Errors
-    /// The first error that does not fall back; if every agent was tried, the last error; an
-    /// [`AskError::Timeout`] if the deadline passed before an alternate could be asked. Each
-    /// error is one [`ask`](Self::ask) can return.
-    ///
-    /// # Cancel safety
-    /// Dropping the future gives up the ask in progress, as dropping [`ask`](Self::ask)'s
-    /// does (a task still queued never runs; a handler already running runs on, uncounted);
-    /// no alternate is asked after that.
-    ///
-    /// # Panics
-    /// As [`ask`](Self::ask).
-    pub async fn ask_with_fallback(
-        &self,
-        task: A::Task,
-        alternates: &[AgentRef<A>],
-    ) -> Result<Answered<A::Output>, AskError>
-    where
-        A::Task: Clone,
-    {
-        let timeout = self.default_timeout();
-        let deadline = overseer_supervisor::deadline_after(Instant::now(), timeout);
-        let mut last_error = None;
-        for agent in std::iter::once(self).chain(alternates) {
-            if let Some(error) = &last_error {
-                tracing::debug!(agent = %agent.name(), error = %error, "falling back");
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(AskError::Timeout {
-                    agent: agent.name().clone(),
-                    after: timeout,
-                });
-            }
-            match agent.ask_within(task.clone(), left).await {
-                Ok(output) => {
-                    return Ok(Answered {
-                        by: agent.name().clone(),
-                        output,
-                    })
-                }
-                Err(error) if error.may_fall_back() => last_error = Some(error),
-                Err(error) => return Err(error),
-            }
-        }
-        // Never `None`: the chain holds this agent.
-        Err(last_error.unwrap_or(AskError::UnknownAgent {
-            name: self.name().to_string(),
-        }))
     }
 
     /// The admission checks before a task is queued, in order: the system is open (kill
@@ -364,7 +356,7 @@ impl<A: Agent> AgentRef<A> {
             asked_at,
             settlement: settlement.clone(),
             id,
-            durable: durable.into_durable(),
+            extras: durable.into_extras(),
         });
         let unanswered = match tokio::time::timeout_at(deadline, &mut answer).await {
             Ok(Ok(answered)) => return answered,
@@ -460,7 +452,8 @@ impl<A: Agent> AgentRef<A> {
     }
 }
 
-/// An output and the agent that produced it (see [`AgentRef::ask_with_fallback`]).
+/// An output and the agent that produced it (see [`AgentRef::ask_with_fallback`] and
+/// [`AgentRef::ask_escalating`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Answered<O> {

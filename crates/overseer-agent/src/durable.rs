@@ -7,6 +7,7 @@ use overseer_journal::{
     Durability, Effect, Entry, Epoch, IdempotencyKey, Journal, JournalError, Payload, Recorded,
     Refusal, ReplayCursor, RunId, Spent, StepDecision, StepId,
 };
+use overseer_retry::Classify;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -24,6 +25,9 @@ pub(crate) struct DurableRun {
     durability: StepDurability,
     /// What replayed steps had spent: already paid, reported apart.
     replayed: Usage,
+    /// Whether a retry policy may retry this attempt: a retryable failure of a step is then
+    /// not journaled (the retry takes the step again instead of replaying the failure).
+    retryable: bool,
 }
 
 /// Where a step stands once the journal has been asked about it.
@@ -45,6 +49,7 @@ impl DurableRun {
         path: &str,
         ask: u32,
         durability: StepDurability,
+        retryable: bool,
     ) -> Result<Self, StepError> {
         let epoch = journal
             .claim(&run)
@@ -57,6 +62,7 @@ impl DurableRun {
             cursor: ReplayCursor::new(path, ask),
             durability,
             replayed: Usage::default(),
+            retryable,
         })
     }
 
@@ -140,7 +146,9 @@ impl DurableRun {
     }
 
     /// Records the step's outcome: a value, or a task failure (replayed as the same failure).
-    /// A fatal error or a durability error is not recorded: the step is taken again.
+    /// A fatal error or a durability error is not recorded: the step is taken again; nor is a
+    /// transient or rate-limited failure of an attempt a retry policy may retry: the retry
+    /// takes the step again.
     pub(crate) async fn complete<T: Serialize>(
         &self,
         step: StepId,
@@ -157,6 +165,7 @@ impl DurableRun {
                     message: error.to_string(),
                 })?)
             }
+            Err(error) if self.retryable && error.class().is_retryable() => return Ok(()),
             Err(
                 AgentError::Failed(message)
                 | AgentError::InvalidOutput(message)

@@ -32,6 +32,7 @@ use overseer_supervisor::{ChildPath, EventId, LifecycleEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::name::AgentName;
+use crate::retry_event::RetryEvent;
 use crate::usage::Usage;
 
 /// One event of a [`System`](crate::System).
@@ -49,6 +50,8 @@ pub enum SystemEvent {
     KillSwitchTripped(KillSwitchEvent),
     /// A circuit breaker changed state.
     Breaker(BreakerEvent),
+    /// A retry policy or the escalation ladder acted on a failed ask.
+    Retry(RetryEvent),
 }
 
 impl SystemEvent {
@@ -60,6 +63,7 @@ impl SystemEvent {
             Self::BudgetWarning(event) => event.id,
             Self::KillSwitchTripped(event) => event.id,
             Self::Breaker(event) => event.id,
+            Self::Retry(event) => event.id,
         }
     }
 
@@ -71,6 +75,7 @@ impl SystemEvent {
             Self::BudgetWarning(event) => event.caused_by,
             Self::KillSwitchTripped(event) => event.caused_by,
             Self::Breaker(event) => event.caused_by,
+            Self::Retry(event) => event.caused_by,
         }
     }
 
@@ -82,6 +87,7 @@ impl SystemEvent {
             Self::BudgetWarning(event) => event.elapsed,
             Self::KillSwitchTripped(event) => event.elapsed,
             Self::Breaker(event) => event.elapsed,
+            Self::Retry(event) => event.elapsed,
         }
     }
 
@@ -94,6 +100,7 @@ impl SystemEvent {
             Self::BudgetWarning(event) => event.path.as_ref(),
             Self::KillSwitchTripped(event) => event.path.as_ref(),
             Self::Breaker(event) => event.path.as_ref(),
+            Self::Retry(event) => event.path.as_ref(),
         }
     }
 }
@@ -138,6 +145,7 @@ impl fmt::Display for SystemEvent {
             Self::KillSwitchTripped(event) => {
                 write!(f, "kill switch tripped: {}", event.report.reason)
             }
+            Self::Retry(event) => write!(f, "{event}"),
         }
     }
 }

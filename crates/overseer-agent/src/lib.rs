@@ -43,17 +43,22 @@
 // they import one another without a circle (`tests/layering.rs` checks it).
 //
 //   name, usage, cause, tasks, injected_mark, message, lifecycle    leaves
+//   retry_event, retry_runtime               a retry's event; the system's retry state
 //   error, event, model                      errors, events, a model client
+//   feedback                                 what a retry is told of the attempt before
 //   shared                                   what every ask of one system reads
 //   settlement, durable                      settling what admitting an ask took; a durable run
 //   context                                  what a handler sees
 //   agent                                    the trait
+//   retry_plan                               an agent's retry policies
 //   spec                                     an agent's declaration
 //   slot                                     the queue that outlives incarnations
+//   retry_loop                               the retry loop of one ask
 //   outcome                                  a task's end: judged, settled
 //   actor                                    the agent side of an ask
 //   agent_ref                                the caller side of an ask
 //   durable_ask                              the caller side of an ask of a durable run
+//   escalation                               the escalation ladder, fallbacks
 //   system/registry                          the agents by name
 //   system/agent_child, system/tree          an agent as a child; the tree from start to stop
 //   system                                   the entry point: the public handles
@@ -65,13 +70,19 @@ mod context;
 mod durable;
 mod durable_ask;
 mod error;
+mod escalation;
 mod event;
+mod feedback;
 mod injected_mark;
 mod lifecycle;
 mod message;
 mod model;
 mod name;
 mod outcome;
+mod retry_loop;
+mod retry_event;
+mod retry_plan;
+mod retry_runtime;
 mod settlement;
 mod shared;
 mod slot;
@@ -83,10 +94,13 @@ mod usage;
 pub use agent::Agent;
 pub use agent_ref::{AgentRef, Answered};
 pub use context::{AgentContext, Reconciled};
-pub use error::{AgentError, AskError, StepError, SystemError};
+pub use error::{AgentError, AskError, AttemptRecord, StepError, SystemError};
+pub use escalation::Escalation;
 pub use event::{
     AskEvent, AskOutcome, BreakerEvent, BudgetWarningEvent, KillSwitchEvent, SystemEvent,
 };
+pub use feedback::Feedback;
+pub use retry_event::{RetryEvent, RetryStep};
 pub use model::{ModelClient, ModelError, ModelRequest, ModelResponse, ScriptedModel};
 pub use name::AgentName;
 /// Error classes, retry policies, the retry budget, the escalation ladder and sagas: the pure
@@ -102,7 +116,7 @@ pub use usage::Usage;
 pub mod prelude {
     pub use crate::{
         Agent, AgentContext, AgentError, AgentRef, AgentSpec, AskError, Classify, ErrorClass,
-        ModelClient, ModelRequest, Reconciled, ScriptedModel, StepError, System, SystemEvent,
-        Usage, WeakSystem,
+        Escalation, Feedback, ModelClient, ModelRequest, Reconciled, ScriptedModel, StepError,
+        System, SystemEvent, Usage, WeakSystem,
     };
 }

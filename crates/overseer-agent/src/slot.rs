@@ -25,6 +25,7 @@ use crate::agent::Agent;
 use crate::context::AgentContext;
 use crate::error::AskError;
 use crate::event::{AskEvent, AskOutcome, SystemEvent};
+use crate::feedback::Feedback;
 use crate::injected_mark::InjectedMark;
 use crate::lifecycle::{Lifecycle, LifecycleCell};
 use crate::message::AgentMsg;
@@ -90,27 +91,61 @@ pub(crate) struct Job<A: Agent> {
     pub(crate) settlement: Option<Arc<Settlement>>,
     /// The ask's event id, assigned when it was made.
     pub(crate) id: EventId,
+    /// What a few tasks carry beyond a plain one (a durable run, the previous attempt's
+    /// failure): `None` for a plain ask, which so carries one null pointer for all of it.
+    pub(crate) extras: Option<Box<JobExtras<A>>>,
+}
+
+/// A job's rare extras.
+pub(crate) struct JobExtras<A: Agent> {
     /// The durable run the task belongs to, when it was asked with a run id.
     pub(crate) durable: Option<Box<DurableJob<A>>>,
+    /// The failure of the task's previous attempt, when it is a retry.
+    pub(crate) feedback: Option<Feedback>,
 }
 
 /// What an ask adds to its job: nothing for a plain ask (`()`, so that its future and its code
-/// hold nothing of durable runs), or the durable part of a run's task.
+/// hold nothing of durable runs or retries), or the rare extras and the ask's event id,
+/// assigned beforehand by the retry loop that made the attempt.
 pub(crate) trait JobPart<A: Agent>: Send {
-    fn into_durable(self) -> Option<Box<DurableJob<A>>>;
+    /// The ask's event id, if it was assigned before the ask.
+    fn preassigned_id(&self) -> Option<EventId>;
+    fn into_extras(self) -> Option<Box<JobExtras<A>>>;
 }
 
 impl<A: Agent> JobPart<A> for () {
     #[inline(always)]
-    fn into_durable(self) -> Option<Box<DurableJob<A>>> {
+    fn preassigned_id(&self) -> Option<EventId> {
+        None
+    }
+
+    #[inline(always)]
+    fn into_extras(self) -> Option<Box<JobExtras<A>>> {
         None
     }
 }
 
-impl<A: Agent> JobPart<A> for Box<DurableJob<A>> {
+/// An attempt made by a retry loop: its event id, and what its job carries.
+pub(crate) struct Attempted<A: Agent> {
+    pub(crate) id: EventId,
+    pub(crate) durable: Option<Box<DurableJob<A>>>,
+    pub(crate) feedback: Option<Feedback>,
+}
+
+impl<A: Agent> JobPart<A> for Attempted<A> {
     #[inline(always)]
-    fn into_durable(self) -> Option<Box<DurableJob<A>>> {
-        Some(self)
+    fn preassigned_id(&self) -> Option<EventId> {
+        Some(self.id)
+    }
+
+    fn into_extras(self) -> Option<Box<JobExtras<A>>> {
+        if self.durable.is_none() && self.feedback.is_none() {
+            return None;
+        }
+        Some(Box::new(JobExtras {
+            durable: self.durable,
+            feedback: self.feedback,
+        }))
     }
 }
 
@@ -122,6 +157,10 @@ pub(crate) struct DurableJob<A: Agent> {
     pub(crate) input: Payload,
     pub(crate) decode_task: fn(&Payload) -> Result<A::Task, serde_json::Error>,
     pub(crate) encode_output: fn(&A::Output) -> Result<Payload, serde_json::Error>,
+    /// Whether a retry policy may retry a failure of this attempt: a transient failure is then
+    /// not journaled as the step's or the run's outcome (the retry replays the run and takes
+    /// the failed step again).
+    pub(crate) retryable: bool,
 }
 
 pub(crate) struct Slot<A: Agent> {
