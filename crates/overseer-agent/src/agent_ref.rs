@@ -16,11 +16,11 @@ use overseer_supervisor::EventId;
 use crate::agent::Agent;
 use crate::error::AskError;
 use crate::event::{BudgetWarningEvent, SystemEvent};
-use crate::name::AgentName;
-use crate::settlement::Settlement;
 use crate::feedback::Feedback;
+use crate::name::AgentName;
 use crate::retry_loop::{Attempts, Tried};
-use crate::retry_plan::RetryPlan;
+use crate::retry_plan::{CopyTask, RetryPlan};
+use crate::settlement::Settlement;
 use crate::slot::{Answer, Attempted, Job, JobPart, Slot};
 
 /// A cheap, cloneable, typed handle to an agent, looked up by name from a running
@@ -188,7 +188,7 @@ impl<A: Agent> AgentRef<A> {
         &self,
         task: A::Task,
         run: Attempts<'_>,
-        copy: Option<fn(&A::Task) -> A::Task>,
+        copy: Option<CopyTask<A>>,
         feedback: Option<Feedback>,
     ) -> Tried<A::Output> {
         crate::retry_loop::run_attempts(self.slot(), run, task, copy, feedback, move |attempt| {

@@ -21,8 +21,9 @@ use crate::agent_ref::{AgentRef, Answered};
 use crate::error::{AgentError, AskError, AttemptRecord};
 use crate::feedback::Feedback;
 use crate::name::AgentName;
-use crate::retry_loop::{Attempts, Failed, Notice, Tried};
 use crate::retry_event::RetryStep;
+use crate::retry_loop::{Attempts, Failed, Notice, Tried};
+use crate::retry_plan::CopyTask;
 
 type Split<A> = Arc<dyn Fn(&<A as Agent>::Task) -> Vec<<A as Agent>::Task> + Send + Sync>;
 type Merge<A> = Arc<
@@ -406,7 +407,9 @@ where
             first_deposits: true,
             retry_invalid_output: false,
         };
-        let tried = self.attempts(task.clone(), first, Some(Clone::clone), None).await;
+        let tried = self
+            .attempts(task.clone(), first, Some(Clone::clone), None)
+            .await;
         let mut attempts = Vec::new();
         let mut last = match settle_rung(tried, self.name(), None, &mut attempts) {
             Ok(output) => return Ok(answered(self.name(), output)),
@@ -461,9 +464,7 @@ where
                 }
             };
             let bounds = Bounds { deadline, timeout };
-            let (by, tried) = self
-                .run_rung(escalation, rung, &task, bounds, &last)
-                .await;
+            let (by, tried) = self.run_rung(escalation, rung, &task, bounds, &last).await;
             last = match settle_rung(tried, &by, Some(rung), &mut attempts) {
                 Ok(output) => return Ok(answered(&by, output)),
                 Err(failed) => failed,
@@ -486,8 +487,7 @@ where
         class: ErrorClass,
         task_type: &'static str,
     ) -> Conditions {
-        let mut conditions =
-            Conditions::new(class).kill_switch(!self.slot().shared.is_open());
+        let mut conditions = Conditions::new(class).kill_switch(!self.slot().shared.is_open());
         let from = state.current().map_or(0, |current| current + 1);
         for (index, action) in escalation.actions.iter().enumerate().skip(from) {
             let target = match action {
@@ -516,8 +516,10 @@ where
     ) -> (AgentName, Tried<A::Output>) {
         let rung = &escalation.ladder.rungs()[index];
         let feedback = Feedback::new(last.attempt, last.error.clone());
-        let run = |policy, retry_invalid_output| bounds.rung(rung.policy().or(policy), retry_invalid_output);
-        let copy: Option<fn(&A::Task) -> A::Task> = Some(Clone::clone);
+        let run = |policy, retry_invalid_output| {
+            bounds.rung(rung.policy().or(policy), retry_invalid_output)
+        };
+        let copy: Option<CopyTask<A>> = Some(Clone::clone);
         match &escalation.actions[index] {
             Action::SameAgent => {
                 let run = run(self.own_policy(A::task_type(task)), true);
@@ -526,13 +528,17 @@ where
             }
             Action::OtherAgent(agent) => {
                 let run = run(agent.own_policy(A::task_type(task)), false);
-                let tried = agent.attempts(task.clone(), run, copy, Some(feedback)).await;
+                let tried = agent
+                    .attempts(task.clone(), run, copy, Some(feedback))
+                    .await;
                 (agent.name().clone(), tried)
             }
             Action::Upgrade { upgrade, target } => {
                 let agent = target.as_ref().unwrap_or(self);
                 let upgraded = upgrade(task, &feedback);
-                let tried = agent.attempts(upgraded, run(None, false), copy, Some(feedback)).await;
+                let tried = agent
+                    .attempts(upgraded, run(None, false), copy, Some(feedback))
+                    .await;
                 (agent.name().clone(), tried)
             }
             Action::Decompose {
@@ -558,7 +564,7 @@ where
         run: Attempts<'_>,
         feedback: Feedback,
     ) -> Tried<A::Output> {
-        let copy: Option<fn(&A::Task) -> A::Task> = Some(Clone::clone);
+        let copy: Option<CopyTask<A>> = Some(Clone::clone);
         let ask = |part| self.attempts(part, run, copy, Some(feedback.clone()));
         let results = if concurrent {
             futures::future::join_all(parts.into_iter().map(ask)).await
@@ -641,7 +647,10 @@ fn fallbacks<A: Agent>(alternates: &[AgentRef<A>], on: ClassSet) -> Escalation<A
 /// Whether `agent`'s breaker for `task_type` is open (open or forced open).
 fn breaker_open<A: Agent>(agent: &AgentRef<A>, task_type: &'static str) -> bool {
     agent.slot().breaker(task_type).is_some_and(|breaker| {
-        matches!(breaker.state(), BreakerState::Open | BreakerState::ForcedOpen)
+        matches!(
+            breaker.state(),
+            BreakerState::Open | BreakerState::ForcedOpen
+        )
     })
 }
 
@@ -660,7 +669,12 @@ fn settle_rung<O>(
     rung: Option<usize>,
     attempts: &mut Vec<AttemptRecord>,
 ) -> Result<O, Failed> {
-    attempts.extend(tried.failures.iter().map(|failed| failed.record(rung, agent)));
+    attempts.extend(
+        tried
+            .failures
+            .iter()
+            .map(|failed| failed.record(rung, agent)),
+    );
     let error = match tried.result {
         Ok(output) => return Ok(output),
         Err(error) => error,

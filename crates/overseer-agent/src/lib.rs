@@ -79,8 +79,8 @@ mod message;
 mod model;
 mod name;
 mod outcome;
-mod retry_loop;
 mod retry_event;
+mod retry_loop;
 mod retry_plan;
 mod retry_runtime;
 mod settlement;
@@ -100,13 +100,13 @@ pub use event::{
     AskEvent, AskOutcome, BreakerEvent, BudgetWarningEvent, KillSwitchEvent, SystemEvent,
 };
 pub use feedback::Feedback;
-pub use retry_event::{RetryEvent, RetryStep};
 pub use model::{ModelClient, ModelError, ModelRequest, ModelResponse, ScriptedModel};
 pub use name::AgentName;
 /// Error classes, retry policies, the retry budget, the escalation ladder and sagas: the pure
 /// rules of `overseer-retry`, which the errors here are classified by.
 pub use overseer_retry as retry;
 pub use overseer_retry::{Classify, ErrorClass};
+pub use retry_event::{RetryEvent, RetryStep};
 pub use shared::StepDurability;
 pub use spec::AgentSpec;
 pub use system::{System, SystemBuilder, WeakSystem};

@@ -19,6 +19,7 @@ use crate::error::{AskError, AttemptRecord};
 use crate::event::SystemEvent;
 use crate::feedback::Feedback;
 use crate::retry_event::{RetryEvent, RetryStep};
+use crate::retry_plan::CopyTask;
 use crate::slot::Slot;
 
 /// How one run of attempts is bounded.
@@ -69,7 +70,11 @@ pub(crate) struct Failed {
 
 impl Failed {
     /// The attempt as the exhausted ladder's error reports it.
-    pub(crate) fn record(&self, rung: Option<usize>, agent: &crate::name::AgentName) -> AttemptRecord {
+    pub(crate) fn record(
+        &self,
+        rung: Option<usize>,
+        agent: &crate::name::AgentName,
+    ) -> AttemptRecord {
         AttemptRecord {
             rung,
             agent: agent.clone(),
@@ -91,7 +96,7 @@ pub(crate) async fn run_attempts<A, F, Fut>(
     slot: &Slot<A>,
     run: Attempts<'_>,
     task: A::Task,
-    copy: Option<fn(&A::Task) -> A::Task>,
+    copy: Option<CopyTask<A>>,
     feedback: Option<Feedback>,
     mut make: F,
 ) -> Tried<A::Output>
@@ -194,7 +199,12 @@ where
                 tokio::time::sleep_until(now + delay).await;
                 if !slot.shared.is_open() {
                     let reason = overseer_retry::GiveUpReason::Cancelled;
-                    Notice { slot, task_type, failed: &failed }.publish(RetryStep::GaveUp { reason });
+                    Notice {
+                        slot,
+                        task_type,
+                        failed: &failed,
+                    }
+                    .publish(RetryStep::GaveUp { reason });
                     failures.push(failed);
                     return ended(failures);
                 }

@@ -7,6 +7,9 @@ use overseer_retry::RetryPolicy;
 
 use crate::agent::Agent;
 
+/// Copies a task for another attempt.
+pub(crate) type CopyTask<A> = fn(&<A as Agent>::Task) -> <A as Agent>::Task;
+
 /// The retry policies an agent was declared with
 /// ([`AgentSpec::retry`](crate::AgentSpec::retry),
 /// [`AgentSpec::retry_task_type`](crate::AgentSpec::retry_task_type)).
@@ -17,7 +20,7 @@ pub(crate) struct RetryPlan<A: Agent> {
     pub(crate) by_task_type: HashMap<&'static str, RetryPolicy>,
     /// Copies a task for another attempt: `Clone::clone`, fixed where the task type is known
     /// to be `Clone`, so that a plain ask needs no such bound.
-    pub(crate) copy: fn(&A::Task) -> A::Task,
+    pub(crate) copy: CopyTask<A>,
 }
 
 impl<A: Agent> Clone for RetryPlan<A> {
@@ -47,8 +50,6 @@ where
 impl<A: Agent> RetryPlan<A> {
     /// The policy for tasks of `task_type`: its own, else the agent's, else none.
     pub(crate) fn policy_for(&self, task_type: &str) -> Option<&RetryPolicy> {
-        self.by_task_type
-            .get(task_type)
-            .or(self.default.as_ref())
+        self.by_task_type.get(task_type).or(self.default.as_ref())
     }
 }

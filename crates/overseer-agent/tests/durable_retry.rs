@@ -110,9 +110,16 @@ async fn a_transient_step_failure_retries_the_step_and_replays_the_steps_before(
     let system = start(&counts, &model, policy()).await;
     let writer = system.agent_ref::<ThreeSteps>("writer").unwrap();
     let run = RunId::new("essay-1").unwrap();
-    let output = writer.ask_run(run.clone(), Job("rust".into())).await.unwrap();
+    let output = writer
+        .ask_run(run.clone(), Job("rust".into()))
+        .await
+        .unwrap();
     assert_eq!(output, "draft of an outline, polished");
-    assert_eq!(model.calls(), 1, "step 1 replayed on the retry, not called again");
+    assert_eq!(
+        model.calls(),
+        1,
+        "step 1 replayed on the retry, not called again"
+    );
     assert_eq!(counts.step2.load(Ordering::SeqCst), 2, "step 2 ran twice");
     assert_eq!(counts.step3.load(Ordering::SeqCst), 1);
     // The run finished with its answer: asked again, it is returned without running.
@@ -132,7 +139,11 @@ async fn the_attempt_the_policy_gives_up_on_finishes_the_run() {
     let run = RunId::new("essay-2").unwrap();
     let first = writer.ask_run(run.clone(), Job("rust".into())).await;
     assert!(matches!(first, Err(AskError::Failed { .. })), "{first:?}");
-    assert_eq!(counts.step2.load(Ordering::SeqCst), 3, "three attempts at step 2");
+    assert_eq!(
+        counts.step2.load(Ordering::SeqCst),
+        3,
+        "three attempts at step 2"
+    );
     assert_eq!(model.calls(), 1);
     // The last attempt's failure is the run's outcome.
     let again = writer.ask_run(run.clone(), Job("rust".into())).await;
@@ -157,10 +168,19 @@ async fn a_permanent_step_failure_is_journaled_at_once_and_not_retried() {
     let run = RunId::new("essay-3").unwrap();
     let first = writer.ask_run(run.clone(), Job("rust".into())).await;
     assert!(
-        matches!(first, Err(AskError::Failed { error: AgentError::Permanent(_), .. })),
+        matches!(
+            first,
+            Err(AskError::Failed {
+                error: AgentError::Permanent(_),
+                ..
+            })
+        ),
         "{first:?}"
     );
     assert_eq!(counts.step2.load(Ordering::SeqCst), 1);
     let again = writer.ask_run(run.clone(), Job("rust".into())).await;
-    assert!(matches!(again, Err(AskError::RunFailed { .. })), "{again:?}");
+    assert!(
+        matches!(again, Err(AskError::RunFailed { .. })),
+        "{again:?}"
+    );
 }

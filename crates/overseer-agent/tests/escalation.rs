@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use flaky::*;
 use overseer_agent::retry::{ClassSet, Jitter, RetryPolicy, Skip, SkipReason, StopReason};
-use overseer_agent::{AgentRef, AgentSpec, AskError, ErrorClass, Escalation, RetryStep, System, SystemBuilder};
+use overseer_agent::{
+    AgentRef, AgentSpec, AskError, ErrorClass, Escalation, RetryStep, System, SystemBuilder,
+};
 use overseer_breaker::{BreakerConfig, BreakerKey, BreakerRegistry};
 use overseer_budget::{Budget, TripReason};
 use overseer_supervisor::SupervisorSpec;
@@ -19,7 +21,8 @@ async fn start(builder: SystemBuilder, script: &Script, names: &[&str]) -> Syste
     let mut root = SupervisorSpec::one_for_one("root").intensity(100, Duration::from_secs(1));
     for name in names {
         let script = script.clone();
-        let spec = AgentSpec::new(*name, move || script.agent()).ask_timeout(Duration::from_secs(10));
+        let spec =
+            AgentSpec::new(*name, move || script.agent()).ask_timeout(Duration::from_secs(10));
         root = root.child(system.agent(spec).unwrap());
     }
     system.start(root).await.unwrap();
@@ -56,7 +59,11 @@ async fn the_ladder_climbs_in_order_and_stops_at_the_first_success() {
             |task: &String, _| format!("[large] {task}"),
             Some(agent(&system, "strong")),
         )
-        .decompose("never", |task: &String| vec![task.clone()], |mut parts| Ok(parts.remove(0)));
+        .decompose(
+            "never",
+            |task: &String| vec![task.clone()],
+            |mut parts| Ok(parts.remove(0)),
+        );
     let answered = agent(&system, "primary")
         .ask_escalating("draft".into(), &ladder)
         .await
@@ -68,7 +75,11 @@ async fn the_ladder_climbs_in_order_and_stops_at_the_first_success() {
     let events = retry_events(&mut events);
     assert_eq!(
         climbed(&events),
-        vec![(0, "told-why".into()), (1, "sibling".into()), (2, "bigger".into())],
+        vec![
+            (0, "told-why".into()),
+            (1, "sibling".into()),
+            (2, "bigger".into())
+        ],
         "in order, and not past the first answer"
     );
     // Each rung names the failure that sent the ladder there.
@@ -79,7 +90,11 @@ async fn the_ladder_climbs_in_order_and_stops_at_the_first_success() {
         .collect();
     assert_eq!(
         classes,
-        [ErrorClass::InvalidOutput, ErrorClass::InvalidOutput, ErrorClass::Transient]
+        [
+            ErrorClass::InvalidOutput,
+            ErrorClass::InvalidOutput,
+            ErrorClass::Transient
+        ]
     );
     assert!(events.iter().all(|e| e.caused_by.is_some()));
 }
@@ -106,18 +121,22 @@ async fn a_permanent_failure_skips_the_same_agent_rung() {
     let script = Script::default().then("primary", [permanent()]);
     let system = start(System::builder(), &script, &["primary", "second"]).await;
     let mut events = system.subscribe();
-    let ladder = Escalation::new()
-        .same_agent("told-why")
-        .other_agent("sibling", agent(&system, "second"), ClassSet::CLIMBABLE);
+    let ladder = Escalation::new().same_agent("told-why").other_agent(
+        "sibling",
+        agent(&system, "second"),
+        ClassSet::CLIMBABLE,
+    );
     let answered = agent(&system, "primary")
         .ask_escalating("draft".into(), &ladder)
         .await
         .unwrap();
     assert_eq!(answered.by.as_str(), "second");
-    let rung = retry_events(&mut events).into_iter().find_map(|e| match e.step {
-        RetryStep::Rung { rung, skipped, .. } => Some((rung, skipped)),
-        _ => None,
-    });
+    let rung = retry_events(&mut events)
+        .into_iter()
+        .find_map(|e| match e.step {
+            RetryStep::Rung { rung, skipped, .. } => Some((rung, skipped)),
+            _ => None,
+        });
     assert_eq!(
         rung,
         Some((
@@ -138,7 +157,9 @@ async fn a_rung_behind_an_open_breaker_is_skipped_and_the_skip_recorded() {
     let system = start(builder, &script, &["primary", "second", "third"]).await;
     let mut events = system.subscribe();
     let breakers = system.breakers().unwrap();
-    breakers.handle(&BreakerKey::new("second", "work")).force_open();
+    breakers
+        .handle(&BreakerKey::new("second", "work"))
+        .force_open();
     let ladder = Escalation::new()
         .other_agent("second", agent(&system, "second"), ClassSet::CLIMBABLE)
         .other_agent("third", agent(&system, "third"), ClassSet::CLIMBABLE);
@@ -148,10 +169,12 @@ async fn a_rung_behind_an_open_breaker_is_skipped_and_the_skip_recorded() {
         .unwrap();
     assert_eq!(answered.by.as_str(), "third");
     assert!(script.calls_of("second").is_empty(), "never asked");
-    let skipped = retry_events(&mut events).into_iter().find_map(|e| match e.step {
-        RetryStep::Rung { skipped, .. } => Some(skipped),
-        _ => None,
-    });
+    let skipped = retry_events(&mut events)
+        .into_iter()
+        .find_map(|e| match e.step {
+            RetryStep::Rung { skipped, .. } => Some(skipped),
+            _ => None,
+        });
     assert_eq!(
         skipped,
         Some(vec![Skip {
@@ -168,7 +191,11 @@ async fn an_exhausted_ladder_returns_every_attempts_error() {
         .then("second", [permanent()]);
     let system = start(System::builder(), &script, &["primary", "second"]).await;
     let mut events = system.subscribe();
-    let policy = RetryPolicy::builder().max_attempts(2).jitter(Jitter::None).build().unwrap();
+    let policy = RetryPolicy::builder()
+        .max_attempts(2)
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
     let ladder = Escalation::new()
         .same_agent_with_policy("again", policy)
         .other_agent("sibling", agent(&system, "second"), ClassSet::CLIMBABLE);
@@ -176,7 +203,11 @@ async fn an_exhausted_ladder_returns_every_attempts_error() {
         .ask_escalating("draft".into(), &ladder)
         .await
         .unwrap_err();
-    let AskError::Exhausted { agent: first, attempts } = error else {
+    let AskError::Exhausted {
+        agent: first,
+        attempts,
+    } = error
+    else {
         panic!("{error:?}");
     };
     assert_eq!(first.as_str(), "primary");
@@ -193,10 +224,12 @@ async fn an_exhausted_ladder_returns_every_attempts_error() {
             (Some(1), "second".into(), 1, ErrorClass::Permanent),
         ]
     );
-    let stop = retry_events(&mut events).into_iter().find_map(|e| match e.step {
-        RetryStep::LadderStopped { reason, .. } => Some(reason),
-        _ => None,
-    });
+    let stop = retry_events(&mut events)
+        .into_iter()
+        .find_map(|e| match e.step {
+            RetryStep::LadderStopped { reason, .. } => Some(reason),
+            _ => None,
+        });
     assert_eq!(stop, Some(StopReason::Exhausted));
 }
 
@@ -222,11 +255,18 @@ async fn decompose_asks_the_parts_and_merges_their_answers() {
 #[tokio::test(start_paused = true)]
 async fn no_rung_is_climbed_after_the_kill_switch_trips() {
     let budget = Budget::builder().build().unwrap();
-    let script = Script::default().then("primary", [Step::SlowFail(Duration::from_secs(1), overseer_agent::AgentError::failed("late"))]);
+    let script = Script::default().then(
+        "primary",
+        [Step::SlowFail(
+            Duration::from_secs(1),
+            overseer_agent::AgentError::failed("late"),
+        )],
+    );
     let builder = System::builder().budget(budget.clone());
     let system = start(builder, &script, &["primary", "second"]).await;
     let mut events = system.subscribe();
-    let ladder = Escalation::new().other_agent("sibling", agent(&system, "second"), ClassSet::CLIMBABLE);
+    let ladder =
+        Escalation::new().other_agent("sibling", agent(&system, "second"), ClassSet::CLIMBABLE);
     let trip = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(500)).await;
         budget.trip(TripReason::manual("stop"));
@@ -236,13 +276,21 @@ async fn no_rung_is_climbed_after_the_kill_switch_trips() {
         .await;
     trip.await.unwrap();
     assert!(answer.is_err(), "{answer:?}");
-    assert!(script.calls_of("second").is_empty(), "the sibling was never asked");
+    assert!(
+        script.calls_of("second").is_empty(),
+        "the sibling was never asked"
+    );
     assert!(climbed(&retry_events(&mut events)).is_empty());
 }
 
 #[tokio::test(start_paused = true)]
 async fn every_rung_shares_the_one_deadline() {
-    let slow = || Step::SlowFail(Duration::from_secs(4), overseer_agent::AgentError::failed("slow"));
+    let slow = || {
+        Step::SlowFail(
+            Duration::from_secs(4),
+            overseer_agent::AgentError::failed("slow"),
+        )
+    };
     let script = Script::default()
         .then("primary", [slow()])
         .then("second", [slow()])
@@ -256,7 +304,11 @@ async fn every_rung_shares_the_one_deadline() {
         .ask_escalating("draft".into(), &ladder)
         .await;
     assert!(answer.is_err());
-    assert_eq!(asked.elapsed(), Duration::from_secs(10), "the agent's 10 s, for all rungs");
+    assert_eq!(
+        asked.elapsed(),
+        Duration::from_secs(10),
+        "the agent's 10 s, for all rungs"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -267,14 +319,20 @@ async fn ask_with_fallback_on_falls_back_for_the_classes_named_only() {
     let alternates = [agent(&system, "second")];
     // A crash is not a case of `ask_with_fallback`: returned as it is.
     let crashed = primary.ask_with_fallback("a".into(), &alternates).await;
-    assert!(matches!(crashed, Err(AskError::Crashed { .. })), "{crashed:?}");
+    assert!(
+        matches!(crashed, Err(AskError::Crashed { .. })),
+        "{crashed:?}"
+    );
     // A crash is transient: named, it falls back.
     let transient = ClassSet::TRANSIENT | ClassSet::RATE_LIMITED;
     let answered = primary
         .ask_with_fallback_on("b".into(), &alternates, transient)
         .await
         .unwrap();
-    assert_eq!((answered.by.as_str(), answered.output.as_str()), ("second", "b"));
+    assert_eq!(
+        (answered.by.as_str(), answered.output.as_str()),
+        ("second", "b")
+    );
     // A permanent failure is not named: returned as it is, the alternate not asked.
     let kept = primary
         .ask_with_fallback_on("c".into(), &alternates, transient)

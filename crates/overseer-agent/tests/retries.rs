@@ -58,7 +58,12 @@ async fn delays_and_jitter_are_exactly_as_the_seed_and_the_policy_say() {
         .unwrap();
     let script = Script::default().then("a", [transient(), transient(), transient()]);
     let builder = System::builder().retry_seed(7);
-    let system = start(builder, &script, vec![flaky("a", &script).retry(policy.clone())]).await;
+    let system = start(
+        builder,
+        &script,
+        vec![flaky("a", &script).retry(policy.clone())],
+    )
+    .await;
     let mut events = system.subscribe();
     let a = system.agent_ref::<flaky::Flaky>("a").unwrap();
     assert_eq!(a.ask("job".into()).await.unwrap(), "job");
@@ -66,10 +71,12 @@ async fn delays_and_jitter_are_exactly_as_the_seed_and_the_policy_say() {
     // The same seed and policy, outside the system: the delays it must have waited.
     let mut rng = StdRng::seed_from_u64(7);
     let expected: Vec<Duration> = (1..=3)
-        .map(|n| match policy.decide(&Attempt::new(n, ErrorClass::Transient), &mut rng) {
-            RetryDecision::RetryAfter(delay) => delay,
-            other => panic!("{other:?}"),
-        })
+        .map(
+            |n| match policy.decide(&Attempt::new(n, ErrorClass::Transient), &mut rng) {
+                RetryDecision::RetryAfter(delay) => delay,
+                other => panic!("{other:?}"),
+            },
+        )
         .collect();
     assert!(expected.iter().all(|d| *d <= ms(100) * 4), "{expected:?}");
     let calls = script.calls_of("a");
@@ -79,7 +86,11 @@ async fn delays_and_jitter_are_exactly_as_the_seed_and_the_policy_say() {
         .iter()
         .map(|d| ms(d.as_nanos().div_ceil(1_000_000) as u64))
         .collect();
-    assert_eq!(gaps(&calls), on_the_timer, "each retry starts exactly its delay later");
+    assert_eq!(
+        gaps(&calls),
+        on_the_timer,
+        "each retry starts exactly its delay later"
+    );
     let retried: Vec<(u32, Duration)> = retry_events(&mut events)
         .into_iter()
         .filter_map(|e| match e.step {
@@ -87,14 +98,22 @@ async fn delays_and_jitter_are_exactly_as_the_seed_and_the_policy_say() {
             _ => None,
         })
         .collect();
-    assert_eq!(retried, vec![(1, expected[0]), (2, expected[1]), (3, expected[2])]);
+    assert_eq!(
+        retried,
+        vec![(1, expected[0]), (2, expected[1]), (3, expected[2])]
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_retry_event_names_the_failed_ask_as_its_cause() {
     let policy = RetryPolicy::builder().jitter(Jitter::None).build().unwrap();
     let script = Script::default().then("a", [transient()]);
-    let system = start(System::builder(), &script, vec![flaky("a", &script).retry(policy)]).await;
+    let system = start(
+        System::builder(),
+        &script,
+        vec![flaky("a", &script).retry(policy)],
+    )
+    .await;
     let mut events = system.subscribe();
     let a = system.agent_ref::<flaky::Flaky>("a").unwrap();
     a.ask("job".into()).await.unwrap();
@@ -129,11 +148,20 @@ async fn a_permanent_error_is_never_retried() {
     let a = system.agent_ref::<flaky::Flaky>("a").unwrap();
     let answer = a.ask("job".into()).await;
     assert!(
-        matches!(&answer, Err(AskError::Failed { error: AgentError::Permanent(_), .. })),
+        matches!(
+            &answer,
+            Err(AskError::Failed {
+                error: AgentError::Permanent(_),
+                ..
+            })
+        ),
         "{answer:?}"
     );
     assert_eq!(script.calls_of("a").len(), 1);
-    let steps: Vec<_> = retry_events(&mut events).into_iter().map(|e| e.step).collect();
+    let steps: Vec<_> = retry_events(&mut events)
+        .into_iter()
+        .map(|e| e.step)
+        .collect();
     assert_eq!(
         steps,
         vec![RetryStep::GaveUp {
@@ -159,7 +187,10 @@ async fn a_task_type_policy_overrides_the_agents() {
         .retry_task_type("summary", RetryPolicy::never());
     let system = start(System::builder(), &script, vec![spec]).await;
     let a = system.agent_ref::<flaky::Flaky>("a").unwrap();
-    assert!(a.ask("summary please".into()).await.is_err(), "never retried");
+    assert!(
+        a.ask("summary please".into()).await.is_err(),
+        "never retried"
+    );
     assert_eq!(script.calls_of("a").len(), 1);
     assert_eq!(a.ask("work".into()).await.unwrap(), "work", "retried");
     assert_eq!(script.calls_of("a").len(), 3);
@@ -172,9 +203,17 @@ async fn a_rate_limit_waits_at_least_its_retry_after() {
         .jitter(Jitter::None)
         .build()
         .unwrap();
-    let limited = Step::Fail(AgentError::rate_limited("slow down", Some(Duration::from_secs(3))));
+    let limited = Step::Fail(AgentError::rate_limited(
+        "slow down",
+        Some(Duration::from_secs(3)),
+    ));
     let script = Script::default().then("a", [limited]);
-    let system = start(System::builder(), &script, vec![flaky("a", &script).retry(policy)]).await;
+    let system = start(
+        System::builder(),
+        &script,
+        vec![flaky("a", &script).retry(policy)],
+    )
+    .await;
     let a = system.agent_ref::<flaky::Flaky>("a").unwrap();
     assert_eq!(a.ask("job".into()).await.unwrap(), "job");
     assert_eq!(gaps(&script.calls_of("a")), vec![Duration::from_secs(3)]);
@@ -184,7 +223,12 @@ async fn a_rate_limit_waits_at_least_its_retry_after() {
 async fn the_next_attempt_is_told_the_previous_failure() {
     let policy = RetryPolicy::builder().jitter(Jitter::None).build().unwrap();
     let script = Script::default().then("a", [transient()]);
-    let system = start(System::builder(), &script, vec![flaky("a", &script).retry(policy)]).await;
+    let system = start(
+        System::builder(),
+        &script,
+        vec![flaky("a", &script).retry(policy)],
+    )
+    .await;
     let a = system.agent_ref::<flaky::Flaky>("a").unwrap();
     a.ask("job".into()).await.unwrap();
     let calls = script.calls_of("a");
@@ -199,7 +243,11 @@ async fn the_retry_budget_refuses_retries_beyond_its_share() {
     // A fifth of requests may be retries, with no floor.
     let budget = RetryBudget::new(Duration::from_secs(10), 0, 0.2).unwrap();
     let script = Script::default();
-    let policy = RetryPolicy::builder().jitter(Jitter::None).base_delay(ms(10)).build().unwrap();
+    let policy = RetryPolicy::builder()
+        .jitter(Jitter::None)
+        .base_delay(ms(10))
+        .build()
+        .unwrap();
     let builder = System::builder().retry_budget(budget);
     let system = start(builder, &script, vec![flaky("a", &script).retry(policy)]).await;
     let mut events = system.subscribe();
@@ -207,9 +255,26 @@ async fn the_retry_budget_refuses_retries_beyond_its_share() {
     for _ in 0..10 {
         a.ask("ok".into()).await.unwrap(); // ten requests: two retries' worth
     }
-    let script = script.then("a", [transient(), Step::Echo, transient(), Step::Echo, transient()]);
-    assert_eq!(a.ask("one".into()).await.unwrap(), "one", "first retry granted");
-    assert_eq!(a.ask("two".into()).await.unwrap(), "two", "second retry granted");
+    let script = script.then(
+        "a",
+        [
+            transient(),
+            Step::Echo,
+            transient(),
+            Step::Echo,
+            transient(),
+        ],
+    );
+    assert_eq!(
+        a.ask("one".into()).await.unwrap(),
+        "one",
+        "first retry granted"
+    );
+    assert_eq!(
+        a.ask("two".into()).await.unwrap(),
+        "two",
+        "second retry granted"
+    );
     let refused = a.ask("three".into()).await;
     match refused {
         Err(AskError::RetryRefused { agent, last }) => {
@@ -229,7 +294,11 @@ async fn the_retry_budget_refuses_retries_beyond_its_share() {
 #[tokio::test(start_paused = true)]
 async fn no_retry_after_the_kill_switch_trips() {
     let budget = Budget::builder().build().unwrap();
-    let policy = RetryPolicy::builder().jitter(Jitter::None).base_delay(Duration::from_secs(1)).build().unwrap();
+    let policy = RetryPolicy::builder()
+        .jitter(Jitter::None)
+        .base_delay(Duration::from_secs(1))
+        .build()
+        .unwrap();
     let script = Script::default().then("a", [transient()]);
     let builder = System::builder().budget(budget.clone());
     let system = start(builder, &script, vec![flaky("a", &script).retry(policy)]).await;
@@ -262,7 +331,9 @@ async fn no_caller_waits_past_its_deadline() {
         .build()
         .unwrap();
     let script = Script::default().then("a", std::iter::repeat_with(transient).take(10));
-    let spec = flaky("a", &script).retry(policy).ask_timeout(Duration::from_secs(1));
+    let spec = flaky("a", &script)
+        .retry(policy)
+        .ask_timeout(Duration::from_secs(1));
     let system = start(System::builder(), &script, vec![spec]).await;
     let mut events = system.subscribe();
     let a = system.agent_ref::<flaky::Flaky>("a").unwrap();
@@ -282,17 +353,28 @@ async fn no_caller_waits_past_its_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn a_slow_failure_is_retried_only_within_the_deadline() {
-    let policy = RetryPolicy::builder().max_attempts(5).base_delay(ms(100)).jitter(Jitter::None).build().unwrap();
+    let policy = RetryPolicy::builder()
+        .max_attempts(5)
+        .base_delay(ms(100))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
     let slow = || Step::SlowFail(ms(400), AgentError::failed("slow"));
     let script = Script::default().then("a", std::iter::repeat_with(slow).take(5));
-    let spec = flaky("a", &script).retry(policy).ask_timeout(Duration::from_secs(1));
+    let spec = flaky("a", &script)
+        .retry(policy)
+        .ask_timeout(Duration::from_secs(1));
     let system = start(System::builder(), &script, vec![spec]).await;
     let a = system.agent_ref::<flaky::Flaky>("a").unwrap();
     let asked = Instant::now();
     let answer = a.ask("job".into()).await;
     // 0–0.4 fails, 0.5–0.9 fails, 1.1 would be past: the second attempt's deadline is the ask's.
     assert!(answer.is_err());
-    assert!(asked.elapsed() <= Duration::from_secs(1), "{:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() <= Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
     assert_eq!(script.calls_of("a").len(), 2);
 }
 
@@ -328,7 +410,9 @@ mod property {
                 Some(Duration::from_millis(*ms)),
             )),
             Outcome::Permanent => permanent(),
-            Outcome::Slow(ms) => Step::SlowFail(Duration::from_millis(*ms), AgentError::failed("slow")),
+            Outcome::Slow(ms) => {
+                Step::SlowFail(Duration::from_millis(*ms), AgentError::failed("slow"))
+            }
         }
     }
 

@@ -64,7 +64,10 @@ impl Script {
     }
 
     pub fn calls_of(&self, agent: &str) -> Vec<Call> {
-        self.calls().into_iter().filter(|c| c.agent == agent).collect()
+        self.calls()
+            .into_iter()
+            .filter(|c| c.agent == agent)
+            .collect()
     }
 
     fn next(&self, agent: &str, call: Call) -> Step {
