@@ -41,6 +41,10 @@ use crate::slot::{Answer, Attempted, Job, JobPart, Slot};
 /// | the system is starting | the ask waits for the agent to start |
 /// | the running tree did not start the agent (never placed in it, or not added yet) | [`AskError::NotInTree`] at once (asks queued before the start too) |
 /// | the system has shut down | [`AskError::ShutDown`] |
+///
+/// An agent declared with a retry policy ([`AgentSpec::retry`](crate::AgentSpec::retry)) has
+/// its transient and rate-limited failures retried by it, within the same deadline; without
+/// one an ask is made once.
 pub struct AgentRef<A: Agent> {
     slot: Arc<Slot<A>>,
 }
@@ -100,6 +104,10 @@ impl<A: Agent> AgentRef<A> {
     ///   another ask came while it restarted, as the task waited in its queue;
     /// * [`AskError::ShutDown`] or [`AskError::KillSwitchTripped`]: the system closed while the
     ///   task waited or ran (a trip cancels tasks in flight as its in-flight policy says).
+    ///
+    /// With a retry policy ([`AgentSpec::retry`](crate::AgentSpec::retry)), the error of the
+    /// last attempt when the policy gives up, or [`AskError::RetryRefused`] when the system's
+    /// retry budget refuses a retry.
     ///
     /// Never [`AskError::UnknownAgent`] or [`AskError::WrongAgentType`]: those are the errors
     /// of looking an agent up.

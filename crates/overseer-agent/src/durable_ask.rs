@@ -47,6 +47,13 @@ where
     /// agent crashes on the task, the ask goes to the next incarnation, which replays the run
     /// (the steps done are not run or paid for again), within the same deadline.
     ///
+    /// Under the agent's retry policy ([`AgentSpec::retry`](crate::AgentSpec::retry)), a
+    /// failed attempt asks the run again within the same deadline: the steps journaled replay
+    /// (not run or paid for again) and the failed step runs again. A transient or rate-limited
+    /// failure of an attempt that may be retried is not journaled as the step's or the run's
+    /// outcome; the attempt the policy gives up on is (if it gives up for the deadline or the
+    /// retry budget before its last attempt, the run stays unfinished, to be resumed).
+    ///
     /// # Errors
     ///
     /// Those of [`ask`](Self::ask), and: [`AskError::NoJournal`] without a journal;

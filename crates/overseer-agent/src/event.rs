@@ -18,6 +18,7 @@
 //! | an [`AskEvent`] refused because the kill switch tripped | the [`KillSwitchEvent`] |
 //! | an [`AskEvent`] refused by an open breaker | the [`BreakerEvent`] of its latest opening |
 //! | a `stopped` of the shutdown after a trip | the [`KillSwitchEvent`] |
+//! | a [`RetryEvent`] (a retry, a policy giving up, a refused retry, a rung, a ladder's stop) | the [`AskEvent`] of the failed attempt |
 //!
 //! An ask's id is assigned when the ask is made, so the crash it causes can be published (and
 //! name it) before the ask's own event.
