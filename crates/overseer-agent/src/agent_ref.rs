@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::{BoxFuture, Either};
+use futures::future::BoxFuture;
 use overseer_budget::{Refusal, Reservation};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -158,11 +158,7 @@ impl<A: Agent> AgentRef<A> {
         task: A::Task,
         timeout: Duration,
     ) -> impl std::future::Future<Output = Result<A::Output, AskError>> + Send + '_ {
-        match &self.slot.classifier.retry {
-            // No retry policy: the plain path, as it was.
-            None => Either::Left(self.ask_traced(task, timeout, ())),
-            Some(plan) => Either::Right(self.ask_retried(task, timeout, plan)),
-        }
+        self.ask_traced(task, timeout, ())
     }
 
     /// An ask under the agent's retry policies: boxed and out of line, so that a plain ask
@@ -217,6 +213,14 @@ impl<A: Agent> AgentRef<A> {
         timeout: Duration,
         durable: impl JobPart<A>,
     ) -> Result<A::Output, AskError> {
+        // An ask of an agent with a retry policy goes round its retry loop (whose attempts
+        // come back here, with a part that is not retried again): one branch, and one pointer
+        // in this future, for a plain ask.
+        if durable.retried_here() {
+            if let Some(plan) = &self.slot.classifier.retry {
+                return self.ask_retried(task, timeout, plan).await;
+            }
+        }
         let task_type = A::task_type(&task);
         let span = tracing::info_span!(
             "ask",
@@ -275,6 +279,9 @@ impl<A: Agent> AgentRef<A> {
     /// The admission checks before a task is queued, in order: the system is open (kill
     /// switch, shutdown), the agent takes asks, the breaker of (agent, task type) admits it,
     /// and the budget holds the task's estimate (reserved until the task ends).
+    // Not inlined into the plain path when shared with a retry loop's attempts unless asked:
+    // `reserve` and `record` are forced, this one hinted.
+    #[inline]
     fn admit(&self, task: &A::Task, id: EventId) -> Result<Option<Arc<Settlement>>, AskError> {
         if let Some(refusal) = self.slot.refusal() {
             return Err(refusal);
@@ -302,6 +309,7 @@ impl<A: Agent> AgentRef<A> {
         Ok(Settlement::new(permit, self.reserve(task, id)?))
     }
 
+    #[inline(always)]
     fn reserve(&self, task: &A::Task, id: EventId) -> Result<Option<Reservation>, AskError> {
         let Some(budget) = &self.slot.shared.budget else {
             return Ok(None);
@@ -432,6 +440,7 @@ impl<A: Agent> AgentRef<A> {
         }
     }
 
+    #[inline(always)]
     fn record(
         &self,
         span: &tracing::Span,

@@ -110,6 +110,9 @@ pub(crate) struct JobExtras<A: Agent> {
 pub(crate) trait JobPart<A: Agent>: Send {
     /// The ask's event id, if it was assigned before the ask.
     fn preassigned_id(&self) -> Option<EventId>;
+    /// Whether the ask goes round the agent's retry loop, if it has one (a plain ask does; an
+    /// attempt the loop makes does not).
+    fn retried_here(&self) -> bool;
     fn into_extras(self) -> Option<Box<JobExtras<A>>>;
 }
 
@@ -117,6 +120,11 @@ impl<A: Agent> JobPart<A> for () {
     #[inline(always)]
     fn preassigned_id(&self) -> Option<EventId> {
         None
+    }
+
+    #[inline(always)]
+    fn retried_here(&self) -> bool {
+        true
     }
 
     #[inline(always)]
@@ -136,6 +144,11 @@ impl<A: Agent> JobPart<A> for Attempted<A> {
     #[inline(always)]
     fn preassigned_id(&self) -> Option<EventId> {
         Some(self.id)
+    }
+
+    #[inline(always)]
+    fn retried_here(&self) -> bool {
+        false
     }
 
     fn into_extras(self) -> Option<Box<JobExtras<A>>> {
@@ -302,7 +315,10 @@ impl<A: Agent> Slot<A> {
         }
     }
 
-    /// The breaker of this agent for `task_type`, if the system has breakers.
+    /// The breaker of this agent for `task_type`, if the system has breakers. Inlined: the
+    /// call path of an ask and the escalation ladder's breaker check share it, and a call
+    /// would cost every governed ask.
+    #[inline(always)]
     pub(crate) fn breaker(&self, task_type: &'static str) -> Option<BreakerHandle> {
         let registry = self.shared.breakers.as_ref()?;
         if let Some(handle) = self
