@@ -21,10 +21,11 @@ use crate::agent::Agent;
 use crate::context::AgentContext;
 use crate::durable::{DurableRun, LetterSource};
 use crate::error::{AgentError, AskError, StepError};
+use crate::feedback::Feedback;
 use crate::message::AgentMsg;
 use crate::outcome::{finish_run, judge, settle, Ended, Handled};
 use crate::settlement::{Settlement, Verdict};
-use crate::slot::{Answer, DurableJob, Job, ParkAttempt, Reply, Slot};
+use crate::slot::{Answer, DurableJob, Job, JobExtras, ParkAttempt, Reply, Slot};
 use crate::spec::Factory;
 
 pub(crate) struct AgentActor<A: Agent> {
@@ -250,10 +251,11 @@ impl<A: Agent> AgentActor<A> {
         let Some(started) = self.begin(&mut job, context) else {
             return Ok(more);
         };
-        let judged = match job.durable.take() {
-            // A task of a durable run takes its own (boxed, out of line) path: `Err`, the task
-            // went back to be replayed by the next incarnation.
-            Some(durable) => {
+        let judged = match job.extras.take() {
+            // A task with extras (of a durable run, or a retry with feedback) takes its own
+            // (boxed, out of line) path: `Err`, the task went back to be replayed by the next
+            // incarnation.
+            Some(extras) => {
                 let attempt = Attempt {
                     deadline: job.deadline,
                     asked_at: job.asked_at,
@@ -261,7 +263,7 @@ impl<A: Agent> AgentActor<A> {
                     started: started.at,
                     crashed: false,
                 };
-                self.durable_run(agent, context, durable, job.task, &mut job.reply, attempt)
+                self.extras_run(agent, context, extras, job.task, &mut job.reply, attempt)
                     .await?
             }
             None => {
@@ -376,20 +378,39 @@ impl<A: Agent> AgentActor<A> {
         }
     }
 
-    /// [`run_durable`](Self::run_durable)'s future, boxed and built out of line: a plain
-    /// task's [`run`](Self::run) holds one pointer for it and none of its code.
+    /// The future of a task with extras, boxed and built out of line: a plain task's
+    /// [`run`](Self::run) holds one pointer for it and none of its code. The handler sees the
+    /// previous attempt's failure while it runs; a task of a durable run goes through
+    /// [`run_durable`](Self::run_durable).
     #[cold]
     #[inline(never)]
-    fn durable_run<'a>(
+    fn extras_run<'a>(
         &'a self,
         agent: &'a mut A,
         context: &'a mut AgentContext,
-        durable: Box<DurableJob<A>>,
+        extras: Box<JobExtras<A>>,
         task: A::Task,
         reply: &'a mut Option<Reply<A::Output>>,
         attempt: Attempt,
     ) -> BoxFuture<'a, Result<Judged<A::Output>, ExitReason>> {
-        Box::pin(self.run_durable(agent, context, durable, task, reply, attempt))
+        Box::pin(async move {
+            let JobExtras { durable, feedback } = *extras;
+            context.set_feedback(feedback);
+            let judged = match durable {
+                Some(durable) => {
+                    self.run_durable(agent, context, durable, task, reply, attempt)
+                        .await
+                }
+                None => {
+                    let handled = self
+                        .handle_task(agent, context, task, attempt.deadline, reply.as_mut())
+                        .await;
+                    Ok(self.judge_handled(handled, attempt.deadline, attempt.asked_at))
+                }
+            };
+            context.set_feedback(None);
+            judged
+        })
     }
 
     /// [`run`](Self::run)'s middle for a task of a durable run: the run is claimed by this
@@ -410,6 +431,7 @@ impl<A: Agent> AgentActor<A> {
         let mut in_flight = InFlight {
             actor: self,
             settlement: context.settlement(),
+            feedback: context.previous_failure().cloned(),
             job: Some((durable, reply, attempt)),
         };
         let Some((durable, reply, _)) = in_flight.job.as_mut() else {
@@ -490,6 +512,7 @@ impl<A: Agent> AgentActor<A> {
             &path,
             0,
             self.slot.shared.step_durability,
+            durable.retryable,
         )
         .await?
         .giving_up_to(LetterSource {
@@ -553,7 +576,8 @@ impl<A: Agent> AgentActor<A> {
         let latency = attempt.started.map(|started| started.elapsed());
         let verdict = self.slot.verdict(result, latency.unwrap_or_default());
         let settlement = context.settlement();
-        self.requeue(durable, reply, attempt, settlement, Some(verdict))?;
+        let feedback = context.take_feedback();
+        self.requeue(durable, reply, attempt, settlement, Some(verdict), feedback)?;
         drop(context.end_task());
         drop(context.take_durable());
         Ok(())
@@ -572,6 +596,7 @@ impl<A: Agent> AgentActor<A> {
         attempt: Attempt,
         settlement: Option<Arc<Settlement>>,
         verdict: Option<Verdict>,
+        feedback: Option<Feedback>,
     ) -> Result<(), Box<DurableJob<A>>> {
         if reply.as_ref().is_none_or(Reply::is_closed) {
             return Err(durable);
@@ -608,7 +633,10 @@ impl<A: Agent> AgentActor<A> {
             asked_at: attempt.asked_at,
             settlement,
             id: attempt.id,
-            durable: Some(durable),
+            extras: Some(Box::new(JobExtras {
+                durable: Some(durable),
+                feedback,
+            })),
         });
         Ok(())
     }
@@ -629,6 +657,8 @@ struct InFlight<'a, A: Agent> {
     actor: &'a AgentActor<A>,
     /// The attempt's settlement (it holds the spend reported so far).
     settlement: Option<Arc<Settlement>>,
+    /// The failure fed back to the attempt, fed to the replay too.
+    feedback: Option<Feedback>,
     job: Option<(Box<DurableJob<A>>, ReplySlot<'a, A>, Attempt)>,
 }
 
@@ -646,10 +676,10 @@ impl<A: Agent> Drop for InFlight<'_, A> {
             return;
         };
         // Not counted by the breaker: a kill says nothing of the task.
-        let settlement = self.settlement.take();
+        let (settlement, feedback) = (self.settlement.take(), self.feedback.take());
         if self
             .actor
-            .requeue(durable, reply, attempt, settlement, None)
+            .requeue(durable, reply, attempt, settlement, None, feedback)
             .is_err()
         {
             tracing::info!(agent = %self.actor.slot.name, "durable run: killed in flight, left unfinished in the journal");

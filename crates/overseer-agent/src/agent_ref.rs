@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use overseer_budget::{Refusal, Reservation};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -15,9 +16,12 @@ use overseer_supervisor::EventId;
 use crate::agent::Agent;
 use crate::error::AskError;
 use crate::event::{BudgetWarningEvent, SystemEvent};
+use crate::feedback::Feedback;
 use crate::name::AgentName;
+use crate::retry_loop::{Attempts, Tried};
+use crate::retry_plan::{CopyTask, RetryPlan};
 use crate::settlement::Settlement;
-use crate::slot::{Answer, Job, JobPart, Slot};
+use crate::slot::{Answer, Attempted, Job, JobPart, NotRetried, Slot};
 use crate::usage::Metered;
 
 /// A cheap, cloneable, typed handle to an agent, looked up by name from a running
@@ -38,6 +42,10 @@ use crate::usage::Metered;
 /// | the system is starting | the ask waits for the agent to start |
 /// | the running tree did not start the agent (never placed in it, or not added yet) | [`AskError::NotInTree`] at once (asks queued before the start too) |
 /// | the system has shut down | [`AskError::ShutDown`] |
+///
+/// An agent declared with a retry policy ([`AgentSpec::retry`](crate::AgentSpec::retry)) has
+/// its transient and rate-limited failures retried by it, within the same deadline; without
+/// one an ask is made once.
 pub struct AgentRef<A: Agent> {
     slot: Arc<Slot<A>>,
 }
@@ -98,6 +106,10 @@ impl<A: Agent> AgentRef<A> {
     /// * [`AskError::ShutDown`] or [`AskError::KillSwitchTripped`]: the system closed while the
     ///   task waited or ran (a trip cancels tasks in flight as its in-flight policy says).
     ///
+    /// With a retry policy ([`AgentSpec::retry`](crate::AgentSpec::retry)), the error of the
+    /// last attempt when the policy gives up, or [`AskError::RetryRefused`] when the system's
+    /// retry budget refuses a retry.
+    ///
     /// Never [`AskError::UnknownAgent`] or [`AskError::WrongAgentType`]: those are the errors
     /// of looking an agent up.
     ///
@@ -153,7 +165,8 @@ impl<A: Agent> AgentRef<A> {
     /// Asks as [`ask`](Self::ask) does, and returns with the output what the ask cost: the
     /// usage its handler reported (its model calls), for a caller that accounts for it, as
     /// [`AgentContext::step_with_spend`](crate::AgentContext::step_with_spend) does for a
-    /// sub-ask inside a durable step.
+    /// sub-ask inside a durable step. One attempt: the agent's retry policy does not apply (its
+    /// attempts' usage would be one ask's).
     ///
     /// # Errors
     /// As [`ask`](Self::ask).
@@ -165,8 +178,53 @@ impl<A: Agent> AgentRef<A> {
     /// As [`ask`](Self::ask).
     pub async fn ask_metered(&self, task: A::Task) -> Result<Metered<A::Output>, AskError> {
         let timeout = self.default_timeout();
-        self.ask_traced(task, timeout, (), Answer::into_metered)
+        self.ask_traced(task, timeout, NotRetried, Answer::into_metered)
             .await
+    }
+
+    /// An ask under the agent's retry policies: boxed and out of line, so that a plain ask
+    /// holds one pointer for it and none of its code.
+    #[cold]
+    #[inline(never)]
+    fn ask_retried<'a>(
+        &'a self,
+        task: A::Task,
+        timeout: Duration,
+        plan: &'a RetryPlan<A>,
+    ) -> BoxFuture<'a, Result<A::Output, AskError>> {
+        let policy = plan.policy_for(A::task_type(&task));
+        let deadline = overseer_supervisor::deadline_after(Instant::now(), timeout);
+        Box::pin(async move {
+            let run = Attempts {
+                policy,
+                deadline,
+                timeout,
+                first_deposits: true,
+                retry_invalid_output: false,
+            };
+            self.attempts(task, run, Some(plan.copy), None).await.result
+        })
+    }
+
+    /// Asks `task` under `run`'s policy (copied by `copy` for each attempt but the last; tried
+    /// once without it), the failure of the attempt before fed to the next (`feedback` to the
+    /// first), and reports every attempt.
+    pub(crate) async fn attempts(
+        &self,
+        task: A::Task,
+        run: Attempts<'_>,
+        copy: Option<CopyTask<A>>,
+        feedback: Option<Feedback>,
+    ) -> Tried<A::Output> {
+        crate::retry_loop::run_attempts(self.slot(), run, task, copy, feedback, move |attempt| {
+            let part = Attempted {
+                id: attempt.id,
+                durable: None,
+                feedback: attempt.feedback,
+            };
+            self.ask_traced(attempt.task, attempt.timeout, part, Answer::into_outcome)
+        })
+        .await
     }
 
     /// An ask with its tracing span and its event: the body of every ask. `finish` makes the
@@ -178,6 +236,15 @@ impl<A: Agent> AgentRef<A> {
         durable: impl JobPart<A>,
         finish: impl FnOnce(Answer<A::Output>) -> R,
     ) -> R {
+        // An ask of an agent with a retry policy goes round its retry loop (whose attempts
+        // come back here, with a part that is not retried again): one branch, and one pointer
+        // in this future, for a plain ask.
+        if durable.retried_here() {
+            if let Some(plan) = &self.slot.classifier.retry {
+                let result = self.ask_retried(task, timeout, plan).await;
+                return finish(Answer::of_result(result));
+            }
+        }
         let task_type = A::task_type(&task);
         let span = tracing::info_span!(
             "ask",
@@ -191,7 +258,10 @@ impl<A: Agent> AgentRef<A> {
             model = tracing::field::Empty,
         );
         let asked_at = Instant::now();
-        let id = self.slot.shared.ids.next();
+        let id = match durable.preassigned_id() {
+            Some(id) => id,
+            None => self.slot.shared.ids.next(),
+        };
         let round_trip = self.round_trip(task, id, asked_at, timeout, durable);
         // Without a subscriber the span is disabled: skip the wrapper's cost.
         let answer = if span.is_disabled() {
@@ -225,78 +295,17 @@ impl<A: Agent> AgentRef<A> {
             asked_at,
             settlement,
             id,
-            durable: None,
+            extras: None,
         });
         Ok(())
-    }
-
-    /// Asks this agent, and if it cannot take the task, asks each alternate in turn (agents of
-    /// the same type that handle the same tasks), all within one deadline: the default
-    /// deadline of this agent, measured from this call. The answer says which agent
-    /// answered.
-    ///
-    /// It falls back only on the errors of [`AskError::may_fall_back`]: the task was refused
-    /// before it reached a handler (an open breaker, an agent restarting, stopped or not in
-    /// the tree, the agent's own budget) or its handler declined it with a task failure
-    /// ([`AskError::Failed`]). A timeout or a crash is returned as it is, without re-sending
-    /// the task: it may have had effects, and a task that crashed one agent may crash the
-    /// next. A system-wide refusal (shut down, kill switch, the process budget) is returned
-    /// at once.
-    ///
-    /// # Errors
-    /// The first error that does not fall back; if every agent was tried, the last error; an
-    /// [`AskError::Timeout`] if the deadline passed before an alternate could be asked. Each
-    /// error is one [`ask`](Self::ask) can return.
-    ///
-    /// # Cancel safety
-    /// Dropping the future gives up the ask in progress, as dropping [`ask`](Self::ask)'s
-    /// does (a task still queued never runs; a handler already running runs on, uncounted);
-    /// no alternate is asked after that.
-    ///
-    /// # Panics
-    /// As [`ask`](Self::ask).
-    pub async fn ask_with_fallback(
-        &self,
-        task: A::Task,
-        alternates: &[AgentRef<A>],
-    ) -> Result<Answered<A::Output>, AskError>
-    where
-        A::Task: Clone,
-    {
-        let timeout = self.default_timeout();
-        let deadline = overseer_supervisor::deadline_after(Instant::now(), timeout);
-        let mut last_error = None;
-        for agent in std::iter::once(self).chain(alternates) {
-            if let Some(error) = &last_error {
-                tracing::debug!(agent = %agent.name(), error = %error, "falling back");
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(AskError::Timeout {
-                    agent: agent.name().clone(),
-                    after: timeout,
-                });
-            }
-            match agent.ask_within(task.clone(), left).await {
-                Ok(output) => {
-                    return Ok(Answered {
-                        by: agent.name().clone(),
-                        output,
-                    })
-                }
-                Err(error) if error.may_fall_back() => last_error = Some(error),
-                Err(error) => return Err(error),
-            }
-        }
-        // Never `None`: the chain holds this agent.
-        Err(last_error.unwrap_or(AskError::UnknownAgent {
-            name: self.name().to_string(),
-        }))
     }
 
     /// The admission checks before a task is queued, in order: the system is open (kill
     /// switch, shutdown), the agent takes asks, the breaker of (agent, task type) admits it,
     /// and the budget holds the task's estimate (reserved until the task ends).
+    // Not inlined into the plain path when shared with a retry loop's attempts unless asked:
+    // `reserve` and `record` are forced, this one hinted.
+    #[inline]
     fn admit(&self, task: &A::Task, id: EventId) -> Result<Option<Arc<Settlement>>, AskError> {
         if let Some(refusal) = self.slot.refusal() {
             return Err(refusal);
@@ -324,6 +333,7 @@ impl<A: Agent> AgentRef<A> {
         Ok(Settlement::new(permit, self.reserve(task, id)?))
     }
 
+    #[inline(always)]
     fn reserve(&self, task: &A::Task, id: EventId) -> Result<Option<Reservation>, AskError> {
         let Some(budget) = &self.slot.shared.budget else {
             return Ok(None);
@@ -386,7 +396,7 @@ impl<A: Agent> AgentRef<A> {
             asked_at,
             settlement: settlement.clone(),
             id,
-            durable: durable.into_durable(),
+            extras: durable.into_extras(),
         });
         let unanswered = match tokio::time::timeout_at(deadline, &mut answer).await {
             Ok(Ok(answered)) => return answered,
@@ -454,6 +464,7 @@ impl<A: Agent> AgentRef<A> {
         }
     }
 
+    #[inline(always)]
     fn record(
         &self,
         span: &tracing::Span,
@@ -482,7 +493,8 @@ impl<A: Agent> AgentRef<A> {
     }
 }
 
-/// An output and the agent that produced it (see [`AgentRef::ask_with_fallback`]).
+/// An output and the agent that produced it (see [`AgentRef::ask_with_fallback`] and
+/// [`AgentRef::ask_escalating`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Answered<O> {

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::durable::{DurableRun, Prepared};
 use crate::error::AgentError;
+use crate::feedback::Feedback;
 use crate::injected_mark::InjectedMark;
 use crate::model::{ModelClient, ModelRequest, ModelResponse};
 use crate::name::AgentName;
@@ -46,6 +47,8 @@ pub struct AgentContext {
     tasks: Arc<IncarnationTasks>,
     /// The durable run the current task belongs to, if it was asked with a run id.
     durable: Option<Box<DurableRun>>,
+    /// The failure of the current task's previous attempt, when it is a retry.
+    feedback: Option<Feedback>,
 }
 
 /// What a user's check found of an unsafe effect whose intent was journaled but whose result
@@ -82,7 +85,27 @@ impl AgentContext {
             budget,
             tasks,
             durable: None,
+            feedback: None,
         }
+    }
+
+    /// The failure of the previous attempt of the current task, when the task is a retry (by
+    /// the agent's [`RetryPolicy`](overseer_retry::RetryPolicy), see
+    /// [`AgentSpec::retry`](crate::AgentSpec::retry)) or a rung of an escalation ladder
+    /// ([`AgentRef::ask_escalating`](crate::AgentRef::ask_escalating)); `None` for a first
+    /// attempt. Put it in the prompt: "the last answer failed because...".
+    pub fn previous_failure(&self) -> Option<&Feedback> {
+        self.feedback.as_ref()
+    }
+
+    /// The current task is a retry after `feedback` (or a first attempt: `None`).
+    pub(crate) fn set_feedback(&mut self, feedback: Option<Feedback>) {
+        self.feedback = feedback;
+    }
+
+    /// The current task's feedback, taken at its end.
+    pub(crate) fn take_feedback(&mut self) -> Option<Feedback> {
+        self.feedback.take()
     }
 
     /// The highest budget warning tier reached by this agent's or the process's spend, if

@@ -9,6 +9,7 @@ use overseer_journal::{
 };
 use std::sync::Arc;
 
+use overseer_retry::Classify;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -29,6 +30,9 @@ pub(crate) struct DurableRun {
     replayed: Usage,
     /// Where a step given up goes, and the facts its letter names.
     letters: Option<LetterSource>,
+    /// Whether a retry policy may retry this attempt: a retryable failure of a step is then
+    /// not journaled (the retry takes the step again instead of replaying the failure).
+    retryable: bool,
 }
 
 /// The dead-letter queue a durable run's steps in doubt go to, and who the run was asked of.
@@ -67,6 +71,7 @@ impl DurableRun {
         path: &str,
         ask: u32,
         durability: StepDurability,
+        retryable: bool,
     ) -> Result<Self, StepError> {
         let epoch = journal
             .claim(&run)
@@ -80,6 +85,7 @@ impl DurableRun {
             durability,
             replayed: Usage::default(),
             letters: None,
+            retryable,
         })
     }
 
@@ -169,7 +175,9 @@ impl DurableRun {
     }
 
     /// Records the step's outcome: a value, or a task failure (replayed as the same failure).
-    /// A fatal error or a durability error is not recorded: the step is taken again.
+    /// A fatal error or a durability error is not recorded: the step is taken again; nor is a
+    /// transient or rate-limited failure of an attempt a retry policy may retry: the retry
+    /// takes the step again.
     pub(crate) async fn complete<T: Serialize>(
         &self,
         step: StepId,
@@ -186,6 +194,7 @@ impl DurableRun {
                     message: error.to_string(),
                 })?)
             }
+            Err(error) if self.retryable && error.class().is_retryable() => return Ok(()),
             Err(
                 AgentError::Failed(message)
                 | AgentError::InvalidOutput(message)

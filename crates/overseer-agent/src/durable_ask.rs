@@ -6,11 +6,21 @@ use std::time::{Duration, SystemTime};
 use overseer_journal::{Entry, Payload, Recorded, RunAdmission, RunId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::time::Instant;
 
 use crate::agent::Agent;
 use crate::agent_ref::AgentRef;
 use crate::error::AskError;
-use crate::slot::{Answer, DurableJob};
+use crate::feedback::Feedback;
+use crate::retry_loop::{Attempts, Try};
+use crate::slot::{Answer, Attempted, DurableJob};
+
+/// What a retried attempt of a durable ask carries.
+struct Retried {
+    id: overseer_supervisor::EventId,
+    feedback: Option<Feedback>,
+    retryable: bool,
+}
 
 impl<A: Agent> AgentRef<A>
 where
@@ -36,6 +46,13 @@ where
     /// [`AgentContext::model`](crate::AgentContext::model) are journaled and replayed. If the
     /// agent crashes on the task, the ask goes to the next incarnation, which replays the run
     /// (the steps done are not run or paid for again), within the same deadline.
+    ///
+    /// Under the agent's retry policy ([`AgentSpec::retry`](crate::AgentSpec::retry)), a
+    /// failed attempt asks the run again within the same deadline: the steps journaled replay
+    /// (not run or paid for again) and the failed step runs again. A transient or rate-limited
+    /// failure of an attempt that may be retried is not journaled as the step's or the run's
+    /// outcome; the attempt the policy gives up on is (if it gives up for the deadline or the
+    /// retry budget before its last attempt, the run stays unfinished, to be resumed).
     ///
     /// # Errors
     ///
@@ -66,6 +83,43 @@ where
         run: RunId,
         task: A::Task,
         timeout: Duration,
+    ) -> Result<A::Output, AskError> {
+        let plan = self.slot().classifier.retry.as_deref();
+        let Some((plan, policy)) =
+            plan.and_then(|plan| Some((plan, plan.policy_for(A::task_type(&task))?)))
+        else {
+            return self.ask_run_once(run, task, timeout, None).await;
+        };
+        // Retried by the policy: each attempt asks the run again, which replays the steps
+        // recorded and takes the failed one again.
+        let attempts = Attempts {
+            policy: Some(policy),
+            deadline: overseer_supervisor::deadline_after(Instant::now(), timeout),
+            timeout,
+            first_deposits: true,
+            retry_invalid_output: false,
+        };
+        let run = &run;
+        let make = move |attempt: Try<A>| {
+            let retried = Retried {
+                id: attempt.id,
+                feedback: attempt.feedback,
+                retryable: attempt.retryable,
+            };
+            self.ask_run_once(run.clone(), attempt.task, attempt.timeout, Some(retried))
+        };
+        crate::retry_loop::run_attempts(self.slot(), attempts, task, Some(plan.copy), None, make)
+            .await
+            .result
+    }
+
+    /// One attempt of a durable ask.
+    async fn ask_run_once(
+        &self,
+        run: RunId,
+        task: A::Task,
+        timeout: Duration,
+        retried: Option<Retried>,
     ) -> Result<A::Output, AskError> {
         let shared = &self.slot().shared;
         let Some(journal) = shared.journal.as_ref() else {
@@ -105,13 +159,23 @@ where
             // Left unfinished by an ask that is gone: taken up again, and replayed.
             _ => {}
         }
+        let (id, feedback, retryable) = match retried {
+            Some(retried) => (retried.id, retried.feedback, retried.retryable),
+            None => (shared.ids.next(), None, false),
+        };
         let durable = Box::new(DurableJob {
             run,
             input,
             decode_task: Payload::decode::<A::Task>,
             encode_output: Payload::encode::<A::Output>,
+            retryable,
         });
-        self.ask_traced(task, timeout, durable, Answer::into_outcome)
+        let part = Attempted {
+            id,
+            durable: Some(durable),
+            feedback,
+        };
+        self.ask_traced(task, timeout, part, Answer::into_outcome)
             .await
     }
 }

@@ -349,6 +349,43 @@ pub enum AskError {
         /// What failed.
         message: String,
     },
+    /// The agent's retry policy would have retried, but the system's retry budget
+    /// ([`SystemBuilder::retry_budget`](crate::SystemBuilder::retry_budget)) refused: retries
+    /// are a bounded share of requests. Holds the last attempt's error.
+    #[error("agent '{agent}': retry refused by the retry budget after: {last}")]
+    RetryRefused {
+        /// The agent.
+        agent: AgentName,
+        /// The error of the last attempt made.
+        last: Box<AskError>,
+    },
+    /// Every rung of an escalation ladder
+    /// ([`AgentRef::ask_escalating`](crate::AgentRef::ask_escalating)) was tried or skipped,
+    /// and none answered: every attempt's error, in order (the task is a dead letter).
+    #[error("agent '{agent}': the escalation ladder is exhausted after {} attempts", attempts.len())]
+    Exhausted {
+        /// The agent first asked.
+        agent: AgentName,
+        /// Every attempt made, in order.
+        attempts: Vec<AttemptRecord>,
+    },
+}
+
+/// One attempt of an escalated ask that failed: where it was made and how it failed (see
+/// [`AskError::Exhausted`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AttemptRecord {
+    /// The ladder's rung the attempt was made on; `None` for the first ask.
+    pub rung: Option<usize>,
+    /// The agent asked.
+    pub agent: AgentName,
+    /// Which attempt of its rung (from 1).
+    pub attempt: u32,
+    /// The failure's class.
+    pub class: ErrorClass,
+    /// The failure.
+    pub error: AskError,
 }
 
 impl AskError {
@@ -385,6 +422,8 @@ impl AskError {
             Self::RunInProgress { .. } => "run_in_progress",
             Self::RunFailed { .. } => "run_failed",
             Self::Journal { .. } => "journal",
+            Self::RetryRefused { .. } => "retry_refused",
+            Self::Exhausted { .. } => "exhausted",
         }
     }
 }
@@ -447,6 +486,8 @@ pub enum SystemError {
 /// | `ShutDown`, `KillSwitchTripped` | cancelled |
 /// | `RunInProgress`, `Journal` | transient |
 /// | `AgentStopped`, `NotInTree`, `UnknownAgent`, `WrongAgentType`, `NoJournal`, `RunConflict`, `RunFailed` | permanent |
+/// | `RetryRefused` | budget exhausted (the retry budget is spent: no layer should retry) |
+/// | `Exhausted` | permanent (everything the ladder holds was tried) |
 impl Classify for AskError {
     fn class(&self) -> ErrorClass {
         match self {
@@ -459,7 +500,7 @@ impl Classify for AskError {
             Self::BreakerOpen { retry_after, .. } => ErrorClass::RateLimited {
                 retry_after: *retry_after,
             },
-            Self::BudgetExceeded { .. } => ErrorClass::BudgetExhausted,
+            Self::BudgetExceeded { .. } | Self::RetryRefused { .. } => ErrorClass::BudgetExhausted,
             Self::ShutDown | Self::KillSwitchTripped { .. } => ErrorClass::Cancelled,
             Self::AgentStopped { .. }
             | Self::NotInTree { .. }
@@ -467,7 +508,8 @@ impl Classify for AskError {
             | Self::WrongAgentType { .. }
             | Self::NoJournal { .. }
             | Self::RunConflict { .. }
-            | Self::RunFailed { .. } => ErrorClass::Permanent,
+            | Self::RunFailed { .. }
+            | Self::Exhausted { .. } => ErrorClass::Permanent,
         }
     }
 }
@@ -504,7 +546,9 @@ impl AskError {
             | Self::RunConflict { .. }
             | Self::RunInProgress { .. }
             | Self::RunFailed { .. }
-            | Self::Journal { .. } => false,
+            | Self::Journal { .. }
+            | Self::RetryRefused { .. }
+            | Self::Exhausted { .. } => false,
         }
     }
 

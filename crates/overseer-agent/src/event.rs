@@ -18,6 +18,7 @@
 //! | an [`AskEvent`] refused because the kill switch tripped | the [`KillSwitchEvent`] |
 //! | an [`AskEvent`] refused by an open breaker | the [`BreakerEvent`] of its latest opening |
 //! | a `stopped` of the shutdown after a trip | the [`KillSwitchEvent`] |
+//! | a [`RetryEvent`] (a retry, a policy giving up, a refused retry, a rung, a ladder's stop) | the [`AskEvent`] of the failed attempt |
 //!
 //! An ask's id is assigned when the ask is made, so the crash it causes can be published (and
 //! name it) before the ask's own event.
@@ -33,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dead_letter::DeadLetterEvent;
 use crate::name::AgentName;
+use crate::retry_event::RetryEvent;
 use crate::usage::Usage;
 
 /// One event of a [`System`](crate::System).
@@ -52,6 +54,8 @@ pub enum SystemEvent {
     Breaker(BreakerEvent),
     /// The dead-letter queue changed (a letter pushed, updated or removed), with its size.
     DeadLetter(DeadLetterEvent),
+    /// A retry policy or the escalation ladder acted on a failed ask.
+    Retry(RetryEvent),
 }
 
 impl SystemEvent {
@@ -64,6 +68,7 @@ impl SystemEvent {
             Self::KillSwitchTripped(event) => event.id,
             Self::Breaker(event) => event.id,
             Self::DeadLetter(event) => event.id,
+            Self::Retry(event) => event.id,
         }
     }
 
@@ -76,6 +81,7 @@ impl SystemEvent {
             Self::KillSwitchTripped(event) => event.caused_by,
             Self::Breaker(event) => event.caused_by,
             Self::DeadLetter(event) => event.caused_by,
+            Self::Retry(event) => event.caused_by,
         }
     }
 
@@ -88,6 +94,7 @@ impl SystemEvent {
             Self::KillSwitchTripped(event) => event.elapsed,
             Self::Breaker(event) => event.elapsed,
             Self::DeadLetter(event) => event.elapsed,
+            Self::Retry(event) => event.elapsed,
         }
     }
 
@@ -101,6 +108,7 @@ impl SystemEvent {
             Self::KillSwitchTripped(event) => event.path.as_ref(),
             Self::Breaker(event) => event.path.as_ref(),
             Self::DeadLetter(event) => event.path.as_ref(),
+            Self::Retry(event) => event.path.as_ref(),
         }
     }
 }
@@ -150,6 +158,7 @@ impl fmt::Display for SystemEvent {
                 "dead letter {} {:?} ({}/{}): {} in the queue",
                 event.letter, event.change, event.agent, event.task_type, event.queue_len
             ),
+            Self::Retry(event) => write!(f, "{event}"),
         }
     }
 }

@@ -44,18 +44,23 @@
 //
 //   name, usage, cause, tasks, injected_mark, message, lifecycle    leaves
 //   dead_letter                              a task given up on, and the queue that holds it
+//   retry_event, retry_runtime               a retry's event; the system's retry state
 //   error, event, model                      errors, events, a model client
+//   feedback                                 what a retry is told of the attempt before
 //   shared                                   what every ask of one system reads
 //   settlement, durable                      settling what admitting an ask took; a durable run
 //   context                                  what a handler sees
 //   agent                                    the trait
+//   retry_plan                               an agent's retry policies
 //   spec                                     an agent's declaration
 //   slot                                     the queue that outlives incarnations
+//   retry_loop                               the retry loop of one ask
 //   outcome                                  a task's end: judged, settled
 //   actor                                    the agent side of an ask
 //   agent_ref                                the caller side of an ask
 //   durable_ask                              the caller side of an ask of a durable run
 //   dead_letters                             the dead-letter queue as its users hold it
+//   escalation                               the escalation ladder, fallbacks
 //   system/registry                          the agents by name
 //   system/agent_child, system/tree          an agent as a child; the tree from start to stop
 //   system                                   the entry point: the public handles
@@ -70,13 +75,19 @@ mod dead_letters;
 mod durable;
 mod durable_ask;
 mod error;
+mod escalation;
 mod event;
+mod feedback;
 mod injected_mark;
 mod lifecycle;
 mod message;
 mod model;
 mod name;
 mod outcome;
+mod retry_event;
+mod retry_loop;
+mod retry_plan;
+mod retry_runtime;
 mod saga;
 mod settlement;
 mod shared;
@@ -94,16 +105,19 @@ pub use dead_letter::{
     LetterOrigin,
 };
 pub use dead_letters::{DeadLetters, RedriveError};
-pub use error::{AgentError, AskError, StepError, SystemError};
+pub use error::{AgentError, AskError, AttemptRecord, StepError, SystemError};
+pub use escalation::Escalation;
 pub use event::{
     AskEvent, AskOutcome, BreakerEvent, BudgetWarningEvent, KillSwitchEvent, SystemEvent,
 };
+pub use feedback::Feedback;
 pub use model::{ModelClient, ModelError, ModelRequest, ModelResponse, ScriptedModel};
 pub use name::AgentName;
 /// Error classes, retry policies, the retry budget, the escalation ladder and sagas: the pure
 /// rules of `overseer-retry`, which the errors here are classified by.
 pub use overseer_retry as retry;
 pub use overseer_retry::{Classify, ErrorClass};
+pub use retry_event::{RetryEvent, RetryStep};
 pub use saga::{Saga, SagaBuilder, SagaContext, SagaError, SagaOutcome, SagaStep};
 pub use shared::StepDurability;
 pub use spec::AgentSpec;
@@ -114,7 +128,7 @@ pub use usage::{Metered, Usage};
 pub mod prelude {
     pub use crate::{
         Agent, AgentContext, AgentError, AgentRef, AgentSpec, AskError, Classify, ErrorClass,
-        ModelClient, ModelRequest, Reconciled, ScriptedModel, StepError, System, SystemEvent,
-        Usage, WeakSystem,
+        Escalation, Feedback, ModelClient, ModelRequest, Reconciled, ScriptedModel, StepError,
+        System, SystemEvent, Usage, WeakSystem,
     };
 }

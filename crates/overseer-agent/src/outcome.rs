@@ -4,6 +4,7 @@
 //! calls them and acts on what they return.
 
 use overseer_journal::Recorded;
+use overseer_retry::Classify;
 use overseer_supervisor::{panic_message, EventId, ExitReason};
 use tokio::time::Instant;
 
@@ -171,7 +172,9 @@ pub(crate) fn settle<A: Agent>(
 /// Ends the durable run of a task that ended with `result`: an output or a task failure is
 /// journaled as the run's outcome (a second ask of the run gets it without running anything);
 /// the answer waits for that record, so nothing acknowledged is lost. Any other error leaves
-/// the run unfinished, to be resumed. A run whose end cannot be journaled fails the ask.
+/// the run unfinished, to be resumed, and so does a transient or rate-limited failure of an
+/// attempt a retry policy may retry (the retry replays the run). A run whose end cannot be
+/// journaled fails the ask.
 pub(crate) async fn finish_run<A: Agent>(
     agent: &AgentName,
     run: Option<Box<DurableRun>>,
@@ -182,6 +185,7 @@ pub(crate) async fn finish_run<A: Agent>(
         return result;
     };
     let recorded = match &result {
+        Err(error) if job.retryable && error.class().is_retryable() => return result,
         Ok(output) => match (job.encode_output)(output) {
             Ok(payload) => Recorded::Value(payload),
             Err(error) => {

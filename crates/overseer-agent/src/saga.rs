@@ -435,6 +435,7 @@ impl Saga {
             &self.agent(),
             0,
             shared.step_durability,
+            false,
         )
         .await
         .map_err(journal_error)?;

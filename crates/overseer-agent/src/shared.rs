@@ -17,6 +17,7 @@ use overseer_journal::{Durability, Effect, Journal, RunId};
 use crate::dead_letter::{DeadLetter, DeadLetterChange, DeadLetterEvent, LetterQueue};
 use crate::error::AskError;
 use crate::event::{BreakerEvent, EventMeta, KillSwitchEvent, SystemEvent};
+use crate::retry_runtime::RetryRuntime;
 use crate::usage::Usage;
 
 /// What every ask of one system reads: held by each agent's slot. It holds no slot and no tree,
@@ -56,6 +57,8 @@ pub(crate) struct Shared {
     held_reservations: DashMap<RunId, Reservation>,
     /// The tasks given up on, journaled when there is a journal.
     pub(crate) dead_letters: LetterQueue,
+    /// The retries' generator and budget.
+    pub(crate) retries: RetryRuntime,
 }
 
 /// The options a [`Shared`] is made from (checked by the system's builder).
@@ -67,6 +70,7 @@ pub(crate) struct SharedOptions {
     pub(crate) trip_shutdown_timeout: Duration,
     pub(crate) journal: Option<Journal>,
     pub(crate) step_durability: StepDurability,
+    pub(crate) retries: RetryRuntime,
 }
 
 impl Shared {
@@ -93,6 +97,7 @@ impl Shared {
             live_runs: DashMap::new(),
             held_reservations: DashMap::new(),
             dead_letters: LetterQueue::default(),
+            retries: options.retries,
         }
     }
 

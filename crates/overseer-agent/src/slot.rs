@@ -25,6 +25,7 @@ use crate::agent::Agent;
 use crate::context::AgentContext;
 use crate::error::AskError;
 use crate::event::{AskEvent, AskOutcome, SystemEvent};
+use crate::feedback::Feedback;
 use crate::injected_mark::InjectedMark;
 use crate::lifecycle::{Lifecycle, LifecycleCell};
 use crate::message::AgentMsg;
@@ -50,6 +51,16 @@ impl<O> Answer<O> {
     pub(crate) fn error(error: AskError) -> Self {
         Self {
             outcome: Err(Box::new(error)),
+            usage: Usage::default(),
+            injected: None,
+            model: None,
+        }
+    }
+
+    /// An answer made of a result alone (what a retry loop ends with).
+    pub(crate) fn of_result(result: Result<O, AskError>) -> Self {
+        Self {
+            outcome: result.map_err(Box::new),
             usage: Usage::default(),
             injected: None,
             model: None,
@@ -103,27 +114,92 @@ pub(crate) struct Job<A: Agent> {
     pub(crate) settlement: Option<Arc<Settlement>>,
     /// The ask's event id, assigned when it was made.
     pub(crate) id: EventId,
+    /// What a few tasks carry beyond a plain one (a durable run, the previous attempt's
+    /// failure): `None` for a plain ask, which so carries one null pointer for all of it.
+    pub(crate) extras: Option<Box<JobExtras<A>>>,
+}
+
+/// A job's rare extras.
+pub(crate) struct JobExtras<A: Agent> {
     /// The durable run the task belongs to, when it was asked with a run id.
     pub(crate) durable: Option<Box<DurableJob<A>>>,
+    /// The failure of the task's previous attempt, when it is a retry.
+    pub(crate) feedback: Option<Feedback>,
 }
 
 /// What an ask adds to its job: nothing for a plain ask (`()`, so that its future and its code
-/// hold nothing of durable runs), or the durable part of a run's task.
+/// hold nothing of durable runs or retries), or the rare extras and the ask's event id,
+/// assigned beforehand by the retry loop that made the attempt.
 pub(crate) trait JobPart<A: Agent>: Send {
-    fn into_durable(self) -> Option<Box<DurableJob<A>>>;
+    /// The ask's event id, if it was assigned before the ask.
+    fn preassigned_id(&self) -> Option<EventId>;
+    /// Whether the ask goes round the agent's retry loop, if it has one (a plain ask does; an
+    /// attempt the loop makes does not).
+    fn retried_here(&self) -> bool;
+    fn into_extras(self) -> Option<Box<JobExtras<A>>>;
 }
 
 impl<A: Agent> JobPart<A> for () {
     #[inline(always)]
-    fn into_durable(self) -> Option<Box<DurableJob<A>>> {
+    fn preassigned_id(&self) -> Option<EventId> {
+        None
+    }
+
+    #[inline(always)]
+    fn retried_here(&self) -> bool {
+        true
+    }
+
+    #[inline(always)]
+    fn into_extras(self) -> Option<Box<JobExtras<A>>> {
         None
     }
 }
 
-impl<A: Agent> JobPart<A> for Box<DurableJob<A>> {
+/// An ask made once, whatever the agent's retry policy
+/// ([`AgentRef::ask_metered`](crate::AgentRef::ask_metered)).
+pub(crate) struct NotRetried;
+
+impl<A: Agent> JobPart<A> for NotRetried {
+    fn preassigned_id(&self) -> Option<EventId> {
+        None
+    }
+
+    fn retried_here(&self) -> bool {
+        false
+    }
+
+    fn into_extras(self) -> Option<Box<JobExtras<A>>> {
+        None
+    }
+}
+
+/// An attempt made by a retry loop: its event id, and what its job carries.
+pub(crate) struct Attempted<A: Agent> {
+    pub(crate) id: EventId,
+    pub(crate) durable: Option<Box<DurableJob<A>>>,
+    pub(crate) feedback: Option<Feedback>,
+}
+
+impl<A: Agent> JobPart<A> for Attempted<A> {
     #[inline(always)]
-    fn into_durable(self) -> Option<Box<DurableJob<A>>> {
-        Some(self)
+    fn preassigned_id(&self) -> Option<EventId> {
+        Some(self.id)
+    }
+
+    #[inline(always)]
+    fn retried_here(&self) -> bool {
+        false
+    }
+
+    fn into_extras(self) -> Option<Box<JobExtras<A>>> {
+        if self.durable.is_none() && self.feedback.is_none() {
+            return None;
+        }
+        Some(Box::new(JobExtras {
+            durable: self.durable,
+            feedback: self.feedback,
+        }))
     }
 }
 
@@ -135,6 +211,10 @@ pub(crate) struct DurableJob<A: Agent> {
     pub(crate) input: Payload,
     pub(crate) decode_task: fn(&Payload) -> Result<A::Task, serde_json::Error>,
     pub(crate) encode_output: fn(&A::Output) -> Result<Payload, serde_json::Error>,
+    /// Whether a retry policy may retry a failure of this attempt: a transient failure is then
+    /// not journaled as the step's or the run's outcome (the retry replays the run and takes
+    /// the failed step again).
+    pub(crate) retryable: bool,
 }
 
 pub(crate) struct Slot<A: Agent> {
@@ -276,7 +356,10 @@ impl<A: Agent> Slot<A> {
         }
     }
 
-    /// The breaker of this agent for `task_type`, if the system has breakers.
+    /// The breaker of this agent for `task_type`, if the system has breakers. Inlined: the
+    /// call path of an ask and the escalation ladder's breaker check share it, and a call
+    /// would cost every governed ask.
+    #[inline(always)]
     pub(crate) fn breaker(&self, task_type: &'static str) -> Option<BreakerHandle> {
         let registry = self.shared.breakers.as_ref()?;
         if let Some(handle) = self

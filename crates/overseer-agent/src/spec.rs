@@ -11,7 +11,9 @@ use overseer_breaker::Outcome;
 use crate::agent::Agent;
 use crate::error::AskError;
 use crate::name::AgentName;
+use crate::retry_plan::RetryPlan;
 use crate::usage::Usage;
+use overseer_retry::RetryPolicy;
 
 /// Makes a fresh agent for each incarnation.
 pub(crate) type Factory<A> = Arc<dyn Fn() -> A + Send + Sync>;
@@ -53,12 +55,15 @@ type FailureCheck = Arc<dyn Fn(&AskError) -> bool + Send + Sync>;
 /// Whether an output is valid.
 type OutputCheck<O> = Arc<dyn Fn(&O) -> bool + Send + Sync>;
 
-/// Decides how an ask's outcome counts for the agent's circuit breakers.
+/// Decides how an ask's outcome counts for the agent's circuit breakers, and whether a failed
+/// ask is tried again.
 pub(crate) struct Classifier<A: Agent> {
     /// Whether an error counts as a failure (else it is not counted at all).
     pub(crate) failure: FailureCheck,
     /// Whether an output is valid (an invalid one counts as a failure).
     pub(crate) valid_output: Option<OutputCheck<A::Output>>,
+    /// The agent's retry policies; `None` (no retry, the call path unchanged) unless set.
+    pub(crate) retry: Option<Arc<RetryPlan<A>>>,
 }
 
 impl<A: Agent> Clone for Classifier<A> {
@@ -66,6 +71,7 @@ impl<A: Agent> Clone for Classifier<A> {
         Self {
             failure: Arc::clone(&self.failure),
             valid_output: self.valid_output.clone(),
+            retry: self.retry.clone(),
         }
     }
 }
@@ -117,6 +123,7 @@ impl<A: Agent> AgentSpec<A> {
             classifier: Classifier {
                 failure: Arc::new(AskError::reached_agent),
                 valid_output: None,
+                retry: None,
             },
         }
     }
@@ -182,6 +189,58 @@ impl<A: Agent> AgentSpec<A> {
     /// The agent's name.
     pub fn name(&self) -> &AgentName {
         &self.name
+    }
+
+    /// Retries the asks of this agent by `policy` (task types with a policy of their own,
+    /// [`retry_task_type`](Self::retry_task_type), keep theirs). Without one, an ask is never
+    /// retried. A retry is made within the ask's one deadline, after the policy's delay on the
+    /// tokio clock, only for transient and rate-limited failures (a rate limit's or an open
+    /// breaker's `retry_after` is waited at least), never after the kill switch tripped or
+    /// the system shut down, and only as the system's retry budget allows
+    /// ([`SystemBuilder::retry_budget`](crate::SystemBuilder::retry_budget)). The next
+    /// attempt's handler sees the failure in
+    /// [`AgentContext::previous_failure`](crate::AgentContext::previous_failure).
+    ///
+    /// ```
+    /// # use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec};
+    /// use overseer_agent::retry::RetryPolicy;
+    /// # struct Echo;
+    /// # impl Agent for Echo {
+    /// #     type Task = String;
+    /// #     type Output = String;
+    /// #     async fn handle(&mut self, _: &mut AgentContext, t: String) -> Result<String, AgentError> { Ok(t) }
+    /// # }
+    /// let spec = AgentSpec::new("echo", || Echo)
+    ///     .retry(RetryPolicy::default())
+    ///     .retry_task_type("summary", RetryPolicy::never());
+    /// ```
+    pub fn retry(mut self, policy: RetryPolicy) -> Self
+    where
+        A::Task: Clone,
+    {
+        self.retry_plan().default = Some(policy);
+        self
+    }
+
+    /// Retries the asks of tasks of `task_type` ([`Agent::task_type`]) by `policy`, instead
+    /// of the agent's policy ([`retry`](Self::retry)).
+    pub fn retry_task_type(mut self, task_type: &'static str, policy: RetryPolicy) -> Self
+    where
+        A::Task: Clone,
+    {
+        self.retry_plan().by_task_type.insert(task_type, policy);
+        self
+    }
+
+    fn retry_plan(&mut self) -> &mut RetryPlan<A>
+    where
+        A::Task: Clone,
+    {
+        let plan = self
+            .classifier
+            .retry
+            .get_or_insert_with(|| Arc::new(RetryPlan::new()));
+        Arc::make_mut(plan)
     }
 }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use overseer_breaker::BreakerRegistry;
 use overseer_budget::Budget;
 use overseer_journal::Journal;
+use overseer_retry::RetryBudget;
 use overseer_supervisor::{ChildSpec, StartError, SupervisionTree, SupervisorSpec, TreeError};
 use tokio::sync::broadcast;
 
@@ -24,6 +25,7 @@ use crate::agent_ref::AgentRef;
 use crate::dead_letters::DeadLetters;
 use crate::error::{AskError, SystemError};
 use crate::event::SystemEvent;
+use crate::retry_runtime::RetryRuntime;
 use crate::shared::{Shared, SharedOptions, StepDurability};
 use crate::spec::AgentSpec;
 
@@ -168,9 +170,27 @@ pub struct SystemBuilder {
     trip_shutdown_timeout: Duration,
     journal: Option<Journal>,
     step_durability: StepDurability,
+    retry_seed: Option<u64>,
+    retry_budget: Option<RetryBudget>,
 }
 
 impl SystemBuilder {
+    /// Seeds the random generator every retry's jitter draws from (from the operating
+    /// system's entropy unless set), so that a test knows every delay.
+    pub fn retry_seed(mut self, seed: u64) -> Self {
+        self.retry_seed = Some(seed);
+        self
+    }
+
+    /// Bounds the retries of every agent's [`RetryPolicy`](overseer_retry::RetryPolicy) by
+    /// `budget`: each first attempt deposits, each retry withdraws, and a retry the budget
+    /// refuses ends the ask with [`AskError::RetryRefused`] (no budget unless set: a policy's
+    /// own bounds only).
+    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
+        self.retry_budget = Some(budget);
+        self
+    }
+
     /// The default deadline of every ask (60 s unless set). Zero is refused by
     /// [`build`](Self::build) ([`SystemError::ZeroDefaultAskTimeout`]); a duration too long
     /// for the clock (`Duration::MAX`) is a deadline that never comes.
@@ -246,6 +266,7 @@ impl SystemBuilder {
             trip_shutdown_timeout: self.trip_shutdown_timeout,
             journal: self.journal,
             step_durability: self.step_durability,
+            retries: RetryRuntime::new(self.retry_seed, self.retry_budget),
         });
         shared.restore_from_journal();
         Ok(System {
@@ -302,6 +323,8 @@ impl System {
             trip_shutdown_timeout: Duration::from_secs(60),
             journal: None,
             step_durability: StepDurability::default(),
+            retry_seed: None,
+            retry_budget: None,
         }
     }
 
