@@ -25,6 +25,7 @@ use crate::outcome::{finish_run, judge, settle, settle_admission, Ended, Handled
 use crate::settlement::Settlement;
 use crate::slot::{Answer, DurableJob, Job, ParkAttempt, Reply, Slot};
 use crate::spec::Factory;
+use crate::validation::check_judged;
 
 pub(crate) struct AgentActor<A: Agent> {
     pub(crate) slot: Arc<Slot<A>>,
@@ -288,8 +289,9 @@ impl<A: Agent> AgentActor<A> {
             })
             .await,
         };
-        // Judge the outcome.
+        // Judge the outcome (and the output, by its validators).
         let judged = self.judge_handled(handled, job.deadline, job.asked_at);
+        let judged = check_judged(&self.slot, job.id, started.task_type, judged);
         let ended = Ended {
             id: job.id,
             task_type: started.task_type,
@@ -348,7 +350,7 @@ impl<A: Agent> AgentActor<A> {
                 .publish_ask_event(job.id, task_type, &answer, job.asked_at);
             return None;
         }
-        context.begin_task(job.deadline, job.id, job.settlement.take());
+        context.begin_task(job.deadline, (job.id, task_type), job.settlement.take());
         self.slot.set_exit_cause(Some(job.id));
         Some(Started { at, task_type })
     }
@@ -406,6 +408,7 @@ impl<A: Agent> AgentActor<A> {
         reply: &mut Option<Reply<A::Output>>,
         mut attempt: Attempt,
     ) -> Result<Judged<A::Output>, ExitReason> {
+        let task_type = A::task_type(&task);
         let handled = match self.claim_run(&durable, context).await {
             Err(error) => Some(Handled::Returned(Err(AgentError::step(error)))),
             Ok(()) => {
@@ -413,8 +416,8 @@ impl<A: Agent> AgentActor<A> {
                     .await
             }
         };
-        let (result, exit, counted) =
-            self.judge_handled(handled, attempt.deadline, attempt.asked_at);
+        let judged = self.judge_handled(handled, attempt.deadline, attempt.asked_at);
+        let (result, exit, counted) = check_judged(&self.slot, attempt.id, task_type, judged);
         attempt.crashed = exit.is_some();
         match self
             .end_durable(durable, reply, attempt, context, result)

@@ -32,6 +32,7 @@ use overseer_supervisor::{ChildPath, EventId, LifecycleEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::name::AgentName;
+use crate::semantic_event::SemanticEvent;
 use crate::usage::Usage;
 
 /// One event of a [`System`](crate::System).
@@ -49,6 +50,9 @@ pub enum SystemEvent {
     KillSwitchTripped(KillSwitchEvent),
     /// A circuit breaker changed state.
     Breaker(BreakerEvent),
+    /// An error that did not crash was found: a rejected output, an inspector's verdict, a
+    /// vote, a red flag, an over-confident agent, a loop.
+    Semantic(SemanticEvent),
 }
 
 impl SystemEvent {
@@ -60,6 +64,7 @@ impl SystemEvent {
             Self::BudgetWarning(event) => event.id,
             Self::KillSwitchTripped(event) => event.id,
             Self::Breaker(event) => event.id,
+            Self::Semantic(event) => event.id,
         }
     }
 
@@ -71,6 +76,7 @@ impl SystemEvent {
             Self::BudgetWarning(event) => event.caused_by,
             Self::KillSwitchTripped(event) => event.caused_by,
             Self::Breaker(event) => event.caused_by,
+            Self::Semantic(event) => event.caused_by,
         }
     }
 
@@ -82,6 +88,7 @@ impl SystemEvent {
             Self::BudgetWarning(event) => event.elapsed,
             Self::KillSwitchTripped(event) => event.elapsed,
             Self::Breaker(event) => event.elapsed,
+            Self::Semantic(event) => event.elapsed,
         }
     }
 
@@ -94,6 +101,7 @@ impl SystemEvent {
             Self::BudgetWarning(event) => event.path.as_ref(),
             Self::KillSwitchTripped(event) => event.path.as_ref(),
             Self::Breaker(event) => event.path.as_ref(),
+            Self::Semantic(event) => event.path.as_ref(),
         }
     }
 }
@@ -138,6 +146,7 @@ impl fmt::Display for SystemEvent {
             Self::KillSwitchTripped(event) => {
                 write!(f, "kill switch tripped: {}", event.report.reason)
             }
+            Self::Semantic(event) => write!(f, "{event}"),
         }
     }
 }

@@ -16,6 +16,7 @@ use overseer_journal::{Durability, Effect, Journal, RunId};
 
 use crate::error::AskError;
 use crate::event::{BreakerEvent, EventMeta, KillSwitchEvent, SystemEvent};
+use crate::semantic_watch::SemanticWatch;
 use crate::usage::Usage;
 
 /// What every ask of one system reads: held by each agent's slot. It holds no slot and no tree,
@@ -53,6 +54,8 @@ pub(crate) struct Shared {
     /// Reservations held for unfinished runs' intents without a result, found in the journal
     /// when the system was built, until each run is taken up again.
     held_reservations: DashMap<RunId, Reservation>,
+    /// The loop detector and confidence tracker, if the system watches for them.
+    pub(crate) semantic: Option<SemanticWatch>,
 }
 
 /// The options a [`Shared`] is made from (checked by the system's builder).
@@ -64,6 +67,7 @@ pub(crate) struct SharedOptions {
     pub(crate) trip_shutdown_timeout: Duration,
     pub(crate) journal: Option<Journal>,
     pub(crate) step_durability: StepDurability,
+    pub(crate) semantic: Option<SemanticWatch>,
 }
 
 impl Shared {
@@ -89,6 +93,7 @@ impl Shared {
             step_durability: options.step_durability,
             live_runs: DashMap::new(),
             held_reservations: DashMap::new(),
+            semantic: options.semantic,
         }
     }
 

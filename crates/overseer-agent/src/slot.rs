@@ -29,6 +29,7 @@ use crate::injected_mark::InjectedMark;
 use crate::lifecycle::{Lifecycle, LifecycleCell};
 use crate::message::AgentMsg;
 use crate::name::AgentName;
+use crate::semantic_watch::SemanticWatch;
 use crate::settlement::{Settlement, Verdict};
 use crate::shared::Shared;
 use crate::spec::{AgentConfig, Classifier};
@@ -97,6 +98,14 @@ pub(crate) struct Job<A: Agent> {
 /// What an ask adds to its job: nothing for a plain ask (`()`, so that its future and its code
 /// hold nothing of durable runs), or the durable part of a run's task.
 pub(crate) trait JobPart<A: Agent>: Send {
+    /// Whether the ask's budget reservation was made before it was asked (a vote reserves for
+    /// all its samples before it starts): then its admission takes
+    /// [`take_reservation`](Self::take_reservation)'s instead of reserving.
+    const PREPAID: bool = false;
+    /// The reservation made for the ask before it was asked.
+    fn take_reservation(&mut self) -> Option<overseer_budget::Reservation> {
+        None
+    }
     fn into_durable(self) -> Option<Box<DurableJob<A>>>;
 }
 
@@ -189,6 +198,11 @@ impl<A: Agent> Slot<A> {
             self.shared.budget.clone(),
             Arc::clone(&self.injected),
             Arc::clone(&self.tasks),
+            self.shared
+                .semantic
+                .as_ref()
+                .is_some_and(SemanticWatch::watches_loops)
+                .then(|| Arc::clone(&self.shared)),
         )
     }
 

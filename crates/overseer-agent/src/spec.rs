@@ -11,6 +11,7 @@ use overseer_breaker::Outcome;
 use crate::agent::Agent;
 use crate::error::AskError;
 use crate::name::AgentName;
+use crate::output_checks::OutputChecks;
 use crate::usage::Usage;
 
 /// Makes a fresh agent for each incarnation.
@@ -59,6 +60,9 @@ pub(crate) struct Classifier<A: Agent> {
     pub(crate) failure: FailureCheck,
     /// Whether an output is valid (an invalid one counts as a failure).
     pub(crate) valid_output: Option<OutputCheck<A::Output>>,
+    /// The validators outputs go through before they are returned, and how an output
+    /// reports its confidence (`AgentSpec::validator`, in `validation`).
+    pub(crate) checks: Option<Arc<OutputChecks<A::Output>>>,
 }
 
 impl<A: Agent> Clone for Classifier<A> {
@@ -66,6 +70,7 @@ impl<A: Agent> Clone for Classifier<A> {
         Self {
             failure: Arc::clone(&self.failure),
             valid_output: self.valid_output.clone(),
+            checks: self.checks.clone(),
         }
     }
 }
@@ -117,6 +122,7 @@ impl<A: Agent> AgentSpec<A> {
             classifier: Classifier {
                 failure: Arc::new(AskError::reached_agent),
                 valid_output: None,
+                checks: None,
             },
         }
     }

@@ -23,6 +23,7 @@ use crate::agent::Agent;
 use crate::agent_ref::AgentRef;
 use crate::error::{AskError, SystemError};
 use crate::event::SystemEvent;
+use crate::semantic_watch::{SemanticConfig, SemanticWatch};
 use crate::shared::{Shared, SharedOptions, StepDurability};
 use crate::spec::AgentSpec;
 
@@ -167,6 +168,7 @@ pub struct SystemBuilder {
     trip_shutdown_timeout: Duration,
     journal: Option<Journal>,
     step_durability: StepDurability,
+    semantic: SemanticConfig,
 }
 
 impl SystemBuilder {
@@ -216,6 +218,13 @@ impl SystemBuilder {
         self
     }
 
+    /// Watches every agent for errors that don't crash: loops in handlers' calls, and
+    /// over-confident agents (none unless set).
+    pub fn semantic(mut self, semantic: SemanticConfig) -> Self {
+        self.semantic = semantic;
+        self
+    }
+
     /// How long the tree may take to stop in order after the kill switch trips before the
     /// rest is killed (60 s unless set).
     pub fn trip_shutdown_timeout(mut self, timeout: Duration) -> Self {
@@ -245,6 +254,7 @@ impl SystemBuilder {
             trip_shutdown_timeout: self.trip_shutdown_timeout,
             journal: self.journal,
             step_durability: self.step_durability,
+            semantic: SemanticWatch::new(self.semantic),
         });
         shared.restore_from_journal();
         Ok(System {
@@ -301,6 +311,7 @@ impl System {
             trip_shutdown_timeout: Duration::from_secs(60),
             journal: None,
             step_durability: StepDurability::default(),
+            semantic: SemanticConfig::default(),
         }
     }
 
