@@ -22,7 +22,7 @@ impl<A: Agent> AgentSpec<A> {
     /// [`AgentError::InvalidOutput`] with the rejection's reason (class
     /// [`InvalidOutput`](crate::ErrorClass::InvalidOutput): a retry ladder's feedback rung can
     /// give the reason back to the agent), the (agent, task type) breaker counts it as a
-    /// failure exactly as it counts a crash, and a [`SemanticEvent`] says why. Validators run
+    /// failure exactly as it counts a crash, and a [`SemanticEvent`](crate::SemanticEvent) says why. Validators run
     /// in the order added, the ones for every task type first; the first rejection counts.
     ///
     /// Unlike [`valid_output`](Self::valid_output), which only tells the breaker, a validator
@@ -68,7 +68,7 @@ impl<A: Agent> AgentSpec<A> {
     /// confidence tracker ([`SemanticConfig::confidence`](crate::SemanticConfig::confidence)),
     /// each judgement of an output (a validator's, an inspector's, a vote's) is recorded
     /// against the confidence the output claimed, per (agent, task type), and an agent whose
-    /// high-confidence outputs are wrong too often is flagged by a [`SemanticEvent`]
+    /// high-confidence outputs are wrong too often is flagged by a [`SemanticEvent`](crate::SemanticEvent)
     /// ([`Finding::OverConfident`]); [`AgentRef::calibration`](crate::AgentRef::calibration)
     /// reads the record.
     pub fn confidence(
