@@ -141,8 +141,9 @@ impl<A: Agent> AgentSpec<A> {
 
     /// A check on successful outputs: an output it rejects counts as a failure for the
     /// circuit breakers (a confident but invalid answer). The caller still receives the
-    /// output; to refuse it, return [`AgentError::InvalidOutput`](crate::AgentError::InvalidOutput)
-    /// from the handler instead.
+    /// output; to refuse it, set a [`validator`](Self::validator) (which fails the ask and
+    /// counts for the breakers alike), or return
+    /// [`AgentError::InvalidOutput`](crate::AgentError::InvalidOutput) from the handler.
     pub fn valid_output(
         mut self,
         valid: impl Fn(&A::Output) -> bool + Send + Sync + 'static,
