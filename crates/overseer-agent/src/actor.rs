@@ -290,8 +290,8 @@ impl<A: Agent> AgentActor<A> {
             .await,
         };
         // Judge the outcome (and the output, by its validators).
-        let judged = self.judge_handled(handled, job.deadline, job.asked_at);
-        let judged = check_judged(&self.slot, job.id, started.task_type, judged);
+        let mut judged = self.judge_handled(handled, job.deadline, job.asked_at);
+        check_judged(&self.slot, job.id, started.task_type, &mut judged);
         let ended = Ended {
             id: job.id,
             task_type: started.task_type,
@@ -416,8 +416,9 @@ impl<A: Agent> AgentActor<A> {
                     .await
             }
         };
-        let judged = self.judge_handled(handled, attempt.deadline, attempt.asked_at);
-        let (result, exit, counted) = check_judged(&self.slot, attempt.id, task_type, judged);
+        let mut judged = self.judge_handled(handled, attempt.deadline, attempt.asked_at);
+        check_judged(&self.slot, attempt.id, task_type, &mut judged);
+        let (result, exit, counted) = judged;
         attempt.crashed = exit.is_some();
         match self
             .end_durable(durable, reply, attempt, context, result)

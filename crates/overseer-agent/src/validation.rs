@@ -84,25 +84,19 @@ impl<A: Agent> AgentSpec<A> {
     }
 }
 
-/// Runs the agent's validators on a successful `result` of a `task_type` task: a rejection
-/// turns it into [`AgentError::InvalidOutput`] (which the breaker counts as the failure it
-/// is). An agent without validators costs one branch.
+/// Runs the agent's validators on a successful result of a `task_type` task, in place: a
+/// rejection turns it into [`AgentError::InvalidOutput`] (which the breaker counts as the
+/// failure it is). An agent without validators costs one branch, and nothing is moved.
 #[inline(always)]
 pub(crate) fn check_judged<A: Agent, E, C>(
     slot: &Slot<A>,
     id: EventId,
     task_type: &'static str,
-    judged: (Result<A::Output, AskError>, E, C),
-) -> (Result<A::Output, AskError>, E, C) {
-    let Some(checks) = &slot.classifier.checks else {
-        return judged;
-    };
-    let (result, exit, counted) = judged;
-    (
-        check_output(slot, checks, id, task_type, result),
-        exit,
-        counted,
-    )
+    judged: &mut (Result<A::Output, AskError>, E, C),
+) {
+    if let Some(checks) = &slot.classifier.checks {
+        check_output(slot, checks, id, task_type, &mut judged.0);
+    }
 }
 
 #[inline(never)]
@@ -111,28 +105,23 @@ fn check_output<A: Agent>(
     checks: &OutputChecks<A::Output>,
     id: EventId,
     task_type: &'static str,
-    result: Result<A::Output, AskError>,
-) -> Result<A::Output, AskError> {
-    let output = result?;
+    result: &mut Result<A::Output, AskError>,
+) {
+    let Ok(output) = result else {
+        return;
+    };
     if !checks.validates(task_type) {
-        return Ok(output);
+        return;
     }
-    let checked = checks.check(task_type, &output);
-    judged(slot, id, task_type, &output, checked.is_ok());
-    match checked {
-        Ok(()) => Ok(output),
-        Err(rejection) => {
-            publish(
-                slot,
-                id,
-                task_type,
-                Finding::Rejected {
-                    check: rejection.kind.to_string(),
-                    reason: rejection.reason.clone(),
-                },
-            );
-            Err(invalid_output(slot, &rejection))
-        }
+    let checked = checks.check(task_type, output);
+    judged(slot, id, task_type, output, checked.is_ok());
+    if let Err(rejection) = checked {
+        let finding = Finding::Rejected {
+            check: rejection.kind.to_string(),
+            reason: rejection.reason.clone(),
+        };
+        publish(slot, id, task_type, finding);
+        *result = Err(invalid_output(slot, &rejection));
     }
 }
 
