@@ -27,6 +27,7 @@ use crate::outcome::{finish_run, judge, settle, Ended, Handled};
 use crate::settlement::{Settlement, Verdict};
 use crate::slot::{Answer, DurableJob, Job, JobExtras, ParkAttempt, Reply, Slot};
 use crate::spec::Factory;
+use crate::validation::check_judged;
 
 pub(crate) struct AgentActor<A: Agent> {
     pub(crate) slot: Arc<Slot<A>>,
@@ -286,8 +287,10 @@ impl<A: Agent> AgentActor<A> {
                     })
                     .await,
                 };
-                // Judge the outcome.
-                self.judge_handled(handled, job.deadline, job.asked_at)
+                // Judge the outcome (and the output, by its validators).
+                let mut judged = self.judge_handled(handled, job.deadline, job.asked_at);
+                check_judged(&self.slot, job.id, started.task_type, &mut judged);
+                judged
             }
         };
         let ended = Ended {
@@ -348,7 +351,7 @@ impl<A: Agent> AgentActor<A> {
                 .publish_ask_event(job.id, task_type, &answer, job.asked_at);
             return None;
         }
-        context.begin_task(job.deadline, job.id, job.settlement.take());
+        context.begin_task(job.deadline, (job.id, task_type), job.settlement.take());
         self.slot.set_exit_cause(Some(job.id));
         Some(Started { at, task_type })
     }
@@ -402,10 +405,14 @@ impl<A: Agent> AgentActor<A> {
                         .await
                 }
                 None => {
+                    let task_type = A::task_type(&task);
                     let handled = self
                         .handle_task(agent, context, task, attempt.deadline, reply.as_mut())
                         .await;
-                    Ok(self.judge_handled(handled, attempt.deadline, attempt.asked_at))
+                    let mut judged =
+                        self.judge_handled(handled, attempt.deadline, attempt.asked_at);
+                    check_judged(&self.slot, attempt.id, task_type, &mut judged);
+                    Ok(judged)
                 }
             };
             context.set_feedback(None);
@@ -447,8 +454,9 @@ impl<A: Agent> AgentActor<A> {
         let Some((durable, reply)) = in_flight.disarm() else {
             return Err(ExitReason::Shutdown);
         };
-        let (result, exit, counted) =
-            self.judge_handled(handled, attempt.deadline, attempt.asked_at);
+        let mut judged = self.judge_handled(handled, attempt.deadline, attempt.asked_at);
+        check_judged(&self.slot, attempt.id, task_type, &mut judged);
+        let (result, exit, counted) = judged;
         attempt.crashed = exit.is_some();
         match self
             .end_durable(durable, reply, attempt, context, result)

@@ -286,7 +286,7 @@ impl<A: Agent> AgentRef<A> {
     /// with the agent stopping for good, for one, is failed with its queue.
     pub fn tell(&self, task: A::Task) -> Result<(), AskError> {
         let id = self.slot.shared.ids.next();
-        let settlement = self.admit(&task, id)?;
+        let settlement = self.admit(&task, id, &mut ())?;
         let asked_at = Instant::now();
         self.slot.enqueue(Job {
             task,
@@ -302,11 +302,17 @@ impl<A: Agent> AgentRef<A> {
 
     /// The admission checks before a task is queued, in order: the system is open (kill
     /// switch, shutdown), the agent takes asks, the breaker of (agent, task type) admits it,
-    /// and the budget holds the task's estimate (reserved until the task ends).
+    /// and the budget holds the task's estimate (reserved until the task ends; by the ask
+    /// itself, or before it for a vote's sample: `part`'s reservation).
     // Not inlined into the plain path when shared with a retry loop's attempts unless asked:
     // `reserve` and `record` are forced, this one hinted.
     #[inline]
-    fn admit(&self, task: &A::Task, id: EventId) -> Result<Option<Arc<Settlement>>, AskError> {
+    fn admit<D: JobPart<A>>(
+        &self,
+        task: &A::Task,
+        id: EventId,
+        part: &mut D,
+    ) -> Result<Option<Arc<Settlement>>, AskError> {
         if let Some(refusal) = self.slot.refusal() {
             return Err(refusal);
         }
@@ -330,11 +336,20 @@ impl<A: Agent> AgentRef<A> {
                 }
             },
         };
-        Ok(Settlement::new(permit, self.reserve(task, id)?))
+        let reservation = if D::PREPAID {
+            part.take_reservation()
+        } else {
+            self.reserve(task, id)?
+        };
+        Ok(Settlement::new(permit, reservation))
     }
 
     #[inline(always)]
-    fn reserve(&self, task: &A::Task, id: EventId) -> Result<Option<Reservation>, AskError> {
+    pub(crate) fn reserve(
+        &self,
+        task: &A::Task,
+        id: EventId,
+    ) -> Result<Option<Reservation>, AskError> {
         let Some(budget) = &self.slot.shared.budget else {
             return Ok(None);
         };
@@ -368,6 +383,22 @@ impl<A: Agent> AgentRef<A> {
         }
     }
 
+    /// An ask as inspections and votes make it, under the agent's default deadline: its id,
+    /// and its answer with the usage reported (its event published, without a span).
+    pub(crate) async fn ask_answer<D: JobPart<A>>(
+        &self,
+        task: A::Task,
+        part: D,
+    ) -> (EventId, Answer<A::Output>) {
+        let task_type = A::task_type(&task);
+        let asked_at = Instant::now();
+        let id = self.slot.shared.ids.next();
+        let timeout = self.default_timeout();
+        let answer = self.round_trip(task, id, asked_at, timeout, part).await;
+        self.record(&tracing::Span::none(), id, task_type, &answer, asked_at);
+        (id, answer)
+    }
+
     pub(crate) fn default_timeout(&self) -> Duration {
         self.slot
             .config
@@ -375,15 +406,15 @@ impl<A: Agent> AgentRef<A> {
             .unwrap_or(self.slot.shared.default_ask_timeout)
     }
 
-    async fn round_trip(
+    pub(crate) async fn round_trip<D: JobPart<A>>(
         &self,
         task: A::Task,
         id: EventId,
         asked_at: Instant,
         timeout: Duration,
-        durable: impl JobPart<A>,
+        mut durable: D,
     ) -> Answer<A::Output> {
-        let settlement = match self.admit(&task, id) {
+        let settlement = match self.admit(&task, id, &mut durable) {
             Ok(admitted) => admitted,
             Err(refusal) => return Answer::error(refusal),
         };
@@ -465,7 +496,7 @@ impl<A: Agent> AgentRef<A> {
     }
 
     #[inline(always)]
-    fn record(
+    pub(crate) fn record(
         &self,
         span: &tracing::Span,
         id: EventId,

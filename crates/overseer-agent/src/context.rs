@@ -15,13 +15,17 @@ use overseer_journal::{Effect, IdempotencyKey, RunId, Spent, StepId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use overseer_semantic::loop_detect::{canonical_hash, CallOutcome, CanonicalHash};
+
 use crate::durable::{DurableRun, Prepared};
 use crate::error::AgentError;
 use crate::feedback::Feedback;
 use crate::injected_mark::InjectedMark;
+use crate::loop_watch::{Caller, Watching};
 use crate::model::{ModelClient, ModelRequest, ModelResponse};
 use crate::name::AgentName;
 use crate::settlement::Settlement;
+use crate::shared::Shared;
 use crate::tasks::IncarnationTasks;
 use crate::usage::Usage;
 
@@ -49,6 +53,10 @@ pub struct AgentContext {
     durable: Option<Box<DurableRun>>,
     /// The failure of the current task's previous attempt, when it is a retry.
     feedback: Option<Feedback>,
+    /// The system, when it watches handlers' calls for loops.
+    watch: Option<Watching>,
+    /// The current task's type.
+    task_type: &'static str,
 }
 
 /// What a user's check found of an unsafe effect whose intent was journaled but whose result
@@ -71,7 +79,9 @@ impl AgentContext {
         budget: Option<Budget>,
         marks: Arc<InjectedMark>,
         tasks: Arc<IncarnationTasks>,
+        watch: Option<Arc<Shared>>,
     ) -> Self {
+        let watch = watch.map(Watching);
         Self {
             name,
             path,
@@ -86,6 +96,8 @@ impl AgentContext {
             tasks,
             durable: None,
             feedback: None,
+            watch,
+            task_type: "",
         }
     }
 
@@ -280,7 +292,8 @@ impl AgentContext {
         RFut: Future<Output = Reconciled<T>>,
     {
         let Some(durable) = self.durable.as_deref_mut() else {
-            return work(fresh_key(&self.path)).await.map(|(value, _)| value);
+            let outcome = work(fresh_key(&self.path)).await.map(|(value, _)| value);
+            return self.watched_step(name, outcome);
         };
         let (step, prepared) = durable
             .prepare::<T>(name, effect, Spent::NONE)
@@ -308,7 +321,7 @@ impl AgentContext {
             .complete(step, name, effect, false, &outcome, spent)
             .await
             .map_err(AgentError::step)?;
-        outcome
+        self.watched_step(name, outcome)
     }
 
     /// Calls the model as a durable step: journaled with what it cost, replayed from the
@@ -328,10 +341,13 @@ impl AgentContext {
         let call = |request: ModelRequest| async move {
             client.complete(request).await.map_err(AgentError::from)
         };
+        let args = self.watch.is_some().then(|| request_hash(&request));
         let Some(durable) = self.durable.as_deref_mut() else {
-            let response = call(request).await?;
-            self.report_usage(response.usage);
-            return Ok(response);
+            let response = call(request).await;
+            if let Ok(response) = &response {
+                self.report_usage(response.usage);
+            }
+            return self.watched_model(args, response);
         };
         let reserved = if self.budget.is_some() {
             reservation_for(&request)
@@ -357,6 +373,91 @@ impl AgentContext {
             self.report_usage(response.usage);
         }
         recorded.map_err(AgentError::step)?;
+        self.watched_model(args, outcome)
+    }
+
+    /// Tells the loop detector of a tool call the handler made, `name` with `args` (compared
+    /// by their canonical JSON: object keys in any order), and how it ended: with the tool's
+    /// output, or failed (`None`). Without a loop detector
+    /// ([`SemanticConfig::loops`](crate::SemanticConfig::loops)) it does nothing.
+    /// [`step`](Self::step) and [`model`](Self::model) calls are observed without it.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::Permanent`] (`loop detected: ...`, with the detector's explanation) when
+    /// this call completes a loop and the system's action is
+    /// [`LoopAction::Fail`](crate::LoopAction::Fail).
+    pub fn tool_call(
+        &self,
+        name: &str,
+        args: &serde_json::Value,
+        output: Option<&serde_json::Value>,
+    ) -> Result<(), AgentError> {
+        let Some(caller) = self.caller() else {
+            return Ok(());
+        };
+        let outcome = output.map_or(CallOutcome::Failure, CallOutcome::output);
+        caller.observe_call(name, canonical_hash(args), outcome)
+    }
+
+    /// Tells the loop detector that the handler handed a `task_type` task to agent `to`, so
+    /// delegations back and forth between two agents are found (a ping-pong). Without a loop
+    /// detector it does nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`tool_call`](Self::tool_call), for a ping-pong.
+    pub fn delegated(&self, to: &AgentName, task_type: &str) -> Result<(), AgentError> {
+        match self.caller() {
+            Some(caller) => caller.observe_delegation(to.as_str(), task_type),
+            None => Ok(()),
+        }
+    }
+
+    /// Who makes the current calls, for the loop detector; `None` if nothing watches them.
+    fn caller(&self) -> Option<Caller<'_>> {
+        let shared = &self.watch.as_ref()?.0;
+        Some(Caller {
+            shared,
+            agent: &self.name,
+            path: &self.path,
+            task: self.task,
+            task_type: self.task_type,
+        })
+    }
+
+    /// A step's outcome, once the loop detector has seen it.
+    fn watched_step<T: Serialize>(
+        &self,
+        name: &str,
+        outcome: Result<T, AgentError>,
+    ) -> Result<T, AgentError> {
+        let Some(caller) = self.caller() else {
+            return outcome;
+        };
+        let seen = match &outcome {
+            Ok(value) => serde_json::to_value(value)
+                .map_or(CallOutcome::Failure, |value| CallOutcome::output(&value)),
+            Err(_) => CallOutcome::Failure,
+        };
+        caller.observe_call(name, CanonicalHash::of_text(name), seen)?;
+        outcome
+    }
+
+    /// A model call's outcome, once the loop detector has seen it.
+    fn watched_model(
+        &self,
+        args: Option<CanonicalHash>,
+        outcome: Result<ModelResponse, AgentError>,
+    ) -> Result<ModelResponse, AgentError> {
+        let (Some(caller), Some(args)) = (self.caller(), args) else {
+            return outcome;
+        };
+        let seen = match &outcome {
+            Ok(response) => CallOutcome::output_text(&response.text),
+            Err(_) => CallOutcome::Failure,
+        };
+        caller.observe_call("model", args, seen)?;
         outcome
     }
 
@@ -483,9 +584,11 @@ impl AgentContext {
     pub(crate) fn begin_task(
         &mut self,
         deadline: Instant,
-        task: EventId,
+        task: (EventId, &'static str),
         settlement: Option<Arc<Settlement>>,
     ) {
+        let (task, task_type) = task;
+        self.task_type = task_type;
         if let Some(settlement) = &settlement {
             settlement.begin();
         }
@@ -534,6 +637,11 @@ fn reservation_for(request: &ModelRequest) -> Spent {
         output_tokens: u64::from(request.max_tokens),
         cost_micros: 0,
     }
+}
+
+/// The loop detector's key for a model request: its system prompt and prompt.
+fn request_hash(request: &ModelRequest) -> CanonicalHash {
+    canonical_hash(&serde_json::json!([request.system, request.prompt]))
 }
 
 /// What a finished task reported, for its answer.

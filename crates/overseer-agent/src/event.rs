@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::dead_letter::DeadLetterEvent;
 use crate::name::AgentName;
 use crate::retry_event::RetryEvent;
+use crate::semantic_event::SemanticEvent;
 use crate::usage::Usage;
 
 /// One event of a [`System`](crate::System).
@@ -56,6 +57,9 @@ pub enum SystemEvent {
     DeadLetter(DeadLetterEvent),
     /// A retry policy or the escalation ladder acted on a failed ask.
     Retry(RetryEvent),
+    /// An error that did not crash was found: a rejected output, an inspector's verdict, a
+    /// vote, a red flag, an over-confident agent, a loop.
+    Semantic(SemanticEvent),
 }
 
 impl SystemEvent {
@@ -69,6 +73,7 @@ impl SystemEvent {
             Self::Breaker(event) => event.id,
             Self::DeadLetter(event) => event.id,
             Self::Retry(event) => event.id,
+            Self::Semantic(event) => event.id,
         }
     }
 
@@ -82,6 +87,7 @@ impl SystemEvent {
             Self::Breaker(event) => event.caused_by,
             Self::DeadLetter(event) => event.caused_by,
             Self::Retry(event) => event.caused_by,
+            Self::Semantic(event) => event.caused_by,
         }
     }
 
@@ -95,6 +101,7 @@ impl SystemEvent {
             Self::Breaker(event) => event.elapsed,
             Self::DeadLetter(event) => event.elapsed,
             Self::Retry(event) => event.elapsed,
+            Self::Semantic(event) => event.elapsed,
         }
     }
 
@@ -109,6 +116,7 @@ impl SystemEvent {
             Self::Breaker(event) => event.path.as_ref(),
             Self::DeadLetter(event) => event.path.as_ref(),
             Self::Retry(event) => event.path.as_ref(),
+            Self::Semantic(event) => event.path.as_ref(),
         }
     }
 }
@@ -159,6 +167,7 @@ impl fmt::Display for SystemEvent {
                 event.letter, event.change, event.agent, event.task_type, event.queue_len
             ),
             Self::Retry(event) => write!(f, "{event}"),
+            Self::Semantic(event) => write!(f, "{event}"),
         }
     }
 }

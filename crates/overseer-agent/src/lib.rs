@@ -42,22 +42,27 @@
 // The modules, bottom to top: each names (`crate::module`) only modules on earlier lines, so
 // they import one another without a circle (`tests/layering.rs` checks it).
 //
-//   name, usage, cause, tasks, injected_mark, message, lifecycle    leaves
+//   name, usage, cause, tasks, injected_mark, message, lifecycle, output_checks    leaves
 //   dead_letter                              a task given up on, and the queue that holds it
 //   retry_event, retry_runtime               a retry's event; the system's retry state
+//   semantic_event                           the events of errors that don't crash
 //   error, event, model                      errors, events, a model client
 //   feedback                                 what a retry is told of the attempt before
+//   semantic_watch                           the loop detector and confidence tracker
 //   shared                                   what every ask of one system reads
-//   settlement, durable                      settling what admitting an ask took; a durable run
+//   settlement, durable, finding             settling an ask; a durable run; a finding published
+//   loop_watch                               the loop detector as handlers feed it
 //   context                                  what a handler sees
 //   agent                                    the trait
 //   retry_plan                               an agent's retry policies
 //   spec                                     an agent's declaration
 //   slot                                     the queue that outlives incarnations
 //   retry_loop                               the retry loop of one ask
-//   outcome                                  a task's end: judged, settled
+//   outcome, validation                      a task's end: judged, validated, settled
 //   actor                                    the agent side of an ask
 //   agent_ref                                the caller side of an ask
+//   inspection, voting, calibration          an ask reviewed by an inspector; a vote of asks;
+//                                            the confidence record
 //   durable_ask                              the caller side of an ask of a durable run
 //   dead_letters                             the dead-letter queue as its users hold it
 //   escalation                               the escalation ladder, fallbacks
@@ -68,6 +73,7 @@
 mod actor;
 mod agent;
 mod agent_ref;
+mod calibration;
 mod cause;
 mod context;
 mod dead_letter;
@@ -78,17 +84,23 @@ mod error;
 mod escalation;
 mod event;
 mod feedback;
+mod finding;
 mod injected_mark;
+mod inspection;
 mod lifecycle;
+mod loop_watch;
 mod message;
 mod model;
 mod name;
 mod outcome;
+mod output_checks;
 mod retry_event;
 mod retry_loop;
 mod retry_plan;
 mod retry_runtime;
 mod saga;
+mod semantic_event;
+mod semantic_watch;
 mod settlement;
 mod shared;
 mod slot;
@@ -96,6 +108,8 @@ mod spec;
 mod system;
 mod tasks;
 mod usage;
+mod validation;
+mod voting;
 
 pub use agent::Agent;
 pub use agent_ref::{AgentRef, Answered};
@@ -111,18 +125,25 @@ pub use event::{
     AskEvent, AskOutcome, BreakerEvent, BudgetWarningEvent, KillSwitchEvent, SystemEvent,
 };
 pub use feedback::Feedback;
+pub use inspection::{Inspection, Verdict};
 pub use model::{ModelClient, ModelError, ModelRequest, ModelResponse, ScriptedModel};
 pub use name::AgentName;
 /// Error classes, retry policies, the retry budget, the escalation ladder and sagas: the pure
 /// rules of `overseer-retry`, which the errors here are classified by.
 pub use overseer_retry as retry;
 pub use overseer_retry::{Classify, ErrorClass};
+/// The pure rules of errors that don't crash (`overseer-semantic`): validators, red flags,
+/// votes, confidence calibration and loop detection, which the agent layer runs.
+pub use overseer_semantic as semantic;
 pub use retry_event::{RetryEvent, RetryStep};
 pub use saga::{Saga, SagaBuilder, SagaContext, SagaError, SagaOutcome, SagaStep};
+pub use semantic_event::{Finding, InspectionOutcome, LoopAction, SemanticEvent};
+pub use semantic_watch::SemanticConfig;
 pub use shared::StepDurability;
 pub use spec::AgentSpec;
 pub use system::{System, SystemBuilder, WeakSystem};
 pub use usage::{Metered, Usage};
+pub use voting::{VoteSpec, Voted};
 
 /// What a user of agents types every day.
 pub mod prelude {

@@ -18,6 +18,7 @@ use crate::dead_letter::{DeadLetter, DeadLetterChange, DeadLetterEvent, LetterQu
 use crate::error::AskError;
 use crate::event::{BreakerEvent, EventMeta, KillSwitchEvent, SystemEvent};
 use crate::retry_runtime::RetryRuntime;
+use crate::semantic_watch::SemanticWatch;
 use crate::usage::Usage;
 
 /// What every ask of one system reads: held by each agent's slot. It holds no slot and no tree,
@@ -59,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) dead_letters: LetterQueue,
     /// The retries' generator and budget.
     pub(crate) retries: RetryRuntime,
+    /// The loop detector and confidence tracker, if the system watches for them.
+    pub(crate) semantic: Option<SemanticWatch>,
 }
 
 /// The options a [`Shared`] is made from (checked by the system's builder).
@@ -71,6 +74,7 @@ pub(crate) struct SharedOptions {
     pub(crate) journal: Option<Journal>,
     pub(crate) step_durability: StepDurability,
     pub(crate) retries: RetryRuntime,
+    pub(crate) semantic: Option<SemanticWatch>,
 }
 
 impl Shared {
@@ -98,6 +102,7 @@ impl Shared {
             held_reservations: DashMap::new(),
             dead_letters: LetterQueue::default(),
             retries: options.retries,
+            semantic: options.semantic,
         }
     }
 

@@ -30,6 +30,7 @@ use crate::injected_mark::InjectedMark;
 use crate::lifecycle::{Lifecycle, LifecycleCell};
 use crate::message::AgentMsg;
 use crate::name::AgentName;
+use crate::semantic_watch::SemanticWatch;
 use crate::settlement::{Settlement, Verdict};
 use crate::shared::Shared;
 use crate::spec::{AgentConfig, Classifier};
@@ -136,6 +137,14 @@ pub(crate) trait JobPart<A: Agent>: Send {
     /// Whether the ask goes round the agent's retry loop, if it has one (a plain ask does; an
     /// attempt the loop makes does not).
     fn retried_here(&self) -> bool;
+    /// Whether the ask's budget reservation was made before it was asked (a vote reserves for
+    /// all its samples before it starts): then its admission takes
+    /// [`take_reservation`](Self::take_reservation)'s instead of reserving.
+    const PREPAID: bool = false;
+    /// The reservation made for the ask before it was asked.
+    fn take_reservation(&mut self) -> Option<overseer_budget::Reservation> {
+        None
+    }
     fn into_extras(self) -> Option<Box<JobExtras<A>>>;
 }
 
@@ -282,6 +291,11 @@ impl<A: Agent> Slot<A> {
             self.shared.budget.clone(),
             Arc::clone(&self.injected),
             Arc::clone(&self.tasks),
+            self.shared
+                .semantic
+                .as_ref()
+                .is_some_and(SemanticWatch::watches_loops)
+                .then(|| Arc::clone(&self.shared)),
         )
     }
 

@@ -11,6 +11,7 @@ use overseer_breaker::Outcome;
 use crate::agent::Agent;
 use crate::error::AskError;
 use crate::name::AgentName;
+use crate::output_checks::OutputChecks;
 use crate::retry_plan::RetryPlan;
 use crate::usage::Usage;
 use overseer_retry::RetryPolicy;
@@ -64,6 +65,9 @@ pub(crate) struct Classifier<A: Agent> {
     pub(crate) valid_output: Option<OutputCheck<A::Output>>,
     /// The agent's retry policies; `None` (no retry, the call path unchanged) unless set.
     pub(crate) retry: Option<Arc<RetryPlan<A>>>,
+    /// The validators outputs go through before they are returned, and how an output
+    /// reports its confidence (`AgentSpec::validator`, in `validation`).
+    pub(crate) checks: Option<Arc<OutputChecks<A::Output>>>,
 }
 
 impl<A: Agent> Clone for Classifier<A> {
@@ -72,6 +76,7 @@ impl<A: Agent> Clone for Classifier<A> {
             failure: Arc::clone(&self.failure),
             valid_output: self.valid_output.clone(),
             retry: self.retry.clone(),
+            checks: self.checks.clone(),
         }
     }
 }
@@ -124,6 +129,7 @@ impl<A: Agent> AgentSpec<A> {
                 failure: Arc::new(AskError::reached_agent),
                 valid_output: None,
                 retry: None,
+                checks: None,
             },
         }
     }
@@ -142,8 +148,9 @@ impl<A: Agent> AgentSpec<A> {
 
     /// A check on successful outputs: an output it rejects counts as a failure for the
     /// circuit breakers (a confident but invalid answer). The caller still receives the
-    /// output; to refuse it, return [`AgentError::InvalidOutput`](crate::AgentError::InvalidOutput)
-    /// from the handler instead.
+    /// output; to refuse it, set a [`validator`](Self::validator) (which fails the ask and
+    /// counts for the breakers alike), or return
+    /// [`AgentError::InvalidOutput`](crate::AgentError::InvalidOutput) from the handler.
     pub fn valid_output(
         mut self,
         valid: impl Fn(&A::Output) -> bool + Send + Sync + 'static,

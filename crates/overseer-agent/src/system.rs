@@ -26,6 +26,7 @@ use crate::dead_letters::DeadLetters;
 use crate::error::{AskError, SystemError};
 use crate::event::SystemEvent;
 use crate::retry_runtime::RetryRuntime;
+use crate::semantic_watch::{SemanticConfig, SemanticWatch};
 use crate::shared::{Shared, SharedOptions, StepDurability};
 use crate::spec::AgentSpec;
 
@@ -172,6 +173,7 @@ pub struct SystemBuilder {
     step_durability: StepDurability,
     retry_seed: Option<u64>,
     retry_budget: Option<RetryBudget>,
+    semantic: SemanticConfig,
 }
 
 impl SystemBuilder {
@@ -237,6 +239,13 @@ impl SystemBuilder {
         self
     }
 
+    /// Watches every agent for errors that don't crash: loops in handlers' calls, and
+    /// over-confident agents (none unless set).
+    pub fn semantic(mut self, semantic: SemanticConfig) -> Self {
+        self.semantic = semantic;
+        self
+    }
+
     /// How long the tree may take to stop in order after the kill switch trips before the
     /// rest is killed (60 s unless set).
     pub fn trip_shutdown_timeout(mut self, timeout: Duration) -> Self {
@@ -267,6 +276,7 @@ impl SystemBuilder {
             journal: self.journal,
             step_durability: self.step_durability,
             retries: RetryRuntime::new(self.retry_seed, self.retry_budget),
+            semantic: SemanticWatch::new(self.semantic),
         });
         shared.restore_from_journal();
         Ok(System {
@@ -325,6 +335,7 @@ impl System {
             step_durability: StepDurability::default(),
             retry_seed: None,
             retry_budget: None,
+            semantic: SemanticConfig::default(),
         }
     }
 
