@@ -87,7 +87,10 @@ pub use error::{AgentError, AskError, StepError, SystemError};
 pub use event::{
     AskEvent, AskOutcome, BreakerEvent, BudgetWarningEvent, KillSwitchEvent, SystemEvent,
 };
-pub use model::{ModelClient, ModelError, ModelRequest, ModelResponse, ScriptedModel};
+pub use model::{
+    FinishReason, Message, ModelClient, ModelError, ModelRequest, ModelResponse, ResponseFormat,
+    Role, ScriptedModel, Temperature, ToolCall, ToolDefinition,
+};
 pub use name::AgentName;
 /// Error classes, retry policies, the retry budget, the escalation ladder and sagas: the pure
 /// rules of `overseer-retry`, which the errors here are classified by.
