@@ -34,14 +34,21 @@ fn completion() -> serde_json::Value {
     })
 }
 
-async fn answer_with(template: ResponseTemplate) -> (MockServer, Result<overseer_agent::ModelResponse, ProviderError>) {
+async fn answer_with(
+    template: ResponseTemplate,
+) -> (
+    MockServer,
+    Result<overseer_agent::ModelResponse, ProviderError>,
+) {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
         .respond_with(template)
         .mount(&server)
         .await;
-    let result = client(&server).chat(&ModelRequest::new("Capital of France?")).await;
+    let result = client(&server)
+        .chat(&ModelRequest::new("Capital of France?"))
+        .await;
     (server, result)
 }
 
@@ -101,7 +108,11 @@ async fn tools_and_a_json_schema_go_out_and_tool_calls_come_back() {
     let request = ModelRequest::new("Weather?")
         .temperature(0.0)
         .response_format(ResponseFormat::JsonObject)
-        .tool(ToolDefinition::new("weather", "Looks it up", json!({"type": "object"})));
+        .tool(ToolDefinition::new(
+            "weather",
+            "Looks it up",
+            json!({"type": "object"}),
+        ));
     let response = client(&server).chat(&request).await.unwrap();
     assert_eq!(response.finish_reason, FinishReason::ToolCalls);
     assert_eq!(
@@ -154,14 +165,18 @@ async fn a_500_is_a_transient_server_error() {
     let template = ResponseTemplate::new(500).set_body_json(error_body("", "oops"));
     let (_server, result) = answer_with(template).await;
     let error = result.unwrap_err();
-    assert!(matches!(error, ProviderError::Server { status: 500, .. }), "{error}");
+    assert!(
+        matches!(error, ProviderError::Server { status: 500, .. }),
+        "{error}"
+    );
     assert_eq!(error.class(), ErrorClass::Transient);
     assert!(matches!(ModelError::from(error), ModelError::Provider(_)));
 }
 
 #[tokio::test]
 async fn a_401_is_a_permanent_authentication_error() {
-    let template = ResponseTemplate::new(401).set_body_json(error_body("invalid_api_key", "bad key"));
+    let template =
+        ResponseTemplate::new(401).set_body_json(error_body("invalid_api_key", "bad key"));
     let (_server, result) = answer_with(template).await;
     let error = result.unwrap_err();
     assert_eq!(
@@ -182,7 +197,10 @@ async fn a_context_length_400_is_context_too_long_and_permanent() {
     ));
     let (_server, result) = answer_with(template).await;
     let error = result.unwrap_err();
-    assert!(matches!(error, ProviderError::ContextTooLong { .. }), "{error}");
+    assert!(
+        matches!(error, ProviderError::ContextTooLong { .. }),
+        "{error}"
+    );
     assert_eq!(error.class(), ErrorClass::Permanent);
 }
 
@@ -191,20 +209,27 @@ async fn another_400_is_a_permanent_bad_request() {
     let template = ResponseTemplate::new(400).set_body_json(error_body("invalid_value", "no"));
     let (_server, result) = answer_with(template).await;
     let error = result.unwrap_err();
-    assert!(matches!(error, ProviderError::BadRequest { status: 400, .. }), "{error}");
+    assert!(
+        matches!(error, ProviderError::BadRequest { status: 400, .. }),
+        "{error}"
+    );
     assert_eq!(error.class(), ErrorClass::Permanent);
 }
 
 #[tokio::test]
 async fn malformed_json_is_replay_unsafe_and_costs_the_estimate() {
-    let template = ResponseTemplate::new(200).set_body_raw(r#"{"choices":[{"mess"#, "application/json");
+    let template =
+        ResponseTemplate::new(200).set_body_raw(r#"{"choices":[{"mess"#, "application/json");
     let (server, result) = answer_with(template).await;
     let error = result.unwrap_err();
     let expected = client(&server).estimate(&ModelRequest::new("Capital of France?"));
     assert!(matches!(error, ProviderError::Malformed { .. }), "{error}");
     assert_eq!(error.class(), ErrorClass::ReplayUnsafe);
     assert_eq!(error.spent(), expected);
-    assert!(expected.cost_micros > 0, "an estimate is never free: {expected:?}");
+    assert!(
+        expected.cost_micros > 0,
+        "an estimate is never free: {expected:?}"
+    );
     assert_eq!(ModelError::from(error).spent(), expected);
 }
 
@@ -214,19 +239,35 @@ async fn a_slow_server_times_out_transiently_within_the_requests_timeout() {
         .set_body_json(completion())
         .set_delay(Duration::from_secs(3));
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(template).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(template)
+        .mount(&server)
+        .await;
     let request = ModelRequest::new("hi").timeout(Duration::from_millis(100));
     let started = std::time::Instant::now();
     let error = client(&server).chat(&request).await.unwrap_err();
-    assert_eq!(error, ProviderError::Timeout { after: Duration::from_millis(100) });
+    assert_eq!(
+        error,
+        ProviderError::Timeout {
+            after: Duration::from_millis(100)
+        }
+    );
     assert_eq!(error.class(), ErrorClass::Transient);
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn a_refused_connection_is_transient() {
     // A port just bound and released: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let client = OpenAiCompatible::builder(format!("http://127.0.0.1:{port}/v1"), "m")
         .build()
         .unwrap();

@@ -31,8 +31,10 @@ fn sse(chunks: &[serde_json::Value], done: bool) -> String {
 }
 
 fn text_chunks() -> Vec<serde_json::Value> {
-    let delta = |content: &str| json!({"id": "c", "object": "chat.completion.chunk", "model": "m-1",
-        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}], "usage": null});
+    let delta = |content: &str| {
+        json!({"id": "c", "object": "chat.completion.chunk", "model": "m-1",
+        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}], "usage": null})
+    };
     vec![
         json!({"model": "m-1", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}),
         delta("The capital "),
@@ -50,7 +52,9 @@ async fn stub(body: String) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
-        .and(body_partial_json(json!({"stream": true, "stream_options": {"include_usage": true}})))
+        .and(body_partial_json(
+            json!({"stream": true, "stream_options": {"include_usage": true}}),
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_raw(body, "text/event-stream"))
         .expect(1)
         .mount(&server)
@@ -65,7 +69,9 @@ async fn a_stream_accumulates_its_text_and_reports_the_usage_chunk() {
     let server = stub(sse(&chunks, true)).await;
     let mut pieces = Vec::new();
     let response = client(&server.uri())
-        .chat_stream(&ModelRequest::new("Capital?"), |text| pieces.push(text.to_string()))
+        .chat_stream(&ModelRequest::new("Capital?"), |text| {
+            pieces.push(text.to_string())
+        })
         .await
         .unwrap();
     assert_eq!(pieces, ["The capital ", "is Paris."]);
@@ -73,7 +79,10 @@ async fn a_stream_accumulates_its_text_and_reports_the_usage_chunk() {
     assert_eq!(response.finish_reason, FinishReason::Stop);
     assert_eq!(response.model, "m-1");
     // 10 uncached x 1 + 30 cached x 0.5 + 6 out x 2 = 10 + 15 + 12
-    assert_eq!(response.usage, Usage::new(40, 6, 37).with_cached_input_tokens(30));
+    assert_eq!(
+        response.usage,
+        Usage::new(40, 6, 37).with_cached_input_tokens(30)
+    );
 }
 
 #[tokio::test]
@@ -86,7 +95,10 @@ async fn a_stream_that_ends_before_its_usage_is_replay_unsafe_and_costs_the_esti
     assert_eq!(error.class(), ErrorClass::ReplayUnsafe);
     let estimate = client.estimate(&request);
     assert_eq!(error.spent(), estimate);
-    assert!(estimate.cost_micros >= 200, "max_tokens priced: {estimate:?}");
+    assert!(
+        estimate.cost_micros >= 200,
+        "max_tokens priced: {estimate:?}"
+    );
 }
 
 #[tokio::test]
@@ -115,7 +127,9 @@ async fn a_429_before_the_stream_is_rate_limited() {
         .unwrap_err();
     assert_eq!(
         error.class(),
-        ErrorClass::RateLimited { retry_after: Some(Duration::from_secs(2)) }
+        ErrorClass::RateLimited {
+            retry_after: Some(Duration::from_secs(2))
+        }
     );
 }
 
@@ -141,7 +155,10 @@ async fn cutting_server(events: String) -> String {
         let chunk = format!("{:x}\r\n{events}\r\n", events.len());
         socket.write_all(chunk.as_bytes()).await.unwrap();
         // Half an event, then the connection drops.
-        socket.write_all(b"20\r\ndata: {\"choices\":[{\"delta\"").await.unwrap();
+        socket
+            .write_all(b"20\r\ndata: {\"choices\":[{\"delta\"")
+            .await
+            .unwrap();
         socket.shutdown().await.unwrap();
     });
     format!("http://{address}")
@@ -157,7 +174,10 @@ async fn a_stream_cut_mid_body_is_replay_unsafe_with_the_text_so_far_lost() {
         .chat_stream(&request, |text| seen.push_str(text))
         .await
         .unwrap_err();
-    assert_eq!(seen, "The capital is Paris.", "the deltas before the cut were delivered");
+    assert_eq!(
+        seen, "The capital is Paris.",
+        "the deltas before the cut were delivered"
+    );
     assert!(matches!(error, ProviderError::StreamCut { .. }), "{error}");
     assert_eq!(error.class(), ErrorClass::ReplayUnsafe);
     assert_eq!(error.spent(), client.estimate(&request));
