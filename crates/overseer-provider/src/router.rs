@@ -141,7 +141,7 @@ impl<C: ModelClient> Router<C> {
         if let Some(permit) = permit {
             permit.record(health_outcome(class.as_ref()), started.elapsed());
         }
-        if let Some(class) = class.filter(|class| counts_against(class)) {
+        if let Some(class) = class.filter(counts_against) {
             self.record_failure(index, &class);
         }
         Some(result)

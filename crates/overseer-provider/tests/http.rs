@@ -275,3 +275,32 @@ async fn a_refused_connection_is_transient() {
     assert!(matches!(error, ProviderError::Connect { .. }), "{error}");
     assert_eq!(error.class(), ErrorClass::Transient);
 }
+
+#[tokio::test]
+async fn a_retry_policy_waits_at_least_the_retry_after_of_a_429() {
+    use overseer_retry::{Attempt, Jitter, RetryDecision, RetryPolicy};
+    use rand::{rngs::StdRng, SeedableRng};
+    let template = ResponseTemplate::new(429)
+        .insert_header("retry-after", "9")
+        .set_body_json(error_body("rate_limit_exceeded", "slow down"));
+    let (_server, result) = answer_with(template).await;
+    let class = ModelError::from(result.unwrap_err()).class();
+    let policy = RetryPolicy::builder()
+        .jitter(Jitter::Full)
+        .max_attempts(4)
+        .max_delay(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let mut rng = StdRng::seed_from_u64(7);
+    for attempt in 1..=3 {
+        match policy.decide(&Attempt::new(attempt, class), &mut rng) {
+            RetryDecision::RetryAfter(delay) => {
+                assert!(
+                    delay >= Duration::from_secs(9),
+                    "attempt {attempt}: {delay:?}"
+                )
+            }
+            other => panic!("attempt {attempt}: {other:?}"),
+        }
+    }
+}
