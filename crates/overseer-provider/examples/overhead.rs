@@ -3,7 +3,9 @@
 //! loopback stub, a keep-alive HTTP/1.1 server answering every request with one canned
 //! completion.
 //!
-//! `cargo run --release -p overseer-provider --example overhead [calls]`
+//! `cargo run --release -p overseer-provider --example overhead [calls] [raw|client]`: with
+//! one side named, only it runs, once (for `valgrind --tool=callgrind`, whose instruction
+//! counts do not depend on the machine's load as times do).
 
 use std::time::{Duration, Instant};
 
@@ -62,7 +64,7 @@ async fn time<F: std::future::Future<Output = ()>>(
     for _ in 0..calls {
         call().await;
     }
-    started.elapsed() / calls
+    started.elapsed() / calls.max(1)
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -71,7 +73,9 @@ async fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(5_000);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // The stub runs on its own thread and runtime (its own reactor), apart from the client's.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
     let base = format!("http://{}/v1", listener.local_addr().unwrap());
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -79,6 +83,7 @@ async fn main() {
             .build()
             .unwrap();
         runtime.block_on(async move {
+            let listener = TcpListener::from_std(listener).unwrap();
             loop {
                 let (socket, _) = listener.accept().await.unwrap();
                 tokio::spawn(serve(socket));
@@ -97,29 +102,38 @@ async fn main() {
         .system("Be brief.")
         .max_tokens(64);
 
+    let which = std::env::args().nth(2).unwrap_or_default();
+    let only = |side: &str| which.is_empty() || which == side;
+    let rounds_wanted = if which.is_empty() { 3 } else { 1 };
     let mut rounds = Vec::new();
-    for _ in 0..3 {
-        let raw_time = time(calls, || async {
-            let body = serde_json::json!({"model": "m", "max_tokens": 64, "messages": [
+    for _ in 0..rounds_wanted {
+        let mut raw_time = Duration::ZERO;
+        let mut client_time = Duration::ZERO;
+        if only("raw") {
+            raw_time = time(calls, || async {
+                let body = serde_json::json!({"model": "m", "max_tokens": 64, "messages": [
                 {"role": "system", "content": "Be brief."},
                 {"role": "user", "content": "What is the capital of France?"}]});
-            let response = raw
-                .post(&url)
-                .bearer_auth("sk-bench")
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            let bytes = response.bytes().await.unwrap();
-            let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-            assert!(value["choices"][0]["message"]["content"].is_string());
-        })
-        .await;
-        let client_time = time(calls, || async {
-            let answer = client.chat(&request).await.unwrap();
-            assert_eq!(answer.usage.input_tokens, 20);
-        })
-        .await;
+                let response = raw
+                    .post(&url)
+                    .bearer_auth("sk-bench")
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let bytes = response.bytes().await.unwrap();
+                let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                assert!(value["choices"][0]["message"]["content"].is_string());
+            })
+            .await;
+        }
+        if only("client") {
+            client_time = time(calls, || async {
+                let answer = client.chat(&request).await.unwrap();
+                assert_eq!(answer.usage.input_tokens, 20);
+            })
+            .await;
+        }
         rounds.push((raw_time, client_time));
     }
     for (raw_time, client_time) in &rounds {
