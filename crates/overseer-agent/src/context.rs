@@ -338,19 +338,26 @@ impl AgentContext {
         client: &C,
         request: ModelRequest,
     ) -> Result<ModelResponse, AgentError> {
+        // What the call cost: the usage of its answer or, when a processed request's answer
+        // was lost (replay-unsafe), what the client says it spent: never nothing.
         let call = |request: ModelRequest| async move {
-            client.complete(request).await.map_err(AgentError::from)
+            let outcome = client.complete(request).await;
+            let spent = match &outcome {
+                Ok(response) => response.usage,
+                Err(error) => error.spent(),
+            };
+            (outcome.map_err(AgentError::from), spent)
         };
         let args = self.watch.is_some().then(|| request_hash(&request));
         let Some(durable) = self.durable.as_deref_mut() else {
-            let response = call(request).await;
-            if let Ok(response) = &response {
-                self.report_usage(response.usage);
-            }
+            let (response, spent) = call(request).await;
+            self.report_usage(spent);
             return self.watched_model(args, response);
         };
         let reserved = if self.budget.is_some() {
-            reservation_for(&request)
+            client
+                .estimate(&request)
+                .map_or_else(|| reservation_for(&request), Spent::from)
         } else {
             Spent::NONE
         };
@@ -361,17 +368,19 @@ impl AgentContext {
         if let Prepared::Replayed(outcome) = prepared {
             return outcome;
         }
-        let outcome = call(request).await;
-        let spent = outcome
-            .as_ref()
-            .map_or(Spent::NONE, |response| response.usage.into());
+        let (outcome, usage) = call(request).await;
         let recorded = durable
-            .complete(step, "model", Effect::Idempotent, true, &outcome, spent)
+            .complete(
+                step,
+                "model",
+                Effect::Idempotent,
+                true,
+                &outcome,
+                usage.into(),
+            )
             .await;
         // Paid for, whether or not its answer could be journaled.
-        if let Ok(response) = &outcome {
-            self.report_usage(response.usage);
-        }
+        self.report_usage(usage);
         recorded.map_err(AgentError::step)?;
         self.watched_model(args, outcome)
     }

@@ -126,7 +126,10 @@ pub use event::{
 };
 pub use feedback::Feedback;
 pub use inspection::{Inspection, Verdict};
-pub use model::{ModelClient, ModelError, ModelRequest, ModelResponse, ScriptedModel};
+pub use model::{
+    FinishReason, Message, ModelClient, ModelError, ModelRequest, ModelResponse, ResponseFormat,
+    Role, ScriptedModel, Temperature, ToolCall, ToolDefinition,
+};
 pub use name::AgentName;
 /// Error classes, retry policies, the retry budget, the escalation ladder and sagas: the pure
 /// rules of `overseer-retry`, which the errors here are classified by.

@@ -22,6 +22,14 @@ pub struct Usage {
     pub output_tokens: u64,
     /// Cost in micro-units.
     pub cost_micros: u64,
+    /// Of the prompt tokens, those the provider read from its prompt cache (counted in
+    /// `input_tokens` too, and usually priced lower). Budgets count them as input tokens.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cached_input_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Usage {
@@ -31,7 +39,21 @@ impl Usage {
             input_tokens,
             output_tokens,
             cost_micros,
+            cached_input_tokens: 0,
         }
+    }
+
+    /// With `cached` of the input tokens read from the provider's prompt cache.
+    ///
+    /// ```
+    /// use overseer_agent::Usage;
+    /// let usage = Usage::new(1_000, 50, 900).with_cached_input_tokens(800);
+    /// assert_eq!(usage.cached_input_tokens, 800);
+    /// assert_eq!(usage.total_tokens(), 1_050);
+    /// ```
+    pub const fn with_cached_input_tokens(mut self, cached: u64) -> Self {
+        self.cached_input_tokens = cached;
+        self
     }
 
     /// Input plus output tokens.
@@ -41,7 +63,10 @@ impl Usage {
 
     /// Whether nothing was used.
     pub const fn is_zero(&self) -> bool {
-        self.input_tokens == 0 && self.output_tokens == 0 && self.cost_micros == 0
+        self.input_tokens == 0
+            && self.output_tokens == 0
+            && self.cost_micros == 0
+            && self.cached_input_tokens == 0
     }
 }
 
@@ -53,6 +78,9 @@ impl Add for Usage {
             input_tokens: self.input_tokens.saturating_add(other.input_tokens),
             output_tokens: self.output_tokens.saturating_add(other.output_tokens),
             cost_micros: self.cost_micros.saturating_add(other.cost_micros),
+            cached_input_tokens: self
+                .cached_input_tokens
+                .saturating_add(other.cached_input_tokens),
         }
     }
 }
