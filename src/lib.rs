@@ -60,6 +60,9 @@ pub use overseer_journal as journal;
 #[cfg(feature = "observe")]
 #[cfg_attr(docsrs, doc(cfg(feature = "observe")))]
 pub use overseer_observe as observe;
+#[cfg(feature = "provider")]
+#[cfg_attr(docsrs, doc(cfg(feature = "provider")))]
+pub use overseer_provider as provider;
 pub use overseer_retry as retry;
 pub use overseer_semantic as semantic;
 pub use overseer_supervisor as supervisor;
