@@ -95,6 +95,12 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../docs/observability.md")]
 pub struct ObservabilityDoctests;
 
+/// The code blocks of `docs/providers.md`, as doc tests (the provider crate is a
+/// dev-dependency, so they build without the `provider` feature).
+#[cfg(doctest)]
+#[doc = include_str!("../docs/providers.md")]
+pub struct ProvidersDoctests;
+
 /// The code blocks of `docs/durability.md`, as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../docs/durability.md")]
