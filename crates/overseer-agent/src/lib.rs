@@ -83,6 +83,7 @@ mod durable_ask;
 mod error;
 mod escalation;
 mod event;
+mod exhausted;
 mod feedback;
 mod finding;
 mod injected_mark;

@@ -343,3 +343,32 @@ async fn ask_with_fallback_on_falls_back_for_the_classes_named_only() {
     );
     assert_eq!(script.calls_of("second").len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_exhausts_its_ladder_goes_to_the_dead_letters_and_is_redriven() {
+    let script = Script::default()
+        .then("primary", [transient()])
+        .then("second", [permanent()]);
+    let system = start(System::builder(), &script, &["primary", "second"]).await;
+    let ladder =
+        Escalation::new().other_agent("sibling", agent(&system, "second"), ClassSet::CLIMBABLE);
+    let error = agent(&system, "primary")
+        .ask_escalating_or_dead_letter("draft".into(), &ladder)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, AskError::Exhausted { .. }), "{error:?}");
+
+    let letters = system.dead_letters();
+    let [letter] = &letters.list()[..] else {
+        panic!("one letter: {:?}", letters.list())
+    };
+    assert_eq!(letter.agent, "primary");
+    let classes: Vec<ErrorClass> = letter.attempts.iter().map(|a| a.class).collect();
+    assert_eq!(classes, vec![ErrorClass::Transient, ErrorClass::Permanent]);
+    assert_eq!(letter.input.decode::<String>().unwrap(), "draft");
+
+    // The cause fixed (the script's failures are used up), a redrive answers and removes it.
+    let redriven = letters.redrive(letter.id, &agent(&system, "primary")).await;
+    assert!(redriven.is_ok(), "{redriven:?}");
+    assert!(letters.is_empty());
+}

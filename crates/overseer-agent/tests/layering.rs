@@ -38,6 +38,7 @@ const LAYERS: &[&[&str]] = &[
     &["inspection", "voting", "calibration"],
     &["durable_ask"],
     &["dead_letters", "escalation"],
+    &["exhausted"],
     &["system/registry"],
     &["system/agent_child", "system/tree"],
     &["system"],
