@@ -6,11 +6,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod mailer;
+
+use mailer::{mailer_system, Mailer};
 use overseer_agent::{
     Agent, AgentContext, AgentError, AgentSpec, DeadLetterChange, DeadLetterError, ErrorClass,
-    FailedAttempt, LetterOrigin, Reconciled, RedriveError, System, SystemEvent, Usage,
+    FailedAttempt, LetterOrigin, RedriveError, System, SystemEvent, Usage,
 };
-use overseer_journal::{CrashPlan, Effect, Journal, JournalConfig, MemStorage, RunId};
+use overseer_journal::{CrashPlan, Journal, JournalConfig, MemStorage, RunId};
 use overseer_supervisor::SupervisorSpec;
 
 /// Fails while `failing` is above zero (counting down), then answers the task's length.
@@ -213,51 +216,13 @@ async fn each_change_of_the_queue_is_an_event_with_its_size() {
     sys.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
-/// Sends an email (an unsafe effect) that nothing can reconcile after a crash.
-struct Mailer {
-    sent: Arc<AtomicU32>,
-}
-
-impl Agent for Mailer {
-    type Task = String;
-    type Output = bool;
-
-    async fn handle(&mut self, ctx: &mut AgentContext, to: String) -> Result<bool, AgentError> {
-        let sent = Arc::clone(&self.sent);
-        ctx.step_reconciled(
-            "email",
-            Effect::Unsafe,
-            |_| async move {
-                sent.fetch_add(1, Ordering::SeqCst);
-                Ok(!to.is_empty())
-            },
-            |_key| async { Reconciled::Unknown },
-        )
-        .await
-    }
-}
-
-async fn mailer_system(journal: Journal, sent: &Arc<AtomicU32>) -> System {
-    let system = System::builder().journal(journal).build().unwrap();
-    let sent = Arc::clone(sent);
-    let spec = SupervisorSpec::one_for_one("root").child(
-        system
-            .agent(AgentSpec::new("mailer", move || Mailer {
-                sent: Arc::clone(&sent),
-            }))
-            .unwrap(),
-    );
-    system.start(spec).await.unwrap();
-    system
-}
-
 #[tokio::test(start_paused = true)]
 async fn an_unsafe_step_in_doubt_joins_the_queue_with_its_run_and_step() {
     let run = RunId::new("mail-1").unwrap();
     // Start, claim and the email's intent are journaled; its result is not.
     let storage = MemStorage::new().crash(CrashPlan::AfterRecords(3));
     let sent = Arc::new(AtomicU32::new(0));
-    let sys = mailer_system(journal_over(storage.clone()), &sent).await;
+    let sys = mailer_system(journal_over(storage.clone()), &sent, None).await;
     let mailer = sys.agent_ref::<Mailer>("mailer").unwrap();
     assert!(mailer
         .ask_run(run.clone(), "ada@example.org".into())
@@ -265,7 +230,7 @@ async fn an_unsafe_step_in_doubt_joins_the_queue_with_its_run_and_step() {
         .is_err());
     sys.shutdown(Duration::from_secs(5)).await.unwrap();
 
-    let sys = mailer_system(journal_over(storage.reopen()), &sent).await;
+    let sys = mailer_system(journal_over(storage.reopen()), &sent, None).await;
     let mailer = sys.agent_ref::<Mailer>("mailer").unwrap();
     assert!(mailer
         .ask_run(run.clone(), "ada@example.org".into())
@@ -287,7 +252,7 @@ async fn an_unsafe_step_in_doubt_joins_the_queue_with_its_run_and_step() {
     sys.shutdown(Duration::from_secs(5)).await.unwrap();
 
     // The step's letter is durable too, and asking the run again does not queue it twice.
-    let sys = mailer_system(journal_over(storage.reopen()), &sent).await;
+    let sys = mailer_system(journal_over(storage.reopen()), &sent, None).await;
     let mailer = sys.agent_ref::<Mailer>("mailer").unwrap();
     assert!(mailer.ask_run(run, "ada@example.org".into()).await.is_err());
     assert_eq!(sys.dead_letters().len(), 1);

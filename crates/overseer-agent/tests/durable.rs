@@ -5,9 +5,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod mailer;
+
+use mailer::{mailer_system, Mailer};
 use overseer_agent::{
-    Agent, AgentContext, AgentError, AgentSpec, AskError, ModelRequest, Reconciled, ScriptedModel,
-    StepError, System,
+    Agent, AgentContext, AgentError, AgentSpec, AskError, ModelRequest, ScriptedModel, StepError,
+    System,
 };
 use overseer_journal::{CrashPlan, Effect, Journal, JournalConfig, MemStorage, RunId};
 use overseer_supervisor::SupervisorSpec;
@@ -204,53 +207,6 @@ async fn a_dead_process_resumes_where_it_stopped() {
         "only the call without a journaled answer was made again"
     );
     system.shutdown(Duration::from_secs(5)).await.unwrap();
-}
-
-/// Asks a run in doubt: the email's intent is journaled, its result is not.
-struct Mailer {
-    sent: Arc<AtomicU32>,
-    check: Option<bool>,
-}
-
-impl Agent for Mailer {
-    type Task = String;
-    type Output = bool;
-
-    async fn handle(&mut self, ctx: &mut AgentContext, to: String) -> Result<bool, AgentError> {
-        let sent = Arc::clone(&self.sent);
-        let check = self.check;
-        ctx.step_reconciled(
-            "email",
-            Effect::Unsafe,
-            |_| async move {
-                sent.fetch_add(1, Ordering::SeqCst);
-                Ok(!to.is_empty())
-            },
-            |_key| async move {
-                match check {
-                    Some(true) => Reconciled::Happened(true),
-                    Some(false) => Reconciled::DidNotHappen,
-                    None => Reconciled::Unknown,
-                }
-            },
-        )
-        .await
-    }
-}
-
-async fn mailer_system(journal: Journal, sent: &Arc<AtomicU32>, check: Option<bool>) -> System {
-    let system = System::builder().journal(journal).build().unwrap();
-    let sent = Arc::clone(sent);
-    let spec = SupervisorSpec::one_for_one("root").child(
-        system
-            .agent(AgentSpec::new("mailer", move || Mailer {
-                sent: Arc::clone(&sent),
-                check,
-            }))
-            .unwrap(),
-    );
-    system.start(spec).await.unwrap();
-    system
 }
 
 #[tokio::test(start_paused = true)]

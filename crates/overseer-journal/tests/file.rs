@@ -289,22 +289,7 @@ async fn a_truncated_file_opens_to_the_records_before_the_cut() {
 
 #[tokio::test]
 async fn a_closed_journal_answers_closed() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runs.journal");
-    let (journal, _) = open_file(&path).unwrap();
-    let other_handle = journal.clone();
-    journal.close().await.unwrap();
-    assert!(matches!(
-        other_handle
-            .append(vec![started("r1", 1)], Durability::Sync)
-            .await,
-        Err(JournalError::Closed)
-    ));
-    assert!(matches!(journal.close().await, Err(JournalError::Closed)));
-    // Released: the file opens again at once.
-    let (again, opened) = open_file(&path).unwrap();
-    assert_eq!(opened.records, 0);
-    again.close().await.unwrap();
+    common::a_closed_journal_answers_closed(open_file).await;
 }
 
 /// Writes `batches` to a new log file (one append each); returns its bytes and the records.

@@ -123,3 +123,25 @@ pub async fn a_full_disk_keeps_what_was_acknowledged(
     }
     reopened.close().await.unwrap();
 }
+
+/// A journal closed through one handle answers `Closed` on every handle, and its file is
+/// released: it opens again at once.
+pub async fn a_closed_journal_answers_closed(
+    open: fn(&Path) -> Result<(Journal, Opened), JournalError>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.journal");
+    let (journal, _) = open(&path).unwrap();
+    let other_handle = journal.clone();
+    journal.close().await.unwrap();
+    assert!(matches!(
+        other_handle
+            .append(vec![started("r1", 1)], Durability::Sync)
+            .await,
+        Err(JournalError::Closed)
+    ));
+    assert!(matches!(journal.close().await, Err(JournalError::Closed)));
+    let (again, opened) = open(&path).unwrap();
+    assert_eq!(opened.records, 0);
+    again.close().await.unwrap();
+}
