@@ -2,6 +2,8 @@
 //! agent answering through a scripted model). The flight desk is flaky: it answers 503 twice,
 //! and the flight step's retry policy (from `overseer-retry`: 3 attempts, 200 ms doubling, no
 //! jitter so the story is the same on every run) waits and tries again until it confirms. The
+//! hotel desk keeps answering 503: its step climbs an escalation ladder to the partner hotel's desk,
+//! which confirms (the cancellation later goes to the desk that booked). The
 //! car desk has no car left, a permanent failure that no retry would fix: the saga gives the
 //! trip up and compensates what it had done, last step first, cancelling the hotel and then
 //! the flight. The dead-letter queue stays empty: every cancellation succeeded.
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 use overseer::agent::{Saga, SagaOutcome, SagaStep};
 use overseer::prelude::*;
-use overseer::retry::{Jitter, RetryPolicy};
+use overseer::retry::{ClassSet, Jitter, RetryPolicy};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -28,7 +30,7 @@ mod cli;
 
 const CLI: cli::Cli = cli::Cli {
     name: "saga_booking",
-    about: "a trip booked as a saga: a flaky flight retried, the car failing for good, the hotel and flight cancelled in reverse order",
+    about: "a trip booked as a saga: a flaky flight retried, a failing hotel desk escalated to a partner, the car failing for good, the hotel and flight cancelled in reverse order",
     synopsis: "",
     options: &[],
 };
@@ -92,6 +94,71 @@ fn desk(
         flaky: Arc::clone(&flaky),
         none_left,
     }
+}
+
+/// A booking and the desk that made it (the one to cancel it at).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Booking {
+    desk: String,
+    confirmation: String,
+}
+
+/// The hotel: booked at `desk`, and if that fails, by the ladder's rung to `partner`;
+/// cancelled at whichever desk booked it.
+fn hotel_step(
+    system: &System,
+    desk: &str,
+    partner: &str,
+    start: Instant,
+) -> Result<SagaStep, AskError> {
+    let hotel = system.agent_ref::<Desk>(desk)?;
+    let ladder = Escalation::new().other_agent(
+        "partner hotel",
+        system.agent_ref::<Desk>(partner)?,
+        ClassSet::CLIMBABLE,
+    );
+    let desks = system.clone();
+    Ok(SagaStep::new(
+        "hotel",
+        move |_| {
+            let (hotel, ladder) = (hotel.clone(), ladder.clone());
+            async move {
+                let answered = hotel
+                    .ask_escalating(Request::Book("hotel".into()), &ladder)
+                    .await?;
+                let by = answered.by.to_string();
+                let climbed = if by == hotel.name().as_str() {
+                    String::new()
+                } else {
+                    format!(" (the ladder climbed past {})", hotel.name())
+                };
+                let confirmation = answered.output;
+                println!(
+                    "{} hotel: book -> confirmed {confirmation} by {by}{climbed}",
+                    stamp(start)
+                );
+                Ok::<_, AskError>(Booking {
+                    desk: by,
+                    confirmation,
+                })
+            }
+        },
+        move |_, booking: Booking| {
+            let desk = desks.agent_ref::<Desk>(&booking.desk);
+            async move {
+                let said = desk?
+                    .ask(Request::Cancel(booking.confirmation.clone()))
+                    .await?;
+                println!(
+                    "{} hotel: cancel {} at {} -> {said}",
+                    stamp(start),
+                    booking.confirmation,
+                    booking.desk
+                );
+                Ok(())
+            }
+        },
+    ))
 }
 
 /// `[  0.600s]`: the time since the trip started, on the paused clock.
@@ -165,7 +232,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let tree = SupervisorSpec::one_for_one("travel")
         .child(system.agent(AgentSpec::new("flight-desk", desk("FL", 2, false)))?)
-        .child(system.agent(AgentSpec::new("hotel-desk", desk("HT", 0, false)))?)
+        .child(system.agent(AgentSpec::new("hotel-desk", desk("HT", u32::MAX, false)))?)
+        .child(system.agent(AgentSpec::new("partner-hotel-desk", desk("HP", 0, false)))?)
         .child(system.agent(AgentSpec::new("car-desk", desk("CR", 0, true)))?);
     system.start(tree).await?;
 
@@ -177,7 +245,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let saga = Saga::builder("book-trip")
         .then(step(&system, "flight-desk", "flight", start)?.retry(flaky_provider))
-        .then(step(&system, "hotel-desk", "hotel", start)?)
+        .then(hotel_step(
+            &system,
+            "hotel-desk",
+            "partner-hotel-desk",
+            start,
+        )?)
         .then(step(&system, "car-desk", "car", start)?)
         .build();
 

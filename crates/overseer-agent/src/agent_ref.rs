@@ -222,7 +222,7 @@ impl<A: Agent> AgentRef<A> {
                 durable: None,
                 feedback: attempt.feedback,
             };
-            self.ask_traced(attempt.task, attempt.timeout, part, Answer::into_outcome)
+            self.ask_traced(attempt.task, attempt.timeout, part, Answer::into_spent)
         })
         .await
     }

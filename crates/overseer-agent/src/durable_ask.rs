@@ -14,6 +14,7 @@ use crate::error::AskError;
 use crate::feedback::Feedback;
 use crate::retry_loop::{Attempts, Try};
 use crate::slot::{Answer, Attempted, DurableJob};
+use crate::usage::Usage;
 
 /// What a retried attempt of a durable ask carries.
 struct Retried {
@@ -106,7 +107,9 @@ where
                 feedback: attempt.feedback,
                 retryable: attempt.retryable,
             };
-            self.ask_run_once(run.clone(), attempt.task, attempt.timeout, Some(retried))
+            let once = self.ask_run_once(run.clone(), attempt.task, attempt.timeout, Some(retried));
+            // A run's spend is journaled with its steps, not reported per attempt.
+            futures::FutureExt::map(once, |result| (result, Usage::default()))
         };
         crate::retry_loop::run_attempts(self.slot(), attempts, task, Some(plan.copy), None, make)
             .await

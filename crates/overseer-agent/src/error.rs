@@ -386,6 +386,10 @@ pub struct AttemptRecord {
     pub class: ErrorClass,
     /// The failure.
     pub error: AskError,
+    /// What the attempt spent before it failed, as its agent reported it (zero for a
+    /// refusal, and for an attempt of a durable run, whose spend is journaled with its
+    /// steps).
+    pub usage: crate::usage::Usage,
 }
 
 impl AskError {

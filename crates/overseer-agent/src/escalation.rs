@@ -24,6 +24,7 @@ use crate::name::AgentName;
 use crate::retry_event::RetryStep;
 use crate::retry_loop::{Attempts, Failed, Notice, Tried};
 use crate::retry_plan::CopyTask;
+use crate::usage::Usage;
 
 type Split<A> = Arc<dyn Fn(&<A as Agent>::Task) -> Vec<<A as Agent>::Task> + Send + Sync>;
 type Merge<A> = Arc<
@@ -313,7 +314,28 @@ where
         task: A::Task,
         escalation: &Escalation<A>,
     ) -> Result<Answered<A::Output>, AskError> {
-        self.climb(task, escalation, Gate::Rungs)
+        self.ask_escalating_within(task, escalation, self.default_timeout())
+            .await
+    }
+
+    /// As [`ask_escalating`](Self::ask_escalating), every rung within `timeout` from this
+    /// call instead of the agent's default deadline.
+    ///
+    /// # Errors
+    /// As [`ask_escalating`](Self::ask_escalating); [`AskError::Timeout`] says `timeout`.
+    ///
+    /// # Cancel safety
+    /// As [`ask_escalating`](Self::ask_escalating).
+    ///
+    /// # Panics
+    /// As [`ask`](Self::ask).
+    pub async fn ask_escalating_within(
+        &self,
+        task: A::Task,
+        escalation: &Escalation<A>,
+        timeout: Duration,
+    ) -> Result<Answered<A::Output>, AskError> {
+        self.climb(task, escalation, Gate::Rungs, timeout)
             .await
             .map_err(|fell| match fell {
                 Fell {
@@ -361,7 +383,7 @@ where
         alternates: &[AgentRef<A>],
     ) -> Result<Answered<A::Output>, AskError> {
         let escalation = fallbacks(alternates, ClassSet::CLIMBABLE);
-        self.climb(task, &escalation, Gate::MayFallBack)
+        self.climb(task, &escalation, Gate::MayFallBack, self.default_timeout())
             .await
             .map_err(|fell| fell.last)
     }
@@ -385,7 +407,7 @@ where
         on: ClassSet,
     ) -> Result<Answered<A::Output>, AskError> {
         let escalation = fallbacks(alternates, on);
-        self.climb(task, &escalation, Gate::Classes(on))
+        self.climb(task, &escalation, Gate::Classes(on), self.default_timeout())
             .await
             .map_err(|fell| fell.last)
     }
@@ -396,8 +418,8 @@ where
         task: A::Task,
         escalation: &Escalation<A>,
         gate: Gate,
+        timeout: Duration,
     ) -> Result<Answered<A::Output>, Fell> {
-        let timeout = self.default_timeout();
         let deadline = overseer_supervisor::deadline_after(Instant::now(), timeout);
         let task_type = A::task_type(&task);
         let first = Attempts {
@@ -607,6 +629,7 @@ where
                 id: None,
                 attempt: 1,
                 error: merged.clone(),
+                usage: Usage::default(),
             });
             merged
         });
@@ -683,5 +706,14 @@ fn settle_rung<O>(
         .failures
         .last()
         .map_or((None, 1), |last| (last.id, last.attempt));
-    Err(Failed { id, attempt, error })
+    let usage = tried
+        .failures
+        .last()
+        .map_or(Usage::default(), |last| last.usage);
+    Err(Failed {
+        id,
+        attempt,
+        error,
+        usage,
+    })
 }

@@ -20,7 +20,7 @@ where
 {
     /// As [`ask_escalating`](Self::ask_escalating), and a task that exhausts the ladder goes
     /// to the system's dead letters ([`System::dead_letters`](crate::System::dead_letters))
-    /// with its input and every attempt's class and error, before the error is returned: it
+    /// with its input, every attempt's class and error, and what the attempts spent, before the error is returned: it
     /// is not lost, and can be redriven once the cause is fixed. With a journal, the letter is
     /// journaled. A failure that stops the climb early (a permanent error on the first ask,
     /// the kill switch) is returned as it is and not dead-lettered: nothing was given up by
@@ -50,14 +50,15 @@ where
         let AskError::Exhausted { attempts, .. } = &error else {
             return Err(error);
         };
+        let cost = attempts
+            .iter()
+            .fold(Usage::default(), |total, attempt| total + attempt.usage);
         let failed = attempts
             .iter()
             .map(|attempt| FailedAttempt::new(attempt.class, attempt.error.to_string()))
             .collect();
         let letters = DeadLetters::new(Arc::clone(&self.slot().shared));
-        let pushed = letters
-            .push_task(self, &given_up, failed, Usage::default())
-            .await;
+        let pushed = letters.push_task(self, &given_up, failed, cost).await;
         if let Err(push_error) = pushed {
             tracing::warn!(agent = %self.name(), error = %push_error, "an exhausted task could not be dead-lettered");
         }

@@ -21,6 +21,7 @@ use crate::feedback::Feedback;
 use crate::retry_event::{RetryEvent, RetryStep};
 use crate::retry_plan::CopyTask;
 use crate::slot::Slot;
+use crate::usage::Usage;
 
 /// How one run of attempts is bounded.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +67,8 @@ pub(crate) struct Failed {
     pub(crate) id: Option<EventId>,
     pub(crate) attempt: u32,
     pub(crate) error: AskError,
+    /// What the attempt spent, as its agent reported it.
+    pub(crate) usage: Usage,
 }
 
 impl Failed {
@@ -81,6 +84,7 @@ impl Failed {
             attempt: self.attempt,
             class: self.error.class(),
             error: self.error.clone(),
+            usage: self.usage,
         }
     }
 }
@@ -103,7 +107,7 @@ pub(crate) async fn run_attempts<A, F, Fut>(
 where
     A: Agent,
     F: FnMut(Try<A>) -> Fut + Send,
-    Fut: Future<Output = Result<A::Output, AskError>> + Send,
+    Fut: Future<Output = (Result<A::Output, AskError>, Usage)> + Send,
 {
     let started = Instant::now();
     let retries = &slot.shared.retries;
@@ -137,7 +141,8 @@ where
             feedback: feedback.take(),
             retryable: number < max_attempts,
         };
-        let error = match make(attempt).await {
+        let (result, usage) = make(attempt).await;
+        let error = match result {
             Ok(output) => {
                 return Tried {
                     result: Ok(output),
@@ -150,6 +155,7 @@ where
             id: Some(id),
             attempt: number,
             error,
+            usage,
         };
         let now = Instant::now();
         let decision = match policy {
@@ -196,7 +202,11 @@ where
                 }
                 notice.publish(RetryStep::Retrying { delay });
                 tracing::debug!(agent = %slot.name, task_type, attempt = number, ?delay, error = %failed.error, "retrying");
-                tokio::time::sleep_until(now + delay).await;
+                // A trip during the wait ends it at once: no retry follows a trip.
+                tokio::select! {
+                    () = tokio::time::sleep_until(now + delay) => {}
+                    () = slot.shared.tripped() => {}
+                }
                 if !slot.shared.is_open() {
                     let reason = overseer_retry::GiveUpReason::Cancelled;
                     Notice {

@@ -207,6 +207,18 @@ impl Shared {
         self.is_shut_down().then_some(AskError::ShutDown)
     }
 
+    /// Completes when the kill switch trips (never without a budget): what a retry's wait
+    /// ends early on.
+    pub(crate) async fn tripped(&self) {
+        if self.budget.is_none() {
+            return std::future::pending().await;
+        }
+        let mut tripped = self.tripped_at.subscribe();
+        if tripped.wait_for(Option::is_some).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Completes when a task in flight must be abandoned because the kill switch tripped, as
     /// the in-flight policy says (never, at once, or after a grace period).
     pub(crate) async fn cancelled(&self) {

@@ -68,6 +68,11 @@ impl<O> Answer<O> {
         }
     }
 
+    /// The result of an ask with what it spent (failed or not): a retry loop's attempt.
+    pub(crate) fn into_spent(self) -> (Result<O, AskError>, Usage) {
+        (self.outcome.map_err(|error| *error), self.usage)
+    }
+
     /// The caller's result of an ask: the output, or the error.
     #[inline(always)]
     pub(crate) fn into_outcome(self) -> Result<O, AskError> {

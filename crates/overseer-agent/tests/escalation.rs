@@ -9,7 +9,8 @@ use std::time::Duration;
 use flaky::*;
 use overseer_agent::retry::{ClassSet, Jitter, RetryPolicy, Skip, SkipReason, StopReason};
 use overseer_agent::{
-    AgentRef, AgentSpec, AskError, ErrorClass, Escalation, RetryStep, System, SystemBuilder,
+    AgentError, AgentRef, AgentSpec, AskError, ErrorClass, Escalation, RetryStep, System,
+    SystemBuilder,
 };
 use overseer_breaker::{BreakerConfig, BreakerKey, BreakerRegistry};
 use overseer_budget::{Budget, TripReason};
@@ -312,6 +313,27 @@ async fn every_rung_shares_the_one_deadline() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn ask_escalating_within_bounds_every_rung_by_the_callers_deadline() {
+    let slow = || Step::SlowFail(Duration::from_secs(4), AgentError::failed("slow"));
+    let script = Script::default()
+        .then("primary", [slow()])
+        .then("second", [slow()]);
+    let system = start(System::builder(), &script, &["primary", "second"]).await;
+    let ladder =
+        Escalation::new().other_agent("second", agent(&system, "second"), ClassSet::CLIMBABLE);
+    let asked = Instant::now();
+    let answer = agent(&system, "primary")
+        .ask_escalating_within("draft".into(), &ladder, Duration::from_secs(6))
+        .await;
+    // The first ask fails at 4 s; the sibling's ask is cut at 6 s, not at its own 4 s + 4 s.
+    assert!(
+        matches!(&answer, Err(AskError::Timeout { after, .. }) if *after == Duration::from_secs(6)),
+        "{answer:?}"
+    );
+    assert_eq!(asked.elapsed(), Duration::from_secs(6));
+}
+
+#[tokio::test(start_paused = true)]
 async fn ask_with_fallback_on_falls_back_for_the_classes_named_only() {
     let script = Script::default().then("primary", [Step::Panic, Step::Panic, permanent()]);
     let system = start(System::builder(), &script, &["primary", "second"]).await;
@@ -346,9 +368,16 @@ async fn ask_with_fallback_on_falls_back_for_the_classes_named_only() {
 
 #[tokio::test(start_paused = true)]
 async fn a_task_that_exhausts_its_ladder_goes_to_the_dead_letters_and_is_redriven() {
+    let spent = |tokens, cost| overseer_agent::Usage::new(tokens, 0, cost);
     let script = Script::default()
-        .then("primary", [transient()])
-        .then("second", [permanent()]);
+        .then(
+            "primary",
+            [Step::CostlyFail(spent(100, 7), AgentError::failed("503"))],
+        )
+        .then(
+            "second",
+            [Step::CostlyFail(spent(40, 3), AgentError::permanent("400"))],
+        );
     let system = start(System::builder(), &script, &["primary", "second"]).await;
     let ladder =
         Escalation::new().other_agent("sibling", agent(&system, "second"), ClassSet::CLIMBABLE);
@@ -366,6 +395,13 @@ async fn a_task_that_exhausts_its_ladder_goes_to_the_dead_letters_and_is_redrive
     let classes: Vec<ErrorClass> = letter.attempts.iter().map(|a| a.class).collect();
     assert_eq!(classes, vec![ErrorClass::Transient, ErrorClass::Permanent]);
     assert_eq!(letter.input.decode::<String>().unwrap(), "draft");
+    // Its cost so far: what both attempts spent.
+    assert_eq!(letter.cost, spent(140, 10));
+    let AskError::Exhausted { attempts, .. } = &error else {
+        unreachable!()
+    };
+    let usage: Vec<_> = attempts.iter().map(|a| a.usage).collect();
+    assert_eq!(usage, vec![spent(100, 7), spent(40, 3)]);
 
     // The cause fixed (the script's failures are used up), a redrive answers and removes it.
     let redriven = letters.redrive(letter.id, &agent(&system, "primary")).await;

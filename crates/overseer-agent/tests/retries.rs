@@ -309,10 +309,16 @@ async fn no_retry_after_the_kill_switch_trips() {
         tokio::time::sleep(ms(500)).await;
         budget.trip(TripReason::manual("stop"));
     });
+    let asked = Instant::now();
     let answer = a.ask("job".into()).await;
     trip.await.unwrap();
     assert!(matches!(answer, Err(AskError::Failed { .. })), "{answer:?}");
     assert_eq!(script.calls_of("a").len(), 1, "not retried after the trip");
+    assert_eq!(
+        asked.elapsed(),
+        ms(500),
+        "the wait ends at the trip, not at 1 s"
+    );
     let last = retry_events(&mut events).pop().expect("events");
     assert_eq!(
         last.step,

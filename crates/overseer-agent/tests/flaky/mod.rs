@@ -22,6 +22,8 @@ pub enum Step {
     Panic,
     /// Fail after a while.
     SlowFail(Duration, AgentError),
+    /// Report usage, then fail.
+    CostlyFail(overseer_agent::Usage, AgentError),
 }
 
 /// What the handler saw on one call.
@@ -120,6 +122,10 @@ impl Agent for Flaky {
             Step::Panic => panic!("flaky agent panicked"),
             Step::SlowFail(after, error) => {
                 tokio::time::sleep(after).await;
+                Err(error)
+            }
+            Step::CostlyFail(usage, error) => {
+                ctx.report_usage(usage);
                 Err(error)
             }
         }
