@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use overseer_journal::Payload;
+use overseer_journal::{Payload, RunId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -201,7 +201,8 @@ impl DeadLetters {
     /// letter stays, with the new attempt added.
     ///
     /// The task is asked as a plain ask, not as its durable run: a run's journaled outcome
-    /// would answer instead of the agent.
+    /// would answer instead of the agent ([`redrive_run`](Self::redrive_run) asks it as a new
+    /// durable run).
     ///
     /// # Errors
     ///
@@ -224,7 +225,62 @@ impl DeadLetters {
     {
         let letter = self.get(id).ok_or(DeadLetterError::NotFound(id))?;
         let task = task_of::<A>(&letter)?;
-        match to.ask(task).await {
+        let answer = to.ask(task).await;
+        self.settle_redrive(letter, answer).await
+    }
+
+    /// As [`redrive`](Self::redrive), the task asked as a durable run
+    /// ([`AgentRef::ask_run`]) of its own: `"<run>/redrive-<n>"` for a letter of the run
+    /// `<run>` (else `"dead-letter-<id>/redrive-<n>"`), `n` the number of attempts the letter
+    /// holds. The redrive is then journaled like any run: a process that dies during it
+    /// leaves the run unfinished, to be resumed
+    /// ([`AgentRef::resume_unfinished`]), and redriving the letter again asks the same run, so
+    /// its journaled steps replay and its effects happen once. The original run is not asked
+    /// again: its outcome is journaled as failed.
+    ///
+    /// # Errors
+    ///
+    /// As [`redrive`](Self::redrive), and the errors of [`AgentRef::ask_run`] in
+    /// [`RedriveError::Failed`] (no journal: [`AskError::NoJournal`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropped while the run is asked, the letter stays as it was and the run is left
+    /// unfinished in the journal.
+    pub async fn redrive_run<A: Agent>(
+        &self,
+        id: DeadLetterId,
+        to: &AgentRef<A>,
+    ) -> Result<A::Output, RedriveError>
+    where
+        A::Task: Serialize + DeserializeOwned,
+        A::Output: Serialize + DeserializeOwned,
+    {
+        let letter = self.get(id).ok_or(DeadLetterError::NotFound(id))?;
+        let task = task_of::<A>(&letter)?;
+        let origin = letter.run.as_ref().map_or_else(
+            || format!("dead-letter-{}", letter.id),
+            |run| run.to_string(),
+        );
+        let run =
+            RunId::new(format!("{origin}/redrive-{}", letter.attempts.len())).map_err(|error| {
+                DeadLetterError::Decoding {
+                    id,
+                    message: format!("no run id for the redrive: {error}"),
+                }
+            })?;
+        let answer = to.ask_run(run, task).await;
+        self.settle_redrive(letter, answer).await
+    }
+
+    /// A redrive's end: answered, the letter is removed; failed, it stays with the attempt.
+    async fn settle_redrive<O>(
+        &self,
+        letter: DeadLetter,
+        answer: Result<O, AskError>,
+    ) -> Result<O, RedriveError> {
+        let id = letter.id;
+        match answer {
             Ok(output) => {
                 self.remove(id).await?;
                 Ok(output)

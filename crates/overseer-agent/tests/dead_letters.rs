@@ -259,3 +259,62 @@ async fn an_unsafe_step_in_doubt_joins_the_queue_with_its_run_and_step() {
     assert_eq!(sent.load(Ordering::SeqCst), 1, "never sent twice");
     sys.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_durable_redrive_is_a_run_of_its_own_asked_once() {
+    let failing = Arc::new(AtomicU32::new(1));
+    let sys = system(Some(journal_over(MemStorage::new())), &failing).await;
+    let flaky = sys.agent_ref::<Flaky>("flaky").unwrap();
+    let letters = sys.dead_letters();
+    let id = letters
+        .push_task(&flaky, &"draft".to_string(), three_503s(), Usage::default())
+        .await
+        .unwrap();
+
+    // The first redrive fails: the letter keeps it, a fourth attempt.
+    let again = letters.redrive_run(id, &flaky).await;
+    assert!(
+        matches!(again, Err(RedriveError::Failed { .. })),
+        "{again:?}"
+    );
+    assert_eq!(letters.get(id).unwrap().attempts.len(), 4);
+    // The second is the run `dead-letter-<id>/redrive-4`: answered, the letter removed.
+    assert_eq!(letters.redrive_run(id, &flaky).await, Ok(5));
+    assert!(letters.get(id).is_none());
+
+    // That run is journaled: asked again, the journal answers, not the (failing) agent.
+    failing.store(5, Ordering::SeqCst);
+    let run = RunId::new(format!("dead-letter-{id}/redrive-4")).unwrap();
+    assert_eq!(flaky.ask_run(run, "draft".to_string()).await, Ok(5));
+    assert_eq!(
+        failing.load(Ordering::SeqCst),
+        5,
+        "the handler was not called"
+    );
+    sys.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_durable_redrive_without_a_journal_is_a_typed_failure() {
+    let failing = Arc::new(AtomicU32::new(0));
+    let sys = system(None, &failing).await;
+    let flaky = sys.agent_ref::<Flaky>("flaky").unwrap();
+    let letters = sys.dead_letters();
+    let id = letters
+        .push_task(&flaky, &"draft".to_string(), three_503s(), Usage::default())
+        .await
+        .unwrap();
+    let refused = letters.redrive_run(id, &flaky).await;
+    assert!(
+        matches!(
+            refused,
+            Err(RedriveError::Failed {
+                error: overseer_agent::AskError::NoJournal { .. },
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(letters.len(), 1, "the letter stays");
+    sys.shutdown(Duration::from_secs(5)).await.unwrap();
+}

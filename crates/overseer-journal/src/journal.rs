@@ -13,6 +13,12 @@ use crate::{
 };
 
 /// The journal format this version reads and writes.
+///
+/// Version 1 is the format of the first release, dead-letter entries included: entry kinds
+/// added before that release did not bump it (no released binary reads version 1 without
+/// them). From the first release on, a new entry kind bumps it, so that an older binary refuses
+/// a newer journal with [`JournalError::UnsupportedVersion`] instead of reading a record it
+/// does not know as damage.
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The position of a record in the journal: 0 for the first.
