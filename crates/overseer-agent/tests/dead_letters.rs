@@ -260,16 +260,28 @@ async fn an_unsafe_step_in_doubt_joins_the_queue_with_its_run_and_step() {
     sys.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_durable_redrive_is_a_run_of_its_own_asked_once() {
-    let failing = Arc::new(AtomicU32::new(1));
-    let sys = system(Some(journal_over(MemStorage::new())), &failing).await;
+/// The task "draft" of the agent "flaky", given up after three 503s.
+async fn draft_given_up(
+    sys: &System,
+) -> (
+    overseer_agent::AgentRef<Flaky>,
+    overseer_agent::DeadLetters,
+    overseer_agent::DeadLetterId,
+) {
     let flaky = sys.agent_ref::<Flaky>("flaky").unwrap();
     let letters = sys.dead_letters();
     let id = letters
         .push_task(&flaky, &"draft".to_string(), three_503s(), Usage::default())
         .await
         .unwrap();
+    (flaky, letters, id)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_durable_redrive_is_a_run_of_its_own_asked_once() {
+    let failing = Arc::new(AtomicU32::new(1));
+    let sys = system(Some(journal_over(MemStorage::new())), &failing).await;
+    let (flaky, letters, id) = draft_given_up(&sys).await;
 
     // The first redrive fails: the letter keeps it, a fourth attempt.
     let again = letters.redrive_run(id, &flaky).await;
@@ -298,12 +310,7 @@ async fn a_durable_redrive_is_a_run_of_its_own_asked_once() {
 async fn a_durable_redrive_without_a_journal_is_a_typed_failure() {
     let failing = Arc::new(AtomicU32::new(0));
     let sys = system(None, &failing).await;
-    let flaky = sys.agent_ref::<Flaky>("flaky").unwrap();
-    let letters = sys.dead_letters();
-    let id = letters
-        .push_task(&flaky, &"draft".to_string(), three_503s(), Usage::default())
-        .await
-        .unwrap();
+    let (flaky, letters, id) = draft_given_up(&sys).await;
     let refused = letters.redrive_run(id, &flaky).await;
     assert!(
         matches!(
