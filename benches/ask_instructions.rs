@@ -9,6 +9,9 @@
 //! # per ask = (Collected at 20000 - Collected at 0) / 20000; `governed` has a breaker and a budget
 //! ```
 //!
+//! `validated N` counts plain asks of an agent with one validator that accepts every output
+//! (`AgentSpec::validator`): the difference from `plain` is what validation costs.
+//!
 //! `restart N` counts `N` restart cycles instead: a `tell` whose task fails with a fatal error,
 //! the restart of the agent (in place, one_for_one), and the ask that the rebuilt agent answers.
 //!
@@ -44,6 +47,7 @@ enum Mode {
     Plain,
     Governed,
     Restart,
+    Validated,
 }
 
 fn system(governed: bool) -> Result<System, Box<dyn std::error::Error>> {
@@ -60,6 +64,17 @@ fn system(governed: bool) -> Result<System, Box<dyn std::error::Error>> {
     Ok(builder.build()?)
 }
 
+fn echo_spec(mode: Mode) -> AgentSpec<Echo> {
+    let spec = AgentSpec::new("echo", || Echo);
+    if mode != Mode::Validated {
+        return spec;
+    }
+    spec.validator(overseer::semantic::validator::from_predicate(
+        "anything",
+        |_: &u64| true,
+    ))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1).filter(|arg| arg != "--bench");
     let mode = args.next().unwrap_or_else(|| "plain".to_string());
@@ -71,7 +86,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "plain" => Mode::Plain,
         "governed" => Mode::Governed,
         "restart" => Mode::Restart,
-        other => return Err(format!("unknown mode {other:?}: plain, governed or restart").into()),
+        "validated" => Mode::Validated,
+        other => {
+            return Err(
+                format!("unknown mode {other:?}: plain, governed, restart or validated").into(),
+            )
+        }
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -81,7 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Restarts are counted, not limited: the window must never escalate.
         let spec = SupervisorSpec::one_for_one("root")
             .intensity(u32::MAX, Duration::from_secs(1))
-            .child(system.agent(AgentSpec::new("echo", || Echo))?);
+            .child(system.agent(echo_spec(mode))?);
         system.start(spec).await?;
         let echo = system.agent_ref::<Echo>("echo")?;
         // One ask before counting starts: the breaker and the ledger entries exist from here.

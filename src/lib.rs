@@ -17,6 +17,7 @@
 //! | `chaos` | `overseer::chaos`: deterministic fault injection for agents | `overseer-chaos` |
 //! | `observe` | `overseer::observe`: metrics from the event stream, a JSON-lines event sink, a text picture of the tree | `overseer-observe` |
 //! | `otel` | `observe`, with `overseer::observe::otel`: the events as OpenTelemetry spans | `overseer-observe` (its `otel` feature) |
+//! | `schema` | JSON Schema validators on agents' outputs (`AgentSpec::task_schema`) and `overseer::semantic::schema` | `overseer-agent` and `overseer-semantic` (their `schema` features) |
 //!
 //! ```toml
 //! [dependencies]

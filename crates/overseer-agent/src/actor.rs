@@ -289,7 +289,7 @@ impl<A: Agent> AgentActor<A> {
                 };
                 // Judge the outcome (and the output, by its validators).
                 let mut judged = self.judge_handled(handled, job.deadline, job.asked_at);
-                check_judged(&self.slot, job.id, started.task_type, &mut judged);
+                check_judged(&self.slot, job.id, started.task_type, &mut judged, false);
                 judged
             }
         };
@@ -397,7 +397,11 @@ impl<A: Agent> AgentActor<A> {
         attempt: Attempt,
     ) -> BoxFuture<'a, Result<Judged<A::Output>, ExitReason>> {
         Box::pin(async move {
-            let JobExtras { durable, feedback } = *extras;
+            let JobExtras {
+                durable,
+                feedback,
+                judged_later,
+            } = *extras;
             context.set_feedback(feedback);
             let judged = match durable {
                 Some(durable) => {
@@ -411,7 +415,8 @@ impl<A: Agent> AgentActor<A> {
                         .await;
                     let mut judged =
                         self.judge_handled(handled, attempt.deadline, attempt.asked_at);
-                    check_judged(&self.slot, attempt.id, task_type, &mut judged);
+                    let id = attempt.id;
+                    check_judged(&self.slot, id, task_type, &mut judged, judged_later);
                     Ok(judged)
                 }
             };
@@ -455,7 +460,7 @@ impl<A: Agent> AgentActor<A> {
             return Err(ExitReason::Shutdown);
         };
         let mut judged = self.judge_handled(handled, attempt.deadline, attempt.asked_at);
-        check_judged(&self.slot, attempt.id, task_type, &mut judged);
+        check_judged(&self.slot, attempt.id, task_type, &mut judged, false);
         let (result, exit, counted) = judged;
         attempt.crashed = exit.is_some();
         match self
@@ -644,6 +649,7 @@ impl<A: Agent> AgentActor<A> {
             extras: Some(Box::new(JobExtras {
                 durable: Some(durable),
                 feedback,
+                judged_later: false,
             })),
         });
         Ok(())

@@ -240,6 +240,15 @@ impl<A: Agent> AgentRef<A> {
         // come back here, with a part that is not retried again): one branch, and one pointer
         // in this future, for a plain ask.
         if durable.retried_here() {
+            // While flagged as over-confident, its outputs go to an inspector (`inspector_route`).
+            if let Some(watch) = &self.slot.shared.semantic {
+                let routed =
+                    crate::inspector_route::flagged_route(watch, &self.slot, A::task_type(&task));
+                if let Some((route, flag)) = routed {
+                    let result = route.ask(Arc::clone(&self.slot), task, flag).await;
+                    return finish(Answer::of_result(result));
+                }
+            }
             if let Some(plan) = &self.slot.classifier.retry {
                 let result = self.ask_retried(task, timeout, plan).await;
                 return finish(Answer::of_result(result));

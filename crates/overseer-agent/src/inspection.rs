@@ -1,6 +1,7 @@
 //! An ask whose output a separate agent reviews before it is returned: the inspector of
 //! arXiv 2408.00989, outside the producer's context.
 
+use overseer_semantic::confidence::Flag;
 use overseer_semantic::validator::{Rejection, RejectionKind};
 
 use crate::agent::Agent;
@@ -8,7 +9,9 @@ use crate::agent_ref::AgentRef;
 use crate::error::AskError;
 use crate::name::AgentName;
 use crate::semantic_event::{Finding, InspectionOutcome};
-use crate::validation::{count_failure, invalid_output, judged, publish};
+use crate::validation::{
+    count_failure, invalid_output, judged, publish, tracks_confidence, JudgedLater,
+};
 
 /// What an inspector is asked to review: the producer's task and its output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,9 +109,36 @@ impl<A: Agent> AgentRef<A> {
         A::Output: Clone,
         I: Agent<Task = Inspection<A::Task, A::Output>, Output = Verdict<A::Output>>,
     {
+        self.inspect(task, inspector, None).await
+    }
+
+    /// [`ask_inspected`](Self::ask_inspected)'s body; with the flag that routed the ask to the
+    /// inspector, if a flag did ([`AgentRef::inspect_when_flagged`]), published before the
+    /// inspector is asked.
+    pub(crate) async fn inspect<I>(
+        &self,
+        task: A::Task,
+        inspector: &AgentRef<I>,
+        routed_by: Option<Flag>,
+    ) -> Result<A::Output, AskError>
+    where
+        A::Task: Clone,
+        A::Output: Clone,
+        I: Agent<Task = Inspection<A::Task, A::Output>, Output = Verdict<A::Output>>,
+    {
         let task_type = A::task_type(&task);
-        let (id, answer) = self.ask_answer(task.clone(), ()).await;
+        let producer = JudgedLater {
+            tracked: tracks_confidence(self.slot()),
+        };
+        let (id, answer) = self.ask_answer(task.clone(), producer).await;
         let output = answer.outcome.map_err(|error| *error)?;
+        if let Some(flag) = routed_by {
+            let finding = Finding::RoutedToInspector {
+                inspector: inspector.name().to_string(),
+                because: flag.to_string(),
+            };
+            publish(self.slot(), id, task_type, finding);
+        }
         let inspection = Inspection {
             producer: self.name().clone(),
             task_type,

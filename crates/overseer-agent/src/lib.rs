@@ -86,8 +86,10 @@ mod event;
 mod exhausted;
 mod feedback;
 mod finding;
+mod flagged_route;
 mod injected_mark;
 mod inspection;
+mod inspector_route;
 mod lifecycle;
 mod loop_watch;
 mod message;
@@ -100,6 +102,8 @@ mod retry_loop;
 mod retry_plan;
 mod retry_runtime;
 mod saga;
+#[cfg(feature = "schema")]
+mod schema_validation;
 mod semantic_event;
 mod semantic_watch;
 mod settlement;
@@ -126,6 +130,7 @@ pub use event::{
     AskEvent, AskOutcome, BreakerEvent, BudgetWarningEvent, KillSwitchEvent, SystemEvent,
 };
 pub use feedback::Feedback;
+pub use flagged_route::RouteError;
 pub use inspection::{Inspection, Verdict};
 pub use model::{
     FinishReason, Message, ModelClient, ModelError, ModelRequest, ModelResponse, ResponseFormat,

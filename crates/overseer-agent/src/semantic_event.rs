@@ -71,6 +71,15 @@ pub enum Finding {
         /// Its reason, for a rejection.
         reason: Option<String>,
     },
+    /// The agent is flagged as over-confident at this task type, so this output was sent to an
+    /// inspector ([`AgentRef::inspect_when_flagged`](crate::AgentRef::inspect_when_flagged));
+    /// the inspector's verdict follows as [`Finding::Inspected`].
+    RoutedToInspector {
+        /// The inspecting agent.
+        inspector: String,
+        /// The flag that routed it, in words.
+        because: String,
+    },
     /// A sample of a vote was discarded by a red flag (and counted as a failure by the
     /// breaker).
     RedFlagged {
@@ -178,6 +187,9 @@ impl fmt::Display for SemanticEvent {
                     Some(reason) => write!(f, ": {reason}"),
                     None => Ok(()),
                 }
+            }
+            Finding::RoutedToInspector { inspector, because } => {
+                write!(f, "routed to inspector {inspector}: {because}")
             }
             Finding::RedFlagged { check, detail } => write!(f, "red flag ({check}): {detail}"),
             Finding::Voted {

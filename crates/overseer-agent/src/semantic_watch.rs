@@ -1,8 +1,11 @@
 //! What a system watches for errors that don't crash, across its agents: the loop detector fed
 //! by every handler's calls, and the confidence tracker fed by every judged output.
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use overseer_semantic::confidence::{
     Calibration, ConfidenceConfig, ConfidenceError, ConfidenceTracker, Flag,
@@ -83,10 +86,18 @@ impl SemanticConfig {
     }
 }
 
+/// A route installed by [`AgentRef::inspect_when_flagged`](crate::AgentRef::inspect_when_flagged):
+/// an `Arc<dyn FlaggedRoute<A>>` for the agent's type `A`.
+pub(crate) type ErasedRoute = Arc<dyn Any + Send + Sync>;
+
 /// A system's watches, shared by its agents.
 pub(crate) struct SemanticWatch {
     loops: Option<(Mutex<LoopDetector>, LoopAction)>,
     confidence: Option<Mutex<ConfidenceTracker<ConfidenceKey>>>,
+    /// Whether any route is installed: a plain ask reads this, not the map.
+    routing: AtomicBool,
+    /// The inspectors of flagged agents, by agent.
+    routes: RwLock<HashMap<AgentName, ErasedRoute>>,
 }
 
 impl fmt::Debug for SemanticWatch {
@@ -94,6 +105,7 @@ impl fmt::Debug for SemanticWatch {
         f.debug_struct("SemanticWatch")
             .field("loops", &self.loops.as_ref().map(|(_, action)| action))
             .field("confidence", &self.confidence.is_some())
+            .field("routing", &self.routing.load(Ordering::Relaxed))
             .finish()
     }
 }
@@ -109,7 +121,45 @@ impl SemanticWatch {
                 .loops
                 .map(|(detector, action)| (Mutex::new(detector), action)),
             confidence: config.confidence.map(Mutex::new),
+            routing: AtomicBool::new(false),
+            routes: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// Whether outputs' confidence is tracked.
+    pub(crate) fn tracks_confidence(&self) -> bool {
+        self.confidence.is_some()
+    }
+
+    /// Routes `agent`'s outputs to an inspector while it is flagged.
+    pub(crate) fn install_route(&self, agent: AgentName, route: ErasedRoute) {
+        self.routes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(agent, route);
+        self.routing.store(true, Ordering::Release);
+    }
+
+    /// The route installed for `agent`, if any.
+    #[inline]
+    pub(crate) fn route(&self, agent: &AgentName) -> Option<ErasedRoute> {
+        if !self.routing.load(Ordering::Acquire) {
+            return None;
+        }
+        self.routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(agent)
+            .cloned()
+    }
+
+    /// The flag (agent, task type) carries now, if any.
+    pub(crate) fn flag(&self, key: &ConfidenceKey) -> Option<Flag> {
+        self.confidence
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .flag(key)
     }
 
     /// Whether handlers' calls are watched for loops.

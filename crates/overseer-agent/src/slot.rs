@@ -131,6 +131,9 @@ pub(crate) struct JobExtras<A: Agent> {
     pub(crate) durable: Option<Box<DurableJob<A>>>,
     /// The failure of the task's previous attempt, when it is a retry.
     pub(crate) feedback: Option<Feedback>,
+    /// Whether the output is judged again after its validators (by an inspector or a vote),
+    /// so that the confidence tracker records the final verdict only (`validation`).
+    pub(crate) judged_later: bool,
 }
 
 /// What an ask adds to its job: nothing for a plain ask (`()`, so that its future and its code
@@ -213,6 +216,7 @@ impl<A: Agent> JobPart<A> for Attempted<A> {
         Some(Box::new(JobExtras {
             durable: self.durable,
             feedback: self.feedback,
+            judged_later: false,
         }))
     }
 }

@@ -13,7 +13,7 @@ use crate::error::{AgentError, AskError};
 use crate::finding::publish_about;
 use crate::output_checks::OutputChecks;
 use crate::semantic_event::Finding;
-use crate::slot::Slot;
+use crate::slot::{JobExtras, JobPart, Slot};
 use crate::spec::AgentSpec;
 
 impl<A: Agent> AgentSpec<A> {
@@ -87,26 +87,43 @@ impl<A: Agent> AgentSpec<A> {
 /// Runs the agent's validators on a successful result of a `task_type` task, in place: a
 /// rejection turns it into [`AgentError::InvalidOutput`] (which the breaker counts as the
 /// failure it is). An agent without validators costs one branch, and nothing is moved.
+///
+/// The confidence tracker records one verdict per output, the final one: a rejection here is
+/// final; an acceptance is, unless the output is `judged_later` (by an inspector, or by the
+/// vote it is a sample of), whose verdict is recorded instead.
 #[inline(always)]
 pub(crate) fn check_judged<A: Agent, E, C>(
     slot: &Slot<A>,
     id: EventId,
     task_type: &'static str,
     judged: &mut (Result<A::Output, AskError>, E, C),
+    judged_later: bool,
 ) {
     if let Some(checks) = &slot.classifier.checks {
-        check_output(slot, checks, id, task_type, &mut judged.0);
+        let ask = Judging {
+            id,
+            task_type,
+            judged_later,
+        };
+        check_output(slot, checks, &ask, &mut judged.0);
     }
+}
+
+/// The ask whose output is checked.
+struct Judging {
+    id: EventId,
+    task_type: &'static str,
+    judged_later: bool,
 }
 
 #[inline(never)]
 fn check_output<A: Agent>(
     slot: &Slot<A>,
     checks: &OutputChecks<A::Output>,
-    id: EventId,
-    task_type: &'static str,
+    ask: &Judging,
     result: &mut Result<A::Output, AskError>,
 ) {
+    let Judging { id, task_type, .. } = *ask;
     let Ok(output) = result else {
         return;
     };
@@ -114,7 +131,9 @@ fn check_output<A: Agent>(
         return;
     }
     let checked = checks.check(task_type, output);
-    judged(slot, id, task_type, output, checked.is_ok());
+    if !(ask.judged_later && checked.is_ok()) {
+        judged(slot, id, task_type, output, checked.is_ok());
+    }
     if let Err(rejection) = checked {
         let finding = Finding::Rejected {
             check: rejection.kind.to_string(),
@@ -145,6 +164,50 @@ pub(crate) fn judged<A: Agent>(
 ) {
     if let Some(confidence) = confidence_of(slot, output) {
         record_judgement(slot, id, task_type, confidence, accepted);
+    }
+}
+
+/// Whether the confidence tracker records this agent's outputs (it reports a confidence and
+/// the system tracks it): only then is a job marked as judged later.
+pub(crate) fn tracks_confidence<A: Agent>(slot: &Slot<A>) -> bool {
+    slot.shared.semantic.is_some()
+        && slot
+            .classifier
+            .checks
+            .as_ref()
+            .is_some_and(|checks| checks.confidence.is_some())
+}
+
+/// The extras of a job whose output is judged after its validators, when confidence is
+/// tracked (else nothing: no verdict to keep from being recorded twice).
+pub(crate) fn judged_later_extras<A: Agent>(tracked: bool) -> Option<Box<JobExtras<A>>> {
+    tracked.then(|| {
+        Box::new(JobExtras {
+            durable: None,
+            feedback: None,
+            judged_later: true,
+        })
+    })
+}
+
+/// The producer's ask of an inspection: asked once, its output judged again by the inspector
+/// (so its validators' acceptance is not recorded as a verdict of its own).
+pub(crate) struct JudgedLater {
+    /// Whether the confidence tracker records the agent's outputs.
+    pub(crate) tracked: bool,
+}
+
+impl<A: Agent> JobPart<A> for JudgedLater {
+    fn preassigned_id(&self) -> Option<EventId> {
+        None
+    }
+
+    fn retried_here(&self) -> bool {
+        false
+    }
+
+    fn into_extras(self) -> Option<Box<JobExtras<A>>> {
+        judged_later_extras(self.tracked)
     }
 }
 

@@ -15,7 +15,10 @@ use crate::error::{AgentError, AskError};
 use crate::semantic_event::Finding;
 use crate::slot::{JobExtras, JobPart};
 use crate::usage::Usage;
-use crate::validation::{confidence_of, count_failure, publish, record_judgement};
+use crate::validation::{
+    confidence_of, count_failure, judged, judged_later_extras, publish, record_judgement,
+    tracks_confidence,
+};
 
 /// How a vote is run ([`AgentRef::ask_voting`]): its rule, the key its answers are compared by
 /// (the text itself unless set), and the red flags that discard a sample before it can vote
@@ -91,8 +94,10 @@ pub struct Voted<O> {
     pub usage: Usage,
 }
 
-/// A vote's sample: its budget reservation was made by the vote, before the first sample.
-struct Prepaid(Option<Reservation>);
+/// A vote's sample: its budget reservation was made by the vote, before the first sample;
+/// whether the confidence tracker records the agent's outputs (a sample's verdict is the
+/// vote's, not its validators').
+struct Prepaid(Option<Reservation>, bool);
 
 impl<A: Agent> JobPart<A> for Prepaid {
     const PREPAID: bool = true;
@@ -111,7 +116,7 @@ impl<A: Agent> JobPart<A> for Prepaid {
     }
 
     fn into_extras(self) -> Option<Box<JobExtras<A>>> {
-        None
+        judged_later_extras(self.1)
     }
 }
 
@@ -213,11 +218,12 @@ impl<A: Agent> AgentRef<A> {
             claims: Vec::new(),
             usage: Usage::default(),
         };
+        let tracked = tracks_confidence(self.slot());
         let mut state = VoteState::Continue;
         while state == VoteState::Continue {
             let round = (0..round_size(&vote)).map(|_| {
                 let reservation = prepaid.pop().flatten();
-                self.ask_answer(task.clone(), Prepaid(reservation))
+                self.ask_answer(task.clone(), Prepaid(reservation, tracked))
             });
             for (sample, answer) in futures::future::join_all(round).await {
                 ballots.usage += answer.usage;
@@ -260,11 +266,17 @@ impl<A: Agent> AgentRef<A> {
         A::Output: AsRef<str>,
     {
         let read = match output {
-            Ok(output) => spec
-                .red_flags
-                .check(output.as_ref())
-                .and_then(|()| spec.key.key(output.as_ref()))
-                .map(|key| (key, output)),
+            Ok(output) => {
+                let read = spec
+                    .red_flags
+                    .check(output.as_ref())
+                    .and_then(|()| spec.key.key(output.as_ref()));
+                if read.is_err() {
+                    // A red flag is the sample's final verdict.
+                    judged(self.slot(), sample, task_type, &output, false);
+                }
+                read.map(|key| (key, output))
+            }
             // Failed, crashed or timed out: counted by the breaker already, not a vote.
             Err(error) if error.reached_agent() => {
                 return Ok(vote.observe_red_flag(RedFlag::new(
