@@ -84,6 +84,15 @@ pub enum RedriveError {
     /// that does not read as the task, a journal failure).
     #[error(transparent)]
     Letter(#[from] DeadLetterError),
+    /// A durable redrive's run id, derived from the letter's run, is not a valid id (the
+    /// original run id is too long to take the suffix): nothing was asked.
+    #[error("dead letter {id} has no valid redrive run id: {error}")]
+    RunId {
+        /// The letter.
+        id: DeadLetterId,
+        /// Why the derived id is refused.
+        error: overseer_journal::RunIdError,
+    },
     /// The task was asked again and failed: the letter stays in the queue with this attempt
     /// added.
     #[error("dead letter {id} failed again: {error}")]
@@ -241,7 +250,8 @@ impl DeadLetters {
     /// # Errors
     ///
     /// As [`redrive`](Self::redrive), and the errors of [`AgentRef::ask_run`] in
-    /// [`RedriveError::Failed`] (no journal: [`AskError::NoJournal`]).
+    /// [`RedriveError::Failed`] (no journal: [`AskError::NoJournal`]);
+    /// [`RedriveError::RunId`] when the derived run id is too long.
     ///
     /// # Cancel safety
     ///
@@ -262,13 +272,8 @@ impl DeadLetters {
             || format!("dead-letter-{}", letter.id),
             |run| run.to_string(),
         );
-        let run =
-            RunId::new(format!("{origin}/redrive-{}", letter.attempts.len())).map_err(|error| {
-                DeadLetterError::Decoding {
-                    id,
-                    message: format!("no run id for the redrive: {error}"),
-                }
-            })?;
+        let run = RunId::new(format!("{origin}/redrive-{}", letter.attempts.len()))
+            .map_err(|error| RedriveError::RunId { id, error })?;
         let answer = to.ask_run(run, task).await;
         self.settle_redrive(letter, answer).await
     }

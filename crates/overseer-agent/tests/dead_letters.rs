@@ -325,3 +325,28 @@ async fn a_durable_redrive_without_a_journal_is_a_typed_failure() {
     assert_eq!(letters.len(), 1, "the letter stays");
     sys.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_durable_redrive_of_a_run_whose_id_is_too_long_is_refused_before_asking() {
+    let failing = Arc::new(AtomicU32::new(0));
+    let sys = system(Some(journal_over(MemStorage::new())), &failing).await;
+    let flaky = sys.agent_ref::<Flaky>("flaky").unwrap();
+    let longest = RunId::new("r".repeat(overseer_journal::MAX_RUN_ID_LEN)).unwrap();
+    let input = overseer_journal::Payload::encode(&"draft".to_string()).unwrap();
+    let letter = overseer_agent::DeadLetter::new("flaky", "default", input)
+        .agent_type(std::any::type_name::<Flaky>())
+        .run(longest);
+    let letters = sys.dead_letters();
+    let id = letters.push(letter).await.unwrap();
+    let refused = letters.redrive_run(id, &flaky).await;
+    assert!(
+        matches!(refused, Err(RedriveError::RunId { id: refused_id, .. }) if refused_id == id),
+        "{refused:?}"
+    );
+    assert_eq!(
+        letters.get(id).unwrap().attempts.len(),
+        0,
+        "nothing was asked"
+    );
+    sys.shutdown(Duration::from_secs(5)).await.unwrap();
+}

@@ -498,9 +498,11 @@ async fn only_the_flagged_task_type_is_routed() {
     w.system.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_route_that_could_never_be_taken_is_refused() {
-    let system = System::builder().build().unwrap();
+/// A started system of `builder` (as it configures confidence) with an oracle and a reviewer.
+async fn oracle_and_reviewer(
+    builder: overseer_agent::SystemBuilder,
+) -> (System, AgentRef<Oracle>, AgentRef<Reviewer>) {
+    let system = builder.build().unwrap();
     let root = SupervisorSpec::one_for_one("root")
         .child(
             system
@@ -515,34 +517,24 @@ async fn a_route_that_could_never_be_taken_is_refused() {
     system.start(root).await.unwrap();
     let oracle = system.agent_ref::<Oracle>("oracle").unwrap();
     let reviewer = system.agent_ref::<Reviewer>("reviewer").unwrap();
+    (system, oracle, reviewer)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_route_that_could_never_be_taken_is_refused() {
+    let (system, oracle, reviewer) = oracle_and_reviewer(System::builder()).await;
     assert_eq!(
         oracle.inspect_when_flagged(&reviewer),
         Err(RouteError::NoConfidenceTracker)
     );
     system.shutdown(Duration::from_secs(5)).await.unwrap();
     // A tracker, but an agent that reports no confidence.
-    let system = System::builder()
-        .semantic(
-            SemanticConfig::new()
-                .confidence(ConfidenceConfig::default())
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
-    let root = SupervisorSpec::one_for_one("root")
-        .child(
-            system
-                .agent(AgentSpec::new("oracle", || Oracle(Arc::default())))
-                .unwrap(),
-        )
-        .child(
-            system
-                .agent(AgentSpec::new("reviewer", || Reviewer(Arc::default())))
-                .unwrap(),
-        );
-    system.start(root).await.unwrap();
-    let oracle = system.agent_ref::<Oracle>("oracle").unwrap();
-    let reviewer = system.agent_ref::<Reviewer>("reviewer").unwrap();
+    let builder = System::builder().semantic(
+        SemanticConfig::new()
+            .confidence(ConfidenceConfig::default())
+            .unwrap(),
+    );
+    let (system, oracle, reviewer) = oracle_and_reviewer(builder).await;
     assert!(matches!(
         oracle.inspect_when_flagged(&reviewer),
         Err(RouteError::NoConfidence { agent }) if agent == "oracle"
