@@ -401,8 +401,10 @@ impl<A: Agent> AgentActor<A> {
                 durable,
                 feedback,
                 judged_later,
+                sample,
             } = *extras;
             context.set_feedback(feedback);
+            context.set_sample(sample);
             let judged = match durable {
                 Some(durable) => {
                     self.run_durable(agent, context, durable, task, reply, attempt)
@@ -421,6 +423,7 @@ impl<A: Agent> AgentActor<A> {
                 }
             };
             context.set_feedback(None);
+            context.set_sample(false);
             judged
         })
     }
@@ -650,6 +653,7 @@ impl<A: Agent> AgentActor<A> {
                 durable: Some(durable),
                 feedback,
                 judged_later: false,
+                sample: false,
             })),
         });
         Ok(())

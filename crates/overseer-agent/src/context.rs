@@ -57,6 +57,8 @@ pub struct AgentContext {
     watch: Option<Watching>,
     /// The current task's type.
     task_type: &'static str,
+    /// Whether the current task is a vote's sample: its calls are not watched for loops.
+    sample: bool,
 }
 
 /// What a user's check found of an unsafe effect whose intent was journaled but whose result
@@ -98,6 +100,7 @@ impl AgentContext {
             feedback: None,
             watch,
             task_type: "",
+            sample: false,
         }
     }
 
@@ -113,6 +116,11 @@ impl AgentContext {
     /// The current task is a retry after `feedback` (or a first attempt: `None`).
     pub(crate) fn set_feedback(&mut self, feedback: Option<Feedback>) {
         self.feedback = feedback;
+    }
+
+    /// Whether the current task is a vote's sample (whose calls are not watched for loops).
+    pub(crate) fn set_sample(&mut self, sample: bool) {
+        self.sample = sample;
     }
 
     /// The current task's feedback, taken at its end.
@@ -406,7 +414,7 @@ impl AgentContext {
             return Ok(());
         };
         let outcome = output.map_or(CallOutcome::Failure, CallOutcome::output);
-        caller.observe_call(name, canonical_hash(args), outcome)
+        caller.observe_call(name, canonical_hash(args), 0, outcome)
     }
 
     /// Tells the loop detector that the handler handed a `task_type` task to agent `to`, so
@@ -423,9 +431,13 @@ impl AgentContext {
         }
     }
 
-    /// Who makes the current calls, for the loop detector; `None` if nothing watches them.
+    /// Who makes the current calls, for the loop detector; `None` if nothing watches them (or
+    /// the task is a vote's sample: a vote repeats one task on purpose).
     fn caller(&self) -> Option<Caller<'_>> {
         let shared = &self.watch.as_ref()?.0;
+        if self.sample {
+            return None;
+        }
         Some(Caller {
             shared,
             agent: &self.name,
@@ -449,7 +461,7 @@ impl AgentContext {
                 .map_or(CallOutcome::Failure, |value| CallOutcome::output(&value)),
             Err(_) => CallOutcome::Failure,
         };
-        caller.observe_call(name, CanonicalHash::of_text(name), seen)?;
+        caller.observe_call(name, CanonicalHash::of_text(name), 0, seen)?;
         outcome
     }
 
@@ -462,11 +474,17 @@ impl AgentContext {
         let (Some(caller), Some(args)) = (self.caller(), args) else {
             return outcome;
         };
-        let seen = match &outcome {
-            Ok(response) => CallOutcome::output_text(&response.text),
-            Err(_) => CallOutcome::Failure,
+        let (seen, tokens) = match &outcome {
+            Ok(response) => (
+                CallOutcome::output_text(&response.text),
+                response
+                    .usage
+                    .input_tokens
+                    .saturating_add(response.usage.output_tokens),
+            ),
+            Err(_) => (CallOutcome::Failure, 0),
         };
-        caller.observe_call("model", args, seen)?;
+        caller.observe_call("model", args, tokens, seen)?;
         outcome
     }
 

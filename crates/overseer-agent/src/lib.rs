@@ -78,6 +78,7 @@ mod cause;
 mod context;
 mod dead_letter;
 mod dead_letters;
+mod delegation;
 mod durable;
 mod durable_ask;
 mod error;

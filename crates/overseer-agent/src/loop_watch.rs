@@ -31,7 +31,8 @@ pub(crate) struct Caller<'a> {
 }
 
 impl Caller<'_> {
-    /// Observes a finished call to `target` with arguments hashing to `args`.
+    /// Observes a finished call to `target` with arguments hashing to `args`, which spent
+    /// `tokens` (a model call's input and output; 0 for other calls).
     ///
     /// # Errors
     ///
@@ -41,12 +42,13 @@ impl Caller<'_> {
         &self,
         target: &str,
         args: CanonicalHash,
+        tokens: u64,
         outcome: CallOutcome,
     ) -> Result<(), AgentError> {
         let Some(watch) = &self.shared.semantic else {
             return Ok(());
         };
-        let call = Call::with_hash(self.agent.as_str(), target, args);
+        let call = Call::with_hash(self.agent.as_str(), target, args).spending(tokens);
         match watch.observe_call(Instant::now(), &call, outcome) {
             Some((verdicts, action)) => self.act(verdicts, action),
             None => Ok(()),
@@ -119,6 +121,7 @@ fn rule_name(verdict: &LoopVerdict) -> &'static str {
         LoopRule::RepeatedFailure => "repeated_failure",
         LoopRule::PingPong => "ping_pong",
         LoopRule::NoProgress => "no_progress",
+        LoopRule::TokenVelocity => "token_velocity",
         _ => "other",
     }
 }

@@ -114,7 +114,8 @@ pub enum Finding {
     },
     /// The loop detector found a loop.
     Loop {
-        /// Which rule (`"repeated_call"`, `"repeated_failure"`, `"ping_pong"`, `"no_progress"`).
+        /// Which rule (`"repeated_call"`, `"repeated_failure"`, `"ping_pong"`, `"no_progress"`,
+        /// `"token_velocity"`).
         rule: String,
         /// The verdict, in words, with its counts and threshold.
         explanation: String,

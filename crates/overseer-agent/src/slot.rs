@@ -134,6 +134,9 @@ pub(crate) struct JobExtras<A: Agent> {
     /// Whether the output is judged again after its validators (by an inspector or a vote),
     /// so that the confidence tracker records the final verdict only (`validation`).
     pub(crate) judged_later: bool,
+    /// Whether the task is a vote's sample, whose calls the loop detector does not watch: a
+    /// vote repeats one task on purpose, and its sample cap bounds it.
+    pub(crate) sample: bool,
 }
 
 /// What an ask adds to its job: nothing for a plain ask (`()`, so that its future and its code
@@ -217,6 +220,7 @@ impl<A: Agent> JobPart<A> for Attempted<A> {
             durable: self.durable,
             feedback: self.feedback,
             judged_later: false,
+            sample: false,
         }))
     }
 }

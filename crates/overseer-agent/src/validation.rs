@@ -186,6 +186,7 @@ pub(crate) fn judged_later_extras<A: Agent>(tracked: bool) -> Option<Box<JobExtr
             durable: None,
             feedback: None,
             judged_later: true,
+            sample: false,
         })
     })
 }

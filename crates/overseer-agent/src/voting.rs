@@ -96,8 +96,9 @@ pub struct Voted<O> {
 
 /// A vote's sample: its budget reservation was made by the vote, before the first sample;
 /// whether the confidence tracker records the agent's outputs (a sample's verdict is the
-/// vote's, not its validators').
-struct Prepaid(Option<Reservation>, bool);
+/// vote's, not its validators'); whether the system watches calls for loops (a sample's are
+/// not: a vote repeats one task on purpose).
+struct Prepaid(Option<Reservation>, bool, bool);
 
 impl<A: Agent> JobPart<A> for Prepaid {
     const PREPAID: bool = true;
@@ -116,7 +117,21 @@ impl<A: Agent> JobPart<A> for Prepaid {
     }
 
     fn into_extras(self) -> Option<Box<JobExtras<A>>> {
-        judged_later_extras(self.1)
+        let Prepaid(_, tracked, watched) = self;
+        match judged_later_extras(tracked) {
+            Some(mut extras) => {
+                extras.sample = true;
+                Some(extras)
+            }
+            None => watched.then(|| {
+                Box::new(JobExtras {
+                    durable: None,
+                    feedback: None,
+                    judged_later: false,
+                    sample: true,
+                })
+            }),
+        }
     }
 }
 
@@ -219,11 +234,17 @@ impl<A: Agent> AgentRef<A> {
             usage: Usage::default(),
         };
         let tracked = tracks_confidence(self.slot());
+        let watched = self
+            .slot()
+            .shared
+            .semantic
+            .as_ref()
+            .is_some_and(|watch| watch.watches_loops());
         let mut state = VoteState::Continue;
         while state == VoteState::Continue {
             let round = (0..round_size(&vote)).map(|_| {
                 let reservation = prepaid.pop().flatten();
-                self.ask_answer(task.clone(), Prepaid(reservation, tracked))
+                self.ask_answer(task.clone(), Prepaid(reservation, tracked, watched))
             });
             for (sample, answer) in futures::future::join_all(round).await {
                 ballots.usage += answer.usage;

@@ -13,8 +13,8 @@ use overseer_agent::semantic::validator::from_predicate;
 use overseer_agent::semantic::vote::VoteRule;
 use overseer_agent::{
     Agent, AgentContext, AgentError, AgentName, AgentRef, AgentSpec, AskError, Finding, Inspection,
-    InspectionOutcome, LoopAction, RouteError, SemanticConfig, SemanticEvent, System, SystemEvent,
-    Verdict, VoteSpec,
+    InspectionOutcome, LoopAction, ModelClient, ModelError, ModelRequest, ModelResponse,
+    RouteError, SemanticConfig, SemanticEvent, System, SystemEvent, Usage, Verdict, VoteSpec,
 };
 use overseer_breaker::{BreakerConfig, BreakerRegistry};
 use overseer_supervisor::SupervisorSpec;
@@ -106,33 +106,43 @@ struct Pair {
     ended: mpsc::UnboundedReceiver<Result<u32, String>>,
 }
 
+/// Starts "writer" and "editor", each made by `make` with a cell that will hold the other's
+/// handle, and wires them: `(writer, editor)`.
+async fn start_peers<A: Agent, F: Fn() -> A + Send + Sync + 'static>(
+    system: &System,
+    make: impl Fn(Arc<OnceLock<AgentRef<A>>>) -> F,
+) -> (AgentRef<A>, AgentRef<A>) {
+    let (to_editor, to_writer) = (Arc::new(OnceLock::new()), Arc::new(OnceLock::new()));
+    let root = SupervisorSpec::one_for_one("root")
+        .child(
+            system
+                .agent(AgentSpec::new("writer", make(Arc::clone(&to_editor))))
+                .unwrap(),
+        )
+        .child(
+            system
+                .agent(AgentSpec::new("editor", make(Arc::clone(&to_writer))))
+                .unwrap(),
+        );
+    system.start(root).await.unwrap();
+    let writer = system.agent_ref::<A>("writer").unwrap();
+    let editor = system.agent_ref::<A>("editor").unwrap();
+    let _ = to_editor.set(editor.clone());
+    let _ = to_writer.set(writer.clone());
+    (writer, editor)
+}
+
 async fn pair(action: LoopAction) -> Pair {
     let system = watching(LoopThresholds::default(), action);
     let (tx, ended) = mpsc::unbounded_channel();
-    let (to_editor, to_writer) = (Arc::new(OnceLock::new()), Arc::new(OnceLock::new()));
-    let relay = |peer: &Arc<OnceLock<AgentRef<Relay>>>| {
-        let (peer, tx) = (Arc::clone(peer), tx.clone());
+    let relay = |peer: Arc<OnceLock<AgentRef<Relay>>>| {
+        let tx = tx.clone();
         move || Relay {
             peer: Arc::clone(&peer),
             ended: tx.clone(),
         }
     };
-    let root = SupervisorSpec::one_for_one("root")
-        .child(
-            system
-                .agent(AgentSpec::new("writer", relay(&to_editor)))
-                .unwrap(),
-        )
-        .child(
-            system
-                .agent(AgentSpec::new("editor", relay(&to_writer)))
-                .unwrap(),
-        );
-    system.start(root).await.unwrap();
-    let writer = system.agent_ref::<Relay>("writer").unwrap();
-    let editor = system.agent_ref::<Relay>("editor").unwrap();
-    let _ = to_editor.set(editor);
-    let _ = to_writer.set(writer.clone());
+    let (writer, _editor) = start_peers(&system, relay).await;
     Pair {
         system,
         writer,
@@ -206,6 +216,106 @@ async fn a_reported_ping_pong_goes_on_with_an_event_per_hand_off_past_the_thresh
         .iter()
         .all(|(rule, _, action)| rule == "ping_pong" && *action == LoopAction::Report));
     pair.system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+/// Asks its peer to answer (`ctx.delegate`) or answers; counts the answers it gave.
+struct Peer {
+    peer: Arc<OnceLock<AgentRef<Peer>>>,
+    answered: Arc<AtomicU32>,
+}
+
+#[derive(Debug, Clone)]
+enum Turn {
+    Delegate,
+    Answer,
+}
+
+impl Agent for Peer {
+    type Task = Turn;
+    type Output = &'static str;
+
+    fn task_type(_: &Turn) -> &'static str {
+        "draft"
+    }
+
+    async fn handle(
+        &mut self,
+        ctx: &mut AgentContext,
+        turn: Turn,
+    ) -> Result<&'static str, AgentError> {
+        match turn {
+            Turn::Answer => {
+                self.answered.fetch_add(1, Ordering::SeqCst);
+                Ok("answered")
+            }
+            Turn::Delegate => {
+                let peer = self.peer.get().expect("wired before the first turn");
+                ctx.delegate(peer, Turn::Answer).await
+            }
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn asks_made_with_ctx_delegate_are_hand_offs_for_the_ping_pong_rule() {
+    let system = watching(LoopThresholds::default(), LoopAction::Fail);
+    let answered = Arc::new(AtomicU32::new(0));
+    let peer = |to: Arc<OnceLock<AgentRef<Peer>>>| {
+        let answered = Arc::clone(&answered);
+        move || Peer {
+            peer: Arc::clone(&to),
+            answered: Arc::clone(&answered),
+        }
+    };
+    let (writer, editor) = start_peers(&system, peer).await;
+    // writer→editor, editor→writer, writer→editor: three hand-offs, each answered.
+    for asker in [&writer, &editor, &writer] {
+        assert_eq!(asker.ask(Turn::Delegate).await.unwrap(), "answered");
+    }
+    // The fourth (editor→writer) completes the ping-pong: the writer is not asked.
+    let failed = editor.ask(Turn::Delegate).await.unwrap_err();
+    assert!(
+        failed.to_string().contains("delegation ping-pong"),
+        "{failed}"
+    );
+    assert_eq!(answered.load(Ordering::SeqCst), 3);
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delegations_failure_keeps_its_retry_class() {
+    let system = watching(LoopThresholds::default(), LoopAction::Report);
+    let to = Arc::new(OnceLock::new());
+    let t = Arc::clone(&to);
+    let writer = system
+        .agent(AgentSpec::new("writer", move || Peer {
+            peer: Arc::clone(&t),
+            answered: Arc::new(AtomicU32::new(0)),
+        }))
+        .unwrap();
+    // The editor is declared but never placed in the tree: its asks are refused for good.
+    let _editor = system
+        .agent(AgentSpec::new("editor", || Peer {
+            peer: Arc::new(OnceLock::new()),
+            answered: Arc::new(AtomicU32::new(0)),
+        }))
+        .unwrap();
+    system
+        .start(SupervisorSpec::one_for_one("root").child(writer))
+        .await
+        .unwrap();
+    let _ = to.set(system.agent_ref::<Peer>("editor").unwrap());
+    let writer = system.agent_ref::<Peer>("writer").unwrap();
+    let failed = writer.ask(Turn::Delegate).await.unwrap_err();
+    let AskError::Failed {
+        error: AgentError::Permanent(message),
+        ..
+    } = &failed
+    else {
+        panic!("{failed:?}");
+    };
+    assert!(message.starts_with("asking editor: "), "{message}");
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
 // ---------------------------------------------------------------- stalls
@@ -327,6 +437,118 @@ async fn a_stall_can_open_the_breaker_instead() {
         poller.ask(polls(1, Duration::from_secs(1))).await,
         Err(AskError::BreakerOpen { task_type, .. }) if task_type == "wait"
     ));
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+/// A model that answers every prompt with the same draft, at 40,000 tokens a call.
+struct SameDraft;
+
+impl ModelClient for SameDraft {
+    async fn complete(&self, _: ModelRequest) -> Result<ModelResponse, ModelError> {
+        Ok(ModelResponse::new(
+            "the same draft",
+            Usage::new(30_000, 10_000, 0),
+        ))
+    }
+}
+
+/// Asks its model `task` times, a new prompt each time, a second apart.
+struct Drafter;
+
+static DRAFTS: AtomicU32 = AtomicU32::new(0);
+
+impl Agent for Drafter {
+    type Task = u32;
+    type Output = u32;
+
+    async fn handle(&mut self, ctx: &mut AgentContext, calls: u32) -> Result<u32, AgentError> {
+        for _ in 0..calls {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let n = DRAFTS.fetch_add(1, Ordering::SeqCst);
+            ctx.model(&SameDraft, ModelRequest::new(format!("draft number {n}")))
+                .await?;
+        }
+        Ok(calls)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stall_by_token_velocity_is_caught_at_its_threshold_and_not_before() {
+    // The default: 100,000 tokens within a minute by calls that bring nothing new.
+    let system = watching(LoopThresholds::default(), LoopAction::Fail);
+    let root = SupervisorSpec::one_for_one("root")
+        .child(system.agent(AgentSpec::new("drafter", || Drafter)).unwrap());
+    system.start(root).await.unwrap();
+    let drafter = system.agent_ref::<Drafter>("drafter").unwrap();
+    let mut rx = system.subscribe();
+    // The first draft is new; the next two bring nothing new: 80,000 tokens.
+    assert_eq!(drafter.ask(3).await.unwrap(), 3);
+    assert!(loop_findings(&semantic_events(&mut rx)).is_empty());
+    // The fourth makes 120,000 within 3 s: caught long before 8 calls or 10 minutes.
+    let failed = drafter.ask(1).await.unwrap_err();
+    let AskError::Failed {
+        error: AgentError::Permanent(message),
+        ..
+    } = &failed
+    else {
+        panic!("{failed:?}");
+    };
+    assert!(
+        message.starts_with("loop detected: token velocity: drafter's last 3 calls to model spent 120000 tokens in 2s"),
+        "{message}"
+    );
+    let loops = loop_findings(&semantic_events(&mut rx));
+    assert_eq!(loops.len(), 1, "{loops:?}");
+    assert_eq!(loops[0].0, "token_velocity");
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+// ---------------------------------------------------------------- votes and the loop detector
+
+/// Searches for its task with one tool call, and answers what it found.
+struct Searcher;
+
+impl Agent for Searcher {
+    type Task = String;
+    type Output = String;
+
+    async fn handle(
+        &mut self,
+        ctx: &mut AgentContext,
+        query: String,
+    ) -> Result<String, AgentError> {
+        ctx.tool_call("search", &json!({"q": query}), Some(&json!("found")))?;
+        Ok("found".into())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_votes_samples_are_not_taken_for_a_loop_but_plain_asks_still_are() {
+    let thresholds = LoopThresholds::default().repeats(3).no_progress(100, None);
+    let system = watching(thresholds, LoopAction::Fail);
+    let root = SupervisorSpec::one_for_one("root").child(
+        system
+            .agent(AgentSpec::new("searcher", || Searcher))
+            .unwrap(),
+    );
+    system.start(root).await.unwrap();
+    let searcher = system.agent_ref::<Searcher>("searcher").unwrap();
+    let mut rx = system.subscribe();
+    // Four samples make the same call on purpose: a vote, not a loop.
+    let spec = VoteSpec::new(VoteRule::first_to_ahead_by(4, 10)).unwrap();
+    let voted = searcher.ask_voting("rust".into(), &spec).await.unwrap();
+    assert_eq!((voted.winner.as_str(), voted.samples_used), ("found", 4));
+    assert!(loop_findings(&semantic_events(&mut rx)).is_empty());
+    // The samples left no streak behind: the third plain ask is the loop, not the first.
+    for _ in 0..2 {
+        searcher.ask("rust".into()).await.unwrap();
+    }
+    let failed = searcher.ask("rust".into()).await.unwrap_err();
+    assert!(failed.to_string().contains("loop detected"), "{failed}");
+    assert_eq!(
+        loop_findings(&semantic_events(&mut rx))[0].0,
+        "repeated_call"
+    );
     system.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 

@@ -10,7 +10,10 @@
 //! - **ping-pong**: delegations alternate between two agents (A→B, B→A, A→B, …)
 //!   `ping_pong` times within a window;
 //! - **no progress**: one agent's calls to one target give no new distinct output for
-//!   `no_progress_calls` calls, or for `no_progress_time`.
+//!   `no_progress_calls` calls, or for `no_progress_time`;
+//! - **token velocity**: the calls since one agent's last new distinct output from one
+//!   target spend `no_progress_tokens` tokens within its window (a stall that burns budget
+//!   fast: long contexts re-sent for the same answer).
 //!
 //! Thresholds are per target ([`LoopConfig`]) because false positives are costly: a blind
 //! step cap kills valid 15-step workflows. A rule fires when its count reaches the
@@ -46,7 +49,7 @@ mod thresholds;
 mod verdict;
 
 pub use crate::canonical::{canonical_hash, CanonicalHash};
-pub use thresholds::{LoopConfig, LoopConfigError, LoopThresholds};
+pub use thresholds::{LoopConfig, LoopConfigError, LoopThresholds, TokenRate};
 pub use verdict::{LoopRule, LoopVerdict, StallMeasure};
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -68,6 +71,9 @@ pub struct Call<'a> {
     pub target: &'a str,
     /// The [`canonical_hash`] of the arguments.
     pub args: CanonicalHash,
+    /// The tokens the call spent (a model call's input and output), for the token-velocity
+    /// rule; 0 for a call that spends none.
+    pub tokens: u64,
 }
 
 impl<'a> Call<'a> {
@@ -82,7 +88,15 @@ impl<'a> Call<'a> {
             agent,
             target,
             args,
+            tokens: 0,
         }
+    }
+
+    /// The call, having spent `tokens`.
+    #[must_use]
+    pub fn spending(mut self, tokens: u64) -> Self {
+        self.tokens = tokens;
+        self
     }
 }
 
@@ -154,6 +168,14 @@ struct Progress {
     seen: HashSet<CanonicalHash>,
     calls_since_new: u32,
     last_new: Instant,
+    spent: Spent,
+}
+
+/// The tokens spent by the calls since the last new output, within a trailing window.
+#[derive(Debug, Clone, Default)]
+struct Spent {
+    calls: VecDeque<(Instant, u64)>,
+    total: u64,
 }
 
 /// The alternating delegations of one pair of agents.
@@ -201,6 +223,15 @@ impl LoopDetector {
         if let Some(progress) = agent.progress(call.target, now) {
             let (calls, elapsed) = progress.record(now, outcome);
             verdicts.extend(stall_verdict(call, calls, elapsed, &thresholds));
+            if let Some(rate) = thresholds.no_progress_tokens {
+                let spent = &mut progress.spent;
+                if calls == 0 {
+                    spent.clear();
+                } else {
+                    spent.add(now, call.tokens, rate.per);
+                }
+                verdicts.extend(spent.verdict(call, now, rate));
+            }
         }
         verdicts
     }
@@ -260,6 +291,7 @@ impl AgentState {
                 seen: HashSet::new(),
                 calls_since_new: 0,
                 last_new: now,
+                spent: Spent::default(),
             };
             self.targets.insert(target.to_owned(), fresh);
         }
@@ -316,6 +348,40 @@ impl Progress {
             self.calls_since_new,
             now.saturating_duration_since(self.last_new),
         )
+    }
+}
+
+impl Spent {
+    /// Forgets the calls counted (a new output came).
+    fn clear(&mut self) {
+        self.calls.clear();
+        self.total = 0;
+    }
+
+    /// Counts a call of `tokens` at `now`; calls older than `per` fall out.
+    fn add(&mut self, now: Instant, tokens: u64, per: Duration) {
+        self.calls.push_back((now, tokens));
+        self.total = self.total.saturating_add(tokens);
+        while let Some(&(at, old)) = self.calls.front() {
+            if now.saturating_duration_since(at) <= per {
+                break;
+            }
+            self.calls.pop_front();
+            self.total = self.total.saturating_sub(old);
+        }
+    }
+
+    /// The token-velocity verdict, if the calls counted reach `rate`.
+    fn verdict(&self, call: &Call<'_>, now: Instant, rate: TokenRate) -> Option<LoopVerdict> {
+        let &(first, _) = self.calls.front()?;
+        (self.total >= rate.tokens).then(|| LoopVerdict::TokenVelocity {
+            agent: call.agent.to_owned(),
+            target: call.target.to_owned(),
+            tokens: self.total,
+            calls: u32::try_from(self.calls.len()).unwrap_or(u32::MAX),
+            within: now.saturating_duration_since(first),
+            threshold: rate,
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 
 use overseer_semantic::loop_detect::{
     Call, CallOutcome, LoopConfig, LoopDetector, LoopRule, LoopThresholds, LoopVerdict,
-    StallMeasure,
+    StallMeasure, TokenRate,
 };
 use serde_json::json;
 use tokio::time::{advance, Duration, Instant};
@@ -263,8 +263,92 @@ fn unusable_thresholds_are_typed_errors() {
         LoopThresholds::default().ping_pong(3, Duration::ZERO),
         LoopThresholds::default().no_progress(0, None),
         LoopThresholds::default().no_progress(3, Some(Duration::ZERO)),
+        LoopThresholds::default()
+            .no_progress_tokens(Some(TokenRate::new(0, Duration::from_secs(1)))),
+        LoopThresholds::default().no_progress_tokens(Some(TokenRate::new(10, Duration::ZERO))),
     ] {
         assert!(LoopDetector::new(LoopConfig::new(t)).is_err(), "{t:?}");
         assert!(LoopDetector::new(LoopConfig::default().target("x", t)).is_err());
+    }
+}
+
+/// A model call with its own prompt (never a repeated call) that spent `tokens`.
+fn model_call(i: u32, tokens: u64) -> Call<'static> {
+    Call::new("drafter", "model", &json!({"prompt": i})).spending(tokens)
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokens_spent_fast_without_a_new_output_are_a_stall_at_the_threshold_not_before() {
+    let mut d = detector();
+    let same = CallOutcome::output_text("the same draft");
+    // The first call brings a new output: its tokens are progress.
+    assert!(d
+        .observe_call(Instant::now(), &model_call(0, 90_000), same)
+        .is_empty());
+    // Then 40k + 40k tokens for nothing new: 80k, under the default 100k a minute.
+    for i in 1..=2 {
+        advance(Duration::from_secs(10)).await;
+        let verdicts = d.observe_call(Instant::now(), &model_call(i, 40_000), same);
+        assert!(verdicts.is_empty(), "call {i}: {verdicts:?}");
+    }
+    advance(Duration::from_secs(10)).await;
+    let verdicts = d.observe_call(Instant::now(), &model_call(3, 20_000), same);
+    match verdicts.as_slice() {
+        [LoopVerdict::TokenVelocity {
+            tokens,
+            calls,
+            within,
+            threshold,
+            ..
+        }] => {
+            assert_eq!((*tokens, *calls), (100_000, 3));
+            assert_eq!(*within, Duration::from_secs(20));
+            assert_eq!(*threshold, TokenRate::new(100_000, Duration::from_secs(60)));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(verdicts[0].to_string().contains("spent 100000 tokens"));
+    // A new output clears the count.
+    let fresh = CallOutcome::output_text("a new draft");
+    assert!(d
+        .observe_call(Instant::now(), &model_call(4, 50_000), fresh)
+        .is_empty());
+    assert!(d
+        .observe_call(Instant::now(), &model_call(5, 60_000), fresh)
+        .is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokens_older_than_the_window_fall_out_of_the_velocity() {
+    let rate = TokenRate::new(1_000, Duration::from_secs(60));
+    let thresholds = LoopThresholds::default()
+        .no_progress(1_000, None)
+        .no_progress_tokens(Some(rate));
+    let mut d = LoopDetector::new(LoopConfig::new(thresholds)).unwrap();
+    let same = CallOutcome::output_text("same");
+    assert!(d
+        .observe_call(Instant::now(), &model_call(0, 5_000), same)
+        .is_empty());
+    // 600 tokens every 61 s: each call's window holds only itself, slow enough forever.
+    for i in 1..20 {
+        advance(Duration::from_secs(61)).await;
+        let verdicts = d.observe_call(Instant::now(), &model_call(i, 600), same);
+        assert!(verdicts.is_empty(), "call {i}: {verdicts:?}");
+    }
+    // Two within the minute: 1,200 ≥ 1,000.
+    advance(Duration::from_secs(30)).await;
+    let verdicts = d.observe_call(Instant::now(), &model_call(20, 600), same);
+    assert_eq!(rules(&verdicts), [LoopRule::TokenVelocity]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_token_rule_can_be_turned_off_per_target() {
+    let config =
+        LoopConfig::default().target("model", LoopThresholds::default().no_progress_tokens(None));
+    let mut d = LoopDetector::new(config).unwrap();
+    let same = CallOutcome::output_text("same");
+    for i in 0..6 {
+        let verdicts = d.observe_call(Instant::now(), &model_call(i, 1_000_000), same);
+        assert!(verdicts.is_empty(), "call {i}: {verdicts:?}");
     }
 }

@@ -14,6 +14,7 @@ use tokio::time::Duration;
 /// | [`ping_pong`](Self::ping_pong): delegations alternating between two agents (A→B, B→A, …) | 4 hand-offs within [`ping_pong_window`](Self::ping_pong_window) (5 min) | one hand-back is a clarification; two full round trips are a pattern |
 /// | [`no_progress_calls`](Self::no_progress_calls): calls of one (agent, target) without a new distinct output | 8 | above AutoGPT's 6 empty calls, as a repeated non-empty output counts too and false positives kill valid work |
 /// | [`no_progress_time`](Self::no_progress_time): time without a new distinct output, seen at a call | 10 min | a research step of several slow calls stays well inside it |
+/// | [`no_progress_tokens`](Self::no_progress_tokens): token velocity of calls without a new distinct output | 100,000 tokens within 1 min | a stalled agent re-sending a long context: three 40k-token calls that bring nothing new in a minute are a runaway long before 8 calls or 10 minutes; a call that brings something new clears the count, so a busy agent making progress never reaches it |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LoopThresholds {
@@ -33,6 +34,32 @@ pub struct LoopThresholds {
     /// Time without a new distinct output that makes a
     /// [`NoProgress`](super::LoopVerdict::NoProgress); `None` turns the time rule off.
     pub no_progress_time: Option<Duration>,
+    /// Token velocity without a new distinct output that makes a
+    /// [`TokenVelocity`](super::LoopVerdict::TokenVelocity): the tokens spent by the calls
+    /// since the last new output, within a trailing window; `None` turns the rule off.
+    pub no_progress_tokens: Option<TokenRate>,
+}
+
+/// A token velocity: `tokens` spent within `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenRate {
+    /// Tokens (input and output together).
+    pub tokens: u64,
+    /// The trailing window they are counted over.
+    pub per: Duration,
+}
+
+impl TokenRate {
+    /// `tokens` within `per`.
+    pub fn new(tokens: u64, per: Duration) -> Self {
+        Self { tokens, per }
+    }
+}
+
+impl std::fmt::Display for TokenRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} tokens within {:?}", self.tokens, self.per)
+    }
 }
 
 impl Default for LoopThresholds {
@@ -44,6 +71,7 @@ impl Default for LoopThresholds {
             ping_pong_window: Duration::from_secs(300),
             no_progress_calls: 8,
             no_progress_time: Some(Duration::from_secs(600)),
+            no_progress_tokens: Some(TokenRate::new(100_000, Duration::from_secs(60))),
         }
     }
 }
@@ -75,18 +103,32 @@ impl LoopThresholds {
         self
     }
 
+    /// Sets the token-velocity rule ([`no_progress_tokens`](Self::no_progress_tokens)); `None`
+    /// turns it off.
+    pub fn no_progress_tokens(mut self, rate: Option<TokenRate>) -> Self {
+        self.no_progress_tokens = rate;
+        self
+    }
+
     /// Checks the numbers.
     ///
     /// # Errors
     ///
     /// [`LoopConfigError`] when a repetition threshold is below 2 (one call is not a
-    /// repetition), `no_progress_calls` is 0, or a window is zero.
+    /// repetition), `no_progress_calls` or a token rate's tokens is 0, or a window is zero.
     pub fn validate(&self) -> Result<(), LoopConfigError> {
         let problem = if self.repeats < 2 || self.identical_failures < 2 || self.ping_pong < 2 {
             Some("repeats, identical_failures and ping_pong must be at least 2")
         } else if self.no_progress_calls == 0 {
             Some("no_progress_calls must be at least 1")
-        } else if self.ping_pong_window.is_zero() || self.no_progress_time == Some(Duration::ZERO) {
+        } else if self.no_progress_tokens.is_some_and(|rate| rate.tokens == 0) {
+            Some("a token rate must be at least 1 token")
+        } else if self.ping_pong_window.is_zero()
+            || self.no_progress_time == Some(Duration::ZERO)
+            || self
+                .no_progress_tokens
+                .is_some_and(|rate| rate.per.is_zero())
+        {
             Some("windows must be longer than zero")
         } else {
             None

@@ -4,6 +4,7 @@ use std::fmt;
 
 use tokio::time::Duration;
 
+use super::TokenRate;
 use crate::canonical::CanonicalHash;
 
 /// Which rule a [`LoopVerdict`] comes from.
@@ -18,6 +19,8 @@ pub enum LoopRule {
     PingPong,
     /// No new distinct output.
     NoProgress,
+    /// Tokens spent fast without a new distinct output.
+    TokenVelocity,
 }
 
 /// What a no-progress verdict was measured in.
@@ -95,6 +98,22 @@ pub enum LoopVerdict {
         /// The time threshold, if any.
         time_threshold: Option<Duration>,
     },
+    /// `agent`'s calls to `target` that produced nothing new spent `tokens` within `within`,
+    /// reaching `threshold`.
+    TokenVelocity {
+        /// The agent.
+        agent: String,
+        /// The tool or task type.
+        target: String,
+        /// Tokens spent by the calls since the last new output, within the window.
+        tokens: u64,
+        /// Calls those tokens were spent in.
+        calls: u32,
+        /// Time from the first of those calls to this one.
+        within: Duration,
+        /// The threshold reached.
+        threshold: TokenRate,
+    },
 }
 
 impl LoopVerdict {
@@ -105,6 +124,7 @@ impl LoopVerdict {
             Self::RepeatedFailure { .. } => LoopRule::RepeatedFailure,
             Self::PingPong { .. } => LoopRule::PingPong,
             Self::NoProgress { .. } => LoopRule::NoProgress,
+            Self::TokenVelocity { .. } => LoopRule::TokenVelocity,
         }
     }
 }
@@ -131,6 +151,10 @@ impl fmt::Display for LoopVerdict {
                     _ => write!(f, "call threshold {call_threshold} reached)"),
                 }
             }
+            Self::TokenVelocity { agent, target, tokens, calls, within, threshold } => write!(
+                f,
+                "token velocity: {agent}'s last {calls} calls to {target} spent {tokens} tokens in {within:?} and produced no new output (threshold {threshold})"
+            ),
         }
     }
 }
