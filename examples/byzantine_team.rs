@@ -212,8 +212,14 @@ fn drain(events: &mut broadcast::Receiver<SystemEvent>, caught: &mut Caught) {
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seed = seed();
-    // A vote's samples repeat the same model call on purpose: the detector leaves them be.
-    let loops = LoopConfig::new(LoopThresholds::default().repeats(3));
+    // The researcher is asked the same questions again and again by design (retries with the
+    // inspector's reasons, ten questions of one kind): "model" gets thresholds of its own.
+    let loops = LoopConfig::new(LoopThresholds::default().repeats(3)).target(
+        "model",
+        LoopThresholds::default()
+            .repeats(1000)
+            .no_progress(1000, None),
+    );
     let semantic = SemanticConfig::new()
         .loops(loops, LoopAction::Fail)?
         .confidence(ConfidenceConfig::default().min_samples(5))?;
