@@ -61,8 +61,8 @@
 //   outcome, validation                      a task's end: judged, validated, settled
 //   actor                                    the agent side of an ask
 //   agent_ref                                the caller side of an ask
-//   inspection, voting, calibration          an ask reviewed by an inspector; a vote of asks;
-//                                            the confidence record
+//   inspection, voting, calibration,         an ask reviewed by an inspector; a vote of asks;
+//   delegation                               the confidence record; a handler asking an agent
 //   durable_ask                              the caller side of an ask of a durable run
 //   dead_letters                             the dead-letter queue as its users hold it
 //   escalation                               the escalation ladder, fallbacks

@@ -40,7 +40,7 @@ const LAYERS: &[&[&str]] = &[
     ],
     &["actor"],
     &["agent_ref"],
-    &["inspection", "voting", "calibration"],
+    &["inspection", "voting", "calibration", "delegation"],
     &["flagged_route"],
     &["durable_ask"],
     &["dead_letters", "escalation"],
