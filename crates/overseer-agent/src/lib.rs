@@ -94,6 +94,7 @@ mod lifecycle;
 mod loop_watch;
 mod message;
 mod model;
+mod model_call;
 mod name;
 mod outcome;
 mod output_checks;
@@ -136,6 +137,7 @@ pub use model::{
     FinishReason, Message, ModelClient, ModelError, ModelRequest, ModelResponse, ResponseFormat,
     Role, ScriptedModel, Temperature, ToolCall, ToolDefinition,
 };
+pub use model_call::{class_label, ModelCall};
 pub use name::AgentName;
 /// Error classes, retry policies, the retry budget, the escalation ladder and sagas: the pure
 /// rules of `overseer-retry`, which the errors here are classified by.
