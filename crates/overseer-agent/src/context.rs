@@ -580,7 +580,7 @@ impl AgentContext {
     }
 
     /// Names the model the current task used (`"gpt-4o"`, `"claude-sonnet-4"`; the last name
-    /// counts if it used several). It is published in the ask's event
+    /// counts if it used several: a call through [`model`](Self::model) names its client's). It is published in the ask's event
     /// ([`AskEvent::model`](crate::AskEvent::model)) and exported as `gen_ai.request.model` on
     /// the ask's OpenTelemetry span.
     pub fn report_model(&mut self, model: impl Into<Cow<'static, str>>) {
