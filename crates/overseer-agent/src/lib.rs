@@ -46,7 +46,9 @@
 //   dead_letter                              a task given up on, and the queue that holds it
 //   retry_event, retry_runtime               a retry's event; the system's retry state
 //   semantic_event                           the events of errors that don't crash
-//   error, event, model                      errors, events, a model client
+//   error, model                             errors, a model client
+//   model_call                               one model call, as its ask's event lists it
+//   event                                    events
 //   feedback                                 what a retry is told of the attempt before
 //   semantic_watch                           the loop detector and confidence tracker
 //   shared                                   what every ask of one system reads
