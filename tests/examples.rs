@@ -335,6 +335,8 @@ fn every_example_takes_help_and_lists_its_options() {
                 "--journal FILE",
                 "--run ID",
                 "--pace MS",
+                "--base-url URL",
+                "--model NAME",
             ][..],
         ),
         (

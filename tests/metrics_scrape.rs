@@ -12,6 +12,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusBuilder;
+use overseer::agent::{ModelError, ModelResponse};
 use overseer::breaker::{Backoff, BreakerConfig, BreakerRegistry};
 use overseer::budget::{Budget, Limits};
 use overseer::prelude::*;
@@ -47,6 +48,44 @@ impl Agent for Worker {
             Task::Flaky => Err(AgentError::failed("flaky dependency down")),
             Task::Crash => panic!("worker crashed"),
         }
+    }
+}
+
+/// Asks its model: `gpt-4o-mini`, answering with cached prompt tokens, or rate-limited when
+/// the prompt says so.
+struct Drafter;
+
+struct Mini;
+
+impl ModelClient for Mini {
+    async fn complete(&self, request: ModelRequest) -> Result<ModelResponse, ModelError> {
+        if request.prompt.contains("busy") {
+            return Err(ModelError::RateLimited {
+                message: "429".into(),
+                retry_after: None,
+            });
+        }
+        Ok(ModelResponse::new(
+            "a draft",
+            Usage::new(120, 45, 9).with_cached_input_tokens(100),
+        ))
+    }
+
+    fn model_name(&self) -> Option<&str> {
+        Some("gpt-4o-mini")
+    }
+}
+
+impl Agent for Drafter {
+    type Task = &'static str;
+    type Output = String;
+
+    async fn handle(
+        &mut self,
+        ctx: &mut AgentContext,
+        prompt: &'static str,
+    ) -> Result<String, AgentError> {
+        Ok(ctx.model(&Mini, ModelRequest::new(prompt)).await?.text)
     }
 }
 
@@ -111,10 +150,14 @@ async fn run_system() -> Result<(), Box<dyn std::error::Error>> {
         .start(
             SupervisorSpec::one_for_one("root")
                 .intensity(5, Duration::from_secs(10))
-                .child(system.agent(AgentSpec::new("worker", || Worker))?),
+                .child(system.agent(AgentSpec::new("worker", || Worker))?)
+                .child(system.agent(AgentSpec::new("drafter", || Drafter))?),
         )
         .await?;
     let worker = system.agent_ref::<Worker>("worker")?;
+    let drafter = system.agent_ref::<Drafter>("drafter")?;
+    drafter.ask("draft").await?;
+    assert!(drafter.ask("busy").await.is_err());
 
     for _ in 0..3 {
         worker.ask(Task::Work).await?;
@@ -224,8 +267,9 @@ fn prometheus_scrape_shows_the_exact_figures_of_a_run() {
     );
 
     let dimension = |name: &str, dimension: &str| get(name, &[("dimension", dimension)]);
-    assert_eq!(dimension("overseer_budget_used", "tokens"), 45.0);
-    assert_eq!(dimension("overseer_budget_used", "cost_micros"), 9.0);
+    // The worker's 45 tokens and 9 micro-units, and the drafter's model call's 165 and 9.
+    assert_eq!(dimension("overseer_budget_used", "tokens"), 210.0);
+    assert_eq!(dimension("overseer_budget_used", "cost_micros"), 18.0);
     assert_eq!(dimension("overseer_budget_reserved", "tokens"), 0.0);
     assert_eq!(dimension("overseer_budget_limit", "tokens"), 10_000.0);
     assert_eq!(dimension("overseer_budget_limit", "cost_micros"), 1_000.0);
@@ -235,6 +279,38 @@ fn prometheus_scrape_shows_the_exact_figures_of_a_run() {
         "steps are unlimited"
     );
     assert_eq!(get("overseer_kill_switch_tripped", &[]), 0.0);
+
+    // Each model call, by the model asked for and its outcome, and its tokens by kind.
+    let mini = |key: &'static str, value: &'static str| {
+        [("agent", "drafter"), ("model", "gpt-4o-mini"), (key, value)]
+    };
+    assert_eq!(
+        get("overseer_model_calls_total", &mini("outcome", "ok")),
+        1.0
+    );
+    assert_eq!(
+        get(
+            "overseer_model_calls_total",
+            &mini("outcome", "rate_limited")
+        ),
+        1.0
+    );
+    assert_eq!(
+        get("overseer_model_tokens_total", &mini("kind", "input")),
+        120.0
+    );
+    assert_eq!(
+        get("overseer_model_tokens_total", &mini("kind", "output")),
+        45.0
+    );
+    assert_eq!(
+        get("overseer_model_tokens_total", &mini("kind", "cached_input")),
+        100.0
+    );
+    assert!(
+        !text.contains("overseer_model_calls_total{agent=\"worker\""),
+        "the worker made no model call:\n{text}"
+    );
 }
 
 /// The example prints its scrape URL and one scrape of its own endpoint, showing the crash's

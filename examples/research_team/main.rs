@@ -14,10 +14,20 @@
 //! cargo run --example research_team -- --observe-snapshot  # the view's last frame, as text
 //! cargo run --example research_team -- --events events.jsonl  # every event, as JSON lines
 //! cargo run --example research_team -- --journal team.journal  # durable: kill it, start it again
+//! OPENAI_API_KEY=... cargo run --features overseer-provider/rustls --example research_team -- \
+//!     --base-url https://api.openai.com/v1 --model gpt-4o-mini     # a real model
+//! cargo run --example research_team -- --base-url http://localhost:11434/v1 --model llama3.2
 //! ```
 //!
 //! The run uses a paused tokio clock: hangs and timeouts take no real time, and the same seed
 //! always gives the same run.
+//!
+//! With `--base-url URL --model NAME` every agent asks that model through the OpenAI-compatible
+//! client of `overseer-provider` (the key from `OPENAI_API_KEY`, if set; none for a local
+//! server) instead of the scripted one, each call with instructions that keep its answer in
+//! the shape the team reads, and the token budget is raised for a real model's answers. The
+//! HTTP calls run on a runtime of their own, on the real clock, while the team's runtime waits
+//! for them, so its paused clock stands still during a call (as with `--pace`).
 //!
 //! With `--journal FILE` each question is a durable run (`AgentRef::ask_run`, run id
 //! `ID-q1`...`ID-q4` for `--run ID`): the lead's model calls are durable steps
@@ -49,12 +59,18 @@ use overseer::prelude::*;
 use overseer::supervisor::{ChildSpec, EventId, EventKind};
 use overseer_chaos::{Chaos, Fault, FaultInjector, FaultPlan, Rule};
 use overseer_observe::JsonLines;
+use overseer_provider::OpenAiCompatible;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::Instant;
 
+/// The token budget of the scripted run.
 const TOKEN_BUDGET: u64 = 800;
+/// The token budget with a real model, whose prompts and answers are longer.
+const PROVIDER_TOKEN_BUDGET: u64 = 60_000;
+/// The most tokens a real model's answer may have.
+const PROVIDER_MAX_TOKENS: u32 = 200;
 const RESEARCHERS: [&str; 3] = ["researcher-1", "researcher-2", "researcher-3"];
 const QUESTIONS: [&str; 4] = [
     "How do supervision trees keep agent systems alive?",
@@ -90,16 +106,104 @@ fn model() -> ScriptedModel {
 }
 
 /// The team's model: the scripted one, each call taking `pace` of real time (none unless
-/// `--pace` or `--journal` asks for it). One model shared by every agent, so that its call count
-/// is the whole team's.
+/// `--pace` or `--journal` asks for it), or a real provider (`--base-url`). One model shared by
+/// every agent, so that its call count is the whole team's.
 #[derive(Debug, Clone)]
 struct Model {
     scripted: ScriptedModel,
     pace: Duration,
+    provider: Option<Provider>,
+}
+
+/// A real model, called on a runtime of its own (see [`Model::complete`]).
+#[derive(Debug, Clone)]
+struct Provider {
+    client: OpenAiCompatible,
+    runtime: Arc<Background>,
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A runtime on the real clock for the HTTP calls, shut down without waiting when dropped (it
+/// is dropped inside the team's runtime, where a runtime may not block to stop).
+#[derive(Debug)]
+struct Background(Option<tokio::runtime::Runtime>);
+
+impl Background {
+    fn handle(&self) -> Option<&tokio::runtime::Handle> {
+        self.0.as_ref().map(tokio::runtime::Runtime::handle)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Provider {
+    /// A client of `model` at `base_url`, with the key in `OPENAI_API_KEY` if there is one.
+    fn new(base_url: &str, model: &str) -> Result<Self, Box<dyn std::error::Error>> {
+        let mut client =
+            OpenAiCompatible::builder(base_url, model).timeout(Duration::from_secs(120));
+        if let Some(key) = std::env::var("OPENAI_API_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+        {
+            client = client.api_key(key);
+        }
+        // The HTTP calls' own runtime, on the real clock: one thread is enough, as the team
+        // makes one call at a time.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            client: client.build()?,
+            runtime: Arc::new(Background(Some(runtime))),
+            calls: Arc::default(),
+        })
+    }
+}
+
+/// What a real model is told for each kind of prompt, so that its answer has the shape the team
+/// reads (the scripted model's rules answer in that shape).
+fn instructions(prompt: &str) -> &'static str {
+    let kind = prompt.split(':').next().unwrap_or("");
+    match kind {
+        "plan" => "Split the question into three or four research topics. Answer with the topics only, separated by semicolons, on one line.",
+        "search" => "Answer in one sentence that starts with \"finding: \" and states what is known about the topic.",
+        "cite" => "Answer with one real source for the finding, in one line that starts with \"source: \".",
+        "verify" => "Answer \"verified\" if the finding is correct, else say what is wrong, in one line.",
+        _ => "Answer the question in two or three sentences.",
+    }
 }
 
 impl ModelClient for Model {
     async fn complete(&self, request: ModelRequest) -> Result<ModelResponse, ModelError> {
+        if let Some(provider) = &self.provider {
+            let system = instructions(&request.prompt);
+            let request = request.system(system).max_tokens(PROVIDER_MAX_TOKENS);
+            let client = provider.client.clone();
+            let (answer, answered) = std::sync::mpsc::channel();
+            provider
+                .calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(runtime) = provider.runtime.handle() {
+                runtime.spawn(async move {
+                    let _ = answer.send(client.complete(request).await);
+                });
+            }
+            // Waits blocking the team's one thread, as `--pace` does: its paused clock stays
+            // still while the request is out (an idle runtime would jump to the next timer, and
+            // every deadline would pass at once). The client's own timeout bounds the wait.
+            return answered.recv().unwrap_or_else(|_| {
+                Err(ModelError::Provider(
+                    "the provider's runtime stopped".into(),
+                ))
+            });
+        }
         if !self.pace.is_zero() {
             // Blocks the runtime's one thread on purpose: the run is on a paused tokio clock,
             // which an idle runtime would move on to the next timer (a tokio sleep would jump),
@@ -108,6 +212,23 @@ impl ModelClient for Model {
             std::thread::sleep(self.pace);
         }
         self.scripted.complete(request).await
+    }
+
+    fn model_name(&self) -> Option<&str> {
+        match &self.provider {
+            Some(provider) => provider.client.model_name(),
+            None => self.scripted.model_name(),
+        }
+    }
+}
+
+impl Model {
+    /// The model calls made by this process.
+    fn calls(&self) -> usize {
+        match &self.provider {
+            Some(provider) => provider.calls.load(std::sync::atomic::Ordering::Relaxed),
+            None => self.scripted.calls(),
+        }
     }
 }
 
@@ -675,12 +796,16 @@ struct Options {
     run: String,
     /// Real time each model call takes.
     pace: Option<Duration>,
+    /// The OpenAI-compatible server to ask instead of the scripted model.
+    base_url: Option<String>,
+    /// The model to ask there.
+    model: Option<String>,
 }
 
 const CLI: cli::Cli = cli::Cli {
     name: "research_team",
     about: "a research team that heals itself while faults are injected (on a paused clock)",
-    synopsis: "[--seed N] [--observe | --observe-snapshot] [--events FILE] [--journal FILE [--run ID]] [--pace MS]",
+    synopsis: "[--seed N] [--observe | --observe-snapshot] [--events FILE] [--journal FILE [--run ID]] [--pace MS] [--base-url URL --model NAME]",
     options: &[
         (
             "--seed N",
@@ -707,6 +832,11 @@ const CLI: cli::Cli = cli::Cli {
             "--pace MS",
             "each model call takes MS ms of real time (default 250 with --journal, else 0)",
         ),
+        (
+            "--base-url URL",
+            "ask a real model at this OpenAI-compatible server (http://localhost:11434/v1, https://api.openai.com/v1) instead of the scripted one; the key from OPENAI_API_KEY",
+        ),
+        ("--model NAME", "with --base-url, the model to ask"),
     ],
 };
 
@@ -723,6 +853,8 @@ fn options_from_args() -> Result<Options, String> {
         journal: None,
         run: DEFAULT_RUN.to_string(),
         pace: None,
+        base_url: None,
+        model: None,
     };
     let mut args = CLI.args().into_iter();
     while let Some(arg) = args.next() {
@@ -751,6 +883,12 @@ fn options_from_args() -> Result<Options, String> {
                     .map_err(|_| format!("not a number of milliseconds: {value}"))?;
                 options.pace = Some(Duration::from_millis(ms));
             }
+            "--base-url" => {
+                options.base_url = Some(args.next().ok_or("--base-url needs URL")?);
+            }
+            "--model" => {
+                options.model = Some(args.next().ok_or("--model needs NAME")?);
+            }
             "--observe" => options.mode = observe::Mode::Live,
             "--observe-snapshot" => options.mode = observe::Mode::Snapshot,
             other => return Err(format!("unknown argument {other}")),
@@ -758,6 +896,9 @@ fn options_from_args() -> Result<Options, String> {
     }
     if options.journal.is_none() && options.run != DEFAULT_RUN {
         return Err("--run needs --journal".into());
+    }
+    if options.base_url.is_some() != options.model.is_some() {
+        return Err("--base-url and --model go together".into());
     }
     Ok(options)
 }
@@ -833,7 +974,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         journal: journal_path,
         run,
         pace,
+        base_url,
+        model: model_name,
     } = options_from_args().unwrap_or_else(|error| CLI.fail(error));
+    let provider = match (&base_url, &model_name) {
+        (Some(url), Some(name)) => Some(Provider::new(url, name).unwrap_or_else(|error| {
+            eprintln!("research_team: cannot ask {name} at {url}: {error}");
+            std::process::exit(1);
+        })),
+        _ => None,
+    };
+    let token_budget = if provider.is_some() {
+        PROVIDER_TOKEN_BUDGET
+    } else {
+        TOKEN_BUDGET
+    };
     // Injected panics are reported as events; keep stderr for real problems.
     std::panic::set_hook(Box::new(|info| {
         let text = info.to_string();
@@ -842,7 +997,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }));
     let budget = Budget::builder()
-        .process_limits(Limits::new().tokens(TOKEN_BUDGET))
+        .process_limits(Limits::new().tokens(token_budget))
         .build()?;
     let breakers = BreakerRegistry::new(
         BreakerConfig::default()
@@ -859,7 +1014,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.journal(journal.clone());
     }
     let system = builder.build()?;
-    let pace = pace.unwrap_or(if journal.is_some() {
+    // A real model's calls take real time of their own.
+    let pace = pace.unwrap_or(if journal.is_some() && provider.is_none() {
         JOURNAL_PACE
     } else {
         Duration::ZERO
@@ -867,6 +1023,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = Model {
         scripted: model(),
         pace,
+        provider,
     };
     let lead_steps = Arc::new(Mutex::new(RunSteps::default()));
 
@@ -926,7 +1083,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    let observer = observe::start(mode, seed, started, TOKEN_BUDGET, &system)?;
+    let observer = observe::start(mode, seed, started, token_budget, &system)?;
     let event_file = match &events_path {
         Some(path) => Some((
             path,
@@ -938,6 +1095,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "research team, seed {seed}: a lead, {} researchers and a citation agent",
         RESEARCHERS.len()
     ));
+    if let (Some(url), Some(name)) = (&base_url, &model_name) {
+        say(format!("model: {name} at {url} (OpenAI-compatible)"));
+    }
     if let (Some((_, opened)), Some(path)) = (&journal, &journal_path) {
         let unfinished: Vec<&str> = opened.unfinished.iter().map(RunId::as_str).collect();
         say(format!(
@@ -1075,8 +1235,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("injected into citations: {}", citations.stats());
     let spent = budget.process().committed(Dimension::Tokens);
     println!(
-        "spend: {spent} of {TOKEN_BUDGET} tokens ({}%), {} micro-units",
-        spent * 100 / TOKEN_BUDGET,
+        "spend: {spent} of {token_budget} tokens ({}%), {} micro-units",
+        spent * 100 / token_budget,
         budget.process().committed(Dimension::Cost)
     );
     if let Some((journal, _)) = journal {
@@ -1088,9 +1248,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "not billed again: {} tokens, {} micro-units of the lead's model calls; model calls made by this process: {}",
             runs.not_billed.total_tokens(),
             runs.not_billed.cost_micros,
-            model.scripted.calls()
+            model.calls()
         );
         journal.close().await?;
+    }
+    if let Some(name) = &model_name {
+        println!("model calls to {name}: {}", model.calls());
     }
     println!(
         "answer: {}",

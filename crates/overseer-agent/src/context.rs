@@ -23,6 +23,7 @@ use crate::feedback::Feedback;
 use crate::injected_mark::InjectedMark;
 use crate::loop_watch::{Caller, Watching};
 use crate::model::{ModelClient, ModelRequest, ModelResponse};
+use crate::model_call::{self, ModelCall};
 use crate::name::AgentName;
 use crate::settlement::Settlement;
 use crate::shared::Shared;
@@ -42,6 +43,8 @@ pub struct AgentContext {
     injected: Option<&'static str>,
     /// The model the current task named.
     model: Option<Cow<'static, str>>,
+    /// The model calls the current task made.
+    model_calls: Vec<ModelCall>,
     /// Where the mark is also left for a caller that stopped waiting.
     marks: Arc<InjectedMark>,
     /// The current task's settlement, where reported spend is also added (so that it is
@@ -92,6 +95,7 @@ impl AgentContext {
             task: None,
             injected: None,
             model: None,
+            model_calls: Vec::new(),
             marks,
             settlement: None,
             budget,
@@ -337,29 +341,33 @@ impl AgentContext {
     /// [`report_usage`](Self::report_usage) when the model is called, and not when the answer
     /// is replayed. Outside a durable run it is a plain call.
     ///
+    /// A call made (not replayed) names its model in the ask's event
+    /// ([`AskEvent::model`](crate::AskEvent::model): the client's
+    /// [`model_name`](ModelClient::model_name), else the name the provider answered with; a
+    /// later [`report_model`](Self::report_model) overrides it), is listed in
+    /// [`AskEvent::model_calls`](crate::AskEvent::model_calls), and runs in a tracing span
+    /// `chat` with the OpenTelemetry GenAI attributes: `gen_ai.operation.name` (`chat`),
+    /// `gen_ai.request.model`, `gen_ai.response.model`, `gen_ai.response.finish_reasons`,
+    /// `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens`,
+    /// `gen_ai.usage.cache_read.input_tokens`, and `error.type` (the failure's class) when it
+    /// fails.
+    ///
     /// # Errors
     ///
-    /// [`AgentError::Failed`] when the model fails (journaled: a replay fails the same way), or
-    /// an [`AgentError::Step`] as for [`step`](Self::step).
+    /// The model's failure as an agent error of the same class (`From<ModelError>`): a
+    /// transient [`AgentError::Failed`], [`AgentError::RateLimited`], a permanent
+    /// [`AgentError::Permanent`], or [`AgentError::ReplayUnsafe`] when the request was
+    /// processed and its answer lost (never retried; journaled, so a replay fails the same way
+    /// without calling the model), or an [`AgentError::Step`] as for [`step`](Self::step).
     pub async fn model<C: ModelClient>(
         &mut self,
         client: &C,
         request: ModelRequest,
     ) -> Result<ModelResponse, AgentError> {
-        // What the call cost: the usage of its answer or, when a processed request's answer
-        // was lost (replay-unsafe), what the client says it spent: never nothing.
-        let call = |request: ModelRequest| async move {
-            let outcome = client.complete(request).await;
-            let spent = match &outcome {
-                Ok(response) => response.usage,
-                Err(error) => error.spent(),
-            };
-            (outcome.map_err(AgentError::from), spent)
-        };
         let args = self.watch.is_some().then(|| request_hash(&request));
         let Some(durable) = self.durable.as_deref_mut() else {
-            let (response, spent) = call(request).await;
-            self.report_usage(spent);
+            let (response, call) = call_model(&self.name, client, request).await;
+            self.record_model_call(call);
             return self.watched_model(args, response);
         };
         let reserved = if self.budget.is_some() {
@@ -376,7 +384,7 @@ impl AgentContext {
         if let Prepared::Replayed(outcome) = prepared {
             return outcome;
         }
-        let (outcome, usage) = call(request).await;
+        let (outcome, call) = call_model(&self.name, client, request).await;
         let recorded = durable
             .complete(
                 step,
@@ -384,13 +392,23 @@ impl AgentContext {
                 Effect::Idempotent,
                 true,
                 &outcome,
-                usage.into(),
+                call.usage.into(),
             )
             .await;
         // Paid for, whether or not its answer could be journaled.
-        self.report_usage(usage);
+        self.record_model_call(call);
         recorded.map_err(AgentError::step)?;
         self.watched_model(args, outcome)
+    }
+
+    /// A model call made: its cost reported (as by [`report_usage`](Self::report_usage)), its
+    /// model named for the ask's event, and the call listed in it.
+    fn record_model_call(&mut self, call: ModelCall) {
+        self.report_usage(call.usage);
+        if !call.model.is_empty() {
+            self.model = Some(Cow::Owned(call.model.clone()));
+        }
+        self.model_calls.push(call);
     }
 
     /// Tells the loop detector of a tool call the handler made, `name` with `args` (compared
@@ -580,7 +598,7 @@ impl AgentContext {
     }
 
     /// Names the model the current task used (`"gpt-4o"`, `"claude-sonnet-4"`; the last name
-    /// counts if it used several). It is published in the ask's event
+    /// counts if it used several: a call through [`model`](Self::model) names its client's). It is published in the ask's event
     /// ([`AskEvent::model`](crate::AskEvent::model)) and exported as `gen_ai.request.model` on
     /// the ask's OpenTelemetry span.
     pub fn report_model(&mut self, model: impl Into<Cow<'static, str>>) {
@@ -625,6 +643,7 @@ impl AgentContext {
         self.task = Some(task);
         self.injected = None;
         self.model = None;
+        self.model_calls.clear();
     }
 
     /// The current task belongs to `run`, claimed by this incarnation.
@@ -645,6 +664,7 @@ impl AgentContext {
             usage: std::mem::take(&mut self.usage),
             injected: self.injected.take(),
             model: self.model.take(),
+            model_calls: std::mem::take(&mut self.model_calls),
             settlement: self.settlement.take(),
         }
     }
@@ -676,5 +696,26 @@ pub(crate) struct TaskReport {
     pub(crate) usage: Usage,
     pub(crate) injected: Option<&'static str>,
     pub(crate) model: Option<Cow<'static, str>>,
+    pub(crate) model_calls: Vec<ModelCall>,
     pub(crate) settlement: Option<Arc<Settlement>>,
+}
+
+/// Calls `client` in its `chat` span: the outcome as the handler's, and the call as made.
+async fn call_model<C: ModelClient>(
+    agent: &AgentName,
+    client: &C,
+    request: ModelRequest,
+) -> (Result<ModelResponse, AgentError>, ModelCall) {
+    use tracing::Instrument;
+    let requested = client.model_name();
+    let span = model_call::span(agent, requested);
+    let outcome = if span.is_disabled() {
+        client.complete(request).await
+    } else {
+        client.complete(request).instrument(span.clone()).await
+    };
+    // What the call cost: the usage of its answer or, when a processed request's answer was
+    // lost (replay-unsafe), what the client says it spent: never nothing.
+    let call = model_call::record_outcome(&span, requested, &outcome);
+    (outcome.map_err(AgentError::from), call)
 }

@@ -174,7 +174,8 @@ impl DurableRun {
         self.append(intent, Durability::Sync).await
     }
 
-    /// Records the step's outcome: a value, or a task failure (replayed as the same failure).
+    /// Records the step's outcome: a value, or a task failure (replayed as the same failure; a
+    /// replay-unsafe one as replay-unsafe).
     /// A fatal error or a durability error is not recorded: the step is taken again; nor is a
     /// transient or rate-limited failure of an attempt a retry policy may retry: the retry
     /// takes the step again.
@@ -200,6 +201,7 @@ impl DurableRun {
                 | AgentError::InvalidOutput(message)
                 | AgentError::Permanent(message),
             ) => Recorded::Failed(message.clone()),
+            Err(AgentError::ReplayUnsafe(message)) => Recorded::ReplayUnsafe(message.clone()),
             Err(_) => return Ok(()),
         };
         let completed = Entry::StepCompleted {
@@ -327,5 +329,6 @@ fn decode<T: DeserializeOwned>(
             message: format!("the recorded result does not read as the step's type: {error}"),
         }),
         Recorded::Failed(message) => Ok(Err(AgentError::Failed(message))),
+        Recorded::ReplayUnsafe(message) => Ok(Err(AgentError::ReplayUnsafe(message))),
     }
 }

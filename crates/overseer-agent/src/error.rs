@@ -35,6 +35,13 @@ pub enum AgentError {
         /// How long the provider asked to wait (its `Retry-After`), if it said.
         retry_after: Option<Duration>,
     },
+    /// The task's request was processed but its answer was lost (a model's stream cut after
+    /// it began, a malformed body): the effect, and its bill, probably happened, so running it
+    /// again would do it twice: [`ErrorClass::ReplayUnsafe`]. Never retried, never escalated;
+    /// journaled as a failure, so a replay fails the same way without running it again. It
+    /// counts as a failure for breakers; the agent carries on.
+    #[error("replay-unsafe: {0}")]
+    ReplayUnsafe(String),
     /// The answer was produced but is not valid (counts as a failure for breakers).
     #[error("invalid output: {0}")]
     InvalidOutput(String),
@@ -161,6 +168,21 @@ impl AgentError {
         Self::Permanent(message.into())
     }
 
+    /// A task failure after its request was processed and its answer lost
+    /// ([`ErrorClass::ReplayUnsafe`]): running it again would repeat the effect.
+    ///
+    /// ```
+    /// use overseer_agent::AgentError;
+    /// use overseer_retry::{Classify, ErrorClass};
+    ///
+    /// let error = AgentError::replay_unsafe("stream cut after the first chunk");
+    /// assert_eq!(error.class(), ErrorClass::ReplayUnsafe);
+    /// assert!(!error.class().is_retryable());
+    /// ```
+    pub fn replay_unsafe(reason: impl Into<String>) -> Self {
+        Self::ReplayUnsafe(reason.into())
+    }
+
     /// A task failure because a provider asked to slow down, for `retry_after` if it said.
     pub fn rate_limited(message: impl Into<String>, retry_after: Option<Duration>) -> Self {
         Self::RateLimited {
@@ -175,6 +197,7 @@ impl AgentError {
 /// | [`Failed`](AgentError::Failed) | transient (unclassified: a retry may pass) |
 /// | [`Permanent`](AgentError::Permanent) | permanent |
 /// | [`RateLimited`](AgentError::RateLimited) | rate-limited, with its `retry_after` |
+/// | [`ReplayUnsafe`](AgentError::ReplayUnsafe) | replay-unsafe (never retried, never escalated) |
 /// | [`InvalidOutput`](AgentError::InvalidOutput) | invalid output (the same agent, told why, may do better) |
 /// | [`Fatal`](AgentError::Fatal) | transient (the agent is restarted; a retry meets the new incarnation) |
 /// | [`Step`](AgentError::Step) | the [`StepError`]'s class |
@@ -186,6 +209,7 @@ impl Classify for AgentError {
             Self::RateLimited { retry_after, .. } => ErrorClass::RateLimited {
                 retry_after: *retry_after,
             },
+            Self::ReplayUnsafe(_) => ErrorClass::ReplayUnsafe,
             Self::InvalidOutput(_) => ErrorClass::InvalidOutput,
             Self::Step(step) => step.class(),
         }

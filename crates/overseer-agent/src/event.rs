@@ -33,6 +33,7 @@ use overseer_supervisor::{ChildPath, EventId, LifecycleEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::dead_letter::DeadLetterEvent;
+use crate::model_call::ModelCall;
 use crate::name::AgentName;
 use crate::retry_event::RetryEvent;
 use crate::semantic_event::SemanticEvent;
@@ -381,6 +382,11 @@ pub struct AskEvent {
     /// ([`AgentContext::report_model`](crate::AgentContext::report_model)).
     #[serde(default)]
     pub model: Option<Cow<'static, str>>,
+    /// The model calls the handler made through
+    /// [`AgentContext::model`](crate::AgentContext::model), in order (not those replayed from
+    /// the journal); absent from the JSON when there were none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_calls: Vec<ModelCall>,
 }
 
 impl AskEvent {
@@ -405,6 +411,7 @@ impl AskEvent {
             usage: Usage::default(),
             injected: None,
             model: None,
+            model_calls: Vec::new(),
         }
     }
 }
@@ -472,6 +479,7 @@ mod tests {
             usage: Usage::new(3, 1, 4),
             injected: Some(Cow::Borrowed("panic")),
             model: None,
+            model_calls: Vec::new(),
         })
     }
 

@@ -46,7 +46,9 @@
 //   dead_letter                              a task given up on, and the queue that holds it
 //   retry_event, retry_runtime               a retry's event; the system's retry state
 //   semantic_event                           the events of errors that don't crash
-//   error, event, model                      errors, events, a model client
+//   error, model                             errors, a model client
+//   model_call                               one model call, as its ask's event lists it
+//   event                                    events
 //   feedback                                 what a retry is told of the attempt before
 //   semantic_watch                           the loop detector and confidence tracker
 //   shared                                   what every ask of one system reads
@@ -95,6 +97,7 @@ mod lifecycle;
 mod loop_watch;
 mod message;
 mod model;
+mod model_call;
 mod name;
 mod outcome;
 mod output_checks;
@@ -137,6 +140,7 @@ pub use model::{
     FinishReason, Message, ModelClient, ModelError, ModelRequest, ModelResponse, ResponseFormat,
     Role, ScriptedModel, Temperature, ToolCall, ToolDefinition,
 };
+pub use model_call::{class_label, ModelCall};
 pub use name::AgentName;
 /// Error classes, retry policies, the retry budget, the escalation ladder and sagas: the pure
 /// rules of `overseer-retry`, which the errors here are classified by.

@@ -322,6 +322,18 @@ pub enum FinishReason {
 }
 
 impl FinishReason {
+    /// Its OpenAI wire name (`stop`, `length`, `tool_calls`, `content_filter`, or the
+    /// provider's own), as `gen_ai.response.finish_reasons` holds it.
+    pub fn as_wire(&self) -> &str {
+        match self {
+            Self::Stop => "stop",
+            Self::Length => "length",
+            Self::ToolCalls => "tool_calls",
+            Self::ContentFilter => "content_filter",
+            Self::Other(name) => name,
+        }
+    }
+
     /// The reason of the OpenAI wire name `name` (`stop`, `length`, `tool_calls`,
     /// `content_filter`; the older `function_call` counts as `tool_calls`).
     pub fn from_wire(name: &str) -> Self {
@@ -447,9 +459,7 @@ impl overseer_retry::Classify for ModelError {
 }
 
 /// A model's failure as the handler's, with its class kept: `Provider` is a task failure,
-/// `RateLimited` and `Rejected` the agent errors of the same class. `ReplayUnsafe` becomes
-/// `Permanent` (the agent layer has no replay-unsafe error of its own: a permanent error is
-/// never retried, though a ladder may climb past it).
+/// `RateLimited`, `Rejected` (permanent) and `ReplayUnsafe` the agent errors of the same class.
 impl From<ModelError> for crate::AgentError {
     fn from(error: ModelError) -> Self {
         match error {
@@ -462,7 +472,7 @@ impl From<ModelError> for crate::AgentError {
                 retry_after,
             },
             ModelError::Rejected(message) => Self::Permanent(message),
-            ModelError::ReplayUnsafe { .. } => Self::Permanent(error.to_string()),
+            ModelError::ReplayUnsafe { .. } => Self::ReplayUnsafe(error.to_string()),
         }
     }
 }
@@ -480,6 +490,14 @@ pub trait ModelClient: Send + Sync + 'static {
     /// `None` (the default) when the client cannot say.
     fn estimate(&self, request: &ModelRequest) -> Option<Usage> {
         let _ = request;
+        None
+    }
+
+    /// The model this client asks for (`gpt-4o-mini`), when it has one:
+    /// [`AgentContext::model`](crate::AgentContext::model) records it as the ask's model and as
+    /// `gen_ai.request.model`. `None` (the default) when the client cannot say (a router, which
+    /// picks a deployment per call): the name the provider answered with is used instead.
+    fn model_name(&self) -> Option<&str> {
         None
     }
 }
@@ -515,6 +533,7 @@ pub struct ScriptedModel {
     next_reply: Arc<AtomicUsize>,
     calls: Arc<AtomicUsize>,
     price_per_token: u64,
+    model: Option<String>,
 }
 
 impl ScriptedModel {
@@ -543,6 +562,13 @@ impl ScriptedModel {
     /// model calls a replay made again.
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Named `model` ([`ModelClient::model_name`]), as a real client names the model it asks
+    /// for; unnamed by default.
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
     }
 
     /// The price of one token, in micro-units.
@@ -596,6 +622,10 @@ impl ModelClient for ScriptedModel {
                 .with_finish_reason(finish),
         )
     }
+
+    fn model_name(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
 }
 
 impl fmt::Debug for ScriptedModel {
@@ -607,6 +637,7 @@ impl fmt::Debug for ScriptedModel {
             )
             .field("replies", &self.replies)
             .field("price_per_token", &self.price_per_token)
+            .field("model", &self.model)
             .finish()
     }
 }
@@ -665,7 +696,7 @@ mod tests {
         assert!(ModelError::Provider("x".into()).spent().is_zero());
         assert_eq!(
             crate::AgentError::from(error).class(),
-            ErrorClass::Permanent
+            ErrorClass::ReplayUnsafe
         );
     }
 

@@ -42,7 +42,7 @@ impl<O> From<std::thread::Result<Result<O, AgentError>>> for Handled<O> {
 /// | handler | result | incarnation |
 /// |---|---|---|
 /// | returned `Ok(output)` | `Ok(output)` | carries on |
-/// | returned [`AgentError::Failed`] or [`AgentError::InvalidOutput`] | [`AskError::Failed`] | carries on |
+/// | returned [`AgentError::Failed`], [`AgentError::InvalidOutput`] or another task failure ([`AgentError::Permanent`], [`AgentError::RateLimited`], [`AgentError::ReplayUnsafe`]) | [`AskError::Failed`] | carries on |
 /// | returned [`AgentError::Fatal`] | [`AskError::Crashed`] | exits: [`ExitReason::Failed`] |
 /// | panicked | [`AskError::Crashed`] | exits: [`ExitReason::Panicked`] |
 /// | ran past the deadline | [`AskError::Timeout`] | exits: [`ExitReason::TimedOut`] |
@@ -137,6 +137,7 @@ pub(crate) fn settle<A: Agent>(
         usage,
         injected,
         model,
+        model_calls,
         settlement,
     } = ended.report;
     // The caller stopped waiting while the handler ran (and did not settle the ask, as a
@@ -155,6 +156,7 @@ pub(crate) fn settle<A: Agent>(
         usage,
         injected,
         model,
+        model_calls,
     };
     match ended.reply {
         Some(reply) => {
@@ -202,6 +204,10 @@ pub(crate) async fn finish_run<A: Agent>(
                 | AgentError::Permanent(message),
             ..
         }) => Recorded::Failed(message.clone()),
+        Err(AskError::Failed {
+            error: AgentError::ReplayUnsafe(message),
+            ..
+        }) => Recorded::ReplayUnsafe(message.clone()),
         Err(_) => return result,
     };
     match run.finish(recorded).await {

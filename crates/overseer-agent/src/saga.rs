@@ -466,7 +466,7 @@ impl Saga {
                 Ok(outcome) => return Ok(outcome),
                 Err(error) => format!("the recorded outcome does not read back: {error}"),
             },
-            Recorded::Failed(message) => message,
+            Recorded::Failed(message) | Recorded::ReplayUnsafe(message) => message,
         };
         Err(SagaError::Journal {
             run: run.clone(),

@@ -46,6 +46,7 @@ pub(crate) struct Answer<O> {
     pub(crate) usage: Usage,
     pub(crate) injected: Option<&'static str>,
     pub(crate) model: Option<Cow<'static, str>>,
+    pub(crate) model_calls: Vec<crate::model_call::ModelCall>,
 }
 
 impl<O> Answer<O> {
@@ -55,6 +56,7 @@ impl<O> Answer<O> {
             usage: Usage::default(),
             injected: None,
             model: None,
+            model_calls: Vec::new(),
         }
     }
 
@@ -65,6 +67,7 @@ impl<O> Answer<O> {
             usage: Usage::default(),
             injected: None,
             model: None,
+            model_calls: Vec::new(),
         }
     }
 
@@ -658,6 +661,7 @@ impl<A: Agent> Slot<A> {
             usage: answer.usage,
             injected: answer.injected.map(Cow::Borrowed),
             model: answer.model.clone(),
+            model_calls: answer.model_calls.clone(),
         }));
     }
 

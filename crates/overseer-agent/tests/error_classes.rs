@@ -67,6 +67,13 @@ fn a_model_error_keeps_its_class_through_the_handler() {
             ModelError::Rejected("context too long".into()),
             ErrorClass::Permanent,
         ),
+        (
+            ModelError::ReplayUnsafe {
+                message: "stream cut".into(),
+                spent: Default::default(),
+            },
+            ErrorClass::ReplayUnsafe,
+        ),
     ];
     for (error, class) in rows {
         assert_eq!(error.class(), class, "{error}");

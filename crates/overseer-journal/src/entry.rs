@@ -148,6 +148,10 @@ pub enum Recorded {
     Value(Payload),
     /// It failed with this error.
     Failed(String),
+    /// It failed after its effect was probably done (a model's answer lost once the request was
+    /// processed): a replay fails the same way, with the failure's class kept, so nothing
+    /// retries it.
+    ReplayUnsafe(String),
 }
 
 /// One record of the journal. Every entry names its run; those written by an incarnation carry

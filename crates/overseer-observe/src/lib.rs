@@ -24,6 +24,8 @@
 //! | `overseer_ask_latency_seconds` | histogram | `agent`, `task_type` | from the ask to its outcome |
 //! | `overseer_tokens_total` | counter | `agent`, `task_type`, `direction` (`input`, `output`) | tokens reported by handlers |
 //! | `overseer_cost_micros_total` | counter | `agent`, `task_type` | cost reported by handlers, in micro-units |
+//! | `overseer_model_calls_total` | counter | `agent`, `model`, `outcome` | model calls made through `AgentContext::model` (from the ask events' `model_calls`); `outcome` is `ok` or the failure's class (`transient`, `rate_limited`, `permanent`, `replay_unsafe`, ...); `model` is the model asked for, else the one that answered, else `unknown` |
+//! | `overseer_model_tokens_total` | counter | `agent`, `model`, `kind` (`input`, `output`, `cached_input`) | those calls' tokens as the provider reported them (cached input tokens are counted in `input` too) |
 //! | `overseer_injected_faults_total` | counter | `agent`, `task_type`, `fault` | asks whose outcome was caused by fault injection |
 //! | `overseer_breaker_state` | gauge | `agent`, `task_type` | 0 closed, 1 half-open, 2 open, 3 forced open, 4 disabled ([`breaker_state_code`]) |
 //! | `overseer_breaker_transitions_total` | counter | `agent`, `task_type`, `to` | breaker state changes, by the state entered |

@@ -27,6 +27,13 @@ pub mod names {
     pub const TOKENS: &str = "overseer_tokens_total";
     /// Counter `{agent, task_type}`: cost reported by handlers, in micro-units.
     pub const COST_MICROS: &str = "overseer_cost_micros_total";
+    /// Counter `{agent, model, outcome}`: model calls made through `AgentContext::model`;
+    /// `outcome` is `ok` or the failure's class (`transient`, `rate_limited`, `permanent`,
+    /// `replay_unsafe`, ...).
+    pub const MODEL_CALLS: &str = "overseer_model_calls_total";
+    /// Counter `{agent, model, kind}`: tokens of those calls, `kind` `input`, `output` or
+    /// `cached_input` (cached input tokens are counted in `input` too).
+    pub const MODEL_TOKENS: &str = "overseer_model_tokens_total";
     /// Counter `{agent, task_type, fault}`: asks whose outcome was an injected fault.
     pub const INJECTED_FAULTS: &str = "overseer_injected_faults_total";
     /// Gauge `{agent, task_type}`: a breaker's state, coded by [`breaker_state_code`](super::breaker_state_code).
@@ -292,6 +299,33 @@ impl EventMetrics {
                 if let Some(fault) = &ask.injected {
                     updates.push(increment(names::INJECTED_FAULTS, with("fault", fault), 1));
                 }
+                for call in &ask.model_calls {
+                    let model = if call.model.is_empty() {
+                        "unknown"
+                    } else {
+                        call.model.as_str()
+                    };
+                    let labels = |key: &'static str, value: &str| {
+                        vec![
+                            ("agent", agent.clone()),
+                            ("model", model.to_string()),
+                            (key, value.to_string()),
+                        ]
+                    };
+                    updates.push(increment(
+                        names::MODEL_CALLS,
+                        labels("outcome", &call.outcome),
+                        1,
+                    ));
+                    let usage = &call.usage;
+                    for (kind, tokens) in [
+                        ("input", usage.input_tokens),
+                        ("output", usage.output_tokens),
+                        ("cached_input", usage.cached_input_tokens),
+                    ] {
+                        updates.push(increment(names::MODEL_TOKENS, labels("kind", kind), tokens));
+                    }
+                }
                 updates
             }
             SystemEvent::BudgetWarning(event) => {
@@ -495,6 +529,55 @@ mod tests {
                 ]),
                 1
             ))
+        );
+    }
+
+    #[test]
+    fn each_model_call_counts_its_outcome_and_its_tokens_by_kind() {
+        use overseer_agent::ModelCall;
+        let SystemEvent::Ask(mut event) = ask(AskOutcome::Ok, None) else {
+            unreachable!()
+        };
+        event.model_calls = vec![
+            ModelCall::new(
+                "gpt-4o-mini",
+                "ok",
+                Usage::new(120, 45, 9).with_cached_input_tokens(100),
+            ),
+            ModelCall::new("", "replay_unsafe", Usage::new(30, 1024, 0)),
+        ];
+        let updates = EventMetrics::new().updates(&SystemEvent::Ask(event));
+        let model: Vec<&Update> = updates
+            .iter()
+            .filter(|u| u.name() == names::MODEL_CALLS || u.name() == names::MODEL_TOKENS)
+            .collect();
+        let of = |model: &str, key: &'static str, value: &str| {
+            labels(&[("agent", "writer"), ("model", model), (key, value)])
+        };
+        assert_eq!(
+            model,
+            vec![
+                &increment(names::MODEL_CALLS, of("gpt-4o-mini", "outcome", "ok"), 1),
+                &increment(names::MODEL_TOKENS, of("gpt-4o-mini", "kind", "input"), 120),
+                &increment(names::MODEL_TOKENS, of("gpt-4o-mini", "kind", "output"), 45),
+                &increment(
+                    names::MODEL_TOKENS,
+                    of("gpt-4o-mini", "kind", "cached_input"),
+                    100
+                ),
+                &increment(
+                    names::MODEL_CALLS,
+                    of("unknown", "outcome", "replay_unsafe"),
+                    1
+                ),
+                &increment(names::MODEL_TOKENS, of("unknown", "kind", "input"), 30),
+                &increment(names::MODEL_TOKENS, of("unknown", "kind", "output"), 1024),
+                &increment(
+                    names::MODEL_TOKENS,
+                    of("unknown", "kind", "cached_input"),
+                    0
+                ),
+            ]
         );
     }
 

@@ -366,6 +366,10 @@ impl ModelClient for OpenAiCompatible {
     fn estimate(&self, request: &ModelRequest) -> Option<Usage> {
         Some(OpenAiCompatible::estimate(self, request))
     }
+
+    fn model_name(&self) -> Option<&str> {
+        Some(&self.config.model)
+    }
 }
 
 impl fmt::Debug for OpenAiCompatible {

@@ -26,8 +26,9 @@ pub const GEN_AI_AGENT_NAME: &str = "gen_ai.agent.name";
 /// [`OtelExporter::provider_name`](super::OtelExporter::provider_name) (Overseer cannot know
 /// which provider an agent's handler calls).
 pub const GEN_AI_PROVIDER_NAME: &str = "gen_ai.provider.name";
-/// `gen_ai.request.model`: the model the handler named with
-/// [`AgentContext::report_model`](overseer_agent::AgentContext::report_model), when it did.
+/// `gen_ai.request.model`: the ask's model ([`AskEvent::model`](overseer_agent::AskEvent::model):
+/// named with [`AgentContext::report_model`](overseer_agent::AgentContext::report_model), or by
+/// a model call through [`AgentContext::model`](overseer_agent::AgentContext::model)), when known.
 pub const GEN_AI_REQUEST_MODEL: &str = "gen_ai.request.model";
 /// `gen_ai.usage.input_tokens` (int): input tokens the handler reported.
 pub const GEN_AI_USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
