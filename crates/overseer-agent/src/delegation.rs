@@ -52,7 +52,8 @@ impl AgentContext {
     /// |---|---|
     /// | rate-limited (an open breaker, a provider's 429) | [`AgentError::RateLimited`], with its retry-after |
     /// | invalid output | [`AgentError::InvalidOutput`] |
-    /// | permanent, replay-unsafe, budget exhausted, cancelled | [`AgentError::Permanent`] (not retried: a replay-unsafe ask may have had its effect) |
+    /// | replay-unsafe (the ask may have had its effect) | [`AgentError::ReplayUnsafe`]: never retried |
+    /// | permanent, budget exhausted, cancelled | [`AgentError::Permanent`] |
     /// | transient (a timeout, a crash, a restart) or any other | [`AgentError::Failed`] |
     ///
     /// # Cancel safety
@@ -79,10 +80,10 @@ fn delegation_error<B: Agent>(to: &AgentRef<B>, error: &AskError) -> AgentError 
             retry_after,
         },
         ErrorClass::InvalidOutput => AgentError::InvalidOutput(message),
-        ErrorClass::Permanent
-        | ErrorClass::ReplayUnsafe
-        | ErrorClass::BudgetExhausted
-        | ErrorClass::Cancelled => AgentError::Permanent(message),
+        ErrorClass::ReplayUnsafe => AgentError::ReplayUnsafe(message),
+        ErrorClass::Permanent | ErrorClass::BudgetExhausted | ErrorClass::Cancelled => {
+            AgentError::Permanent(message)
+        }
         _ => AgentError::Failed(message),
     }
 }

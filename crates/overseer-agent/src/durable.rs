@@ -196,13 +196,10 @@ impl DurableRun {
                 })?)
             }
             Err(error) if self.retryable && error.class().is_retryable() => return Ok(()),
-            Err(
-                AgentError::Failed(message)
-                | AgentError::InvalidOutput(message)
-                | AgentError::Permanent(message),
-            ) => Recorded::Failed(message.clone()),
-            Err(AgentError::ReplayUnsafe(message)) => Recorded::ReplayUnsafe(message.clone()),
-            Err(_) => return Ok(()),
+            Err(error) => match recorded_failure(error) {
+                Some(recorded) => recorded,
+                None => return Ok(()),
+            },
         };
         let completed = Entry::StepCompleted {
             run: self.run.clone(),
@@ -329,6 +326,21 @@ fn decode<T: DeserializeOwned>(
             message: format!("the recorded result does not read as the step's type: {error}"),
         }),
         Recorded::Failed(message) => Ok(Err(AgentError::Failed(message))),
+        Recorded::Permanent(message) => Ok(Err(AgentError::Permanent(message))),
+        Recorded::InvalidOutput(message) => Ok(Err(AgentError::InvalidOutput(message))),
         Recorded::ReplayUnsafe(message) => Ok(Err(AgentError::ReplayUnsafe(message))),
+    }
+}
+
+/// How a handler's failure is journaled as a step's or a run's outcome, its class kept: `None`
+/// for the failures that are not (a fatal error crashes the incarnation, which replays the
+/// step; a rate-limited one or a durable step's own error leaves it to be taken again).
+pub(crate) fn recorded_failure(error: &AgentError) -> Option<Recorded> {
+    match error {
+        AgentError::Failed(message) => Some(Recorded::Failed(message.clone())),
+        AgentError::Permanent(message) => Some(Recorded::Permanent(message.clone())),
+        AgentError::InvalidOutput(message) => Some(Recorded::InvalidOutput(message.clone())),
+        AgentError::ReplayUnsafe(message) => Some(Recorded::ReplayUnsafe(message.clone())),
+        _ => None,
     }
 }

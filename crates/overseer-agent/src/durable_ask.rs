@@ -291,9 +291,10 @@ fn recorded_outcome<O: DeserializeOwned>(run: RunId, outcome: Recorded) -> Resul
             run,
             message: format!("the recorded output does not read as this agent's: {error}"),
         }),
-        Recorded::Failed(error) | Recorded::ReplayUnsafe(error) => {
-            Err(AskError::RunFailed { run, error })
-        }
+        Recorded::Failed(error)
+        | Recorded::Permanent(error)
+        | Recorded::InvalidOutput(error)
+        | Recorded::ReplayUnsafe(error) => Err(AskError::RunFailed { run, error }),
     }
 }
 

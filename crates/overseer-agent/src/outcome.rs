@@ -197,17 +197,10 @@ pub(crate) async fn finish_run<A: Agent>(
                 })
             }
         },
-        Err(AskError::Failed {
-            error:
-                AgentError::Failed(message)
-                | AgentError::InvalidOutput(message)
-                | AgentError::Permanent(message),
-            ..
-        }) => Recorded::Failed(message.clone()),
-        Err(AskError::Failed {
-            error: AgentError::ReplayUnsafe(message),
-            ..
-        }) => Recorded::ReplayUnsafe(message.clone()),
+        Err(AskError::Failed { error, .. }) => match crate::durable::recorded_failure(error) {
+            Some(recorded) => recorded,
+            None => return result,
+        },
         Err(_) => return result,
     };
     match run.finish(recorded).await {

@@ -466,7 +466,10 @@ impl Saga {
                 Ok(outcome) => return Ok(outcome),
                 Err(error) => format!("the recorded outcome does not read back: {error}"),
             },
-            Recorded::Failed(message) | Recorded::ReplayUnsafe(message) => message,
+            Recorded::Failed(message)
+            | Recorded::Permanent(message)
+            | Recorded::InvalidOutput(message)
+            | Recorded::ReplayUnsafe(message) => message,
         };
         Err(SagaError::Journal {
             run: run.clone(),

@@ -189,3 +189,31 @@ async fn a_replay_unsafe_failure_counts_for_the_breaker() {
     );
     assert_eq!(model.calls(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_journaled_permanent_failure_replays_as_permanent_not_as_a_retryable_one() {
+    // A context too long: permanent. Journaled with its class, the step replays as permanent
+    // after the crash, so the retry policy does not try the run a third time.
+    let model = ScriptedModel::new().when("draft", |_| {
+        Err(ModelError::Rejected("context_length_exceeded".into()))
+    });
+    let system = start(&model, true, Some(journal()), None).await;
+    let writer = system.agent_ref::<Caller>("writer").unwrap();
+    let run = RunId::new("essay-2").unwrap();
+    let error = writer
+        .ask_run(run, "draft the essay".into())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            AskError::Failed {
+                error: AgentError::Permanent(message),
+                ..
+            } if message.contains("context_length_exceeded")
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.class(), ErrorClass::Permanent);
+    assert_eq!(model.calls(), 1, "the replayed step did not call the model");
+}

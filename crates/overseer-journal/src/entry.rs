@@ -146,8 +146,15 @@ impl std::ops::Add for Spent {
 pub enum Recorded {
     /// It returned this value.
     Value(Payload),
-    /// It failed with this error.
+    /// It failed with this error (one a retry may pass: a replay fails the same way, and a
+    /// retry of the run may try again).
     Failed(String),
+    /// It failed in a way a retry does not fix (a bad request, a context too long): a replay
+    /// fails the same way, with the failure's class kept, so nothing retries it.
+    Permanent(String),
+    /// Its output was rejected (by a validator, a schema, a check): a replay fails the same
+    /// way, with the failure's class kept.
+    InvalidOutput(String),
     /// It failed after its effect was probably done (a model's answer lost once the request was
     /// processed): a replay fails the same way, with the failure's class kept, so nothing
     /// retries it.
