@@ -14,6 +14,7 @@ use tracing::Instrument;
 use overseer_supervisor::EventId;
 
 use crate::agent::Agent;
+use crate::context::TaskNotes;
 use crate::error::AskError;
 use crate::event::{BudgetWarningEvent, SystemEvent};
 use crate::feedback::Feedback;
@@ -239,7 +240,7 @@ impl<A: Agent> AgentRef<A> {
         // An ask of an agent with a retry policy goes round its retry loop (whose attempts
         // come back here, with a part that is not retried again): one branch, and one pointer
         // in this future, for a plain ask.
-        if durable.retried_here() {
+        if durable.retried_here() && self.slot.routed {
             // While flagged as over-confident, its outputs go to an inspector (`inspector_route`).
             if let Some(watch) = &self.slot.shared.semantic {
                 let routed =
@@ -459,7 +460,7 @@ impl<A: Agent> AgentRef<A> {
         };
         // The handler may have marked the task before it hung or was killed.
         Answer {
-            injected: self.slot.injected.of(id),
+            notes: TaskNotes::of_injected(self.slot.injected.of(id)),
             ..Answer::error(unanswered)
         }
     }
@@ -527,8 +528,8 @@ impl<A: Agent> AgentRef<A> {
         span.record("input_tokens", usage.input_tokens);
         span.record("output_tokens", usage.output_tokens);
         span.record("cost_micros", usage.cost_micros);
-        if let Some(model) = &answer.model {
-            span.record("model", model.as_ref());
+        if let Some(model) = answer.model() {
+            span.record("model", model);
         }
     }
 }

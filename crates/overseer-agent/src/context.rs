@@ -39,12 +39,9 @@ pub struct AgentContext {
     usage: Usage,
     /// The current task's ask, while one runs.
     task: Option<EventId>,
-    /// The fault marked on the current task.
-    injected: Option<&'static str>,
-    /// The model the current task named.
-    model: Option<Cow<'static, str>>,
-    /// The model calls the current task made.
-    model_calls: Vec<ModelCall>,
+    /// What the current task reported beyond its usage (a fault marked, a model named, the
+    /// model calls made): boxed, as most tasks report none of it.
+    notes: Option<Box<TaskNotes>>,
     /// Where the mark is also left for a caller that stopped waiting.
     marks: Arc<InjectedMark>,
     /// The current task's settlement, where reported spend is also added (so that it is
@@ -93,9 +90,7 @@ impl AgentContext {
             deadline: None,
             usage: Usage::default(),
             task: None,
-            injected: None,
-            model: None,
-            model_calls: Vec::new(),
+            notes: None,
             marks,
             settlement: None,
             budget,
@@ -405,10 +400,11 @@ impl AgentContext {
     /// model named for the ask's event, and the call listed in it.
     fn record_model_call(&mut self, call: ModelCall) {
         self.report_usage(call.usage);
+        let notes = self.notes.get_or_insert_with(Box::default);
         if !call.model.is_empty() {
-            self.model = Some(Cow::Owned(call.model.clone()));
+            notes.model = Some(Cow::Owned(call.model.clone()));
         }
-        self.model_calls.push(call);
+        notes.model_calls.push(call);
     }
 
     /// Tells the loop detector of a tool call the handler made, `name` with `args` (compared
@@ -602,7 +598,7 @@ impl AgentContext {
     /// ([`AskEvent::model`](crate::AskEvent::model)) and exported as `gen_ai.request.model` on
     /// the ask's OpenTelemetry span.
     pub fn report_model(&mut self, model: impl Into<Cow<'static, str>>) {
-        self.model = Some(model.into());
+        self.notes.get_or_insert_with(Box::default).model = Some(model.into());
     }
 
     /// The usage reported so far for the current task.
@@ -615,8 +611,9 @@ impl AgentContext {
     /// The first mark of a task counts.
     pub fn mark_injected(&mut self, fault: &'static str) {
         let Some(task) = self.task else { return };
-        if self.injected.is_none() {
-            self.injected = Some(fault);
+        let notes = self.notes.get_or_insert_with(Box::default);
+        if notes.injected.is_none() {
+            notes.injected = Some(fault);
             self.marks.set(task, fault);
         }
     }
@@ -641,9 +638,7 @@ impl AgentContext {
         self.deadline = Some(deadline);
         self.usage = Usage::default();
         self.task = Some(task);
-        self.injected = None;
-        self.model = None;
-        self.model_calls.clear();
+        self.notes = None;
     }
 
     /// The current task belongs to `run`, claimed by this incarnation.
@@ -662,9 +657,7 @@ impl AgentContext {
         self.task = None;
         TaskReport {
             usage: std::mem::take(&mut self.usage),
-            injected: self.injected.take(),
-            model: self.model.take(),
-            model_calls: std::mem::take(&mut self.model_calls),
+            notes: self.notes.take(),
             settlement: self.settlement.take(),
         }
     }
@@ -694,10 +687,32 @@ fn request_hash(request: &ModelRequest) -> CanonicalHash {
 /// What a finished task reported, for its answer.
 pub(crate) struct TaskReport {
     pub(crate) usage: Usage,
-    pub(crate) injected: Option<&'static str>,
-    pub(crate) model: Option<Cow<'static, str>>,
-    pub(crate) model_calls: Vec<ModelCall>,
+    pub(crate) notes: Option<Box<TaskNotes>>,
     pub(crate) settlement: Option<Arc<Settlement>>,
+}
+
+/// What a task reports beyond its usage, which most tasks do not: kept boxed in the answer, so
+/// that a plain answer moves one pointer for all of it.
+#[derive(Debug, Default)]
+pub(crate) struct TaskNotes {
+    /// The fault marked on the task.
+    pub(crate) injected: Option<&'static str>,
+    /// The model the task named.
+    pub(crate) model: Option<Cow<'static, str>>,
+    /// The model calls it made, in order.
+    pub(crate) model_calls: Vec<ModelCall>,
+}
+
+impl TaskNotes {
+    /// The notes of a task marked with `injected` alone; `None` if it was not marked.
+    pub(crate) fn of_injected(injected: Option<&'static str>) -> Option<Box<Self>> {
+        injected.map(|fault| {
+            Box::new(Self {
+                injected: Some(fault),
+                ..Self::default()
+            })
+        })
+    }
 }
 
 /// Calls `client` in its `chat` span: the outcome as the handler's, and the call as made.

@@ -135,9 +135,7 @@ pub(crate) fn settle<A: Agent>(
 ) {
     let TaskReport {
         usage,
-        injected,
-        model,
-        model_calls,
+        notes,
         settlement,
     } = ended.report;
     // The caller stopped waiting while the handler ran (and did not settle the ask, as a
@@ -154,9 +152,7 @@ pub(crate) fn settle<A: Agent>(
     let answer = |result: Result<A::Output, AskError>| Answer {
         outcome: result.map_err(Box::new),
         usage,
-        injected,
-        model,
-        model_calls,
+        notes,
     };
     match ended.reply {
         Some(reply) => {

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use crate::agent::Agent;
 use crate::context::AgentContext;
+use crate::context::TaskNotes;
 use crate::error::AskError;
 use crate::event::{AskEvent, AskOutcome, SystemEvent};
 use crate::feedback::Feedback;
@@ -44,9 +45,8 @@ use crate::usage::Usage;
 pub(crate) struct Answer<O> {
     pub(crate) outcome: Result<O, Box<AskError>>,
     pub(crate) usage: Usage,
-    pub(crate) injected: Option<&'static str>,
-    pub(crate) model: Option<Cow<'static, str>>,
-    pub(crate) model_calls: Vec<crate::model_call::ModelCall>,
+    /// The fault marked, the model named, the model calls made, if any.
+    pub(crate) notes: Option<Box<TaskNotes>>,
 }
 
 impl<O> Answer<O> {
@@ -54,9 +54,7 @@ impl<O> Answer<O> {
         Self {
             outcome: Err(Box::new(error)),
             usage: Usage::default(),
-            injected: None,
-            model: None,
-            model_calls: Vec::new(),
+            notes: None,
         }
     }
 
@@ -65,10 +63,18 @@ impl<O> Answer<O> {
         Self {
             outcome: result.map_err(Box::new),
             usage: Usage::default(),
-            injected: None,
-            model: None,
-            model_calls: Vec::new(),
+            notes: None,
         }
+    }
+
+    /// The fault marked on the task, if any.
+    pub(crate) fn injected(&self) -> Option<&'static str> {
+        self.notes.as_ref().and_then(|notes| notes.injected)
+    }
+
+    /// The model the task named, if any.
+    pub(crate) fn model(&self) -> Option<&str> {
+        self.notes.as_ref().and_then(|notes| notes.model.as_deref())
     }
 
     /// The result of an ask with what it spent (failed or not): a retry loop's attempt.
@@ -246,6 +252,10 @@ pub(crate) struct Slot<A: Agent> {
     pub(crate) name: AgentName,
     pub(crate) config: AgentConfig,
     pub(crate) classifier: Classifier<A>,
+    /// Whether a plain ask may take another route than its round trip: the agent has a retry
+    /// policy, or the system watches semantics (a flagged agent's asks go to an inspector).
+    /// One flag, so that a plain ask of an agent with neither pays one branch for both.
+    pub(crate) routed: bool,
     /// This agent's breakers, one per task type, kept so the call path skips the registry
     /// lookup.
     breakers: RwLock<HashMap<&'static str, BreakerHandle>>,
@@ -281,10 +291,12 @@ impl<A: Agent> Slot<A> {
         classifier: Classifier<A>,
         shared: Arc<Shared>,
     ) -> Self {
+        let routed = classifier.retry.is_some() || shared.semantic.is_some();
         Self {
             name,
             config,
             classifier,
+            routed,
             breakers: RwLock::new(HashMap::new()),
             shared,
             queue: Mutex::new(VecDeque::new()),
@@ -659,9 +671,12 @@ impl<A: Agent> Slot<A> {
             outcome,
             latency,
             usage: answer.usage,
-            injected: answer.injected.map(Cow::Borrowed),
-            model: answer.model.clone(),
-            model_calls: answer.model_calls.clone(),
+            injected: answer.injected().map(Cow::Borrowed),
+            model: answer.notes.as_ref().and_then(|notes| notes.model.clone()),
+            model_calls: answer
+                .notes
+                .as_ref()
+                .map_or_else(Vec::new, |notes| notes.model_calls.clone()),
         }));
     }
 
