@@ -16,7 +16,8 @@
 //! Ask spans are GenAI "invoke agent" spans: kind `INTERNAL`, the kind the conventions give
 //! agents invoked within the same process (`CLIENT` is for remote agent services), with
 //! `gen_ai.operation.name`, `gen_ai.agent.name`, `gen_ai.usage.input_tokens`,
-//! `gen_ai.usage.output_tokens`, `error.type` on failure, `gen_ai.request.model` when the
+//! `gen_ai.usage.output_tokens`, `gen_ai.usage.cache_read.input_tokens` when the provider read
+//! prompt tokens from its cache, `error.type` on failure, `gen_ai.request.model` when the
 //! ask's model is known ([`AgentContext::report_model`](overseer_agent::AgentContext::report_model),
 //! or a call through [`AgentContext::model`](overseer_agent::AgentContext::model)),
 //! and `gen_ai.provider.name` when you set it ([`provider_name`](OtelExporter::provider_name)). [`attribute`] lists every

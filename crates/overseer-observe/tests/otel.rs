@@ -205,7 +205,9 @@ async fn a_run_becomes_spans_with_gen_ai_usage_and_causal_links(
     tokio::time::advance(Duration::from_secs(3)).await;
     // 165 of 200 tokens: the 70 % tier is crossed.
     let writer = system.agent_ref::<Writer>("writer")?;
-    writer.ask(Usage::new(120, 45, 900)).await?;
+    writer
+        .ask(Usage::new(120, 45, 900).with_cached_input_tokens(100))
+        .await?;
     let crasher = system.agent_ref::<Crasher>("crasher")?;
     let crash = crasher.ask("the draft".to_string()).await;
     assert!(matches!(crash, Err(AskError::Crashed { .. })), "{crash:?}");
@@ -260,6 +262,7 @@ async fn a_run_becomes_spans_with_gen_ai_usage_and_causal_links(
             ("gen_ai.request.model", "gpt-4o-mini".into()),
             ("gen_ai.usage.input_tokens", Value::I64(120)),
             ("gen_ai.usage.output_tokens", Value::I64(45)),
+            ("gen_ai.usage.cache_read.input_tokens", Value::I64(100)),
             ("overseer.event", "ask".into()),
             ("overseer.event_id", int(asked.id.get())),
             ("overseer.path", "root/writer".into()),

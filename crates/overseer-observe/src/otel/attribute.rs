@@ -34,6 +34,9 @@ pub const GEN_AI_REQUEST_MODEL: &str = "gen_ai.request.model";
 pub const GEN_AI_USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
 /// `gen_ai.usage.output_tokens` (int): output tokens the handler reported.
 pub const GEN_AI_USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+/// `gen_ai.usage.cache_read.input_tokens` (int): of the input tokens, those the provider read
+/// from its prompt cache; set when there were any.
+pub const GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
 /// `error.type`: the class of an error: an ask's error kind (`crashed`, `timeout`, ...), an
 /// exit's or a failed start's kind (`panicked`, `failed`, ...), `escalated`, or the kill
 /// switch's reason (`limit_reached`, ...).

@@ -104,6 +104,12 @@ fn plan_ask(plan: &mut SpanPlan, ask: &AskEvent, facts: Facts<'_>) {
         attr::GEN_AI_USAGE_OUTPUT_TOKENS,
         int(ask.usage.output_tokens),
     ));
+    if ask.usage.cached_input_tokens > 0 {
+        attributes.push(KeyValue::new(
+            attr::GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+            int(ask.usage.cached_input_tokens),
+        ));
+    }
     attributes.push(KeyValue::new(attr::TASK_TYPE, ask.task_type.clone()));
     attributes.push(KeyValue::new(attr::COST_MICROS, int(ask.usage.cost_micros)));
     if let Some(fault) = &ask.injected {
