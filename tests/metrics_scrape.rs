@@ -258,6 +258,12 @@ fn prometheus_scrape_shows_the_exact_figures_of_a_run() {
     assert_eq!(get("overseer_breaker_state", &flaky), 2.0);
     assert_eq!(get("overseer_breaker_state", &work), 0.0);
     assert_eq!(get("overseer_breakers_open", &[]), 1.0);
+    // Every queue drained, each at the default capacity.
+    assert_eq!(get("overseer_queue_depth", &[("agent", "worker")]), 0.0);
+    assert_eq!(
+        get("overseer_queue_capacity", &[("agent", "worker")]),
+        256.0
+    );
     assert_eq!(
         get(
             "overseer_breaker_transitions_total",

@@ -82,6 +82,12 @@ impl<A: Agent> AgentRef<A> {
         &self.slot.name
     }
 
+    /// Tasks waiting in the agent's queue now (the one being handled not counted); at most its
+    /// capacity ([`AgentSpec::queue_capacity`](crate::AgentSpec::queue_capacity)).
+    pub fn queue_len(&self) -> usize {
+        self.slot.queue_len()
+    }
+
     /// Asks the agent to handle `task` and waits for the output, at most the agent's default
     /// deadline ([`AgentSpec::ask_timeout`](crate::AgentSpec::ask_timeout), else the system's
     /// [`SystemBuilder::ask_timeout`](crate::SystemBuilder::ask_timeout)). The table on
@@ -93,7 +99,11 @@ impl<A: Agent> AgentRef<A> {
     /// * [`AskError::AgentStopped`], [`AskError::NotInTree`], or [`AskError::Restarting`] (an
     ///   agent that fails fast while it restarts): the agent takes no asks;
     /// * [`AskError::BreakerOpen`]: the breaker of (agent, task type) is open;
-    /// * [`AskError::BudgetExceeded`]: the task's estimate would cross a budget limit.
+    /// * [`AskError::BudgetExceeded`]: the task's estimate would cross a budget limit;
+    /// * [`AskError::QueueFull`]: the agent's queue holds its capacity (what admitting the
+    ///   task took is released at once); an agent that lets asks wait for room
+    ///   ([`AgentSpec::wait_for_room`](crate::AgentSpec::wait_for_room)) queues it when room
+    ///   comes, or fails it with [`AskError::Timeout`] at the deadline.
     ///
     /// Once queued:
     /// * [`AskError::Timeout`]: no answer by the deadline (a handler still running is treated
@@ -291,14 +301,15 @@ impl<A: Agent> AgentRef<A> {
     /// # Errors
     /// At once, the refusals of [`ask`](Self::ask): [`AskError::ShutDown`],
     /// [`AskError::KillSwitchTripped`], [`AskError::AgentStopped`], [`AskError::NotInTree`],
-    /// [`AskError::Restarting`], [`AskError::BreakerOpen`], [`AskError::BudgetExceeded`].
-    /// What happens after the task is queued is published, not returned: a task that races
+    /// [`AskError::Restarting`], [`AskError::BreakerOpen`], [`AskError::BudgetExceeded`],
+    /// [`AskError::QueueFull`] (a tell never waits for room). What happens after the task is
+    /// queued is published, not returned: a task that races
     /// with the agent stopping for good, for one, is failed with its queue.
     pub fn tell(&self, task: A::Task) -> Result<(), AskError> {
         let id = self.slot.shared.ids.next();
         let settlement = self.admit(&task, id, &mut ())?;
         let asked_at = Instant::now();
-        self.slot.enqueue(Job {
+        let queued = self.slot.enqueue(Job {
             task,
             reply: None,
             deadline: overseer_supervisor::deadline_after(asked_at, self.default_timeout()),
@@ -307,7 +318,8 @@ impl<A: Agent> AgentRef<A> {
             id,
             extras: None,
         });
-        Ok(())
+        // Dropping the job that found no room releases what admitting it took.
+        queued.map_err(|_refused| self.queue_full())
     }
 
     /// The admission checks before a task is queued, in order: the system is open (kill
@@ -430,7 +442,7 @@ impl<A: Agent> AgentRef<A> {
         };
         let deadline = overseer_supervisor::deadline_after(asked_at, timeout);
         let (reply, mut answer) = oneshot::channel();
-        self.slot.enqueue(Job {
+        let queued = self.slot.enqueue(Job {
             task,
             reply: Some(reply),
             deadline,
@@ -439,6 +451,11 @@ impl<A: Agent> AgentRef<A> {
             id,
             extras: durable.into_extras(),
         });
+        if let Err(job) = queued {
+            if let Some(refused) = self.no_room(job, deadline, timeout).await {
+                return Answer::error(refused);
+            }
+        }
         let unanswered = match tokio::time::timeout_at(deadline, &mut answer).await {
             Ok(Ok(answered)) => return answered,
             // The incarnation was killed while it held the task.
@@ -462,6 +479,40 @@ impl<A: Agent> AgentRef<A> {
         Answer {
             notes: TaskNotes::of_injected(self.slot.injected.of(id)),
             ..Answer::error(unanswered)
+        }
+    }
+
+    /// An ask whose job found the queue full: refused (`QueueFull`), or, for an agent that lets
+    /// asks wait for room, queued when room comes (`None`) or timed out at the deadline. Boxed
+    /// and out of line: a plain ask's future holds one pointer for it.
+    #[cold]
+    #[inline(never)]
+    fn no_room(
+        &self,
+        job: Job<A>,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Option<AskError>> {
+        Box::pin(async move {
+            if !self.slot.config.wait_for_room {
+                // The job is dropped here: what admitting it took is released.
+                return Some(self.queue_full());
+            }
+            match self.slot.enqueue_when_room(job, deadline).await {
+                Ok(()) => None,
+                Err(_timed_out) => Some(AskError::Timeout {
+                    agent: self.slot.name.clone(),
+                    after: timeout,
+                }),
+            }
+        })
+    }
+
+    /// The refusal of an ask or tell that found the queue full.
+    fn queue_full(&self) -> AskError {
+        AskError::QueueFull {
+            agent: self.slot.name.clone(),
+            capacity: self.slot.config.queue_capacity,
         }
     }
 

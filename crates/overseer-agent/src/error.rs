@@ -274,6 +274,17 @@ pub enum AskError {
         /// The agent.
         agent: AgentName,
     },
+    /// The agent's queue holds as many tasks as its capacity
+    /// ([`AgentSpec::queue_capacity`](crate::AgentSpec::queue_capacity)): the ask is refused
+    /// at once (load shed), and no handler sees it. Rate-limited: back off and retry, or ask
+    /// another agent.
+    #[error("agent '{agent}' is overloaded: its queue holds {capacity} tasks, its capacity")]
+    QueueFull {
+        /// The agent.
+        agent: AgentName,
+        /// Its queue capacity.
+        capacity: usize,
+    },
     /// The agent is stopped and its supervisor will not restart it.
     #[error("agent '{agent}' is stopped")]
     AgentStopped {
@@ -437,6 +448,7 @@ impl AskError {
             } => "invalid_output",
             Self::Failed { .. } => "failed",
             Self::Restarting { .. } => "restarting",
+            Self::QueueFull { .. } => "queue_full",
             Self::AgentStopped { .. } => "agent_stopped",
             Self::NotInTree { .. } => "not_in_tree",
             Self::UnknownAgent { .. } => "unknown_agent",
@@ -482,6 +494,10 @@ pub enum SystemError {
     /// [`SystemBuilder::ask_timeout`]: crate::SystemBuilder::ask_timeout
     #[error("the default ask timeout is zero")]
     ZeroDefaultAskTimeout,
+    /// An agent's queue capacity ([`AgentSpec::queue_capacity`](crate::AgentSpec::queue_capacity))
+    /// is zero: it could take no task.
+    #[error("the queue capacity of '{0}' is zero")]
+    ZeroQueueCapacity(String),
     /// The event capacity ([`SystemBuilder::event_capacity`]) is zero or larger than
     /// [`System::MAX_EVENT_CAPACITY`].
     ///
@@ -514,6 +530,7 @@ pub enum SystemError {
 /// | `ShutDown`, `KillSwitchTripped` | cancelled |
 /// | `RunInProgress`, `Journal` | transient |
 /// | `AgentStopped`, `NotInTree`, `UnknownAgent`, `WrongAgentType`, `NoJournal`, `RunConflict`, `RunFailed` | permanent |
+/// | `QueueFull` | rate-limited, without a retry-after (the agent sheds load: back off) |
 /// | `RetryRefused` | budget exhausted (the retry budget is spent: no layer should retry) |
 /// | `Exhausted` | permanent (everything the ladder holds was tried) |
 impl Classify for AskError {
@@ -528,6 +545,7 @@ impl Classify for AskError {
             Self::BreakerOpen { retry_after, .. } => ErrorClass::RateLimited {
                 retry_after: *retry_after,
             },
+            Self::QueueFull { .. } => ErrorClass::RateLimited { retry_after: None },
             Self::BudgetExceeded { .. } | Self::RetryRefused { .. } => ErrorClass::BudgetExhausted,
             Self::ShutDown | Self::KillSwitchTripped { .. } => ErrorClass::Cancelled,
             Self::AgentStopped { .. }
@@ -549,7 +567,7 @@ impl AskError {
     ///
     /// | error | falls back |
     /// |---|---|
-    /// | [`BreakerOpen`](Self::BreakerOpen), [`Restarting`](Self::Restarting), [`AgentStopped`](Self::AgentStopped), [`NotInTree`](Self::NotInTree), [`UnknownAgent`](Self::UnknownAgent) | yes: the task never reached a handler |
+    /// | [`BreakerOpen`](Self::BreakerOpen), [`QueueFull`](Self::QueueFull), [`Restarting`](Self::Restarting), [`AgentStopped`](Self::AgentStopped), [`NotInTree`](Self::NotInTree), [`UnknownAgent`](Self::UnknownAgent) | yes: the task never reached a handler |
     /// | [`BudgetExceeded`](Self::BudgetExceeded) by the agent's own limit | yes |
     /// | [`Failed`](Self::Failed) | yes: the handler declined the task and the agent carries on |
     /// | [`Timeout`](Self::Timeout), [`Crashed`](Self::Crashed) | no: the task may have had effects, and may crash the next agent too |
@@ -557,6 +575,7 @@ impl AskError {
     pub fn may_fall_back(&self) -> bool {
         match self {
             Self::BreakerOpen { .. }
+            | Self::QueueFull { .. }
             | Self::Restarting { .. }
             | Self::AgentStopped { .. }
             | Self::NotInTree { .. }

@@ -154,8 +154,8 @@ pub use saga::{Saga, SagaBuilder, SagaContext, SagaError, SagaOutcome, SagaStep}
 pub use semantic_event::{Finding, InspectionOutcome, LoopAction, SemanticEvent};
 pub use semantic_watch::SemanticConfig;
 pub use shared::StepDurability;
-pub use spec::AgentSpec;
-pub use system::{System, SystemBuilder, WeakSystem};
+pub use spec::{AgentSpec, DEFAULT_QUEUE_CAPACITY};
+pub use system::{QueueDepth, System, SystemBuilder, WeakSystem};
 pub use usage::{Metered, Usage};
 pub use voting::{VoteSpec, Voted};
 

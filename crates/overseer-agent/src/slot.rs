@@ -271,6 +271,9 @@ pub(crate) struct Slot<A: Agent> {
     placement: OnceLock<Placement>,
     /// The current incarnation's agent.
     held: Mutex<Held<A>>,
+    /// Where asks waiting for room in the queue are woken, when the agent lets them wait
+    /// ([`AgentSpec::wait_for_room`](crate::AgentSpec::wait_for_room)).
+    room: tokio::sync::Notify,
     /// The fault marked on the latest task, shared with the incarnations' contexts.
     pub(crate) injected: Arc<InjectedMark>,
     /// The tasks the current incarnation spawned, shared with its contexts.
@@ -306,6 +309,7 @@ impl<A: Agent> Slot<A> {
             wake_pending: AtomicBool::new(false),
             placement: OnceLock::new(),
             held: Mutex::new(Held::Parked),
+            room: tokio::sync::Notify::new(),
             injected: Arc::default(),
             tasks: Arc::default(),
         }
@@ -445,11 +449,54 @@ impl<A: Agent> Slot<A> {
         }
     }
 
-    pub(crate) fn enqueue(&self, job: Job<A>) {
+    /// Queues a newly admitted job, last in line, unless the queue holds its capacity: then the
+    /// job comes back, unqueued, for the caller to refuse (or to wait for room).
+    #[must_use = "a job that found no room must be refused or queued later"]
+    pub(crate) fn enqueue(&self, job: Job<A>) -> Result<(), Job<A>> {
+        {
+            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            if queue.len() >= self.config.queue_capacity {
+                return Err(job);
+            }
+            queue.push_back(job);
+        }
+        self.queued();
+        Ok(())
+    }
+
+    /// Queues `job` when there is room, waiting for room until `deadline`; the job comes back
+    /// if the deadline passes first.
+    pub(crate) async fn enqueue_when_room(
+        &self,
+        mut job: Job<A>,
+        deadline: Instant,
+    ) -> Result<(), Job<A>> {
+        loop {
+            // Registered before the attempt, so that room made in between is not missed.
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.enqueue(job) {
+                Ok(()) => return Ok(()),
+                Err(back) => job = back,
+            }
+            if tokio::time::timeout_at(deadline, room).await.is_err() {
+                return Err(job);
+            }
+        }
+    }
+
+    /// Tasks waiting in the queue (the one being handled not counted).
+    pub(crate) fn queue_len(&self) -> usize {
         self.queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push_back(job);
+            .len()
+    }
+
+    /// After a job was queued: fails it at once if the agent takes no asks, else wakes the
+    /// incarnation.
+    fn queued(&self) {
         if let Some(refusal) = self.refusal() {
             self.fail_queued(&refusal);
         } else {
@@ -493,9 +540,15 @@ impl<A: Agent> Slot<A> {
 
     /// The next job, and whether more are waiting (one lock for both).
     pub(crate) fn next_job(&self) -> (Option<Job<A>>, bool) {
-        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        let job = queue.pop_front();
-        (job, !queue.is_empty())
+        let (job, more) = {
+            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            let job = queue.pop_front();
+            (job, !queue.is_empty())
+        };
+        if self.config.wait_for_room {
+            self.room.notify_waiters();
+        }
+        (job, more)
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, Held<A>> {
@@ -685,6 +738,10 @@ impl<A: Agent> Slot<A> {
         while let Some(job) = self.take_job() {
             self.fail_job(job, error.clone());
         }
+        // Asks waiting for room find it, and the same refusal.
+        if self.config.wait_for_room {
+            self.room.notify_waiters();
+        }
     }
 }
 
@@ -698,6 +755,8 @@ pub(crate) trait AnySlot: Send + Sync + 'static {
     /// those queued, with [`AskError::NotInTree`]) until it is added and starts.
     fn tree_started(&self);
     fn agent_type(&self) -> &'static str;
+    /// Tasks waiting in the queue, and its capacity.
+    fn queue_depth(&self) -> (usize, usize);
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
@@ -744,6 +803,10 @@ impl<A: Agent> AnySlot for Slot<A> {
 
     fn agent_type(&self) -> &'static str {
         std::any::type_name::<A>()
+    }
+
+    fn queue_depth(&self) -> (usize, usize) {
+        (self.queue_len(), self.config.queue_capacity)
     }
 
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {

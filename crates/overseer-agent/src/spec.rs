@@ -104,12 +104,34 @@ impl<A: Agent> Classifier<A> {
 }
 
 /// The per-agent settings the call path reads.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct AgentConfig {
     pub(crate) ask_timeout: Option<Duration>,
     pub(crate) fail_fast_while_restarting: bool,
     /// Reserved for a task whose agent declares no estimate.
     pub(crate) default_estimate: Usage,
+    /// The most tasks the queue holds (tasks being handled not counted).
+    pub(crate) queue_capacity: usize,
+    /// Whether an ask that finds the queue full waits for room within its deadline (else it
+    /// is refused at once).
+    pub(crate) wait_for_room: bool,
+}
+
+/// The queue capacity of an agent that declares none: 256 tasks. An LLM task takes seconds, so
+/// 256 queued tasks are minutes of work, past any ask's deadline: more could only time out in
+/// the queue; a burst of fast tasks (tool calls, lookups) still fits.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 256;
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            ask_timeout: None,
+            fail_fast_while_restarting: false,
+            default_estimate: Usage::default(),
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            wait_for_room: false,
+        }
+    }
 }
 
 impl<A: Agent> AgentSpec<A> {
@@ -175,6 +197,38 @@ impl<A: Agent> AgentSpec<A> {
     /// timeout overrides this).
     pub fn ask_timeout(mut self, timeout: Duration) -> Self {
         self.config.ask_timeout = Some(timeout);
+        self
+    }
+
+    /// The most tasks the agent's queue holds, waiting for its handler (default
+    /// [`DEFAULT_QUEUE_CAPACITY`], 256). An ask or tell beyond it is refused at once with
+    /// [`AskError::QueueFull`](crate::AskError::QueueFull), before anything is reserved for it
+    /// (unless [`wait_for_room`](Self::wait_for_room)); a task already queued is never dropped
+    /// for it, and a task put back after a crash is not counted against it. A capacity of zero
+    /// is refused when the agent is declared ([`SystemError::ZeroQueueCapacity`](crate::SystemError::ZeroQueueCapacity)).
+    ///
+    /// ```
+    /// use overseer_agent::{AgentSpec, DEFAULT_QUEUE_CAPACITY};
+    /// # struct Echo;
+    /// # impl overseer_agent::Agent for Echo {
+    /// #     type Task = u32;
+    /// #     type Output = u32;
+    /// #     async fn handle(&mut self, _: &mut overseer_agent::AgentContext, n: u32) -> Result<u32, overseer_agent::AgentError> { Ok(n) }
+    /// # }
+    /// let spec = AgentSpec::new("echo", || Echo).queue_capacity(16);
+    /// assert!(DEFAULT_QUEUE_CAPACITY > 16);
+    /// ```
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.config.queue_capacity = capacity;
+        self
+    }
+
+    /// An ask that finds the agent's queue full waits for room, until its deadline (when it
+    /// fails with [`AskError::Timeout`](crate::AskError::Timeout)), instead of being refused
+    /// at once with [`AskError::QueueFull`](crate::AskError::QueueFull). A tell is still
+    /// refused at once: nobody waits for it.
+    pub fn wait_for_room(mut self, wait: bool) -> Self {
+        self.config.wait_for_room = wait;
         self
     }
 

@@ -449,6 +449,13 @@ impl System {
         self.registry.lookup(name).map(AgentRef::new)
     }
 
+    /// Every declared agent's queue, by name: the tasks waiting for its handler and its
+    /// capacity ([`AgentSpec::queue_capacity`](crate::AgentSpec::queue_capacity)). What the
+    /// metrics recorder exports as `overseer_queue_depth` and the live view shows.
+    pub fn queue_depths(&self) -> Vec<QueueDepth> {
+        self.registry.queue_depths()
+    }
+
     /// A new subscriber to the system's events (supervision and asks, in one stream).
     /// The stream ends (`RecvError::Closed`) once the system has shut down.
     pub fn subscribe(&self) -> broadcast::Receiver<SystemEvent> {
@@ -491,4 +498,16 @@ impl System {
     pub async fn shutdown(&self, deadline: Duration) -> Result<(), SystemError> {
         self.registry.shut_down(deadline).await
     }
+}
+
+/// One agent's queue, as [`System::queue_depths`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueDepth {
+    /// The agent.
+    pub agent: crate::name::AgentName,
+    /// Tasks waiting for its handler (the one being handled not counted).
+    pub queued: usize,
+    /// The most its queue holds.
+    pub capacity: usize,
 }

@@ -9,7 +9,7 @@
 //! * [`JsonLines::spawn`] writes every event as one JSON object per line.
 //!
 //! The mapping from events to metrics is pure ([`EventMetrics`], [`budget_gauges`],
-//! [`breaker_gauges`] return [`Update`]s as data); the task only applies it.
+//! [`breaker_gauges`], [`queue_gauges`] return [`Update`]s as data); the task only applies it.
 //!
 //! # Metrics
 //!
@@ -35,11 +35,13 @@
 //! | `overseer_budget_limit` | gauge | `dimension` | the process limit; absent for an unlimited dimension |
 //! | `overseer_budget_warnings_total` | counter | `scope`, `dimension`, `tier` | budget warning tiers reached |
 //! | `overseer_kill_switch_tripped` | gauge | | 1 once the kill switch has tripped, else 0 |
+//! | `overseer_queue_depth` | gauge | `agent` | tasks waiting in the agent's queue (`System::queue_depths`) |
+//! | `overseer_queue_capacity` | gauge | `agent` | the most its queue holds; asks beyond it count as `overseer_asks_total{outcome="queue_full"}` |
 //! | `overseer_dead_letters` | gauge | | tasks in the dead-letter queue (`System::dead_letters`), set on each push and removal; alert when it passes 100 |
 //! | `overseer_observe_events_lagged_total` | counter | | events the recorder missed because it fell behind |
 //!
-//! Budget and breaker gauges exist only when the system has a budget or breakers; they are
-//! read from the system (not the events) when the recorder starts, after each ask, budget
+//! Budget and breaker gauges exist only when the system has a budget or breakers; they and the
+//! queue gauges are read from the system (not the events) when the recorder starts, after each ask, budget
 //! warning and breaker event, and when the stream ends.
 //!
 //! # Example
@@ -88,8 +90,8 @@ mod render;
 
 pub use json_lines::JsonLines;
 pub use metric::{
-    breaker_gauges, breaker_state_code, budget_gauges, dimension_label, names, EventMetrics,
-    Labels, Update,
+    breaker_gauges, breaker_state_code, budget_gauges, dimension_label, names, queue_gauges,
+    EventMetrics, Labels, Update,
 };
 #[cfg(feature = "otel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]

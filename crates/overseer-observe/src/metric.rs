@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use overseer_agent::{AskOutcome, SystemEvent};
+use overseer_agent::{AskOutcome, QueueDepth, SystemEvent};
 use overseer_breaker::{BreakerSnapshot, State};
 use overseer_budget::{Dimension, LedgerStatus};
 use overseer_supervisor::EventKind;
@@ -52,6 +52,11 @@ pub mod names {
     pub const BUDGET_WARNINGS: &str = "overseer_budget_warnings_total";
     /// Gauge: 1 once the kill switch has tripped, else 0.
     pub const KILL_SWITCH_TRIPPED: &str = "overseer_kill_switch_tripped";
+    /// Gauge `{agent}`: tasks waiting in an agent's queue, set after each ask.
+    pub const QUEUE_DEPTH: &str = "overseer_queue_depth";
+    /// Gauge `{agent}`: the most an agent's queue holds (asks beyond it are refused with
+    /// `queue_full`, counted by `overseer_asks_total{outcome="queue_full"}`).
+    pub const QUEUE_CAPACITY: &str = "overseer_queue_capacity";
     /// Gauge: tasks in the dead-letter queue, set on each push, update and removal.
     pub const DEAD_LETTERS: &str = "overseer_dead_letters";
     /// Counter: events the recorder missed because it fell behind the stream.
@@ -217,6 +222,21 @@ pub fn breaker_gauges(snapshots: &[BreakerSnapshot]) -> Vec<Update> {
         .count();
     updates.push(set(names::BREAKERS_OPEN, Vec::new(), open as f64));
     updates
+}
+
+/// The gauges of the agents' queues ([`System::queue_depths`](overseer_agent::System::queue_depths)):
+/// each one's depth and capacity.
+pub fn queue_gauges(depths: &[QueueDepth]) -> Vec<Update> {
+    depths
+        .iter()
+        .flat_map(|depth| {
+            let agent = vec![("agent", depth.agent.to_string())];
+            [
+                set(names::QUEUE_DEPTH, agent.clone(), depth.queued as f64),
+                set(names::QUEUE_CAPACITY, agent, depth.capacity as f64),
+            ]
+        })
+        .collect()
 }
 
 /// Maps events to metric updates. It remembers which paths have started, so that a second

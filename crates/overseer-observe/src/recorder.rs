@@ -4,7 +4,7 @@ use overseer_agent::{System, SystemEvent};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
-use crate::metric::{breaker_gauges, budget_gauges, names, EventMetrics, Update};
+use crate::metric::{breaker_gauges, budget_gauges, names, queue_gauges, EventMetrics, Update};
 
 /// Records `system`'s events as metrics through the `metrics` facade, until the stream ends
 /// (after [`System::shutdown`]); see the crate docs for the metrics. The task holds a handle
@@ -57,6 +57,9 @@ fn refresh_gauges(system: &System) {
             .iter()
             .for_each(Update::apply);
     }
+    queue_gauges(&system.queue_depths())
+        .iter()
+        .for_each(Update::apply);
     if let Some(breakers) = system.breakers() {
         breaker_gauges(&breakers.snapshot())
             .iter()

@@ -12,7 +12,8 @@ use crate::agent::Agent;
 use crate::error::SystemError;
 use crate::spec::AgentSpec;
 
-/// Checks what the system needs of an agent's spec: a valid name, a deadline that is not zero.
+/// Checks what the system needs of an agent's spec: a valid name, a deadline and a queue
+/// capacity that are not zero.
 pub(super) fn check<A: Agent>(spec: &AgentSpec<A>) -> Result<(), SystemError> {
     spec.name
         .validate()
@@ -22,6 +23,9 @@ pub(super) fn check<A: Agent>(spec: &AgentSpec<A>) -> Result<(), SystemError> {
         })?;
     if spec.config.ask_timeout == Some(Duration::ZERO) {
         return Err(SystemError::ZeroTimeout(spec.name.to_string()));
+    }
+    if spec.config.queue_capacity == 0 {
+        return Err(SystemError::ZeroQueueCapacity(spec.name.to_string()));
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The agents of one system, by name: declared, claimed by a start, told their fate, looked up.
 
+use super::QueueDepth;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
@@ -62,6 +63,24 @@ impl Registry {
         for named in self.slots.iter() {
             each(&*named.slot);
         }
+    }
+
+    /// Every agent's queue: its name, the tasks waiting, its capacity; by name.
+    pub(super) fn queue_depths(&self) -> Vec<QueueDepth> {
+        let mut depths: Vec<QueueDepth> = self
+            .slots
+            .iter()
+            .map(|named| {
+                let (queued, capacity) = named.slot.queue_depth();
+                QueueDepth {
+                    agent: named.key().clone(),
+                    queued,
+                    capacity,
+                }
+            })
+            .collect();
+        depths.sort_by(|a, b| a.agent.as_str().cmp(b.agent.as_str()));
+        depths
     }
 
     /// A new slot for agent `name`, shared with the system.
