@@ -52,6 +52,12 @@ fn the_final_frame_shows_the_tree_the_breakers_the_budget_and_the_log() {
         "the escalation restarted the researchers once:\n{frame}"
     );
     assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("    researcher-3") && line.contains("queue 0")),
+        "each agent shows its queue depth:\n{frame}"
+    );
+    assert!(
         !frame.contains("== summary"),
         "the snapshot replaces the summary:\n{frame}"
     );

@@ -111,6 +111,8 @@ pub(crate) struct TreeRow {
     pub state: &'static str,
     /// Starts after the first.
     pub restarts: u32,
+    /// An agent's queued tasks and its queue's capacity (`None` for a supervisor).
+    pub queue: Option<(usize, usize)>,
 }
 
 /// One breaker, per (agent, task type).
@@ -296,7 +298,14 @@ impl Observer {
                 "not running"
             },
             restarts: self.restarts(root_name),
+            queue: None,
         }];
+        let queues: std::collections::HashMap<String, (usize, usize)> = self
+            .system
+            .queue_depths()
+            .into_iter()
+            .map(|depth| (depth.agent.to_string(), (depth.queued, depth.capacity)))
+            .collect();
         let mut pending: Vec<_> = children.into_iter().rev().map(|c| (1, c)).collect();
         while let Some((depth, child)) = pending.pop() {
             let mut state = match child.state {
@@ -319,6 +328,7 @@ impl Observer {
                 supervisor: supervisor.is_some(),
                 state,
                 restarts: self.restarts(child.path.as_str()),
+                queue: queues.get(child.id.as_str()).copied(),
             });
             pending.extend(grandchildren.into_iter().rev().map(|g| (depth + 1, g)));
         }
@@ -392,11 +402,22 @@ fn tree_panel(view: &View) -> Paragraph<'static> {
                     Style::new().fg(Color::DarkGray)
                 },
             );
-            Line::from(vec![
-                Span::raw(format!("{name:<20} ")),
-                Span::styled(format!("{:<12} ", row.state), state_style(row.state)),
+            let mut spans = vec![
+                Span::raw(format!("{name:<18} ")),
+                Span::styled(format!("{:<11} ", row.state), state_style(row.state)),
                 restarts,
-            ])
+            ];
+            if let Some((queued, capacity)) = row.queue {
+                // The depth alone (the panel is narrow); yellow from half the capacity: the
+                // agent is falling behind, and asks past its capacity are shed.
+                let style = if queued * 2 >= capacity {
+                    Style::new().fg(Color::Yellow)
+                } else {
+                    Style::new().fg(Color::DarkGray)
+                };
+                spans.push(Span::styled(format!(" queue {queued}"), style));
+            }
+            Line::from(spans)
         })
         .collect();
     Paragraph::new(lines).block(Block::bordered().title(" supervision tree "))
@@ -576,6 +597,7 @@ mod tests {
             supervisor,
             state: "running",
             restarts,
+            queue: (!supervisor).then_some((0, 256)),
         }
     }
 
