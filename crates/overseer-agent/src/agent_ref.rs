@@ -83,7 +83,9 @@ impl<A: Agent> AgentRef<A> {
     }
 
     /// Tasks waiting in the agent's queue now (the one being handled not counted); at most its
-    /// capacity ([`AgentSpec::queue_capacity`](crate::AgentSpec::queue_capacity)).
+    /// capacity ([`AgentSpec::queue_capacity`](crate::AgentSpec::queue_capacity)), unless the
+    /// agent lets asks wait for room ([`AgentSpec::wait_for_room`](crate::AgentSpec::wait_for_room)):
+    /// those waiting are counted too.
     pub fn queue_len(&self) -> usize {
         self.slot.queue_len()
     }
@@ -102,8 +104,8 @@ impl<A: Agent> AgentRef<A> {
     /// * [`AskError::BudgetExceeded`]: the task's estimate would cross a budget limit;
     /// * [`AskError::QueueFull`]: the agent's queue holds its capacity (what admitting the
     ///   task took is released at once); an agent that lets asks wait for room
-    ///   ([`AgentSpec::wait_for_room`](crate::AgentSpec::wait_for_room)) queues it when room
-    ///   comes, or fails it with [`AskError::Timeout`] at the deadline.
+    ///   ([`AgentSpec::wait_for_room`](crate::AgentSpec::wait_for_room)) keeps it in line
+    ///   instead, until room comes or its deadline ([`AskError::Timeout`]).
     ///
     /// Once queued:
     /// * [`AskError::Timeout`]: no answer by the deadline (a handler still running is treated
@@ -309,7 +311,7 @@ impl<A: Agent> AgentRef<A> {
         let id = self.slot.shared.ids.next();
         let settlement = self.admit(&task, id, &mut ())?;
         let asked_at = Instant::now();
-        let queued = self.slot.enqueue(Job {
+        let job = Job {
             task,
             reply: None,
             deadline: overseer_supervisor::deadline_after(asked_at, self.default_timeout()),
@@ -317,9 +319,13 @@ impl<A: Agent> AgentRef<A> {
             settlement,
             id,
             extras: None,
-        });
-        // Dropping the job that found no room releases what admitting it took.
-        queued.map_err(|_refused| self.queue_full())
+        };
+        // A tell never waits for room: nobody would.
+        if self.slot.enqueue(job, self.slot.config.queue_capacity) {
+            Ok(())
+        } else {
+            Err(self.queue_full())
+        }
     }
 
     /// The admission checks before a task is queued, in order: the system is open (kill
@@ -442,7 +448,7 @@ impl<A: Agent> AgentRef<A> {
         };
         let deadline = overseer_supervisor::deadline_after(asked_at, timeout);
         let (reply, mut answer) = oneshot::channel();
-        let queued = self.slot.enqueue(Job {
+        let job = Job {
             task,
             reply: Some(reply),
             deadline,
@@ -450,11 +456,9 @@ impl<A: Agent> AgentRef<A> {
             settlement: settlement.clone(),
             id,
             extras: durable.into_extras(),
-        });
-        if let Err(job) = queued {
-            if let Some(refused) = self.no_room(job, deadline, timeout).await {
-                return Answer::error(refused);
-            }
+        };
+        if !self.slot.enqueue(job, self.slot.ask_limit) {
+            return Answer::error(self.queue_full());
         }
         let unanswered = match tokio::time::timeout_at(deadline, &mut answer).await {
             Ok(Ok(answered)) => return answered,
@@ -480,32 +484,6 @@ impl<A: Agent> AgentRef<A> {
             notes: TaskNotes::of_injected(self.slot.injected.of(id)),
             ..Answer::error(unanswered)
         }
-    }
-
-    /// An ask whose job found the queue full: refused (`QueueFull`), or, for an agent that lets
-    /// asks wait for room, queued when room comes (`None`) or timed out at the deadline. Boxed
-    /// and out of line: a plain ask's future holds one pointer for it.
-    #[cold]
-    #[inline(never)]
-    fn no_room(
-        &self,
-        job: Job<A>,
-        deadline: Instant,
-        timeout: Duration,
-    ) -> BoxFuture<'_, Option<AskError>> {
-        Box::pin(async move {
-            if !self.slot.config.wait_for_room {
-                // The job is dropped here: what admitting it took is released.
-                return Some(self.queue_full());
-            }
-            match self.slot.enqueue_when_room(job, deadline).await {
-                Ok(()) => None,
-                Err(_timed_out) => Some(AskError::Timeout {
-                    agent: self.slot.name.clone(),
-                    after: timeout,
-                }),
-            }
-        })
     }
 
     /// The refusal of an ask or tell that found the queue full.

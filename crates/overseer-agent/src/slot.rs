@@ -256,6 +256,10 @@ pub(crate) struct Slot<A: Agent> {
     /// policy, or the system watches semantics (a flagged agent's asks go to an inspector).
     /// One flag, so that a plain ask of an agent with neither pays one branch for both.
     pub(crate) routed: bool,
+    /// How many queued jobs refuse an ask: the capacity, or none for an agent that lets asks
+    /// wait for room (they wait in line past the capacity, each until its deadline, and one
+    /// whose deadline passed is dropped unrun when its turn comes). Computed once.
+    pub(crate) ask_limit: usize,
     /// This agent's breakers, one per task type, kept so the call path skips the registry
     /// lookup.
     breakers: RwLock<HashMap<&'static str, BreakerHandle>>,
@@ -271,9 +275,6 @@ pub(crate) struct Slot<A: Agent> {
     placement: OnceLock<Placement>,
     /// The current incarnation's agent.
     held: Mutex<Held<A>>,
-    /// Where asks waiting for room in the queue are woken, when the agent lets them wait
-    /// ([`AgentSpec::wait_for_room`](crate::AgentSpec::wait_for_room)).
-    room: tokio::sync::Notify,
     /// The fault marked on the latest task, shared with the incarnations' contexts.
     pub(crate) injected: Arc<InjectedMark>,
     /// The tasks the current incarnation spawned, shared with its contexts.
@@ -295,11 +296,17 @@ impl<A: Agent> Slot<A> {
         shared: Arc<Shared>,
     ) -> Self {
         let routed = classifier.retry.is_some() || shared.semantic.is_some();
+        let ask_limit = if config.wait_for_room {
+            usize::MAX
+        } else {
+            config.queue_capacity
+        };
         Self {
             name,
             config,
             classifier,
             routed,
+            ask_limit,
             breakers: RwLock::new(HashMap::new()),
             shared,
             queue: Mutex::new(VecDeque::new()),
@@ -309,7 +316,6 @@ impl<A: Agent> Slot<A> {
             wake_pending: AtomicBool::new(false),
             placement: OnceLock::new(),
             held: Mutex::new(Held::Parked),
-            room: tokio::sync::Notify::new(),
             injected: Arc::default(),
             tasks: Arc::default(),
         }
@@ -449,42 +455,29 @@ impl<A: Agent> Slot<A> {
         }
     }
 
-    /// Queues a newly admitted job, last in line, unless the queue holds its capacity: then the
-    /// job comes back, unqueued, for the caller to refuse (or to wait for room).
-    #[must_use = "a job that found no room must be refused or queued later"]
-    pub(crate) fn enqueue(&self, job: Job<A>) -> Result<(), Job<A>> {
+    /// Queues a newly admitted job, last in line, unless the queue holds `limit` jobs: then
+    /// the job is dropped (which releases what admitting it took) and `false` returned.
+    /// An ask passes the slot's `ask_limit`, a tell the capacity itself.
+    #[must_use = "a job that found no room was dropped: its caller must be refused"]
+    #[inline]
+    pub(crate) fn enqueue(&self, job: Job<A>, limit: usize) -> bool {
         {
             let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            if queue.len() >= self.config.queue_capacity {
-                return Err(job);
+            if queue.len() >= limit {
+                drop(queue);
+                drop(job);
+                return false;
             }
             queue.push_back(job);
         }
-        self.queued();
-        Ok(())
+        if let Some(refusal) = self.refusal() {
+            self.fail_queued(&refusal);
+        } else {
+            self.wake();
+        }
+        true
     }
 
-    /// Queues `job` when there is room, waiting for room until `deadline`; the job comes back
-    /// if the deadline passes first.
-    pub(crate) async fn enqueue_when_room(
-        &self,
-        mut job: Job<A>,
-        deadline: Instant,
-    ) -> Result<(), Job<A>> {
-        loop {
-            // Registered before the attempt, so that room made in between is not missed.
-            let room = self.room.notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
-            match self.enqueue(job) {
-                Ok(()) => return Ok(()),
-                Err(back) => job = back,
-            }
-            if tokio::time::timeout_at(deadline, room).await.is_err() {
-                return Err(job);
-            }
-        }
-    }
 
     /// Tasks waiting in the queue (the one being handled not counted).
     pub(crate) fn queue_len(&self) -> usize {
@@ -492,16 +485,6 @@ impl<A: Agent> Slot<A> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len()
-    }
-
-    /// After a job was queued: fails it at once if the agent takes no asks, else wakes the
-    /// incarnation.
-    fn queued(&self) {
-        if let Some(refusal) = self.refusal() {
-            self.fail_queued(&refusal);
-        } else {
-            self.wake();
-        }
     }
 
     /// Sends the current incarnation a `Wake`, unless one is already pending or the agent is
@@ -540,15 +523,9 @@ impl<A: Agent> Slot<A> {
 
     /// The next job, and whether more are waiting (one lock for both).
     pub(crate) fn next_job(&self) -> (Option<Job<A>>, bool) {
-        let (job, more) = {
-            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            let job = queue.pop_front();
-            (job, !queue.is_empty())
-        };
-        if self.config.wait_for_room {
-            self.room.notify_waiters();
-        }
-        (job, more)
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let job = queue.pop_front();
+        (job, !queue.is_empty())
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, Held<A>> {
@@ -737,10 +714,6 @@ impl<A: Agent> Slot<A> {
     pub(crate) fn fail_queued(&self, error: &AskError) {
         while let Some(job) = self.take_job() {
             self.fail_job(job, error.clone());
-        }
-        // Asks waiting for room find it, and the same refusal.
-        if self.config.wait_for_room {
-            self.room.notify_waiters();
         }
     }
 }

@@ -224,9 +224,12 @@ impl<A: Agent> AgentSpec<A> {
     }
 
     /// An ask that finds the agent's queue full waits for room, until its deadline (when it
-    /// fails with [`AskError::Timeout`](crate::AskError::Timeout)), instead of being refused
-    /// at once with [`AskError::QueueFull`](crate::AskError::QueueFull). A tell is still
-    /// refused at once: nobody waits for it.
+    /// fails with [`AskError::Timeout`](crate::AskError::Timeout), and what it reserved is
+    /// released), instead of being refused at once with
+    /// [`AskError::QueueFull`](crate::AskError::QueueFull): it waits in line behind the queue,
+    /// in order, and one whose deadline passed is dropped unrun when its turn comes. A tell is
+    /// still refused at once: nobody waits for it. The queue's length
+    /// ([`AgentRef::queue_len`](crate::AgentRef::queue_len)) then counts the waiting asks too.
     pub fn wait_for_room(mut self, wait: bool) -> Self {
         self.config.wait_for_room = wait;
         self

@@ -506,7 +506,9 @@ impl System {
 pub struct QueueDepth {
     /// The agent.
     pub agent: crate::name::AgentName,
-    /// Tasks waiting for its handler (the one being handled not counted).
+    /// Tasks waiting for its handler (the one being handled not counted; with
+    /// [`AgentSpec::wait_for_room`](crate::AgentSpec::wait_for_room), the asks waiting for
+    /// room too, so it may pass the capacity).
     pub queued: usize,
     /// The most its queue holds.
     pub capacity: usize,
