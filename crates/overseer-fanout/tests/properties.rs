@@ -81,7 +81,7 @@ proptest! {
         let mut states = vec![State::Pending; members];
         let mut expected: Option<Decision> = None;
         events.sort_by_key(|(_, at, _)| *at);
-        let mut probe = |barrier: &mut Barrier, states: &[State], expected: &mut Option<Decision>, now: Instant| {
+        let probe = |barrier: &mut Barrier, states: &[State], expected: &mut Option<Decision>, now: Instant| {
             let want = expected.unwrap_or_else(|| reference(mode, states, now, deadline, policy));
             if want.is_final() && expected.is_none() {
                 *expected = Some(want);
