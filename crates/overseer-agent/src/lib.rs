@@ -42,7 +42,8 @@
 // The modules, bottom to top: each names (`crate::module`) only modules on earlier lines, so
 // they import one another without a circle (`tests/layering.rs` checks it).
 //
-//   name, usage, cause, tasks, injected_mark, message, lifecycle, output_checks    leaves
+//   name, usage, cause, tasks, injected_mark, message, lifecycle, output_checks,
+//   bulkheads                                leaves
 //   dead_letter                              a task given up on, and the queue that holds it
 //   retry_event, retry_runtime               a retry's event; the system's retry state
 //   semantic_event, cohort_event             the events of errors that don't crash; of cohorts
@@ -74,6 +75,7 @@
 mod actor;
 mod agent;
 mod agent_ref;
+mod bulkheads;
 mod calibration;
 mod cause;
 mod cohort;
@@ -122,6 +124,7 @@ mod voting;
 
 pub use agent::Agent;
 pub use agent_ref::{AgentRef, Answered};
+pub use bulkheads::BulkheadCall;
 pub use cohort::{Cohort, CohortError, CohortMember, CohortOutcome, MemberResult, MissingMember};
 pub use cohort_event::{CohortDecision, CohortEvent, CohortStep};
 pub use context::{AgentContext, Reconciled};
@@ -146,7 +149,7 @@ pub use name::AgentName;
 /// The pure rules of fan-out (`overseer-fanout`): the barrier and graceful degradation that a
 /// [`Cohort`] runs.
 pub use overseer_fanout as fanout;
-pub use overseer_fanout::{Criticality, OnDeadline};
+pub use overseer_fanout::{BulkheadError, BulkheadSnapshot, Criticality, OnDeadline};
 /// Error classes, retry policies, the retry budget, the escalation ladder and sagas: the pure
 /// rules of `overseer-retry`, which the errors here are classified by.
 pub use overseer_retry as retry;

@@ -304,6 +304,7 @@ impl<A: Agent> Slot<A> {
             self.shared.budget.clone(),
             Arc::clone(&self.injected),
             Arc::clone(&self.tasks),
+            self.shared.bulkheads.clone(),
             self.shared
                 .semantic
                 .as_ref()

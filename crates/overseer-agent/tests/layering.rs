@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
         "message",
         "lifecycle",
         "output_checks",
+        "bulkheads",
     ],
     &[
         "dead_letter",

@@ -2,7 +2,7 @@
 //!
 //! A parent that fans work out to a cohort of members must know when to go on, and what to go
 //! on with when some of them fail. This crate holds those rules as values: it owns no actor,
-//! spawns nothing and reads no clock. The agent layer (`overseer-agent`'s `Cohort`) feeds them
+//! spawns nothing, and its decisions read no clock (they are given the time). The agent layer (`overseer-agent`'s `Cohort`) feeds them
 //! its members' outcomes and acts on their answers.
 //!
 //! - [`barrier`]: a [`Barrier`] over n members that decides when
@@ -12,6 +12,8 @@
 //! - [`degrade`]: graceful degradation: a [`Criticality`] per member, and the rule that turns
 //!   members' results into a failed cohort or an ok one, degraded by the optional members
 //!   replaced by their declared defaults.
+//! - [`bulkhead`]: a [`Bulkhead`], a named concurrency limit shared across agents, whose
+//!   permit waits end at a deadline. The one part that waits: on the tokio clock.
 //!
 //! The repository's `docs/coordination.md` explains each mechanism and its defaults.
 //!
@@ -34,9 +36,11 @@
 //! ```
 
 pub mod barrier;
+pub mod bulkhead;
 pub mod degrade;
 
 pub use barrier::{
     Barrier, BarrierError, BarrierSpec, Decision, MemberState, Mode, Observed, OnDeadline, Reached,
 };
+pub use bulkhead::{Bulkhead, BulkheadError, BulkheadPermit, BulkheadSnapshot};
 pub use degrade::{degrade, Criticality, Degraded, Missing, Settled};
