@@ -9,7 +9,7 @@
 //!   [`All`](Mode::All), [`Any`](Mode::Any) or a [`Quorum`](Mode::Quorum) of them answered,
 //!   when that can no longer happen, and what its deadline means
 //!   ([`OnDeadline::Partial`] or [`OnDeadline::Fail`]).
-//! - [`degrade`]: graceful degradation: a [`Criticality`] per member, and the rule that turns
+//! - [`degrade`](mod@degrade): graceful degradation: a [`Criticality`] per member, and the rule that turns
 //!   members' results into a failed cohort or an ok one, degraded by the optional members
 //!   replaced by their declared defaults.
 //! - [`bulkhead`]: a [`Bulkhead`], a named concurrency limit shared across agents, whose
