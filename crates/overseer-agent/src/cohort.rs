@@ -338,20 +338,22 @@ impl<O: Send + 'static> Cohort<O> {
             .filter(|member| !matches!(member.result, Settled::Ok(_)))
             .map(|member| member.index)
             .collect();
-        let meta = shared.meta_at(cohort, decided_by, None, Instant::now());
-        shared.publish(SystemEvent::Cohort(CohortEvent {
-            id: meta.id,
-            caused_by: meta.caused_by,
-            elapsed: meta.elapsed,
-            path: meta.path,
-            cohort,
-            step: CohortStep::Decided {
-                decision,
-                members: asks,
-                answered,
-                missing: missing.clone(),
-            },
-        }));
+        if shared.has_subscribers() {
+            let meta = shared.meta_at(cohort, decided_by, None, Instant::now());
+            shared.publish(SystemEvent::Cohort(CohortEvent {
+                id: meta.id,
+                caused_by: meta.caused_by,
+                elapsed: meta.elapsed,
+                path: meta.path,
+                cohort,
+                step: CohortStep::Decided {
+                    decision,
+                    members: asks,
+                    answered,
+                    missing: missing.clone(),
+                },
+            }));
+        }
         let outcome = CohortOutcome {
             cohort,
             decision,
@@ -395,6 +397,14 @@ impl<O> Run<'_, O> {
         };
         // Each member ends once, and its index is its own: the barrier takes it.
         let _ = self.barrier.observe(index, observed);
+        if self.shared.has_subscribers() {
+            self.publish(index, &result, path);
+        }
+        self.results[index] = Some(result);
+    }
+
+    /// Publishes member `index`'s end.
+    fn publish(&self, index: usize, result: &Result<O, AskError>, path: Option<ChildPath>) {
         let ask = self.asks[index];
         let meta = self.shared.meta(Some(ask), path);
         self.shared.publish(SystemEvent::Cohort(CohortEvent {
@@ -411,7 +421,6 @@ impl<O> Run<'_, O> {
                 answered: self.barrier.answered(),
             },
         }));
-        self.results[index] = Some(result);
     }
 }
 
