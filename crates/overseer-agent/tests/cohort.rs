@@ -4,10 +4,13 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::yield_until;
 use overseer_agent::fanout::{Missing, Settled};
+use overseer_agent::retry::{Jitter, RetryPolicy};
 use overseer_agent::{
     Agent, AgentContext, AgentError, AgentRef, AgentSpec, AskError, Cohort, CohortDecision,
     CohortError, CohortStep, OnDeadline, System, SystemEvent, Usage,
@@ -531,4 +534,78 @@ async fn an_invalid_cohort_is_a_typed_error() {
         .unwrap_err();
         assert!(matches!(invalid, CohortError::Invalid(_)), "{invalid}");
     }
+}
+
+/// Crashes on its first task, answers every later one.
+struct CrashOnce {
+    handled: Arc<AtomicU32>,
+}
+
+impl Agent for CrashOnce {
+    type Task = u32;
+    type Output = u32;
+
+    fn task_type(_: &u32) -> &'static str {
+        "work"
+    }
+
+    async fn handle(&mut self, _: &mut AgentContext, n: u32) -> Result<u32, AgentError> {
+        if self.handled.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("first incarnation crashes");
+        }
+        Ok(n)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_member_whose_agent_crashes_is_retried_by_its_policy_and_answers_once() {
+    let breakers =
+        BreakerRegistry::new(BreakerConfig::default().consecutive_failures(Some(3))).unwrap();
+    let system = System::builder().breakers(breakers).build().unwrap();
+    let handled = Arc::new(AtomicU32::new(0));
+    let h = Arc::clone(&handled);
+    let policy = RetryPolicy::builder().jitter(Jitter::None).build().unwrap();
+    let spec = AgentSpec::new("flaky", move || CrashOnce {
+        handled: Arc::clone(&h),
+    })
+    .retry(policy);
+    let root = SupervisorSpec::one_for_one("root")
+        .intensity(100, Duration::from_secs(1))
+        .child(system.agent(spec).unwrap())
+        .child(
+            system
+                .agent(AgentSpec::new("constant", || Constant))
+                .unwrap(),
+        );
+    system.start(root).await.unwrap();
+    let flaky = system.agent_ref::<CrashOnce>("flaky").unwrap();
+    let constant = system.agent_ref::<Constant>("constant").unwrap();
+    let outcome = Cohort::all()
+        .member(&flaky, 1)
+        .member(&constant, 2)
+        .run_within(secs(10.0))
+        .await
+        .unwrap();
+    assert_eq!(outcome.decision, CohortDecision::Complete);
+    assert_eq!(
+        outcome.values().collect::<Vec<_>>(),
+        vec![Some(&1), Some(&2)]
+    );
+    assert_eq!(
+        handled.load(Ordering::SeqCst),
+        2,
+        "the crash, then the retry"
+    );
+    // The crash is one failure of the breaker, the retry's answer one success.
+    let breaker = system
+        .breakers()
+        .unwrap()
+        .get(&BreakerKey::new("flaky", "work"))
+        .unwrap()
+        .snapshot();
+    assert_eq!(
+        (breaker.calls_in_window, breaker.failures_in_window),
+        (2, 1)
+    );
+    assert_eq!(breaker.consecutive_failures, 0);
 }
