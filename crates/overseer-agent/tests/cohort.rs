@@ -609,3 +609,85 @@ async fn a_member_whose_agent_crashes_is_retried_by_its_policy_and_answers_once(
     );
     assert_eq!(breaker.consecutive_failures, 0);
 }
+
+/// The instant a cohort must decide at, from its members' behaviours: the first end (in time
+/// order) after which the goal is reached or impossible, else the deadline; an end at or past
+/// the deadline does not count.
+fn expected_decision(mode: &str, quorum: usize, jobs: &[Job], deadline: Duration) -> Duration {
+    let mut ends: Vec<(Duration, bool)> = jobs
+        .iter()
+        .filter_map(|job| match *job {
+            Answer(_, at) => Some((at, true)),
+            Fail(at) | Crash(at) => Some((at, false)),
+            Hang => None,
+        })
+        .filter(|(at, _)| *at < deadline)
+        .collect();
+    ends.sort_by_key(|(at, _)| *at);
+    let n = jobs.len();
+    let (mut answered, mut failed) = (0, 0);
+    for (at, ok) in ends {
+        if ok {
+            answered += 1;
+        } else {
+            failed += 1;
+        }
+        let settled = match mode {
+            "all" => answered == n || failed > 0,
+            "any" => answered > 0 || failed == n,
+            _ => answered >= quorum || n - failed < quorum,
+        };
+        if settled {
+            return at;
+        }
+    }
+    deadline
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn no_cohort_waits_past_its_deadline_and_each_decides_when_its_rule_says(
+        behaviours in proptest::collection::vec((0u8..4, 1u64..30), 1..5),
+        mode in 0u8..3,
+        quorum_seed in 0usize..5,
+        deadline_tenths in 5u64..25,
+    ) {
+        let jobs: Vec<Job> = behaviours
+            .iter()
+            .map(|&(kind, tenths)| {
+                let at = Duration::from_millis(100 * tenths);
+                match kind {
+                    0 => Answer(1, at),
+                    1 => Fail(at),
+                    2 => Crash(at),
+                    _ => Hang,
+                }
+            })
+            .collect();
+        let quorum = quorum_seed % jobs.len() + 1;
+        let deadline = Duration::from_millis(100 * deadline_tenths);
+        let (name, base) = match mode {
+            0 => ("all", Cohort::all()),
+            1 => ("any", Cohort::any()),
+            _ => ("quorum", Cohort::quorum(quorum)),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let elapsed = runtime.block_on(async {
+            let f = fixture(jobs.len()).await;
+            let start = Instant::now();
+            let outcome = cohort(base, &f, &jobs).run_within(deadline).await;
+            let elapsed = start.elapsed();
+            assert!(outcome.is_ok(), "{outcome:?}");
+            f.system.shutdown(Duration::from_secs(5)).await.unwrap();
+            elapsed
+        });
+        proptest::prop_assert!(elapsed <= deadline, "waited {elapsed:?} past {deadline:?}");
+        proptest::prop_assert_eq!(elapsed, expected_decision(name, quorum, &jobs, deadline));
+    }
+}
