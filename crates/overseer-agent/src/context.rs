@@ -163,11 +163,12 @@ impl AgentContext {
     /// A call into the bulkhead named `name` ([`SystemBuilder::bulkhead`]), whose permit
     /// wait ends at the current task's deadline (no bound outside a task):
     ///
-    /// ```ignore
-    /// let answer = ctx.bulkhead("model-calls")?.run(ctx.model().call(request)).await?;
+    /// ```text
+    /// let draft = ctx.bulkhead("model-calls")?.run(write_draft(ctx, topic)).await?;
     /// ```
     ///
-    /// The call borrows nothing of the context, so the work it runs may use it.
+    /// The call borrows nothing of the context, so the work it runs may use it (the
+    /// repository's `docs/coordination.md` has a compiled example).
     ///
     /// # Errors
     /// [`BulkheadError::Unknown`](overseer_fanout::BulkheadError::Unknown) at once for a name
