@@ -5,11 +5,13 @@
 //!   escalation, ordered shutdown), knowing nothing of LLMs;
 //! * [`agent`]: agents as typed actors, handles that survive restarts, asks that never hang;
 //! * [`breaker`]: circuit breakers per agent and task type (pure state machines);
-//! * [`budget`]: the budget ledger and the process-wide kill switch (pure state machines).
+//! * [`budget`]: the budget ledger and the process-wide kill switch (pure state machines);
+//! * [`fanout`]: the fan-in barrier, graceful degradation and bulkheads that
+//!   [`agent::Cohort`] and `AgentContext::bulkhead` run (pure rules and a semaphore).
 //!
 //! # Features
 //!
-//! None is on by default: the four layers above are always there, and the others come with a
+//! None is on by default: the layers above are always there, and the others come with a
 //! feature of this crate, so that `overseer` is the one dependency to declare.
 //!
 //! | feature | adds | crate |
@@ -57,6 +59,7 @@ pub use overseer_budget as budget;
 #[cfg(feature = "chaos")]
 #[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
 pub use overseer_chaos as chaos;
+pub use overseer_fanout as fanout;
 pub use overseer_journal as journal;
 #[cfg(feature = "observe")]
 #[cfg_attr(docsrs, doc(cfg(feature = "observe")))]
@@ -73,6 +76,7 @@ pub mod prelude {
     pub use overseer_agent::prelude::*;
     pub use overseer_breaker::{BreakerConfig, BreakerRegistry};
     pub use overseer_budget::{Budget, Limits};
+    pub use overseer_fanout::Criticality;
     #[cfg(feature = "redb")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
     pub use overseer_journal::RedbStorage;
@@ -101,6 +105,11 @@ pub struct ObservabilityDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/providers.md")]
 pub struct ProvidersDoctests;
+
+/// The code blocks of `docs/coordination.md`, as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/coordination.md")]
+pub struct CoordinationDoctests;
 
 /// The code blocks of `docs/durability.md`, as doc tests.
 #[cfg(doctest)]

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use overseer_semantic::loop_detect::{canonical_hash, CallOutcome, CanonicalHash};
 
+use crate::bulkheads::{BulkheadCall, Bulkheads};
 use crate::durable::{DurableRun, Prepared};
 use crate::error::AgentError;
 use crate::feedback::Feedback;
@@ -59,6 +60,8 @@ pub struct AgentContext {
     task_type: &'static str,
     /// Whether the current task is a vote's sample: its calls are not watched for loops.
     sample: bool,
+    /// The system's bulkheads.
+    bulkheads: Bulkheads,
 }
 
 /// What a user's check found of an unsafe effect whose intent was journaled but whose result
@@ -81,6 +84,7 @@ impl AgentContext {
         budget: Option<Budget>,
         marks: Arc<InjectedMark>,
         tasks: Arc<IncarnationTasks>,
+        bulkheads: Bulkheads,
         watch: Option<Arc<Shared>>,
     ) -> Self {
         let watch = watch.map(Watching);
@@ -100,6 +104,7 @@ impl AgentContext {
             watch,
             task_type: "",
             sample: false,
+            bulkheads,
         }
     }
 
@@ -152,6 +157,25 @@ impl AgentContext {
     /// When the current task must be answered; past it the handler is treated as hung.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
+    }
+
+    /// A call into the bulkhead named `name` ([`SystemBuilder::bulkhead`]), whose permit
+    /// wait ends at the current task's deadline (no bound outside a task):
+    ///
+    /// ```text
+    /// let draft = ctx.bulkhead("model-calls")?.run(write_draft(ctx, topic)).await?;
+    /// ```
+    ///
+    /// The call borrows nothing of the context, so the work it runs may use it (the
+    /// repository's `docs/coordination.md` has a compiled example).
+    ///
+    /// # Errors
+    /// [`BulkheadError::Unknown`](overseer_fanout::BulkheadError::Unknown) at once for a name
+    /// the system was not built with.
+    ///
+    /// [`SystemBuilder::bulkhead`]: crate::SystemBuilder::bulkhead
+    pub fn bulkhead(&self, name: &str) -> Result<BulkheadCall, overseer_fanout::BulkheadError> {
+        self.bulkheads.call(name, self.deadline)
     }
 
     /// How long the current task has left.

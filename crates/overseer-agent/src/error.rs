@@ -468,6 +468,20 @@ impl AskError {
     }
 }
 
+/// A bulkhead's error as a handler's: a permit wait that ended at the deadline is
+/// rate-limited (the capacity is taken; another agent or a later ask may find some), an
+/// unknown bulkhead a plain failure (the system was built without it).
+impl From<overseer_fanout::BulkheadError> for AgentError {
+    fn from(error: overseer_fanout::BulkheadError) -> Self {
+        match error {
+            overseer_fanout::BulkheadError::Timeout { .. } => {
+                Self::rate_limited(error.to_string(), None)
+            }
+            _ => Self::failed(error.to_string()),
+        }
+    }
+}
+
 /// Errors from building and running a [`System`](crate::System).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -510,6 +524,12 @@ pub enum SystemError {
         /// The largest allowed.
         max: usize,
     },
+    /// Two bulkheads were declared with one name.
+    #[error("a bulkhead named '{0}' is already declared")]
+    DuplicateBulkhead(String),
+    /// A bulkhead's limit is out of range.
+    #[error(transparent)]
+    Bulkhead(#[from] overseer_fanout::BulkheadError),
     /// The system was started twice.
     #[error("the system is already started")]
     AlreadyStarted,

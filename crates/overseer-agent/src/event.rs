@@ -19,6 +19,8 @@
 //! | an [`AskEvent`] refused by an open breaker | the [`BreakerEvent`] of its latest opening |
 //! | a `stopped` of the shutdown after a trip | the [`KillSwitchEvent`] |
 //! | a [`RetryEvent`] (a retry, a policy giving up, a refused retry, a rung, a ladder's stop) | the [`AskEvent`] of the failed attempt |
+//! | a [`CohortEvent`] of a member | the member's [`AskEvent`] |
+//! | a [`CohortEvent`] of a decision | the [`AskEvent`] whose end decided it (none for a deadline); it lists every member's ask |
 //!
 //! An ask's id is assigned when the ask is made, so the crash it causes can be published (and
 //! name it) before the ask's own event.
@@ -32,6 +34,7 @@ use overseer_budget::{BudgetWarning, TripReport};
 use overseer_supervisor::{ChildPath, EventId, LifecycleEvent};
 use serde::{Deserialize, Serialize};
 
+use crate::cohort_event::CohortEvent;
 use crate::dead_letter::DeadLetterEvent;
 use crate::model_call::ModelCall;
 use crate::name::AgentName;
@@ -61,6 +64,8 @@ pub enum SystemEvent {
     /// An error that did not crash was found: a rejected output, an inspector's verdict, a
     /// vote, a red flag, an over-confident agent, a loop.
     Semantic(SemanticEvent),
+    /// A cohort's barrier counted a member or decided ([`Cohort`](crate::Cohort)).
+    Cohort(CohortEvent),
 }
 
 impl SystemEvent {
@@ -75,6 +80,7 @@ impl SystemEvent {
             Self::DeadLetter(event) => event.id,
             Self::Retry(event) => event.id,
             Self::Semantic(event) => event.id,
+            Self::Cohort(event) => event.id,
         }
     }
 
@@ -89,6 +95,7 @@ impl SystemEvent {
             Self::DeadLetter(event) => event.caused_by,
             Self::Retry(event) => event.caused_by,
             Self::Semantic(event) => event.caused_by,
+            Self::Cohort(event) => event.caused_by,
         }
     }
 
@@ -103,6 +110,7 @@ impl SystemEvent {
             Self::DeadLetter(event) => event.elapsed,
             Self::Retry(event) => event.elapsed,
             Self::Semantic(event) => event.elapsed,
+            Self::Cohort(event) => event.elapsed,
         }
     }
 
@@ -118,6 +126,7 @@ impl SystemEvent {
             Self::DeadLetter(event) => event.path.as_ref(),
             Self::Retry(event) => event.path.as_ref(),
             Self::Semantic(event) => event.path.as_ref(),
+            Self::Cohort(event) => event.path.as_ref(),
         }
     }
 }
@@ -169,6 +178,7 @@ impl fmt::Display for SystemEvent {
             ),
             Self::Retry(event) => write!(f, "{event}"),
             Self::Semantic(event) => write!(f, "{event}"),
+            Self::Cohort(event) => write!(f, "{event}"),
         }
     }
 }

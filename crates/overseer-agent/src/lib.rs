@@ -42,10 +42,11 @@
 // The modules, bottom to top: each names (`crate::module`) only modules on earlier lines, so
 // they import one another without a circle (`tests/layering.rs` checks it).
 //
-//   name, usage, cause, tasks, injected_mark, message, lifecycle, output_checks    leaves
+//   name, usage, cause, tasks, injected_mark, message, lifecycle, output_checks,
+//   bulkheads                                leaves
 //   dead_letter                              a task given up on, and the queue that holds it
 //   retry_event, retry_runtime               a retry's event; the system's retry state
-//   semantic_event                           the events of errors that don't crash
+//   semantic_event, cohort_event             the events of errors that don't crash; of cohorts
 //   error, model                             errors, a model client
 //   model_call                               one model call, as its ask's event lists it
 //   event                                    events
@@ -64,7 +65,8 @@
 //   actor                                    the agent side of an ask
 //   agent_ref                                the caller side of an ask
 //   inspection, voting, calibration,         an ask reviewed by an inspector; a vote of asks;
-//   delegation                               the confidence record; a handler asking an agent
+//   delegation, cohort                       the confidence record; a handler asking an agent;
+//                                            asks under one fan-in barrier
 //   durable_ask                              the caller side of an ask of a durable run
 //   dead_letters                             the dead-letter queue as its users hold it
 //   escalation                               the escalation ladder, fallbacks
@@ -75,8 +77,11 @@
 mod actor;
 mod agent;
 mod agent_ref;
+mod bulkheads;
 mod calibration;
 mod cause;
+mod cohort;
+mod cohort_event;
 mod context;
 mod dead_letter;
 mod dead_letters;
@@ -122,6 +127,9 @@ mod voting;
 
 pub use agent::Agent;
 pub use agent_ref::{AgentRef, Answered};
+pub use bulkheads::BulkheadCall;
+pub use cohort::{Cohort, CohortError, CohortMember, CohortOutcome, MemberResult, MissingMember};
+pub use cohort_event::{CohortDecision, CohortEvent, CohortStep};
 pub use context::{AgentContext, Reconciled};
 pub use dead_letter::{
     DeadLetter, DeadLetterChange, DeadLetterError, DeadLetterEvent, DeadLetterId, FailedAttempt,
@@ -142,6 +150,10 @@ pub use model::{
 };
 pub use model_call::{class_label, ModelCall};
 pub use name::AgentName;
+/// The pure rules of fan-out (`overseer-fanout`): the barrier and graceful degradation that a
+/// [`Cohort`] runs.
+pub use overseer_fanout as fanout;
+pub use overseer_fanout::{BulkheadError, BulkheadSnapshot, Criticality, OnDeadline};
 /// Error classes, retry policies, the retry budget, the escalation ladder and sagas: the pure
 /// rules of `overseer-retry`, which the errors here are classified by.
 pub use overseer_retry as retry;
@@ -162,8 +174,8 @@ pub use voting::{VoteSpec, Voted};
 /// What a user of agents types every day.
 pub mod prelude {
     pub use crate::{
-        Agent, AgentContext, AgentError, AgentRef, AgentSpec, AskError, Classify, ErrorClass,
-        Escalation, Feedback, ModelClient, ModelRequest, Reconciled, ScriptedModel, StepError,
-        System, SystemEvent, Usage, WeakSystem,
+        Agent, AgentContext, AgentError, AgentRef, AgentSpec, AskError, Classify, Cohort,
+        CohortOutcome, ErrorClass, Escalation, Feedback, ModelClient, ModelRequest, OnDeadline,
+        Reconciled, ScriptedModel, StepError, System, SystemEvent, Usage, WeakSystem,
     };
 }

@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     pub(crate) retries: RetryRuntime,
     /// The loop detector and confidence tracker, if the system watches for them.
     pub(crate) semantic: Option<SemanticWatch>,
+    /// The named concurrency limits handlers enter.
+    pub(crate) bulkheads: crate::bulkheads::Bulkheads,
 }
 
 /// The options a [`Shared`] is made from (checked by the system's builder).
@@ -75,6 +77,7 @@ pub(crate) struct SharedOptions {
     pub(crate) step_durability: StepDurability,
     pub(crate) retries: RetryRuntime,
     pub(crate) semantic: Option<SemanticWatch>,
+    pub(crate) bulkheads: crate::bulkheads::Bulkheads,
 }
 
 impl Shared {
@@ -103,6 +106,7 @@ impl Shared {
             dead_letters: LetterQueue::default(),
             retries: options.retries,
             semantic: options.semantic,
+            bulkheads: options.bulkheads,
         }
     }
 

@@ -329,6 +329,7 @@ impl<A: Agent> Slot<A> {
             self.shared.budget.clone(),
             Arc::clone(&self.injected),
             Arc::clone(&self.tasks),
+            self.shared.bulkheads.clone(),
             self.shared
                 .semantic
                 .as_ref()
@@ -477,7 +478,6 @@ impl<A: Agent> Slot<A> {
         }
         true
     }
-
 
     /// Tasks waiting in the queue (the one being handled not counted).
     pub(crate) fn queue_len(&self) -> usize {

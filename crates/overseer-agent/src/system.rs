@@ -174,6 +174,8 @@ pub struct SystemBuilder {
     retry_seed: Option<u64>,
     retry_budget: Option<RetryBudget>,
     semantic: SemanticConfig,
+    /// The bulkheads declared, in order (checked at build).
+    bulkheads: Vec<(String, usize)>,
 }
 
 impl SystemBuilder {
@@ -253,10 +255,21 @@ impl SystemBuilder {
         self
     }
 
+    /// Declares a bulkhead: at most `limit` calls enter it at once, across every agent of
+    /// the system (none unless declared). A handler enters it with
+    /// [`AgentContext::bulkhead`](crate::AgentContext::bulkhead), waiting for a permit at
+    /// most until its task's deadline.
+    pub fn bulkhead(mut self, name: impl Into<String>, limit: usize) -> Self {
+        self.bulkheads.push((name.into(), limit));
+        self
+    }
+
     /// Checks the options and builds the system (nothing runs until [`System::start`]).
     ///
-    /// Fails with [`SystemError::ZeroDefaultAskTimeout`] or
-    /// [`SystemError::EventCapacityOutOfRange`].
+    /// # Errors
+    ///
+    /// [`SystemError::ZeroDefaultAskTimeout`], [`SystemError::EventCapacityOutOfRange`],
+    /// [`SystemError::DuplicateBulkhead`] or [`SystemError::Bulkhead`] (a limit of 0).
     pub fn build(self) -> Result<System, SystemError> {
         if self.ask_timeout.is_zero() {
             return Err(SystemError::ZeroDefaultAskTimeout);
@@ -267,6 +280,16 @@ impl SystemBuilder {
                 max: System::MAX_EVENT_CAPACITY,
             });
         }
+        let mut bulkheads = std::collections::HashMap::new();
+        for (name, limit) in self.bulkheads {
+            let bulkhead = overseer_fanout::Bulkhead::new(name.as_str(), limit)?;
+            let name: Arc<str> = name.into();
+            if bulkheads.contains_key(&name) {
+                return Err(SystemError::DuplicateBulkhead(name.to_string()));
+            }
+            bulkheads.insert(name, Arc::new(bulkhead));
+        }
+        let bulkheads = crate::bulkheads::Bulkheads::new(bulkheads);
         let shared = Shared::new(SharedOptions {
             default_ask_timeout: self.ask_timeout,
             event_capacity: self.event_capacity,
@@ -277,6 +300,7 @@ impl SystemBuilder {
             step_durability: self.step_durability,
             retries: RetryRuntime::new(self.retry_seed, self.retry_budget),
             semantic: SemanticWatch::new(self.semantic),
+            bulkheads,
         });
         shared.restore_from_journal();
         Ok(System {
@@ -336,6 +360,7 @@ impl System {
             retry_seed: None,
             retry_budget: None,
             semantic: SemanticConfig::default(),
+            bulkheads: Vec::new(),
         }
     }
 
@@ -413,6 +438,12 @@ impl System {
     /// controls).
     pub fn breakers(&self) -> Option<&BreakerRegistry> {
         self.registry.shared.breakers.as_ref()
+    }
+
+    /// The figures of every bulkhead ([`SystemBuilder::bulkhead`]), by name: what metrics
+    /// read.
+    pub fn bulkheads(&self) -> Vec<overseer_fanout::BulkheadSnapshot> {
+        self.registry.shared.bulkheads.snapshot()
     }
 
     /// The budget governing this system, if any.

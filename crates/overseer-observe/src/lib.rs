@@ -38,10 +38,15 @@
 //! | `overseer_queue_depth` | gauge | `agent` | tasks waiting in the agent's queue (`System::queue_depths`) |
 //! | `overseer_queue_capacity` | gauge | `agent` | the most its queue holds; asks beyond it count as `overseer_asks_total{outcome="queue_full"}` |
 //! | `overseer_dead_letters` | gauge | | tasks in the dead-letter queue (`System::dead_letters`), set on each push and removal; alert when it passes 100 |
+//! | `overseer_bulkhead_in_use` | gauge | `bulkhead` | calls holding a permit of the bulkhead (`SystemBuilder::bulkhead`) |
+//! | `overseer_bulkhead_limit` | gauge | `bulkhead` | the bulkhead's limit |
+//! | `overseer_bulkhead_waiting` | gauge | `bulkhead` | calls waiting for a permit |
+//! | `overseer_bulkhead_waits_total` | counter | `bulkhead` | calls that had to wait for a permit |
+//! | `overseer_bulkhead_timeouts_total` | counter | `bulkhead` | permit waits that ended at their deadline |
 //! | `overseer_observe_events_lagged_total` | counter | | events the recorder missed because it fell behind |
 //!
-//! Budget and breaker gauges exist only when the system has a budget or breakers; they and the
-//! queue gauges are read from the system (not the events) when the recorder starts, after each ask, budget
+//! Budget, breaker and bulkhead metrics exist only when the system has a budget, breakers or
+//! bulkheads; they and the queue gauges are read from the system (not the events) when the recorder starts, after each ask, budget
 //! warning and breaker event, and when the stream ends.
 //!
 //! # Example
@@ -90,8 +95,8 @@ mod render;
 
 pub use json_lines::JsonLines;
 pub use metric::{
-    breaker_gauges, breaker_state_code, budget_gauges, dimension_label, names, queue_gauges,
-    EventMetrics, Labels, Update,
+    breaker_gauges, breaker_state_code, budget_gauges, bulkhead_metrics, dimension_label, names,
+    queue_gauges, EventMetrics, Labels, Update,
 };
 #[cfg(feature = "otel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use overseer_agent::{AskOutcome, QueueDepth, SystemEvent};
+use overseer_agent::{AskOutcome, BulkheadSnapshot, QueueDepth, SystemEvent};
 use overseer_breaker::{BreakerSnapshot, State};
 use overseer_budget::{Dimension, LedgerStatus};
 use overseer_supervisor::EventKind;
@@ -59,6 +59,16 @@ pub mod names {
     pub const QUEUE_CAPACITY: &str = "overseer_queue_capacity";
     /// Gauge: tasks in the dead-letter queue, set on each push, update and removal.
     pub const DEAD_LETTERS: &str = "overseer_dead_letters";
+    /// Gauge `{bulkhead}`: calls holding a permit of the bulkhead now.
+    pub const BULKHEAD_IN_USE: &str = "overseer_bulkhead_in_use";
+    /// Gauge `{bulkhead}`: the bulkhead's limit.
+    pub const BULKHEAD_LIMIT: &str = "overseer_bulkhead_limit";
+    /// Gauge `{bulkhead}`: calls waiting for a permit now.
+    pub const BULKHEAD_WAITING: &str = "overseer_bulkhead_waiting";
+    /// Counter `{bulkhead}`: calls that had to wait for a permit.
+    pub const BULKHEAD_WAITS: &str = "overseer_bulkhead_waits_total";
+    /// Counter `{bulkhead}`: permit waits that ended at their deadline without a permit.
+    pub const BULKHEAD_TIMEOUTS: &str = "overseer_bulkhead_timeouts_total";
     /// Counter: events the recorder missed because it fell behind the stream.
     pub const EVENTS_LAGGED: &str = "overseer_observe_events_lagged_total";
 }
@@ -88,6 +98,15 @@ pub enum Update {
         /// The new value.
         value: f64,
     },
+    /// Sets a counter to a total read from a snapshot (it only grows).
+    Absolute {
+        /// The metric's name.
+        name: &'static str,
+        /// Its labels.
+        labels: Labels,
+        /// The total.
+        value: u64,
+    },
     /// Records one observation in a histogram.
     Record {
         /// The metric's name.
@@ -103,9 +122,10 @@ impl Update {
     /// The metric's name.
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Increment { name, .. } | Self::Set { name, .. } | Self::Record { name, .. } => {
-                name
-            }
+            Self::Increment { name, .. }
+            | Self::Absolute { name, .. }
+            | Self::Set { name, .. }
+            | Self::Record { name, .. } => name,
         }
     }
 
@@ -121,6 +141,11 @@ impl Update {
             Self::Increment { name, labels, by } => {
                 metrics::counter!(*name, to_labels(labels)).increment(*by)
             }
+            Self::Absolute {
+                name,
+                labels,
+                value,
+            } => metrics::counter!(*name, to_labels(labels)).absolute(*value),
             Self::Set {
                 name,
                 labels,
@@ -237,6 +262,37 @@ pub fn queue_gauges(depths: &[QueueDepth]) -> Vec<Update> {
             ]
         })
         .collect()
+}
+
+/// The metrics of a system's bulkheads ([`System::bulkheads`](overseer_agent::System::bulkheads)):
+/// each one's permits in use, limit and waiters as gauges, its waits and timeouts as counters.
+pub fn bulkhead_metrics(snapshots: &[BulkheadSnapshot]) -> Vec<Update> {
+    let mut updates = Vec::with_capacity(5 * snapshots.len());
+    for snapshot in snapshots {
+        let labels = || vec![("bulkhead", snapshot.name.to_string())];
+        updates.push(set(
+            names::BULKHEAD_IN_USE,
+            labels(),
+            snapshot.in_use as f64,
+        ));
+        updates.push(set(names::BULKHEAD_LIMIT, labels(), snapshot.limit as f64));
+        updates.push(set(
+            names::BULKHEAD_WAITING,
+            labels(),
+            snapshot.waiting as f64,
+        ));
+        updates.push(Update::Absolute {
+            name: names::BULKHEAD_WAITS,
+            labels: labels(),
+            value: snapshot.waits_total,
+        });
+        updates.push(Update::Absolute {
+            name: names::BULKHEAD_TIMEOUTS,
+            labels: labels(),
+            value: snapshot.timeouts_total,
+        });
+    }
+    updates
 }
 
 /// Maps events to metric updates. It remembers which paths have started, so that a second
@@ -680,6 +736,32 @@ mod tests {
             Some(&set(names::KILL_SWITCH_TRIPPED, Vec::new(), 0.0))
         );
         drop(held);
+    }
+
+    #[test]
+    fn bulkhead_metrics_show_permits_in_use_waiters_and_totals() {
+        let bulkhead = overseer_agent::fanout::Bulkhead::new("model-calls", 4).unwrap();
+        let _held = bulkhead.try_acquire().unwrap();
+        let updates = bulkhead_metrics(&[bulkhead.snapshot()]);
+        let named = || labels(&[("bulkhead", "model-calls")]);
+        assert_eq!(
+            updates,
+            vec![
+                set(names::BULKHEAD_IN_USE, named(), 1.0),
+                set(names::BULKHEAD_LIMIT, named(), 4.0),
+                set(names::BULKHEAD_WAITING, named(), 0.0),
+                Update::Absolute {
+                    name: names::BULKHEAD_WAITS,
+                    labels: named(),
+                    value: 0
+                },
+                Update::Absolute {
+                    name: names::BULKHEAD_TIMEOUTS,
+                    labels: named(),
+                    value: 0
+                },
+            ]
+        );
     }
 
     #[test]

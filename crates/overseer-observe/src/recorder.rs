@@ -4,14 +4,17 @@ use overseer_agent::{System, SystemEvent};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
-use crate::metric::{breaker_gauges, budget_gauges, names, queue_gauges, EventMetrics, Update};
+use crate::metric::{
+    breaker_gauges, budget_gauges, bulkhead_metrics, names, queue_gauges, EventMetrics, Update,
+};
 
 /// Records `system`'s events as metrics through the `metrics` facade, until the stream ends
 /// (after [`System::shutdown`]); see the crate docs for the metrics. The task holds a handle
 /// to the system (to read its budget and breakers), so it ends on shutdown, not on drop.
 ///
 /// It subscribes before returning, so call it before [`System::start`] to see every event.
-/// Budget and breaker gauges are read from [`System::budget`] and [`System::breakers`] when
+/// Budget, breaker and bulkhead metrics are read from [`System::budget`],
+/// [`System::breakers`] and [`System::bulkheads`] when
 /// the task starts, after each ask, budget warning and breaker event, after a lag, and once
 /// more when the stream ends. Events missed because the task fell behind are counted in
 /// `overseer_observe_events_lagged_total`.
@@ -50,8 +53,11 @@ pub fn record_metrics(system: &System) -> JoinHandle<()> {
     })
 }
 
-/// Sets the budget and breaker gauges from the system's current figures.
+/// Sets the budget, breaker and bulkhead metrics from the system's current figures.
 fn refresh_gauges(system: &System) {
+    bulkhead_metrics(&system.bulkheads())
+        .iter()
+        .for_each(Update::apply);
     if let Some(budget) = system.budget() {
         budget_gauges(&budget.process().status(), budget.is_tripped())
             .iter()
