@@ -32,7 +32,7 @@ pub type MemberResult<O> = Settled<O, AskError>;
 
 /// A member's ask, made when the cohort runs: its timeout and its preassigned event id in,
 /// its result and its agent's path out.
-type MemberAsk<O> = Box<
+pub(crate) type MemberAsk<O> = Box<
     dyn FnOnce(Duration, EventId) -> BoxFuture<'static, (Result<O, AskError>, Option<ChildPath>)>
         + Send,
 >;
@@ -191,26 +191,35 @@ impl<O: Send + 'static> Cohort<O> {
     }
 
     fn push<A: Agent<Output = O>>(
-        mut self,
+        self,
         agent: &AgentRef<A>,
         task: A::Task,
         criticality: Criticality<O>,
     ) -> Self {
+        let asked = agent.clone();
+        let ask: MemberAsk<O> = Box::new(move |timeout, id| {
+            Box::pin(async move {
+                let result = asked
+                    .ask_traced(task, timeout, Preassigned { id }, Answer::into_outcome)
+                    .await;
+                (result, asked.slot().path().cloned())
+            })
+        });
+        self.push_ask(agent, criticality, ask)
+    }
+
+    /// Adds a member of `agent` asked by `ask` (given the cohort's timeout and the ask's id).
+    pub(crate) fn push_ask<A: Agent<Output = O>>(
+        mut self,
+        agent: &AgentRef<A>,
+        criticality: Criticality<O>,
+        ask: MemberAsk<O>,
+    ) -> Self {
         if self.shared.is_none() {
             self.shared = Some(Arc::clone(&agent.slot().shared));
         }
-        let agent = agent.clone();
-        let name = agent.name().clone();
-        let ask: MemberAsk<O> = Box::new(move |timeout, id| {
-            Box::pin(async move {
-                let result = agent
-                    .ask_traced(task, timeout, Preassigned { id }, Answer::into_outcome)
-                    .await;
-                (result, agent.slot().path().cloned())
-            })
-        });
         self.members.push(Member {
-            agent: name,
+            agent: agent.name().clone(),
             criticality,
             ask,
         });

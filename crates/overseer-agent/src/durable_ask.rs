@@ -116,6 +116,34 @@ where
             .result
     }
 
+    /// A durable ask whose event id was assigned before it (a cohort's member): under the
+    /// agent's retry policy as [`ask_run_within`](Self::ask_run_within) (whose attempts have
+    /// their own ids), else asked once with `id`.
+    pub(crate) async fn ask_run_as(
+        &self,
+        run: RunId,
+        task: A::Task,
+        timeout: Duration,
+        id: overseer_supervisor::EventId,
+    ) -> Result<A::Output, AskError> {
+        let retried = self
+            .slot()
+            .classifier
+            .retry
+            .as_deref()
+            .and_then(|plan| plan.policy_for(A::task_type(&task)))
+            .is_some();
+        if retried {
+            return self.ask_run_within(run, task, timeout).await;
+        }
+        let first = Retried {
+            id,
+            feedback: None,
+            retryable: false,
+        };
+        self.ask_run_once(run, task, timeout, Some(first)).await
+    }
+
     /// One attempt of a durable ask.
     async fn ask_run_once(
         &self,

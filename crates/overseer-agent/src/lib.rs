@@ -68,6 +68,7 @@
 //   delegation, cohort                       the confidence record; a handler asking an agent;
 //                                            asks under one fan-in barrier
 //   durable_ask                              the caller side of an ask of a durable run
+//   durable_cohort                           a cohort's members as durable runs
 //   dead_letters                             the dead-letter queue as its users hold it
 //   escalation                               the escalation ladder, fallbacks
 //   system/registry                          the agents by name
@@ -88,6 +89,7 @@ mod dead_letters;
 mod delegation;
 mod durable;
 mod durable_ask;
+mod durable_cohort;
 mod error;
 mod escalation;
 mod event;

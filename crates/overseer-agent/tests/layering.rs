@@ -53,6 +53,7 @@ const LAYERS: &[&[&str]] = &[
     ],
     &["flagged_route"],
     &["durable_ask"],
+    &["durable_cohort"],
     &["dead_letters", "escalation"],
     &["exhausted"],
     &["system/registry"],
