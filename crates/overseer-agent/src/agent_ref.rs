@@ -204,6 +204,7 @@ impl<A: Agent> AgentRef<A> {
         task: A::Task,
         timeout: Duration,
         plan: &'a RetryPlan<A>,
+        first_id: Option<EventId>,
     ) -> BoxFuture<'a, Result<A::Output, AskError>> {
         let policy = plan.policy_for(A::task_type(&task));
         let deadline = overseer_supervisor::deadline_after(Instant::now(), timeout);
@@ -214,6 +215,7 @@ impl<A: Agent> AgentRef<A> {
                 timeout,
                 first_deposits: true,
                 retry_invalid_output: false,
+                first_id,
             };
             self.attempts(task, run, Some(plan.copy), None).await.result
         })
@@ -263,7 +265,9 @@ impl<A: Agent> AgentRef<A> {
                 }
             }
             if let Some(plan) = &self.slot.classifier.retry {
-                let result = self.ask_retried(task, timeout, plan).await;
+                // A preassigned id (a cohort's member) names the first attempt.
+                let first = durable.preassigned_id();
+                let result = self.ask_retried(task, timeout, plan, first).await;
                 return finish(Answer::of_result(result));
             }
         }

@@ -435,7 +435,7 @@ impl<O> Run<'_, O> {
 
 /// A member's ask with the event id the cohort assigned it, so that the cohort's events can
 /// name it before it ends. Otherwise a plain ask: it goes round its agent's retry loop, if
-/// any (whose attempts have their own ids).
+/// any (whose first attempt takes the id, and later attempts ids of their own).
 struct Preassigned {
     id: EventId,
 }
@@ -462,8 +462,8 @@ pub struct CohortMember<O> {
     pub index: usize,
     /// Its agent.
     pub agent: AgentName,
-    /// Its ask's id (its [`AskEvent`](crate::AskEvent)'s, for an agent without a retry
-    /// policy).
+    /// Its ask's id: its [`AskEvent`](crate::AskEvent)'s (its first attempt's, for an agent
+    /// with a retry policy).
     pub ask: EventId,
     /// What it came to.
     pub result: MemberResult<O>,

@@ -99,6 +99,7 @@ where
             timeout,
             first_deposits: true,
             retry_invalid_output: false,
+            first_id: None,
         };
         let run = &run;
         let make = move |attempt: Try<A>| {

@@ -428,6 +428,7 @@ where
             timeout,
             first_deposits: true,
             retry_invalid_output: false,
+            first_id: None,
         };
         let tried = self
             .attempts(task.clone(), first, Some(Clone::clone), None)
@@ -653,6 +654,7 @@ impl Bounds {
             timeout: self.timeout,
             first_deposits: false,
             retry_invalid_output,
+            first_id: None,
         }
     }
 }

@@ -38,6 +38,9 @@ pub(crate) struct Attempts<'p> {
     /// Whether an invalid output is retried as a transient failure is: on the ladder's
     /// same-agent rung, where the agent is told what was wrong.
     pub(crate) retry_invalid_output: bool,
+    /// The first attempt's event id, when the ask's was assigned before it (a cohort's member,
+    /// whose events name it); the later attempts get their own.
+    pub(crate) first_id: Option<EventId>,
 }
 
 /// One attempt, as the retry loop hands it to the closure that makes it.
@@ -133,7 +136,10 @@ where
         if left.is_zero() && number > 1 {
             break;
         }
-        let id = slot.shared.ids.next();
+        let id = match run.first_id.filter(|_| number == 1) {
+            Some(first) => first,
+            None => slot.shared.ids.next(),
+        };
         let attempt = Try {
             task: this,
             timeout: left,

@@ -578,6 +578,7 @@ async fn a_member_whose_agent_crashes_is_retried_by_its_policy_and_answers_once(
                 .unwrap(),
         );
     system.start(root).await.unwrap();
+    let mut events = system.subscribe();
     let flaky = system.agent_ref::<CrashOnce>("flaky").unwrap();
     let constant = system.agent_ref::<Constant>("constant").unwrap();
     let outcome = Cohort::all()
@@ -608,6 +609,15 @@ async fn a_member_whose_agent_crashes_is_retried_by_its_policy_and_answers_once(
         (2, 1)
     );
     assert_eq!(breaker.consecutive_failures, 0);
+    // The member's ask id names its first attempt's ask event: the cohort's events link to it.
+    let flaky_asks: Vec<_> = std::iter::from_fn(|| events.try_recv().ok())
+        .filter_map(|event| match event {
+            SystemEvent::Ask(ask) if ask.agent.as_str() == "flaky" => Some(ask.id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(flaky_asks.len(), 2, "two attempts: {flaky_asks:?}");
+    assert_eq!(flaky_asks[0], outcome.members[0].ask);
 }
 
 /// The instant a cohort must decide at, from its members' behaviours: the first end (in time
