@@ -10,6 +10,7 @@
 //! cargo run --release --example maker_hanoi -- --disks 20 --error-rate 0.01 --no-vote
 //! cargo run --release --example maker_hanoi -- --disks 10 --correlated               # red flags recover
 //! cargo run --release --example maker_hanoi -- --disks 10 --correlated --no-length-cap # they do not
+//! cargo run --release --example maker_hanoi -- --disks 10 --correlated --no-length-cap --second-model
 //! ```
 //!
 //! **The microagent** answers right, or wrong with probability `--error-rate` per sample (a
@@ -20,15 +21,20 @@
 //! the same whatever the scheduling. With `--correlated`, one step in 500 is *hard*: there
 //! the samples give one particular wrong answer with probability 0.6, and that wrong answer
 //! rambles (is over-long) nine times in ten, as MAKER saw long answers go with wrong ones.
+//! `--second-model` draws every other sample from a second scripted model, whose errors are
+//! independent of the first's (never correlated).
 //!
 //! **The run** asks each step with [`AgentRef::ask_voting`] (first-to-ahead-by-k within a cap
-//! of `--cap` samples, 10k by default), the next step's task built from the winner; with no
+//! of `--cap` samples, 4k by default: an undecided vote is asked again), the next step's task built from the winner; with no
 //! `--k`, k is the smallest whose expected errors over the whole run are below 1 % (the
 //! theory: `steps × r / (1 + r)`, `r = (p / (1 − p))^k`; docs/benchmarks.md). `--no-vote`
 //! asks once per step (drawing again only a red-flagged answer). The budget's token limit is
 //! twice the run's expected need. It prints `steps:`, `errors:` (steps whose move and next
-//! state differ from the optimal solution's), `samples:` (model calls), `red_flags:` and
-//! `seconds:` at the end, each on its own line.
+//! state differ from the optimal solution's: after a first error the run goes on from the
+//! wrong state, as MAKER's would, so the later steps differ too), `samples:` (model calls),
+//! `red_flags:` and `seconds:` at the end, each on its own line; before them, the first error,
+//! the *wrong decisions* (steps whose winner is not the right answer to the task as given,
+//! which counts each mistake once), and the times per step and per sample.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,16 +58,17 @@ mod cli;
 const CLI: cli::Cli = cli::Cli {
     name: "maker_hanoi",
     about: "MAKER's Towers of Hanoi: one voted microagent call per move, checked by a simulator",
-    synopsis: "[--disks N] [--error-rate P] [--seed S] [--k K] [--cap C] [--no-vote] [--correlated] [--no-length-cap] [--malformed P] [--overlong P]",
+    synopsis: "[--disks N] [--error-rate P] [--seed S] [--k K] [--cap C] [--no-vote] [--correlated] [--no-length-cap] [--second-model] [--malformed P] [--overlong P]",
     options: &[
         ("--disks N", "the number of disks, 2^N - 1 steps (default 10)"),
         ("--error-rate P", "the probability that a sample is wrong (default 0.01)"),
         ("--seed S", "the seed of the microagent's errors (default 1)"),
         ("--k K", "first-to-ahead-by-K (default: the smallest K expected to err below 1 % over the run)"),
-        ("--cap C", "the most samples one vote may draw (default 10 K)"),
+        ("--cap C", "the most samples one vote may draw (default 4 K)"),
         ("--no-vote", "ask once per step (a red-flagged answer is drawn again)"),
         ("--correlated", "one step in 500 is hard: a likely, rambling wrong answer"),
         ("--no-length-cap", "no red flag for over-long answers (the strict parse stays)"),
+        ("--second-model", "every other sample from a second model, whose errors are independent"),
         ("--malformed P", "the probability that an answer is malformed (default 0.005)"),
         ("--overlong P", "the probability that an answer is over-long (default 0.005)"),
     ],
@@ -176,23 +183,24 @@ fn optimal_moves(disks: u8) -> Vec<Move> {
 
 /// `move = [disk, from, to]` and `next_state = [[...], [...], [...]]`, on two lines.
 fn render(m: Move, state: &State) -> String {
-    use std::fmt::Write;
-    let mut text = String::with_capacity(48 + 8 * usize::from(state.disks()));
-    let _ = write!(
-        text,
-        "move = [{}, {}, {}]\nnext_state = [",
-        m.disk, m.from, m.to
-    );
+    let mut text = String::with_capacity(48 + 4 * usize::from(state.disks()));
+    text.push_str("move = [");
+    push_number(&mut text, m.disk);
+    text.push_str(", ");
+    push_number(&mut text, m.from);
+    text.push_str(", ");
+    push_number(&mut text, m.to);
+    text.push_str("]\nnext_state = [");
     for (i, peg) in state.pegs.iter().enumerate() {
         if i > 0 {
             text.push_str(", ");
         }
         text.push('[');
-        for (j, disk) in peg.iter().enumerate() {
+        for (j, &disk) in peg.iter().enumerate() {
             if j > 0 {
                 text.push_str(", ");
             }
-            let _ = write!(text, "{disk}");
+            push_number(&mut text, disk);
         }
         text.push(']');
     }
@@ -200,26 +208,82 @@ fn render(m: Move, state: &State) -> String {
     text
 }
 
+/// A number's decimal digits (no formatting machinery: this runs for every sample).
+fn push_number(text: &mut String, n: u8) {
+    if n >= 100 {
+        text.push(char::from(b'0' + n / 100));
+    }
+    if n >= 10 {
+        text.push(char::from(b'0' + n / 10 % 10));
+    }
+    text.push(char::from(b'0' + n % 10));
+}
+
 fn malformed(detail: impl Into<String>) -> RedFlag {
     RedFlag::new(RedFlagKind::Parse, detail)
 }
 
-/// `[a, b, c]` (or `[]`) into its integers.
-fn parse_list(text: &str) -> Result<Vec<u8>, RedFlag> {
-    let inner = text
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .ok_or_else(|| malformed("a list is not bracketed"))?;
-    if inner.is_empty() {
-        return Ok(Vec::new());
+/// Reads an answer's text in its one canonical form, byte by byte.
+struct Cursor<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn literal(&mut self, expected: &str) -> Result<(), RedFlag> {
+        let expected = expected.as_bytes();
+        if self.text[self.at..].starts_with(expected) {
+            self.at += expected.len();
+            Ok(())
+        } else {
+            Err(malformed(format!(
+                "expected {:?} at byte {}",
+                String::from_utf8_lossy(expected),
+                self.at
+            )))
+        }
     }
-    inner
-        .split(", ")
-        .map(|n| {
-            n.parse()
-                .map_err(|_| malformed(format!("not an integer: {n:?}")))
-        })
-        .collect()
+
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.at).copied()
+    }
+
+    /// A decimal integer of 0 to 255 without a leading zero.
+    fn number(&mut self) -> Result<u8, RedFlag> {
+        let start = self.at;
+        let mut value: u16 = 0;
+        while let Some(digit @ b'0'..=b'9') = self.peek() {
+            if self.at > start && self.text[start] == b'0' {
+                return Err(malformed("a number with a leading zero"));
+            }
+            value = value * 10 + u16::from(digit - b'0');
+            if value > 255 {
+                return Err(malformed("a number out of range"));
+            }
+            self.at += 1;
+        }
+        if self.at == start {
+            return Err(malformed(format!("expected an integer at byte {start}")));
+        }
+        u8::try_from(value).map_err(|_| malformed("a number out of range"))
+    }
+
+    /// `[a, b, c]` or `[]`.
+    fn list(&mut self, into: &mut Vec<u8>) -> Result<(), RedFlag> {
+        self.literal("[")?;
+        if self.peek() == Some(b']') {
+            self.at += 1;
+            return Ok(());
+        }
+        loop {
+            into.push(self.number()?);
+            if self.peek() == Some(b']') {
+                self.at += 1;
+                return Ok(());
+            }
+            self.literal(", ")?;
+        }
+    }
 }
 
 /// MAKER's strict parse: an optional `reasoning: ...` line, then exactly the two answer lines
@@ -227,47 +291,45 @@ fn parse_list(text: &str) -> Result<Vec<u8>, RedFlag> {
 /// and a next state holding each of the `disks` disks exactly once. Nothing is repaired.
 fn parse_answer(text: &str, disks: u8) -> Result<(Move, State), RedFlag> {
     let answer = match text.strip_prefix("reasoning: ") {
-        Some(rest) => rest.split_once('\n').map(|(_, a)| a).unwrap_or(""),
+        Some(rest) => rest.split_once('\n').map_or("", |(_, answer)| answer),
         None => text,
     };
-    let (m, state) = answer
-        .strip_prefix("move = ")
-        .and_then(|rest| rest.split_once("\nnext_state = "))
-        .ok_or_else(|| malformed("not `move = ...` then `next_state = ...`"))?;
-    let m = match parse_list(m)?.as_slice() {
+    let mut cursor = Cursor {
+        text: answer.as_bytes(),
+        at: 0,
+    };
+    cursor.literal("move = ")?;
+    let mut numbers = Vec::with_capacity(3);
+    cursor.list(&mut numbers)?;
+    let m = match numbers.as_slice() {
         &[disk, from, to] => Move { disk, from, to },
         other => return Err(malformed(format!("a move of {} integers", other.len()))),
     };
-    let pegs = state
-        .strip_prefix("[[")
-        .and_then(|s| s.strip_suffix("]]"))
-        .ok_or_else(|| malformed("the state is not a list of lists"))?;
-    let pegs: Vec<Vec<u8>> = pegs
-        .split("], [")
-        .map(|peg| parse_list(&format!("[{peg}]")))
-        .collect::<Result<_, _>>()?;
-    let pegs: [Vec<u8>; 3] = pegs
-        .try_into()
-        .map_err(|pegs: Vec<Vec<u8>>| malformed(format!("{} pegs, not 3", pegs.len())))?;
-    let mut seen = vec![false; usize::from(disks) + 1];
-    for &disk in pegs.iter().flatten() {
-        match seen.get_mut(usize::from(disk)) {
-            Some(seen) if disk > 0 && !*seen => *seen = true,
-            _ => {
-                return Err(malformed(format!(
-                    "disk {disk} is not one of 1..={disks} once"
-                )))
-            }
+    cursor.literal("\nnext_state = [")?;
+    let mut pegs: [Vec<u8>; 3] = Default::default();
+    for (i, peg) in pegs.iter_mut().enumerate() {
+        if i > 0 {
+            cursor.literal(", ")?;
         }
+        cursor.list(peg)?;
     }
-    if seen.iter().skip(1).any(|seen| !seen) {
+    cursor.literal("]")?;
+    if cursor.at != answer.len() {
+        return Err(malformed("more after the state"));
+    }
+    let mut seen = [false; 256];
+    for &disk in pegs.iter().flatten() {
+        if disk == 0 || disk > disks || seen[usize::from(disk)] {
+            return Err(malformed(format!(
+                "disk {disk} is not one of 1..={disks} once"
+            )));
+        }
+        seen[usize::from(disk)] = true;
+    }
+    if pegs.iter().map(Vec::len).sum::<usize>() != usize::from(disks) {
         return Err(malformed("a disk is missing from the state"));
     }
-    let state = State { pegs };
-    if render(m, &state) != answer {
-        return Err(malformed("not in the canonical form"));
-    }
-    Ok((m, state))
+    Ok((m, State { pegs }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -407,6 +469,7 @@ fn corrupt(text: String, rng: &mut StdRng) -> String {
 /// always the same answer.
 struct Microagent {
     rates: Rates,
+    second: Option<Rates>,
     step: u64,
     sample: u64,
     calls: Arc<AtomicU64>,
@@ -433,7 +496,12 @@ impl Agent for Microagent {
             self.step = task.step;
             self.sample = 0;
         }
-        let text = self.rates.answer(&task, self.sample);
+        // With a second model, every other sample is its: its errors are its own
+        // (independent, never correlated with the first model's hard steps).
+        let text = match self.second {
+            Some(second) if self.sample % 2 == 1 => second.answer(&task, self.sample),
+            _ => self.rates.answer(&task, self.sample),
+        };
         self.sample += 1;
         self.calls.fetch_add(1, Ordering::Relaxed);
         let written = u64::try_from(text.len().div_ceil(4)).unwrap_or(u64::MAX);
@@ -453,6 +521,7 @@ struct Options {
     cap: Option<u32>,
     vote: bool,
     length_cap: bool,
+    second_model: bool,
 }
 
 fn parse_options(args: Vec<String>) -> Options {
@@ -469,6 +538,7 @@ fn parse_options(args: Vec<String>) -> Options {
         cap: None,
         vote: true,
         length_cap: true,
+        second_model: false,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -503,6 +573,7 @@ fn parse_options(args: Vec<String>) -> Options {
             "--no-vote" => options.vote = false,
             "--correlated" => options.rates.correlated = true,
             "--no-length-cap" => options.length_cap = false,
+            "--second-model" => options.second_model = true,
             other => CLI.fail(format!("unexpected argument {other}")),
         }
     }
@@ -541,6 +612,14 @@ struct Tally {
     first_error: Option<u64>,
     red_flags: u64,
     undecided: u64,
+    wrong_decisions: u64,
+}
+
+/// Whether (m, next) is the right answer to the task as given, judged by the simulator: the
+/// move the textbook iterative solution makes from this state after this previous move (the
+/// optimal one whenever the state is on the optimal path), legal, and its state applied.
+fn right_for(task: &StepTask, m: Move, next: &State) -> bool {
+    rule_move(task.previous, &task.state) == Some(m) && task.state.apply(m).as_ref() == Ok(next)
 }
 
 async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
@@ -553,7 +632,7 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
             format!("no k keeps the expected errors below 1 % at p = {p}: voting needs p < 0.5")
         })?,
     };
-    let cap = options.cap.unwrap_or(10 * k).max(k);
+    let cap = options.cap.unwrap_or(4 * k).max(k);
     // The samples the run is expected to draw, red flags included; the token limit is twice
     // that, plus one vote's worst case (reserved before its first sample).
     let drawn_per_vote =
@@ -570,8 +649,14 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let calls = Arc::new(AtomicU64::new(0));
     let rates = options.rates;
     let counter = calls.clone();
+    let second = options.second_model.then_some(Rates {
+        seed: mix(rates.seed ^ 0x5EC0_0D00),
+        correlated: false,
+        ..rates
+    });
     let spec = AgentSpec::new("microagent", move || Microagent {
         rates,
+        second,
         step: u64::MAX,
         sample: 0,
         calls: counter.clone(),
@@ -604,9 +689,10 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     }
     if options.rates.correlated {
         println!(
-            "correlated: one step in {:.0} is hard (wrong {HARD_ERROR_RATE}, rambling {HARD_RAMBLES}); length cap {}",
+            "correlated: one step in {:.0} is hard (wrong {HARD_ERROR_RATE}, rambling {HARD_RAMBLES}); length cap {}; second model {}",
             1.0 / HARD_STEP_RATE,
-            if options.length_cap { "on" } else { "off" }
+            if options.length_cap { "on" } else { "off" },
+            if options.second_model { "on" } else { "off" }
         );
     }
 
@@ -627,6 +713,9 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
             once(&agent, &task, &flags, &mut tally).await?
         };
         let (m, next) = parse_answer(&text, disks)?;
+        if !right_for(&task, m, &next) {
+            tally.wrong_decisions += 1;
+        }
         truth = truth
             .apply(right)
             .map_err(|e| format!("the optimal move {right:?} is illegal: {e:?}"))?;
@@ -668,8 +757,13 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
             "no vote".into()
         }
     );
-    println!("samples per step: {per_step:.3}");
+    if options.vote {
+        println!("samples per step: {per_step:.3} (theory {drawn_per_vote:.3})");
+    } else {
+        println!("samples per step: {per_step:.3}");
+    }
     println!("undecided votes: {}", tally.undecided);
+    println!("wrong decisions: {}", tally.wrong_decisions);
     println!(
         "token limit: {limit}, remaining: {}",
         spent
