@@ -374,7 +374,7 @@ fn rule_move(previous: Option<Move>, state: &State) -> Option<Move> {
     let disks = state.disks();
     if previous.is_none_or(|m| m.disk != 1) {
         let from = u8::try_from(state.pegs.iter().position(|p| p.last() == Some(&1))?).ok()?;
-        let to = if disks % 2 == 0 {
+        let to = if disks.is_multiple_of(2) {
             (from + 1) % 3
         } else {
             (from + 2) % 3
