@@ -36,15 +36,19 @@
 //! the *wrong decisions* (steps whose winner is not the right answer to the task as given,
 //! which counts each mistake once), and the times per step and per sample.
 
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use overseer::agent::{
-    Agent, AgentContext, AgentError, AgentSpec, AskError, System, Usage, VoteSpec,
+    Agent, AgentContext, AgentError, AgentRef, AgentSpec, AskError, System, Usage, VoteSpec,
 };
 use overseer::budget::{Budget, Limits};
+use overseer::journal::{Effect, Journal, JournalConfig, LogStorage, RunId};
 use overseer::semantic::red_flag::{RedFlag, RedFlagKind, RedFlagRules};
 use overseer::semantic::vote::{first_to_ahead_error, AnswerKey, VoteRule};
 use overseer::supervisor::SupervisorSpec;
@@ -58,7 +62,7 @@ mod cli;
 const CLI: cli::Cli = cli::Cli {
     name: "maker_hanoi",
     about: "MAKER's Towers of Hanoi: one voted microagent call per move, checked by a simulator",
-    synopsis: "[--disks N] [--error-rate P] [--seed S] [--k K] [--cap C] [--no-vote] [--correlated] [--no-length-cap] [--second-model] [--malformed P] [--overlong P]",
+    synopsis: "[--disks N] [--error-rate P] [--seed S] [--k K] [--cap C] [--no-vote] [--correlated] [--no-length-cap] [--second-model] [--malformed P] [--overlong P] [--journal FILE] [--calls-log FILE] [--progress]",
     options: &[
         ("--disks N", "the number of disks, 2^N - 1 steps (default 10)"),
         ("--error-rate P", "the probability that a sample is wrong (default 0.01)"),
@@ -71,6 +75,9 @@ const CLI: cli::Cli = cli::Cli {
         ("--second-model", "every other sample from a second model, whose errors are independent"),
         ("--malformed P", "the probability that an answer is malformed (default 0.005)"),
         ("--overlong P", "the probability that an answer is over-long (default 0.005)"),
+        ("--journal FILE", "a durable run: each step journaled; started again on the same file, it resumes"),
+        ("--calls-log FILE", "append `pid step sample` to FILE for every real model call"),
+        ("--progress", "with --journal, print a line as each step is journaled"),
     ],
 };
 
@@ -473,6 +480,7 @@ struct Microagent {
     step: u64,
     sample: u64,
     calls: Arc<AtomicU64>,
+    log: Option<CallsLog>,
 }
 
 impl Agent for Microagent {
@@ -502,6 +510,9 @@ impl Agent for Microagent {
             Some(second) if self.sample % 2 == 1 => second.answer(&task, self.sample),
             _ => self.rates.answer(&task, self.sample),
         };
+        if let Some(log) = &self.log {
+            log.record(task.step, self.sample);
+        }
         self.sample += 1;
         self.calls.fetch_add(1, Ordering::Relaxed);
         let written = u64::try_from(text.len().div_ceil(4)).unwrap_or(u64::MAX);
@@ -522,6 +533,9 @@ struct Options {
     vote: bool,
     length_cap: bool,
     second_model: bool,
+    journal: Option<PathBuf>,
+    calls_log: Option<PathBuf>,
+    progress: bool,
 }
 
 fn parse_options(args: Vec<String>) -> Options {
@@ -539,6 +553,9 @@ fn parse_options(args: Vec<String>) -> Options {
         vote: true,
         length_cap: true,
         second_model: false,
+        journal: None,
+        calls_log: None,
+        progress: false,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -574,6 +591,9 @@ fn parse_options(args: Vec<String>) -> Options {
             "--correlated" => options.rates.correlated = true,
             "--no-length-cap" => options.length_cap = false,
             "--second-model" => options.second_model = true,
+            "--journal" => options.journal = Some(value("a file").into()),
+            "--calls-log" => options.calls_log = Some(value("a file").into()),
+            "--progress" => options.progress = true,
             other => CLI.fail(format!("unexpected argument {other}")),
         }
     }
@@ -605,14 +625,130 @@ fn float(n: u64) -> f64 {
     n as f64
 }
 
-/// What the run found.
+/// What the steps' decisions counted, shared with the solver agent of a durable run.
 #[derive(Debug, Default)]
-struct Tally {
+struct Counters {
+    red_flags: AtomicU64,
+    undecided: AtomicU64,
+}
+
+/// How a step is decided.
+#[derive(Debug, Clone)]
+enum Decide {
+    /// By a vote.
+    Vote(VoteSpec),
+    /// By one sample that passes the red flags.
+    Once(RedFlagRules),
+}
+
+impl Decide {
+    /// The winning text of one step and what its samples reported spending; an undecided vote
+    /// (its cap reached) is asked again, a red-flagged single sample drawn again.
+    async fn step(
+        &self,
+        agent: &AgentRef<Microagent>,
+        task: &StepTask,
+        counters: &Counters,
+    ) -> Result<(String, Usage), AskError> {
+        for _ in 0..100 {
+            match self {
+                Self::Vote(spec) => match agent.ask_voting(task.clone(), spec).await {
+                    Ok(voted) => {
+                        counters
+                            .red_flags
+                            .fetch_add(u64::from(voted.red_flags), Ordering::Relaxed);
+                        return Ok((voted.output, voted.usage));
+                    }
+                    Err(AskError::Failed {
+                        error: AgentError::Failed(_),
+                        ..
+                    }) => {
+                        counters.undecided.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(other) => return Err(other),
+                },
+                Self::Once(flags) => {
+                    let text = agent.ask(task.clone()).await?;
+                    match flags.check(&text) {
+                        Ok(()) => return Ok((text, Usage::default())),
+                        Err(_) => {
+                            counters.red_flags.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        }
+        Err(AskError::Failed {
+            agent: agent.name().clone(),
+            error: AgentError::failed(format!(
+                "step {}: a hundred votes or samples in a row undecided",
+                task.step + 1
+            )),
+        })
+    }
+}
+
+/// The independent check: follows the optimal solution beside the run, and judges each
+/// step's winner as it comes; the next step's task is built from the winner.
+#[derive(Debug)]
+struct Checker {
+    disks: u8,
+    optimal: Vec<Move>,
+    truth: State,
+    task: StepTask,
     errors: u64,
     first_error: Option<u64>,
-    red_flags: u64,
-    undecided: u64,
     wrong_decisions: u64,
+}
+
+impl Checker {
+    fn new(disks: u8) -> Self {
+        Self {
+            disks,
+            optimal: optimal_moves(disks),
+            truth: State::start(disks),
+            task: StepTask {
+                step: 0,
+                previous: None,
+                state: State::start(disks),
+            },
+            errors: 0,
+            first_error: None,
+            wrong_decisions: 0,
+        }
+    }
+
+    /// Judges the winner of the current step and moves on to the next.
+    fn observe(&mut self, text: &str) -> Result<(), String> {
+        let step = self.task.step;
+        let right = *usize::try_from(step)
+            .ok()
+            .and_then(|at| self.optimal.get(at))
+            .ok_or("more steps than the solution has")?;
+        let (m, next) = parse_answer(text, self.disks)
+            .map_err(|flag| format!("step {}: the winner does not parse: {flag}", step + 1))?;
+        if !right_for(&self.task, m, &next) {
+            self.wrong_decisions += 1;
+        }
+        self.truth = self
+            .truth
+            .apply(right)
+            .map_err(|e| format!("the optimal move {right:?} is illegal: {e:?}"))?;
+        if m != right || next != self.truth {
+            self.errors += 1;
+            self.first_error.get_or_insert(step + 1);
+        }
+        self.task = StepTask {
+            step: step + 1,
+            previous: Some(m),
+            state: next,
+        };
+        Ok(())
+    }
+
+    fn solved(&self) -> bool {
+        self.errors == 0 && self.task.state.solved(self.disks)
+    }
 }
 
 /// Whether (m, next) is the right answer to the task as given, judged by the simulator: the
@@ -620,6 +756,84 @@ struct Tally {
 /// optimal one whenever the state is on the optimal path), legal, and its state applied.
 fn right_for(task: &StepTask, m: Move, next: &State) -> bool {
     rule_move(task.previous, &task.state) == Some(m) && task.state.apply(m).as_ref() == Ok(next)
+}
+
+/// The durable run's input: the puzzle.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Solve {
+    disks: u8,
+}
+
+/// With `--journal`, the run is one durable ask of this agent: each step a journaled step
+/// ([`AgentContext::step_with_spend`]) whose work is the step's vote, so a process started
+/// again after a kill replays the steps journaled (no sample drawn, nothing billed again)
+/// and carries on from the first that is not. Its output is every step's winner.
+struct Solver {
+    microagent: Arc<OnceLock<AgentRef<Microagent>>>,
+    decide: Decide,
+    counters: Arc<Counters>,
+    calls: Arc<AtomicU64>,
+    progress: bool,
+}
+
+impl Agent for Solver {
+    type Task = Solve;
+    type Output = Vec<String>;
+
+    async fn handle(
+        &mut self,
+        ctx: &mut AgentContext,
+        solve: Solve,
+    ) -> Result<Vec<String>, AgentError> {
+        let mut checker = Checker::new(solve.disks);
+        let steps = (1u64 << solve.disks) - 1;
+        let mut winners = Vec::with_capacity(usize::try_from(steps).unwrap_or(0));
+        let mut replayed = 0;
+        let microagent = self
+            .microagent
+            .get()
+            .ok_or_else(|| AgentError::permanent("the microagent has not started"))?
+            .clone();
+        for _ in 0..steps {
+            let task = checker.task.clone();
+            let before = self.calls.load(Ordering::Relaxed);
+            let (microagent, decide, counters) = (&microagent, &self.decide, &self.counters);
+            let text: String = ctx
+                .step_with_spend("move", Effect::Idempotent, |_key| async move {
+                    decide
+                        .step(microagent, &task, counters)
+                        .await
+                        .map_err(|error| AgentError::failed(error.to_string()))
+                })
+                .await?;
+            if self.calls.load(Ordering::Relaxed) == before {
+                replayed += 1;
+            } else if self.progress {
+                println!("journaled step {}", checker.task.step + 1);
+            }
+            checker.observe(&text).map_err(AgentError::permanent)?;
+            winners.push(text);
+        }
+        println!("replayed steps: {replayed}");
+        Ok(winners)
+    }
+}
+
+/// Appends `pid step sample` to the calls log for every real call, in one write (O_APPEND), so a
+/// process killed mid-call leaves whole lines.
+#[derive(Debug, Clone)]
+struct CallsLog(Arc<Mutex<File>>);
+
+impl CallsLog {
+    fn record(&self, step: u64, sample: u64) {
+        let line = format!("{} {step} {sample}\n", std::process::id());
+        let mut file = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The log is the test's evidence, not the run's: a failed write shows there.
+        let _ = file.write_all(line.as_bytes());
+    }
 }
 
 async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
@@ -633,11 +847,16 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         })?,
     };
     let cap = options.cap.unwrap_or(4 * k).max(k);
-    // The samples the run is expected to draw, red flags included; the token limit is twice
-    // that, plus one vote's worst case (reserved before its first sample).
-    let drawn_per_vote =
-        expected_samples(p, k) / (1.0 - options.rates.malformed - options.rates.overlong).max(0.01);
-    let per_step = if options.vote { drawn_per_vote } else { 1.1 };
+    // The samples the run is expected to draw, red flags included (a sample is malformed with
+    // one probability, else over-long with another); the token limit is twice that, plus one
+    // vote's worst case (reserved before its first sample) twice over.
+    let clean = (1.0 - options.rates.malformed) * (1.0 - options.rates.overlong);
+    let drawn_per_vote = expected_samples(p, k) / clean.max(0.01);
+    let per_step = if options.vote {
+        drawn_per_vote
+    } else {
+        1.0 / clean.max(0.01)
+    };
     // Whole tokens: rounded up, and far below u64::MAX.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let need = (2.0 * float(steps) * per_step * float(INPUT_TOKENS + OUTPUT_TOKENS)).ceil() as u64;
@@ -645,8 +864,32 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let budget = Budget::builder()
         .process_limits(Limits::new().tokens(limit))
         .build()?;
-    let system = System::builder().budget(budget.clone()).build()?;
+    let mut builder = System::builder()
+        .budget(budget.clone())
+        .ask_timeout(Duration::from_secs(24 * 3600));
+    let journal = match &options.journal {
+        Some(path) => {
+            let (journal, opened) =
+                Journal::open(LogStorage::open(path)?, JournalConfig::default())?;
+            println!(
+                "journal {}: {} records, {} unfinished runs",
+                path.display(),
+                opened.records,
+                opened.unfinished.len()
+            );
+            builder = builder.journal(journal.clone());
+            Some(journal)
+        }
+        None => None,
+    };
+    let system = builder.build()?;
     let calls = Arc::new(AtomicU64::new(0));
+    let log = match &options.calls_log {
+        Some(path) => Some(CallsLog(Arc::new(Mutex::new(
+            OpenOptions::new().create(true).append(true).open(path)?,
+        )))),
+        None => None,
+    };
     let rates = options.rates;
     let counter = calls.clone();
     let second = options.second_model.then_some(Rates {
@@ -660,11 +903,8 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         step: u64::MAX,
         sample: 0,
         calls: counter.clone(),
+        log: log.clone(),
     });
-    system
-        .start(SupervisorSpec::one_for_one("maker").child(system.agent(spec)?))
-        .await?;
-    let agent = system.agent_ref::<Microagent>("microagent")?;
 
     let max_chars = 64 + 8 * usize::from(disks);
     let mut flags = RedFlagRules::new();
@@ -674,19 +914,21 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let flags = flags.custom("hanoi_answer", move |text| {
         parse_answer(text, disks).map(|_| ())
     });
-    let vote = VoteSpec::new(VoteRule::first_to_ahead_by(k, cap))?
-        .key(AnswerKey::Exact)
-        .red_flags(flags.clone());
-    if options.vote {
+    let decide = if options.vote {
+        let vote = VoteSpec::new(VoteRule::first_to_ahead_by(k, cap))?
+            .key(AnswerKey::Exact)
+            .red_flags(flags.clone());
         println!(
             "disks {disks}, p = {p}, first-to-ahead-by-{k} within {cap} samples: theory {:.2e} errors per step, {:.3} expected over the run, {:.3} samples per vote",
             first_to_ahead_error(p, k)?,
             float(steps) * first_to_ahead_error(p, k)?,
             expected_samples(p, k)
         );
+        Decide::Vote(vote)
     } else {
         println!("disks {disks}, p = {p}, no vote: one sample per step");
-    }
+        Decide::Once(flags)
+    };
     if options.rates.correlated {
         println!(
             "correlated: one step in {:.0} is hard (wrong {HARD_ERROR_RATE}, rambling {HARD_RAMBLES}); length cap {}; second model {}",
@@ -696,40 +938,56 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    let optimal = optimal_moves(disks);
+    let mut tree = SupervisorSpec::one_for_one("maker").child(system.agent(spec)?);
+    let counters = Arc::new(Counters::default());
+    // The solver's handle on the microagent, known once the tree has started.
+    let handle: Arc<OnceLock<AgentRef<Microagent>>> = Arc::default();
+    if journal.is_some() {
+        let (handle, decide, counters, calls) = (
+            handle.clone(),
+            decide.clone(),
+            counters.clone(),
+            calls.clone(),
+        );
+        let progress = options.progress;
+        let solver = AgentSpec::new("solver", move || Solver {
+            microagent: handle.clone(),
+            decide: decide.clone(),
+            counters: counters.clone(),
+            calls: calls.clone(),
+            progress,
+        });
+        tree = tree.child(system.agent(solver)?);
+    }
+    system.start(tree).await?;
+    let agent = system.agent_ref::<Microagent>("microagent")?;
+    let _ = handle.set(agent.clone());
     let started = Instant::now();
-    let mut tally = Tally::default();
-    let mut truth = State::start(disks);
-    let mut task = StepTask {
-        step: 0,
-        previous: None,
-        state: State::start(disks),
-    };
-    for (step, &right) in (0..steps).zip(&optimal) {
-        task.step = step;
-        let text = if options.vote {
-            voted(&agent, &task, &vote, &mut tally).await?
-        } else {
-            once(&agent, &task, &flags, &mut tally).await?
-        };
-        let (m, next) = parse_answer(&text, disks)?;
-        if !right_for(&task, m, &next) {
-            tally.wrong_decisions += 1;
+    let mut checker = Checker::new(disks);
+    match &journal {
+        None => {
+            for _ in 0..steps {
+                let (text, _) = decide.step(&agent, &checker.task, &counters).await?;
+                checker.observe(&text)?;
+            }
         }
-        truth = truth
-            .apply(right)
-            .map_err(|e| format!("the optimal move {right:?} is illegal: {e:?}"))?;
-        if m != right || next != truth {
-            tally.errors += 1;
-            tally.first_error.get_or_insert(step + 1);
+        Some(_) => {
+            let solver = system.agent_ref::<Solver>("solver")?;
+            let winners = solver
+                .ask_run(RunId::new("maker-hanoi")?, Solve { disks })
+                .await?;
+            for text in &winners {
+                checker.observe(text)?;
+            }
         }
-        task.previous = Some(m);
-        task.state = next;
     }
     let seconds = started.elapsed().as_secs_f64();
     let samples = calls.load(Ordering::Relaxed);
     let spent = budget.remaining("microagent");
     system.shutdown(Duration::from_secs(5)).await?;
+    if let Some(journal) = journal {
+        journal.close().await?;
+    }
 
     let (per_step, per_sample) = (
         float(samples) / float(steps),
@@ -737,18 +995,11 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     );
     println!(
         "first error: {}",
-        tally
+        checker
             .first_error
             .map_or_else(|| "none".to_string(), |s| format!("step {s}"))
     );
-    println!(
-        "solved: {}",
-        if tally.errors == 0 && task.state.solved(disks) {
-            "yes"
-        } else {
-            "no"
-        }
-    );
+    println!("solved: {}", if checker.solved() { "yes" } else { "no" });
     println!(
         "k: {}",
         if options.vote {
@@ -762,8 +1013,11 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         println!("samples per step: {per_step:.3}");
     }
-    println!("undecided votes: {}", tally.undecided);
-    println!("wrong decisions: {}", tally.wrong_decisions);
+    println!(
+        "undecided votes: {}",
+        counters.undecided.load(Ordering::Relaxed)
+    );
+    println!("wrong decisions: {}", checker.wrong_decisions);
     println!(
         "token limit: {limit}, remaining: {}",
         spent
@@ -773,51 +1027,11 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     println!("us per step: {:.2}", seconds * 1e6 / float(steps));
     println!("us per sample: {per_sample:.2}");
     println!("steps: {steps}");
-    println!("errors: {}", tally.errors);
+    println!("errors: {}", checker.errors);
     println!("samples: {samples}");
-    println!("red_flags: {}", tally.red_flags);
+    println!("red_flags: {}", counters.red_flags.load(Ordering::Relaxed));
     println!("seconds: {seconds:.3}");
     Ok(())
-}
-
-/// One step decided by a vote; an undecided vote (its cap reached) is asked again.
-async fn voted(
-    agent: &overseer::agent::AgentRef<Microagent>,
-    task: &StepTask,
-    spec: &VoteSpec,
-    tally: &mut Tally,
-) -> Result<String, Box<dyn std::error::Error>> {
-    for _ in 0..10 {
-        match agent.ask_voting(task.clone(), spec).await {
-            Ok(voted) => {
-                tally.red_flags += u64::from(voted.red_flags);
-                return Ok(voted.output);
-            }
-            Err(AskError::Failed {
-                error: AgentError::Failed(_),
-                ..
-            }) => tally.undecided += 1,
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(format!("step {}: ten votes in a row undecided", task.step + 1).into())
-}
-
-/// One step asked once; a red-flagged answer is drawn again.
-async fn once(
-    agent: &overseer::agent::AgentRef<Microagent>,
-    task: &StepTask,
-    flags: &RedFlagRules,
-    tally: &mut Tally,
-) -> Result<String, Box<dyn std::error::Error>> {
-    for _ in 0..100 {
-        let text = agent.ask(task.clone()).await?;
-        match flags.check(&text) {
-            Ok(()) => return Ok(text),
-            Err(_) => tally.red_flags += 1,
-        }
-    }
-    Err(format!("step {}: a hundred red flags in a row", task.step + 1).into())
 }
 
 fn main() -> ExitCode {
