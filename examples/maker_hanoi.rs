@@ -25,7 +25,8 @@
 //! independent of the first's (never correlated).
 //!
 //! **The run** asks each step with [`AgentRef::ask_voting`] (first-to-ahead-by-k within a cap
-//! of `--cap` samples, 4k by default: an undecided vote is asked again), the next step's task built from the winner; with no
+//! of `--cap` samples, 4k by default: an undecided vote is asked again with twice the cap, up
+//! to five times), the next step's task built from the winner; with no
 //! `--k`, k is the smallest whose expected errors over the whole run are below 1 % (the
 //! theory: `steps × r / (1 + r)`, `r = (p / (1 − p))^k`; docs/benchmarks.md). `--no-vote`
 //! asks once per step (drawing again only a red-flagged answer). The budget's token limit is
@@ -50,7 +51,7 @@ use overseer::agent::{
 use overseer::budget::{Budget, Limits};
 use overseer::journal::{Effect, Journal, JournalConfig, LogStorage, RunId};
 use overseer::semantic::red_flag::{RedFlag, RedFlagKind, RedFlagRules};
-use overseer::semantic::vote::{first_to_ahead_error, AnswerKey, VoteRule};
+use overseer::semantic::vote::{first_to_ahead_error, AnswerKey, VoteError, VoteRule};
 use overseer::supervisor::SupervisorSpec;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -632,42 +633,50 @@ struct Counters {
     undecided: AtomicU64,
 }
 
+/// How many times an undecided vote is asked again, each time with twice the cap before.
+const ESCALATIONS: u32 = 5;
+
 /// How a step is decided.
 #[derive(Debug, Clone)]
 enum Decide {
-    /// By a vote.
-    Vote(VoteSpec),
+    /// By a vote, asked again with twice the cap while it is undecided (the specs in order).
+    Vote(Vec<VoteSpec>),
     /// By one sample that passes the red flags.
     Once(RedFlagRules),
 }
 
 impl Decide {
     /// The winning text of one step and what its samples reported spending; an undecided vote
-    /// (its cap reached) is asked again, a red-flagged single sample drawn again.
+    /// (its cap reached) is asked again with twice the cap, up to [`ESCALATIONS`] times; a
+    /// red-flagged single sample is drawn again, up to 100 times.
     async fn step(
         &self,
         agent: &AgentRef<Microagent>,
         task: &StepTask,
         counters: &Counters,
     ) -> Result<(String, Usage), AskError> {
-        for _ in 0..100 {
-            match self {
-                Self::Vote(spec) => match agent.ask_voting(task.clone(), spec).await {
-                    Ok(voted) => {
-                        counters
-                            .red_flags
-                            .fetch_add(u64::from(voted.red_flags), Ordering::Relaxed);
-                        return Ok((voted.output, voted.usage));
+        match self {
+            Self::Vote(specs) => {
+                for spec in specs {
+                    match agent.ask_voting(task.clone(), spec).await {
+                        Ok(voted) => {
+                            counters
+                                .red_flags
+                                .fetch_add(u64::from(voted.red_flags), Ordering::Relaxed);
+                            return Ok((voted.output, voted.usage));
+                        }
+                        Err(AskError::Failed {
+                            error: AgentError::Failed(_),
+                            ..
+                        }) => {
+                            counters.undecided.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(other) => return Err(other),
                     }
-                    Err(AskError::Failed {
-                        error: AgentError::Failed(_),
-                        ..
-                    }) => {
-                        counters.undecided.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(other) => return Err(other),
-                },
-                Self::Once(flags) => {
+                }
+            }
+            Self::Once(flags) => {
+                for _ in 0..100 {
                     let text = agent.ask(task.clone()).await?;
                     match flags.check(&text) {
                         Ok(()) => return Ok((text, Usage::default())),
@@ -681,7 +690,7 @@ impl Decide {
         Err(AskError::Failed {
             agent: agent.name().clone(),
             error: AgentError::failed(format!(
-                "step {}: a hundred votes or samples in a row undecided",
+                "step {}: undecided however often it was asked",
                 task.step + 1
             )),
         })
@@ -860,7 +869,7 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     // Whole tokens: rounded up, and far below u64::MAX.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let need = (2.0 * float(steps) * per_step * float(INPUT_TOKENS + OUTPUT_TOKENS)).ceil() as u64;
-    let limit = need + 2 * u64::from(cap) * (INPUT_TOKENS + OUTPUT_TOKENS * 20);
+    let limit = need + 2 * (u64::from(cap) << ESCALATIONS) * (INPUT_TOKENS + OUTPUT_TOKENS * 20);
     let budget = Budget::builder()
         .process_limits(Limits::new().tokens(limit))
         .build()?;
@@ -915,16 +924,22 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         parse_answer(text, disks).map(|_| ())
     });
     let decide = if options.vote {
-        let vote = VoteSpec::new(VoteRule::first_to_ahead_by(k, cap))?
-            .key(AnswerKey::Exact)
-            .red_flags(flags.clone());
+        let votes = (0..=ESCALATIONS)
+            .map(|doubled| {
+                Ok(
+                    VoteSpec::new(VoteRule::first_to_ahead_by(k, cap << doubled))?
+                        .key(AnswerKey::Exact)
+                        .red_flags(flags.clone()),
+                )
+            })
+            .collect::<Result<Vec<_>, VoteError>>()?;
         println!(
             "disks {disks}, p = {p}, first-to-ahead-by-{k} within {cap} samples: theory {:.2e} errors per step, {:.3} expected over the run, {:.3} samples per vote",
             first_to_ahead_error(p, k)?,
             float(steps) * first_to_ahead_error(p, k)?,
             expected_samples(p, k)
         );
-        Decide::Vote(vote)
+        Decide::Vote(votes)
     } else {
         println!("disks {disks}, p = {p}, no vote: one sample per step");
         Decide::Once(flags)
