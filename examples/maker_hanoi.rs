@@ -36,6 +36,14 @@
 //! `red_flags:` and `seconds:` at the end, each on its own line; before them, the first error,
 //! the *wrong decisions* (steps whose winner is not the right answer to the task as given,
 //! which counts each mistake once), and the times per step and per sample.
+//!
+//! **`--journal FILE`** makes the run one durable ask ([`AgentRef::ask_run`]) of a solver agent
+//! whose every move is a journaled step ([`AgentContext::step_with_spend`]: the move's vote,
+//! its winner and spend journaled). Killed and started again on the same file, it replays the
+//! journaled moves (no model call, nothing billed again) and goes on from the first that is
+//! not; a finished run answers with its recorded winners. `--progress` prints a line as each
+//! move is journaled; `--calls-log FILE` appends `pid step sample` to FILE for every real model
+//! call (`tests/examples_maker_kill.rs` kills it with SIGKILL and checks both).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;

@@ -126,6 +126,7 @@ fn calls_by_process(path: &Path) -> BTreeMap<u32, Vec<(u64, u64)>> {
 #[test]
 fn a_durable_run_killed_at_random_points_finishes_correctly_and_bills_no_finished_step_again() {
     let dir = std::env::temp_dir().join(format!("maker-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a temporary directory");
     let (journal, calls) = (dir.join("hanoi.journal"), dir.join("calls.log"));
     let (journal_arg, calls_arg) = (
@@ -185,7 +186,9 @@ fn a_durable_run_killed_at_random_points_finishes_correctly_and_bills_no_finishe
         finished = finished.max(child.journaled());
     }
     assert!(finished > 0, "seed {SEED}: no step was journaled");
-    // The last process replayed what the killed ones had journaled, and took the rest.
+    // The last process replayed what the killed ones had journaled (each printed every step it
+    // journaled, but one may have been killed between a step's journaling and its line), and
+    // took the rest.
     let before_last = children.iter().map(Child::journaled).max().unwrap_or(0);
     let replayed: u64 = last
         .lines
@@ -193,7 +196,7 @@ fn a_durable_run_killed_at_random_points_finishes_correctly_and_bills_no_finishe
         .find_map(|line| line.strip_prefix("replayed steps: ")?.parse().ok())
         .expect("a replayed steps line");
     assert!(
-        replayed >= before_last,
+        (before_last..=before_last + 1).contains(&replayed),
         "seed {SEED}: {replayed} replayed, {before_last} journaled before:\n{out}"
     );
     eprintln!(
@@ -201,12 +204,10 @@ fn a_durable_run_killed_at_random_points_finishes_correctly_and_bills_no_finishe
         children.iter().map(Child::journaled).collect::<Vec<_>>(),
         processes.len()
     );
-    assert_eq!(
-        processes.len(),
-        processes
-            .keys()
-            .filter(|pid| children.iter().chain([&last]).any(|c| c.pid == **pid))
-            .count()
+    let ours: BTreeSet<u32> = children.iter().chain([&last]).map(|c| c.pid).collect();
+    assert!(
+        processes.keys().all(|pid| ours.contains(pid)),
+        "seed {SEED}: calls from a process not started here"
     );
     assert_eq!(seen_steps.len(), 1023, "seed {SEED}: every step was asked");
     // Only a step in flight at a kill is asked again: at most a vote's cap (12) per kill.
