@@ -26,11 +26,11 @@
 //!
 //! **The run** asks each step with [`AgentRef::ask_voting`] (first-to-ahead-by-k within a cap
 //! of `--cap` samples, 4k by default: an undecided vote is asked again with twice the cap, up
-//! to five times), the next step's task built from the winner; with no
-//! `--k`, k is the smallest whose expected errors over the whole run are below 1 % (the
-//! theory: `steps × r / (1 + r)`, `r = (p / (1 − p))^k`; docs/benchmarks.md). `--no-vote`
-//! asks once per step (drawing again only a red-flagged answer). The budget's token limit is
-//! twice the run's expected need. It prints `steps:`, `errors:` (steps whose move and next
+//! to five times), the next step's task built from the winner; with no `--k`, k is the
+//! smallest that expects fewer than 0.01 errors over the whole run (the theory: `steps × r /
+//! (1 + r)`, `r = (p / (1 − p))^k`; docs/benchmarks.md). `--no-vote` asks once per step
+//! (drawing again only a red-flagged answer). The budget's token limit is twice the run's
+//! expected need, plus room for the largest vote's worst case. It prints `steps:`, `errors:` (steps whose move and next
 //! state differ from the optimal solution's: after a first error the run goes on from the
 //! wrong state, as MAKER's would, so the later steps differ too), `samples:` (model calls),
 //! `red_flags:` and `seconds:` at the end, each on its own line; before them, the first error,
@@ -617,8 +617,9 @@ fn choose_k(p: f64, steps: u64, target: f64) -> Option<u32> {
 }
 
 /// The expected samples of a first-to-ahead-by-k vote with two answers, independent samples
-/// wrong with probability p, and no cap (the gambler's ruin duration from 0 to ±k):
-/// `k/(q − p) − 2k/(q − p) × 1/(1 + (p/q)^k)`... written as `k (1 − 2 r/(1 + r)) / (q − p)`.
+/// wrong with probability p (q = 1 − p), and no cap: the expected duration of a gambler's ruin
+/// from 0 to ±k (Feller, vol. 1, XIV.3), `k (1 − 2ε) / (q − p)` with ε the vote's error
+/// ([`first_to_ahead_error`]); `k²` at p = q.
 fn expected_samples(p: f64, k: u32) -> f64 {
     let q = 1.0 - p;
     if (q - p).abs() < 1e-12 {
