@@ -402,16 +402,60 @@ impl<A: Agent> AgentRef<A> {
                 Ok(Some(reservation))
             }
             Err(Refusal::Tripped { reason }) => Err(AskError::KillSwitchTripped { reason }),
+            Err(refusal) => Err(self.refused(refusal)),
+        }
+    }
+
+    /// `count` reservations of `task`'s estimate at once (a vote's worst case), all or none;
+    /// empty without a budget.
+    pub(crate) fn reserve_many(
+        &self,
+        task: &A::Task,
+        id: EventId,
+        count: usize,
+    ) -> Result<Vec<Reservation>, AskError> {
+        let Some(budget) = &self.slot.shared.budget else {
+            return Ok(Vec::new());
+        };
+        let estimate = self.slot.estimate(task);
+        let admitted = crate::cause::during_ask(id, self.slot.path(), || {
+            budget.admit_many(self.slot.name.as_str(), estimate.into(), count)
+        });
+        let reservations = admitted.map_err(|refusal| self.refused(refusal))?;
+        for reservation in &reservations {
+            self.warn(reservation, id);
+        }
+        Ok(reservations)
+    }
+
+    /// Publishes the budget tiers `reservation` reached: warned now, before the task runs.
+    fn warn(&self, reservation: &Reservation, id: EventId) {
+        for warning in reservation.warnings() {
+            let meta = self.slot.shared.meta(Some(id), self.slot.path().cloned());
+            self.slot
+                .shared
+                .publish(SystemEvent::BudgetWarning(BudgetWarningEvent::stamped(
+                    meta,
+                    warning.clone(),
+                )));
+        }
+    }
+
+    /// The ask error of a budget refusal.
+    #[cold]
+    fn refused(&self, refusal: Refusal) -> AskError {
+        match refusal {
+            Refusal::Tripped { reason } => AskError::KillSwitchTripped { reason },
             // A limit refusal trips nothing and fails this ask only, unless the system
             // closed meanwhile.
-            Err(refusal) => Err(self
+            refusal => self
                 .slot
                 .shared
                 .closed()
                 .unwrap_or(AskError::BudgetExceeded {
                     agent: self.slot.name.clone(),
                     refusal,
-                })),
+                }),
         }
     }
 

@@ -269,7 +269,11 @@ impl<A: Agent> AgentRef<A> {
         if let Some(refusal) = self.slot().refusal() {
             return Err(refusal);
         }
-        (0..cap).map(|_| self.reserve(task, id)).collect()
+        if self.slot().shared.budget.is_none() {
+            return Ok((0..cap).map(|_| None).collect());
+        }
+        let reservations = self.reserve_many(task, id, cap as usize)?;
+        Ok(reservations.into_iter().map(Some).collect())
     }
 
     /// Counts one sample's answer (a vote, or a red flag); `Err` ends the vote with a sample's

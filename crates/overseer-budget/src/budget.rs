@@ -272,6 +272,30 @@ impl Budget {
         self.admit_inner(agent, estimate, Some(now))
     }
 
+    /// Admits `count` billable calls of `agent` at once, each reserving `estimate` and one step,
+    /// as `count` calls of [`admit`](Self::admit) would, but checking the kill switch and the
+    /// deadline and finding the agent's ledger once: what a vote reserving its worst case
+    /// before its first sample does. All or nothing: if one does not fit, those made are
+    /// released and the refusal is returned. Each reservation's tiers are in its
+    /// [`Reservation::warnings`].
+    ///
+    /// # Errors
+    /// A [`Refusal`], as [`admit`](Self::admit)'s.
+    pub fn admit_many(
+        &self,
+        agent: &str,
+        estimate: Spend,
+        count: usize,
+    ) -> Result<Vec<Reservation>, Refusal> {
+        let now = self.deadline().map(|_| Instant::now());
+        self.check_open(now)?;
+        let agent_ledger = self.agent_ledger(agent);
+        // A refusal drops the reservations made so far, which releases them.
+        (0..count)
+            .map(|_| self.claim(agent_ledger.clone(), estimate))
+            .collect()
+    }
+
     /// `now: None`: there is no deadline to check.
     fn admit_inner(
         &self,
@@ -279,18 +303,30 @@ impl Budget {
         estimate: Spend,
         now: Option<Instant>,
     ) -> Result<Reservation, Refusal> {
-        let switch = &self.inner.switch;
+        self.check_open(now)?;
+        let agent_ledger = self.agent_ledger(agent);
+        self.claim(agent_ledger, estimate)
+    }
+
+    /// The kill switch's refusal, if it has tripped (or trips now: the deadline passed).
+    fn check_open(&self, now: Option<Instant>) -> Result<(), Refusal> {
         if let Some(refusal) = self.tripped_refusal() {
             return Err(refusal);
         }
         if let Some(now) = now {
-            if switch.check_deadline(now).is_some() {
+            if self.inner.switch.check_deadline(now).is_some() {
                 if let Some(refusal) = self.tripped_refusal() {
                     return Err(refusal);
                 }
             }
         }
-        let agent_ledger = self.agent_ledger(agent);
+        Ok(())
+    }
+
+    /// Claims `estimate` and one step in `agent_ledger` (an agent's) and the process ledger:
+    /// the reservation, or the refusal of the first that cannot hold it.
+    fn claim(&self, agent_ledger: Ledger, estimate: Spend) -> Result<Reservation, Refusal> {
+        let switch = &self.inner.switch;
         let amounts = estimate.amounts(1);
         let agent_claimed = agent_ledger
             .claim(amounts)

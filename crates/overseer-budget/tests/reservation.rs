@@ -301,3 +301,34 @@ fn handles_can_be_shared_across_threads_and_tasks() {
     send_sync::<overseer_budget::Reservation>();
     send_sync::<Refusal>();
 }
+
+#[test]
+fn admitting_many_at_once_holds_each_estimate_or_none_of_them() {
+    let budget = Budget::builder()
+        .process_limits(Limits::new().tokens(1_000))
+        .build()
+        .unwrap();
+    let held = budget.admit_many("voter", Spend::new(100, 0), 7).unwrap();
+    assert_eq!(held.len(), 7);
+    assert_eq!(budget.process().reserved(Dimension::Tokens), 700);
+    assert_eq!(
+        budget.agent("voter").unwrap().reserved(Dimension::Tokens),
+        700
+    );
+    // Four more do not fit beside them (1,100 > 1,000): none is held, the seven stay.
+    let refused = budget
+        .admit_many("voter", Spend::new(100, 0), 4)
+        .unwrap_err();
+    assert!(
+        matches!(refused, Refusal::LimitExceeded { .. }),
+        "{refused:?}"
+    );
+    assert_eq!(budget.process().reserved(Dimension::Tokens), 700);
+    // Released one by one, as single admissions are.
+    drop(held);
+    assert_eq!(budget.process().reserved(Dimension::Tokens), 0);
+    assert!(budget
+        .admit_many("voter", Spend::new(100, 0), 0)
+        .unwrap()
+        .is_empty());
+}
