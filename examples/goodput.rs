@@ -45,12 +45,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use overseer::agent::{Cohort, Escalation, LoopAction, SemanticConfig};
+use overseer::agent::{Answered, Cohort, Escalation, Finding as Found, LoopAction, SemanticConfig};
 use overseer::breaker::Backoff;
+use overseer::breaker::State as BreakerState;
 use overseer::prelude::*;
 use overseer::retry::{ClassSet, Jitter, RetryBudget, RetryPolicy};
 use overseer::semantic::loop_detect::{LoopConfig, LoopThresholds};
 use overseer::semantic::validator::from_predicate;
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 #[allow(dead_code)] // each example uses part of it
@@ -630,7 +632,7 @@ async fn team(
 ) -> Result<(System, Team), Box<dyn std::error::Error>> {
     let mut builder = System::builder()
         .ask_timeout(Duration::from_secs(20))
-        .event_capacity(16);
+        .event_capacity(4096);
     if full {
         let loops = LoopConfig::new(LoopThresholds::default()).target(
             "model",
@@ -768,6 +770,15 @@ async fn supervised(
     ))
 }
 
+/// What variant 4's machinery caught, counted from the system's events.
+#[derive(Default)]
+struct Caught {
+    rejected: u64,
+    loops: u64,
+    breaker_opens: u64,
+    lost: u64,
+}
+
 /// How long one round of escalation may take: the retry policy and the ladder run within it.
 const ROUND: Duration = Duration::from_secs(15);
 /// How many rounds a member or the verifier gets.
@@ -778,15 +789,15 @@ const ROUNDS: u32 = 8;
 ///
 /// The retry policy's attempts share one deadline, so a hung attempt would take all of it
 /// (and hold the agent's queue that long); a round bounds what one hang costs.
-async fn in_rounds<O, F, Fut>(task: u64, ask: F) -> Option<O>
+async fn in_rounds<O, F, Fut>(task: u64, ask: F) -> Option<Answered<O>>
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<overseer::agent::Answered<O>, AskError>>,
+    Fut: std::future::Future<Output = Result<Answered<O>, AskError>>,
 {
     for _ in 0..ROUNDS {
         let started = Instant::now();
         match ask().await {
-            Ok(answered) => return Some(answered.output),
+            Ok(answered) => return Some(answered),
             Err(error) => debug(task, &error),
         }
         // A round refused early (the retry budget spent, a breaker open) is not asked again
@@ -824,11 +835,39 @@ async fn everything(
             )
         })
         .collect();
-    let shared = Arc::new((team, ladders, verifier_ladders));
+    let caught = Arc::new(Mutex::new(Caught::default()));
+    let mut events = system.subscribe();
+    let counting = caught.clone();
+    tokio::spawn(async move {
+        loop {
+            let event = match events.recv().await {
+                Ok(event) => event,
+                Err(broadcast::error::RecvError::Lagged(lost)) => {
+                    counting.lock().unwrap_or_else(|e| e.into_inner()).lost += lost;
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            };
+            let mut caught = counting.lock().unwrap_or_else(|e| e.into_inner());
+            match &event {
+                SystemEvent::Semantic(found) => match found.finding {
+                    Found::Rejected { .. } => caught.rejected += 1,
+                    Found::Loop { .. } => caught.loops += 1,
+                    _ => {}
+                },
+                SystemEvent::Breaker(moved) if moved.to == BreakerState::Open => {
+                    caught.breaker_opens += 1;
+                }
+                _ => {}
+            }
+        }
+    });
+    let by_backup = Arc::new(AtomicU64::new(0));
+    let shared = Arc::new((team, ladders, verifier_ladders, by_backup.clone()));
     let outcomes = run_tasks(tasks, |task, arrived| {
         let shared = shared.clone();
         async move {
-            let (team, ladders, verifier_ladders) = &*shared;
+            let (team, ladders, verifier_ladders, by_backup) = &*shared;
             let who = assigned(task);
             let job = |role: usize| Job {
                 task,
@@ -847,10 +886,17 @@ async fn everything(
                 if finding.is_none() {
                     let researcher = &team.researchers[who[role]];
                     let ladder = &ladders[who[role]];
-                    *finding = in_rounds(task, || {
+                    let answered = in_rounds(task, || {
                         researcher.ask_escalating_within(job(role), ladder, ROUND)
                     })
                     .await;
+                    if answered
+                        .as_ref()
+                        .is_some_and(|a| a.by.as_str().starts_with("backup"))
+                    {
+                        by_backup.fetch_add(1, Ordering::Relaxed);
+                    }
+                    *finding = answered.map(|answered| answered.output);
                 }
             }
             let Some(findings) = findings.into_iter().collect::<Option<Vec<_>>>() else {
@@ -868,13 +914,26 @@ async fn everything(
             })
             .await
             {
-                Some(answer) => answered(answer, &findings, arrived),
+                Some(answer) => answered(answer.output, &findings, arrived),
                 None => Outcome::Failed,
             }
         }
     })
     .await;
     system.shutdown(Duration::from_secs(30)).await?;
+    let caught = caught.lock().unwrap_or_else(|e| e.into_inner());
+    println!(
+        "overseer: everything caught: {} outputs refused by validators, {} loop verdicts, {} breaker openings, {} findings from a backup{}",
+        caught.rejected,
+        caught.loops,
+        caught.breaker_opens,
+        by_backup.load(Ordering::Relaxed),
+        if caught.lost > 0 {
+            format!(" ({} events not counted)", caught.lost)
+        } else {
+            String::new()
+        }
+    );
     Ok(report(
         "overseer: everything",
         seed,

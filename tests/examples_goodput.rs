@@ -81,4 +81,22 @@ fn overseer_with_everything_answers_99_percent_correctly_delivers_no_wrong_answe
         "no corruption reached the unguarded variants:\n{out}"
     );
     assert!(plain.failed > 0, "no fault failed a plain task:\n{out}");
+    // And variant 4's machinery met them: its validators refused outputs, its loop detector
+    // stopped the looper, and backups answered for it.
+    let caught = out
+        .lines()
+        .find_map(|line| line.strip_prefix("overseer: everything caught: "))
+        .unwrap_or_else(|| panic!("no caught line:\n{out}"));
+    let count = |what: &str| -> u64 {
+        let words: Vec<&str> = caught.split(", ").collect();
+        words
+            .iter()
+            .find(|part| part.contains(what))
+            .and_then(|part| part.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {what} in {caught:?}"))
+    };
+    assert!(count("refused by validators") > 0, "{caught}");
+    assert!(count("loop verdicts") > 0, "{caught}");
+    assert!(count("from a backup") > 0, "{caught}");
 }
