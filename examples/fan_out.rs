@@ -15,6 +15,17 @@ use std::time::Duration;
 use overseer::agent::{CohortDecision, MemberResult, SystemEvent};
 use overseer::prelude::*;
 
+#[allow(dead_code)] // each example uses part of it
+#[path = "support/cli.rs"]
+mod cli;
+
+const CLI: cli::Cli = cli::Cli {
+    name: "fan_out",
+    about: "a lead fans out to four researchers and goes on at a quorum of two while one hangs and one crashes, with a degraded answer that names what is missing",
+    synopsis: "",
+    options: &[],
+};
+
 /// How a researcher behaves: it answers after a delay, hangs, or crashes.
 #[derive(Clone, Copy)]
 enum Behaviour {
@@ -112,6 +123,7 @@ impl Agent for Lead {
 
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    CLI.no_arguments();
     std::panic::set_hook(Box::new(|_| {})); // the crash is reported below, by the cohort
     let system = System::builder()
         .ask_timeout(Duration::from_secs(60))
