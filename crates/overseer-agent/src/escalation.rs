@@ -669,14 +669,22 @@ fn fallbacks<A: Agent>(alternates: &[AgentRef<A>], on: ClassSet) -> Escalation<A
         })
 }
 
-/// Whether `agent`'s breaker for `task_type` is open (open or forced open).
+/// Whether `agent`'s breaker for `task_type` refuses calls now: forced open, or open with
+/// its open period not yet over. A breaker whose open period has passed still reads `Open`
+/// until a call asks to be admitted; skipping its rung then would keep it open for good (no
+/// call would ever be its probe), so the rung is climbed and its ask is admitted as the probe.
 fn breaker_open<A: Agent>(agent: &AgentRef<A>, task_type: &'static str) -> bool {
-    agent.slot().breaker(task_type).is_some_and(|breaker| {
-        matches!(
-            breaker.state(),
-            BreakerState::Open | BreakerState::ForcedOpen
-        )
-    })
+    agent
+        .slot()
+        .breaker(task_type)
+        .is_some_and(|breaker| match breaker.state() {
+            BreakerState::ForcedOpen => true,
+            BreakerState::Open => breaker
+                .snapshot()
+                .open_until
+                .is_some_and(|until| Instant::now() < until),
+            _ => false,
+        })
 }
 
 fn answered<O>(by: &AgentName, output: O) -> Answered<O> {

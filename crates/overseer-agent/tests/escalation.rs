@@ -12,7 +12,9 @@ use overseer_agent::{
     AgentError, AgentRef, AgentSpec, AskError, ErrorClass, Escalation, RetryStep, System,
     SystemBuilder,
 };
-use overseer_breaker::{BreakerConfig, BreakerKey, BreakerRegistry};
+use overseer_breaker::{
+    Backoff, BreakerConfig, BreakerKey, BreakerRegistry, State as BreakerState,
+};
 use overseer_budget::{Budget, TripReason};
 use overseer_supervisor::SupervisorSpec;
 use tokio::time::Instant;
@@ -183,6 +185,47 @@ async fn a_rung_behind_an_open_breaker_is_skipped_and_the_skip_recorded() {
             reason: SkipReason::BreakerOpen
         }])
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rung_whose_breaker_has_served_its_open_period_is_climbed_and_its_ask_is_the_probe() {
+    let registry = BreakerRegistry::new(
+        BreakerConfig::default()
+            .consecutive_failures(Some(1))
+            .open_duration(Backoff::fixed(Duration::from_secs(5)))
+            .half_open_probes(1),
+    )
+    .unwrap();
+    let builder = System::builder().breakers(registry);
+    let script = Script::default()
+        .then("second", [transient()])
+        .then("primary", [transient(), transient()]);
+    let system = start(builder, &script, &["primary", "second"]).await;
+    let second = agent(&system, "second");
+    let key = BreakerKey::new("second", "work");
+    let breakers = system.breakers().unwrap();
+    assert!(second.ask("opens it".into()).await.is_err());
+    assert_eq!(breakers.handle(&key).state(), BreakerState::Open);
+    let ladder = Escalation::new().other_agent("second", second.clone(), ClassSet::CLIMBABLE);
+
+    // Within the open period the rung is skipped.
+    let refused = agent(&system, "primary")
+        .ask_escalating("early".into(), &ladder)
+        .await;
+    assert!(
+        matches!(refused, Err(AskError::Exhausted { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(script.calls_of("second").len(), 1, "not asked while open");
+
+    // After it, the rung is climbed: its ask is admitted as the probe, and closes the breaker.
+    tokio::time::advance(Duration::from_secs(6)).await;
+    let answered = agent(&system, "primary")
+        .ask_escalating("late".into(), &ladder)
+        .await
+        .unwrap();
+    assert_eq!(answered.by.as_str(), "second");
+    assert_eq!(breakers.handle(&key).state(), BreakerState::Closed);
 }
 
 #[tokio::test(start_paused = true)]
