@@ -140,9 +140,13 @@ where
             Some(first) => first,
             None => slot.shared.ids.next(),
         };
+        // Each attempt within the one deadline, and within the policy's attempt timeout.
+        let timeout = policy
+            .and_then(RetryPolicy::attempt_timeout)
+            .map_or(left, |bound| bound.min(left));
         let attempt = Try {
             task: this,
-            timeout: left,
+            timeout,
             id,
             feedback: feedback.take(),
             retryable: number < max_attempts,

@@ -471,3 +471,43 @@ mod property {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_attempt_times_out_at_the_attempt_timeout_and_is_retried_within_the_deadline() {
+    let policy = RetryPolicy::builder()
+        .max_attempts(3)
+        .base_delay(ms(100))
+        .jitter(Jitter::None)
+        .attempt_timeout(Some(Duration::from_secs(2)))
+        .build()
+        .unwrap();
+    // The first attempt hangs; the next answers.
+    let script = Script::default().then("a", [Step::Hang]);
+    let system = start(
+        System::builder().ask_timeout(Duration::from_secs(60)),
+        &script,
+        vec![flaky("a", &script).retry(policy)],
+    )
+    .await;
+    let a = system.agent_ref::<flaky::Flaky>("a").unwrap();
+    let asked = Instant::now();
+    assert_eq!(a.ask("job".into()).await.unwrap(), "job");
+    // 2 s for the hung attempt, 100 ms of backoff: not the 60 s deadline.
+    assert_eq!(asked.elapsed(), Duration::from_millis(2_100));
+    let calls = script.calls_of("a");
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let (number, class, _) = calls[1].feedback.clone().expect("the retry is told why");
+    assert_eq!((number, class), (1, ErrorClass::Transient));
+    system.shutdown(Duration::from_secs(10)).await.unwrap();
+}
+
+#[test]
+fn a_zero_attempt_timeout_is_a_typed_error() {
+    let built = RetryPolicy::builder()
+        .attempt_timeout(Some(Duration::ZERO))
+        .build();
+    assert_eq!(
+        built,
+        Err(overseer_agent::retry::PolicyError::ZeroAttemptTimeout)
+    );
+}

@@ -101,6 +101,9 @@ pub enum PolicyError {
     /// A total time bound of zero would forbid every retry; use `max_attempts(1)` for that.
     #[error("max_elapsed must be above zero (use max_attempts(1) for no retries)")]
     ZeroMaxElapsed,
+    /// An attempt timeout of zero would time every attempt out at once.
+    #[error("attempt_timeout must be above zero")]
+    ZeroAttemptTimeout,
 }
 
 /// The attempt that just failed, as [`RetryPolicy::decide`] sees it.
@@ -221,6 +224,7 @@ pub struct RetryPolicy {
     max_delay: Duration,
     jitter: Jitter,
     max_elapsed: Option<Duration>,
+    attempt_timeout: Option<Duration>,
 }
 
 // `factor` is an `f64`, but `build` only admits finite values, so equality is reflexive.
@@ -236,6 +240,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(128),
             jitter: Jitter::Full,
             max_elapsed: None,
+            attempt_timeout: None,
         }
     }
 }
@@ -282,6 +287,13 @@ impl RetryPolicy {
     /// The bound on the time from the first attempt's start to the last retry's start.
     pub fn max_elapsed(&self) -> Option<Duration> {
         self.max_elapsed
+    }
+
+    /// The most one attempt may take (within the ask's deadline, which bounds them all), or
+    /// `None`: each attempt may take what is left of the deadline. With it, a hung attempt
+    /// times out on its own and is retried, instead of taking the whole deadline.
+    pub fn attempt_timeout(&self) -> Option<Duration> {
+        self.attempt_timeout
     }
 
     /// Whether to retry after `attempt` failed, and after how long. Pure: the same attempt and
@@ -392,6 +404,9 @@ impl RetryPolicy {
         if self.max_elapsed.is_some_and(|bound| bound.is_zero()) {
             return Err(PolicyError::ZeroMaxElapsed);
         }
+        if self.attempt_timeout.is_some_and(|bound| bound.is_zero()) {
+            return Err(PolicyError::ZeroAttemptTimeout);
+        }
         Ok(())
     }
 }
@@ -442,6 +457,7 @@ pub struct RetryPolicyBuilder {
     max_delay: Duration,
     jitter: Jitter,
     max_elapsed: Option<Duration>,
+    attempt_timeout: Option<Duration>,
 }
 
 impl Default for RetryPolicyBuilder {
@@ -459,6 +475,7 @@ impl From<RetryPolicy> for RetryPolicyBuilder {
             max_delay: p.max_delay,
             jitter: p.jitter,
             max_elapsed: p.max_elapsed,
+            attempt_timeout: p.attempt_timeout,
         }
     }
 }
@@ -509,12 +526,22 @@ impl RetryPolicyBuilder {
         self
     }
 
+    /// The most one attempt may take, or `None` (the default) for what is left of the ask's
+    /// deadline. An attempt that takes longer ends with a timeout, a transient failure that
+    /// is retried; its handler, still running, is treated as hung (its agent stopped and
+    /// restarted by its supervisor), as at any ask's deadline.
+    pub fn attempt_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
     /// The policy, checked.
     ///
     /// # Errors
     ///
     /// A [`PolicyError`] for zero attempts, a factor below 1 (or not finite), a base delay
-    /// above the cap, decorrelated jitter with a zero base, or a zero `max_elapsed`.
+    /// above the cap, decorrelated jitter with a zero base, or a zero `max_elapsed` or
+    /// `attempt_timeout`.
     pub fn build(self) -> Result<RetryPolicy, PolicyError> {
         let policy = RetryPolicy {
             max_attempts: self.max_attempts,
@@ -523,6 +550,7 @@ impl RetryPolicyBuilder {
             max_delay: self.max_delay,
             jitter: self.jitter,
             max_elapsed: self.max_elapsed,
+            attempt_timeout: self.attempt_timeout,
         };
         policy.validate()?;
         Ok(policy)
