@@ -59,6 +59,9 @@ pub use overseer_budget as budget;
 #[cfg(feature = "chaos")]
 #[cfg_attr(docsrs, doc(cfg(feature = "chaos")))]
 pub use overseer_chaos as chaos;
+#[cfg(feature = "console")]
+#[cfg_attr(docsrs, doc(cfg(feature = "console")))]
+pub use overseer_console as console;
 pub use overseer_fanout as fanout;
 pub use overseer_journal as journal;
 #[cfg(feature = "observe")]
@@ -115,3 +118,8 @@ pub struct CoordinationDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/durability.md")]
 pub struct DurabilityDoctests;
+
+/// The code blocks of `docs/health.md`, as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/health.md")]
+pub struct HealthDoctests;

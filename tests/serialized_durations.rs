@@ -89,6 +89,11 @@ fn configurations_and_reports_write_durations_as_milliseconds() -> Result<(), se
         serde_json::from_value::<ExitReason>(json!({"kind": "timed_out", "detail": 10_000}))?,
         hung
     );
+    let stalled = ExitReason::Stalled(Duration::from_secs(5));
+    assert_eq!(
+        serde_json::to_value(&stalled)?,
+        json!({"kind": "stalled", "detail": 5_000})
+    );
     Ok(())
 }
 

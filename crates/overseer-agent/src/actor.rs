@@ -3,6 +3,7 @@
 //! can only be that (one_for_one), else by the supervisor ([`AgentInPlace`]). The agent value
 //! is held by the slot, which the actor takes it from for each task.
 
+use std::borrow::Cow;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -21,7 +22,9 @@ use crate::agent::Agent;
 use crate::context::AgentContext;
 use crate::durable::{DurableRun, LetterSource};
 use crate::error::{AgentError, AskError, StepError};
+use crate::event::SystemEvent;
 use crate::feedback::Feedback;
+use crate::health::{Health, HealthChange, HealthEvent};
 use crate::message::AgentMsg;
 use crate::outcome::{finish_run, judge, settle, Ended, Handled};
 use crate::settlement::{Settlement, Verdict};
@@ -45,6 +48,8 @@ pub(crate) struct AgentArgs<A: Agent> {
 pub(crate) struct AgentState<A: Agent> {
     context: AgentContext,
     factory: Factory<A>,
+    /// The task that sends the actor its health checks, if the agent has one.
+    health_checks: Option<tokio::task::AbortHandle>,
 }
 
 /// The supervisor's handle for restarting an agent in place. An idle agent is parked, and a
@@ -114,14 +119,16 @@ impl<A: Agent> Actor for AgentActor<A> {
         Ok(AgentState {
             context,
             factory: args.factory,
+            health_checks: None,
         })
     }
 
     async fn post_start(
         &self,
         myself: ActorRef<AgentMsg>,
-        _state: &mut AgentState<A>,
+        state: &mut AgentState<A>,
     ) -> Result<(), ActorProcessingErr> {
+        state.health_checks = self.schedule_health_checks(&myself);
         self.slot.install(myself);
         Ok(())
     }
@@ -129,8 +136,11 @@ impl<A: Agent> Actor for AgentActor<A> {
     async fn post_stop(
         &self,
         myself: ActorRef<AgentMsg>,
-        _state: &mut AgentState<A>,
+        state: &mut AgentState<A>,
     ) -> Result<(), ActorProcessingErr> {
+        if let Some(checks) = state.health_checks.take() {
+            checks.abort();
+        }
         self.slot.uninstall(&myself, ExitReason::Shutdown);
         Ok(())
     }
@@ -148,6 +158,7 @@ impl<A: Agent> Actor for AgentActor<A> {
                 let _ = done.send(());
                 Ok(())
             }
+            AgentMsg::CheckHealth => self.check_health(&myself, state).await,
         }
     }
 }
@@ -174,6 +185,93 @@ async fn build<A: Agent>(
 }
 
 impl<A: Agent> AgentActor<A> {
+    /// Starts the task that sends this actor a health check every interval, if the agent has
+    /// one: at most one waits in the mailbox, and the task ends with the actor.
+    fn schedule_health_checks(
+        &self,
+        myself: &ActorRef<AgentMsg>,
+    ) -> Option<tokio::task::AbortHandle> {
+        let check = self.slot.config.liveness.as_deref()?.health?;
+        let slot = Arc::downgrade(&self.slot);
+        let actor = myself.clone();
+        let ticks = async move {
+            let every = check.interval();
+            let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(slot) = slot.upgrade() else { return };
+                if slot.schedule_health_check()
+                    && actor.send_message(AgentMsg::CheckHealth).is_err()
+                {
+                    return;
+                }
+            }
+        };
+        Some(tokio::spawn(ticks).abort_handle())
+    }
+
+    /// Runs the agent's health check if it is idle (nothing queued, not parked, the system
+    /// open): counts it, publishes a failure or a recovery, and after as many failures in a
+    /// row as the check allows, fails the incarnation for its supervisor to restart.
+    async fn check_health(
+        &self,
+        myself: &ActorRef<AgentMsg>,
+        state: &mut AgentState<A>,
+    ) -> Result<(), ActorProcessingErr> {
+        self.slot.health_check_taken();
+        let Some(check) = self.slot.config.liveness.as_deref().and_then(|l| l.health) else {
+            return Ok(());
+        };
+        if self.slot.has_work() || !self.slot.shared.is_open() {
+            return Ok(());
+        }
+        let Some(mut agent) = self.slot.take_agent() else {
+            return Ok(());
+        };
+        let failure = health_check(&mut agent, &mut state.context, check.check_timeout()).await;
+        let restart_after = check.failures_before_restart();
+        let (change, health) = self.slot.record_health(failure.is_none(), restart_after);
+        let restart = change == HealthChange::Restart;
+        if failure.is_some() || change == HealthChange::Recovered {
+            self.publish_health(health, failure.clone(), restart);
+        }
+        match failure {
+            Some(failure) if restart => {
+                let reason = ExitReason::Unhealthy(failure);
+                Box::pin(self.failed(myself, state, agent, reason)).await
+            }
+            _ => {
+                self.slot.put_agent(agent);
+                Ok(())
+            }
+        }
+    }
+
+    /// Publishes a health check's result (and traces it).
+    fn publish_health(&self, health: Health, failure: Option<String>, restarting: bool) {
+        let path = self.slot.path().cloned();
+        match &failure {
+            Some(failure) => {
+                tracing::warn!(agent = %self.slot.name, ?health, restarting, failure = %failure, "health check failed")
+            }
+            None => {
+                tracing::info!(agent = %self.slot.name, "health check passed again: the agent takes work")
+            }
+        }
+        let meta = self.slot.shared.meta(None, path);
+        self.slot.shared.publish(SystemEvent::Health(HealthEvent {
+            id: meta.id,
+            caused_by: meta.caused_by,
+            elapsed: meta.elapsed,
+            path: meta.path,
+            agent: self.slot.name.clone(),
+            health,
+            failure: failure.map(Cow::Owned),
+            restarting,
+        }));
+    }
+
     /// Takes one task from the slot and runs it; on a failure, parks and reports it, and
     /// rebuilds the agent here when the supervisor's decision is this agent's restart alone.
     async fn serve(
@@ -268,24 +366,15 @@ impl<A: Agent> AgentActor<A> {
                     .await?
             }
             None => {
-                // Run it under its deadline, and the kill switch's cancellation.
-                let shared = &self.slot.shared;
+                // Run it under its deadline, and its watches (the kill switch, heartbeats).
                 let reply = job.reply.as_mut();
-                let handled = match &shared.budget {
-                    // Without a budget there is no kill switch to cancel the task.
-                    None => {
-                        Some(within_deadline(agent, context, job.task, job.deadline, reply).await)
-                    }
+                let (task, deadline) = (job.task, job.deadline);
+                let handled = if self.slot.guarded {
                     // Boxed: kept out of the size of the future every task builds.
-                    Some(_) => Box::pin(async {
-                        tokio::select! {
-                            handled = within_deadline(agent, context, job.task, job.deadline, reply) => {
-                                Some(handled)
-                            }
-                            () = shared.cancelled() => None,
-                        }
-                    })
-                    .await,
+                    let task_type = started.task_type;
+                    Box::pin(self.guarded(agent, context, task, task_type, deadline, reply)).await
+                } else {
+                    Some(within_deadline(agent, context, task, deadline, reply).await)
                 };
                 // Judge the outcome (and the output, by its validators).
                 let mut judged = self.judge_handled(handled, job.deadline, job.asked_at);
@@ -487,23 +576,70 @@ impl<A: Agent> AgentActor<A> {
         deadline: Instant,
         reply: Option<&mut Reply<A::Output>>,
     ) -> Option<Handled<A::Output>> {
-        let shared = &self.slot.shared;
-        match &shared.budget {
-            // Without a budget there is no kill switch to cancel the task.
-            None => Some(within_deadline(agent, context, task, deadline, reply).await),
+        if self.slot.guarded {
             // Boxed: kept out of the size of the future every task builds.
-            Some(_) => {
-                Box::pin(async {
-                    tokio::select! {
-                        handled = within_deadline(agent, context, task, deadline, reply) => {
-                            Some(handled)
-                        }
-                        () = shared.cancelled() => None,
-                    }
+            let task_type = A::task_type(&task);
+            Box::pin(self.guarded(agent, context, task, task_type, deadline, reply)).await
+        } else {
+            Some(within_deadline(agent, context, task, deadline, reply).await)
+        }
+    }
+
+    /// Runs the handler on `task` under its deadline, beside its watches: the kill switch's
+    /// cancellation (`None`: cancelled by a trip) with a budget, and the heartbeat watch when
+    /// its task type has a heartbeat timeout ([`Handled::Stalled`] once it is silent that long).
+    async fn guarded(
+        &self,
+        agent: &mut A,
+        context: &mut AgentContext,
+        task: A::Task,
+        task_type: &'static str,
+        deadline: Instant,
+        reply: Option<&mut Reply<A::Output>>,
+    ) -> Option<Handled<A::Output>> {
+        let shared = &self.slot.shared;
+        let timeout = self.heartbeat_timeout(task_type);
+        let pulse = timeout.map(|_| context.watch_beats(Instant::now()));
+        let ended = {
+            let work = within_deadline(agent, context, task, deadline, reply);
+            let cancelled = async {
+                match &shared.budget {
+                    Some(_) => shared.cancelled().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let silence = async {
+                match (&pulse, timeout) {
+                    (Some(pulse), Some(timeout)) => pulse.silence(timeout).await,
+                    _ => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                handled = work => Some(Ok(handled)),
+                () = cancelled => None,
+                silent_for = silence => Some(Err(silent_for)),
+            }
+        };
+        context.stop_watching_beats();
+        match ended? {
+            Ok(handled) => Some(handled),
+            Err(silent_for) => {
+                let progress = context.last_progress();
+                tracing::warn!(agent = %self.slot.name, task_type, silent_ms = silent_for.as_millis() as u64, progress = progress.as_ref().map(tracing::field::display), "agent went silent: no heartbeat within its timeout, stopped as hung");
+                Some(Handled::Stalled {
+                    timeout: timeout.unwrap_or(silent_for),
+                    silent_for,
+                    progress,
                 })
-                .await
             }
         }
+    }
+
+    /// The heartbeat timeout a task of `task_type` is watched with, if any.
+    fn heartbeat_timeout(&self, task_type: &str) -> Option<std::time::Duration> {
+        let liveness = self.slot.config.liveness.as_deref()?;
+        liveness.heartbeats.of(task_type)
     }
 
     /// Claims the run of a durable task for this incarnation and hands it to the context.
@@ -721,6 +857,22 @@ struct Started {
     /// When, if the clock was read for it.
     at: Option<Instant>,
     task_type: &'static str,
+}
+
+/// Runs the agent's health check within `timeout`, catching a panic: `None` if it passed, else
+/// why it failed.
+async fn health_check<A: Agent>(
+    agent: &mut A,
+    context: &mut AgentContext,
+    timeout: std::time::Duration,
+) -> Option<String> {
+    let check = AssertUnwindSafe(agent.health_check(context)).catch_unwind();
+    match tokio::time::timeout(timeout, check).await {
+        Ok(Ok(Ok(()))) => None,
+        Ok(Ok(Err(error))) => Some(error.to_string()),
+        Ok(Err(payload)) => Some(format!("panicked: {}", panic_message(payload))),
+        Err(_elapsed) => Some(format!("no answer within {timeout:?}")),
+    }
 }
 
 /// Runs the agent's handler on `task`, catching a panic, until it finishes or `deadline` passes

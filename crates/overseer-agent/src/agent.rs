@@ -88,6 +88,18 @@ pub trait Agent: Send + 'static {
         async { Ok(()) }
     }
 
+    /// A cheap self-test (its model client reachable, its tool's credentials valid), run by the
+    /// system while the agent is idle when its spec asks for it
+    /// ([`AgentSpec::health_check`](crate::AgentSpec::health_check)); never beside a task. An
+    /// error, a panic, or no answer within the check's timeout is a failure. Passes by default.
+    fn health_check(
+        &mut self,
+        ctx: &mut AgentContext,
+    ) -> impl Future<Output = Result<(), AgentError>> + Send {
+        let _ = ctx;
+        async { Ok(()) }
+    }
+
     /// What a task is expected to cost, reserved against budgets before it runs.
     fn estimate(task: &Self::Task) -> Usage {
         let _ = task;

@@ -21,6 +21,7 @@ use crate::bulkheads::{BulkheadCall, Bulkheads};
 use crate::durable::{DurableRun, Prepared};
 use crate::error::AgentError;
 use crate::feedback::Feedback;
+use crate::heartbeat::{Progress, Pulse};
 use crate::injected_mark::InjectedMark;
 use crate::loop_watch::{Caller, Watching};
 use crate::model::{ModelClient, ModelRequest, ModelResponse};
@@ -30,6 +31,9 @@ use crate::settlement::Settlement;
 use crate::shared::Shared;
 use crate::tasks::IncarnationTasks;
 use crate::usage::Usage;
+
+/// The name of the journaled step that [`AgentContext::record_progress`] writes.
+pub const PROGRESS_STEP: &str = "overseer.progress";
 
 /// The context a handler works in: who it is, how long it has, and where it reports usage.
 #[derive(Debug)]
@@ -62,6 +66,11 @@ pub struct AgentContext {
     sample: bool,
     /// The system's bulkheads.
     bulkheads: Bulkheads,
+    /// Where beats and progress land (the agent's, shared by its incarnations).
+    pulse: Arc<Pulse>,
+    /// Whether the current task is watched by a heartbeat timeout: only then is a beat's time
+    /// taken.
+    beating: bool,
 }
 
 /// What a user's check found of an unsafe effect whose intent was journaled but whose result
@@ -77,17 +86,31 @@ pub enum Reconciled<T> {
     Unknown,
 }
 
+/// What an agent's contexts share with its slot, whatever the incarnation.
+pub(crate) struct SlotCells {
+    /// Where a fault mark is also left.
+    pub(crate) marks: Arc<InjectedMark>,
+    /// The tasks the current incarnation spawned.
+    pub(crate) tasks: Arc<IncarnationTasks>,
+    /// Where beats and progress land.
+    pub(crate) pulse: Arc<Pulse>,
+}
+
 impl AgentContext {
     pub(crate) fn new(
         name: AgentName,
         path: ChildPath,
         budget: Option<Budget>,
-        marks: Arc<InjectedMark>,
-        tasks: Arc<IncarnationTasks>,
+        cells: SlotCells,
         bulkheads: Bulkheads,
         watch: Option<Arc<Shared>>,
     ) -> Self {
         let watch = watch.map(Watching);
+        let SlotCells {
+            marks,
+            tasks,
+            pulse,
+        } = cells;
         Self {
             name,
             path,
@@ -105,7 +128,83 @@ impl AgentContext {
             task_type: "",
             sample: false,
             bulkheads,
+            pulse,
+            beating: false,
         }
+    }
+
+    /// Says the handler is alive: with a heartbeat timeout
+    /// ([`AgentSpec::heartbeat_timeout`](crate::AgentSpec::heartbeat_timeout)), a task whose
+    /// handler has not beaten within it is treated as hung. Model calls and journaled steps
+    /// made through this context beat on their own, before and after. Costs a branch when the
+    /// task is not watched, a clock read and an atomic store when it is.
+    #[inline]
+    pub fn heartbeat(&self) {
+        if self.beating {
+            self.pulse.beat();
+        }
+    }
+
+    /// Beats ([`heartbeat`](Self::heartbeat)) and reports how far the handler has got: the
+    /// last progress is in the ask's event ([`AskEvent::progress`](crate::AskEvent::progress)),
+    /// in the error of a task that stalls after it
+    /// ([`AskError::Stalled`](crate::AskError::Stalled)) and in the agent's health listing
+    /// ([`System::health`](crate::System::health)). In a durable run, use
+    /// [`record_progress`](Self::record_progress) to journal it too.
+    pub fn progress(&mut self, progress: impl Into<Progress>) {
+        let progress = progress.into();
+        self.heartbeat();
+        self.pulse.set_progress(progress.clone());
+        self.notes.get_or_insert_with(Box::default).progress = Some(progress);
+    }
+
+    /// As [`progress`](Self::progress), and in a durable run journaled as a step (named
+    /// [`PROGRESS_STEP`]), so that after a crash the run resumed elsewhere knows how far it got
+    /// ([`resumed_progress`](Self::resumed_progress)); replayed, the step passes without
+    /// writing. Call it at the same places on every run of the task, as any step.
+    ///
+    /// # Errors
+    ///
+    /// As [`step`](Self::step): the journal failed, the run diverged, or this incarnation was
+    /// fenced off.
+    pub async fn record_progress(
+        &mut self,
+        progress: impl Into<Progress>,
+    ) -> Result<(), AgentError> {
+        let progress = progress.into();
+        let recorded = progress.clone();
+        self.step(
+            PROGRESS_STEP,
+            Effect::Pure,
+            |_key| async move { Ok(recorded) },
+        )
+        .await?;
+        self.progress(progress);
+        Ok(())
+    }
+
+    /// In a durable run taken up again after a crash or a restart, the last progress its
+    /// earlier attempts journaled with [`record_progress`](Self::record_progress); `None` for a
+    /// fresh run, a run that recorded none, or outside a durable run.
+    pub fn resumed_progress(&self) -> Option<Progress> {
+        self.durable.as_deref()?.last_recorded(PROGRESS_STEP)
+    }
+
+    /// The current task is watched by a heartbeat timeout: its start is its first beat.
+    pub(crate) fn watch_beats(&mut self, at: Instant) -> Arc<Pulse> {
+        self.beating = true;
+        self.pulse.restart_at(at);
+        Arc::clone(&self.pulse)
+    }
+
+    /// The watched task has ended.
+    pub(crate) fn stop_watching_beats(&mut self) {
+        self.beating = false;
+    }
+
+    /// The last progress the current task reported.
+    pub(crate) fn last_progress(&self) -> Option<Progress> {
+        self.notes.as_deref()?.progress.clone()
     }
 
     /// The failure of the previous attempt of the current task, when the task is a retry (by
@@ -322,8 +421,10 @@ impl AgentContext {
         R: FnOnce(IdempotencyKey) -> RFut,
         RFut: Future<Output = Reconciled<T>>,
     {
+        self.heartbeat();
         let Some(durable) = self.durable.as_deref_mut() else {
             let outcome = work(fresh_key(&self.path)).await.map(|(value, _)| value);
+            self.heartbeat();
             return self.watched_step(name, outcome);
         };
         let (step, prepared) = durable
@@ -352,6 +453,7 @@ impl AgentContext {
             .complete(step, name, effect, false, &outcome, spent)
             .await
             .map_err(AgentError::step)?;
+        self.heartbeat();
         self.watched_step(name, outcome)
     }
 
@@ -384,6 +486,7 @@ impl AgentContext {
         request: ModelRequest,
     ) -> Result<ModelResponse, AgentError> {
         let args = self.watch.is_some().then(|| request_hash(&request));
+        self.heartbeat();
         let Some(durable) = self.durable.as_deref_mut() else {
             let (response, call) = call_model(&self.name, client, request).await;
             self.record_model_call(call);
@@ -423,6 +526,7 @@ impl AgentContext {
     /// A model call made: its cost reported (as by [`report_usage`](Self::report_usage)), its
     /// model named for the ask's event, and the call listed in it.
     fn record_model_call(&mut self, call: ModelCall) {
+        self.heartbeat();
         self.report_usage(call.usage);
         let notes = self.notes.get_or_insert_with(Box::default);
         if !call.model.is_empty() {
@@ -725,6 +829,8 @@ pub(crate) struct TaskNotes {
     pub(crate) model: Option<Cow<'static, str>>,
     /// The model calls it made, in order.
     pub(crate) model_calls: Vec<ModelCall>,
+    /// The last progress it reported.
+    pub(crate) progress: Option<Progress>,
 }
 
 impl TaskNotes {

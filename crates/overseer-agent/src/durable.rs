@@ -111,6 +111,20 @@ impl DurableRun {
         })
     }
 
+    /// The value of the last completed step named `name` (in step order), read as a `T`.
+    pub(crate) fn last_recorded<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
+        self.journal.with_run(&self.run, |record| {
+            record?
+                .steps()
+                .filter(|(_, step)| step.name == name)
+                .filter_map(|(_, step)| match &step.completed {
+                    Some((overseer_journal::Recorded::Value(value), _)) => value.decode().ok(),
+                    _ => None,
+                })
+                .last()
+        })
+    }
+
     /// The next step, named `name`, with `effect`: replayed from the journal, or to be run (its
     /// intent written first when it needs one), or to be reconciled.
     pub(crate) async fn prepare<T: DeserializeOwned>(

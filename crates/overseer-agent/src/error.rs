@@ -252,6 +252,27 @@ pub enum AskError {
         /// The deadline that passed, measured from the ask.
         after: Duration,
     },
+    /// The handler went silent: no heartbeat within its heartbeat timeout
+    /// ([`AgentSpec::heartbeat_timeout`](crate::AgentSpec::heartbeat_timeout)), before its
+    /// deadline. It was treated as hung, as at a deadline: the agent was stopped with
+    /// [`ExitReason::Stalled`] and its supervisor decides what happens next.
+    #[error("agent '{agent}' went silent: no heartbeat for {silent_for:?}{}", progress.as_ref().map(|progress| format!(" (last progress: {progress})")).unwrap_or_default())]
+    Stalled {
+        /// The agent.
+        agent: AgentName,
+        /// How long it had been silent when it was stopped (its heartbeat timeout).
+        silent_for: Duration,
+        /// The last progress the handler reported, if any.
+        progress: Option<crate::heartbeat::Progress>,
+    },
+    /// The agent's health check failed ([`AgentSpec::health_check`](crate::AgentSpec::health_check)):
+    /// it refuses work, as an open breaker does, until a check passes or it is restarted. The
+    /// ask never reached the agent.
+    #[error("agent '{agent}' is unhealthy: its health check failed")]
+    Unhealthy {
+        /// The agent.
+        agent: AgentName,
+    },
     /// The agent crashed while handling this task.
     #[error("agent '{agent}' crashed: {reason}")]
     Crashed {
@@ -441,6 +462,8 @@ impl AskError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Timeout { .. } => "timeout",
+            Self::Stalled { .. } => "stalled",
+            Self::Unhealthy { .. } => "unhealthy",
             Self::Crashed { .. } => "crashed",
             Self::Failed {
                 error: AgentError::InvalidOutput(_),
@@ -499,8 +522,9 @@ pub enum SystemError {
         /// What is wrong with it.
         error: IdError,
     },
-    /// An agent's ask timeout is zero: every ask to it would time out at once.
-    #[error("the ask timeout of '{0}' is zero")]
+    /// An agent's ask timeout, heartbeat timeout, health-check interval or health-check
+    /// timeout is zero: every ask (or check) would time out at once.
+    #[error("a timeout of '{0}' is zero (its ask or heartbeat timeout, or its health check's interval or timeout)")]
     ZeroTimeout(String),
     /// The system's default ask timeout ([`SystemBuilder::ask_timeout`]) is zero: every ask
     /// would time out at once.
@@ -543,7 +567,8 @@ pub enum SystemError {
 
 /// | ask error | class |
 /// |---|---|
-/// | `Timeout`, `Crashed`, `Restarting` | transient (the agent is slow, or being restarted) |
+/// | `Timeout`, `Stalled`, `Crashed`, `Restarting` | transient (the agent is slow, or being restarted) |
+/// | `Unhealthy` | rate-limited, without a retry-after (the agent refuses work until a check passes) |
 /// | `Failed` | its [`AgentError`]'s class |
 /// | `BreakerOpen` | rate-limited, for the breaker's `retry_after` (another agent may take it now) |
 /// | `BudgetExceeded` | budget exhausted |
@@ -557,6 +582,7 @@ impl Classify for AskError {
     fn class(&self) -> ErrorClass {
         match self {
             Self::Timeout { .. }
+            | Self::Stalled { .. }
             | Self::Crashed { .. }
             | Self::Restarting { .. }
             | Self::RunInProgress { .. }
@@ -565,7 +591,9 @@ impl Classify for AskError {
             Self::BreakerOpen { retry_after, .. } => ErrorClass::RateLimited {
                 retry_after: *retry_after,
             },
-            Self::QueueFull { .. } => ErrorClass::RateLimited { retry_after: None },
+            Self::QueueFull { .. } | Self::Unhealthy { .. } => {
+                ErrorClass::RateLimited { retry_after: None }
+            }
             Self::BudgetExceeded { .. } | Self::RetryRefused { .. } => ErrorClass::BudgetExhausted,
             Self::ShutDown | Self::KillSwitchTripped { .. } => ErrorClass::Cancelled,
             Self::AgentStopped { .. }
@@ -587,14 +615,15 @@ impl AskError {
     ///
     /// | error | falls back |
     /// |---|---|
-    /// | [`BreakerOpen`](Self::BreakerOpen), [`QueueFull`](Self::QueueFull), [`Restarting`](Self::Restarting), [`AgentStopped`](Self::AgentStopped), [`NotInTree`](Self::NotInTree), [`UnknownAgent`](Self::UnknownAgent) | yes: the task never reached a handler |
+    /// | [`BreakerOpen`](Self::BreakerOpen), [`Unhealthy`](Self::Unhealthy), [`QueueFull`](Self::QueueFull), [`Restarting`](Self::Restarting), [`AgentStopped`](Self::AgentStopped), [`NotInTree`](Self::NotInTree), [`UnknownAgent`](Self::UnknownAgent) | yes: the task never reached a handler |
     /// | [`BudgetExceeded`](Self::BudgetExceeded) by the agent's own limit | yes |
     /// | [`Failed`](Self::Failed) | yes: the handler declined the task and the agent carries on |
-    /// | [`Timeout`](Self::Timeout), [`Crashed`](Self::Crashed) | no: the task may have had effects, and may crash the next agent too |
+    /// | [`Timeout`](Self::Timeout), [`Stalled`](Self::Stalled), [`Crashed`](Self::Crashed) | no: the task may have had effects, and may crash the next agent too |
     /// | [`BudgetExceeded`](Self::BudgetExceeded) by the process limit, [`KillSwitchTripped`](Self::KillSwitchTripped), [`ShutDown`](Self::ShutDown), [`WrongAgentType`](Self::WrongAgentType) | no: every alternate would be refused alike |
     pub fn may_fall_back(&self) -> bool {
         match self {
             Self::BreakerOpen { .. }
+            | Self::Unhealthy { .. }
             | Self::QueueFull { .. }
             | Self::Restarting { .. }
             | Self::AgentStopped { .. }
@@ -605,6 +634,7 @@ impl AskError {
                 refusal.scope().is_some_and(|scope| !scope.is_process())
             }
             Self::Timeout { .. }
+            | Self::Stalled { .. }
             | Self::Crashed { .. }
             | Self::WrongAgentType { .. }
             | Self::ShutDown
@@ -624,7 +654,10 @@ impl AskError {
     pub fn reached_agent(&self) -> bool {
         matches!(
             self,
-            Self::Timeout { .. } | Self::Crashed { .. } | Self::Failed { .. }
+            Self::Timeout { .. }
+                | Self::Stalled { .. }
+                | Self::Crashed { .. }
+                | Self::Failed { .. }
         )
     }
 }

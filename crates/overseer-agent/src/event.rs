@@ -36,6 +36,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cohort_event::CohortEvent;
 use crate::dead_letter::DeadLetterEvent;
+use crate::health::HealthEvent;
+use crate::heartbeat::Progress;
 use crate::model_call::ModelCall;
 use crate::name::AgentName;
 use crate::retry_event::RetryEvent;
@@ -66,6 +68,9 @@ pub enum SystemEvent {
     Semantic(SemanticEvent),
     /// A cohort's barrier counted a member or decided ([`Cohort`](crate::Cohort)).
     Cohort(CohortEvent),
+    /// An agent's health check failed, or passed after failures
+    /// ([`AgentSpec::health_check`](crate::AgentSpec::health_check)).
+    Health(HealthEvent),
 }
 
 impl SystemEvent {
@@ -81,6 +86,7 @@ impl SystemEvent {
             Self::Retry(event) => event.id,
             Self::Semantic(event) => event.id,
             Self::Cohort(event) => event.id,
+            Self::Health(event) => event.id,
         }
     }
 
@@ -96,6 +102,7 @@ impl SystemEvent {
             Self::Retry(event) => event.caused_by,
             Self::Semantic(event) => event.caused_by,
             Self::Cohort(event) => event.caused_by,
+            Self::Health(event) => event.caused_by,
         }
     }
 
@@ -111,6 +118,7 @@ impl SystemEvent {
             Self::Retry(event) => event.elapsed,
             Self::Semantic(event) => event.elapsed,
             Self::Cohort(event) => event.elapsed,
+            Self::Health(event) => event.elapsed,
         }
     }
 
@@ -127,6 +135,7 @@ impl SystemEvent {
             Self::Retry(event) => event.path.as_ref(),
             Self::Semantic(event) => event.path.as_ref(),
             Self::Cohort(event) => event.path.as_ref(),
+            Self::Health(event) => event.path.as_ref(),
         }
     }
 }
@@ -179,6 +188,7 @@ impl fmt::Display for SystemEvent {
             Self::Retry(event) => write!(f, "{event}"),
             Self::Semantic(event) => write!(f, "{event}"),
             Self::Cohort(event) => write!(f, "{event}"),
+            Self::Health(event) => write!(f, "{event}"),
         }
     }
 }
@@ -397,6 +407,11 @@ pub struct AskEvent {
     /// the journal); absent from the JSON when there were none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub model_calls: Vec<ModelCall>,
+    /// The last progress the handler reported
+    /// ([`AgentContext::progress`](crate::AgentContext::progress)); absent from the JSON when
+    /// it reported none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
 }
 
 impl AskEvent {
@@ -422,6 +437,7 @@ impl AskEvent {
             injected: None,
             model: None,
             model_calls: Vec::new(),
+            progress: None,
         }
     }
 }
@@ -490,6 +506,7 @@ mod tests {
             injected: Some(Cow::Borrowed("panic")),
             model: None,
             model_calls: Vec::new(),
+            progress: None,
         })
     }
 

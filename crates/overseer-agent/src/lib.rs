@@ -43,7 +43,9 @@
 // they import one another without a circle (`tests/layering.rs` checks it).
 //
 //   name, usage, cause, tasks, injected_mark, message, lifecycle, output_checks,
-//   bulkheads                                leaves
+//   bulkheads, heartbeat                     leaves
+//   health, readiness                        an agent's health checks and their rule; a
+//                                            system's readiness
 //   dead_letter                              a task given up on, and the queue that holds it
 //   retry_event, retry_runtime               a retry's event; the system's retry state
 //   semantic_event, cohort_event             the events of errors that don't crash; of cohorts
@@ -97,6 +99,8 @@ mod exhausted;
 mod feedback;
 mod finding;
 mod flagged_route;
+mod health;
+mod heartbeat;
 mod injected_mark;
 mod inspection;
 mod inspector_route;
@@ -108,6 +112,7 @@ mod model_call;
 mod name;
 mod outcome;
 mod output_checks;
+mod readiness;
 mod retry_event;
 mod retry_loop;
 mod retry_plan;
@@ -132,7 +137,7 @@ pub use agent_ref::{AgentRef, Answered};
 pub use bulkheads::BulkheadCall;
 pub use cohort::{Cohort, CohortError, CohortMember, CohortOutcome, MemberResult, MissingMember};
 pub use cohort_event::{CohortDecision, CohortEvent, CohortStep};
-pub use context::{AgentContext, Reconciled};
+pub use context::{AgentContext, Reconciled, PROGRESS_STEP};
 pub use dead_letter::{
     DeadLetter, DeadLetterChange, DeadLetterError, DeadLetterEvent, DeadLetterId, FailedAttempt,
     LetterOrigin,
@@ -145,6 +150,8 @@ pub use event::{
 };
 pub use feedback::Feedback;
 pub use flagged_route::RouteError;
+pub use health::{AgentHealth, Health, HealthChange, HealthCheck, HealthEvent, HealthTally};
+pub use heartbeat::{heartbeat_silence, Progress};
 pub use inspection::{Inspection, Verdict};
 pub use model::{
     FinishReason, Message, ModelClient, ModelError, ModelRequest, ModelResponse, ResponseFormat,
@@ -163,6 +170,7 @@ pub use overseer_retry::{Classify, ErrorClass};
 /// The pure rules of errors that don't crash (`overseer-semantic`): validators, red flags,
 /// votes, confidence calibration and loop detection, which the agent layer runs.
 pub use overseer_semantic as semantic;
+pub use readiness::Readiness;
 pub use retry_event::{RetryEvent, RetryStep};
 pub use saga::{Saga, SagaBuilder, SagaContext, SagaError, SagaOutcome, SagaStep};
 pub use semantic_event::{Finding, InspectionOutcome, LoopAction, SemanticEvent};
@@ -177,7 +185,8 @@ pub use voting::{VoteSpec, Voted};
 pub mod prelude {
     pub use crate::{
         Agent, AgentContext, AgentError, AgentRef, AgentSpec, AskError, Classify, Cohort,
-        CohortOutcome, ErrorClass, Escalation, Feedback, ModelClient, ModelRequest, OnDeadline,
-        Reconciled, ScriptedModel, StepError, System, SystemEvent, Usage, WeakSystem,
+        CohortOutcome, ErrorClass, Escalation, Feedback, HealthCheck, ModelClient, ModelRequest,
+        OnDeadline, Progress, Reconciled, ScriptedModel, StepError, System, SystemEvent, Usage,
+        WeakSystem,
     };
 }

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// | [`SupervisorExiting`](Self::SupervisorExiting) | as while restarting | yes: a running incarnation serves until it is stopped |
 /// | [`Stopped`](Self::Stopped) | refused with [`AskError::AgentStopped`](crate::AskError::AgentStopped) (or why the system closed), the queue too | no |
 /// | [`NotInTree`](Self::NotInTree) | refused with [`AskError::NotInTree`](crate::AskError::NotInTree), the queue too | no |
+/// | [`Unhealthy`](Self::Unhealthy) | refused with [`AskError::Unhealthy`](crate::AskError::Unhealthy); those queued before are served | yes |
 ///
 /// The transitions, and who makes them:
 ///
@@ -26,9 +27,12 @@ use std::sync::atomic::{AtomicU8, Ordering};
 /// | any | `Restarting` | `AnySlot::on_fate` | its supervisor will restart it |
 /// | any | `SupervisorExiting` | `AnySlot::on_fate` | its supervisor is exiting (its parent decides) |
 /// | any | `Stopped` | `AnySlot::on_fate`, `AnySlot::shut_down` | stopped or removed for good, or the system shut down |
+/// | `Running` | `Unhealthy` | the agent's actor | a health check failed |
+/// | `Unhealthy` | `Running` | the agent's actor | a health check passed |
 ///
-/// The unconditional moves are plain stores (the latest wins); the two conditional ones
-/// (`Starting` ⇄ `NotInTree`) are compare-and-swaps, so they never undo another move.
+/// The unconditional moves are plain stores (the latest wins); the conditional ones
+/// (`Starting` ⇄ `NotInTree`, `Running` ⇄ `Unhealthy`) are compare-and-swaps, so they never
+/// undo another move (a restart's `Restarting`, a stop's `Stopped`).
 #[repr(u8)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lifecycle {
@@ -46,13 +50,16 @@ pub(crate) enum Lifecycle {
     /// Declared, but not started by the running tree (never placed in it, or not yet): asks
     /// fail at once, until it is added and starts.
     NotInTree = 5,
+    /// Its health check failed: asks fail at once (as with an open breaker), until a check
+    /// passes or the agent restarts.
+    Unhealthy = 6,
 }
 
 impl Lifecycle {
     /// The state stored as `value`.
     ///
     /// Only [`LifecycleCell`] stores states, always as `state as u8`, so every value read
-    /// back is one of the six. Should another value ever be read, it is taken as
+    /// back is one of the seven. Should another value ever be read, it is taken as
     /// [`Stopped`](Self::Stopped), the state that never leaves an ask waiting: asks fail at
     /// once with a typed error rather than queue for an incarnation that may not come.
     #[inline]
@@ -63,6 +70,7 @@ impl Lifecycle {
             2 => Self::Restarting,
             3 => Self::SupervisorExiting,
             5 => Self::NotInTree,
+            6 => Self::Unhealthy,
             _ => Self::Stopped,
         }
     }
@@ -101,13 +109,14 @@ impl LifecycleCell {
 mod tests {
     use super::*;
 
-    const ALL: [Lifecycle; 6] = [
+    const ALL: [Lifecycle; 7] = [
         Lifecycle::Starting,
         Lifecycle::Running,
         Lifecycle::Restarting,
         Lifecycle::SupervisorExiting,
         Lifecycle::Stopped,
         Lifecycle::NotInTree,
+        Lifecycle::Unhealthy,
     ];
 
     #[test]
@@ -122,7 +131,7 @@ mod tests {
 
     #[test]
     fn an_unknown_value_reads_as_stopped() {
-        for value in 6..=u8::MAX {
+        for value in 7..=u8::MAX {
             assert_eq!(Lifecycle::from_u8(value), Lifecycle::Stopped);
         }
     }

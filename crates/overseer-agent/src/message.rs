@@ -8,6 +8,8 @@ pub(crate) enum AgentMsg {
     Wake,
     /// Its supervisor restarts a group while the agent works: park it after the task.
     Park(oneshot::Sender<()>),
+    /// Time for the agent's health check (run only if it is idle).
+    CheckHealth,
 }
 
 impl std::fmt::Debug for AgentMsg {
@@ -15,6 +17,7 @@ impl std::fmt::Debug for AgentMsg {
         f.write_str(match self {
             Self::Wake => "Wake",
             Self::Park(_) => "Park",
+            Self::CheckHealth => "CheckHealth",
         })
     }
 }

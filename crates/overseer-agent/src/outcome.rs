@@ -3,6 +3,8 @@
 //! breaker) and delivers it (the caller's answer, or a tell's event). Plain functions: the actor
 //! calls them and acts on what they return.
 
+use std::time::Duration;
+
 use overseer_journal::Recorded;
 use overseer_retry::Classify;
 use overseer_supervisor::{panic_message, EventId, ExitReason};
@@ -12,6 +14,7 @@ use crate::agent::Agent;
 use crate::context::TaskReport;
 use crate::durable::DurableRun;
 use crate::error::{AgentError, AskError};
+use crate::heartbeat::Progress;
 use crate::name::AgentName;
 use crate::settlement::Settlement;
 use crate::slot::{Answer, DurableJob, Reply, Slot};
@@ -24,6 +27,13 @@ pub(crate) enum Handled<O> {
     Panicked(Box<dyn std::any::Any + Send>),
     /// It was still running at the task's deadline: treated as hung.
     Overran,
+    /// It gave no heartbeat for its heartbeat timeout (`silent_for`) before its deadline:
+    /// treated as hung, with the last progress it reported.
+    Stalled {
+        timeout: Duration,
+        silent_for: Duration,
+        progress: Option<Progress>,
+    },
 }
 
 impl<O> From<std::thread::Result<Result<O, AgentError>>> for Handled<O> {
@@ -46,6 +56,7 @@ impl<O> From<std::thread::Result<Result<O, AgentError>>> for Handled<O> {
 /// | returned [`AgentError::Fatal`] | [`AskError::Crashed`] | exits: [`ExitReason::Failed`] |
 /// | panicked | [`AskError::Crashed`] | exits: [`ExitReason::Panicked`] |
 /// | ran past the deadline | [`AskError::Timeout`] | exits: [`ExitReason::TimedOut`] |
+/// | gave no heartbeat within its heartbeat timeout | [`AskError::Stalled`] | exits: [`ExitReason::Stalled`] |
 #[inline(always)]
 pub(crate) fn judge<O>(
     agent: &AgentName,
@@ -68,6 +79,18 @@ pub(crate) fn judge<O>(
                 after,
             };
             (Err(error), Some(ExitReason::TimedOut(after)))
+        }
+        Handled::Stalled {
+            timeout,
+            silent_for,
+            progress,
+        } => {
+            let error = AskError::Stalled {
+                agent: agent.clone(),
+                silent_for,
+                progress,
+            };
+            (Err(error), Some(ExitReason::Stalled(timeout)))
         }
         Handled::Panicked(payload) => crashed(ExitReason::Panicked(panic_message(payload))),
         Handled::Returned(Err(AgentError::Fatal(message))) => crashed(ExitReason::Failed(message)),

@@ -23,10 +23,12 @@ use tokio::time::Instant;
 
 use crate::agent::Agent;
 use crate::context::AgentContext;
-use crate::context::TaskNotes;
+use crate::context::{SlotCells, TaskNotes};
 use crate::error::AskError;
 use crate::event::{AskEvent, AskOutcome, SystemEvent};
 use crate::feedback::Feedback;
+use crate::health::{AgentHealth, Health, HealthChange, HealthTally};
+use crate::heartbeat::Pulse;
 use crate::injected_mark::InjectedMark;
 use crate::lifecycle::{Lifecycle, LifecycleCell};
 use crate::message::AgentMsg;
@@ -279,6 +281,16 @@ pub(crate) struct Slot<A: Agent> {
     pub(crate) injected: Arc<InjectedMark>,
     /// The tasks the current incarnation spawned, shared with its contexts.
     pub(crate) tasks: Arc<IncarnationTasks>,
+    /// Whether a task runs beside a watch: the system has a budget (its kill switch cancels
+    /// tasks) or the agent has heartbeat timeouts. One flag, so that a plain task pays one
+    /// branch for both.
+    pub(crate) guarded: bool,
+    /// Where the handler's beats and progress land, shared with the incarnations' contexts.
+    pub(crate) pulse: Arc<Pulse>,
+    /// What the current incarnation's health checks found.
+    health: Mutex<HealthTally>,
+    /// Whether a health check is waiting in the actor's mailbox (one at a time).
+    health_pending: AtomicBool,
 }
 
 /// An agent's place in the tree.
@@ -296,6 +308,11 @@ impl<A: Agent> Slot<A> {
         shared: Arc<Shared>,
     ) -> Self {
         let routed = classifier.retry.is_some() || shared.semantic.is_some();
+        let watched = config
+            .liveness
+            .as_ref()
+            .is_some_and(|liveness| liveness.heartbeats.any());
+        let guarded = shared.budget.is_some() || watched;
         let ask_limit = if config.wait_for_room {
             usize::MAX
         } else {
@@ -318,6 +335,10 @@ impl<A: Agent> Slot<A> {
             held: Mutex::new(Held::Parked),
             injected: Arc::default(),
             tasks: Arc::default(),
+            guarded,
+            pulse: Arc::new(Pulse::new()),
+            health: Mutex::new(HealthTally::default()),
+            health_pending: AtomicBool::new(false),
         }
     }
 
@@ -327,8 +348,11 @@ impl<A: Agent> Slot<A> {
             self.name.clone(),
             path,
             self.shared.budget.clone(),
-            Arc::clone(&self.injected),
-            Arc::clone(&self.tasks),
+            SlotCells {
+                marks: Arc::clone(&self.injected),
+                tasks: Arc::clone(&self.tasks),
+                pulse: Arc::clone(&self.pulse),
+            },
             self.shared.bulkheads.clone(),
             self.shared
                 .semantic
@@ -374,6 +398,9 @@ impl<A: Agent> Slot<A> {
                 agent: self.name.clone(),
             }),
             Lifecycle::NotInTree => Some(AskError::NotInTree {
+                agent: self.name.clone(),
+            }),
+            Lifecycle::Unhealthy => Some(AskError::Unhealthy {
                 agent: self.name.clone(),
             }),
             Lifecycle::Restarting | Lifecycle::SupervisorExiting
@@ -591,9 +618,51 @@ impl<A: Agent> Slot<A> {
             .unwrap_or_else(PoisonError::into_inner) = Some(actor);
         self.lifecycle.set(Lifecycle::Running);
         self.wake_pending.store(false, Ordering::Release);
+        // A new incarnation is unchecked, whatever the last one's checks found, and has no
+        // check waiting in its mailbox.
+        *self.health.lock().unwrap_or_else(PoisonError::into_inner) = HealthTally::default();
+        self.health_pending.store(false, Ordering::Release);
         if self.has_work() {
             self.wake();
         }
+    }
+
+    /// What the current incarnation's health checks found.
+    pub(crate) fn health_tally(&self) -> HealthTally {
+        *self.health.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts one health check of the current incarnation (`passed` or not) and moves the
+    /// agent in or out of [`Lifecycle::Unhealthy`] as it says (only from `Running`, or back to
+    /// it: a restart or a stop meanwhile is never undone).
+    pub(crate) fn record_health(&self, passed: bool, restart_after: u32) -> (HealthChange, Health) {
+        let (change, health) = {
+            let mut tally = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+            let change = tally.record(passed, restart_after);
+            (change, tally.health())
+        };
+        match change {
+            HealthChange::BecameUnhealthy => {
+                self.lifecycle
+                    .replace(Lifecycle::Running, Lifecycle::Unhealthy);
+            }
+            HealthChange::Recovered => {
+                self.lifecycle
+                    .replace(Lifecycle::Unhealthy, Lifecycle::Running);
+            }
+            HealthChange::Unchanged | HealthChange::Restart => {}
+        }
+        (change, health)
+    }
+
+    /// Whether a health check may be sent to the incarnation now: none is waiting already.
+    pub(crate) fn schedule_health_check(&self) -> bool {
+        !self.health_pending.swap(true, Ordering::AcqRel)
+    }
+
+    /// The health check sent has been taken by the incarnation.
+    pub(crate) fn health_check_taken(&self) {
+        self.health_pending.store(false, Ordering::Release);
     }
 
     /// An incarnation is exiting: its agent is dropped unless a newer one is installed.
@@ -707,6 +776,10 @@ impl<A: Agent> Slot<A> {
                 .notes
                 .as_ref()
                 .map_or_else(Vec::new, |notes| notes.model_calls.clone()),
+            progress: answer
+                .notes
+                .as_ref()
+                .and_then(|notes| notes.progress.clone()),
         }));
     }
 
@@ -730,6 +803,8 @@ pub(crate) trait AnySlot: Send + Sync + 'static {
     fn agent_type(&self) -> &'static str;
     /// Tasks waiting in the queue, and its capacity.
     fn queue_depth(&self) -> (usize, usize);
+    /// The agent's health, as its checks and beats found it.
+    fn health(&self) -> AgentHealth;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
@@ -780,6 +855,21 @@ impl<A: Agent> AnySlot for Slot<A> {
 
     fn queue_depth(&self) -> (usize, usize) {
         (self.queue_len(), self.config.queue_capacity)
+    }
+
+    fn health(&self) -> AgentHealth {
+        let watched = self
+            .config
+            .liveness
+            .as_ref()
+            .is_some_and(|liveness| liveness.heartbeats.any());
+        AgentHealth {
+            agent: self.name.clone(),
+            path: self.path().cloned(),
+            health: self.health_tally().health(),
+            progress: self.pulse.progress(),
+            since_last_beat: watched.then(|| self.pulse.last_beat().elapsed()),
+        }
     }
 
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {

@@ -10,6 +10,8 @@ use overseer_breaker::Outcome;
 
 use crate::agent::Agent;
 use crate::error::AskError;
+use crate::health::HealthCheck;
+use crate::heartbeat::HeartbeatTimeouts;
 use crate::name::AgentName;
 use crate::output_checks::OutputChecks;
 use crate::retry_plan::RetryPlan;
@@ -104,7 +106,7 @@ impl<A: Agent> Classifier<A> {
 }
 
 /// The per-agent settings the call path reads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct AgentConfig {
     pub(crate) ask_timeout: Option<Duration>,
     pub(crate) fail_fast_while_restarting: bool,
@@ -115,6 +117,16 @@ pub(crate) struct AgentConfig {
     /// Whether an ask that finds the queue full waits for room within its deadline (else it
     /// is refused at once).
     pub(crate) wait_for_room: bool,
+    /// Heartbeat timeouts and the health check, if any is set.
+    pub(crate) liveness: Option<Arc<Liveness>>,
+}
+
+/// How an agent is watched beyond its deadlines: heartbeat timeouts for its tasks, and a
+/// health check between them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Liveness {
+    pub(crate) heartbeats: HeartbeatTimeouts,
+    pub(crate) health: Option<HealthCheck>,
 }
 
 /// The queue capacity of an agent that declares none: 256 tasks. An LLM task takes seconds, so
@@ -130,6 +142,7 @@ impl Default for AgentConfig {
             default_estimate: Usage::default(),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             wait_for_room: false,
+            liveness: None,
         }
     }
 }
@@ -221,6 +234,72 @@ impl<A: Agent> AgentSpec<A> {
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.config.queue_capacity = capacity;
         self
+    }
+
+    /// Watches every task of this agent with a heartbeat timeout: a handler that has not beaten
+    /// for `timeout` ([`AgentContext::heartbeat`](crate::AgentContext::heartbeat), a progress
+    /// report, a model call or a journaled step through the context) is treated as hung at once,
+    /// as at a deadline: the ask fails with [`AskError::Stalled`](crate::AskError::Stalled), the
+    /// incarnation is stopped with [`ExitReason::Stalled`](overseer_supervisor::ExitReason::Stalled)
+    /// and its supervisor restarts it, and the breaker counts the failure. The task's start is
+    /// its first beat. A timeout of zero is refused when the agent is declared
+    /// ([`SystemError::ZeroTimeout`](crate::SystemError::ZeroTimeout)). Without a heartbeat
+    /// timeout, beats cost a branch and nothing watches them.
+    ///
+    /// ```
+    /// use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec};
+    /// use std::time::Duration;
+    ///
+    /// struct Researcher;
+    /// impl Agent for Researcher {
+    ///     type Task = Vec<String>;
+    ///     type Output = usize;
+    ///     async fn handle(&mut self, ctx: &mut AgentContext, sources: Vec<String>) -> Result<usize, AgentError> {
+    ///         for (read, _source) in sources.iter().enumerate() {
+    ///             // ... read one source (seconds, not minutes) ...
+    ///             ctx.progress(read as u64 + 1);
+    ///         }
+    ///         Ok(sources.len())
+    ///     }
+    /// }
+    ///
+    /// // A research task may take 15 minutes, but never 30 s without progress.
+    /// let spec = AgentSpec::new("researcher", || Researcher)
+    ///     .ask_timeout(Duration::from_secs(15 * 60))
+    ///     .heartbeat_timeout(Duration::from_secs(30));
+    /// # let _ = spec;
+    /// ```
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.liveness().heartbeats.set_every_task(timeout);
+        self
+    }
+
+    /// As [`heartbeat_timeout`](Self::heartbeat_timeout), for the tasks of `task_type` only
+    /// ([`Agent::task_type`]); it overrides the agent's for them.
+    pub fn heartbeat_timeout_for(mut self, task_type: &'static str, timeout: Duration) -> Self {
+        self.liveness().heartbeats.set_task_type(task_type, timeout);
+        self
+    }
+
+    /// Runs the agent's [`Agent::health_check`] as `check` says: every interval, while the agent
+    /// is idle (never beside a task), within the check's timeout. A failure (an error, a panic,
+    /// no answer in time) marks the agent unhealthy: a [`SystemEvent::Health`](crate::SystemEvent::Health),
+    /// the agent's health in [`System::health`](crate::System::health) and its asks refused
+    /// with [`AskError::Unhealthy`](crate::AskError::Unhealthy) (as an open breaker refuses them;
+    /// those already queued are served) until a check passes; after
+    /// [`restart_after`](HealthCheck::restart_after) failures in a row the incarnation is stopped
+    /// with [`ExitReason::Unhealthy`](overseer_supervisor::ExitReason::Unhealthy) and its
+    /// supervisor restarts it, which counts toward its restart intensity as any restart does.
+    /// A zero interval or timeout is refused when the agent is declared
+    /// ([`SystemError::ZeroTimeout`](crate::SystemError::ZeroTimeout)).
+    pub fn health_check(mut self, check: HealthCheck) -> Self {
+        self.liveness().health = Some(check);
+        self
+    }
+
+    /// The liveness settings, made on first use.
+    fn liveness(&mut self) -> &mut Liveness {
+        Arc::make_mut(self.config.liveness.get_or_insert_with(Default::default))
     }
 
     /// An ask that finds the agent's queue full waits for room, until its deadline (when it

@@ -25,6 +25,8 @@ use crate::agent_ref::AgentRef;
 use crate::dead_letters::DeadLetters;
 use crate::error::{AskError, SystemError};
 use crate::event::SystemEvent;
+use crate::health::AgentHealth;
+use crate::readiness::Readiness;
 use crate::retry_runtime::RetryRuntime;
 use crate::semantic_watch::{SemanticConfig, SemanticWatch};
 use crate::shared::{Shared, SharedOptions, StepDurability};
@@ -375,7 +377,7 @@ impl System {
     pub fn agent<A: Agent>(&self, spec: AgentSpec<A>) -> Result<ChildSpec, SystemError> {
         check(&spec)?;
         self.registry
-            .declare(&spec.name, spec.config, &spec.classifier)?;
+            .declare(&spec.name, spec.config.clone(), &spec.classifier)?;
         Ok(agent_child(&self.registry, spec, true))
     }
 
@@ -485,6 +487,46 @@ impl System {
     /// metrics recorder exports as `overseer_queue_depth` and the live view shows.
     pub fn queue_depths(&self) -> Vec<QueueDepth> {
         self.registry.queue_depths()
+    }
+
+    /// Every declared agent's health, by name (as OTP's `which_children` lists children): what
+    /// its health checks found ([`AgentSpec::health_check`](crate::AgentSpec::health_check)),
+    /// the last progress its handler reported, and how long ago it last beat when its tasks
+    /// are watched by a heartbeat timeout.
+    pub fn health(&self) -> Vec<AgentHealth> {
+        self.registry.health()
+    }
+
+    /// Whether the system is up, for a readiness probe: the tree running (started, not shut
+    /// down, its root not exited after an escalation), the kill switch not tripped, and how
+    /// many agents are healthy ([`Readiness::is_ready`] with the share required).
+    ///
+    /// ```
+    /// # use overseer_agent::System;
+    /// # use overseer_supervisor::SupervisorSpec;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = System::builder().build()?;
+    /// assert!(!system.readiness().running, "not started yet");
+    /// system.start(SupervisorSpec::one_for_one("root")).await?;
+    /// assert!(system.readiness().is_ready(1.0));
+    /// system.shutdown(std::time::Duration::from_secs(1)).await?;
+    /// assert!(!system.readiness().is_ready(0.0));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn readiness(&self) -> Readiness {
+        let running = !self.is_shut_down() && self.tree().is_some_and(SupervisionTree::is_running);
+        let tripped = self
+            .budget()
+            .and_then(|budget| budget.trip_report())
+            .map(|report| report.reason.clone());
+        let health = self.health();
+        let healthy = health
+            .iter()
+            .filter(|agent| agent.health.is_serving())
+            .count();
+        Readiness::new(running, tripped, health.len(), healthy)
     }
 
     /// A new subscriber to the system's events (supervision and asks, in one stream).

@@ -15,7 +15,9 @@ const LAYERS: &[&[&str]] = &[
         "lifecycle",
         "output_checks",
         "bulkheads",
+        "heartbeat",
     ],
+    &["health", "readiness"],
     &[
         "dead_letter",
         "retry_event",

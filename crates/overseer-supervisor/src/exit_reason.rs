@@ -23,6 +23,8 @@ use crate::{ChildId, StartError};
 /// | [`Panicked`](Self::Panicked) | no | a panic in a handler of an actor spawned through [`StartContext::spawn`](crate::StartContext::spawn) or wrapped in [`Supervised`](crate::Supervised) |
 /// | [`Failed`](Self::Failed) | no | a handler returned an error (for actors not wrapped in [`Supervised`](crate::Supervised), panics land here too: ractor reports both alike) |
 /// | [`TimedOut`](Self::TimedOut) | no | a handler ran past its deadline and was treated as hung |
+/// | [`Stalled`](Self::Stalled) | no | a handler gave no heartbeat within its heartbeat timeout and was treated as hung |
+/// | [`Unhealthy`](Self::Unhealthy) | no | an agent's health checks failed as many times in a row as it allows |
 /// | [`Abnormal`](Self::Abnormal) | no | any other stop reason string |
 ///
 /// An actor chooses its exit reason by stopping itself with
@@ -55,6 +57,14 @@ pub enum ExitReason {
     /// deadline in milliseconds: `{"kind":"timed_out","detail":10000}`).
     #[serde(with = "overseer_serde::millis")]
     TimedOut(Duration),
+    /// A handler went silent: no heartbeat within its heartbeat timeout, and it was stopped as
+    /// hung before its deadline (in JSON, the timeout in milliseconds:
+    /// `{"kind":"stalled","detail":5000}`).
+    #[serde(with = "overseer_serde::millis")]
+    Stalled(Duration),
+    /// The agent's health checks failed as many times in a row as it allows, and it was
+    /// stopped to be restarted; the detail is the last failure.
+    Unhealthy(String),
     /// Any other reason.
     Abnormal(String),
 }
@@ -141,6 +151,8 @@ impl fmt::Display for ExitReason {
             Self::Panicked(message) => write!(f, "panicked: {message}"),
             Self::Failed(error) => write!(f, "failed: {error}"),
             Self::TimedOut(after) => write!(f, "timed out after {after:?}"),
+            Self::Stalled(timeout) => write!(f, "stalled: no heartbeat within {timeout:?}"),
+            Self::Unhealthy(failure) => write!(f, "unhealthy: {failure}"),
             Self::Abnormal(reason) => f.write_str(reason),
         }
     }
@@ -221,6 +233,8 @@ mod tests {
             ExitReason::Panicked("x".into()),
             ExitReason::Failed("x".into()),
             ExitReason::TimedOut(Duration::from_secs(1)),
+            ExitReason::Stalled(Duration::from_secs(1)),
+            ExitReason::Unhealthy("model unreachable".into()),
             ExitReason::Abnormal("{error,boom}".into()),
         ] {
             assert!(!reason.is_normal(), "{reason:?}");

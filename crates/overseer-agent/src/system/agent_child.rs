@@ -27,6 +27,15 @@ pub(super) fn check<A: Agent>(spec: &AgentSpec<A>) -> Result<(), SystemError> {
     if spec.config.queue_capacity == 0 {
         return Err(SystemError::ZeroQueueCapacity(spec.name.to_string()));
     }
+    if let Some(liveness) = &spec.config.liveness {
+        let health = liveness
+            .health
+            .iter()
+            .flat_map(|check| [check.interval(), check.check_timeout()]);
+        if liveness.heartbeats.all().chain(health).any(|d| d.is_zero()) {
+            return Err(SystemError::ZeroTimeout(spec.name.to_string()));
+        }
+    }
     Ok(())
 }
 
@@ -51,9 +60,13 @@ pub(super) fn agent_child<A: Agent>(
                  use System::agent_template for a dynamic supervisor",
                 context.id()
             ))),
-            Some(registry) => {
-                registry.claim::<A>(context.id(), context.path(), declared, config, &classifier)
-            }
+            Some(registry) => registry.claim::<A>(
+                context.id(),
+                context.path(),
+                declared,
+                config.clone(),
+                &classifier,
+            ),
             None => Err(StartError::failed("the system is gone")),
         };
         async move {

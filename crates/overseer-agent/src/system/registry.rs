@@ -10,6 +10,7 @@ use overseer_supervisor::{ChildFate, ChildPath, StartError, SupervisionTree};
 
 use crate::agent::Agent;
 use crate::error::{AskError, SystemError};
+use crate::health::AgentHealth;
 use crate::name::AgentName;
 use crate::shared::Shared;
 use crate::slot::{AnySlot, Slot};
@@ -81,6 +82,14 @@ impl Registry {
             .collect();
         depths.sort_by(|a, b| a.agent.as_str().cmp(b.agent.as_str()));
         depths
+    }
+
+    /// Every agent's health, by name.
+    pub(super) fn health(&self) -> Vec<AgentHealth> {
+        let mut health: Vec<AgentHealth> =
+            self.slots.iter().map(|named| named.slot.health()).collect();
+        health.sort_by(|a, b| a.agent.as_str().cmp(b.agent.as_str()));
+        health
     }
 
     /// A new slot for agent `name`, shared with the system.
