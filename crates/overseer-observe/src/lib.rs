@@ -95,11 +95,12 @@ mod render;
 
 pub use json_lines::JsonLines;
 pub use metric::{
-    breaker_gauges, breaker_state_code, budget_gauges, bulkhead_metrics, dimension_label, names,
-    queue_gauges, EventMetrics, Labels, Update,
+    breaker_gauges, breaker_state_series, budget_gauges, bulkhead_metrics, describe_metrics,
+    dimension_label, names, queue_gauges, EventMetrics, Labels, MetricInfo, MetricKind, Update,
+    BREAKER_STATES, METRICS,
 };
 #[cfg(feature = "otel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
 pub use otel::{ExportStats, OtelExporter};
-pub use recorder::record_metrics;
+pub use recorder::{record_metrics, MetricsConfig, OTHER_LABEL_VALUE};
 pub use render::render_tree;
