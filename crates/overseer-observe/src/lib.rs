@@ -9,6 +9,9 @@
 //!   (Prometheus, StatsD, ...): install one first;
 //! * [`JsonLines::spawn`] writes every event as one JSON object per line.
 //!
+//! With the feature `console-tui`, `tui::run` draws a live terminal view of any system (the
+//! tree with queues and throughput, breakers, budget, events).
+//!
 //! The mapping from events to metrics is pure ([`EventMetrics`], [`budget_gauges`],
 //! [`breaker_gauges`], [`queue_gauges`] return [`Update`]s as data); the task only applies it.
 //!
@@ -128,6 +131,9 @@ mod metric;
 pub mod otel;
 mod recorder;
 mod render;
+#[cfg(feature = "console-tui")]
+#[cfg_attr(docsrs, doc(cfg(feature = "console-tui")))]
+pub mod tui;
 
 pub use json_lines::JsonLines;
 pub use metric::{
