@@ -636,7 +636,7 @@ fn tree_lines(snapshot: &Snapshot, width: usize) -> Vec<Line<'static>> {
             ));
         }
         if let Some(rate) = row.asks_per_sec {
-            spans.push(Span::raw(format!(" {rate:>7.1}")));
+            spans.push(Span::raw(format!(" {rate:>7.2}")));
         }
         lines.push(Line::from(spans));
     }

@@ -147,7 +147,7 @@ async fn an_80_by_24_frame_cuts_no_word_at_the_right_edge_and_shows_every_key_ro
             .unwrap_or_else(|| panic!("no {name} row:\n{frame}"))
     };
     let researcher = row("    researcher-1");
-    for cell in ["running", " 2 ", "3/256", "12.2"] {
+    for cell in ["running", " 2 ", "3/256", "12.25"] {
         assert!(researcher.contains(cell), "{cell} in {researcher:?}");
     }
     assert!(row("researcher-3 ").contains("200/256"), "{frame}");
