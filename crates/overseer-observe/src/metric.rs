@@ -184,13 +184,13 @@ pub const METRICS: &[MetricInfo] = &[
         names::TOKENS,
         Counter,
         &["agent", "task_type", "direction"],
-        "Tokens reported by handlers, input or output.",
+        "Input and output tokens reported by handlers.",
     ),
     info(
         names::COST,
         Counter,
         &["agent", "task_type"],
-        "Cost reported by handlers, in micro-USD (1 USD = 1000000).",
+        "Handlers' reported cost, in micro-USD (1 USD = 1000000).",
     ),
     info(
         names::MODEL_CALLS,
@@ -202,7 +202,7 @@ pub const METRICS: &[MetricInfo] = &[
         names::MODEL_TOKENS,
         Counter,
         &["agent", "model", "kind"],
-        "Tokens of model calls as the provider reported them (cached_input is part of input).",
+        "Model calls' tokens as the provider reported them (cached_input is part of input).",
     ),
     info(
         names::INJECTED_FAULTS,
@@ -232,37 +232,37 @@ pub const METRICS: &[MetricInfo] = &[
         names::BUDGET_USED_TOKENS,
         Gauge,
         &[],
-        "Tokens committed to the process budget.",
+        "Process budget: tokens committed.",
     ),
     info(
         names::BUDGET_USED_COST,
         Gauge,
         &[],
-        "Cost committed to the process budget, in micro-USD.",
+        "Process budget: cost committed, in micro-USD.",
     ),
     info(
         names::BUDGET_USED_STEPS,
         Gauge,
         &[],
-        "Steps committed to the process budget.",
+        "Process budget: steps committed.",
     ),
     info(
         names::BUDGET_RESERVED_TOKENS,
         Gauge,
         &[],
-        "Tokens of the process budget held by asks in flight.",
+        "Process budget: tokens held by asks in flight.",
     ),
     info(
         names::BUDGET_RESERVED_COST,
         Gauge,
         &[],
-        "Cost of the process budget held by asks in flight, in micro-USD.",
+        "Process budget: cost held by asks in flight, in micro-USD.",
     ),
     info(
         names::BUDGET_RESERVED_STEPS,
         Gauge,
         &[],
-        "Steps of the process budget held by asks in flight.",
+        "Process budget: steps held by asks in flight.",
     ),
     info(
         names::BUDGET_LIMIT_TOKENS,
@@ -1083,6 +1083,14 @@ mod tests {
         for metric in METRICS {
             assert!(seen.insert(metric.name), "{} twice", metric.name);
             assert!(!metric.help.is_empty());
+            // The examples' output is checked for Debug names; help texts are printed too.
+            let words: Vec<&str> = metric
+                .help
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .collect();
+            for debug in ["Tokens", "Steps", "Cost", "Started", "Stopped", "None"] {
+                assert!(!words.contains(&debug), "{}: {}", metric.name, metric.help);
+            }
             assert_eq!(
                 metric.kind == MetricKind::Counter,
                 metric.name.ends_with("_total"),
