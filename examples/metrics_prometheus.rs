@@ -1,6 +1,7 @@
 //! Exports an Overseer system's metrics to Prometheus: a small research team runs with a
 //! budget and circuit breakers, some of its tasks fail and one agent crashes and is restarted;
-//! `overseer_observe::record_metrics` turns the event stream into metrics, served on loopback.
+//! `overseer_observe::MetricsConfig` turns the event stream into metrics (labelled
+//! `system="team"`), served on loopback.
 //!
 //! ```text
 //! cargo run --example metrics_prometheus                         # prints one scrape and exits
@@ -15,7 +16,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use overseer::breaker::{Backoff, BreakerConfig, BreakerRegistry};
 use overseer::budget::{Budget, Limits};
 use overseer::prelude::*;
-use overseer_observe::{names, record_metrics};
+use overseer_observe::{names, MetricsConfig};
 
 #[allow(dead_code)] // each example uses part of it
 #[path = "support/cli.rs"]
@@ -146,7 +147,9 @@ async fn run_team() -> Result<(), Box<dyn std::error::Error>> {
         .breakers(breakers)
         .budget(budget)
         .build()?;
-    let recorder = record_metrics(&system);
+    // Every series is labelled `system="team"`: a second system in this process, with a
+    // name of its own, would keep to series of its own.
+    let recorder = MetricsConfig::new().system("team").spawn(&system);
     let mut events = system.subscribe();
     system
         .start(

@@ -89,10 +89,11 @@ impl Agent for Drafter {
     }
 }
 
-/// The exposition's samples: (name, sorted labels) → value.
+/// The exposition's samples: (name, sorted labels but `system`) → value.
 type Samples = BTreeMap<(String, Vec<(String, String)>), f64>;
 
-fn parse(text: &str) -> Samples {
+/// The samples of `text`, each of which must carry the label `system="{system_name}"`.
+fn parse(text: &str, system_name: &str) -> Samples {
     let mut samples = Samples::new();
     for line in text
         .lines()
@@ -111,9 +112,12 @@ fn parse(text: &str) -> Samples {
                     })
                     .collect();
                 labels.sort();
+                let system = labels.iter().position(|(key, _)| key == "system");
+                let system = system.map(|at| labels.remove(at).1);
+                assert_eq!(system.as_deref(), Some(system_name), "{line}");
                 (name.to_string(), labels)
             }
-            None => (series.to_string(), Vec::new()),
+            None => panic!("a sample without labels, so without `system`: {line}"),
         };
         samples.insert((name, labels), value.parse().expect("a number"));
     }
@@ -209,7 +213,7 @@ fn prometheus_scrape_shows_the_exact_figures_of_a_run() {
     // The listener may still be binding: poll the endpoint until it answers, with a deadline.
     let text = scrape::scrape_once_up(address, Duration::from_secs(10))
         .unwrap_or_else(|error| panic!("no scrape from {address}: {error}"));
-    let samples = parse(&text);
+    let samples = parse(&text, "default");
     let get = |name: &str, labels: &[(&str, &str)]| {
         sample(&samples, name, labels)
             .unwrap_or_else(|| panic!("no sample {name}{labels:?} in:\n{text}"))
@@ -252,16 +256,27 @@ fn prometheus_scrape_shows_the_exact_figures_of_a_run() {
     };
     assert_eq!(tokens("input"), 30.0);
     assert_eq!(tokens("output"), 15.0);
-    assert_eq!(get("overseer_cost_micros_total", &work), 9.0);
+    assert_eq!(get("overseer_cost_micro_usd_total", &work), 9.0);
 
-    // Two failures in a row opened the flaky breaker (2 = open); the others stayed closed.
-    assert_eq!(get("overseer_breaker_state", &flaky), 2.0);
-    assert_eq!(get("overseer_breaker_state", &work), 0.0);
+    // Two failures in a row opened the flaky breaker; the others stayed closed.
+    let state = |key: [(&'static str, &'static str); 2], state: &'static str| {
+        get(
+            "overseer_breaker_state",
+            &[key[0], key[1], ("state", state)],
+        )
+    };
+    assert_eq!(state(flaky, "open"), 1.0);
+    assert_eq!(state(flaky, "closed"), 0.0);
+    assert_eq!(state(work, "closed"), 1.0);
+    assert_eq!(state(work, "open"), 0.0);
     assert_eq!(get("overseer_breakers_open", &[]), 1.0);
     // Every queue drained, each at the default capacity.
-    assert_eq!(get("overseer_queue_depth", &[("agent", "worker")]), 0.0);
     assert_eq!(
-        get("overseer_queue_capacity", &[("agent", "worker")]),
+        get("overseer_queue_depth_tasks", &[("agent", "worker")]),
+        0.0
+    );
+    assert_eq!(
+        get("overseer_queue_capacity_tasks", &[("agent", "worker")]),
         256.0
     );
     assert_eq!(
@@ -272,17 +287,23 @@ fn prometheus_scrape_shows_the_exact_figures_of_a_run() {
         1.0
     );
 
-    let dimension = |name: &str, dimension: &str| get(name, &[("dimension", dimension)]);
-    // The worker's 45 tokens and 9 micro-units, and the drafter's model call's 165 and 9.
-    assert_eq!(dimension("overseer_budget_used", "tokens"), 210.0);
-    assert_eq!(dimension("overseer_budget_used", "cost_micros"), 18.0);
-    assert_eq!(dimension("overseer_budget_reserved", "tokens"), 0.0);
-    assert_eq!(dimension("overseer_budget_limit", "tokens"), 10_000.0);
-    assert_eq!(dimension("overseer_budget_limit", "cost_micros"), 1_000.0);
+    // One metric per unit: tokens, micro-USD, steps.
+    // The worker's 45 tokens and 9 micro-USD, and the drafter's model call's 165 and 9.
+    assert_eq!(get("overseer_budget_used_tokens", &[]), 210.0);
+    assert_eq!(get("overseer_budget_used_micro_usd", &[]), 18.0);
+    assert_eq!(get("overseer_budget_reserved_tokens", &[]), 0.0);
+    assert_eq!(get("overseer_budget_limit_tokens", &[]), 10_000.0);
+    assert_eq!(get("overseer_budget_limit_micro_usd", &[]), 1_000.0);
     assert_eq!(
-        sample(&samples, "overseer_budget_limit", &[("dimension", "steps")]),
+        sample(&samples, "overseer_budget_limit_steps", &[]),
         None,
         "steps are unlimited"
+    );
+    assert!(
+        !samples
+            .keys()
+            .any(|(name, _)| name == "overseer_budget_used"),
+        "no metric mixes units:\n{text}"
     );
     assert_eq!(get("overseer_kill_switch_tripped", &[]), 0.0);
 
@@ -326,7 +347,7 @@ fn prometheus_scrape_shows_the_exact_figures_of_a_run() {
 fn metrics_prometheus_example_prints_one_scrape() {
     let (_, out) = common::run_example("metrics_prometheus", &[]);
     assert!(out.contains("scrape URL: http://127.0.0.1:"), "{out}");
-    let samples = parse(out.split_once("---\n").expect("a scrape").1);
+    let samples = parse(out.split_once("---\n").expect("a scrape").1, "team");
     let get = |name: &str, labels: &[(&str, &str)]| {
         sample(&samples, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?}:\n{out}"))
     };
@@ -335,7 +356,13 @@ fn metrics_prometheus_example_prints_one_scrape() {
         1.0
     );
     let cite = [("agent", "researcher"), ("task_type", "cite")];
-    assert_eq!(get("overseer_breaker_state", &cite), 2.0);
+    assert_eq!(
+        get(
+            "overseer_breaker_state",
+            &[cite[0], cite[1], ("state", "open")]
+        ),
+        1.0
+    );
     assert_eq!(get("overseer_breakers_open", &[]), 1.0);
     assert_eq!(
         get(

@@ -1,5 +1,6 @@
 //! Runs `research_team --observe-snapshot` and checks its final frame: the terminal view of
-//! issue 8, drawn as text instead of on a terminal. `cargo test` builds the examples first;
+//! issues 8 and 23 (`overseer_observe::tui`), drawn as text at 80 columns instead of on a
+//! terminal. `cargo test` builds the examples first;
 //! when running this file alone, build them too:
 //! `cargo build --examples && cargo test --test observe_snapshot`.
 
@@ -15,8 +16,8 @@ fn the_final_frame_shows_the_tree_the_breakers_the_budget_and_the_log() {
     let lines: Vec<&str> = frame.lines().collect();
     assert_eq!(lines.len(), 30, "a 30-row frame and nothing else:\n{frame}");
     assert!(
-        lines.iter().all(|line| line.chars().count() <= 100),
-        "{frame}"
+        lines.iter().all(|line| line.chars().count() <= 80),
+        "80 columns:\n{frame}"
     );
     assert!(
         lines[0].contains("research team | seed 42"),
@@ -24,6 +25,7 @@ fn the_final_frame_shows_the_tree_the_breakers_the_budget_and_the_log() {
     );
     for expected in [
         "supervision tree",
+        "queue  asks/s",
         "team/",
         "  researchers/",
         "    researcher-1",
@@ -48,14 +50,26 @@ fn the_final_frame_shows_the_tree_the_breakers_the_budget_and_the_log() {
         .find(|line| line.contains("  researchers/"))
         .expect("researchers row");
     assert!(
-        researchers.contains("restarts 1"),
+        researchers.contains("running       1"),
         "the escalation restarted the researchers once:\n{frame}"
     );
     assert!(
         lines
             .iter()
-            .any(|line| line.contains("    researcher-3") && line.contains("queue 0")),
-        "each agent shows its queue depth:\n{frame}"
+            .any(|line| line.contains("    researcher-3") && line.contains("0/256")),
+        "each agent shows its queue depth and capacity:\n{frame}"
+    );
+    // The last column of the agents' rows: asks per second over the last two minutes.
+    let rates: Vec<f64> = lines
+        .iter()
+        .filter(|line| line.contains("/256"))
+        .filter_map(|line| line.trim_end_matches(['│', ' ']).rsplit(' ').next())
+        .filter_map(|cell| cell.parse().ok())
+        .collect();
+    assert_eq!(rates.len(), 5, "five agents with a throughput:\n{frame}");
+    assert!(
+        rates.iter().any(|rate| *rate > 0.0),
+        "agents answered asks in the last two minutes:\n{frame}"
     );
     assert!(
         !frame.contains("== summary"),

@@ -1083,7 +1083,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    let observer = observe::start(mode, seed, started, token_budget, &system)?;
+    let observer = observe::start(mode, seed, &system)?;
     let event_file = match &events_path {
         Some(path) => Some((
             path,

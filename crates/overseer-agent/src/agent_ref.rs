@@ -276,6 +276,7 @@ impl<A: Agent> AgentRef<A> {
             "ask",
             agent = %self.slot.name,
             task_type,
+            event_id = tracing::field::Empty,
             outcome = tracing::field::Empty,
             latency_us = tracing::field::Empty,
             input_tokens = tracing::field::Empty,
@@ -288,6 +289,8 @@ impl<A: Agent> AgentRef<A> {
             Some(id) => id,
             None => self.slot.shared.ids.next(),
         };
+        // The ask event's id, so the span's lines (the handler's among them) join the stream.
+        span.record("event_id", id.get());
         let round_trip = self.round_trip(task, id, asked_at, timeout, durable);
         // Without a subscriber the span is disabled: skip the wrapper's cost.
         let answer = if span.is_disabled() {

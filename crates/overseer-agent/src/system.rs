@@ -484,7 +484,7 @@ impl System {
 
     /// Every declared agent's queue, by name: the tasks waiting for its handler and its
     /// capacity ([`AgentSpec::queue_capacity`](crate::AgentSpec::queue_capacity)). What the
-    /// metrics recorder exports as `overseer_queue_depth` and the live view shows.
+    /// metrics recorder exports as `overseer_queue_depth_tasks` and the live view shows.
     pub fn queue_depths(&self) -> Vec<QueueDepth> {
         self.registry.queue_depths()
     }

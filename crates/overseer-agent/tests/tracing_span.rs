@@ -1,5 +1,5 @@
-//! Each ask is one tracing span named `ask` carrying agent, task type, outcome, latency,
-//! usage and the model named as fields.
+//! Each ask is one tracing span named `ask` carrying agent, task type, the ask event's id,
+//! outcome, latency, usage and the model named as fields.
 
 mod common;
 
@@ -57,6 +57,7 @@ async fn each_ask_is_one_span_with_its_outcome_latency_and_usage() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let system = tester_system().await;
+    let mut events = system.subscribe();
     let tester = system.agent_ref::<Tester>("tester").unwrap();
     tester
         .ask(Task::Spend(Usage::new(12, 3, 40)))
@@ -79,4 +80,16 @@ async fn each_ask_is_one_span_with_its_outcome_latency_and_usage() {
     assert_eq!(asks[1]["outcome"], "failed");
     assert!(!asks[1].contains_key("model"), "no model named: no field");
     assert_eq!(asks[1]["task_type"], "trouble");
+    // Each span names its ask event's id (`event_id`), so its lines join the event stream.
+    let mut ids = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let overseer_agent::SystemEvent::Ask(ask) = event {
+            ids.push(ask.id.get().to_string());
+        }
+    }
+    let span_ids: Vec<&str> = asks
+        .iter()
+        .map(|fields| fields["event_id"].as_str())
+        .collect();
+    assert_eq!(span_ids, ids);
 }

@@ -7,7 +7,9 @@ use overseer_breaker::{BreakerSnapshot, State};
 use overseer_budget::{Dimension, LedgerStatus};
 use overseer_supervisor::EventKind;
 
-/// The names of the metrics this crate records (see the table in the crate docs).
+/// The names of the metrics this crate records (see the table in the crate docs and
+/// [`METRICS`](super::METRICS) for their help texts). Every series also carries the
+/// `system` label ([`MetricsConfig::system`](crate::MetricsConfig::system)).
 pub mod names {
     /// Counter `{path}`: restarts of a child or supervisor.
     pub const RESTARTS: &str = "overseer_restarts_total";
@@ -25,8 +27,9 @@ pub mod names {
     pub const ASK_LATENCY: &str = "overseer_ask_latency_seconds";
     /// Counter `{agent, task_type, direction}`: tokens reported by handlers.
     pub const TOKENS: &str = "overseer_tokens_total";
-    /// Counter `{agent, task_type}`: cost reported by handlers, in micro-units.
-    pub const COST_MICROS: &str = "overseer_cost_micros_total";
+    /// Counter `{agent, task_type}`: cost reported by handlers, in micro-USD
+    /// (1 USD = 1 000 000, the unit of [`Usage::cost_micros`](overseer_agent::Usage)).
+    pub const COST: &str = "overseer_cost_micro_usd_total";
     /// Counter `{agent, model, outcome}`: model calls made through `AgentContext::model`;
     /// `outcome` is `ok` or the failure's class (`transient`, `rate_limited`, `permanent`,
     /// `replay_unsafe`, ...).
@@ -36,41 +39,336 @@ pub mod names {
     pub const MODEL_TOKENS: &str = "overseer_model_tokens_total";
     /// Counter `{agent, task_type, fault}`: asks whose outcome was an injected fault.
     pub const INJECTED_FAULTS: &str = "overseer_injected_faults_total";
-    /// Gauge `{agent, task_type}`: a breaker's state, coded by [`breaker_state_code`](super::breaker_state_code).
+    /// Gauge `{agent, task_type, state}`: 1 for the state a breaker is in, 0 for the other
+    /// four (`closed`, `half_open`, `open`, `forced_open`, `disabled`).
     pub const BREAKER_STATE: &str = "overseer_breaker_state";
     /// Counter `{agent, task_type, to}`: breaker state changes, by the state entered.
     pub const BREAKER_TRANSITIONS: &str = "overseer_breaker_transitions_total";
     /// Gauge: breakers rejecting calls (open or forced open).
     pub const BREAKERS_OPEN: &str = "overseer_breakers_open";
-    /// Gauge `{dimension}`: committed spend of the process budget.
-    pub const BUDGET_USED: &str = "overseer_budget_used";
-    /// Gauge `{dimension}`: spend reserved by asks in flight.
-    pub const BUDGET_RESERVED: &str = "overseer_budget_reserved";
-    /// Gauge `{dimension}`: the process limit (absent for an unlimited dimension).
-    pub const BUDGET_LIMIT: &str = "overseer_budget_limit";
+    /// Gauge: tokens committed to the process budget.
+    pub const BUDGET_USED_TOKENS: &str = "overseer_budget_used_tokens";
+    /// Gauge: cost committed to the process budget, in micro-USD.
+    pub const BUDGET_USED_COST: &str = "overseer_budget_used_micro_usd";
+    /// Gauge: steps committed to the process budget.
+    pub const BUDGET_USED_STEPS: &str = "overseer_budget_used_steps";
+    /// Gauge: tokens held by asks in flight.
+    pub const BUDGET_RESERVED_TOKENS: &str = "overseer_budget_reserved_tokens";
+    /// Gauge: cost held by asks in flight, in micro-USD.
+    pub const BUDGET_RESERVED_COST: &str = "overseer_budget_reserved_micro_usd";
+    /// Gauge: steps held by asks in flight.
+    pub const BUDGET_RESERVED_STEPS: &str = "overseer_budget_reserved_steps";
+    /// Gauge: the process token limit (absent when unlimited).
+    pub const BUDGET_LIMIT_TOKENS: &str = "overseer_budget_limit_tokens";
+    /// Gauge: the process cost limit in micro-USD (absent when unlimited).
+    pub const BUDGET_LIMIT_COST: &str = "overseer_budget_limit_micro_usd";
+    /// Gauge: the process step limit (absent when unlimited).
+    pub const BUDGET_LIMIT_STEPS: &str = "overseer_budget_limit_steps";
     /// Counter `{scope, dimension, tier}`: budget warning tiers reached.
     pub const BUDGET_WARNINGS: &str = "overseer_budget_warnings_total";
     /// Gauge: 1 once the kill switch has tripped, else 0.
     pub const KILL_SWITCH_TRIPPED: &str = "overseer_kill_switch_tripped";
     /// Gauge `{agent}`: tasks waiting in an agent's queue, set after each ask.
-    pub const QUEUE_DEPTH: &str = "overseer_queue_depth";
-    /// Gauge `{agent}`: the most an agent's queue holds (asks beyond it are refused with
-    /// `queue_full`, counted by `overseer_asks_total{outcome="queue_full"}`).
-    pub const QUEUE_CAPACITY: &str = "overseer_queue_capacity";
+    pub const QUEUE_DEPTH: &str = "overseer_queue_depth_tasks";
+    /// Gauge `{agent}`: the most tasks an agent's queue holds (asks beyond it are refused
+    /// with `queue_full`, counted by `overseer_asks_total{outcome="queue_full"}`).
+    pub const QUEUE_CAPACITY: &str = "overseer_queue_capacity_tasks";
     /// Gauge: tasks in the dead-letter queue, set on each push, update and removal.
-    pub const DEAD_LETTERS: &str = "overseer_dead_letters";
+    pub const DEAD_LETTERS: &str = "overseer_dead_letter_tasks";
     /// Gauge `{bulkhead}`: calls holding a permit of the bulkhead now.
-    pub const BULKHEAD_IN_USE: &str = "overseer_bulkhead_in_use";
-    /// Gauge `{bulkhead}`: the bulkhead's limit.
-    pub const BULKHEAD_LIMIT: &str = "overseer_bulkhead_limit";
+    pub const BULKHEAD_IN_USE: &str = "overseer_bulkhead_in_use_calls";
+    /// Gauge `{bulkhead}`: the bulkhead's limit, in calls.
+    pub const BULKHEAD_LIMIT: &str = "overseer_bulkhead_limit_calls";
     /// Gauge `{bulkhead}`: calls waiting for a permit now.
-    pub const BULKHEAD_WAITING: &str = "overseer_bulkhead_waiting";
+    pub const BULKHEAD_WAITING: &str = "overseer_bulkhead_waiting_calls";
     /// Counter `{bulkhead}`: calls that had to wait for a permit.
     pub const BULKHEAD_WAITS: &str = "overseer_bulkhead_waits_total";
     /// Counter `{bulkhead}`: permit waits that ended at their deadline without a permit.
     pub const BULKHEAD_TIMEOUTS: &str = "overseer_bulkhead_timeouts_total";
     /// Counter: events the recorder missed because it fell behind the stream.
     pub const EVENTS_LAGGED: &str = "overseer_observe_events_lagged_total";
+    /// Counter `{label}`: label values replaced by `_other` because the label already had
+    /// [`MetricsConfig::max_label_values`](crate::MetricsConfig::max_label_values) values.
+    pub const LABEL_OVERFLOWS: &str = "overseer_observe_label_overflows_total";
+}
+
+/// What kind of metric a name is, as in the exposition's `# TYPE` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetricKind {
+    /// Only grows; its name ends in `_total`.
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Observations in buckets (or quantiles, if the exporter makes summaries).
+    Histogram,
+}
+
+/// One metric this crate records: its name, kind, labels (besides `system`) and help text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MetricInfo {
+    /// The name, with its unit (`_seconds`, `_tokens`, `_micro_usd`, `_tasks`, ...) and
+    /// `_total` for counters.
+    pub name: &'static str,
+    /// Counter, gauge or histogram.
+    pub kind: MetricKind,
+    /// The labels its series carry, besides `system`.
+    pub labels: &'static [&'static str],
+    /// The `# HELP` text.
+    pub help: &'static str,
+}
+
+const fn info(
+    name: &'static str,
+    kind: MetricKind,
+    labels: &'static [&'static str],
+    help: &'static str,
+) -> MetricInfo {
+    MetricInfo {
+        name,
+        kind,
+        labels,
+        help,
+    }
+}
+
+use MetricKind::{Counter, Gauge, Histogram};
+
+/// Every metric this crate records, with its help text: what [`describe_metrics`] hands to
+/// the exporter, so each one has `# HELP` and `# TYPE` lines.
+pub const METRICS: &[MetricInfo] = &[
+    info(
+        names::RESTARTS,
+        Counter,
+        &["path"],
+        "Restarts of a child or supervisor.",
+    ),
+    info(
+        names::START_FAILURES,
+        Counter,
+        &["path"],
+        "Failed start attempts of a child or supervisor.",
+    ),
+    info(
+        names::ABNORMAL_EXITS,
+        Counter,
+        &["path"],
+        "Exits whose reason is neither normal nor shutdown.",
+    ),
+    info(
+        names::ESCALATIONS,
+        Counter,
+        &["supervisor"],
+        "Supervisors that exceeded their restart intensity and gave up.",
+    ),
+    info(
+        names::AUTO_SHUTDOWNS,
+        Counter,
+        &["supervisor"],
+        "Supervisors that shut down because of significant children.",
+    ),
+    info(
+        names::ASKS,
+        Counter,
+        &["agent", "task_type", "outcome"],
+        "Finished asks and tells, by outcome (ok or the error kind).",
+    ),
+    info(
+        names::ASK_LATENCY,
+        Histogram,
+        &["agent", "task_type"],
+        "Time from an ask to its outcome, in seconds.",
+    ),
+    info(
+        names::TOKENS,
+        Counter,
+        &["agent", "task_type", "direction"],
+        "Input and output tokens reported by handlers.",
+    ),
+    info(
+        names::COST,
+        Counter,
+        &["agent", "task_type"],
+        "Handlers' reported cost, in micro-USD (1 USD = 1000000).",
+    ),
+    info(
+        names::MODEL_CALLS,
+        Counter,
+        &["agent", "model", "outcome"],
+        "Model calls made through AgentContext::model, by outcome.",
+    ),
+    info(
+        names::MODEL_TOKENS,
+        Counter,
+        &["agent", "model", "kind"],
+        "Model calls' tokens as the provider reported them (cached_input is part of input).",
+    ),
+    info(
+        names::INJECTED_FAULTS,
+        Counter,
+        &["agent", "task_type", "fault"],
+        "Asks whose outcome was caused by fault injection.",
+    ),
+    info(
+        names::BREAKER_STATE,
+        Gauge,
+        &["agent", "task_type", "state"],
+        "1 for the state a circuit breaker is in, 0 for the others.",
+    ),
+    info(
+        names::BREAKER_TRANSITIONS,
+        Counter,
+        &["agent", "task_type", "to"],
+        "Circuit breaker state changes, by the state entered.",
+    ),
+    info(
+        names::BREAKERS_OPEN,
+        Gauge,
+        &[],
+        "Circuit breakers rejecting calls (open or forced open).",
+    ),
+    info(
+        names::BUDGET_USED_TOKENS,
+        Gauge,
+        &[],
+        "Process budget: tokens committed.",
+    ),
+    info(
+        names::BUDGET_USED_COST,
+        Gauge,
+        &[],
+        "Process budget: cost committed, in micro-USD.",
+    ),
+    info(
+        names::BUDGET_USED_STEPS,
+        Gauge,
+        &[],
+        "Process budget: steps committed.",
+    ),
+    info(
+        names::BUDGET_RESERVED_TOKENS,
+        Gauge,
+        &[],
+        "Process budget: tokens held by asks in flight.",
+    ),
+    info(
+        names::BUDGET_RESERVED_COST,
+        Gauge,
+        &[],
+        "Process budget: cost held by asks in flight, in micro-USD.",
+    ),
+    info(
+        names::BUDGET_RESERVED_STEPS,
+        Gauge,
+        &[],
+        "Process budget: steps held by asks in flight.",
+    ),
+    info(
+        names::BUDGET_LIMIT_TOKENS,
+        Gauge,
+        &[],
+        "The process token limit (absent when unlimited).",
+    ),
+    info(
+        names::BUDGET_LIMIT_COST,
+        Gauge,
+        &[],
+        "The process cost limit in micro-USD (absent when unlimited).",
+    ),
+    info(
+        names::BUDGET_LIMIT_STEPS,
+        Gauge,
+        &[],
+        "The process step limit (absent when unlimited).",
+    ),
+    info(
+        names::BUDGET_WARNINGS,
+        Counter,
+        &["scope", "dimension", "tier"],
+        "Budget warning tiers reached.",
+    ),
+    info(
+        names::KILL_SWITCH_TRIPPED,
+        Gauge,
+        &[],
+        "1 once the kill switch has tripped, else 0.",
+    ),
+    info(
+        names::QUEUE_DEPTH,
+        Gauge,
+        &["agent"],
+        "Tasks waiting in an agent's queue.",
+    ),
+    info(
+        names::QUEUE_CAPACITY,
+        Gauge,
+        &["agent"],
+        "The most tasks an agent's queue holds.",
+    ),
+    info(
+        names::DEAD_LETTERS,
+        Gauge,
+        &[],
+        "Tasks in the dead-letter queue.",
+    ),
+    info(
+        names::BULKHEAD_IN_USE,
+        Gauge,
+        &["bulkhead"],
+        "Calls holding a permit of the bulkhead.",
+    ),
+    info(
+        names::BULKHEAD_LIMIT,
+        Gauge,
+        &["bulkhead"],
+        "The bulkhead's limit, in calls.",
+    ),
+    info(
+        names::BULKHEAD_WAITING,
+        Gauge,
+        &["bulkhead"],
+        "Calls waiting for a permit of the bulkhead.",
+    ),
+    info(
+        names::BULKHEAD_WAITS,
+        Counter,
+        &["bulkhead"],
+        "Calls that had to wait for a permit of the bulkhead.",
+    ),
+    info(
+        names::BULKHEAD_TIMEOUTS,
+        Counter,
+        &["bulkhead"],
+        "Permit waits that ended at their deadline without a permit.",
+    ),
+    info(
+        names::EVENTS_LAGGED,
+        Counter,
+        &[],
+        "Events the metrics recorder missed because it fell behind.",
+    ),
+    info(
+        names::LABEL_OVERFLOWS,
+        Counter,
+        &["label"],
+        "Label values recorded as _other because the label had reached its bound.",
+    ),
+];
+
+/// Hands every metric's help text ([`METRICS`]) to the installed `metrics` recorder, so the
+/// exposition has a `# HELP` line for each; [`record_metrics`](crate::record_metrics) calls
+/// it. Units are in the names, so none is passed (an exporter adding unit suffixes would
+/// double them).
+pub fn describe_metrics() {
+    for metric in METRICS {
+        let help = metric.help;
+        match metric.kind {
+            Counter => metrics::describe_counter!(metric.name, help),
+            Gauge => metrics::describe_gauge!(metric.name, help),
+            Histogram => metrics::describe_histogram!(metric.name, help),
+        }
+    }
 }
 
 /// Label pairs of one metric update.
@@ -129,7 +427,28 @@ impl Update {
         }
     }
 
-    /// Hands the update to the globally installed `metrics` recorder (a no-op without one).
+    /// The update's labels.
+    pub fn labels(&self) -> &Labels {
+        match self {
+            Self::Increment { labels, .. }
+            | Self::Absolute { labels, .. }
+            | Self::Set { labels, .. }
+            | Self::Record { labels, .. } => labels,
+        }
+    }
+
+    /// The update's labels, to change.
+    pub fn labels_mut(&mut self) -> &mut Labels {
+        match self {
+            Self::Increment { labels, .. }
+            | Self::Absolute { labels, .. }
+            | Self::Set { labels, .. }
+            | Self::Record { labels, .. } => labels,
+        }
+    }
+
+    /// Hands the update to the globally installed `metrics` recorder (a no-op without one),
+    /// with its labels as they are (the recorder task adds `system` first).
     pub fn apply(&self) {
         let to_labels = |labels: &Labels| -> Vec<metrics::Label> {
             labels
@@ -172,49 +491,57 @@ fn set(name: &'static str, labels: Labels, value: f64) -> Update {
     }
 }
 
-/// A breaker's state as a gauge value:
-///
-/// | state | value |
-/// |---|---|
-/// | closed | 0 |
-/// | half-open | 1 |
-/// | open | 2 |
-/// | forced open | 3 |
-/// | disabled | 4 |
-pub fn breaker_state_code(state: State) -> f64 {
-    match state {
-        State::Closed => 0.0,
-        State::HalfOpen => 1.0,
-        State::Open => 2.0,
-        State::ForcedOpen => 3.0,
-        State::Disabled => 4.0,
-    }
+/// The breaker states, in the order their series are written: `closed`, `half_open`,
+/// `open`, `forced_open`, `disabled` ([`State::as_str`]).
+pub const BREAKER_STATES: [State; 5] = [
+    State::Closed,
+    State::HalfOpen,
+    State::Open,
+    State::ForcedOpen,
+    State::Disabled,
+];
+
+/// The `overseer_breaker_state` series of one breaker in `state`: one per state, labelled
+/// `state`, 1 for `state` and 0 for the other four, so `max by (state)` or
+/// `overseer_breaker_state{state="open"} == 1` select without knowing a numeric code.
+pub fn breaker_state_series(agent: &str, task_type: &str, state: State) -> Vec<Update> {
+    BREAKER_STATES
+        .iter()
+        .map(|candidate| {
+            set(
+                names::BREAKER_STATE,
+                vec![
+                    ("agent", agent.to_string()),
+                    ("task_type", task_type.to_string()),
+                    ("state", candidate.as_str().to_string()),
+                ],
+                if *candidate == state { 1.0 } else { 0.0 },
+            )
+        })
+        .collect()
 }
 
-/// The label value of a budget dimension: `tokens`, `cost_micros` or `steps` (the unit).
+/// The `dimension` label value of a budget warning: `tokens`, `cost` or `steps`.
 pub fn dimension_label(dimension: Dimension) -> &'static str {
     match dimension {
         Dimension::Tokens => "tokens",
-        Dimension::Cost => "cost_micros",
+        Dimension::Cost => "cost",
         Dimension::Steps => "steps",
     }
 }
 
 /// The gauges of a process ledger and the kill switch: used, reserved and (when limited)
-/// limit per dimension, and whether the switch has tripped.
+/// limit of each dimension, one metric per unit (`_tokens`, `_micro_usd`, `_steps`), and
+/// whether the switch has tripped.
 pub fn budget_gauges(status: &LedgerStatus, tripped: bool) -> Vec<Update> {
     let mut updates = Vec::with_capacity(10);
     for dimension in Dimension::ALL {
         let figures = status.dimension(dimension);
-        let labels = || vec![("dimension", dimension_label(dimension).to_string())];
-        updates.push(set(names::BUDGET_USED, labels(), figures.committed as f64));
-        updates.push(set(
-            names::BUDGET_RESERVED,
-            labels(),
-            figures.reserved as f64,
-        ));
-        if let Some(limit) = figures.limit {
-            updates.push(set(names::BUDGET_LIMIT, labels(), limit as f64));
+        let [used, reserved, limit] = budget_names(dimension);
+        updates.push(set(used, Vec::new(), figures.committed as f64));
+        updates.push(set(reserved, Vec::new(), figures.reserved as f64));
+        if let Some(value) = figures.limit {
+            updates.push(set(limit, Vec::new(), value as f64));
         }
     }
     updates.push(set(
@@ -225,19 +552,37 @@ pub fn budget_gauges(status: &LedgerStatus, tripped: bool) -> Vec<Update> {
     updates
 }
 
+/// The used, reserved and limit gauges of one budget dimension.
+fn budget_names(dimension: Dimension) -> [&'static str; 3] {
+    match dimension {
+        Dimension::Tokens => [
+            names::BUDGET_USED_TOKENS,
+            names::BUDGET_RESERVED_TOKENS,
+            names::BUDGET_LIMIT_TOKENS,
+        ],
+        Dimension::Cost => [
+            names::BUDGET_USED_COST,
+            names::BUDGET_RESERVED_COST,
+            names::BUDGET_LIMIT_COST,
+        ],
+        Dimension::Steps => [
+            names::BUDGET_USED_STEPS,
+            names::BUDGET_RESERVED_STEPS,
+            names::BUDGET_LIMIT_STEPS,
+        ],
+    }
+}
+
 /// The gauges of a breaker registry's snapshot: each breaker's state, and how many reject
 /// calls (open or forced open; half-open breakers admit probes and are not counted).
 pub fn breaker_gauges(snapshots: &[BreakerSnapshot]) -> Vec<Update> {
     let mut updates: Vec<Update> = snapshots
         .iter()
-        .map(|snapshot| {
-            set(
-                names::BREAKER_STATE,
-                vec![
-                    ("agent", snapshot.key.agent.to_string()),
-                    ("task_type", snapshot.key.task_type.to_string()),
-                ],
-                breaker_state_code(snapshot.state),
+        .flat_map(|snapshot| {
+            breaker_state_series(
+                snapshot.key.agent.as_ref(),
+                snapshot.key.task_type.as_ref(),
+                snapshot.state,
             )
         })
         .collect();
@@ -370,7 +715,7 @@ impl EventMetrics {
                         with("direction", "output"),
                         ask.usage.output_tokens,
                     ),
-                    increment(names::COST_MICROS, labels(), ask.usage.cost_micros),
+                    increment(names::COST, labels(), ask.usage.cost_micros),
                 ];
                 if let Some(fault) = &ask.injected {
                     updates.push(increment(names::INJECTED_FAULTS, with("fault", fault), 1));
@@ -425,12 +770,12 @@ impl EventMetrics {
                     ("agent", moved.agent.to_string()),
                     ("task_type", moved.task_type.clone()),
                 ];
-                let mut with_to = labels.clone();
+                let mut with_to = labels;
                 with_to.push(("to", moved.to.as_str().to_string()));
-                vec![
-                    set(names::BREAKER_STATE, labels, breaker_state_code(moved.to)),
-                    increment(names::BREAKER_TRANSITIONS, with_to, 1),
-                ]
+                let mut updates =
+                    breaker_state_series(moved.agent.as_str(), &moved.task_type, moved.to);
+                updates.push(increment(names::BREAKER_TRANSITIONS, with_to, 1));
+                updates
             }
             SystemEvent::DeadLetter(changed) => {
                 vec![set(
@@ -570,7 +915,7 @@ mod tests {
                     labels(&[base[0], base[1], ("direction", "output")]),
                     5
                 ),
-                increment(names::COST_MICROS, labels(&base), 7),
+                increment(names::COST, labels(&base), 7),
             ]
         );
     }
@@ -677,7 +1022,7 @@ mod tests {
     }
 
     #[test]
-    fn a_breaker_event_sets_its_state_and_counts_the_transition() {
+    fn a_breaker_event_sets_one_series_per_state_and_counts_the_transition() {
         let mut opened = BreakerEvent::new(
             event_id(),
             AgentName::from("writer"),
@@ -692,10 +1037,21 @@ mod tests {
         opened.open_for = Some(Duration::from_secs(30));
         let event = SystemEvent::Breaker(opened);
         let key = [("agent", "writer"), ("task_type", "draft")];
+        let state = |name: &str, value: f64| {
+            set(
+                names::BREAKER_STATE,
+                labels(&[key[0], key[1], ("state", name)]),
+                value,
+            )
+        };
         assert_eq!(
             EventMetrics::new().updates(&event),
             vec![
-                set(names::BREAKER_STATE, labels(&key), 2.0),
+                state("closed", 0.0),
+                state("half_open", 0.0),
+                state("open", 1.0),
+                state("forced_open", 0.0),
+                state("disabled", 0.0),
                 increment(
                     names::BREAKER_TRANSITIONS,
                     labels(&[key[0], key[1], ("to", "open")]),
@@ -706,18 +1062,42 @@ mod tests {
     }
 
     #[test]
-    fn breaker_states_have_distinct_documented_codes() {
-        let codes: Vec<f64> = [
-            State::Closed,
-            State::HalfOpen,
-            State::Open,
-            State::ForcedOpen,
-            State::Disabled,
-        ]
-        .into_iter()
-        .map(breaker_state_code)
-        .collect();
-        assert_eq!(codes, vec![0.0, 1.0, 2.0, 3.0, 4.0]);
+    fn exactly_one_state_series_of_a_breaker_is_one() {
+        for state in BREAKER_STATES {
+            let series = breaker_state_series("a", "t", state);
+            assert_eq!(series.len(), 5);
+            let on: Vec<&Update> = series
+                .iter()
+                .filter(|u| matches!(u, Update::Set { value, .. } if *value == 1.0))
+                .collect();
+            assert_eq!(on.len(), 1);
+            assert!(on[0]
+                .labels()
+                .contains(&("state", state.as_str().to_string())));
+        }
+    }
+
+    #[test]
+    fn every_metric_is_described_once_with_a_unit_or_total_suffix() {
+        let mut seen = HashSet::new();
+        for metric in METRICS {
+            assert!(seen.insert(metric.name), "{} twice", metric.name);
+            assert!(!metric.help.is_empty());
+            // The examples' output is checked for Debug names; help texts are printed too.
+            let words: Vec<&str> = metric
+                .help
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .collect();
+            for debug in ["Tokens", "Steps", "Cost", "Started", "Stopped", "None"] {
+                assert!(!words.contains(&debug), "{}: {}", metric.name, metric.help);
+            }
+            assert_eq!(
+                metric.kind == MetricKind::Counter,
+                metric.name.ends_with("_total"),
+                "{}: counters and only counters end in _total",
+                metric.name
+            );
+        }
     }
 
     #[test]
@@ -725,12 +1105,17 @@ mod tests {
         let ledger = Ledger::new(Scope::Process, Limits::new().tokens(1_000)).unwrap();
         let held = ledger.reserve(Spend::new(300, 0)).unwrap();
         let updates = budget_gauges(&ledger.status(), false);
-        let dimension = |d: &str| labels(&[("dimension", d)]);
-        assert!(updates.contains(&set(names::BUDGET_RESERVED, dimension("tokens"), 300.0)));
-        assert!(updates.contains(&set(names::BUDGET_USED, dimension("tokens"), 0.0)));
-        assert!(updates.contains(&set(names::BUDGET_LIMIT, dimension("tokens"), 1_000.0)));
-        assert!(!updates.iter().any(|u| u.name() == names::BUDGET_LIMIT
-            && u != &set(names::BUDGET_LIMIT, dimension("tokens"), 1_000.0)));
+        assert!(updates.contains(&set(names::BUDGET_RESERVED_TOKENS, Vec::new(), 300.0)));
+        assert!(updates.contains(&set(names::BUDGET_USED_TOKENS, Vec::new(), 0.0)));
+        assert!(updates.contains(&set(names::BUDGET_USED_COST, Vec::new(), 0.0)));
+        assert!(updates.contains(&set(names::BUDGET_LIMIT_TOKENS, Vec::new(), 1_000.0)));
+        assert!(
+            !updates
+                .iter()
+                .any(|u| u.name() == names::BUDGET_LIMIT_COST
+                    || u.name() == names::BUDGET_LIMIT_STEPS)
+        );
+        assert!(updates.iter().all(|u| u.labels().is_empty()));
         assert_eq!(
             updates.last(),
             Some(&set(names::KILL_SWITCH_TRIPPED, Vec::new(), 0.0))

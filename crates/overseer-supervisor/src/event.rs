@@ -177,24 +177,47 @@ impl Default for EventBus {
     }
 }
 
+/// Traces `event` with structured fields, among them `event_id` and `caused_by` (absent for
+/// an event without a cause), so a log line joins the event stream.
 fn trace_event(event: &LifecycleEvent) {
     let path = event.path.as_str();
+    let event_id = event.id.get();
+    let caused_by = event.caused_by.map(EventId::get);
     match &event.kind {
-        EventKind::Started => tracing::info!(path, event = "started", "started"),
-        EventKind::StartFailed { error } => {
-            tracing::warn!(path, event = "start_failed", error = %error, "start failed")
+        EventKind::Started => {
+            tracing::info!(path, event_id, caused_by, event = "started", "started")
         }
-        EventKind::Stopped { reason } if reason.is_normal() => {
-            tracing::info!(path, event = "stopped", reason = %reason, "stopped")
-        }
-        EventKind::Stopped { reason } => {
-            tracing::warn!(path, event = "stopped", reason = %reason, "exited abnormally")
-        }
+        EventKind::StartFailed { error } => tracing::warn!(
+            path,
+            event_id,
+            caused_by,
+            event = "start_failed",
+            error = %error,
+            "start failed"
+        ),
+        EventKind::Stopped { reason } if reason.is_normal() => tracing::info!(
+            path,
+            event_id,
+            caused_by,
+            event = "stopped",
+            reason = %reason,
+            "stopped"
+        ),
+        EventKind::Stopped { reason } => tracing::warn!(
+            path,
+            event_id,
+            caused_by,
+            event = "stopped",
+            reason = %reason,
+            "exited abnormally"
+        ),
         EventKind::Escalated {
             intensity,
             period_secs,
         } => tracing::error!(
             path,
+            event_id,
+            caused_by,
             event = "escalated",
             intensity,
             period_secs,
@@ -202,6 +225,8 @@ fn trace_event(event: &LifecycleEvent) {
         ),
         EventKind::AutoShutdown => tracing::info!(
             path,
+            event_id,
+            caused_by,
             event = "auto_shutdown",
             "significant children exited; supervisor shuts down"
         ),
