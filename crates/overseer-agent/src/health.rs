@@ -238,6 +238,21 @@ pub struct AgentHealth {
     pub since_last_beat: Option<Duration>,
 }
 
+impl AgentHealth {
+    /// A row with this agent and health, and nothing else (no path, no progress, no beat):
+    /// systems make them; this is for testing what consumes them. Set the other fields as
+    /// needed.
+    pub fn new(agent: AgentName, health: Health) -> Self {
+        Self {
+            agent,
+            path: None,
+            health,
+            progress: None,
+            since_last_beat: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -138,8 +138,8 @@ pub mod tui;
 pub use json_lines::JsonLines;
 pub use metric::{
     breaker_gauges, breaker_state_series, budget_gauges, bulkhead_metrics, describe_metrics,
-    dimension_label, names, queue_gauges, EventMetrics, Labels, MetricInfo, MetricKind, Update,
-    BREAKER_STATES, METRICS,
+    dimension_label, health_gauges, names, queue_gauges, EventMetrics, Labels, MetricInfo,
+    MetricKind, Update, BREAKER_STATES, METRICS,
 };
 #[cfg(feature = "otel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use overseer_agent::{AskOutcome, BulkheadSnapshot, QueueDepth, SystemEvent};
+use overseer_agent::{AgentHealth, AskOutcome, BulkheadSnapshot, Health, QueueDepth, SystemEvent};
 use overseer_breaker::{BreakerSnapshot, State};
 use overseer_budget::{Dimension, LedgerStatus};
 use overseer_supervisor::EventKind;
@@ -75,6 +75,14 @@ pub mod names {
     pub const QUEUE_CAPACITY: &str = "overseer_queue_capacity_tasks";
     /// Gauge: tasks in the dead-letter queue, set on each push, update and removal.
     pub const DEAD_LETTERS: &str = "overseer_dead_letter_tasks";
+    /// Gauge `{agent, state}`: 1 for the health an agent's checks found (`unchecked`,
+    /// `healthy`, `unhealthy`), 0 for the others.
+    pub const AGENT_HEALTH: &str = "overseer_agent_health";
+    /// Counter `{agent}`: health checks that failed (an error, a panic, no answer in time).
+    pub const HEALTH_CHECK_FAILURES: &str = "overseer_health_check_failures_total";
+    /// Gauge `{agent}`: seconds since an agent's handler last beat, for agents whose tasks are
+    /// watched by a heartbeat timeout (a stall shows as a rising line before it is caught).
+    pub const HEARTBEAT_AGE: &str = "overseer_heartbeat_age_seconds";
     /// Gauge `{bulkhead}`: calls holding a permit of the bulkhead now.
     pub const BULKHEAD_IN_USE: &str = "overseer_bulkhead_in_use_calls";
     /// Gauge `{bulkhead}`: the bulkhead's limit, in calls.
@@ -311,6 +319,24 @@ pub const METRICS: &[MetricInfo] = &[
         Gauge,
         &[],
         "Tasks in the dead-letter queue.",
+    ),
+    info(
+        names::AGENT_HEALTH,
+        Gauge,
+        &["agent", "state"],
+        "1 for the health an agent's checks found (unchecked, healthy, unhealthy), 0 for the others.",
+    ),
+    info(
+        names::HEALTH_CHECK_FAILURES,
+        Counter,
+        &["agent"],
+        "Health checks that failed: an error, a panic, or no answer within the check's timeout.",
+    ),
+    info(
+        names::HEARTBEAT_AGE,
+        Gauge,
+        &["agent"],
+        "Seconds since the agent's handler last beat, for agents watched by a heartbeat timeout.",
     ),
     info(
         names::BULKHEAD_IN_USE,
@@ -609,6 +635,34 @@ pub fn queue_gauges(depths: &[QueueDepth]) -> Vec<Update> {
         .collect()
 }
 
+/// The health gauges of the agents ([`System::health`](overseer_agent::System::health)): one
+/// `overseer_agent_health` series per state (1 for the agent's, 0 for the others), and the
+/// time since the last beat of agents watched by a heartbeat timeout.
+pub fn health_gauges(agents: &[AgentHealth]) -> Vec<Update> {
+    const STATES: [&str; 3] = ["unchecked", "healthy", "unhealthy"];
+    let mut updates = Vec::with_capacity(4 * agents.len());
+    for agent in agents {
+        let current = match agent.health {
+            Health::Healthy => "healthy",
+            Health::Unhealthy { .. } => "unhealthy",
+            _ => "unchecked",
+        };
+        for state in STATES {
+            let labels = vec![
+                ("agent", agent.agent.to_string()),
+                ("state", state.to_string()),
+            ];
+            let value = if state == current { 1.0 } else { 0.0 };
+            updates.push(set(names::AGENT_HEALTH, labels, value));
+        }
+        if let Some(since) = agent.since_last_beat {
+            let labels = vec![("agent", agent.agent.to_string())];
+            updates.push(set(names::HEARTBEAT_AGE, labels, since.as_secs_f64()));
+        }
+    }
+    updates
+}
+
 /// The metrics of a system's bulkheads ([`System::bulkheads`](overseer_agent::System::bulkheads)):
 /// each one's permits in use, limit and waiters as gauges, its waits and timeouts as counters.
 pub fn bulkhead_metrics(snapshots: &[BulkheadSnapshot]) -> Vec<Update> {
@@ -783,6 +837,10 @@ impl EventMetrics {
                     Vec::new(),
                     changed.queue_len as f64,
                 )]
+            }
+            SystemEvent::Health(checked) if checked.failure.is_some() => {
+                let agent = vec![("agent", checked.agent.to_string())];
+                vec![increment(names::HEALTH_CHECK_FAILURES, agent, 1)]
             }
             _ => Vec::new(),
         }
@@ -1147,6 +1205,43 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn health_gauges_set_one_state_and_the_heartbeat_age_of_watched_agents() {
+        assert!(health_gauges(&[]).is_empty(), "no agents, no series");
+        let mut writer =
+            AgentHealth::new(AgentName::new("writer"), Health::Unhealthy { failures: 2 });
+        writer.since_last_beat = Some(Duration::from_millis(1_500));
+        let reader = AgentHealth::new(AgentName::new("reader"), Health::Healthy);
+        let updates = health_gauges(&[writer, reader]);
+        let value = |agent: &str, state: &str| {
+            updates.iter().find_map(|update| match update {
+                Update::Set {
+                    name,
+                    labels,
+                    value,
+                } if *name == names::AGENT_HEALTH
+                    && labels.contains(&("agent", agent.to_string()))
+                    && labels.contains(&("state", state.to_string())) =>
+                {
+                    Some(*value)
+                }
+                _ => None,
+            })
+        };
+        assert_eq!(value("writer", "unhealthy"), Some(1.0));
+        assert_eq!(value("writer", "healthy"), Some(0.0));
+        assert_eq!(value("reader", "healthy"), Some(1.0));
+        assert_eq!(value("reader", "unchecked"), Some(0.0));
+        let ages: Vec<f64> = updates
+            .iter()
+            .filter_map(|update| match update {
+                Update::Set { name, value, .. } if *name == names::HEARTBEAT_AGE => Some(*value),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ages, [1.5], "only the watched agent has an age");
     }
 
     #[test]

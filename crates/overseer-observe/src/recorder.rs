@@ -7,8 +7,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
 use crate::metric::{
-    breaker_gauges, budget_gauges, bulkhead_metrics, describe_metrics, names, queue_gauges,
-    EventMetrics, Update,
+    breaker_gauges, budget_gauges, bulkhead_metrics, describe_metrics, health_gauges, names,
+    queue_gauges, EventMetrics, Update,
 };
 
 /// The value a label is recorded with once it has reached its bound
@@ -95,6 +95,7 @@ impl MetricsConfig {
                             SystemEvent::Ask(_)
                                 | SystemEvent::BudgetWarning(_)
                                 | SystemEvent::Breaker(_)
+                                | SystemEvent::Health(_)
                         ) {
                             refresh_gauges(&system, &mut labels);
                         }
@@ -147,6 +148,7 @@ fn refresh_gauges(system: &System, labels: &mut LabelBound) {
         ));
     }
     labels.apply_all(queue_gauges(&system.queue_depths()));
+    labels.apply_all(health_gauges(&system.health()));
     if let Some(breakers) = system.breakers() {
         labels.apply_all(breaker_gauges(&breakers.snapshot()));
     }

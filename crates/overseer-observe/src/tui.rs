@@ -50,7 +50,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::time::Duration;
 
-use overseer_agent::{AskOutcome, System, SystemEvent};
+use overseer_agent::{AgentHealth, AskOutcome, System, SystemEvent};
 use overseer_breaker::State;
 use overseer_budget::Dimension;
 use overseer_supervisor::{ChildOpError, ChildState, EventKind};
@@ -105,7 +105,8 @@ pub struct TreeRow {
     pub name: String,
     /// A supervisor (drawn with a trailing `/`).
     pub supervisor: bool,
-    /// `running`, `restarting`, `not running`, `exited` (while being read) or `silent`.
+    /// `running`, `restarting`, `not running`, `exited` (while being read), `silent`, or, for
+    /// a running agent whose health check failed, `unhealthy`.
     pub state: &'static str,
     /// Starts after the first, as the console saw them.
     pub restarts: u32,
@@ -114,6 +115,9 @@ pub struct TreeRow {
     /// An agent's finished asks per second over the console's window (`None` for a
     /// supervisor).
     pub asks_per_sec: Option<f64>,
+    /// The last progress an agent's handler reported (`AgentContext::progress`), and how long
+    /// ago it last beat when its tasks are watched by a heartbeat timeout.
+    pub progress: Option<(String, Option<Duration>)>,
 }
 
 impl TreeRow {
@@ -132,12 +136,23 @@ impl TreeRow {
             restarts: 0,
             queue: None,
             asks_per_sec: None,
+            progress: None,
         }
     }
 
     /// The row with `restarts`.
     pub fn restarts(mut self, restarts: u32) -> Self {
         self.restarts = restarts;
+        self
+    }
+
+    /// The row with an agent's last progress, and the time since its last beat.
+    pub fn progress(
+        mut self,
+        progress: impl Into<String>,
+        since_last_beat: Option<Duration>,
+    ) -> Self {
+        self.progress = Some((progress.into(), since_last_beat));
         self
     }
 
@@ -384,6 +399,11 @@ impl Console {
             .into_iter()
             .map(|depth| (depth.agent.to_string(), (depth.queued, depth.capacity)))
             .collect();
+        let health: HashMap<String, AgentHealth> = system
+            .health()
+            .into_iter()
+            .map(|agent| (agent.agent.to_string(), agent))
+            .collect();
         let mut pending: Vec<_> = children.into_iter().rev().map(|c| (1, c)).collect();
         while let Some((depth, child)) = pending.pop() {
             let mut state = match child.state {
@@ -405,6 +425,14 @@ impl Console {
             if let Some((queued, capacity)) = queues.get(child.id.as_str()) {
                 let rate = self.asks_per_sec_at(child.id.as_str(), now);
                 row = row.agent(*queued, *capacity, rate);
+            }
+            if let Some(agent) = health.get(child.id.as_str()) {
+                if state == "running" && !agent.health.is_serving() {
+                    row.state = "unhealthy";
+                }
+                if let Some(progress) = &agent.progress {
+                    row = row.progress(progress.to_string(), agent.since_last_beat);
+                }
             }
             rows.push(row);
             pending.extend(grandchildren.into_iter().rev().map(|g| (depth + 1, g)));
@@ -639,6 +667,16 @@ fn tree_lines(snapshot: &Snapshot, width: usize) -> Vec<Line<'static>> {
             spans.push(Span::raw(format!(" {rate:>7.2}")));
         }
         lines.push(Line::from(spans));
+        if let Some((progress, since)) = &row.progress {
+            let since = since.map_or_else(String::new, |since| {
+                format!(", beat {:.1}s ago", since.as_secs_f64())
+            });
+            let indent = "  ".repeat(row.depth + 1);
+            lines.push(Line::styled(
+                format!("{indent}progress: {progress}{since}"),
+                dim,
+            ));
+        }
     }
     lines
 }

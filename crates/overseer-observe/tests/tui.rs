@@ -236,3 +236,57 @@ async fn a_console_attached_to_a_system_shows_its_tree_queues_throughput_and_bre
     );
     system.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_unhealthy_agent_and_a_tasks_progress_are_shown() {
+    let mut snapshot = busy_snapshot().await;
+    snapshot.tree = vec![
+        TreeRow::new(0, "team", true, "running"),
+        TreeRow::new(1, "writer", false, "unhealthy").agent(0, 256, 0.0),
+        TreeRow::new(1, "researcher", false, "running")
+            .agent(0, 256, 0.1)
+            .progress("step 4", Some(Duration::from_millis(1_500))),
+    ];
+    let frame = render_text(&snapshot, 80, 24);
+    let writer = frame.lines().find(|line| line.contains("writer")).unwrap();
+    assert!(writer.contains("unhealthy"), "{frame}");
+    assert!(frame.contains("progress: step 4, beat 1.5s ago"), "{frame}");
+}
+
+/// Fails its health check, and reports progress before it answers.
+struct Sick;
+
+impl Agent for Sick {
+    type Task = ();
+    type Output = ();
+
+    async fn handle(&mut self, ctx: &mut AgentContext, _: ()) -> Result<(), AgentError> {
+        ctx.progress("half way");
+        Ok(())
+    }
+
+    async fn health_check(&mut self, _: &mut AgentContext) -> Result<(), AgentError> {
+        Err(AgentError::failed("credentials expired"))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_console_attached_to_a_system_shows_health_and_progress() {
+    let system = System::builder().build().unwrap();
+    let check = HealthCheck::every(Duration::from_secs(1)).restart_after(0);
+    let spec = AgentSpec::new("sick", || Sick).health_check(check);
+    let root = SupervisorSpec::one_for_one("team").child(system.agent(spec).unwrap());
+    system.start(root).await.unwrap();
+    let sick = system.agent_ref::<Sick>("sick").unwrap();
+    sick.ask(()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let snapshot = Console::new("sick").snapshot(&system).await;
+    let row = snapshot
+        .tree
+        .iter()
+        .find(|row| row.name == "sick")
+        .expect("the agent's row");
+    assert_eq!(row.state, "unhealthy");
+    assert_eq!(row.progress, Some(("half way".to_string(), None)));
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
