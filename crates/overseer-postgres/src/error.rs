@@ -76,6 +76,18 @@ pub enum PgJournalError {
         /// The run.
         run: RunId,
     },
+    /// An [`append_at`](crate::PgStore::append_at) whose position is not the run's next one:
+    /// `found` past `expected` means records were stored there already (by an earlier
+    /// attempt whose answer was lost, if it was this writer's).
+    #[error("run {run}: an append at position {expected}, but the next position is {found}")]
+    PositionMismatch {
+        /// The run.
+        run: RunId,
+        /// The position the append expected.
+        expected: u64,
+        /// The run's next position.
+        found: u64,
+    },
     /// A budget operation on a limit that was never defined.
     #[error("no fleet budget limit named {name:?}")]
     UnknownLimit {

@@ -372,6 +372,39 @@ impl PgStore {
         epoch: Epoch,
         records: &[Vec<u8>],
     ) -> Result<u64, PgJournalError> {
+        self.append_checked(run, epoch, None, records).await
+    }
+
+    /// [`append`](Self::append), only if the run's next position is `at`: how a retry after
+    /// an error whose commit may have happened (the connection dropped while the answer was on
+    /// its way) learns that its batch is already stored ([`PositionMismatch`] with `found`
+    /// past `at`) instead of storing it twice.
+    ///
+    /// [`PositionMismatch`]: PgJournalError::PositionMismatch
+    ///
+    /// # Errors
+    ///
+    /// As `append`, and [`PositionMismatch`] when the run's next position is not `at`
+    /// (nothing is written).
+    pub async fn append_at(
+        &self,
+        run: &RunId,
+        epoch: Epoch,
+        at: u64,
+        records: &[Vec<u8>],
+    ) -> Result<(), PgJournalError> {
+        self.append_checked(run, epoch, Some(at), records)
+            .await
+            .map(drop)
+    }
+
+    async fn append_checked(
+        &self,
+        run: &RunId,
+        epoch: Epoch,
+        at: Option<u64>,
+        records: &[Vec<u8>],
+    ) -> Result<u64, PgJournalError> {
         let mut client = self.client().await?;
         let tx = client
             .transaction()
@@ -409,6 +442,15 @@ impl PgStore {
             }
         }
         let first: i64 = row.get(2);
+        if let Some(at) = at {
+            if u64::try_from(first).ok() != Some(at) {
+                return Err(PgJournalError::PositionMismatch {
+                    run: run.clone(),
+                    expected: at,
+                    found: first.unsigned_abs(),
+                });
+            }
+        }
         let count = i64::try_from(records.len()).map_err(|_| PgJournalError::OutOfRange {
             what: "records in one append",
             value: records.len().to_string(),

@@ -253,3 +253,43 @@ async fn a_connection_dropped_mid_transaction_leaves_nothing_half_written() {
     }
     assert_eq!(store.load(&r).await.unwrap(), vec![vec![2], vec![3]]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_at_a_position_already_taken_is_refused_so_a_retry_never_doubles_a_batch() {
+    let Some((_server, _url, store)) = common::store().await else {
+        return;
+    };
+    let r = run("order-7");
+    let ClaimDecision::Claimed { epoch } = store.claim(&r, "a", LONG).await.unwrap() else {
+        panic!("claimed")
+    };
+    let batch = vec![b"step-1".to_vec(), b"step-2".to_vec()];
+    store.append_at(&r, epoch, 0, &batch).await.unwrap();
+    // The same batch again, as a retry after a lost answer would send it.
+    let again = store.append_at(&r, epoch, 0, &batch).await.unwrap_err();
+    assert!(
+        matches!(
+            again,
+            PgJournalError::PositionMismatch {
+                expected: 0,
+                found: 2,
+                ..
+            }
+        ),
+        "{again:?}"
+    );
+    let ahead = store.append_at(&r, epoch, 5, &batch).await.unwrap_err();
+    assert!(matches!(
+        ahead,
+        PgJournalError::PositionMismatch {
+            expected: 5,
+            found: 2,
+            ..
+        }
+    ));
+    store
+        .append_at(&r, epoch, 2, &[b"step-3".to_vec()])
+        .await
+        .unwrap();
+    assert_eq!(store.load(&r).await.unwrap().len(), 3);
+}
