@@ -193,40 +193,60 @@ impl PgServer {
                 ),
             });
         }
+        let mut server = PgServer {
+            child: None,
+            bin,
+            data,
+            user,
+            port: 0,
+            dir,
+        };
+        // The free port is released before postgres binds it: another process may take it in
+        // between, and then postgres exits; a few attempts, each on a new port.
+        let mut attempt = 1;
+        loop {
+            server.spawn()?;
+            match server.wait_ready().await {
+                Err(TestServerError::NotReady { .. }) if server.child.is_none() && attempt < 3 => {
+                    attempt += 1;
+                }
+                ready => return ready.map(|()| server),
+            }
+        }
+    }
+
+    /// Starts postgres on the cluster, at a free port.
+    fn spawn(&mut self) -> Result<(), TestServerError> {
         let port = free_port().map_err(io("finding a free port"))?;
-        let log_path = dir.path().join("server.log");
-        let log = File::create(&log_path).map_err(io("creating the server's log"))?;
+        let log = File::create(self.log_path()).map_err(io("creating the server's log"))?;
         let log_err = log.try_clone().map_err(io("creating the server's log"))?;
-        let mut postgres = Command::new(bin.join("postgres"));
+        let mut postgres = Command::new(self.bin.join("postgres"));
         postgres
             .arg("-D")
-            .arg(&data)
+            .arg(&self.data)
             .args(["-c", "listen_addresses=127.0.0.1"])
             .args(["-c", &format!("port={port}")])
             .args(["-c", "unix_socket_directories="])
             .args(["-c", "fsync=on"])
-            .args(["-c", "max_connections=200"])
+            .args(["-c", "max_connections=64"])
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
-        as_user(&mut postgres, user, dir.path());
-        let child = postgres.spawn().map_err(io("starting postgres"))?;
-        let mut server = PgServer {
-            child: Some(child),
-            bin,
-            data,
-            user,
-            port,
-            dir,
-        };
-        server.wait_ready(&log_path).await?;
-        Ok(server)
+        as_user(&mut postgres, self.user, self.dir.path());
+        self.child = Some(postgres.spawn().map_err(io("starting postgres"))?);
+        self.port = port;
+        Ok(())
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
     }
 
     /// Polls until the server accepts a connection, within [`READY_WITHIN`].
-    async fn wait_ready(&mut self, log: &Path) -> Result<(), TestServerError> {
+    async fn wait_ready(&mut self) -> Result<(), TestServerError> {
+        let log = self.log_path();
         let tail = || {
-            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
             let start = text.len().saturating_sub(4000);
             text.get(start..).unwrap_or("").to_owned()
         };
