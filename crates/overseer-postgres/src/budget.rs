@@ -71,8 +71,12 @@ impl PgStore {
         let client = self.client().await?;
         client
             .execute(
-                "INSERT INTO overseer_budget (limit_name, limit_value) VALUES ($1, $2) \
+                cached!(
+                    client,
+                    "INSERT INTO overseer_budget (limit_name, limit_value) VALUES ($1, $2) \
                  ON CONFLICT (limit_name) DO UPDATE SET limit_value = EXCLUDED.limit_value",
+                    "preparing a statement"
+                ),
                 &[&name, &limit],
             )
             .await
@@ -89,7 +93,7 @@ impl PgStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT limit_value, committed, reserved FROM overseer_budget WHERE limit_name = $1",
+                cached!(client, "SELECT limit_value, committed, reserved FROM overseer_budget WHERE limit_name = $1", "preparing a statement"),
                 &[&name],
             )
             .await
@@ -119,9 +123,13 @@ impl PgStore {
             .map_err(PgJournalError::db("beginning a reservation"))?;
         let held = tx
             .query_opt(
-                "UPDATE overseer_budget SET reserved = reserved + $2 \
+                cached!(
+                    tx,
+                    "UPDATE overseer_budget SET reserved = reserved + $2 \
                  WHERE limit_name = $1 AND committed + reserved + $2 <= limit_value \
                  RETURNING limit_name",
+                    "preparing a statement"
+                ),
                 &[&name, &wanted],
             )
             .await
@@ -129,8 +137,12 @@ impl PgStore {
         if held.is_none() {
             let row = tx
                 .query_opt(
-                    "SELECT limit_value, committed, reserved FROM overseer_budget \
+                    cached!(
+                        tx,
+                        "SELECT limit_value, committed, reserved FROM overseer_budget \
                      WHERE limit_name = $1",
+                        "preparing a statement"
+                    ),
                     &[&name],
                 )
                 .await
@@ -147,8 +159,8 @@ impl PgStore {
         }
         let id: i64 = tx
             .query_one(
-                "INSERT INTO overseer_budget_reservations (limit_name, amount) VALUES ($1, $2) \
-                 RETURNING id",
+                cached!(tx, "INSERT INTO overseer_budget_reservations (limit_name, amount) VALUES ($1, $2) \
+                 RETURNING id", "preparing a statement"),
                 &[&name, &wanted],
             )
             .await
@@ -202,8 +214,12 @@ impl PgStore {
             .map_err(PgJournalError::db("beginning a settlement"))?;
         let row = tx
             .query_opt(
-                "DELETE FROM overseer_budget_reservations WHERE id = $1 \
+                cached!(
+                    tx,
+                    "DELETE FROM overseer_budget_reservations WHERE id = $1 \
                  RETURNING limit_name, amount",
+                    "preparing a statement"
+                ),
                 &[&reservation.id],
             )
             .await
@@ -213,8 +229,8 @@ impl PgStore {
         let amount: i64 = row.get(1);
         let row = tx
             .query_one(
-                "UPDATE overseer_budget SET reserved = reserved - $2, committed = committed + $3 \
-                 WHERE limit_name = $1 RETURNING limit_value, committed, reserved",
+                cached!(tx, "UPDATE overseer_budget SET reserved = reserved - $2, committed = committed + $3 \
+                 WHERE limit_name = $1 RETURNING limit_value, committed, reserved", "preparing a statement"),
                 &[&name, &amount, &actual],
             )
             .await

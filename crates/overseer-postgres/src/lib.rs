@@ -24,6 +24,17 @@
 //! With the `test-server` feature, [`testing::PgServer`] starts a throwaway server for tests.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// `$sql` prepared once per connection (the pool's statement cache): a statement run again
+/// on the same connection costs one round trip instead of two.
+macro_rules! cached {
+    ($conn:expr, $sql:expr, $operation:expr) => {
+        &$conn
+            .prepare_cached($sql)
+            .await
+            .map_err($crate::PgJournalError::db($operation))?
+    };
+}
+
 mod budget;
 mod error;
 mod lease;

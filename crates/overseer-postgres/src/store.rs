@@ -82,8 +82,8 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// A time on the database's clock, in milliseconds since the Unix epoch.
-const MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+/// The database's clock now, in milliseconds since the Unix epoch: the clock leases are judged by.
+const NOW_MS: &str = "SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint";
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host:port/db` or `key=value`
@@ -168,7 +168,14 @@ impl PgStore {
     pub async fn schema_version(&self) -> Result<i32, PgJournalError> {
         let client = self.client().await?;
         let exists: bool = client
-            .query_one("SELECT to_regclass('overseer_schema') IS NOT NULL", &[])
+            .query_one(
+                cached!(
+                    client,
+                    "SELECT to_regclass('overseer_schema') IS NOT NULL",
+                    "preparing a statement"
+                ),
+                &[],
+            )
             .await
             .map_err(PgJournalError::db("looking for the schema version table"))?
             .get(0);
@@ -187,7 +194,7 @@ impl PgStore {
     pub async fn now_ms(&self) -> Result<i64, PgJournalError> {
         let client = self.client().await?;
         let row = client
-            .query_one(&format!("SELECT {MS}"), &[])
+            .query_one(cached!(client, NOW_MS, "preparing a statement"), &[])
             .await
             .map_err(PgJournalError::db("reading the clock"))?;
         Ok(row.get(0))
@@ -203,7 +210,7 @@ impl PgStore {
         let client = self.client().await?;
         let added = client
             .execute(
-                "INSERT INTO overseer_runs (run_id) VALUES ($1) ON CONFLICT (run_id) DO NOTHING",
+                cached!(client, "INSERT INTO overseer_runs (run_id) VALUES ($1) ON CONFLICT (run_id) DO NOTHING", "preparing a statement"),
                 &[&run.as_str()],
             )
             .await
@@ -231,16 +238,24 @@ impl PgStore {
             .await
             .map_err(PgJournalError::db("beginning a claim"))?;
         tx.execute(
-            "INSERT INTO overseer_runs (run_id) VALUES ($1) ON CONFLICT (run_id) DO NOTHING",
+            cached!(
+                tx,
+                "INSERT INTO overseer_runs (run_id) VALUES ($1) ON CONFLICT (run_id) DO NOTHING",
+                "preparing a statement"
+            ),
             &[&run.as_str()],
         )
         .await
         .map_err(PgJournalError::db("adding a claimed run"))?;
         let row = tx
             .query_one(
-                "SELECT owner_epoch, owner_name, \
+                cached!(
+                    tx,
+                    "SELECT owner_epoch, owner_name, \
                  (extract(epoch from lease_expires_at) * 1000)::bigint, status \
                  FROM overseer_runs WHERE run_id = $1 FOR UPDATE",
+                    "preparing a statement"
+                ),
                 &[&run.as_str()],
             )
             .await
@@ -248,16 +263,16 @@ impl PgStore {
         let head = lease_head(&row)?;
         // Read after the lock is held: a claim that waited for it judges the lease as of now.
         let now: i64 = tx
-            .query_one(&format!("SELECT {MS}"), &[])
+            .query_one(cached!(tx, NOW_MS, "preparing a statement"), &[])
             .await
             .map_err(PgJournalError::db("reading the clock"))?
             .get(0);
         let decision = decide_claim(Some(&head), now, owner);
         if let ClaimDecision::Claimed { epoch } = &decision {
             tx.execute(
-                "UPDATE overseer_runs SET owner_epoch = $2, owner_name = $3, status = 'running', \
+                cached!(tx, "UPDATE overseer_runs SET owner_epoch = $2, owner_name = $3, status = 'running', \
                  lease_expires_at = clock_timestamp() + $4 * interval '1 millisecond', \
-                 updated_at = clock_timestamp() WHERE run_id = $1",
+                 updated_at = clock_timestamp() WHERE run_id = $1", "preparing a statement"),
                 &[
                     &run.as_str(),
                     &epoch_sql(*epoch)?,
@@ -291,10 +306,14 @@ impl PgStore {
         let client = self.client().await?;
         let updated = client
             .execute(
-                "UPDATE overseer_runs SET \
+                cached!(
+                    client,
+                    "UPDATE overseer_runs SET \
                  lease_expires_at = clock_timestamp() + $3 * interval '1 millisecond', \
                  updated_at = clock_timestamp() \
                  WHERE run_id = $1 AND owner_epoch = $2 AND status = 'running'",
+                    "preparing a statement"
+                ),
                 &[&run.as_str(), &epoch_sql(epoch)?, &(lease_ms(lease) as f64)],
             )
             .await
@@ -315,9 +334,13 @@ impl PgStore {
         let client = self.client().await?;
         let updated = client
             .execute(
-                "UPDATE overseer_runs SET status = 'queued', owner_name = NULL, \
+                cached!(
+                    client,
+                    "UPDATE overseer_runs SET status = 'queued', owner_name = NULL, \
                  lease_expires_at = NULL, updated_at = clock_timestamp() \
                  WHERE run_id = $1 AND owner_epoch = $2 AND status = 'running'",
+                    "preparing a statement"
+                ),
                 &[&run.as_str(), &epoch_sql(epoch)?],
             )
             .await
@@ -343,9 +366,13 @@ impl PgStore {
         let client = self.client().await?;
         let updated = client
             .execute(
-                "UPDATE overseer_runs SET status = 'finished', outcome = $3, \
+                cached!(
+                    client,
+                    "UPDATE overseer_runs SET status = 'finished', outcome = $3, \
                  lease_expires_at = NULL, updated_at = clock_timestamp() \
                  WHERE run_id = $1 AND owner_epoch = $2 AND status = 'running'",
+                    "preparing a statement"
+                ),
                 &[&run.as_str(), &epoch_sql(epoch)?, &outcome],
             )
             .await
@@ -412,8 +439,12 @@ impl PgStore {
             .map_err(PgJournalError::db("beginning an append"))?;
         let row = tx
             .query_opt(
-                "SELECT owner_epoch, status, next_seq FROM overseer_runs \
+                cached!(
+                    tx,
+                    "SELECT owner_epoch, status, next_seq FROM overseer_runs \
                  WHERE run_id = $1 FOR UPDATE",
+                    "preparing a statement"
+                ),
                 &[&run.as_str()],
             )
             .await
@@ -457,16 +488,20 @@ impl PgStore {
         })?;
         if count > 0 {
             tx.execute(
-                "INSERT INTO overseer_journal (run_id, seq, payload) \
+                cached!(
+                    tx,
+                    "INSERT INTO overseer_journal (run_id, seq, payload) \
                  SELECT $1, $2 + t.ord - 1, t.payload \
                  FROM unnest($3::bytea[]) WITH ORDINALITY AS t(payload, ord)",
+                    "preparing a statement"
+                ),
                 &[&run.as_str(), &first, &records],
             )
             .await
             .map_err(PgJournalError::db("appending records"))?;
             tx.execute(
-                "UPDATE overseer_runs SET next_seq = next_seq + $2, updated_at = clock_timestamp() \
-                 WHERE run_id = $1",
+                cached!(tx, "UPDATE overseer_runs SET next_seq = next_seq + $2, updated_at = clock_timestamp() \
+                 WHERE run_id = $1", "preparing a statement"),
                 &[&run.as_str(), &count],
             )
             .await
@@ -488,7 +523,11 @@ impl PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT payload FROM overseer_journal WHERE run_id = $1 ORDER BY seq",
+                cached!(
+                    client,
+                    "SELECT payload FROM overseer_journal WHERE run_id = $1 ORDER BY seq",
+                    "preparing a statement"
+                ),
                 &[&run.as_str()],
             )
             .await
@@ -505,9 +544,13 @@ impl PgStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT owner_epoch, owner_name, \
+                cached!(
+                    client,
+                    "SELECT owner_epoch, owner_name, \
                  (extract(epoch from lease_expires_at) * 1000)::bigint, status \
                  FROM overseer_runs WHERE run_id = $1",
+                    "preparing a statement"
+                ),
                 &[&run.as_str()],
             )
             .await
@@ -534,7 +577,9 @@ impl PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "WITH picked AS ( \
+                cached!(
+                    client,
+                    "WITH picked AS ( \
                    SELECT run_id FROM overseer_runs \
                    WHERE status = 'queued' OR (status = 'running' AND \
                      (lease_expires_at IS NULL OR lease_expires_at <= clock_timestamp())) \
@@ -546,6 +591,8 @@ impl PgStore {
                    updated_at = clock_timestamp() \
                  FROM picked WHERE r.run_id = picked.run_id \
                  RETURNING r.run_id, r.owner_epoch",
+                    "preparing a statement"
+                ),
                 &[&owner, &limit, &(lease_ms(lease) as f64)],
             )
             .await
