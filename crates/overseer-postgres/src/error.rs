@@ -44,6 +44,16 @@ pub enum PgJournalError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// A row another transaction held locked (a run being claimed or written elsewhere) stayed
+    /// locked past the lock timeout ([`PgOptions::lock_timeout`](crate::PgOptions::lock_timeout)):
+    /// nothing was done; the operation may be tried again.
+    #[error(
+        "PostgreSQL: {operation}: a row stayed locked by another transaction past the lock timeout"
+    )]
+    LockTimeout {
+        /// What was being done.
+        operation: &'static str,
+    },
     /// The database was migrated by a newer version of this library: this one does not know
     /// its tables and does not touch them.
     #[error("the database's Overseer schema is at version {found}; this library knows up to {supported}")]
@@ -121,6 +131,12 @@ pub enum PgJournalError {
 impl PgJournalError {
     /// A statement's failure, named.
     pub(crate) fn db(operation: &'static str) -> impl FnOnce(tokio_postgres::Error) -> Self {
-        move |source| PgJournalError::Database { operation, source }
+        move |source| {
+            if source.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+                PgJournalError::LockTimeout { operation }
+            } else {
+                PgJournalError::Database { operation, source }
+            }
+        }
     }
 }

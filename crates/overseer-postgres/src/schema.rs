@@ -121,6 +121,10 @@ impl Migrated {
 
 /// Applies the missing migrations in the transaction `tx` (the caller commits it).
 pub(crate) async fn migrate_in(tx: &impl GenericClient) -> Result<Migrated, PgJournalError> {
+    // Another process's migration may take longer than the lock timeout operations use.
+    tx.batch_execute("SET LOCAL lock_timeout = '120s'")
+        .await
+        .map_err(PgJournalError::db("setting the migration's lock timeout"))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(PgJournalError::db("taking the migration lock"))?;

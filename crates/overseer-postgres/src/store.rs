@@ -17,6 +17,8 @@ pub struct PgOptions {
     pool_size: usize,
     connect_timeout: Duration,
     acquire_timeout: Duration,
+    lock_timeout: Duration,
+    idle_in_transaction_timeout: Duration,
 }
 
 impl Default for PgOptions {
@@ -25,6 +27,8 @@ impl Default for PgOptions {
             pool_size: 8,
             connect_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(30),
+            lock_timeout: Duration::from_secs(5),
+            idle_in_transaction_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -47,6 +51,35 @@ impl PgOptions {
     /// How long an operation waits for a free connection of the pool (default 30 s).
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;
+        self
+    }
+
+    /// How long an operation waits for a row another transaction holds locked (a run being
+    /// claimed or appended to elsewhere, a budget limit) before it fails with
+    /// [`LockTimeout`](PgJournalError::LockTimeout) (default 5 s; PostgreSQL's `lock_timeout`
+    /// on each connection). A process stopped in the middle of a transaction never blocks the
+    /// others for longer.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// The server settings each connection starts with (PostgreSQL's `options` connection
+    /// parameter): the lock and idle-in-transaction timeouts, in milliseconds.
+    pub fn session_settings(&self) -> String {
+        format!(
+            "-c lock_timeout={} -c idle_in_transaction_session_timeout={}",
+            self.lock_timeout.as_millis().max(1),
+            self.idle_in_transaction_timeout.as_millis().max(1),
+        )
+    }
+
+    /// How long a connection of this store may sit idle inside an open transaction before the
+    /// server ends its session and rolls the transaction back, releasing its locks (default
+    /// 10 s; PostgreSQL's `idle_in_transaction_session_timeout`): what bounds the locks of a
+    /// process paused (or partitioned) mid-transaction.
+    pub fn idle_in_transaction_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_in_transaction_timeout = timeout;
         self
     }
 }
@@ -101,6 +134,13 @@ impl PgStore {
                     reason: e.to_string(),
                 })?;
         config.connect_timeout(options.connect_timeout);
+        // Session settings, after any the URL gives (the later one wins).
+        let settings = options.session_settings();
+        let settings = match config.get_options() {
+            Some(given) if !given.is_empty() => format!("{given} {settings}"),
+            _ => settings,
+        };
+        config.options(settings);
         if config.get_application_name().is_none() {
             config.application_name("overseer");
         }

@@ -293,3 +293,78 @@ async fn an_append_at_a_position_already_taken_is_refused_so_a_retry_never_doubl
         .unwrap();
     assert_eq!(store.load(&r).await.unwrap().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_locked_by_a_stalled_transaction_is_a_lock_timeout_not_a_hang() {
+    let Some((_server, url, _store)) = common::store().await else {
+        return;
+    };
+    let store = PgStore::connect(
+        &url,
+        PgOptions::default().lock_timeout(Duration::from_millis(200)),
+    )
+    .await
+    .unwrap();
+    let r = run("order-8");
+    let ClaimDecision::Claimed { epoch } = store.claim(&r, "a", LONG).await.unwrap() else {
+        panic!("claimed")
+    };
+    // Another process stopped in the middle of a transaction that holds the run's row.
+    let stalled = common::raw(&url).await;
+    stalled
+        .batch_execute("BEGIN; SELECT 1 FROM overseer_runs WHERE run_id = 'order-8' FOR UPDATE")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let claim = tokio::time::timeout(Duration::from_secs(20), store.claim(&r, "b", LONG))
+        .await
+        .expect("a claim does not wait for the lock forever");
+    assert!(
+        matches!(claim, Err(PgJournalError::LockTimeout { .. })),
+        "{claim:?}"
+    );
+    let append = store.append(&r, epoch, &[vec![1]]).await;
+    assert!(
+        matches!(append, Err(PgJournalError::LockTimeout { .. })),
+        "{append:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The queue skips the locked run instead of waiting.
+    assert!(store
+        .next_claimable("b", 10, LONG)
+        .await
+        .unwrap()
+        .is_empty());
+    stalled.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(store.append(&r, epoch, &[vec![1]]).await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_paused_inside_a_transaction_is_ended_and_its_locks_released() {
+    let Some((_server, url, store)) = common::store().await else {
+        return;
+    };
+    let r = run("order-9");
+    let ClaimDecision::Claimed { epoch } = store.claim(&r, "a", LONG).await.unwrap() else {
+        panic!("claimed")
+    };
+    // A session with the store's settings, paused while it holds the run's row.
+    let options = PgOptions::default().idle_in_transaction_timeout(Duration::from_millis(300));
+    let mut config: tokio_postgres::Config = url.parse().unwrap();
+    config.options(options.session_settings());
+    let (paused, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    let connection = tokio::spawn(connection);
+    paused
+        .batch_execute("BEGIN; SELECT 1 FROM overseer_runs WHERE run_id = 'order-9' FOR UPDATE")
+        .await
+        .unwrap();
+    // The server ends the session: its connection closes, within a deadline.
+    tokio::time::timeout(Duration::from_secs(20), connection)
+        .await
+        .expect("the server ended the idle transaction's session")
+        .unwrap()
+        .ok();
+    assert!(paused.is_closed());
+    // Its lock went with it: the holder appends without waiting for a lock timeout.
+    assert_eq!(store.append(&r, epoch, &[vec![1]]).await.unwrap(), 0);
+}
