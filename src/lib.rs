@@ -19,6 +19,7 @@
 //! | `chaos` | `overseer::chaos`: deterministic fault injection for agents | `overseer-chaos` |
 //! | `observe` | `overseer::observe`: metrics from the event stream, a JSON-lines event sink, a text picture of the tree | `overseer-observe` |
 //! | `otel` | `observe`, with `overseer::observe::otel`: the events as OpenTelemetry spans | `overseer-observe` (its `otel` feature) |
+//! | `postgres` | `overseer::postgres`: runs shared through PostgreSQL (leases, owner epochs, fenced appends, a work queue, a fleet-wide budget) | `overseer-postgres` |
 //! | `schema` | JSON Schema validators on agents' outputs (`AgentSpec::task_schema`) and `overseer::semantic::schema` | `overseer-agent` and `overseer-semantic` (their `schema` features) |
 //!
 //! ```toml
@@ -67,6 +68,9 @@ pub use overseer_journal as journal;
 #[cfg(feature = "observe")]
 #[cfg_attr(docsrs, doc(cfg(feature = "observe")))]
 pub use overseer_observe as observe;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use overseer_postgres as postgres;
 #[cfg(feature = "provider")]
 #[cfg_attr(docsrs, doc(cfg(feature = "provider")))]
 pub use overseer_provider as provider;
@@ -123,3 +127,8 @@ pub struct DurabilityDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/health.md")]
 pub struct HealthDoctests;
+/// The code blocks of `docs/distributed.md`, as doc tests (the postgres crate is a
+/// dev-dependency, so they build without the `postgres` feature).
+#[cfg(doctest)]
+#[doc = include_str!("../docs/distributed.md")]
+pub struct DistributedDoctests;

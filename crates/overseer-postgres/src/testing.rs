@@ -1,0 +1,350 @@
+//! A throwaway PostgreSQL server for tests (the `test-server` feature): a cluster initialised
+//! in a temporary directory, listening on `127.0.0.1` only at a free port, with `fsync` on,
+//! stopped (`pg_ctl stop -m fast`) and removed when dropped. No mock: the real server.
+//!
+//! The binaries are looked for in `OVERSEER_PG_BIN`, on `PATH`, then in
+//! `/usr/lib/postgresql/*/bin` (Debian's layout, newest first). PostgreSQL does not run as
+//! root: when the tests do, the server runs as the `postgres` user.
+//!
+//! ```no_run
+//! # async fn example() {
+//! use overseer_postgres::testing::PgServer;
+//!
+//! // Skips (prints why) when PostgreSQL is not installed; fails instead when `CI` is set.
+//! let Some(server) = PgServer::start_or_skip().await else { return };
+//! let url = server.create_database("my_test").await.expect("a database");
+//! # let _ = url;
+//! # }
+//! ```
+
+use std::fs::File;
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tokio_postgres::NoTls;
+
+/// The superuser of a test cluster.
+pub const SUPERUSER: &str = "overseer";
+
+/// How long a started server has to accept connections.
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
+/// Why a test server could not be had.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TestServerError {
+    /// No `initdb` and `postgres` binaries were found.
+    #[error("PostgreSQL not installed (no initdb/postgres in $OVERSEER_PG_BIN, $PATH or /usr/lib/postgresql/*/bin)")]
+    NotInstalled,
+    /// Running as root, but there is no `postgres` user to run the server as.
+    #[error("running as root and there is no `postgres` user to run PostgreSQL as")]
+    NoPostgresUser,
+    /// A file or process operation failed.
+    #[error("test server: {operation}: {source}")]
+    Io {
+        /// What was being done.
+        operation: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `initdb` failed.
+    #[error("initdb failed ({status}): {output}")]
+    Initdb {
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// What it printed.
+        output: String,
+    },
+    /// The server exited, or did not accept connections in time.
+    #[error("the PostgreSQL test server did not come up: {reason}; its log:\n{log}")]
+    NotReady {
+        /// What happened.
+        reason: String,
+        /// The end of the server's log.
+        log: String,
+    },
+    /// A statement on the test server failed.
+    #[error("test server: {0}")]
+    Sql(#[from] tokio_postgres::Error),
+}
+
+fn io(operation: &'static str) -> impl FnOnce(std::io::Error) -> TestServerError {
+    move |source| TestServerError::Io { operation, source }
+}
+
+/// A running throwaway server. Dropping it stops the server and removes its files.
+#[derive(Debug)]
+pub struct PgServer {
+    // Field order: the server is stopped (Drop) before the directory is removed.
+    child: Option<Child>,
+    bin: PathBuf,
+    data: PathBuf,
+    user: Option<(u32, u32)>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+/// The directory holding `initdb`, `postgres` and `pg_ctl`, if PostgreSQL is installed.
+pub fn find_binaries() -> Option<PathBuf> {
+    let has = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    if let Some(dir) = std::env::var_os("OVERSEER_PG_BIN").map(PathBuf::from) {
+        return has(&dir).then_some(dir);
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if has(&dir) {
+                return Some(dir);
+            }
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .filter(|(_, dir)| has(dir))
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, dir)| dir)
+}
+
+/// The `postgres` user's uid and gid, from `/etc/passwd`.
+fn postgres_user() -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() > 3 && fields[0] == "postgres")
+            .then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
+            .flatten()
+    })
+}
+
+impl PgServer {
+    /// Like [`start`](Self::start), for a test: `None` (with `skipped: PostgreSQL not
+    /// installed (...)` printed) when the binaries are missing and the `CI` environment
+    /// variable is not set, so that a developer without PostgreSQL can still run the rest.
+    ///
+    /// # Panics
+    ///
+    /// When the server cannot be started: always when `CI` is set (a test that needs the server
+    /// fails, never skips, in CI), otherwise for any reason but missing binaries.
+    pub async fn start_or_skip() -> Option<PgServer> {
+        match PgServer::start().await {
+            Ok(server) => Some(server),
+            Err(TestServerError::NotInstalled)
+                if std::env::var_os("CI").is_none_or(|v| v.is_empty()) =>
+            {
+                println!("skipped: PostgreSQL not installed (set OVERSEER_PG_BIN, or install the postgresql package)");
+                None
+            }
+            Err(error) => panic!("the PostgreSQL test server: {error}"),
+        }
+    }
+
+    /// Initialises a cluster in a new temporary directory and starts a server on it,
+    /// listening on `127.0.0.1` at a free port, `fsync` on, no Unix socket; returns once it
+    /// accepts connections (polled, within 60 s).
+    ///
+    /// # Errors
+    ///
+    /// [`NotInstalled`](TestServerError::NotInstalled) when the binaries are missing; the
+    /// others when initdb or the server fail.
+    pub async fn start() -> Result<PgServer, TestServerError> {
+        let bin = find_binaries().ok_or(TestServerError::NotInstalled)?;
+        let root = std::fs::metadata("/proc/self")
+            .map(|m| m.uid() == 0)
+            .unwrap_or(false);
+        let user = if root {
+            Some(postgres_user().ok_or(TestServerError::NoPostgresUser)?)
+        } else {
+            None
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("overseer-pg-")
+            .tempdir()
+            .map_err(io("creating the cluster's directory"))?;
+        if let Some((uid, gid)) = user {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
+                .map_err(io("giving the cluster's directory to the postgres user"))?;
+        }
+        let data = dir.path().join("data");
+        let mut initdb = Command::new(bin.join("initdb"));
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-locale"])
+            .arg("--no-sync");
+        as_user(&mut initdb, user, dir.path());
+        let out = initdb.output().map_err(io("running initdb"))?;
+        if !out.status.success() {
+            return Err(TestServerError::Initdb {
+                status: out.status,
+                output: format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            });
+        }
+        let mut server = PgServer {
+            child: None,
+            bin,
+            data,
+            user,
+            port: 0,
+            dir,
+        };
+        // The free port is released before postgres binds it: another process may take it in
+        // between, and then postgres exits; a few attempts, each on a new port.
+        let mut attempt = 1;
+        loop {
+            server.spawn()?;
+            match server.wait_ready().await {
+                Err(TestServerError::NotReady { .. }) if server.child.is_none() && attempt < 3 => {
+                    attempt += 1;
+                }
+                ready => return ready.map(|()| server),
+            }
+        }
+    }
+
+    /// Starts postgres on the cluster, at a free port.
+    fn spawn(&mut self) -> Result<(), TestServerError> {
+        let port = free_port().map_err(io("finding a free port"))?;
+        let log = File::create(self.log_path()).map_err(io("creating the server's log"))?;
+        let log_err = log.try_clone().map_err(io("creating the server's log"))?;
+        let mut postgres = Command::new(self.bin.join("postgres"));
+        postgres
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            .args(["-c", &format!("port={port}")])
+            .args(["-c", "unix_socket_directories="])
+            .args(["-c", "fsync=on"])
+            .args(["-c", "max_connections=64"])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err);
+        as_user(&mut postgres, self.user, self.dir.path());
+        self.child = Some(postgres.spawn().map_err(io("starting postgres"))?);
+        self.port = port;
+        Ok(())
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// Polls until the server accepts a connection, within [`READY_WITHIN`].
+    async fn wait_ready(&mut self) -> Result<(), TestServerError> {
+        let log = self.log_path();
+        let tail = || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let start = text.len().saturating_sub(4000);
+            text.get(start..).unwrap_or("").to_owned()
+        };
+        let deadline = tokio::time::Instant::now() + READY_WITHIN;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    return Err(TestServerError::NotReady {
+                        reason: format!("postgres exited ({status})"),
+                        log: tail(),
+                    });
+                }
+            }
+            match tokio_postgres::connect(&self.url_of("postgres"), NoTls).await {
+                Ok((client, connection)) => {
+                    drop(client);
+                    let _ = connection.await;
+                    return Ok(());
+                }
+                Err(error) if tokio::time::Instant::now() >= deadline => {
+                    return Err(TestServerError::NotReady {
+                        reason: format!("no connection within {READY_WITHIN:?}: {error}"),
+                        log: tail(),
+                    });
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    /// The port it listens on (on `127.0.0.1`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The connection URL of database `name` on this server.
+    pub fn url_of(&self, name: &str) -> String {
+        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Creates an empty database `name` (letters, digits and `_`) and returns its URL.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be created (it exists, a bad name).
+    pub async fn create_database(&self, name: &str) -> Result<String, TestServerError> {
+        let (client, connection) = tokio_postgres::connect(&self.url_of("postgres"), NoTls).await?;
+        let connection = tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{}\"", name.replace('"', "")))
+            .await?;
+        drop(client);
+        let _ = connection.await;
+        Ok(self.url_of(name))
+    }
+
+    /// Stops the server now (`pg_ctl stop -m fast`), as dropping it does.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let mut pg_ctl = Command::new(self.bin.join("pg_ctl"));
+        pg_ctl
+            .arg("-D")
+            .arg(&self.data)
+            .args(["stop", "-m", "fast", "-w", "-s"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        as_user(&mut pg_ctl, self.user, self.dir.path());
+        let stopped = pg_ctl.status().map(|s| s.success()).unwrap_or(false);
+        if !stopped {
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Runs `command` as `user` (when the tests run as root), in `dir`.
+fn as_user(command: &mut Command, user: Option<(u32, u32)>, dir: &Path) {
+    command.current_dir(dir).env("LC_ALL", "C");
+    if let Some((uid, gid)) = user {
+        command.uid(uid).gid(gid);
+    }
+}
+
+/// A port free on 127.0.0.1 now (the kernel's pick; released before the server binds it).
+fn free_port() -> std::io::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
