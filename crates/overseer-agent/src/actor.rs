@@ -26,7 +26,7 @@ use crate::event::SystemEvent;
 use crate::feedback::Feedback;
 use crate::health::{Health, HealthChange, HealthEvent};
 use crate::message::AgentMsg;
-use crate::outcome::{finish_run, judge, settle, Ended, Handled};
+use crate::outcome::{finish_run, judge, settle, Ended, Handled, Stall};
 use crate::settlement::{Settlement, Verdict};
 use crate::slot::{Answer, DurableJob, Job, JobExtras, ParkAttempt, Reply, Slot};
 use crate::spec::Factory;
@@ -372,7 +372,8 @@ impl<A: Agent> AgentActor<A> {
                 let handled = if self.slot.guarded {
                     // Boxed: kept out of the size of the future every task builds.
                     let task_type = started.task_type;
-                    Box::pin(self.guarded(agent, context, task, task_type, deadline, reply)).await
+                    self.guarded(agent, context, task, task_type, deadline, reply)
+                        .await
                 } else {
                     Some(within_deadline(agent, context, task, deadline, reply).await)
                 };
@@ -579,7 +580,8 @@ impl<A: Agent> AgentActor<A> {
         if self.slot.guarded {
             // Boxed: kept out of the size of the future every task builds.
             let task_type = A::task_type(&task);
-            Box::pin(self.guarded(agent, context, task, task_type, deadline, reply)).await
+            self.guarded(agent, context, task, task_type, deadline, reply)
+                .await
         } else {
             Some(within_deadline(agent, context, task, deadline, reply).await)
         }
@@ -588,7 +590,24 @@ impl<A: Agent> AgentActor<A> {
     /// Runs the handler on `task` under its deadline, beside its watches: the kill switch's
     /// cancellation (`None`: cancelled by a trip) with a budget, and the heartbeat watch when
     /// its task type has a heartbeat timeout ([`Handled::Stalled`] once it is silent that long).
-    async fn guarded(
+    /// Boxed and built out of line, as [`extras_run`](Self::extras_run) is: a plain task's
+    /// future holds one pointer for it and none of its code.
+    #[cold]
+    #[inline(never)]
+    fn guarded<'a>(
+        &'a self,
+        agent: &'a mut A,
+        context: &'a mut AgentContext,
+        task: A::Task,
+        task_type: &'static str,
+        deadline: Instant,
+        reply: Option<&'a mut Reply<A::Output>>,
+    ) -> BoxFuture<'a, Option<Handled<A::Output>>> {
+        Box::pin(self.watched(agent, context, task, task_type, deadline, reply))
+    }
+
+    /// [`guarded`](Self::guarded)'s future.
+    async fn watched(
         &self,
         agent: &mut A,
         context: &mut AgentContext,
@@ -627,11 +646,11 @@ impl<A: Agent> AgentActor<A> {
             Err(silent_for) => {
                 let progress = context.last_progress();
                 tracing::warn!(agent = %self.slot.name, task_type, silent_ms = silent_for.as_millis() as u64, progress = progress.as_ref().map(tracing::field::display), "agent went silent: no heartbeat within its timeout, stopped as hung");
-                Some(Handled::Stalled {
+                Some(Handled::Stalled(Box::new(Stall {
                     timeout: timeout.unwrap_or(silent_for),
                     silent_for,
                     progress,
-                })
+                })))
             }
         }
     }

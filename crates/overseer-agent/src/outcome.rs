@@ -27,13 +27,17 @@ pub(crate) enum Handled<O> {
     Panicked(Box<dyn std::any::Any + Send>),
     /// It was still running at the task's deadline: treated as hung.
     Overran,
-    /// It gave no heartbeat for its heartbeat timeout (`silent_for`) before its deadline:
-    /// treated as hung, with the last progress it reported.
-    Stalled {
-        timeout: Duration,
-        silent_for: Duration,
-        progress: Option<Progress>,
-    },
+    /// It gave no heartbeat for its heartbeat timeout before its deadline: treated as hung.
+    /// Boxed: a rare outcome, kept out of the size of the one every task returns.
+    Stalled(Box<Stall>),
+}
+
+/// A handler that went silent: its heartbeat timeout, how long it was silent, and the last
+/// progress it reported.
+pub(crate) struct Stall {
+    pub(crate) timeout: Duration,
+    pub(crate) silent_for: Duration,
+    pub(crate) progress: Option<Progress>,
 }
 
 impl<O> From<std::thread::Result<Result<O, AgentError>>> for Handled<O> {
@@ -80,11 +84,12 @@ pub(crate) fn judge<O>(
             };
             (Err(error), Some(ExitReason::TimedOut(after)))
         }
-        Handled::Stalled {
-            timeout,
-            silent_for,
-            progress,
-        } => {
+        Handled::Stalled(stall) => {
+            let Stall {
+                timeout,
+                silent_for,
+                progress,
+            } = *stall;
             let error = AskError::Stalled {
                 agent: agent.clone(),
                 silent_for,

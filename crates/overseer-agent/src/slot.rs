@@ -388,6 +388,17 @@ impl<A: Agent> Slot<A> {
     /// Why asks to this agent are refused right now, if they are.
     #[inline]
     pub(crate) fn refusal(&self) -> Option<AskError> {
+        // The common case first: open, and an incarnation serving.
+        if self.lifecycle.get() == Lifecycle::Running && self.shared.is_open() {
+            return None;
+        }
+        self.refusal_other()
+    }
+
+    /// [`refusal`](Self::refusal) when the system is closed or the agent is not running.
+    #[cold]
+    #[inline(never)]
+    fn refusal_other(&self) -> Option<AskError> {
         if !self.shared.is_open() {
             if let Some(closed) = self.shared.closed() {
                 return Some(closed);
