@@ -251,8 +251,23 @@ fn research_team_writes_every_event_as_a_json_line_from_which_the_escalation_is_
             "escalated team/researchers",
             "stopped team/researchers/researcher-2",
             "crashed team/researchers/researcher-2",
+            "ok team/lead",
         ],
-        "restart <- its stop <- the escalation <- the crash <- the ask"
+        "restart <- its stop <- the escalation <- the crash <- the ask <- the user's question"
+    );
+    // Every ask made inside a handler names the ask it serves: only the user's questions (to
+    // the lead) start a chain.
+    let uncaused: Vec<String> = events
+        .iter()
+        .filter_map(|event| match event {
+            SystemEvent::Ask(ask) if ask.caused_by.is_none() => Some(ask.agent.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert!(!uncaused.is_empty());
+    assert!(
+        uncaused.iter().all(|agent| agent == "lead"),
+        "asks with no cause: {uncaused:?}"
     );
     Ok(())
 }

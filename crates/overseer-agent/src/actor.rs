@@ -17,8 +17,10 @@ use overseer_supervisor::{
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::agent::Agent;
+use crate::cause;
 use crate::context::AgentContext;
 use crate::durable::{DurableRun, LetterSource};
 use crate::error::{AgentError, AskError, StepError};
@@ -362,7 +364,7 @@ impl<A: Agent> AgentActor<A> {
                     started: started.at,
                     crashed: false,
                 };
-                self.extras_run(agent, context, extras, job.task, &mut job.reply, attempt)
+                self.extras_run(agent, context, *extras, job.task, &mut job.reply, attempt)
                     .await?
             }
             None => {
@@ -481,18 +483,19 @@ impl<A: Agent> AgentActor<A> {
         &'a self,
         agent: &'a mut A,
         context: &'a mut AgentContext,
-        extras: Box<JobExtras<A>>,
+        extras: JobExtras<A>,
         task: A::Task,
         reply: &'a mut Option<Reply<A::Output>>,
         attempt: Attempt,
     ) -> BoxFuture<'a, Result<Judged<A::Output>, ExitReason>> {
-        Box::pin(async move {
-            let JobExtras {
-                durable,
-                feedback,
-                judged_later,
-                sample,
-            } = *extras;
+        let JobExtras {
+            durable,
+            feedback,
+            judged_later,
+            sample,
+            observed,
+        } = extras;
+        let work = async move {
             context.set_feedback(feedback);
             context.set_sample(sample);
             let judged = match durable {
@@ -515,7 +518,13 @@ impl<A: Agent> AgentActor<A> {
             context.set_feedback(None);
             context.set_sample(false);
             judged
-        })
+        };
+        match observed {
+            // Observed: the handler runs as the ask being handled (its own asks name it as their
+            // cause), inside the ask's span (theirs are its children).
+            Some(span) => Box::pin(cause::handling(attempt.id, work).instrument(span)),
+            None => Box::pin(work),
+        }
     }
 
     /// [`run`](Self::run)'s middle for a task of a durable run: the run is claimed by this
@@ -807,8 +816,7 @@ impl<A: Agent> AgentActor<A> {
             extras: Some(Box::new(JobExtras {
                 durable: Some(durable),
                 feedback,
-                judged_later: false,
-                sample: false,
+                ..JobExtras::new()
             })),
         });
         Ok(())

@@ -22,7 +22,7 @@ use crate::name::AgentName;
 use crate::retry_loop::{Attempts, Tried};
 use crate::retry_plan::{CopyTask, RetryPlan};
 use crate::settlement::Settlement;
-use crate::slot::{Answer, Attempted, Job, JobPart, NotRetried, Slot};
+use crate::slot::{Answer, Attempted, Job, JobExtras, JobPart, NotRetried, Slot};
 use crate::usage::Metered;
 
 /// A cheap, cloneable, typed handle to an agent, looked up by name from a running
@@ -506,7 +506,7 @@ impl<A: Agent> AgentRef<A> {
             asked_at,
             settlement: settlement.clone(),
             id,
-            extras: durable.into_extras(),
+            extras: observed(durable.into_extras(), &self.slot.shared),
         };
         if !self.slot.enqueue(job, self.slot.ask_limit) {
             return Answer::error(self.queue_full());
@@ -612,6 +612,29 @@ impl<A: Agent> AgentRef<A> {
             span.record("model", model);
         }
     }
+}
+
+/// A job's extras, with the ask marked observed when the system has subscribers or a tracing
+/// subscriber is set: its handler then runs as the ask being handled, inside the ask's span
+/// (the current span of the round trip), so the asks it makes link back to it. Two atomic
+/// loads for an ask nobody observes.
+#[inline(always)]
+fn observed<A: Agent>(
+    extras: Option<Box<JobExtras<A>>>,
+    shared: &crate::shared::Shared,
+) -> Option<Box<JobExtras<A>>> {
+    if shared.has_subscribers() || tracing::dispatcher::has_been_set() {
+        return mark_observed(extras);
+    }
+    extras
+}
+
+#[cold]
+#[inline(never)]
+fn mark_observed<A: Agent>(extras: Option<Box<JobExtras<A>>>) -> Option<Box<JobExtras<A>>> {
+    let mut extras = extras.unwrap_or_else(|| Box::new(JobExtras::new()));
+    extras.observed = Some(tracing::Span::current());
+    Some(extras)
 }
 
 /// An output and the agent that produced it (see [`AgentRef::ask_with_fallback`] and

@@ -1,5 +1,7 @@
 //! The ask a thread is working on, for events raised synchronously inside library calls that do
-//! not know about asks (the kill switch's trip callback runs inside a budget commit).
+//! not know about asks (the kill switch's trip callback runs inside a budget commit); and the
+//! ask a handler is handling, for the asks it makes in turn (their events name it as their
+//! cause).
 
 use std::cell::RefCell;
 
@@ -18,6 +20,25 @@ pub(crate) fn during_ask<T>(ask: EventId, path: Option<&ChildPath>, work: impl F
     let result = work();
     ASK_IN_PROGRESS.with(|slot| *slot.borrow_mut() = previous);
     result
+}
+
+tokio::task_local! {
+    /// The ask whose handler the current task is running, while it runs.
+    static HANDLING: EventId;
+}
+
+/// `work` (a handler's future) run with `ask` as the ask being handled: an ask made inside it
+/// names `ask` as its cause ([`handled_ask`]).
+pub(crate) fn handling<F: std::future::Future>(
+    ask: EventId,
+    work: F,
+) -> impl std::future::Future<Output = F::Output> {
+    HANDLING.scope(ask, work)
+}
+
+/// The ask whose handler is running on this task, if any: the cause of an ask made here.
+pub(crate) fn handled_ask() -> Option<EventId> {
+    HANDLING.try_with(|ask| *ask).ok()
 }
 
 /// The ask this thread is working on, and its agent's path, if inside [`during_ask`].

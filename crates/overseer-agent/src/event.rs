@@ -17,6 +17,7 @@
 //! | a [`KillSwitchEvent`] | the ask whose usage or failure tripped it, if one did |
 //! | an [`AskEvent`] refused because the kill switch tripped | the [`KillSwitchEvent`] |
 //! | an [`AskEvent`] refused by an open breaker | the [`BreakerEvent`] of its latest opening |
+//! | an [`AskEvent`] of an ask made inside another ask's handler | the [`AskEvent`] of the ask whose handler made it (when the system has subscribers or a tracing subscriber is set) |
 //! | a `stopped` of the shutdown after a trip | the [`KillSwitchEvent`] |
 //! | a [`RetryEvent`] (a retry, a policy giving up, a refused retry, a rung, a ladder's stop) | the [`AskEvent`] of the failed attempt |
 //! | a [`CohortEvent`] of a member | the member's [`AskEvent`] |

@@ -148,6 +148,24 @@ pub(crate) struct JobExtras<A: Agent> {
     /// Whether the task is a vote's sample, whose calls the loop detector does not watch: a
     /// vote repeats one task on purpose, and its sample cap bounds it.
     pub(crate) sample: bool,
+    /// Whether the ask is observed (the system has subscribers, or a tracing subscriber is
+    /// set): its handler then runs as the ask being handled, so the asks it makes name it as
+    /// their cause, and inside the ask's span (`None` when disabled), so theirs are its
+    /// children.
+    pub(crate) observed: Option<tracing::Span>,
+}
+
+impl<A: Agent> JobExtras<A> {
+    /// The extras of an ask that carries nothing else.
+    pub(crate) fn new() -> Self {
+        Self {
+            durable: None,
+            feedback: None,
+            judged_later: false,
+            sample: false,
+            observed: None,
+        }
+    }
 }
 
 /// What an ask adds to its job: nothing for a plain ask (`()`, so that its future and its code
@@ -230,8 +248,7 @@ impl<A: Agent> JobPart<A> for Attempted<A> {
         Some(Box::new(JobExtras {
             durable: self.durable,
             feedback: self.feedback,
-            judged_later: false,
-            sample: false,
+            ..JobExtras::new()
         }))
     }
 }
@@ -763,7 +780,8 @@ impl<A: Agent> Slot<A> {
             Err(AskError::BreakerOpen {
                 agent, task_type, ..
             }) => self.shared.breaker_opening(agent.as_str(), task_type),
-            _ => None,
+            // An ask made inside another's handler: the ask it was made for.
+            _ => crate::cause::handled_ask(),
         };
         // One clock read for both the latency and the event's time.
         let ended = Instant::now();

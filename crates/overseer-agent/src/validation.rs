@@ -183,10 +183,8 @@ pub(crate) fn tracks_confidence<A: Agent>(slot: &Slot<A>) -> bool {
 pub(crate) fn judged_later_extras<A: Agent>(tracked: bool) -> Option<Box<JobExtras<A>>> {
     tracked.then(|| {
         Box::new(JobExtras {
-            durable: None,
-            feedback: None,
             judged_later: true,
-            sample: false,
+            ..JobExtras::new()
         })
     })
 }

@@ -125,10 +125,8 @@ impl<A: Agent> JobPart<A> for Prepaid {
             }
             None => watched.then(|| {
                 Box::new(JobExtras {
-                    durable: None,
-                    feedback: None,
-                    judged_later: false,
                     sample: true,
+                    ..JobExtras::new()
                 })
             }),
         }

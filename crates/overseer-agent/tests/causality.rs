@@ -238,3 +238,110 @@ async fn every_event_has_a_unique_id_a_time_and_a_path_and_survives_json() {
     );
     assert!(system.created_at() <= std::time::SystemTime::now());
 }
+
+/// Asks the tester what its task says, from inside its own handler.
+struct Lead {
+    tester: overseer_agent::AgentRef<Tester>,
+}
+
+impl overseer_agent::Agent for Lead {
+    type Task = Task;
+    type Output = String;
+
+    async fn handle(
+        &mut self,
+        _: &mut overseer_agent::AgentContext,
+        task: Task,
+    ) -> Result<String, overseer_agent::AgentError> {
+        let first = self.tester.ask(Task::Echo("warm-up".into())).await;
+        let second = self.tester.ask(task).await;
+        Ok(format!("{first:?} {second:?}"))
+    }
+}
+
+async fn lead_system() -> System {
+    let system = System::builder()
+        .ask_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let tester_child = system.agent(AgentSpec::new("tester", Tester::new)).unwrap();
+    let tester = system.agent_ref::<Tester>("tester").unwrap();
+    let lead = AgentSpec::new("lead", move || Lead {
+        tester: tester.clone(),
+    });
+    let root = SupervisorSpec::one_for_one("root")
+        .intensity(10, Duration::from_secs(1))
+        .child(tester_child)
+        .child(system.agent(lead).unwrap());
+    system.start(root).await.unwrap();
+    system
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ask_made_inside_a_handler_names_the_ask_it_serves() {
+    let system = lead_system().await;
+    let mut rx = system.subscribe();
+    let lead = system.agent_ref::<Lead>("lead").unwrap();
+    lead.ask(Task::Echo("hello".into())).await.unwrap();
+    let events = drain(&mut rx);
+    let asks: Vec<&overseer_agent::AskEvent> = events
+        .iter()
+        .filter_map(|event| match event {
+            SystemEvent::Ask(ask) => Some(ask),
+            _ => None,
+        })
+        .collect();
+    let lead_ask = asks
+        .iter()
+        .find(|ask| ask.agent.as_str() == "lead")
+        .unwrap();
+    assert_eq!(lead_ask.caused_by, None, "the user's question has no cause");
+    let nested: Vec<_> = asks
+        .iter()
+        .filter(|ask| ask.agent.as_str() == "tester")
+        .collect();
+    assert_eq!(nested.len(), 2);
+    for ask in nested {
+        assert_eq!(ask.caused_by, Some(lead_ask.id), "{ask:?}");
+    }
+    // An ask from outside any handler names nothing.
+    let tester = system.agent_ref::<Tester>("tester").unwrap();
+    tester.ask(Task::Echo("direct".into())).await.unwrap();
+    let direct = drain(&mut rx);
+    let SystemEvent::Ask(direct) = &direct[0] else {
+        panic!("{direct:?}")
+    };
+    assert_eq!(direct.caused_by, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_deep_in_a_request_can_be_followed_back_to_the_users_question() {
+    let system = lead_system().await;
+    let mut rx = system.subscribe();
+    let lead = system.agent_ref::<Lead>("lead").unwrap();
+    // The lead's handler asks the tester to panic: the tester's crash and restart name the
+    // tester's ask, which names the lead's.
+    let answer = lead.ask(Task::Panic("bad retrieval")).await.unwrap();
+    assert!(answer.contains("Crashed"), "{answer}");
+    let events = drain(&mut rx);
+    let restart = events
+        .iter()
+        .find(|event| {
+            matches!(event, SystemEvent::Lifecycle(e)
+                if e.kind == EventKind::Started
+                    && e.path.as_str() == "root/tester"
+                    && e.caused_by.is_some())
+        })
+        .expect("the tester was restarted");
+    let followed = chain(&events, restart);
+    assert_eq!(
+        followed,
+        [
+            "root/tester started",
+            "root/tester stopped(panicked)",
+            "root/tester ask(crashed)",
+            "root/lead ask(ok)",
+        ],
+        "{followed:?}"
+    );
+}

@@ -35,10 +35,18 @@ impl Visit for Collect<'_> {
 }
 
 impl<S: tracing::Subscriber> Layer<S> for AskSpans {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _: Context<'_, S>) {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, context: Context<'_, S>) {
         if attrs.metadata().name() == "ask" {
             let mut fields = Fields::new();
             attrs.record(&mut Collect(&mut fields));
+            let parent = match attrs.parent() {
+                Some(parent) => Some(parent.clone()),
+                None if attrs.is_contextual() => context.current_span().id().cloned(),
+                None => None,
+            };
+            if let Some(parent) = parent {
+                fields.insert("parent_span".into(), parent.into_u64().to_string());
+            }
             self.0.lock().unwrap().insert(id.into_u64(), fields);
         }
     }
@@ -92,4 +100,65 @@ async fn each_ask_is_one_span_with_its_outcome_latency_and_usage() {
         .map(|fields| fields["event_id"].as_str())
         .collect();
     assert_eq!(span_ids, ids);
+}
+
+/// Asks the tester from inside its own handler.
+struct Lead {
+    tester: overseer_agent::AgentRef<Tester>,
+}
+
+impl overseer_agent::Agent for Lead {
+    type Task = String;
+    type Output = String;
+
+    async fn handle(
+        &mut self,
+        _: &mut overseer_agent::AgentContext,
+        text: String,
+    ) -> Result<String, overseer_agent::AgentError> {
+        let echoed = self.tester.ask(Task::Echo(text)).await;
+        echoed.map_err(|error| overseer_agent::AgentError::failed(error.to_string()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ask_made_inside_a_handler_is_a_child_span_of_the_ask_it_serves() {
+    let spans = AskSpans::default();
+    let subscriber = tracing_subscriber::registry().with(spans.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let system = overseer_agent::System::builder().build().unwrap();
+    let tester_child = system
+        .agent(overseer_agent::AgentSpec::new("tester", Tester::new))
+        .unwrap();
+    let tester = system.agent_ref::<Tester>("tester").unwrap();
+    let lead = overseer_agent::AgentSpec::new("lead", move || Lead {
+        tester: tester.clone(),
+    });
+    let root = overseer_supervisor::SupervisorSpec::one_for_one("root")
+        .child(tester_child)
+        .child(system.agent(lead).unwrap());
+    system.start(root).await.unwrap();
+    let lead = system.agent_ref::<Lead>("lead").unwrap();
+    assert_eq!(lead.ask("hi".into()).await.as_deref(), Ok("hi"));
+
+    let spans = spans.0.lock().unwrap();
+    let (lead_span, lead_fields) = spans
+        .iter()
+        .find(|(_, fields)| fields.get("agent").map(String::as_str) == Some("lead"))
+        .expect("the lead's ask span");
+    assert_eq!(
+        lead_fields.get("parent_span"),
+        None,
+        "the request is a root"
+    );
+    let tester_fields = spans
+        .values()
+        .find(|fields| fields.get("agent").map(String::as_str) == Some("tester"))
+        .expect("the nested ask's span");
+    assert_eq!(
+        tester_fields.get("parent_span"),
+        Some(&lead_span.to_string()),
+        "{tester_fields:?}"
+    );
 }
