@@ -21,7 +21,7 @@
 //! assert_eq!(decide_claim(None, 0, "machine-a"), ClaimDecision::Claimed { epoch: Epoch::FIRST });
 //! ```
 //!
-//! With the `test-server` feature, [`testing::PgServer`] starts a throwaway server for tests.
+//! With the `test-server` feature, `testing::PgServer` starts a throwaway server for tests.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// `$sql` prepared once per connection (the pool's statement cache): a statement run again
