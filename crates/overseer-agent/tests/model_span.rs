@@ -6,71 +6,22 @@
 
 mod model_caller;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-
 use model_caller::{start, Caller, Client};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::Layer;
+use span_capture::Spans;
 
-type Fields = BTreeMap<String, String>;
-
-/// Records every field of every span named `name`, in the order the spans were made.
-#[derive(Clone)]
-struct Spans {
-    name: &'static str,
-    seen: Arc<Mutex<Vec<(u64, Fields)>>>,
-}
-
-struct Collect<'a>(&'a mut Fields);
-
-impl Visit for Collect<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().to_string(), format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_string(), value.to_string());
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_string(), value.to_string());
-    }
-}
-
-impl<S: tracing::Subscriber> Layer<S> for Spans {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _: Context<'_, S>) {
-        if attrs.metadata().name() == self.name {
-            let mut fields = Fields::new();
-            attrs.record(&mut Collect(&mut fields));
-            self.seen.lock().unwrap().push((id.into_u64(), fields));
-        }
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
-        let mut seen = self.seen.lock().unwrap();
-        if let Some((_, fields)) = seen.iter_mut().find(|(seen, _)| *seen == id.into_u64()) {
-            values.record(&mut Collect(fields));
-        }
-    }
-}
+mod span_capture;
 
 #[tokio::test(start_paused = true)]
 async fn a_model_call_is_a_chat_span_with_the_gen_ai_attributes_of_its_usage() {
-    let spans = Spans {
-        name: "chat",
-        seen: Arc::default(),
-    };
-    let subscriber = tracing_subscriber::registry().with(spans.clone());
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let spans = Spans::named("chat");
+    let _guard = spans.capture();
 
     let system = start(|| Client::Provider).await;
     let writer = system.agent_ref::<Caller>("writer").unwrap();
     writer.ask("draft").await.unwrap();
     let _ = writer.ask("fail").await.unwrap_err();
 
-    let seen = spans.seen.lock().unwrap();
+    let seen = spans.recorded();
     assert_eq!(seen.len(), 2, "{seen:#?}");
     let ok = &seen[0].1;
     assert_eq!(ok["gen_ai.operation.name"], "chat");

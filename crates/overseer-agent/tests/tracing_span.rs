@@ -3,66 +3,16 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-
 use common::*;
 use overseer_agent::Usage;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::Layer;
+use span_capture::{Fields, Spans};
 
-type Fields = BTreeMap<String, String>;
-
-/// Records every field of every `ask` span, by span id.
-#[derive(Clone, Default)]
-struct AskSpans(Arc<Mutex<BTreeMap<u64, Fields>>>);
-
-struct Collect<'a>(&'a mut Fields);
-
-impl Visit for Collect<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().to_string(), format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_string(), value.to_string());
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_string(), value.to_string());
-    }
-}
-
-impl<S: tracing::Subscriber> Layer<S> for AskSpans {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, context: Context<'_, S>) {
-        if attrs.metadata().name() == "ask" {
-            let mut fields = Fields::new();
-            attrs.record(&mut Collect(&mut fields));
-            let parent = match attrs.parent() {
-                Some(parent) => Some(parent.clone()),
-                None if attrs.is_contextual() => context.current_span().id().cloned(),
-                None => None,
-            };
-            if let Some(parent) = parent {
-                fields.insert("parent_span".into(), parent.into_u64().to_string());
-            }
-            self.0.lock().unwrap().insert(id.into_u64(), fields);
-        }
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
-        if let Some(fields) = self.0.lock().unwrap().get_mut(&id.into_u64()) {
-            values.record(&mut Collect(fields));
-        }
-    }
-}
+mod span_capture;
 
 #[tokio::test(start_paused = true)]
 async fn each_ask_is_one_span_with_its_outcome_latency_and_usage() {
-    let spans = AskSpans::default();
-    let subscriber = tracing_subscriber::registry().with(spans.clone());
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let spans = Spans::named("ask");
+    let _guard = spans.capture();
 
     let system = tester_system().await;
     let mut events = system.subscribe();
@@ -73,8 +23,8 @@ async fn each_ask_is_one_span_with_its_outcome_latency_and_usage() {
         .unwrap();
     let _ = tester.ask(Task::Fail("no")).await;
 
-    let spans = spans.0.lock().unwrap();
-    let asks: Vec<&Fields> = spans.values().collect();
+    let spans = spans.recorded();
+    let asks: Vec<&Fields> = spans.iter().map(|(_, fields)| fields).collect();
     assert_eq!(asks.len(), 2, "{asks:#?}");
     let spend = asks[0];
     assert_eq!(spend["agent"], "tester");
@@ -123,9 +73,8 @@ impl overseer_agent::Agent for Lead {
 
 #[tokio::test(start_paused = true)]
 async fn an_ask_made_inside_a_handler_is_a_child_span_of_the_ask_it_serves() {
-    let spans = AskSpans::default();
-    let subscriber = tracing_subscriber::registry().with(spans.clone());
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let spans = Spans::named("ask");
+    let _guard = spans.capture();
 
     let system = overseer_agent::System::builder().build().unwrap();
     let tester_child = system
@@ -142,7 +91,7 @@ async fn an_ask_made_inside_a_handler_is_a_child_span_of_the_ask_it_serves() {
     let lead = system.agent_ref::<Lead>("lead").unwrap();
     assert_eq!(lead.ask("hi".into()).await.as_deref(), Ok("hi"));
 
-    let spans = spans.0.lock().unwrap();
+    let spans = spans.recorded();
     let (lead_span, lead_fields) = spans
         .iter()
         .find(|(_, fields)| fields.get("agent").map(String::as_str) == Some("lead"))
@@ -152,9 +101,9 @@ async fn an_ask_made_inside_a_handler_is_a_child_span_of_the_ask_it_serves() {
         None,
         "the request is a root"
     );
-    let tester_fields = spans
-        .values()
-        .find(|fields| fields.get("agent").map(String::as_str) == Some("tester"))
+    let (_, tester_fields) = spans
+        .iter()
+        .find(|(_, fields)| fields.get("agent").map(String::as_str) == Some("tester"))
         .expect("the nested ask's span");
     assert_eq!(
         tester_fields.get("parent_span"),
