@@ -65,15 +65,21 @@ pub(crate) struct AgentInPlace<A: Agent> {
 }
 
 impl<A: Agent> InPlaceChild for AgentInPlace<A> {
+    fn stopping(&self) {
+        // A polite stop is taken between messages: the serving loop returns to ractor.
+        self.slot.request_yield();
+    }
+
     fn park(&self) -> BoxFuture<'static, Result<(), StartError>> {
         match self.slot.park_idle() {
             ParkAttempt::Parked => futures::future::ready(Ok(())).boxed(),
             ParkAttempt::InUse => {
                 let (done, parked) = oneshot::channel();
-                child_reply(
-                    self.actor.send_message(AgentMsg::Park(done)).is_ok(),
-                    parked,
-                )
+                // The message first, then the loop asked back to ractor: so the park is taken
+                // before any wake the loop sends as it returns.
+                let sent = self.actor.send_message(AgentMsg::Park(done)).is_ok();
+                self.slot.request_yield();
+                child_reply(sent, parked)
             }
         }
     }
@@ -203,10 +209,12 @@ impl<A: Agent> AgentActor<A> {
             loop {
                 ticks.tick().await;
                 let Some(slot) = slot.upgrade() else { return };
-                if slot.schedule_health_check()
-                    && actor.send_message(AgentMsg::CheckHealth).is_err()
-                {
-                    return;
+                if slot.schedule_health_check() {
+                    if actor.send_message(AgentMsg::CheckHealth).is_err() {
+                        return;
+                    }
+                    // A serving loop returns to ractor for the check (taken if idle).
+                    slot.request_yield();
                 }
             }
         };
@@ -282,26 +290,52 @@ impl<A: Agent> AgentActor<A> {
         state: &mut AgentState<A>,
     ) -> Result<(), ActorProcessingErr> {
         self.slot.clear_wake();
-        if !self.slot.shared.is_open() {
-            // Tripped or shut down: nothing queued runs any more.
-            let closed = self.slot.shared.closed().unwrap_or(AskError::ShutDown);
-            self.slot.fail_queued(&closed);
-            return Ok(());
-        }
-        let Some(mut agent) = self.slot.take_agent() else {
-            // Parked: the work waits in the slot for the rebuilt agent.
-            return Ok(());
-        };
-        let more = match self.run(&mut agent, &mut state.context).await {
-            Ok(more) => more,
-            // Boxed: a rare path, kept out of the size of the future every task builds.
-            Err(reason) => return Box::pin(self.failed(myself, state, agent, reason)).await,
-        };
-        self.slot.put_agent(agent);
-        if more {
+        // While the loop below serves, an ask wakes it through the slot's waker, not with a
+        // message: one `Wake` through ractor's mailbox starts it, and it returns to ractor when
+        // asked to (a stop, a park, a health check) or when it cannot serve.
+        let serving = self.slot.begin_serving();
+        let (ended, result) = self.serve_loop(myself, state).await;
+        drop(serving);
+        if ended.wakes_again() && self.slot.has_work() {
+            // A task queued while the loop ended, whose wake only touched the waker.
             self.slot.wake();
         }
-        Ok(())
+        result
+    }
+
+    /// Serves the queue until it must return to ractor, and says why.
+    async fn serve_loop(
+        &self,
+        myself: &ActorRef<AgentMsg>,
+        state: &mut AgentState<A>,
+    ) -> (LoopEnd, Result<(), ActorProcessingErr>) {
+        loop {
+            if self.slot.take_yield() {
+                return (LoopEnd::Yielded, Ok(()));
+            }
+            if !self.slot.shared.is_open() {
+                // Tripped or shut down: nothing queued runs any more.
+                let closed = self.slot.shared.closed().unwrap_or(AskError::ShutDown);
+                self.slot.fail_queued(&closed);
+                return (LoopEnd::Closed, Ok(()));
+            }
+            let Some(mut agent) = self.slot.take_agent() else {
+                // Parked: the work waits in the slot for the rebuilt agent.
+                return (LoopEnd::Parked, Ok(()));
+            };
+            let more = match self.run(&mut agent, &mut state.context).await {
+                Ok(more) => more,
+                // Boxed: a rare path, kept out of the size of the future every task builds.
+                Err(reason) => {
+                    let failed = Box::pin(self.failed(myself, state, agent, reason)).await;
+                    return (LoopEnd::Failed, failed);
+                }
+            };
+            self.slot.put_agent(agent);
+            if !more {
+                self.slot.work_or_yield().await;
+            }
+        }
     }
 
     /// The agent failed: park it, and report the failure or carry out the restart here.
@@ -820,6 +854,28 @@ impl<A: Agent> AgentActor<A> {
             })),
         });
         Ok(())
+    }
+}
+
+/// Why an incarnation's serve loop returned to ractor.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LoopEnd {
+    /// Asked to (a stop, a park, a health check is waiting in the mailbox).
+    Yielded,
+    /// The system closed: the queue was failed.
+    Closed,
+    /// The agent is parked: its rebuild wakes the queue again.
+    Parked,
+    /// The agent failed and was reported (or rebuilt here).
+    Failed,
+}
+
+impl LoopEnd {
+    /// Whether a task queued meanwhile must be woken by a message: after a yield or a failure
+    /// (its wake may have only touched the waker), not for a parked agent (its rebuild wakes)
+    /// or a closed system.
+    fn wakes_again(self) -> bool {
+        matches!(self, Self::Yielded | Self::Failed)
     }
 }
 

@@ -308,6 +308,22 @@ pub(crate) struct Slot<A: Agent> {
     health: Mutex<HealthTally>,
     /// Whether a health check is waiting in the actor's mailbox (one at a time).
     health_pending: AtomicBool,
+    /// Whether an incarnation's serve loop is running: then an ask wakes it through `waker`,
+    /// not with a message.
+    serving: AtomicBool,
+    /// Whether the serve loop is asked back to ractor (a stop, a park, a health check).
+    yield_requested: AtomicBool,
+    /// The serve loop, while it waits for work.
+    waker: futures::task::AtomicWaker,
+}
+
+/// Marks a serve loop running until dropped.
+pub(crate) struct ServingGuard<'a>(&'a AtomicBool);
+
+impl Drop for ServingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
 }
 
 /// An agent's place in the tree.
@@ -356,6 +372,9 @@ impl<A: Agent> Slot<A> {
             pulse: Arc::new(Pulse::new()),
             health: Mutex::new(HealthTally::default()),
             health_pending: AtomicBool::new(false),
+            serving: AtomicBool::new(false),
+            yield_requested: AtomicBool::new(false),
+            waker: futures::task::AtomicWaker::new(),
         }
     }
 
@@ -548,6 +567,11 @@ impl<A: Agent> Slot<A> {
         if self.lifecycle.get() == Lifecycle::Restarting {
             return;
         }
+        if self.serving.load(Ordering::SeqCst) {
+            // The serve loop takes it, waiting or not: no message.
+            self.waker.wake();
+            return;
+        }
         if self.wake_pending.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -562,6 +586,41 @@ impl<A: Agent> Slot<A> {
             // No incarnation to wake: the next one drains the queue when it starts.
             self.wake_pending.store(false, Ordering::Release);
         }
+    }
+
+    /// An incarnation's serve loop starts: asks wake it through the waker until the guard
+    /// drops (when the loop returns, or its future is dropped by a kill).
+    pub(crate) fn begin_serving(&self) -> ServingGuard<'_> {
+        self.serving.store(true, Ordering::SeqCst);
+        ServingGuard(&self.serving)
+    }
+
+    /// Asks the serve loop back to ractor, after its current task: a stop, a park or a health
+    /// check waits in its mailbox.
+    pub(crate) fn request_yield(&self) {
+        self.yield_requested.store(true, Ordering::SeqCst);
+        self.waker.wake();
+    }
+
+    /// Whether the serve loop was asked back to ractor (the request is taken).
+    pub(crate) fn take_yield(&self) -> bool {
+        self.yield_requested.load(Ordering::Relaxed)
+            && self.yield_requested.swap(false, Ordering::SeqCst)
+    }
+
+    /// Waits until there is work, the loop is asked back to ractor, or the system closed.
+    pub(crate) fn work_or_yield(&self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            self.waker.register(cx.waker());
+            let stop_waiting = self.yield_requested.load(Ordering::SeqCst)
+                || self.has_work()
+                || !self.shared.is_open();
+            if stop_waiting {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
     }
 
     /// Called by an incarnation before it takes work.
@@ -623,6 +682,8 @@ impl<A: Agent> Slot<A> {
         drop(held);
         drop(previous);
         self.tasks.abort_all();
+        // A serve loop waiting for work returns to ractor: it has no agent to serve with.
+        self.request_yield();
         ParkAttempt::Parked
     }
 

@@ -54,6 +54,11 @@ pub trait InPlaceChild: Send + Sync + 'static {
     /// serves again, or with why it could not start (the supervisor then stops the actor and
     /// treats it as a failed start).
     fn rebuild(&self, previous_exit: ExitReason) -> BoxFuture<'static, Result<(), StartError>>;
+
+    /// The supervisor has just asked the child's actor to stop politely. ractor takes a stop
+    /// between messages: a worker that serves its work inside one long-running handler returns
+    /// from it now, so the stop is taken. Does nothing by default.
+    fn stopping(&self) {}
 }
 
 /// The answer to a request an [`InPlaceChild`] sent its actor with a `oneshot` reply:

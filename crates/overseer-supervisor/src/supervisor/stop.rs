@@ -24,7 +24,13 @@ impl SupervisorState {
         let child = &mut self.children[index];
         if let Status::Running(cell) = std::mem::replace(&mut child.status, Status::NotRunning) {
             child.exit_cause.set(self.cause);
-            let reason = shut_down(&cell, child.spec.shutdown_spec()).await;
+            let in_place = child.in_place.get();
+            let stopping = || {
+                if let Some(in_place) = &in_place {
+                    in_place.stopping();
+                }
+            };
+            let reason = shut_down(&cell, child.spec.shutdown_spec(), stopping).await;
             let reason = died_of(reason, &child.failure);
             child.last_exit = Some(reason.clone());
             self.tree
@@ -103,6 +109,12 @@ impl SupervisorState {
             self.stop_parked(index).await;
         }
         let cause = self.cause;
+        let in_place: Vec<_> = self
+            .children
+            .iter()
+            .filter(|child| matches!(child.status, Status::Running(_)))
+            .filter_map(|child| child.in_place.get())
+            .collect();
         let running: Vec<(ChildPath, ActorCell, Shutdown, FailureRecord)> = self
             .children
             .iter_mut()
@@ -134,6 +146,9 @@ impl SupervisorState {
         } else {
             for (_, cell, _, _) in &running {
                 cell.stop(ExitReason::Shutdown.to_stop_reason());
+            }
+            for child in &in_place {
+                child.stopping();
             }
             let deadline = match shutdown {
                 Shutdown::Timeout(limit) => Some(deadline_after(Instant::now(), limit)),
@@ -193,8 +208,9 @@ fn died_of(stopped: ExitReason, failure: &FailureRecord) -> ExitReason {
     }
 }
 
-/// Stops one actor as `shutdown` says and tells how it ended.
-async fn shut_down(cell: &ActorCell, shutdown: Shutdown) -> ExitReason {
+/// Stops one actor as `shutdown` says and tells how it ended; `stopping` runs right after the
+/// polite stop is sent (an in-place worker's [`InPlaceChild::stopping`](super::in_place::InPlaceChild::stopping)).
+async fn shut_down(cell: &ActorCell, shutdown: Shutdown, stopping: impl Fn()) -> ExitReason {
     match shutdown {
         Shutdown::BrutalKill => {
             kill(cell).await;
@@ -202,19 +218,14 @@ async fn shut_down(cell: &ActorCell, shutdown: Shutdown) -> ExitReason {
         }
         Shutdown::Timeout(limit) => {
             let deadline = deadline_after(Instant::now(), limit);
-            let stopped = match cell
-                .stop_and_wait(ExitReason::Shutdown.to_stop_reason(), Some(limit))
+            // Already stopping (its stop port is closed, e.g. a supervisor that gave up and is
+            // stopping its own children), the stop is a no-op: waiting for it to be gone is the
+            // same, so that its children's stops are reported before its own.
+            cell.stop(ExitReason::Shutdown.to_stop_reason());
+            stopping();
+            let stopped = tokio::time::timeout_at(deadline, cell.wait(None))
                 .await
-            {
-                Err(ractor::RactorErr::Timeout) => false,
-                // Already stopping (its stop port is closed, e.g. a supervisor that gave up
-                // and is stopping its own children): wait for it to be gone, so that its
-                // children's stops are reported before its own.
-                Err(_) => tokio::time::timeout_at(deadline, cell.wait(None))
-                    .await
-                    .is_ok(),
-                Ok(()) => true,
-            };
+                .is_ok();
             if stopped {
                 ExitReason::Shutdown
             } else {
@@ -223,13 +234,9 @@ async fn shut_down(cell: &ActorCell, shutdown: Shutdown) -> ExitReason {
             }
         }
         Shutdown::Infinity => {
-            if cell
-                .stop_and_wait(ExitReason::Shutdown.to_stop_reason(), None)
-                .await
-                .is_err()
-            {
-                let _ = cell.wait(None).await;
-            }
+            cell.stop(ExitReason::Shutdown.to_stop_reason());
+            stopping();
+            let _ = cell.wait(None).await;
             ExitReason::Shutdown
         }
     }
