@@ -26,9 +26,13 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod actions;
+mod board;
 mod probes;
 mod server;
+mod snapshot;
 
+pub use actions::{authorize, ActionError, Actions};
 pub use probes::{health_json, readiness_json};
 pub use server::{Console, ConsoleConfig, ConsoleError};
 

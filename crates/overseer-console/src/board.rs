@@ -1,0 +1,278 @@
+//! What the web console folds from a system's event stream, beyond what the system reports
+//! when read: starts per path (restarts), restarts per supervisor in the last window
+//! (intensity use), each agent's recent asks (throughput, latency percentiles, errors), and
+//! the latest events by id (the stream and its causal chains). A pure state machine: every
+//! change takes the instant it happens at.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use overseer_agent::{AskOutcome, SystemEvent};
+use overseer_supervisor::EventKind;
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+/// One finished ask, as the window keeps it.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    at: Instant,
+    latency: Duration,
+    failed: bool,
+}
+
+/// An agent's figures over the window: what its row shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct AskFigures {
+    /// Asks finished per second.
+    pub asks_per_sec: f64,
+    /// Latency percentiles (nearest rank), in milliseconds; 0 without asks.
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    /// Asks that failed within the window.
+    pub errors: usize,
+    /// Asks that failed since the console attached.
+    pub errors_total: u64,
+}
+
+/// The fold: see the module's documentation.
+#[derive(Debug)]
+pub(crate) struct Board {
+    started: Instant,
+    window: Duration,
+    kept: usize,
+    starts: BTreeMap<String, u32>,
+    restarts_under: HashMap<String, VecDeque<Instant>>,
+    escalated: HashMap<String, (u32, u64)>,
+    asks: HashMap<String, VecDeque<Sample>>,
+    errors_total: HashMap<String, u64>,
+    events: VecDeque<Value>,
+    by_id: HashMap<u64, Value>,
+}
+
+impl Board {
+    /// A board made at `now`, keeping asks for `window` and the latest `kept` events.
+    pub(crate) fn new(now: Instant, window: Duration, kept: usize) -> Self {
+        Self {
+            started: now,
+            window: window.max(Duration::from_millis(1)),
+            kept: kept.max(1),
+            starts: BTreeMap::new(),
+            restarts_under: HashMap::new(),
+            escalated: HashMap::new(),
+            asks: HashMap::new(),
+            errors_total: HashMap::new(),
+            events: VecDeque::new(),
+            by_id: HashMap::new(),
+        }
+    }
+
+    /// Records `event`, seen at `now`; returns the event as the page shows it.
+    pub(crate) fn note(&mut self, event: &SystemEvent, now: Instant) -> Value {
+        let mut kind = "event";
+        match event {
+            SystemEvent::Lifecycle(lifecycle) => {
+                let path = lifecycle.path.to_string();
+                match &lifecycle.kind {
+                    EventKind::Started => {
+                        let starts = self.starts.entry(path).or_default();
+                        *starts += 1;
+                        if *starts > 1 {
+                            kind = "restart";
+                            if let Some(parent) = lifecycle.path.parent() {
+                                let times =
+                                    self.restarts_under.entry(parent.to_string()).or_default();
+                                times.push_back(now);
+                            }
+                        } else {
+                            kind = "started";
+                        }
+                    }
+                    EventKind::Stopped { reason } => {
+                        kind = if reason.is_normal() {
+                            "stopped"
+                        } else {
+                            "crash"
+                        };
+                    }
+                    EventKind::StartFailed { .. } => kind = "start_failed",
+                    EventKind::Escalated {
+                        intensity,
+                        period_secs,
+                    } => {
+                        kind = "escalation";
+                        self.escalated.insert(path, (*intensity, *period_secs));
+                    }
+                    _ => kind = "shutdown",
+                }
+            }
+            SystemEvent::Ask(ask) => {
+                let agent = ask.agent.to_string();
+                let failed = !matches!(ask.outcome, AskOutcome::Ok);
+                kind = if failed { "ask_error" } else { "ask" };
+                if failed {
+                    *self.errors_total.entry(agent.clone()).or_default() += 1;
+                }
+                let samples = self.asks.entry(agent).or_default();
+                samples.push_back(Sample {
+                    at: now,
+                    latency: ask.latency,
+                    failed,
+                });
+                expire(samples, now, self.window);
+            }
+            SystemEvent::Breaker(_) => kind = "breaker",
+            SystemEvent::BudgetWarning(_) => kind = "budget",
+            SystemEvent::KillSwitchTripped(_) => kind = "trip",
+            SystemEvent::DeadLetter(_) => kind = "dead_letter",
+            SystemEvent::Retry(_) => kind = "retry",
+            SystemEvent::Semantic(_) => kind = "semantic",
+            SystemEvent::Cohort(_) => kind = "cohort",
+            SystemEvent::Health(_) => kind = "health",
+            _ => {}
+        }
+        let id = event.id().get();
+        let shown = json!({
+            "id": id,
+            "caused_by": event.caused_by().map(|cause| cause.get()),
+            "at_ms": event.elapsed().as_secs_f64() * 1e3,
+            "kind": kind,
+            "path": event.path().map(ToString::to_string),
+            "text": event.to_string(),
+        });
+        self.by_id.insert(id, shown.clone());
+        self.events.push_back(shown.clone());
+        while self.events.len() > self.kept {
+            if let Some(old) = self.events.pop_front() {
+                if let Some(old) = old["id"].as_u64() {
+                    self.by_id.remove(&old);
+                }
+            }
+        }
+        shown
+    }
+
+    /// The kept events, oldest first.
+    pub(crate) fn events(&self) -> impl Iterator<Item = &Value> {
+        self.events.iter()
+    }
+
+    /// The chain of causes of event `id`, root cause first and `id` last, as far back as the
+    /// kept events reach (`None` when `id` itself is not kept).
+    pub(crate) fn chain(&self, id: u64) -> Option<Vec<Value>> {
+        let mut chain = vec![self.by_id.get(&id)?.clone()];
+        let mut seen = vec![id];
+        while let Some(cause) = chain.last().and_then(|event| event["caused_by"].as_u64()) {
+            // Ids only point back in time, but a loop must not hang the console.
+            if seen.contains(&cause) {
+                break;
+            }
+            seen.push(cause);
+            match self.by_id.get(&cause) {
+                Some(event) => chain.push(event.clone()),
+                None => {
+                    chain.push(json!({ "id": cause, "kind": "gone", "text": "(no longer kept)" }));
+                    break;
+                }
+            }
+        }
+        chain.reverse();
+        Some(chain)
+    }
+
+    /// Starts of `path` after its first, since the board was made.
+    pub(crate) fn restarts(&self, path: &str) -> u32 {
+        self.starts.get(path).map_or(0, |n| n.saturating_sub(1))
+    }
+
+    /// Restarts of the children of supervisor `path` within the window, and the intensity and
+    /// period it escalated at, if it did.
+    pub(crate) fn intensity_use(
+        &mut self,
+        path: &str,
+        now: Instant,
+    ) -> (usize, Option<(u32, u64)>) {
+        let recent = self.restarts_under.get_mut(path).map_or(0, |times| {
+            while times
+                .front()
+                .is_some_and(|at| now.saturating_duration_since(*at) > self.window)
+            {
+                times.pop_front();
+            }
+            times.len()
+        });
+        (recent, self.escalated.get(path).copied())
+    }
+
+    /// `agent`'s figures over the window ending at `now`.
+    pub(crate) fn figures(&mut self, agent: &str, now: Instant) -> AskFigures {
+        let errors_total = self.errors_total.get(agent).copied().unwrap_or(0);
+        let span = now
+            .saturating_duration_since(self.started)
+            .min(self.window)
+            .max(Duration::from_millis(1));
+        let Some(samples) = self.asks.get_mut(agent) else {
+            return AskFigures {
+                asks_per_sec: 0.0,
+                p50_ms: 0.0,
+                p95_ms: 0.0,
+                p99_ms: 0.0,
+                errors: 0,
+                errors_total,
+            };
+        };
+        expire(samples, now, self.window);
+        let mut latencies: Vec<Duration> = samples.iter().map(|s| s.latency).collect();
+        latencies.sort_unstable();
+        AskFigures {
+            asks_per_sec: samples.len() as f64 / span.as_secs_f64(),
+            p50_ms: percentile_ms(&latencies, 50),
+            p95_ms: percentile_ms(&latencies, 95),
+            p99_ms: percentile_ms(&latencies, 99),
+            errors: samples.iter().filter(|s| s.failed).count(),
+            errors_total,
+        }
+    }
+
+    /// The window the figures cover.
+    pub(crate) fn window(&self) -> Duration {
+        self.window
+    }
+}
+
+fn expire(samples: &mut VecDeque<Sample>, now: Instant, window: Duration) {
+    while samples
+        .front()
+        .is_some_and(|s| now.saturating_duration_since(s.at) > window)
+    {
+        samples.pop_front();
+    }
+}
+
+/// The nearest-rank `pct`th percentile of sorted `latencies`, in milliseconds (0 if empty).
+fn percentile_ms(sorted: &[Duration], pct: usize) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (pct * sorted.len()).div_ceil(100).clamp(1, sorted.len());
+    sorted[rank - 1].as_secs_f64() * 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let sorted: Vec<Duration> = (1..=100).map(ms).collect();
+        assert_eq!(percentile_ms(&sorted, 50), 50.0);
+        assert_eq!(percentile_ms(&sorted, 95), 95.0);
+        assert_eq!(percentile_ms(&sorted, 99), 99.0);
+        assert_eq!(percentile_ms(&[ms(7)], 99), 7.0);
+        assert_eq!(percentile_ms(&[], 50), 0.0);
+    }
+}
