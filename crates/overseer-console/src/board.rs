@@ -75,10 +75,19 @@ impl Board {
                 let path = lifecycle.path.to_string();
                 match &lifecycle.kind {
                     EventKind::Started => {
+                        // A restart: a second start seen, or a start caused by a stop (the
+                        // console may attach after the first start).
+                        let after_stop = lifecycle
+                            .caused_by
+                            .and_then(|cause| self.by_id.get(&cause.get()))
+                            .is_some_and(|cause| {
+                                matches!(cause["kind"].as_str(), Some("crash" | "stopped"))
+                            });
                         let starts = self.starts.entry(path).or_default();
                         *starts += 1;
-                        if *starts > 1 {
+                        if *starts > 1 || after_stop {
                             kind = "restart";
+                            *starts = (*starts).max(2);
                             if let Some(parent) = lifecycle.path.parent() {
                                 let times =
                                     self.restarts_under.entry(parent.to_string()).or_default();
