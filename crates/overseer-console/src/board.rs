@@ -46,8 +46,18 @@ pub(crate) struct Board {
     escalated: HashMap<String, (u32, u64)>,
     asks: HashMap<String, VecDeque<Sample>>,
     errors_total: HashMap<String, u64>,
-    events: VecDeque<Value>,
-    by_id: HashMap<u64, Value>,
+    /// The kept events, oldest first; the first has sequence number `first_seq`.
+    events: VecDeque<Kept>,
+    first_seq: u64,
+    /// Events the stream dropped before the console read them (it lagged).
+    missed: u64,
+}
+
+/// One kept event: rendered as JSON only when a page or a request reads it.
+#[derive(Debug)]
+struct Kept {
+    kind: &'static str,
+    event: SystemEvent,
 }
 
 impl Board {
@@ -63,14 +73,45 @@ impl Board {
             asks: HashMap::new(),
             errors_total: HashMap::new(),
             events: VecDeque::new(),
-            by_id: HashMap::new(),
+            first_seq: 0,
+            missed: 0,
         }
     }
 
-    /// Records `event`, seen at `now`; returns the event as the page shows it.
-    pub(crate) fn note(&mut self, event: &SystemEvent, now: Instant) -> Value {
+    /// The kind of the kept event `id`, if kept.
+    fn kind_of(&self, id: u64) -> Option<&'static str> {
+        self.kept(id).map(|kept| kept.kind)
+    }
+
+    /// The kept event `id`: searched from the newest, as causes are recent and lookups rare
+    /// (a start, a chain asked for); an index would cost every event.
+    fn kept(&self, id: u64) -> Option<&Kept> {
+        self.events
+            .iter()
+            .rev()
+            .find(|kept| kept.event.id().get() == id)
+    }
+
+    /// Counts events the stream dropped before the console read them.
+    pub(crate) fn missed(&mut self, missed: u64) {
+        self.missed += missed;
+    }
+
+    /// Events the stream dropped before the console read them.
+    pub(crate) fn missed_total(&self) -> u64 {
+        self.missed
+    }
+
+    /// The sequence number the next event will get: events `from..next_seq()` are those noted
+    /// since `from`.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.first_seq + self.events.len() as u64
+    }
+
+    /// Records `event`, seen at `now`. Cheap: counts, and keeps the event as it is.
+    pub(crate) fn note(&mut self, event: SystemEvent, now: Instant) {
         let mut kind = "event";
-        match event {
+        match &event {
             SystemEvent::Lifecycle(lifecycle) => {
                 let path = lifecycle.path.to_string();
                 match &lifecycle.kind {
@@ -79,10 +120,8 @@ impl Board {
                         // console may attach after the first start).
                         let after_stop = lifecycle
                             .caused_by
-                            .and_then(|cause| self.by_id.get(&cause.get()))
-                            .is_some_and(|cause| {
-                                matches!(cause["kind"].as_str(), Some("crash" | "stopped"))
-                            });
+                            .and_then(|cause| self.kind_of(cause.get()))
+                            .is_some_and(|cause| matches!(cause, "crash" | "stopped"));
                         let starts = self.starts.entry(path).or_default();
                         *starts += 1;
                         if *starts > 1 || after_stop {
@@ -116,13 +155,18 @@ impl Board {
                 }
             }
             SystemEvent::Ask(ask) => {
-                let agent = ask.agent.to_string();
+                let agent = ask.agent.as_str();
                 let failed = !matches!(ask.outcome, AskOutcome::Ok);
                 kind = if failed { "ask_error" } else { "ask" };
                 if failed {
-                    *self.errors_total.entry(agent.clone()).or_default() += 1;
+                    *self.errors_total.entry(agent.to_string()).or_default() += 1;
                 }
-                let samples = self.asks.entry(agent).or_default();
+                if !self.asks.contains_key(agent) {
+                    self.asks.insert(agent.to_string(), VecDeque::new());
+                }
+                let Some(samples) = self.asks.get_mut(agent) else {
+                    return;
+                };
                 samples.push_back(Sample {
                     at: now,
                     latency: ask.latency,
@@ -140,36 +184,33 @@ impl Board {
             SystemEvent::Health(_) => kind = "health",
             _ => {}
         }
-        let id = event.id().get();
-        let shown = json!({
-            "id": id,
-            "caused_by": event.caused_by().map(|cause| cause.get()),
-            "at_ms": event.elapsed().as_secs_f64() * 1e3,
-            "kind": kind,
-            "path": event.path().map(ToString::to_string),
-            "text": event.to_string(),
-        });
-        self.by_id.insert(id, shown.clone());
-        self.events.push_back(shown.clone());
+        self.events.push_back(Kept { kind, event });
         while self.events.len() > self.kept {
-            if let Some(old) = self.events.pop_front() {
-                if let Some(old) = old["id"].as_u64() {
-                    self.by_id.remove(&old);
-                }
-            }
+            self.events.pop_front();
+            self.first_seq += 1;
         }
-        shown
     }
 
-    /// The kept events, oldest first.
-    pub(crate) fn events(&self) -> impl Iterator<Item = &Value> {
-        self.events.iter()
+    /// The kept events, oldest first, as the page shows them.
+    pub(crate) fn events(&self) -> Vec<Value> {
+        self.events.iter().map(shown).collect()
+    }
+
+    /// The events noted from sequence number `from` on, at most the `most` latest of them, as
+    /// the page shows them; and how many of them were left out.
+    pub(crate) fn events_since(&self, from: u64, most: usize) -> (Vec<Value>, u64) {
+        let from = from.max(self.first_seq);
+        let new = self.next_seq().saturating_sub(from);
+        let shown_count = new.min(most as u64);
+        let skip = self.events.len() - shown_count as usize;
+        let events = self.events.iter().skip(skip).map(shown).collect();
+        (events, new - shown_count)
     }
 
     /// The chain of causes of event `id`, root cause first and `id` last, as far back as the
     /// kept events reach (`None` when `id` itself is not kept).
     pub(crate) fn chain(&self, id: u64) -> Option<Vec<Value>> {
-        let mut chain = vec![self.by_id.get(&id)?.clone()];
+        let mut chain = vec![shown(self.kept(id)?)];
         let mut seen = vec![id];
         while let Some(cause) = chain.last().and_then(|event| event["caused_by"].as_u64()) {
             // Ids only point back in time, but a loop must not hang the console.
@@ -177,8 +218,8 @@ impl Board {
                 break;
             }
             seen.push(cause);
-            match self.by_id.get(&cause) {
-                Some(event) => chain.push(event.clone()),
+            match self.kept(cause) {
+                Some(event) => chain.push(shown(event)),
                 None => {
                     chain.push(json!({ "id": cause, "kind": "gone", "text": "(no longer kept)" }));
                     break;
@@ -247,6 +288,19 @@ impl Board {
     pub(crate) fn window(&self) -> Duration {
         self.window
     }
+}
+
+/// An event as the page shows it: id, cause, time, kind, path, and a line of text.
+fn shown(kept: &Kept) -> Value {
+    let event = &kept.event;
+    json!({
+        "id": event.id().get(),
+        "caused_by": event.caused_by().map(|cause| cause.get()),
+        "at_ms": event.elapsed().as_secs_f64() * 1e3,
+        "kind": kept.kind,
+        "path": event.path().map(ToString::to_string),
+        "text": event.to_string(),
+    })
 }
 
 fn expire(samples: &mut VecDeque<Sample>, now: Instant, window: Duration) {

@@ -16,7 +16,7 @@ use overseer_agent::{DeadLetterId, System, SystemEvent, WeakSystem};
 use overseer_budget::TripReason;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -29,6 +29,9 @@ use crate::snapshot::{lock, snapshot};
 const PAGE: &str = include_str!("page/index.html");
 const SCRIPT: &str = include_str!("page/console.js");
 const STYLE: &str = include_str!("page/console.css");
+/// The most events pushed to the pages per refresh: the page shows the latest few hundred,
+/// and rendering every event of a busy system would cost more than the asks themselves.
+const PUSHED_PER_REFRESH: usize = 200;
 
 /// How the console answers.
 #[derive(Debug, Clone)]
@@ -217,37 +220,76 @@ impl Drop for Console {
     }
 }
 
-/// Folds the system's events into the board and, while a page is connected, publishes a
-/// snapshot every refresh. Ends when the system's stream closes or the console stops.
+/// How often the console reads the event stream. It reads what has accumulated rather than
+/// waking for each event: an ask's event then wakes no task, which is most of what a
+/// subscriber costs the ask path. The system's stream holds 16,384 events by default, more
+/// than its asks publish in this time.
+const DRAIN_EVERY: Duration = Duration::from_millis(10);
+
+/// Folds the system's events into the board and, while a page is connected, pushes the new
+/// events and a snapshot every refresh. Ends when the system's stream closes or the console
+/// stops.
 async fn fold(probed: Probed, mut system_events: broadcast::Receiver<SystemEvent>) {
-    let mut tick = tokio::time::interval(probed.config.refresh);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut drain = tokio::time::interval(DRAIN_EVERY);
+    drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut stop = probed.stop.clone();
+    let mut refreshed = Instant::now();
+    // The first event a page has not been sent yet.
+    let mut unsent = 0;
     loop {
         tokio::select! {
-            event = system_events.recv() => match event {
-                Ok(event) => {
-                    let shown = lock(&probed.board).note(&event, Instant::now());
-                    if probed.events.receiver_count() > 0 {
-                        let _ = probed.events.send(Arc::from(shown.to_string()));
-                    }
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::debug!(missed, "the console missed events");
-                }
-                Err(RecvError::Closed) => break,
-            },
-            _ = tick.tick() => {
-                if probed.snapshots.receiver_count() == 0 {
-                    continue;
-                }
-                let Some(system) = probed.system.upgrade() else { break };
-                let now = snapshot(&system, &probed.board, probed.config.actions.is_some()).await;
-                probed.snapshots.send_replace(Arc::from(now.to_string()));
-            }
+            _ = drain.tick() => {}
             _ = stop.changed() => break,
         }
+        let now = Instant::now();
+        let mut closed = false;
+        {
+            let mut board = lock(&probed.board);
+            loop {
+                match system_events.try_recv() {
+                    Ok(event) => board.note(event, now),
+                    Err(TryRecvError::Lagged(missed)) => board.missed(missed),
+                    Err(TryRecvError::Closed) => {
+                        closed = true;
+                        break;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                }
+            }
+        }
+        if closed || now.saturating_duration_since(refreshed) >= probed.config.refresh {
+            refreshed = now;
+            unsent = push(&probed, unsent).await;
+        }
+        if closed {
+            break;
+        }
     }
+}
+
+/// Pushes the events from `unsent` on and a snapshot to the connected pages, if any; the
+/// first event not yet pushed.
+async fn push(probed: &Probed, unsent: u64) -> u64 {
+    let mut next = lock(&probed.board).next_seq();
+    if probed.events.receiver_count() > 0 {
+        let batch = {
+            let board = lock(&probed.board);
+            let (events, skipped) = board.events_since(unsent, PUSHED_PER_REFRESH);
+            next = board.next_seq();
+            (!events.is_empty() || skipped > 0)
+                .then(|| json!({ "events": events, "skipped": skipped }).to_string())
+        };
+        if let Some(batch) = batch {
+            let _ = probed.events.send(Arc::from(batch));
+        }
+    }
+    if probed.snapshots.receiver_count() > 0 {
+        if let Some(system) = probed.system.upgrade() {
+            let now = snapshot(&system, &probed.board, probed.config.actions.is_some()).await;
+            probed.snapshots.send_replace(Arc::from(now.to_string()));
+        }
+    }
+    next
 }
 
 async fn page() -> impl IntoResponse {
@@ -274,7 +316,7 @@ async fn snapshot_now(State(probed): State<Probed>) -> (StatusCode, Json<Value>)
 }
 
 async fn events_kept(State(probed): State<Probed>) -> Json<Value> {
-    let events: Vec<Value> = lock(&probed.board).events().cloned().collect();
+    let events = lock(&probed.board).events();
     Json(json!({ "events": events }))
 }
 
@@ -288,16 +330,15 @@ async fn chain(State(probed): State<Probed>, Path(id): Path<u64>) -> (StatusCode
     }
 }
 
-/// The live stream: the kept events (`event: event`), then every new event and every
-/// snapshot (`event: snapshot`) as they come, until the console stops.
+/// The live stream: the kept events (`event: events`, a JSON object with the list), then
+/// each refresh's new events (at most [`PUSHED_PER_REFRESH`], with how many were left out)
+/// and snapshots (`event: snapshot`), until the console stops.
 async fn live(State(probed): State<Probed>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let events = probed.events.subscribe();
     let mut snapshots = probed.snapshots.subscribe();
     snapshots.mark_changed();
-    let backlog: Vec<Result<Event, Infallible>> = lock(&probed.board)
-        .events()
-        .map(|event| Ok(Event::default().event("event").data(event.to_string())))
-        .collect();
+    let backlog = json!({ "events": lock(&probed.board).events(), "skipped": 0 }).to_string();
+    let backlog = [Ok(Event::default().event("events").data(backlog))];
     let stop = probed.stop.clone();
     let updates = stream::unfold(
         (snapshots, events, stop),
@@ -313,7 +354,7 @@ async fn live(State(probed): State<Probed>) -> Sse<impl Stream<Item = Result<Eve
                         Event::default().event("snapshot").data(&*now)
                     }
                     event = events.recv() => match event {
-                        Ok(shown) => Event::default().event("event").data(&*shown),
+                        Ok(batch) => Event::default().event("events").data(&*batch),
                         Err(RecvError::Lagged(_)) => continue,
                         Err(RecvError::Closed) => return None,
                     },

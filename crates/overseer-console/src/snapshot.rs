@@ -17,10 +17,14 @@ use crate::board::Board;
 pub(crate) async fn snapshot(system: &System, board: &Mutex<Board>, actions: bool) -> Value {
     let now = Instant::now();
     let tree = tree(system, board, now).await;
-    let window_ms = lock(board).window().as_millis() as u64;
+    let (window_ms, missed) = {
+        let board = lock(board);
+        (board.window().as_millis() as u64, board.missed_total())
+    };
     json!({
         "shut_down": system.is_shut_down(),
         "window_ms": window_ms,
+        "missed_events": missed,
         "tree": tree,
         "breakers": breakers(system),
         "budget": system.budget().map(budget),

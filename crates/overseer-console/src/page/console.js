@@ -6,6 +6,7 @@ const kept = new Map();        // event id -> event, as the server sent it
 const MAX_SHOWN = 500;
 let latest = null;             // the latest snapshot
 let selected = null;           // the event whose chain is open
+let skipped = 0;               // events the server left out of its pushes
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -248,7 +249,14 @@ function connect() {
   stream.onopen = () => { status.textContent = "live"; status.className = "conn-live"; };
   stream.onerror = () => { status.textContent = "reconnecting…"; status.className = "conn-lost"; };
   stream.addEventListener("snapshot", (message) => render(JSON.parse(message.data)));
-  stream.addEventListener("event", (message) => addEvent(JSON.parse(message.data)));
+  stream.addEventListener("events", (message) => {
+    const batch = JSON.parse(message.data);
+    for (const event of batch.events) addEvent(event);
+    if (batch.skipped > 0) {
+      skipped += batch.skipped;
+      $("#skipped").textContent = `${skipped} events not shown (busy; open a chain to see any kept event)`;
+    }
+  });
 }
 
 connect();

@@ -62,28 +62,23 @@ pub(crate) async fn served(system: &System, config: ConsoleConfig) -> Console {
 /// Asks `flaky` to fail until its breaker opens (bounded).
 pub(crate) async fn open_the_breaker(system: &System) {
     let flaky = system.agent_ref::<Flaky>("flaky").unwrap();
-    for _ in 0..20 {
-        match flaky.ask("fail".to_string()).await {
-            Err(AskError::BreakerOpen { .. }) => break,
-            _ => {}
-        }
-        let open = system
+    let open = || {
+        system
             .breakers()
             .unwrap()
             .snapshot()
             .iter()
-            .any(|breaker| &*breaker.key.agent == "flaky" && breaker.state == State::Open);
-        if open {
+            .any(|breaker| &*breaker.key.agent == "flaky" && breaker.state == State::Open)
+    };
+    for _ in 0..20 {
+        if open() {
             return;
         }
+        if let Err(AskError::BreakerOpen { .. }) = flaky.ask("fail".to_string()).await {
+            break;
+        }
     }
-    let open = system
-        .breakers()
-        .unwrap()
-        .snapshot()
-        .iter()
-        .any(|breaker| &*breaker.key.agent == "flaky" && breaker.state == State::Open);
-    assert!(open, "the breaker of flaky/work opened");
+    assert!(open(), "the breaker of flaky/work opened");
 }
 
 /// One HTTP/1.1 request on loopback, bounded by a deadline: the status and the body.
