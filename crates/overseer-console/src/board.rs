@@ -324,9 +324,131 @@ fn percentile_ms(sorted: &[Duration], pct: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use overseer_agent::{AgentName, AskEvent};
+    use overseer_supervisor::{ChildId, ChildPath, EventId, ExitReason, LifecycleEvent};
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    fn id(n: u64) -> EventId {
+        EventId::new(n).unwrap()
+    }
+
+    fn path(child: &str) -> ChildPath {
+        ChildPath::root(&ChildId::new("root")).join(&ChildId::new(child))
+    }
+
+    fn lifecycle(n: u64, cause: Option<u64>, child: &str, kind: EventKind) -> SystemEvent {
+        SystemEvent::Lifecycle(LifecycleEvent::new(
+            id(n),
+            cause.map(id),
+            Duration::ZERO,
+            path(child),
+            kind,
+        ))
+    }
+
+    fn ask(n: u64, agent: &str, latency: Duration, ok: bool) -> SystemEvent {
+        let outcome = if ok {
+            AskOutcome::Ok
+        } else {
+            AskOutcome::Error {
+                kind: "crashed".into(),
+                message: "boom".into(),
+            }
+        };
+        let mut event = AskEvent::new(id(n), AgentName::new(agent), "work", outcome);
+        event.latency = latency;
+        SystemEvent::Ask(event)
+    }
+
+    #[test]
+    fn a_start_caused_by_a_stop_is_a_restart_even_unseen_first_starts() {
+        let now = Instant::now();
+        let mut board = Board::new(now, Duration::from_secs(10), 100);
+        board.note(ask(1, "a", ms(1), false), now);
+        let crash = EventKind::Stopped {
+            reason: ExitReason::Panicked("boom".into()),
+        };
+        board.note(lifecycle(2, Some(1), "a", crash), now);
+        board.note(lifecycle(3, Some(2), "a", EventKind::Started), now);
+        assert_eq!(board.restarts("root/a"), 1);
+        assert_eq!(board.intensity_use("root", now).0, 1);
+        board.note(lifecycle(4, None, "b", EventKind::Started), now);
+        assert_eq!(board.restarts("root/b"), 0, "a first start");
+        // Past the window, the supervisor's recent restarts are forgotten, not the count.
+        let later = now + Duration::from_secs(11);
+        assert_eq!(board.intensity_use("root", later).0, 0);
+        assert_eq!(board.restarts("root/a"), 1);
+    }
+
+    #[test]
+    fn a_chain_runs_from_the_root_cause_to_the_event() {
+        let now = Instant::now();
+        let mut board = Board::new(now, Duration::from_secs(10), 100);
+        board.note(ask(1, "a", ms(1), false), now);
+        let crash = EventKind::Stopped {
+            reason: ExitReason::Panicked("boom".into()),
+        };
+        board.note(lifecycle(2, Some(1), "a", crash), now);
+        board.note(lifecycle(3, Some(2), "a", EventKind::Started), now);
+        let chain = board.chain(3).unwrap();
+        let ids: Vec<u64> = chain.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        let kinds: Vec<&str> = chain.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["ask_error", "crash", "restart"]);
+        assert!(board.chain(99).is_none());
+    }
+
+    #[test]
+    fn a_cause_no_longer_kept_ends_the_chain_as_gone() {
+        let now = Instant::now();
+        let mut board = Board::new(now, Duration::from_secs(10), 2);
+        board.note(ask(1, "a", ms(1), true), now);
+        board.note(ask(2, "a", ms(1), true), now);
+        board.note(lifecycle(3, Some(1), "a", EventKind::Started), now);
+        let chain = board.chain(3).unwrap();
+        assert_eq!(chain[0]["kind"], "gone");
+        assert_eq!(chain.len(), 2);
+    }
+
+    #[test]
+    fn figures_count_asks_latencies_and_errors_within_the_window() {
+        let start = Instant::now();
+        let mut board = Board::new(start, Duration::from_secs(10), 1_000);
+        for n in 1..=100 {
+            board.note(
+                ask(n, "a", ms(n), n % 10 != 0),
+                start + Duration::from_secs(5),
+            );
+        }
+        let figures = board.figures("a", start + Duration::from_secs(10));
+        assert_eq!(figures.asks_per_sec, 10.0);
+        assert_eq!(
+            (figures.p50_ms, figures.p95_ms, figures.p99_ms),
+            (50.0, 95.0, 99.0)
+        );
+        assert_eq!((figures.errors, figures.errors_total), (10, 10));
+        let figures = board.figures("a", start + Duration::from_secs(16));
+        assert_eq!(
+            (figures.asks_per_sec, figures.errors, figures.errors_total),
+            (0.0, 0, 10)
+        );
+    }
+
+    #[test]
+    fn at_most_the_latest_events_are_pushed_and_the_rest_counted() {
+        let now = Instant::now();
+        let mut board = Board::new(now, Duration::from_secs(10), 500);
+        for n in 1..=300 {
+            board.note(ask(n, "a", ms(1), true), now);
+        }
+        let (events, skipped) = board.events_since(0, 200);
+        assert_eq!((events.len(), skipped), (200, 100));
+        assert_eq!(events[0]["id"], 101);
+        let (events, skipped) = board.events_since(board.next_seq(), 200);
+        assert_eq!((events.len(), skipped), (0, 0));
     }
 
     #[test]

@@ -149,7 +149,8 @@ function render(snapshot) {
   renderLetters(snapshot.dead_letters, snapshot.unfinished_runs, snapshot.actions);
   $("#window").textContent = `${snapshot.window_ms / 1000} s`;
   $("#actions").hidden = !snapshot.actions;
-  $("#system-state").textContent = snapshot.shut_down ? "system shut down" : "";
+  const missed = snapshot.missed_events > 0 ? ` · the console missed ${snapshot.missed_events} events (the stream lagged)` : "";
+  $("#system-state").textContent = (snapshot.shut_down ? "system shut down" : "") + missed;
 }
 
 // ---- events and causal chains ----
