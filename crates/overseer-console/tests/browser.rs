@@ -207,8 +207,9 @@ async fn the_page_shows_the_tree_a_restart_an_open_breaker_and_an_escalations_ch
     let system = system().await;
     let config = ConsoleConfig::default().refresh(Duration::from_millis(50));
     let console = served(&system, config).await;
-    // The terminal view's screenshot folds the same events.
+    // The terminal view's screenshot folds the same events, from the same moment.
     let mut tui_events = system.subscribe();
+    let tui = overseer_observe::tui::Console::new("the console's test system");
     let browser = Browser::start().await;
     browser
         .open(&format!("http://{}/", console.local_addr()))
@@ -280,7 +281,7 @@ async fn the_page_shows_the_tree_a_restart_an_open_breaker_and_an_escalations_ch
 
     if std::env::var_os("OVERSEER_SCREENSHOTS").is_some() {
         // Some ordinary traffic, so the figures are not all zero (flaky's breaker is open).
-        for n in 0..30 {
+        for n in 0..72 {
             let _ = brittle.ask(format!("hello {n}")).await;
         }
         browser
@@ -295,7 +296,7 @@ async fn the_page_shows_the_tree_a_restart_an_open_breaker_and_an_escalations_ch
             .eval("window.scrollTo(0, 0); document.querySelector('#events-panel').scrollTop = 0; return true;")
             .await;
         browser.screenshot(&docs().join("console.png")).await;
-        tui_screenshot(&browser, &system, &mut tui_events).await;
+        tui_screenshot(&browser, &system, tui, &mut tui_events).await;
     }
     drop(browser);
     console.shutdown().await;
@@ -306,14 +307,14 @@ async fn the_page_shows_the_tree_a_restart_an_open_breaker_and_an_escalations_ch
 async fn tui_screenshot(
     browser: &Browser,
     system: &System,
+    mut console: overseer_observe::tui::Console,
     events: &mut tokio::sync::broadcast::Receiver<overseer_agent::SystemEvent>,
 ) {
-    use overseer_observe::tui::{draw, Console};
+    use overseer_observe::tui::draw;
     use ratatui::backend::TestBackend;
     use ratatui::style::Color;
     use ratatui::Terminal;
 
-    let mut console = Console::new("the console's test system");
     while let Ok(event) = events.try_recv() {
         console.note(&event);
     }
@@ -357,6 +358,9 @@ async fn tui_screenshot(
     html.push_str("</pre></body></html>");
     let page = std::env::temp_dir().join(format!("overseer-tui-{}.html", std::process::id()));
     std::fs::write(&page, html).unwrap();
+    browser
+        .session_post("/window/rect", json!({ "width": 880, "height": 720 }))
+        .await;
     browser.open(&format!("file://{}", page.display())).await;
     browser.screenshot(&docs().join("tui.png")).await;
     let _ = std::fs::remove_file(page);

@@ -5,16 +5,17 @@
 
 use std::time::Duration;
 
-use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec, AskError, System};
+use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec, AskError, System, Usage};
 use overseer_breaker::{BreakerRegistry, State};
-use overseer_budget::Budget;
+use overseer_budget::{Budget, Limits};
 use overseer_console::{Console, ConsoleConfig};
 use overseer_supervisor::{ChildSpec, SupervisorSpec};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// `"crash"` panics, `"fail"` returns an error, anything else is answered.
+/// `"crash"` panics, `"fail"` returns an error, anything else is answered (10 tokens, 20
+/// micro-units).
 pub(crate) struct Flaky;
 
 impl Agent for Flaky {
@@ -25,21 +26,29 @@ impl Agent for Flaky {
         "work"
     }
 
-    async fn handle(&mut self, _: &mut AgentContext, task: String) -> Result<String, AgentError> {
+    async fn handle(&mut self, ctx: &mut AgentContext, task: String) -> Result<String, AgentError> {
         match task.as_str() {
             "crash" => panic!("injected crash"),
             "fail" => Err(AgentError::Failed("injected failure".into())),
-            _ => Ok(task),
+            _ => {
+                ctx.report_usage(Usage::new(6, 4, 20));
+                Ok(task)
+            }
         }
     }
 }
 
 /// The system: `root/` with `flaky` and `fragile/` (intensity 0: its first crash escalates)
-/// holding `brittle`.
+/// holding `brittle`; a budget of 1,000 tokens and 10,000 micro-units (no test comes near).
 pub(crate) async fn system() -> System {
     let system = System::builder()
         .breakers(BreakerRegistry::default())
-        .budget(Budget::builder().build().unwrap())
+        .budget(
+            Budget::builder()
+                .process_limits(Limits::new().tokens(1_000).cost_micros(10_000))
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let fragile = SupervisorSpec::one_for_one("fragile")
