@@ -161,18 +161,19 @@ impl Board {
                 if failed {
                     *self.errors_total.entry(agent.to_string()).or_default() += 1;
                 }
-                if !self.asks.contains_key(agent) {
-                    self.asks.insert(agent.to_string(), VecDeque::new());
-                }
-                let Some(samples) = self.asks.get_mut(agent) else {
-                    return;
-                };
-                samples.push_back(Sample {
+                let sample = Sample {
                     at: now,
                     latency: ask.latency,
                     failed,
-                });
-                expire(samples, now, self.window);
+                };
+                // One lookup per ask: the name is hashed once.
+                if let Some(samples) = self.asks.get_mut(agent) {
+                    samples.push_back(sample);
+                    expire(samples, now, self.window);
+                } else {
+                    self.asks
+                        .insert(agent.to_string(), VecDeque::from([sample]));
+                }
             }
             SystemEvent::Breaker(_) => kind = "breaker",
             SystemEvent::BudgetWarning(_) => kind = "budget",
