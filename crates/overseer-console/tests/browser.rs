@@ -85,7 +85,7 @@ impl Browser {
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
-                    "--window-size=1400,1100",
+                    "--window-size=1400,1100", "--disable-crash-reporter",
                     format!("--user-data-dir={}", browser.profile.display()),
                 ],
             },
@@ -175,11 +175,32 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // chromedriver closes its browsers when it exits.
+        // Ends the session (chromedriver then quits the browser and its helpers: killed
+        // instead, they would outlive the test), blocking, as `drop` cannot await; then the
+        // driver. Runs on a panic too.
+        if !self.session.is_empty() {
+            let _ = quit_session(&self.base, &self.session);
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+/// `DELETE /session/{id}`, blocking, bounded by 10 s.
+fn quit_session(base: &str, session: &str) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "DELETE /session/{session} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    // The answer comes once the browser has quit; the driver may keep the connection open.
+    let mut answer = [0u8; 1024];
+    stream.read(&mut answer)?;
+    Ok(())
 }
 
 /// Whether the browser is here; when not, fails under CI and says it skipped otherwise.
