@@ -199,7 +199,10 @@ fn quit_session(base: &str, session: &str) -> std::io::Result<()> {
     )?;
     // The answer comes once the browser has quit; the driver may keep the connection open.
     let mut answer = [0u8; 1024];
-    stream.read(&mut answer)?;
+    let read = stream.read(&mut answer)?;
+    if read == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(())
 }
 
