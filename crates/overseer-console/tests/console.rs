@@ -283,3 +283,27 @@ async fn a_dead_letter_is_listed_and_redriven_only_for_an_agent_named_for_it() {
     assert_eq!((status, body["error"].as_str()), (404, Some("no_letter")));
     console.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutting_down_ends_the_live_streams_of_connected_pages() {
+    let system = system().await;
+    let console = served(&system, ConsoleConfig::default()).await;
+    let mut page = TcpStream::connect(console.local_addr()).await.unwrap();
+    let request = "GET /api/stream HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    page.write_all(request.as_bytes()).await.unwrap();
+    let mut first = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), page.read(&mut first))
+        .await
+        .expect("the stream answers")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).contains("200 OK"));
+    tokio::time::timeout(Duration::from_secs(5), console.shutdown())
+        .await
+        .expect("the console stops with a page connected");
+    // The page reads the rest of the stream, then its end.
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), page.read_to_end(&mut rest))
+        .await
+        .expect("the stream ends")
+        .unwrap();
+}
