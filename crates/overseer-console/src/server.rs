@@ -1,30 +1,58 @@
 //! The HTTP server: bound on the address given, serving the probes until shut down.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use overseer_agent::{System, WeakSystem};
+use futures::stream::{self, Stream, StreamExt};
+use overseer_agent::{DeadLetterId, System, SystemEvent, WeakSystem};
+use overseer_budget::TripReason;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
+use crate::actions::{authorize, ActionError, Actions};
+use crate::board::Board;
 use crate::probes::{health_json, readiness_json};
+use crate::snapshot::{lock, snapshot};
+
+const PAGE: &str = include_str!("page/index.html");
+const SCRIPT: &str = include_str!("page/console.js");
+const STYLE: &str = include_str!("page/console.css");
+/// The most events pushed to the pages per refresh: the page shows the latest few hundred,
+/// and rendering every event of a busy system would cost more than the asks themselves.
+const PUSHED_PER_REFRESH: usize = 200;
 
 /// How the console answers.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ConsoleConfig {
     min_healthy_share: f64,
+    actions: Option<Arc<Actions>>,
+    window: Duration,
+    refresh: Duration,
+    events_kept: usize,
 }
 
 impl Default for ConsoleConfig {
-    /// Ready only with every agent healthy.
+    /// Ready only with every agent healthy; read-only; figures over 10 s; the page refreshed
+    /// every 200 ms while one is connected; the latest 500 events kept.
     fn default() -> Self {
         Self {
             min_healthy_share: 1.0,
+            actions: None,
+            window: Duration::from_secs(10),
+            refresh: Duration::from_millis(200),
+            events_kept: 500,
         }
     }
 }
@@ -33,6 +61,34 @@ impl ConsoleConfig {
     /// The share of agents (0 to 1) that must be healthy for `/readyz` to answer 200.
     pub fn min_healthy_share(mut self, share: f64) -> Self {
         self.min_healthy_share = share.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Enables the page's actions (trip the kill switch, redrive a dead letter) for the
+    /// callers [`Actions`] admits. Without it the console is read-only.
+    pub fn actions(mut self, actions: Actions) -> Self {
+        self.actions = Some(Arc::new(actions));
+        self
+    }
+
+    /// The window asks per second, latency percentiles, errors and a supervisor's recent
+    /// restarts are counted over (at least 1 ms).
+    pub fn window(mut self, window: Duration) -> Self {
+        self.window = window.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How often a connected page gets a new snapshot (at least 10 ms). Nothing is read
+    /// while no page is connected.
+    pub fn refresh(mut self, every: Duration) -> Self {
+        self.refresh = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How many of the latest events the console keeps for the stream and causal chains
+    /// (at least 1).
+    pub fn events_kept(mut self, kept: usize) -> Self {
+        self.events_kept = kept.max(1);
         self
     }
 }
@@ -56,20 +112,27 @@ pub enum ConsoleError {
 #[derive(Debug)]
 pub struct Console {
     local_addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    stop: watch::Sender<bool>,
     served: JoinHandle<()>,
+    folding: JoinHandle<()>,
 }
 
+/// What every handler reads.
 #[derive(Clone)]
 struct Probed {
     system: WeakSystem,
     config: ConsoleConfig,
+    board: Arc<Mutex<Board>>,
+    snapshots: watch::Sender<Arc<str>>,
+    events: broadcast::Sender<Arc<str>>,
+    stop: watch::Receiver<bool>,
 }
 
 impl Console {
     /// Serves the console of `system` on `addr` (port 0: any free port, see
     /// [`local_addr`](Self::local_addr)), on the current tokio runtime, until
-    /// [`shutdown`](Self::shutdown) or the console is dropped.
+    /// [`shutdown`](Self::shutdown) or the console is dropped: the page at `/`, its live
+    /// stream, and the probes.
     ///
     /// # Errors
     ///
@@ -85,18 +148,43 @@ impl Console {
         let local_addr = listener
             .local_addr()
             .map_err(|source| ConsoleError::Bind { addr, source })?;
+        let (stop, stopped) = watch::channel(false);
+        let (snapshots, _) = watch::channel(Arc::<str>::from("null"));
+        let (events, _) = broadcast::channel(1024);
         let state = Probed {
             system: system.downgrade(),
+            board: Arc::new(Mutex::new(Board::new(
+                Instant::now(),
+                config.window,
+                config.events_kept,
+            ))),
             config,
+            snapshots,
+            events,
+            stop: stopped.clone(),
         };
+        let folding = tokio::spawn(fold(state.clone(), system.subscribe()));
         let app = Router::new()
+            .route("/", get(page))
+            .route("/console.js", get(script))
+            .route("/console.css", get(style))
+            .route("/api/snapshot", get(snapshot_now))
+            .route("/api/events", get(events_kept))
+            .route("/api/chain/{id}", get(chain))
+            .route("/api/stream", get(live))
+            .route("/api/actions/trip", post(trip))
+            .route("/api/actions/redrive/{id}", post(redrive))
             .route("/readyz", get(readyz))
             .route("/healthz", get(healthz))
             .with_state(state);
-        let (stop, stopped) = oneshot::channel::<()>();
+        let mut until_stopped = stopped;
         let served = tokio::spawn(async move {
-            let graceful = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
+            let graceful = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = until_stopped.wait_for(|stop| *stop).await;
             });
             if let Err(error) = graceful.await {
                 tracing::warn!(%error, "the console stopped serving");
@@ -105,8 +193,9 @@ impl Console {
         tracing::info!(addr = %local_addr, "console serving");
         Ok(Console {
             local_addr,
-            stop: Some(stop),
+            stop,
             served,
+            folding,
         })
     }
 
@@ -115,20 +204,227 @@ impl Console {
         self.local_addr
     }
 
-    /// Stops serving: requests in progress finish, new connections are refused.
+    /// Stops serving: live streams end, requests in progress finish, new connections are
+    /// refused.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop.send_replace(true);
+        self.folding.abort();
         let _ = (&mut self.served).await;
     }
 }
 
 impl Drop for Console {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+        self.stop.send_replace(true);
+        self.folding.abort();
+    }
+}
+
+/// How often the console reads the event stream. It reads what has accumulated rather than
+/// waking for each event: an ask's event then wakes no task, which is most of what a
+/// subscriber costs the ask path. The system's stream holds 16,384 events by default, more
+/// than its asks publish in this time.
+const DRAIN_EVERY: Duration = Duration::from_millis(10);
+
+/// Folds the system's events into the board and, while a page is connected, pushes the new
+/// events and a snapshot every refresh. Ends when the system's stream closes or the console
+/// stops.
+async fn fold(probed: Probed, mut system_events: broadcast::Receiver<SystemEvent>) {
+    let mut drain = tokio::time::interval(DRAIN_EVERY);
+    drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut stop = probed.stop.clone();
+    let mut refreshed = Instant::now();
+    // The first event a page has not been sent yet.
+    let mut unsent = 0;
+    loop {
+        tokio::select! {
+            _ = drain.tick() => {}
+            _ = stop.changed() => break,
         }
+        let now = Instant::now();
+        let mut closed = false;
+        {
+            let mut board = lock(&probed.board);
+            loop {
+                match system_events.try_recv() {
+                    Ok(event) => board.note(event, now),
+                    Err(TryRecvError::Lagged(missed)) => board.missed(missed),
+                    Err(TryRecvError::Closed) => {
+                        closed = true;
+                        break;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                }
+            }
+        }
+        if closed || now.saturating_duration_since(refreshed) >= probed.config.refresh {
+            refreshed = now;
+            unsent = push(&probed, unsent).await;
+        }
+        if closed {
+            break;
+        }
+    }
+}
+
+/// Pushes the events from `unsent` on and a snapshot to the connected pages, if any; the
+/// first event not yet pushed.
+async fn push(probed: &Probed, unsent: u64) -> u64 {
+    let mut next = lock(&probed.board).next_seq();
+    if probed.events.receiver_count() > 0 {
+        let batch = {
+            let board = lock(&probed.board);
+            let (events, skipped) = board.events_since(unsent, PUSHED_PER_REFRESH);
+            next = board.next_seq();
+            (!events.is_empty() || skipped > 0)
+                .then(|| json!({ "events": events, "skipped": skipped }).to_string())
+        };
+        if let Some(batch) = batch {
+            let _ = probed.events.send(Arc::from(batch));
+        }
+    }
+    if probed.snapshots.receiver_count() > 0 {
+        if let Some(system) = probed.system.upgrade() {
+            let now = snapshot(&system, &probed.board, probed.config.actions.is_some()).await;
+            probed.snapshots.send_replace(Arc::from(now.to_string()));
+        }
+    }
+    next
+}
+
+async fn page() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE)
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
+}
+
+async fn style() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE)
+}
+
+async fn snapshot_now(State(probed): State<Probed>) -> (StatusCode, Json<Value>) {
+    let Some(system) = probed.system.upgrade() else {
+        return gone();
+    };
+    let now = snapshot(&system, &probed.board, probed.config.actions.is_some()).await;
+    (StatusCode::OK, Json(now))
+}
+
+async fn events_kept(State(probed): State<Probed>) -> Json<Value> {
+    let events = lock(&probed.board).events();
+    Json(json!({ "events": events }))
+}
+
+async fn chain(State(probed): State<Probed>, Path(id): Path<u64>) -> (StatusCode, Json<Value>) {
+    match lock(&probed.board).chain(id) {
+        Some(chain) => (StatusCode::OK, Json(json!({ "id": id, "chain": chain }))),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no_event", "message": format!("event {id} is not kept") })),
+        ),
+    }
+}
+
+/// The live stream: the kept events (`event: events`, a JSON object with the list), then
+/// each refresh's new events (at most [`PUSHED_PER_REFRESH`], with how many were left out)
+/// and snapshots (`event: snapshot`), until the console stops.
+async fn live(State(probed): State<Probed>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let events = probed.events.subscribe();
+    let mut snapshots = probed.snapshots.subscribe();
+    snapshots.mark_changed();
+    let backlog = json!({ "events": lock(&probed.board).events(), "skipped": 0 }).to_string();
+    let backlog = [Ok(Event::default().event("events").data(backlog))];
+    let stop = probed.stop.clone();
+    let updates = stream::unfold(
+        (snapshots, events, stop),
+        |(mut snapshots, mut events, mut stop)| async move {
+            loop {
+                let next = tokio::select! {
+                    changed = snapshots.changed() => {
+                        changed.ok()?;
+                        let now = Arc::clone(&snapshots.borrow_and_update());
+                        if &*now == "null" {
+                            continue;
+                        }
+                        Event::default().event("snapshot").data(&*now)
+                    }
+                    event = events.recv() => match event {
+                        Ok(batch) => Event::default().event("events").data(&*batch),
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return None,
+                    },
+                    _ = stop.changed() => return None,
+                };
+                return Some((Ok(next), (snapshots, events, stop)));
+            }
+        },
+    );
+    Sse::new(stream::iter(backlog).chain(updates)).keep_alive(KeepAlive::default())
+}
+
+fn refused(error: ActionError) -> Response {
+    (error.status(), Json(error.body())).into_response()
+}
+
+/// `POST /api/actions/trip`: trips the kill switch by hand (reason: the body's `reason`, or
+/// "tripped from the console").
+async fn trip(
+    State(probed): State<Probed>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    if let Err(error) = authorize(probed.config.actions.as_deref(), peer, &headers) {
+        return refused(error);
+    }
+    let Some(system) = probed.system.upgrade() else {
+        return refused(ActionError::Gone);
+    };
+    let Some(budget) = system.budget() else {
+        return refused(ActionError::NoBudget);
+    };
+    let reason = serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|body| body["reason"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "tripped from the console".to_string());
+    tracing::warn!(%peer, %reason, "kill switch tripped from the console");
+    let outcome = budget.trip(TripReason::manual(reason));
+    (
+        StatusCode::OK,
+        Json(json!({ "tripped": true, "outcome": format!("{outcome:?}") })),
+    )
+        .into_response()
+}
+
+/// `POST /api/actions/redrive/{id}`: asks a dead letter's task again of its agent.
+async fn redrive(
+    State(probed): State<Probed>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+) -> Response {
+    let actions = probed.config.actions.as_deref();
+    if let Err(error) = authorize(actions, peer, &headers) {
+        return refused(error);
+    }
+    let Some(system) = probed.system.upgrade() else {
+        return refused(ActionError::Gone);
+    };
+    let Some(letter) = system.dead_letters().get(DeadLetterId(id)) else {
+        return refused(ActionError::NoLetter(id));
+    };
+    let Some(redriver) = actions.and_then(|actions| actions.redriver(&letter.agent)) else {
+        return refused(ActionError::NoRedriver(letter.agent));
+    };
+    tracing::info!(%peer, letter = id, agent = %letter.agent, "redrive from the console");
+    match redriver(system, DeadLetterId(id)).await {
+        Ok(()) => (StatusCode::OK, Json(json!({ "redriven": id }))).into_response(),
+        Err(error) => refused(ActionError::RedriveFailed(error)),
     }
 }
 
