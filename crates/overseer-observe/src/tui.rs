@@ -108,7 +108,7 @@ pub struct TreeRow {
     /// `running`, `restarting`, `not running`, `exited` (while being read), `silent`, or, for
     /// a running agent whose health check failed, `unhealthy`.
     pub state: &'static str,
-    /// Starts after the first, as the console saw them.
+    /// Restarts (starts caused by a stop), as the console saw them.
     pub restarts: u32,
     /// An agent's queued tasks and its queue's capacity (`None` for a supervisor).
     pub queue: Option<(usize, usize)>,
@@ -221,11 +221,18 @@ pub struct Console {
     title: String,
     started: Instant,
     window: Duration,
+    /// Restarts per path: starts caused by a stop the console saw.
     starts: BTreeMap<String, u32>,
+    /// The ids of the latest stops seen (bounded), for telling a restart from a first start.
+    stops: VecDeque<overseer_supervisor::EventId>,
     asks: HashMap<String, VecDeque<Instant>>,
     log: VecDeque<String>,
     finished: bool,
 }
+
+/// How many stop ids the console keeps to recognise the restarts that answer them: a restart
+/// follows its stop at once, so a short memory is enough.
+const STOPS_KEPT: usize = 1024;
 
 impl Console {
     /// A console titled `title`, with a 10-second throughput window.
@@ -235,6 +242,7 @@ impl Console {
             started: Instant::now(),
             window: Duration::from_secs(10),
             starts: BTreeMap::new(),
+            stops: VecDeque::new(),
             asks: HashMap::new(),
             log: VecDeque::new(),
             finished: false,
@@ -257,16 +265,27 @@ impl Console {
         let line = match event {
             SystemEvent::Lifecycle(event) => {
                 let path = event.path.to_string();
-                if matches!(event.kind, EventKind::Started) {
-                    let starts = self.starts.entry(path.clone()).or_default();
-                    *starts += 1;
-                    if *starts > 1 {
-                        Some(format!("restart {path}"))
-                    } else {
-                        None
+                match event.kind {
+                    // A restart is a start caused by a stop (a first start is caused by its
+                    // supervisor's): counted even by a console attached after the first start.
+                    EventKind::Started => {
+                        let restart = event
+                            .caused_by
+                            .is_some_and(|cause| self.stops.contains(&cause));
+                        restart.then(|| {
+                            *self.starts.entry(path.clone()).or_default() += 1;
+                            format!("restart {path}")
+                        })
                     }
-                } else {
-                    Some(format!("{path} {}", event.kind))
+                    _ => {
+                        if matches!(event.kind, EventKind::Stopped { .. }) {
+                            if self.stops.len() == STOPS_KEPT {
+                                self.stops.pop_front();
+                            }
+                            self.stops.push_back(event.id);
+                        }
+                        Some(format!("{path} {}", event.kind))
+                    }
                 }
             }
             SystemEvent::Ask(ask) => {
@@ -327,11 +346,9 @@ impl Console {
         times.len() as f64 / span.as_secs_f64()
     }
 
-    /// Starts of `path` after the first.
+    /// Restarts of `path` the console saw (starts caused by a stop).
     pub fn restarts(&self, path: &str) -> u32 {
-        self.starts
-            .get(path)
-            .map_or(0, |starts| starts.saturating_sub(1))
+        self.starts.get(path).copied().unwrap_or(0)
     }
 
     /// Reads the tree, the queues, the breakers and the budget as they are now, with the

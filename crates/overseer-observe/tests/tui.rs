@@ -290,3 +290,41 @@ async fn a_console_attached_to_a_system_shows_health_and_progress() {
     assert_eq!(row.progress, Some(("half way".to_string(), None)));
     system.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+/// Crashes when asked to.
+struct Crasher;
+
+impl Agent for Crasher {
+    type Task = bool;
+    type Output = ();
+
+    async fn handle(&mut self, _: &mut AgentContext, crash: bool) -> Result<(), AgentError> {
+        if crash {
+            return Err(AgentError::fatal("asked to crash"));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_console_attached_after_the_start_counts_each_restart() {
+    let system = System::builder().build().unwrap();
+    let root = SupervisorSpec::one_for_one("root")
+        .intensity(10, Duration::from_secs(1))
+        .child(system.agent(AgentSpec::new("crasher", || Crasher)).unwrap());
+    system.start(root).await.unwrap();
+    // Attached late: the first start was never seen.
+    let mut console = Console::new("late");
+    let mut events = system.subscribe();
+    let crasher = system.agent_ref::<Crasher>("crasher").unwrap();
+    for _ in 0..2 {
+        assert!(crasher.ask(true).await.is_err());
+        crasher.ask(false).await.unwrap();
+    }
+    while let Ok(event) = events.try_recv() {
+        console.note(&event);
+    }
+    assert_eq!(console.restarts("root/crasher"), 2);
+    assert_eq!(console.restarts("root"), 0);
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
