@@ -152,6 +152,9 @@ pub struct Journal {
 pub(crate) struct Shared {
     pub(crate) index: Mutex<Index>,
     pub(crate) config: JournalConfig,
+    /// Whether the storage is shared (PostgreSQL): its answers are awaited on tokio's blocking
+    /// pool, so that a paused tokio clock (in tests) does not jump while a database answers.
+    pub(crate) shared_storage: bool,
 }
 
 impl Shared {
@@ -213,6 +216,7 @@ impl Journal {
         let shared = Arc::new(Shared {
             index: Mutex::new(index),
             config: config.clone(),
+            shared_storage: storage.shared(),
         });
         let (requests, queue) = mpsc::channel(config.queue);
         Writer::spawn(Box::new(storage), Arc::clone(&shared), queue, records)?;
@@ -245,7 +249,7 @@ impl Journal {
             ack,
         })
         .await?;
-        acked.await.map_err(|_| JournalError::Closed)?
+        self.answer(acked).await
     }
 
     /// Claims `run` for a new incarnation: the next epoch, which fences every older one.
@@ -261,6 +265,49 @@ impl Journal {
             ack,
         })
         .await?;
+        self.answer(acked).await
+    }
+
+    /// Of a journal over a shared storage ([`Storage::shared`](crate::Storage::shared)): reads
+    /// `run` again from the storage, so that [`admit_run`](Self::admit_run) sees a run another
+    /// process started or finished. A run this process holds unfinished is left as it is; over
+    /// a storage that is not shared, nothing is done.
+    ///
+    /// # Errors
+    ///
+    /// As [`append`](Self::append).
+    pub async fn refresh(&self, run: &RunId) -> Result<(), JournalError> {
+        if !self.shared.shared_storage {
+            return Ok(());
+        }
+        let (ack, acked) = oneshot::channel();
+        self.send(Request::Refresh {
+            run: run.clone(),
+            ack,
+        })
+        .await?;
+        self.answer(acked).await
+    }
+
+    /// Whether the journal's storage is shared by several processes
+    /// ([`Storage::shared`](crate::Storage::shared)).
+    pub fn is_shared(&self) -> bool {
+        self.shared.shared_storage
+    }
+
+    /// The writer's answer to a request.
+    async fn answer<T: Send + 'static>(
+        &self,
+        acked: oneshot::Receiver<Result<T, JournalError>>,
+    ) -> Result<T, JournalError> {
+        if self.shared.shared_storage {
+            // A database's answer takes real time: waited for on the blocking pool, which keeps
+            // a paused tokio clock from jumping past it (the time an append takes is not idle).
+            return match tokio::task::spawn_blocking(move || acked.blocking_recv()).await {
+                Ok(Ok(answer)) => answer,
+                _ => Err(JournalError::Closed),
+            };
+        }
         acked.await.map_err(|_| JournalError::Closed)?
     }
 
@@ -272,7 +319,7 @@ impl Journal {
     pub async fn sync(&self) -> Result<(), JournalError> {
         let (ack, acked) = oneshot::channel();
         self.send(Request::Sync { ack }).await?;
-        acked.await.map_err(|_| JournalError::Closed)?
+        self.answer(acked).await
     }
 
     /// Makes everything appended so far durable, stops the writer and releases the storage (a
@@ -286,7 +333,7 @@ impl Journal {
     pub async fn close(&self) -> Result<(), JournalError> {
         let (ack, acked) = oneshot::channel();
         self.send(Request::Close { ack }).await?;
-        acked.await.map_err(|_| JournalError::Closed)?
+        self.answer(acked).await
     }
 
     async fn send(&self, request: Request) -> Result<(), JournalError> {
@@ -356,7 +403,7 @@ impl Journal {
 
 /// Decodes and checks every record, in order: the index they build, how many are kept, and
 /// whether a torn last record was dropped.
-fn replay_records(records: &[Vec<u8>]) -> Result<(Index, u64, bool), JournalError> {
+pub(crate) fn replay_records(records: &[Vec<u8>]) -> Result<(Index, u64, bool), JournalError> {
     let mut index = Index::default();
     for (position, record) in records.iter().enumerate() {
         let is_last = position + 1 == records.len();
