@@ -402,10 +402,10 @@ impl Writer {
             .iter()
             .map(|batch| (batch.records.len() + batch.letters.len()) as u64)
             .sum::<u64>();
-        for ((answer, range), batch) in admitted.into_iter().zip(batch_of) {
-            match batch.map(|b| &results[b]) {
-                Some(Err(error)) => answer.fail(error.clone()),
-                _ => {
+        for ((answer, range), touched) in admitted.into_iter().zip(batch_of) {
+            match touched.iter().find_map(|&b| results[b].as_ref().err()) {
+                Some(error) => answer.fail(error.clone()),
+                None => {
                     {
                         let mut index = self.shared.index();
                         for entry in &entries[range.clone()] {
@@ -443,34 +443,35 @@ fn answer_of(request: Request) -> Answer {
 }
 
 /// The admitted appends' entries as one batch per run (in the order runs first appear), and
-/// which batch each append went to (`None`: it wrote nothing, a sync). An append's entries that
-/// belong to no run (a dead letter) go with its run's, so that both commit together.
+/// which batches each append went to (none: it wrote nothing, a sync). An append's entries that
+/// belong to no run (a dead letter) go with its first run's, so that both commit together; an
+/// append that names several runs goes to each run's batch (one transaction each).
 fn batches_of(
     admitted: &[(Answer, Range<usize>)],
     entries: &[Entry],
     records: Vec<Vec<u8>>,
-) -> (Vec<RunBatch>, Vec<Option<usize>>) {
+) -> (Vec<RunBatch>, Vec<Vec<usize>>) {
     let mut batches: Vec<RunBatch> = Vec::new();
     let mut by_run: HashMap<Option<RunId>, usize> = HashMap::new();
     let mut batch_of = Vec::with_capacity(admitted.len());
     let mut records = records.into_iter();
     for (_, range) in admitted {
-        if range.is_empty() {
-            batch_of.push(None);
-            continue;
-        }
-        let key = entries[range.clone()].iter().find_map(|e| e.run().cloned());
-        let at = *by_run.entry(key.clone()).or_insert_with(|| {
-            batches.push(RunBatch {
-                run: key,
-                ..RunBatch::default()
-            });
-            batches.len() - 1
-        });
-        batch_of.push(Some(at));
-        let batch = &mut batches[at];
+        let first_run = entries[range.clone()].iter().find_map(|e| e.run().cloned());
+        let mut touched: Vec<usize> = Vec::new();
         for entry in &entries[range.clone()] {
             let bytes = records.next().unwrap_or_default();
+            let key = entry.run().cloned().or_else(|| first_run.clone());
+            let at = *by_run.entry(key.clone()).or_insert_with(|| {
+                batches.push(RunBatch {
+                    run: key,
+                    ..RunBatch::default()
+                });
+                batches.len() - 1
+            });
+            if !touched.contains(&at) {
+                touched.push(at);
+            }
+            let batch = &mut batches[at];
             if entry.run().is_none() {
                 batch.letters.push(bytes);
                 continue;
@@ -485,6 +486,7 @@ fn batches_of(
             }
             batch.records.push(bytes);
         }
+        batch_of.push(touched);
     }
     (batches, batch_of)
 }
