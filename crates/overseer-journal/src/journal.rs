@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::writer::{Request, Writer};
 use crate::{
     admit_entry, admit_run, decide_step, Effect, Entry, Epoch, Fingerprint, Index, JournalError,
-    RunAdmission, RunId, RunRecord, StepDecision, StepId, Storage,
+    RunAdmission, RunHead, RunId, RunRecord, StepDecision, StepId, Storage,
 };
 
 /// The journal format this version reads and writes.
@@ -194,7 +194,7 @@ impl Journal {
                 })
             }
         }
-        let (index, records, torn_record) = replay_records(&stored.records)?;
+        let (index, records, torn_record) = replay_records(&stored.records, storage.shared())?;
         let dropped_torn_record = torn_record || stored.torn_tail;
         if dropped_torn_record {
             tracing::warn!(
@@ -403,7 +403,14 @@ impl Journal {
 
 /// Decodes and checks every record, in order: the index they build, how many are kept, and
 /// whether a torn last record was dropped.
-pub(crate) fn replay_records(records: &[Vec<u8>]) -> Result<(Index, u64, bool), JournalError> {
+///
+/// With `shared` (the records of a shared storage), a run's first claim after its start may
+/// be at any epoch: the epochs are the database's, which never go back, so a run started again
+/// under its id after it finished goes on from its last epoch.
+pub(crate) fn replay_records(
+    records: &[Vec<u8>],
+    shared: bool,
+) -> Result<(Index, u64, bool), JournalError> {
     let mut index = Index::default();
     for (position, record) in records.iter().enumerate() {
         let is_last = position + 1 == records.len();
@@ -418,7 +425,15 @@ pub(crate) fn replay_records(records: &[Vec<u8>]) -> Result<(Index, u64, bool), 
             }
         };
         if let Some(run) = entry.run() {
-            let head = index.head(run);
+            let mut head = index.head(run);
+            if let (true, Entry::RunClaimed { epoch, .. }, Some(open)) = (shared, &entry, head) {
+                if open.epoch.is_none() && !open.finished {
+                    head = Some(RunHead {
+                        epoch: Some(Epoch(epoch.0.saturating_sub(1))).filter(|e| e.0 > 0),
+                        finished: false,
+                    });
+                }
+            }
             let completed = step_of(&entry)
                 .is_some_and(|step| index.run(run).is_some_and(|r| r.is_completed(step)));
             admit_entry(head, &entry, completed).map_err(|refusal| JournalError::Corrupt {

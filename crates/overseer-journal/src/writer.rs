@@ -350,7 +350,7 @@ impl Writer {
 
     /// Replays one run's `records` and puts the run's record in the index.
     fn put_run(&mut self, run: &RunId, records: &[Vec<u8>]) -> Result<(), JournalError> {
-        let (index, _, _) = replay_records(records)?;
+        let (index, _, _) = replay_records(records, true)?;
         self.shared.index().put_run(run, index.run(run).cloned());
         Ok(())
     }

@@ -177,10 +177,23 @@ async fn append_run_in(
     if batch.starts {
         match status {
             RunStatus::Finished => {
+                // Started again under its id (its retention over): the new run's records start
+                // afresh; its epochs go on from the last, so that no writer of the old one is
+                // taken for the new one's.
                 tx.execute(
                     cached!(
                         tx,
-                        "UPDATE overseer_runs SET status = 'queued', outcome = NULL, \
+                        "DELETE FROM overseer_journal WHERE run_id = $1",
+                        "preparing a statement"
+                    ),
+                    &[&run.as_str()],
+                )
+                .await
+                .map_err(PgJournalError::db("dropping a finished run's records"))?;
+                tx.execute(
+                    cached!(
+                        tx,
+                        "UPDATE overseer_runs SET status = 'queued', outcome = NULL, next_seq = 0, \
                          owner_name = NULL, lease_expires_at = NULL, \
                          updated_at = clock_timestamp() WHERE run_id = $1",
                         "preparing a statement"
