@@ -40,10 +40,11 @@ use overseer::agent::{
 };
 use overseer::budget::{Budget, Dimension, Limits};
 use overseer::journal::{
-    CrashPlan, Effect, Entry, Journal, JournalConfig, MemStorage, Opened, Recorded, RunId, Spent,
-    StepId, Storage,
+    CrashPlan, Effect, Entry, Journal, JournalConfig, Opened, Recorded, RunId, Spent,
+    StepId,
 };
 use overseer::supervisor::SupervisorSpec;
+use overseer_postgres::testing::TestStorage;
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -393,7 +394,7 @@ struct Process {
 impl Process {
     /// A process running one crew per world: crew `j`'s agents are [`LEADS`]`[j]` and
     /// [`RESEARCHERS`]`[j]`.
-    async fn start(storage: MemStorage, worlds: &[Arc<World>], limit: u64) -> Process {
+    async fn start(storage: TestStorage, worlds: &[Arc<World>], limit: u64) -> Process {
         let (journal, opened) =
             Journal::open(storage, JournalConfig::default()).expect("the journal opens");
         let budget = Budget::builder()
@@ -625,7 +626,7 @@ async fn run_crews(
             )
         })
         .collect();
-    let mut storage = MemStorage::new();
+    let mut storage = TestStorage::new();
     let mut stages: Vec<Vec<Stage>> = crews.iter().map(|_| Vec::new()).collect();
     let mut finished = vec![false; crews.len()];
     let mut entries = Vec::new();
@@ -670,10 +671,7 @@ async fn run_crews(
             .expect("the system shuts down");
         if k == 0 {
             entries = storage
-                .reopen()
-                .load()
-                .expect("the storage loads")
-                .records
+                .records()
                 .iter()
                 .filter_map(|record| serde_json::from_slice::<Entry>(record).ok())
                 .collect();
@@ -1339,7 +1337,7 @@ async fn a_new_process_counts_the_journaled_spend_of_unfinished_runs_before_admi
     let plan = [Kind::Model, Kind::Model, Kind::Model];
     let (first, second) = (Arc::new(World::default()), Arc::new(World::default()));
     // Start, claim, two model calls with intent and result: the process dies at the third.
-    let storage = MemStorage::new().crash(CrashPlan::AfterRecords(6));
+    let storage = TestStorage::new().crash(CrashPlan::AfterRecords(6));
     let process = Process::start(storage.clone(), &[Arc::clone(&first)], ROOMY).await;
     let task = (
         TOPIC.to_string(),

@@ -118,6 +118,66 @@ impl PgStore {
         records_in(&client, run).await.map(Some)
     }
 
+    /// Every record the database holds, journal records and dead letters, in the order of the
+    /// transactions that wrote them (by transaction id; a run's in its order): for inspection
+    /// and tests. A process opening the journal reads only what it may take up.
+    ///
+    /// # Errors
+    ///
+    /// When the query fails.
+    pub async fn all_records(&self) -> Result<Vec<Vec<u8>>, PgJournalError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT payload FROM ( \
+                   SELECT payload, xmin::text::bigint AS tx, 0 AS kind, seq AS at FROM overseer_journal \
+                   UNION ALL \
+                   SELECT payload, xmin::text::bigint, 1, id FROM overseer_dead_letters) AS r \
+                 ORDER BY tx, kind, at",
+                &[],
+            )
+            .await
+            .map_err(PgJournalError::db("reading every record"))?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// Up to `limit` runs a process could take from the work queue now, oldest first: started
+    /// (they have records) and queued, handed back, or whose lease has run out on the
+    /// database's clock. A look, not a claim: the claim
+    /// ([`Journal::claim`](overseer_journal::Journal::claim) over a
+    /// [`PgStorage`](crate::PgStorage)) decides, and of two processes taking the same run one
+    /// is told it is held.
+    ///
+    /// # Errors
+    ///
+    /// When the query fails.
+    pub async fn claimable_runs(&self, limit: usize) -> Result<Vec<RunId>, PgJournalError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                cached!(
+                    client,
+                    "SELECT run_id FROM overseer_runs WHERE next_seq > 0 AND (status = 'queued' \
+                       OR (status = 'running' AND (lease_expires_at IS NULL \
+                         OR lease_expires_at <= clock_timestamp()))) \
+                     ORDER BY lease_expires_at NULLS FIRST, created_at LIMIT $1",
+                    "preparing a statement"
+                ),
+                &[&limit],
+            )
+            .await
+            .map_err(PgJournalError::db("looking at the work queue"))?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.get(0);
+                RunId::new(id.clone()).map_err(|e| PgJournalError::Corrupt {
+                    what: format!("run id {id:?}: {e}"),
+                })
+            })
+            .collect()
+    }
+
     /// How many records the database holds: journal records and dead letters.
     ///
     /// # Errors

@@ -378,9 +378,49 @@ pub struct PgTestDatabase {
     /// The URL of the server's `postgres` database, where databases are created.
     admin_url: String,
     name: String,
-    server: Option<std::sync::Arc<PgServer>>,
     crash: Option<CrashPlan>,
+    // Dropped in this order: the storage's sessions, the database, the server.
     storage: Option<crate::PgStorage>,
+    /// Drops the database once the last handle of it is gone.
+    guard: std::sync::Arc<DropDatabase>,
+    server: Option<std::sync::Arc<PgServer>>,
+}
+
+/// Drops a test database when dropped (its sessions ended first), so that the copies a test
+/// makes do not fill the disk.
+#[derive(Debug)]
+struct DropDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async move {
+                let (client, connection) = tokio_postgres::connect(&admin, NoTls)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let connection = tokio::spawn(connection);
+                let dropped = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .map_err(|e| e.to_string());
+                drop(client);
+                let _ = connection.await;
+                dropped
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            tracing::warn!(database = %self.name, %error, "test storage: the database was not dropped");
+        }
+    }
 }
 
 impl Clone for PgTestDatabase {
@@ -393,6 +433,7 @@ impl Clone for PgTestDatabase {
             server: self.server.clone(),
             crash: self.crash,
             storage: None,
+            guard: std::sync::Arc::clone(&self.guard),
         }
     }
 }
@@ -479,6 +520,24 @@ impl TestStorage {
         self.len() == 0
     }
 
+    /// Every record it holds, in the order written (on PostgreSQL, by the transactions that
+    /// wrote them: [`PgStore::all_records`](crate::PgStore::all_records)); empty when they
+    /// cannot be read, with an event.
+    pub fn records(&self) -> Vec<Vec<u8>> {
+        let read = match self {
+            Self::Mem(storage) => storage
+                .reopen()
+                .load()
+                .map(|stored| stored.records)
+                .map_err(|e| e.to_string()),
+            Self::Pg(database) => database.all_records(),
+        };
+        read.unwrap_or_else(|error| {
+            tracing::error!(%error, "test storage: the records could not be read");
+            Vec::new()
+        })
+    }
+
     /// How many durable commits it has made ([`MemStorage::syncs`]); on PostgreSQL, where every
     /// commit is durable, the records it holds.
     pub fn syncs(&self) -> u64 {
@@ -522,6 +581,10 @@ impl PgTestDatabase {
                     let url = url_with_database(&setting, &name);
                     Ok(Self {
                         url,
+                        guard: std::sync::Arc::new(DropDatabase {
+                            admin_url: setting.clone(),
+                            name: name.clone(),
+                        }),
                         admin_url: setting.clone(),
                         name,
                         server: None,
@@ -536,6 +599,10 @@ impl PgTestDatabase {
                         .map_err(|e| e.to_string())?;
                     Ok(Self {
                         url,
+                        guard: std::sync::Arc::new(DropDatabase {
+                            admin_url: server.url_of("postgres"),
+                            name: name.clone(),
+                        }),
                         admin_url: server.url_of("postgres"),
                         name,
                         server: Some(std::sync::Arc::new(server)),
@@ -602,12 +669,38 @@ impl PgTestDatabase {
         .map_err(|_| "the thread copying the database panicked".to_string())??;
         Ok(Self {
             url: url_with_database(&self.url, &name),
+            guard: std::sync::Arc::new(DropDatabase {
+                admin_url: self.admin_url.clone(),
+                name: name.clone(),
+            }),
             admin_url: self.admin_url.clone(),
             name,
             server: self.server.clone(),
             crash: None,
             storage: None,
         })
+    }
+
+    fn all_records(&self) -> Result<Vec<Vec<u8>>, String> {
+        let storage =
+            crate::PgStorage::open(&self.url, self.options()).map_err(|e| e.to_string())?;
+        let store = storage.store().clone();
+        let (done, answer) = std::sync::mpsc::sync_channel(1);
+        std::thread::spawn(move || {
+            let read = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+                .and_then(|runtime| {
+                    runtime
+                        .block_on(store.all_records())
+                        .map_err(|e| e.to_string())
+                });
+            let _ = done.send(read);
+        });
+        let read = answer.recv().map_err(|e| e.to_string())?;
+        drop(storage);
+        read
     }
 
     fn count(&self) -> usize {
