@@ -358,6 +358,11 @@ fn free_port() -> std::io::Result<u16> {
 /// `TestStorage::new`. Unset: [`TestStorage`] is a [`MemStorage`].
 pub const TEST_PG_ENV: &str = "OVERSEER_TEST_PG";
 
+/// Whether [`TEST_PG_ENV`] puts the tests on PostgreSQL (set, and neither empty nor `0`).
+pub fn on_postgres() -> bool {
+    std::env::var(TEST_PG_ENV).is_ok_and(|value| !value.is_empty() && value != "0")
+}
+
 /// A journal storage for tests that is a [`MemStorage`], or — with [`TEST_PG_ENV`] set — a
 /// [`PgStorage`](crate::PgStorage) on a fresh database, with `MemStorage`'s test API
 /// ([`crash`](Self::crash), [`reopen`](Self::reopen), [`len`](Self::len)), so that one durable-run
