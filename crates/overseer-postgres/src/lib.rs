@@ -37,6 +37,7 @@ macro_rules! cached {
 
 mod budget;
 mod error;
+mod fleet;
 mod journal_storage;
 mod lease;
 mod schema;
@@ -48,6 +49,7 @@ pub mod testing;
 
 pub use budget::{LimitState, Reservation, Reserve};
 pub use error::PgJournalError;
+pub use fleet::FleetLimit;
 pub use journal_storage::{PgStorage, PgStorageOptions};
 pub use lease::{decide_claim, ClaimDecision, LeaseHead, RunStatus};
 pub use schema::{Migrated, SCHEMA_VERSION};
