@@ -373,7 +373,7 @@ pub enum TestStorage {
     /// In memory.
     Mem(MemStorage),
     /// On PostgreSQL.
-    Pg(PgTestDatabase),
+    Pg(Box<PgTestDatabase>),
 }
 
 /// A test database and how a [`TestStorage`] opens it.
@@ -465,7 +465,7 @@ impl TestStorage {
         match std::env::var(TEST_PG_ENV) {
             Ok(value) if !value.is_empty() && value != "0" => {
                 match PgTestDatabase::create(&value) {
-                    Ok(database) => Self::Pg(database),
+                    Ok(database) => Self::Pg(Box::new(database)),
                     Err(error) => panic!("{TEST_PG_ENV}={value}: no test database: {error}"),
                 }
             }
@@ -505,7 +505,7 @@ impl TestStorage {
         match self {
             Self::Mem(storage) => Self::Mem(storage.reopen()),
             Self::Pg(database) => match database.copy() {
-                Ok(copy) => Self::Pg(copy),
+                Ok(copy) => Self::Pg(Box::new(copy)),
                 Err(error) => panic!("copying test database {}: {error}", database.name),
             },
         }
