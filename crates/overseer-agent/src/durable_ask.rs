@@ -169,6 +169,15 @@ where
         // What the run held reserved since a crash is given back as it is asked again: the ask's
         // own reservation covers what it spends from here.
         drop(shared.take_held_reservation(&run));
+        // Over a shared journal (PostgreSQL), the run as the database has it: another process
+        // may have started or finished it. Nothing to do over a journal of this process's own.
+        journal
+            .refresh(&run)
+            .await
+            .map_err(|error| AskError::Journal {
+                run: run.clone(),
+                message: error.to_string(),
+            })?;
         match journal.admit_run(&run, input.fingerprint(), now_ms()) {
             RunAdmission::Start => {
                 let started = Entry::RunStarted {

@@ -12,7 +12,8 @@ use overseer_agent::{
     Agent, AgentContext, AgentError, AgentSpec, AskError, ModelRequest, ScriptedModel, StepError,
     System,
 };
-use overseer_journal::{CrashPlan, Effect, Journal, JournalConfig, MemStorage, RunId};
+use overseer_journal::{CrashPlan, Effect, Journal, JournalConfig, RunId};
+use overseer_postgres::testing::TestStorage;
 use overseer_supervisor::SupervisorSpec;
 use serde::{Deserialize, Serialize};
 
@@ -96,7 +97,7 @@ async fn start(journal: Journal, world: &Arc<World>, model: &ScriptedModel) -> S
     system
 }
 
-fn journal_over(storage: MemStorage) -> Journal {
+fn journal_over(storage: TestStorage) -> Journal {
     Journal::open(storage, JournalConfig::default()).unwrap().0
 }
 
@@ -112,7 +113,7 @@ fn counts(world: &World) -> (u32, u32, u32) {
 async fn a_run_asked_again_returns_its_outcome_without_running_anything() {
     let world = Arc::new(World::default());
     let model = model();
-    let system = start(journal_over(MemStorage::new()), &world, &model).await;
+    let system = start(journal_over(TestStorage::new()), &world, &model).await;
     let payer = system.agent_ref::<Payer>("payer").unwrap();
     let run = RunId::new("order-1").unwrap();
 
@@ -145,7 +146,7 @@ async fn a_restart_is_a_replay() {
     let world = Arc::new(World::default());
     world.crash_before_email.store(true, Ordering::SeqCst);
     let model = model();
-    let system = start(journal_over(MemStorage::new()), &world, &model).await;
+    let system = start(journal_over(TestStorage::new()), &world, &model).await;
     let payer = system.agent_ref::<Payer>("payer").unwrap();
 
     // The first incarnation quotes, charges and asks the model, then crashes; the ask goes to
@@ -167,7 +168,7 @@ async fn a_dead_process_resumes_where_it_stopped() {
     let run = RunId::new("order-3").unwrap();
     // The first process dies after the start, the claim, the quote and the charge's intent and
     // result: the journal takes five records, then every write fails.
-    let storage = MemStorage::new().crash(CrashPlan::AfterRecords(5));
+    let storage = TestStorage::new().crash(CrashPlan::AfterRecords(5));
     {
         let system = start(journal_over(storage.clone()), &world, &model).await;
         let payer = system.agent_ref::<Payer>("payer").unwrap();
@@ -213,7 +214,7 @@ async fn a_dead_process_resumes_where_it_stopped() {
 async fn an_unsafe_effect_in_doubt_is_reconciled_or_dead_lettered_never_doubled() {
     let run = RunId::new("mail-1").unwrap();
     // Start, claim and the email's intent are journaled; its result is not.
-    let storage = MemStorage::new().crash(CrashPlan::AfterRecords(3));
+    let storage = TestStorage::new().crash(CrashPlan::AfterRecords(3));
     let sent = Arc::new(AtomicU32::new(0));
     {
         let system = mailer_system(journal_over(storage.clone()), &sent, None).await;
@@ -284,7 +285,7 @@ async fn without_a_journal_a_durable_ask_is_refused() {
 async fn a_restarted_process_resumes_its_unfinished_runs() {
     let world = Arc::new(World::default());
     let model = model();
-    let storage = MemStorage::new().crash(CrashPlan::AfterRecords(5));
+    let storage = TestStorage::new().crash(CrashPlan::AfterRecords(5));
     {
         let system = start(journal_over(storage.clone()), &world, &model).await;
         let payer = system.agent_ref::<Payer>("payer").unwrap();
@@ -367,7 +368,7 @@ async fn publisher_system(
 #[tokio::test(start_paused = true)]
 async fn a_run_waits_for_its_signal_across_a_process_restart() {
     let (drafts, published) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
-    let storage = MemStorage::new();
+    let storage = TestStorage::new();
     let run = RunId::new("post-1").unwrap();
     {
         let system = publisher_system(journal_over(storage.clone()), &drafts, &published).await;
@@ -452,7 +453,7 @@ async fn gated_system(
 #[tokio::test(start_paused = true)]
 async fn a_zombie_incarnation_cannot_record_its_step_or_outcome() {
     // Two processes share one journal: the first hangs in a step, the second takes the run up.
-    let journal = journal_over(MemStorage::new());
+    let journal = journal_over(TestStorage::new());
     let gate = Arc::new(tokio::sync::Notify::new());
     let entered = Arc::new(tokio::sync::Notify::new());
     let first = gated_system(journal.clone(), Some(Arc::clone(&gate)), &entered).await;
@@ -519,7 +520,7 @@ async fn spend_journaled_before_a_crash_is_restored_not_charged_twice() {
         )
     };
     // A crash-free run, for its spend.
-    let (system, budget) = budgeted(journal_over(MemStorage::new()));
+    let (system, budget) = budgeted(journal_over(TestStorage::new()));
     system.start(start_payer(&system)).await.unwrap();
     let payer = system.agent_ref::<Payer>("payer").unwrap();
     payer
@@ -532,7 +533,7 @@ async fn spend_journaled_before_a_crash_is_restored_not_charged_twice() {
 
     // The same run crashing after the model call's result was journaled (7 records: start,
     // claim, quote, charge intent and result, model intent and result), then resumed.
-    let storage = MemStorage::new().crash(CrashPlan::AfterRecords(7));
+    let storage = TestStorage::new().crash(CrashPlan::AfterRecords(7));
     let (system, _) = budgeted(journal_over(storage.clone()));
     system.start(start_payer(&system)).await.unwrap();
     let payer = system.agent_ref::<Payer>("payer").unwrap();
@@ -612,7 +613,7 @@ async fn two_steps_system(
 #[tokio::test(start_paused = true)]
 async fn runs_cut_by_the_kill_switch_resume_once_the_cause_is_fixed() {
     use overseer_budget::{Budget, InFlightPolicy, KillSwitchConfig, TripReason};
-    let journal = journal_over(MemStorage::new());
+    let journal = journal_over(TestStorage::new());
     let first_runs = Arc::new(AtomicU32::new(0));
     let gate = Arc::new(tokio::sync::Notify::new());
     let entered = Arc::new(tokio::sync::Notify::new());
@@ -694,7 +695,7 @@ async fn runs_cut_by_the_kill_switch_resume_once_the_cause_is_fixed() {
 
 #[tokio::test(start_paused = true)]
 async fn a_replay_that_asks_for_another_step_is_a_typed_divergence() {
-    let storage = MemStorage::new();
+    let storage = TestStorage::new();
     let first_runs = Arc::new(AtomicU32::new(0));
     let entered = Arc::new(tokio::sync::Notify::new());
     let run = RunId::new("changed").unwrap();
@@ -731,7 +732,7 @@ async fn a_replay_that_asks_for_another_step_is_a_typed_divergence() {
                 .await
         }
     }
-    let crashing = MemStorage::new().crash(CrashPlan::AfterRecords(3));
+    let crashing = TestStorage::new().crash(CrashPlan::AfterRecords(3));
     let system = two_steps_system(journal_over(crashing.clone()), None, version("second")).await;
     let two = system.agent_ref::<TwoSteps>("two").unwrap();
     assert!(two.ask_run(run.clone(), 1).await.is_err());
@@ -776,7 +777,7 @@ impl Agent for Refuser {
 async fn a_failed_run_asked_again_fails_the_same_way_without_running() {
     let tries = Arc::new(AtomicU32::new(0));
     let system = System::builder()
-        .journal(journal_over(MemStorage::new()))
+        .journal(journal_over(TestStorage::new()))
         .step_durability(overseer_agent::StepDurability {
             other_steps: overseer_journal::Durability::Async,
             ..Default::default()

@@ -10,7 +10,8 @@ use overseer_agent::{
     Agent, AgentContext, AgentError, AgentRef, AgentSpec, AskError, Cohort, CohortDecision,
     MemberResult, System,
 };
-use overseer_journal::{Journal, JournalConfig, MemStorage, RunId};
+use overseer_journal::{Journal, JournalConfig, RunId};
+use overseer_postgres::testing::TestStorage;
 use overseer_supervisor::SupervisorSpec;
 
 /// Answers its topic after a second, or (while `hang` is set) never; counts what it handled.
@@ -43,7 +44,7 @@ struct Process {
 }
 
 /// A process: three researchers on `storage`'s journal, the second hanging if `hang`.
-async fn process(storage: MemStorage, hang: bool, handled: &[Arc<AtomicU32>]) -> Process {
+async fn process(storage: TestStorage, hang: bool, handled: &[Arc<AtomicU32>]) -> Process {
     let journal = Journal::open(storage, JournalConfig::default()).unwrap().0;
     let system = System::builder()
         .ask_timeout(Duration::from_secs(60))
@@ -84,7 +85,7 @@ fn cohort(researchers: &[AgentRef<Researcher>]) -> Cohort<String> {
 #[tokio::test(start_paused = true)]
 async fn a_durable_cohort_run_again_after_a_restart_replays_who_answered_and_asks_the_rest() {
     let handled: Vec<Arc<AtomicU32>> = (0..3).map(|_| Arc::default()).collect();
-    let storage = MemStorage::new();
+    let storage = TestStorage::new();
 
     // The first process: the second researcher hangs; the cohort ends at its deadline with two.
     let first = process(storage.clone(), true, &handled).await;

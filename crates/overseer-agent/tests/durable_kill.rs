@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec, AskError, System};
 use overseer_budget::{Budget, Limits};
-use overseer_journal::{Effect, Journal, JournalConfig, MemStorage, RunId};
+use overseer_journal::{Effect, Journal, JournalConfig, RunId};
+use overseer_postgres::testing::TestStorage;
 use overseer_supervisor::{Shutdown, SupervisorSpec};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -87,7 +88,7 @@ async fn team(world: &Arc<World>, hang_once: bool) -> System {
         .unwrap();
     let system = System::builder()
         .journal(
-            Journal::open(MemStorage::new(), JournalConfig::default())
+            Journal::open(TestStorage::new(), JournalConfig::default())
                 .unwrap()
                 .0,
         )

@@ -10,7 +10,8 @@ use overseer_agent::retry::{Jitter, RetryPolicy};
 use overseer_agent::{
     Agent, AgentContext, AgentError, AgentSpec, AskError, ModelRequest, ScriptedModel, System,
 };
-use overseer_journal::{Effect, Journal, JournalConfig, MemStorage, RunId};
+use overseer_journal::{Effect, Journal, JournalConfig, RunId};
+use overseer_postgres::testing::TestStorage;
 use overseer_supervisor::SupervisorSpec;
 use serde::{Deserialize, Serialize};
 
@@ -67,7 +68,7 @@ impl Agent for ThreeSteps {
 }
 
 async fn start(counts: &Arc<Counts>, model: &ScriptedModel, policy: RetryPolicy) -> System {
-    let journal = Journal::open(MemStorage::new(), JournalConfig::default())
+    let journal = Journal::open(TestStorage::new(), JournalConfig::default())
         .unwrap()
         .0;
     let system = System::builder()

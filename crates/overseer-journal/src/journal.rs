@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::writer::{Request, Writer};
 use crate::{
     admit_entry, admit_run, decide_step, Effect, Entry, Epoch, Fingerprint, Index, JournalError,
-    RunAdmission, RunId, RunRecord, StepDecision, StepId, Storage,
+    RunAdmission, RunHead, RunId, RunRecord, StepDecision, StepId, Storage,
 };
 
 /// The journal format this version reads and writes.
@@ -152,6 +152,9 @@ pub struct Journal {
 pub(crate) struct Shared {
     pub(crate) index: Mutex<Index>,
     pub(crate) config: JournalConfig,
+    /// Whether the storage is shared (PostgreSQL): its answers are awaited on tokio's blocking
+    /// pool, so that a paused tokio clock (in tests) does not jump while a database answers.
+    pub(crate) shared_storage: bool,
 }
 
 impl Shared {
@@ -191,7 +194,7 @@ impl Journal {
                 })
             }
         }
-        let (index, records, torn_record) = replay_records(&stored.records)?;
+        let (index, records, torn_record) = replay_records(&stored.records, storage.shared())?;
         let dropped_torn_record = torn_record || stored.torn_tail;
         if dropped_torn_record {
             tracing::warn!(
@@ -213,6 +216,7 @@ impl Journal {
         let shared = Arc::new(Shared {
             index: Mutex::new(index),
             config: config.clone(),
+            shared_storage: storage.shared(),
         });
         let (requests, queue) = mpsc::channel(config.queue);
         Writer::spawn(Box::new(storage), Arc::clone(&shared), queue, records)?;
@@ -245,7 +249,7 @@ impl Journal {
             ack,
         })
         .await?;
-        acked.await.map_err(|_| JournalError::Closed)?
+        self.answer(acked).await
     }
 
     /// Claims `run` for a new incarnation: the next epoch, which fences every older one.
@@ -261,6 +265,49 @@ impl Journal {
             ack,
         })
         .await?;
+        self.answer(acked).await
+    }
+
+    /// Of a journal over a shared storage ([`Storage::shared`](crate::Storage::shared)): reads
+    /// `run` again from the storage, so that [`admit_run`](Self::admit_run) sees a run another
+    /// process started or finished. A run this process holds unfinished is left as it is; over
+    /// a storage that is not shared, nothing is done.
+    ///
+    /// # Errors
+    ///
+    /// As [`append`](Self::append).
+    pub async fn refresh(&self, run: &RunId) -> Result<(), JournalError> {
+        if !self.shared.shared_storage {
+            return Ok(());
+        }
+        let (ack, acked) = oneshot::channel();
+        self.send(Request::Refresh {
+            run: run.clone(),
+            ack,
+        })
+        .await?;
+        self.answer(acked).await
+    }
+
+    /// Whether the journal's storage is shared by several processes
+    /// ([`Storage::shared`](crate::Storage::shared)).
+    pub fn is_shared(&self) -> bool {
+        self.shared.shared_storage
+    }
+
+    /// The writer's answer to a request.
+    async fn answer<T: Send + 'static>(
+        &self,
+        acked: oneshot::Receiver<Result<T, JournalError>>,
+    ) -> Result<T, JournalError> {
+        if self.shared.shared_storage {
+            // A database's answer takes real time: waited for on the blocking pool, which keeps
+            // a paused tokio clock from jumping past it (the time an append takes is not idle).
+            return match tokio::task::spawn_blocking(move || acked.blocking_recv()).await {
+                Ok(Ok(answer)) => answer,
+                _ => Err(JournalError::Closed),
+            };
+        }
         acked.await.map_err(|_| JournalError::Closed)?
     }
 
@@ -272,7 +319,7 @@ impl Journal {
     pub async fn sync(&self) -> Result<(), JournalError> {
         let (ack, acked) = oneshot::channel();
         self.send(Request::Sync { ack }).await?;
-        acked.await.map_err(|_| JournalError::Closed)?
+        self.answer(acked).await
     }
 
     /// Makes everything appended so far durable, stops the writer and releases the storage (a
@@ -286,7 +333,7 @@ impl Journal {
     pub async fn close(&self) -> Result<(), JournalError> {
         let (ack, acked) = oneshot::channel();
         self.send(Request::Close { ack }).await?;
-        acked.await.map_err(|_| JournalError::Closed)?
+        self.answer(acked).await
     }
 
     async fn send(&self, request: Request) -> Result<(), JournalError> {
@@ -356,7 +403,14 @@ impl Journal {
 
 /// Decodes and checks every record, in order: the index they build, how many are kept, and
 /// whether a torn last record was dropped.
-fn replay_records(records: &[Vec<u8>]) -> Result<(Index, u64, bool), JournalError> {
+///
+/// With `shared` (the records of a shared storage), a run's first claim after its start may
+/// be at any epoch: the epochs are the database's, which never go back, so a run started again
+/// under its id after it finished goes on from its last epoch.
+pub(crate) fn replay_records(
+    records: &[Vec<u8>],
+    shared: bool,
+) -> Result<(Index, u64, bool), JournalError> {
     let mut index = Index::default();
     for (position, record) in records.iter().enumerate() {
         let is_last = position + 1 == records.len();
@@ -371,7 +425,15 @@ fn replay_records(records: &[Vec<u8>]) -> Result<(Index, u64, bool), JournalErro
             }
         };
         if let Some(run) = entry.run() {
-            let head = index.head(run);
+            let mut head = index.head(run);
+            if let (true, Entry::RunClaimed { epoch, .. }, Some(open)) = (shared, &entry, head) {
+                if open.epoch.is_none() && !open.finished {
+                    head = Some(RunHead {
+                        epoch: Some(Epoch(epoch.0.saturating_sub(1))).filter(|e| e.0 > 0),
+                        finished: false,
+                    });
+                }
+            }
             let completed = step_of(&entry)
                 .is_some_and(|step| index.run(run).is_some_and(|r| r.is_completed(step)));
             admit_entry(head, &entry, completed).map_err(|refusal| JournalError::Corrupt {

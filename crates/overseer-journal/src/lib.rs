@@ -52,4 +52,6 @@ pub use step::{Effect, StepId};
 #[cfg(feature = "redb")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub use storage::RedbStorage;
-pub use storage::{CrashPlan, LogStorage, MemStorage, Storage, StorageError, Stored};
+pub use storage::{
+    CrashPlan, LogStorage, MemStorage, RunBatch, SharedClaim, Storage, StorageError, Stored,
+};

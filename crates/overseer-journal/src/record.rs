@@ -238,6 +238,18 @@ impl Index {
         }
     }
 
+    /// Puts `run`'s record as `record` (from a shared storage's records of it): `None` removes it.
+    pub(crate) fn put_run(&mut self, run: &RunId, record: Option<RunRecord>) {
+        match record {
+            Some(record) => {
+                self.runs.insert(run.clone(), record);
+            }
+            None => {
+                self.runs.remove(run);
+            }
+        }
+    }
+
     fn apply_to_run(&mut self, entry: &Entry) {
         if let Some(record) = RunRecord::started(entry) {
             self.runs.insert(record.run.clone(), record);

@@ -17,6 +17,10 @@ pub use memory::{CrashPlan, MemStorage};
 #[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub use redb_file::RedbStorage;
 
+use std::time::Duration;
+
+use crate::{Epoch, RunId};
+
 /// What a storage holds when it is opened.
 #[derive(Debug, Default)]
 pub struct Stored {
@@ -79,6 +83,28 @@ pub enum StorageError {
         /// The engine's error.
         message: String,
     },
+    /// A shared storage refused a write under an epoch that no longer holds the run: another
+    /// process has claimed it since (or it was handed back). The writer must stand down; the
+    /// journal reports it as [`Refusal::Stale`](crate::Refusal::Stale).
+    #[error("run {run}: a write under {writer} refused by the shared storage, the run is held under {holder:?}")]
+    Fenced {
+        /// The run.
+        run: RunId,
+        /// The epoch the write came with.
+        writer: Epoch,
+        /// The epoch that holds the run now, if any.
+        holder: Option<Epoch>,
+    },
+    /// A shared storage's run is held by another process under a lease that has not run out.
+    #[error("run {run} is held by {owner} for {remaining:?} more")]
+    Held {
+        /// The run.
+        run: RunId,
+        /// Who holds it.
+        owner: String,
+        /// How long its lease still runs.
+        remaining: Duration,
+    },
     /// Injected by [`MemStorage`]: the process "died" here.
     #[error("journal storage crashed (injected after {records} records)")]
     Crashed {
@@ -135,4 +161,117 @@ pub trait Storage: Send + 'static {
     fn blocks(&self) -> bool {
         true
     }
+
+    /// Whether the storage is **shared** by several processes (PostgreSQL): runs are loaded one
+    /// at a time when claimed ([`claim_run`](Self::claim_run)), epochs are decided by the
+    /// storage, and appends go to [`append_runs`](Self::append_runs), one batch per run, each
+    /// fenced by the storage. `false` (the default): one ordered list of records, read whole at
+    /// open.
+    ///
+    /// [`load`](Self::load) of a shared storage returns only what this process may take up: the
+    /// records of the dead letters, and of the unfinished runs nobody else holds, run by run.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Of a shared storage: claims `run` for this process, at the next epoch, journaling the
+    /// claim's [`Entry::RunClaimed`](crate::Entry::RunClaimed) record in the same commit, and
+    /// returns the run's records as stored now (the claim's last).
+    ///
+    /// # Errors
+    ///
+    /// When the storage cannot be reached; [`StorageError::Engine`] from a storage that is not
+    /// shared.
+    fn claim_run(&mut self, run: &RunId) -> Result<SharedClaim, StorageError> {
+        Err(not_shared("claim a run", run))
+    }
+
+    /// Of a shared storage: commits each batch in one transaction of its own, fenced by the
+    /// batch's epoch; one result per batch, in order. A batch that failed left nothing of it
+    /// stored; the others are committed all the same.
+    fn append_runs(&mut self, batches: &[RunBatch]) -> Vec<Result<(), StorageError>> {
+        batches
+            .iter()
+            .map(|batch| {
+                Err(StorageError::Engine {
+                    operation: "append a run's batch",
+                    message: format!("not a shared storage ({} records)", batch.records.len()),
+                })
+            })
+            .collect()
+    }
+
+    /// Of a shared storage: the records of `run` as stored now (`None`: it has no such run), to
+    /// answer an ask of a run id another process started.
+    ///
+    /// # Errors
+    ///
+    /// When the storage cannot be read.
+    fn load_run(&mut self, run: &RunId) -> Result<Option<Vec<Vec<u8>>>, StorageError> {
+        let _ = run;
+        Ok(None)
+    }
+
+    /// Called once as the journal closes, before the storage is dropped: a shared storage hands
+    /// the runs it holds back, so that another process takes them at once.
+    ///
+    /// # Errors
+    ///
+    /// When the storage cannot be written.
+    fn release(&mut self) -> Result<(), StorageError> {
+        Ok(())
+    }
+}
+
+fn not_shared(operation: &'static str, run: &RunId) -> StorageError {
+    StorageError::Engine {
+        operation,
+        message: format!("run {run}: not a shared storage"),
+    }
+}
+
+/// What a shared storage's claim of a run found ([`Storage::claim_run`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SharedClaim {
+    /// The run is this process's under `epoch`; `records` are its records, the claim's last.
+    Claimed {
+        /// The epoch claimed.
+        epoch: Epoch,
+        /// The run's records.
+        records: Vec<Vec<u8>>,
+    },
+    /// The run has finished: nothing was claimed; `records` are its records.
+    Finished {
+        /// The run's records.
+        records: Vec<Vec<u8>>,
+    },
+    /// Another process holds the run under a lease that has not run out.
+    Held {
+        /// Who holds it.
+        owner: String,
+        /// How long its lease still runs.
+        remaining: Duration,
+    },
+}
+
+/// The records one group commit appends to one run of a shared storage
+/// ([`Storage::append_runs`]): committed whole or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunBatch {
+    /// The run (`None`: records that belong to no run, dead letters).
+    pub run: Option<RunId>,
+    /// The writer's epoch, when the batch holds fenced entries: the storage stores the batch
+    /// only if this epoch still holds the run.
+    pub epoch: Option<Epoch>,
+    /// Whether the batch starts the run ([`Entry::RunStarted`](crate::Entry::RunStarted)).
+    pub starts: bool,
+    /// The run's outcome record, when the batch finishes it
+    /// ([`Entry::RunFinished`](crate::Entry::RunFinished)).
+    pub finishes: Option<Vec<u8>>,
+    /// The run's records, in order.
+    pub records: Vec<Vec<u8>>,
+    /// Records that belong to no run (dead letters), committed with the run's.
+    pub letters: Vec<Vec<u8>>,
 }

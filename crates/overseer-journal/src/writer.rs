@@ -6,12 +6,16 @@
 //! acknowledged) and every later one: after a failed write the journal must be reopened.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::journal::{step_of, Lsn, Shared};
-use crate::{admit_entry, Entry, Epoch, Index, JournalError, RunHead, RunId, StepId, Storage};
+use crate::journal::{replay_records, step_of, Lsn, Shared};
+use crate::{
+    admit_entry, Entry, Epoch, Index, JournalError, Refusal, RunBatch, RunHead, RunId, SharedClaim,
+    StepId, Storage, StorageError,
+};
 
 /// What a journal handle asks of the writer.
 #[derive(Debug)]
@@ -26,6 +30,11 @@ pub(crate) enum Request {
     Claim {
         run: RunId,
         ack: oneshot::Sender<Result<Epoch, JournalError>>,
+    },
+    /// Read a run again from a shared storage (another process may have written it).
+    Refresh {
+        run: RunId,
+        ack: oneshot::Sender<Result<(), JournalError>>,
     },
     /// Make everything so far durable.
     Sync {
@@ -161,6 +170,11 @@ impl Writer {
         } else {
             Ok(())
         };
+        if !self.failed {
+            if let Err(error) = self.storage.release() {
+                tracing::warn!(%error, "journal: the storage could not hand its runs back");
+            }
+        }
         let closing = std::mem::take(&mut self.closing);
         // The storage (and the file's lock) goes before anyone is told the journal is closed.
         drop(self);
@@ -188,6 +202,10 @@ impl Writer {
             for request in group {
                 answer_of(request).fail(JournalError::Failed);
             }
+            return;
+        }
+        if self.storage.shared() {
+            self.commit_group_shared(group);
             return;
         }
         let mut staged = Staged::default();
@@ -239,6 +257,167 @@ impl Writer {
         }
     }
 
+    /// The group of a shared storage: split at each claim (a claim loads the run, so what was
+    /// staged before it is committed first), each part committed as one batch per run.
+    fn commit_group_shared(&mut self, group: Vec<Request>) {
+        let mut segment = Vec::new();
+        for request in group {
+            match request {
+                Request::Claim { run, ack } => {
+                    self.commit_segment(std::mem::take(&mut segment));
+                    let claimed = self.claim_shared(&run);
+                    drop(ack.send(claimed));
+                }
+                Request::Refresh { run, ack } => {
+                    self.commit_segment(std::mem::take(&mut segment));
+                    let refreshed = self.refresh_shared(&run);
+                    drop(ack.send(refreshed));
+                }
+                other => segment.push(other),
+            }
+        }
+        self.commit_segment(segment);
+    }
+
+    /// A storage failure as the journal's: an injected crash ends the journal's writes.
+    fn storage_failed(&mut self, error: StorageError) -> JournalError {
+        match error {
+            StorageError::Fenced {
+                run,
+                writer,
+                holder,
+            } => JournalError::Refused(Refusal::Stale {
+                run,
+                writer,
+                holder,
+            }),
+            error => {
+                if matches!(error, StorageError::Crashed { .. }) {
+                    self.failed = true;
+                }
+                JournalError::from(error)
+            }
+        }
+    }
+
+    /// Claims `run` in the shared storage and puts its records, as stored, in the index.
+    fn claim_shared(&mut self, run: &RunId) -> Result<Epoch, JournalError> {
+        if self.failed {
+            return Err(JournalError::Failed);
+        }
+        match self.storage.claim_run(run) {
+            Ok(SharedClaim::Claimed { epoch, records }) => {
+                self.put_run(run, &records)?;
+                self.records += 1;
+                Ok(epoch)
+            }
+            Ok(SharedClaim::Finished { records }) => {
+                self.put_run(run, &records)?;
+                Err(JournalError::Refused(Refusal::Finished {
+                    run: run.clone(),
+                }))
+            }
+            Ok(SharedClaim::Held { owner, remaining }) => {
+                Err(JournalError::from(StorageError::Held {
+                    run: run.clone(),
+                    owner,
+                    remaining,
+                }))
+            }
+            Err(error) => Err(self.storage_failed(error)),
+        }
+    }
+
+    /// Reads `run` again from the shared storage, unless this process holds it unfinished.
+    fn refresh_shared(&mut self, run: &RunId) -> Result<(), JournalError> {
+        if self.failed {
+            return Err(JournalError::Failed);
+        }
+        let held = self
+            .shared
+            .index()
+            .run(run)
+            .is_some_and(|record| !record.is_finished() && record.epoch.is_some());
+        if held {
+            return Ok(());
+        }
+        match self.storage.load_run(run) {
+            Ok(Some(records)) => self.put_run(run, &records),
+            Ok(None) => Ok(()),
+            Err(error) => Err(self.storage_failed(error)),
+        }
+    }
+
+    /// Replays one run's `records` and puts the run's record in the index.
+    fn put_run(&mut self, run: &RunId, records: &[Vec<u8>]) -> Result<(), JournalError> {
+        let (index, _, _) = replay_records(records, true)?;
+        self.shared.index().put_run(run, index.run(run).cloned());
+        Ok(())
+    }
+
+    /// Admits `group` (appends and syncs), then commits one batch per run: a batch the storage
+    /// refuses fails its own appends only.
+    fn commit_segment(&mut self, group: Vec<Request>) {
+        if group.is_empty() {
+            return;
+        }
+        if self.failed {
+            for request in group {
+                answer_of(request).fail(JournalError::Failed);
+            }
+            return;
+        }
+        let mut staged = Staged::default();
+        let mut admitted: Vec<(Answer, Range<usize>)> = Vec::with_capacity(group.len());
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut records: Vec<Vec<u8>> = Vec::new();
+        {
+            let index = self.shared.index();
+            for request in group {
+                let start = entries.len();
+                match staged.admit(&index, request, &mut entries, &mut records) {
+                    Ok((answer, _)) => admitted.push((answer, start..entries.len())),
+                    Err((answer, error)) => answer.fail(error),
+                }
+            }
+        }
+        let (batches, batch_of) = batches_of(&admitted, &entries, records);
+        let results = if batches.is_empty() {
+            Vec::new()
+        } else {
+            self.storage.append_runs(&batches)
+        };
+        let mut results: Vec<Result<(), JournalError>> = results
+            .into_iter()
+            .map(|result| result.map_err(|error| self.storage_failed(error)))
+            .collect();
+        results.resize_with(batches.len(), || {
+            Err(JournalError::from(StorageError::Engine {
+                operation: "append a run's batch",
+                message: "the storage gave no answer for a batch".into(),
+            }))
+        });
+        let first = self.records;
+        self.records += batches
+            .iter()
+            .map(|batch| (batch.records.len() + batch.letters.len()) as u64)
+            .sum::<u64>();
+        for ((answer, range), touched) in admitted.into_iter().zip(batch_of) {
+            match touched.iter().find_map(|&b| results[b].as_ref().err()) {
+                Some(error) => answer.fail(error.clone()),
+                None => {
+                    {
+                        let mut index = self.shared.index();
+                        for entry in &entries[range.clone()] {
+                            index.apply(entry);
+                        }
+                    }
+                    answer.succeed(first + range.end.saturating_sub(1) as u64);
+                }
+            }
+        }
+    }
+
     fn commit(&mut self, records: &[Vec<u8>], sync: bool) -> Result<(), crate::StorageError> {
         if records.is_empty() {
             if sync && self.unsynced {
@@ -257,8 +436,59 @@ fn answer_of(request: Request) -> Answer {
     match request {
         Request::Append { ack, .. } => Answer::Appended(ack),
         Request::Claim { ack, .. } => Answer::Claimed(ack, Epoch::FIRST),
-        Request::Sync { ack } | Request::Close { ack } => Answer::Synced(ack),
+        Request::Sync { ack } | Request::Close { ack } | Request::Refresh { ack, .. } => {
+            Answer::Synced(ack)
+        }
     }
+}
+
+/// The admitted appends' entries as one batch per run (in the order runs first appear), and
+/// which batches each append went to (none: it wrote nothing, a sync). An append's entries that
+/// belong to no run (a dead letter) go with its first run's, so that both commit together; an
+/// append that names several runs goes to each run's batch (one transaction each).
+fn batches_of(
+    admitted: &[(Answer, Range<usize>)],
+    entries: &[Entry],
+    records: Vec<Vec<u8>>,
+) -> (Vec<RunBatch>, Vec<Vec<usize>>) {
+    let mut batches: Vec<RunBatch> = Vec::new();
+    let mut by_run: HashMap<Option<RunId>, usize> = HashMap::new();
+    let mut batch_of = Vec::with_capacity(admitted.len());
+    let mut records = records.into_iter();
+    for (_, range) in admitted {
+        let first_run = entries[range.clone()].iter().find_map(|e| e.run().cloned());
+        let mut touched: Vec<usize> = Vec::new();
+        for entry in &entries[range.clone()] {
+            let bytes = records.next().unwrap_or_default();
+            let key = entry.run().cloned().or_else(|| first_run.clone());
+            let at = *by_run.entry(key.clone()).or_insert_with(|| {
+                batches.push(RunBatch {
+                    run: key,
+                    ..RunBatch::default()
+                });
+                batches.len() - 1
+            });
+            if !touched.contains(&at) {
+                touched.push(at);
+            }
+            let batch = &mut batches[at];
+            if entry.run().is_none() {
+                batch.letters.push(bytes);
+                continue;
+            }
+            if let Some(epoch) = entry.writer_epoch() {
+                batch.epoch = Some(batch.epoch.map_or(epoch, |e| e.max(epoch)));
+            }
+            match entry {
+                Entry::RunStarted { .. } => batch.starts = true,
+                Entry::RunFinished { .. } => batch.finishes = Some(bytes.clone()),
+                _ => {}
+            }
+            batch.records.push(bytes);
+        }
+        batch_of.push(touched);
+    }
+    (batches, batch_of)
 }
 
 /// Takes the close requests out of `group`: they are answered once the storage is released.
@@ -309,6 +539,8 @@ impl Staged {
     ) -> Result<(Answer, bool), (Answer, JournalError)> {
         match request {
             Request::Sync { ack } | Request::Close { ack } => Ok((Answer::Synced(ack), true)),
+            // Only a shared storage's journal sends it, and its writer takes it apart.
+            Request::Refresh { ack, .. } => Ok((Answer::Synced(ack), false)),
             Request::Claim { run, ack } => {
                 let epoch = self
                     .head(index, &run)

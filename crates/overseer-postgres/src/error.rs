@@ -86,6 +86,13 @@ pub enum PgJournalError {
         /// The run.
         run: RunId,
     },
+    /// A start of a run the database holds unfinished with records: another process (or an
+    /// earlier incarnation) started it.
+    #[error("run {run} is already started and has not finished")]
+    AlreadyStarted {
+        /// The run.
+        run: RunId,
+    },
     /// An [`append_at`](crate::PgStore::append_at) whose position is not the run's next one:
     /// `found` past `expected` means records were stored there already (by an earlier
     /// attempt whose answer was lost, if it was this writer's).

@@ -37,8 +37,11 @@ macro_rules! cached {
 
 mod budget;
 mod error;
+mod fleet;
+mod journal_storage;
 mod lease;
 mod schema;
+mod shared;
 mod store;
 #[cfg(feature = "test-server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-server")))]
@@ -46,6 +49,8 @@ pub mod testing;
 
 pub use budget::{LimitState, Reservation, Reserve};
 pub use error::PgJournalError;
+pub use fleet::FleetLimit;
+pub use journal_storage::{PgStorage, PgStorageOptions};
 pub use lease::{decide_claim, ClaimDecision, LeaseHead, RunStatus};
 pub use schema::{Migrated, SCHEMA_VERSION};
 pub use store::{ClaimedRun, PgOptions, PgStore};

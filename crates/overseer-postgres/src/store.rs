@@ -116,7 +116,7 @@ impl std::fmt::Debug for PgStore {
 }
 
 /// The database's clock now, in milliseconds since the Unix epoch: the clock leases are judged by.
-const NOW_MS: &str = "SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint";
+pub(crate) const NOW_MS: &str = "SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint";
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host:port/db` or `key=value`
@@ -272,6 +272,21 @@ impl PgStore {
         owner: &str,
         lease: Duration,
     ) -> Result<ClaimDecision, PgJournalError> {
+        self.claim_recording(run, owner, lease, None)
+            .await
+            .map(|(decision, _)| decision)
+    }
+
+    /// [`claim`](Self::claim); a granted claim also appends `record(epoch)` to the run's
+    /// journal in the same transaction, and the run's records are returned (read under the
+    /// lock, the claim's last) whenever `record` is given.
+    pub(crate) async fn claim_recording(
+        &self,
+        run: &RunId,
+        owner: &str,
+        lease: Duration,
+        record: Option<&(dyn Fn(Epoch) -> Vec<u8> + Sync)>,
+    ) -> Result<(ClaimDecision, Vec<Vec<u8>>), PgJournalError> {
         let mut client = self.client().await?;
         let tx = client
             .transaction()
@@ -322,12 +337,19 @@ impl PgStore {
             )
             .await
             .map_err(PgJournalError::db("claiming a run"))?;
+            if let Some(record) = record {
+                crate::shared::insert_records(&tx, run, &[record(*epoch)]).await?;
+            }
         }
+        let records = match record {
+            Some(_) => crate::shared::records_in(&tx, run).await?,
+            None => Vec::new(),
+        };
         tx.commit()
             .await
             .map_err(PgJournalError::db("committing a claim"))?;
         tracing::debug!(run = %run, owner, decision = ?decision, "claim");
-        Ok(decision)
+        Ok((decision, records))
     }
 
     /// Extends the lease of the holder of `run` under `epoch` to `lease` from now (a
@@ -666,7 +688,11 @@ impl PgStore {
 }
 
 /// Why a write of `writer` to `run` matched no row: the run's state, read now.
-async fn refusal(client: &impl GenericClient, run: &RunId, writer: Epoch) -> PgJournalError {
+pub(crate) async fn refusal(
+    client: &impl GenericClient,
+    run: &RunId,
+    writer: Epoch,
+) -> PgJournalError {
     let row = client
         .query_opt(
             "SELECT owner_epoch, status FROM overseer_runs WHERE run_id = $1",
@@ -706,7 +732,7 @@ async fn refusal(client: &impl GenericClient, run: &RunId, writer: Epoch) -> PgJ
     }
 }
 
-fn lease_head(row: &Row) -> Result<LeaseHead, PgJournalError> {
+pub(crate) fn lease_head(row: &Row) -> Result<LeaseHead, PgJournalError> {
     Ok(LeaseHead {
         epoch: epoch_of(row.get(0))?,
         owner: row.get(1),
@@ -715,7 +741,7 @@ fn lease_head(row: &Row) -> Result<LeaseHead, PgJournalError> {
     })
 }
 
-fn epoch_of(value: i64) -> Result<Option<Epoch>, PgJournalError> {
+pub(crate) fn epoch_of(value: i64) -> Result<Option<Epoch>, PgJournalError> {
     match u64::try_from(value) {
         Ok(0) => Ok(None),
         Ok(epoch) => Ok(Some(Epoch(epoch))),
@@ -725,14 +751,14 @@ fn epoch_of(value: i64) -> Result<Option<Epoch>, PgJournalError> {
     }
 }
 
-fn epoch_sql(epoch: Epoch) -> Result<i64, PgJournalError> {
+pub(crate) fn epoch_sql(epoch: Epoch) -> Result<i64, PgJournalError> {
     i64::try_from(epoch.0).map_err(|_| PgJournalError::OutOfRange {
         what: "owner epoch",
         value: epoch.0.to_string(),
     })
 }
 
-fn status_of(text: &str) -> Result<RunStatus, PgJournalError> {
+pub(crate) fn status_of(text: &str) -> Result<RunStatus, PgJournalError> {
     RunStatus::parse(text).ok_or_else(|| PgJournalError::Corrupt {
         what: format!("run status {text:?}"),
     })

@@ -25,6 +25,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use overseer_journal::{
+    CrashPlan, MemStorage, RunBatch, RunId, SharedClaim, Storage, StorageError, Stored,
+};
 use tokio_postgres::NoTls;
 
 /// The superuser of a test cluster.
@@ -347,4 +350,516 @@ fn as_user(command: &mut Command, user: Option<(u32, u32)>, dir: &Path) {
 fn free_port() -> std::io::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(listener.local_addr()?.port())
+}
+
+/// The environment variable that puts the durable-run tests on PostgreSQL: a URL
+/// (`postgres://overseer@127.0.0.1:54329/overseer`, from `scripts/postgres-dev.sh`) for a fresh
+/// database per [`TestStorage::new`] on that server, or `1` for a throwaway server per
+/// `TestStorage::new`. Unset: [`TestStorage`] is a [`MemStorage`].
+pub const TEST_PG_ENV: &str = "OVERSEER_TEST_PG";
+
+/// Whether [`TEST_PG_ENV`] puts the tests on PostgreSQL (set, and neither empty nor `0`).
+pub fn on_postgres() -> bool {
+    std::env::var(TEST_PG_ENV).is_ok_and(|value| !value.is_empty() && value != "0")
+}
+
+/// A journal storage for tests that is a [`MemStorage`], or — with [`TEST_PG_ENV`] set — a
+/// [`PgStorage`](crate::PgStorage) on a fresh database, with `MemStorage`'s test API
+/// ([`crash`](Self::crash), [`reopen`](Self::reopen), [`len`](Self::len)), so that one durable-run
+/// test runs over either. A reopened PostgreSQL storage is the same process restarted (the
+/// same owner name): it takes its own runs back at once.
+#[derive(Debug, Clone)]
+pub enum TestStorage {
+    /// In memory.
+    Mem(MemStorage),
+    /// On PostgreSQL.
+    Pg(Box<PgTestDatabase>),
+}
+
+/// A test database and how a [`TestStorage`] opens it.
+#[derive(Debug)]
+pub struct PgTestDatabase {
+    url: String,
+    /// The URL of the server's `postgres` database, where databases are created.
+    admin_url: String,
+    name: String,
+    crash: Option<CrashPlan>,
+    // Dropped in this order: the storage's sessions, the database, the server.
+    storage: Option<crate::PgStorage>,
+    /// Drops the database once the last handle of it is gone.
+    guard: std::sync::Arc<DropDatabase>,
+    server: Option<std::sync::Arc<PgServer>>,
+}
+
+/// Drops a test database when dropped (its sessions ended first), so that the copies a test
+/// makes do not fill the disk.
+#[derive(Debug)]
+struct DropDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async move {
+                let (client, connection) = tokio_postgres::connect(&admin, NoTls)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let connection = tokio::spawn(connection);
+                let dropped = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .map_err(|e| e.to_string());
+                drop(client);
+                let _ = connection.await;
+                dropped
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            tracing::warn!(database = %self.name, %error, "test storage: the database was not dropped");
+        }
+    }
+}
+
+impl Clone for PgTestDatabase {
+    /// The same database and crash plan; the clone opens a connection of its own.
+    fn clone(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            admin_url: self.admin_url.clone(),
+            name: self.name.clone(),
+            server: self.server.clone(),
+            crash: self.crash,
+            storage: None,
+            guard: std::sync::Arc::clone(&self.guard),
+        }
+    }
+}
+
+/// The owner name of a test process: a reopened storage is the same process, restarted.
+const TEST_OWNER: &str = "test-process";
+
+impl Default for TestStorage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestStorage {
+    /// An empty storage: on PostgreSQL when [`TEST_PG_ENV`] is set (a fresh database), in memory
+    /// otherwise. Blocks while a server starts or a database is created.
+    ///
+    /// # Panics
+    ///
+    /// When [`TEST_PG_ENV`] is set and no database can be had: a test run asked for PostgreSQL
+    /// must not pass without it.
+    #[allow(clippy::panic)]
+    pub fn new() -> Self {
+        match std::env::var(TEST_PG_ENV) {
+            Ok(value) if !value.is_empty() && value != "0" => {
+                match PgTestDatabase::create(&value) {
+                    Ok(database) => Self::Pg(Box::new(database)),
+                    Err(error) => panic!("{TEST_PG_ENV}={value}: no test database: {error}"),
+                }
+            }
+            _ => Self::Mem(MemStorage::new()),
+        }
+    }
+
+    /// Whether it is on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Pg(_))
+    }
+
+    /// The same storage, crashing as `plan` says ([`MemStorage::crash`], [`PgStorage::crash`](crate::PgStorage::crash)).
+    pub fn crash(self, plan: CrashPlan) -> Self {
+        match self {
+            Self::Mem(storage) => Self::Mem(storage.crash(plan)),
+            Self::Pg(mut database) => {
+                database.crash = Some(plan);
+                database.storage = None;
+                Self::Pg(database)
+            }
+        }
+    }
+
+    /// What the next process finds, without crash plan ([`MemStorage::reopen`]): on
+    /// PostgreSQL, a copy of the database as it is now (`CREATE DATABASE ... TEMPLATE`, after
+    /// ending the sessions of the earlier process, which has "died"), so that, as with
+    /// `MemStorage`, each reopen starts from the same records and the earlier storage writes
+    /// to its own copy. A test of several processes on one database opens
+    /// [`PgStorage`](crate::PgStorage)s on one [`url`](Self::url) instead.
+    ///
+    /// # Panics
+    ///
+    /// When the copy cannot be made: a test asked for PostgreSQL must not pass without it.
+    #[allow(clippy::panic)]
+    pub fn reopen(&self) -> Self {
+        match self {
+            Self::Mem(storage) => Self::Mem(storage.reopen()),
+            Self::Pg(database) => match database.copy() {
+                Ok(copy) => Self::Pg(Box::new(copy)),
+                Err(error) => panic!("copying test database {}: {error}", database.name),
+            },
+        }
+    }
+
+    /// How many records it holds (on PostgreSQL: journal records and dead letters; 0 when the
+    /// database cannot be read, with an event).
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Mem(storage) => storage.len(),
+            Self::Pg(database) => database.count(),
+        }
+    }
+
+    /// Whether it holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every record it holds, in the order written (on PostgreSQL, by the transactions that
+    /// wrote them: [`PgStore::all_records`](crate::PgStore::all_records)); empty when they
+    /// cannot be read, with an event.
+    pub fn records(&self) -> Vec<Vec<u8>> {
+        let read = match self {
+            Self::Mem(storage) => storage
+                .reopen()
+                .load()
+                .map(|stored| stored.records)
+                .map_err(|e| e.to_string()),
+            Self::Pg(database) => database.all_records(),
+        };
+        read.unwrap_or_else(|error| {
+            tracing::error!(%error, "test storage: the records could not be read");
+            Vec::new()
+        })
+    }
+
+    /// How many durable commits it has made ([`MemStorage::syncs`]); on PostgreSQL, where every
+    /// commit is durable, the records it holds.
+    pub fn syncs(&self) -> u64 {
+        match self {
+            Self::Mem(storage) => storage.syncs(),
+            Self::Pg(database) => database.count() as u64,
+        }
+    }
+
+    /// The database's URL, on PostgreSQL.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Self::Mem(_) => None,
+            Self::Pg(database) => Some(&database.url),
+        }
+    }
+}
+
+impl PgTestDatabase {
+    fn create(setting: &str) -> Result<Self, String> {
+        let name = next_name();
+        let setting = setting.to_string();
+        // Its own thread and runtime: callable from a test's async context or not.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async move {
+                if setting.starts_with("postgres://") || setting.contains("host=") {
+                    let (client, connection) = tokio_postgres::connect(&setting, NoTls)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let connection = tokio::spawn(connection);
+                    client
+                        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    drop(client);
+                    let _ = connection.await;
+                    let url = url_with_database(&setting, &name);
+                    Ok(Self {
+                        url,
+                        guard: std::sync::Arc::new(DropDatabase {
+                            admin_url: setting.clone(),
+                            name: name.clone(),
+                        }),
+                        admin_url: setting.clone(),
+                        name,
+                        server: None,
+                        crash: None,
+                        storage: None,
+                    })
+                } else {
+                    let server = PgServer::start().await.map_err(|e| e.to_string())?;
+                    let url = server
+                        .create_database(&name)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok(Self {
+                        url,
+                        guard: std::sync::Arc::new(DropDatabase {
+                            admin_url: server.url_of("postgres"),
+                            name: name.clone(),
+                        }),
+                        admin_url: server.url_of("postgres"),
+                        name,
+                        server: Some(std::sync::Arc::new(server)),
+                        crash: None,
+                        storage: None,
+                    })
+                }
+            })
+        })
+        .join()
+        .map_err(|_| "the thread creating the database panicked".to_string())?
+    }
+
+    /// A copy of the database as it is now, under a new name.
+    fn copy(&self) -> Result<Self, String> {
+        let name = next_name();
+        let (admin, source, target) = (self.admin_url.clone(), self.name.clone(), name.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async move {
+                let (client, connection) = tokio_postgres::connect(&admin, NoTls)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let connection = tokio::spawn(connection);
+                let mut last = String::new();
+                // The earlier process's pool may reconnect in between: a bounded few tries.
+                for _ in 0..50 {
+                    client
+                        .execute(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity                              WHERE datname = $1 AND pid <> pg_backend_pid()",
+                            &[&source],
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    match client
+                        .batch_execute(&format!(
+                            "CREATE DATABASE \"{target}\" TEMPLATE \"{source}\""
+                        ))
+                        .await
+                    {
+                        Ok(()) => {
+                            last.clear();
+                            break;
+                        }
+                        Err(error) => {
+                            last = error.to_string();
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+                drop(client);
+                let _ = connection.await;
+                if last.is_empty() {
+                    Ok(())
+                } else {
+                    Err(last)
+                }
+            })
+        })
+        .join()
+        .map_err(|_| "the thread copying the database panicked".to_string())??;
+        Ok(Self {
+            url: url_with_database(&self.url, &name),
+            guard: std::sync::Arc::new(DropDatabase {
+                admin_url: self.admin_url.clone(),
+                name: name.clone(),
+            }),
+            admin_url: self.admin_url.clone(),
+            name,
+            server: self.server.clone(),
+            crash: None,
+            storage: None,
+        })
+    }
+
+    fn all_records(&self) -> Result<Vec<Vec<u8>>, String> {
+        let storage =
+            crate::PgStorage::open(&self.url, self.options()).map_err(|e| e.to_string())?;
+        let store = storage.store().clone();
+        let (done, answer) = std::sync::mpsc::sync_channel(1);
+        std::thread::spawn(move || {
+            let read = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+                .and_then(|runtime| {
+                    runtime
+                        .block_on(store.all_records())
+                        .map_err(|e| e.to_string())
+                });
+            let _ = done.send(read);
+        });
+        let read = answer.recv().map_err(|e| e.to_string())?;
+        drop(storage);
+        read
+    }
+
+    fn count(&self) -> usize {
+        let counted = match &self.storage {
+            Some(storage) => storage.len(),
+            None => crate::PgStorage::open(&self.url, self.options()).and_then(|s| s.len()),
+        };
+        match counted {
+            Ok(count) => usize::try_from(count).unwrap_or(usize::MAX),
+            Err(error) => {
+                tracing::error!(%error, "test storage: the records could not be counted");
+                0
+            }
+        }
+    }
+
+    fn options(&self) -> crate::PgStorageOptions {
+        crate::PgStorageOptions::default().owner(TEST_OWNER)
+    }
+
+    fn storage(&mut self) -> Result<&mut crate::PgStorage, StorageError> {
+        if self.storage.is_none() {
+            let mut storage =
+                crate::PgStorage::open(&self.url, self.options()).map_err(|error| {
+                    StorageError::Engine {
+                        operation: "open the test database",
+                        message: error.to_string(),
+                    }
+                })?;
+            if let Some(plan) = self.crash {
+                storage = storage.crash(plan);
+            }
+            self.storage = Some(storage);
+        }
+        self.storage.as_mut().ok_or(StorageError::Engine {
+            operation: "open the test database",
+            message: "not opened".into(),
+        })
+    }
+}
+
+/// A database name no other test of this run has.
+fn next_name() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "overseer_t{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+/// `url` with its database (the path after the host) replaced by `name`.
+fn url_with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").map_or(0, |at| at + 3);
+    let base = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+impl Storage for TestStorage {
+    fn load(&mut self) -> Result<Stored, StorageError> {
+        match self {
+            Self::Mem(s) => s.load(),
+            Self::Pg(d) => d.storage()?.load(),
+        }
+    }
+
+    fn initialize(&mut self, format_version: u32) -> Result<(), StorageError> {
+        match self {
+            Self::Mem(s) => s.initialize(format_version),
+            Self::Pg(d) => d.storage()?.initialize(format_version),
+        }
+    }
+
+    fn append(&mut self, records: &[Vec<u8>], sync: bool) -> Result<(), StorageError> {
+        match self {
+            Self::Mem(s) => s.append(records, sync),
+            Self::Pg(d) => d.storage()?.append(records, sync),
+        }
+    }
+
+    fn truncate(&mut self, keep: u64) -> Result<(), StorageError> {
+        match self {
+            Self::Mem(s) => s.truncate(keep),
+            Self::Pg(d) => d.storage()?.truncate(keep),
+        }
+    }
+
+    fn sync(&mut self) -> Result<(), StorageError> {
+        match self {
+            Self::Mem(s) => s.sync(),
+            Self::Pg(d) => d.storage()?.sync(),
+        }
+    }
+
+    fn blocks(&self) -> bool {
+        match self {
+            Self::Mem(s) => s.blocks(),
+            Self::Pg(_) => true,
+        }
+    }
+
+    fn shared(&self) -> bool {
+        matches!(self, Self::Pg(_))
+    }
+
+    fn claim_run(&mut self, run: &RunId) -> Result<SharedClaim, StorageError> {
+        match self {
+            Self::Mem(s) => s.claim_run(run),
+            Self::Pg(d) => d.storage()?.claim_run(run),
+        }
+    }
+
+    fn append_runs(&mut self, batches: &[RunBatch]) -> Vec<Result<(), StorageError>> {
+        match self {
+            Self::Mem(s) => s.append_runs(batches),
+            Self::Pg(d) => match d.storage() {
+                Ok(storage) => storage.append_runs(batches),
+                Err(error) => batches
+                    .iter()
+                    .map(|_| {
+                        Err(StorageError::Engine {
+                            operation: "append a run's batch",
+                            message: error.to_string(),
+                        })
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    fn load_run(&mut self, run: &RunId) -> Result<Option<Vec<Vec<u8>>>, StorageError> {
+        match self {
+            Self::Mem(s) => s.load_run(run),
+            Self::Pg(d) => d.storage()?.load_run(run),
+        }
+    }
+
+    fn release(&mut self) -> Result<(), StorageError> {
+        match self {
+            Self::Mem(s) => s.release(),
+            Self::Pg(d) => d.storage()?.release(),
+        }
+    }
 }

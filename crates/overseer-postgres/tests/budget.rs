@@ -105,3 +105,88 @@ async fn a_reservation_past_the_limit_is_refused_and_settling_twice_is_a_typed_e
         "{too_big:?}"
     );
 }
+
+/// Four "processes" (stores of their own, each with a fleet limit handle) reserve and commit
+/// concurrently, for many seeds: the committed spend never passes the limit, and once it is
+/// spent every handle sees the trip within one heartbeat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_limit_held_by_four_processes_never_overshoots_and_trips_them_all() {
+    use overseer_postgres::FleetLimit;
+    use rand::{Rng, SeedableRng};
+    let Some((_server, url, admin)) = common::store().await else {
+        return;
+    };
+    let heartbeat = std::time::Duration::from_millis(100);
+    for seed in 0..12u64 {
+        let name = format!("fleet-{seed}");
+        let limit = 500;
+        admin.define_limit(&name, limit).await.unwrap();
+        let mut handles = Vec::new();
+        for _ in 0..4 {
+            let store = overseer_postgres::PgStore::connect(
+                &url,
+                overseer_postgres::PgOptions::default().pool_size(2),
+            )
+            .await
+            .unwrap();
+            handles.push(std::sync::Arc::new(
+                FleetLimit::watch_limit(store, &name, heartbeat)
+                    .await
+                    .unwrap(),
+            ));
+        }
+        let mut tasks = Vec::new();
+        for (p, handle) in handles.iter().enumerate() {
+            let handle = std::sync::Arc::clone(handle);
+            tasks.push(tokio::spawn(async move {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed * 10 + p as u64);
+                for _ in 0..200 {
+                    let amount = rng.random_range(1..=40);
+                    match handle.reserve(amount).await.unwrap() {
+                        overseer_postgres::Reserve::Granted(reservation) => {
+                            // Spend at most what was reserved, sometimes less.
+                            let actual = rng.random_range(amount / 2..=amount);
+                            handle.commit(reservation, actual).await.unwrap();
+                        }
+                        overseer_postgres::Reserve::Refused { .. } => {
+                            if handle.tripped().is_some() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let state = admin.limit_state(&name).await.unwrap();
+        assert!(state.committed <= limit, "seed {seed}: {state:?}");
+        assert_eq!(
+            state.reserved, 0,
+            "seed {seed}: every reservation committed"
+        );
+        // Spend it all: every handle trips within one heartbeat (and a little scheduling).
+        let rest = state.limit - state.committed;
+        if rest > 0 {
+            if let overseer_postgres::Reserve::Granted(r) =
+                admin.reserve(&name, rest).await.unwrap()
+            {
+                admin.commit_reservation(r, rest).await.unwrap();
+            }
+        }
+        let spent_at = tokio::time::Instant::now();
+        for (p, handle) in handles.iter().enumerate() {
+            let mut watch = handle.watch();
+            tokio::time::timeout(heartbeat * 3, watch.wait_for(Option::is_some))
+                .await
+                .unwrap_or_else(|_| panic!("seed {seed}: process {p} did not see the trip"))
+                .unwrap();
+            assert!(matches!(
+                handle.reserve(1).await.unwrap(),
+                overseer_postgres::Reserve::Refused { .. }
+            ));
+        }
+        assert!(spent_at.elapsed() <= heartbeat * 3);
+    }
+}
