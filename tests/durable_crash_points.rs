@@ -40,8 +40,7 @@ use overseer::agent::{
 };
 use overseer::budget::{Budget, Dimension, Limits};
 use overseer::journal::{
-    CrashPlan, Effect, Entry, Journal, JournalConfig, Opened, Recorded, RunId, Spent,
-    StepId,
+    CrashPlan, Effect, Entry, Journal, JournalConfig, Opened, Recorded, RunId, Spent, StepId,
 };
 use overseer::supervisor::SupervisorSpec;
 use overseer_postgres::testing::TestStorage;

@@ -405,7 +405,7 @@ impl<A: Agent> AgentActor<A> {
                 // Run it under its deadline, and its watches (the kill switch, heartbeats).
                 let reply = job.reply.as_mut();
                 let (task, deadline) = (job.task, job.deadline);
-                let handled = if self.slot.guarded {
+                let handled = if self.slot.guarded || self.slot.shared.has_subscribers() {
                     // Boxed: kept out of the size of the future every task builds.
                     let task_type = started.task_type;
                     self.guarded(agent, context, task, task_type, deadline, reply)
@@ -620,7 +620,7 @@ impl<A: Agent> AgentActor<A> {
         deadline: Instant,
         reply: Option<&mut Reply<A::Output>>,
     ) -> Option<Handled<A::Output>> {
-        if self.slot.guarded {
+        if self.slot.guarded || self.slot.shared.has_subscribers() {
             // Boxed: kept out of the size of the future every task builds.
             let task_type = A::task_type(&task);
             self.guarded(agent, context, task, task_type, deadline, reply)
@@ -632,7 +632,8 @@ impl<A: Agent> AgentActor<A> {
 
     /// Runs the handler on `task` under its deadline, beside its watches: the kill switch's
     /// cancellation (`None`: cancelled by a trip) with a budget, and the heartbeat watch when
-    /// its task type has a heartbeat timeout ([`Handled::Stalled`] once it is silent that long).
+    /// its task type has a heartbeat timeout ([`Handled::Stalled`] once it is silent that long);
+    /// with event subscribers, as the ask it handles (`cause::handling`).
     /// Boxed and built out of line, as [`extras_run`](Self::extras_run) is: a plain task's
     /// future holds one pointer for it and none of its code.
     #[cold]
@@ -662,8 +663,17 @@ impl<A: Agent> AgentActor<A> {
         let shared = &self.slot.shared;
         let timeout = self.heartbeat_timeout(task_type);
         let pulse = timeout.map(|_| context.watch_beats(Instant::now()));
+        // With subscribers, the handler runs as the ask it handles: the asks it makes name it.
+        let handling = shared
+            .has_subscribers()
+            .then(|| context.current_ask())
+            .flatten();
         let ended = {
             let work = within_deadline(agent, context, task, deadline, reply);
+            let work = match handling {
+                Some(ask) => futures::future::Either::Left(cause::handling(ask, work)),
+                None => futures::future::Either::Right(work),
+            };
             let cancelled = async {
                 match &shared.budget {
                     Some(_) => shared.cancelled().await,

@@ -506,7 +506,7 @@ impl<A: Agent> AgentRef<A> {
             asked_at,
             settlement: settlement.clone(),
             id,
-            extras: observed(durable.into_extras(), &self.slot.shared),
+            extras: observed(durable.into_extras()),
         };
         if !self.slot.enqueue(job, self.slot.ask_limit) {
             return Answer::error(self.queue_full());
@@ -614,16 +614,13 @@ impl<A: Agent> AgentRef<A> {
     }
 }
 
-/// A job's extras, with the ask marked observed when the system has subscribers or a tracing
-/// subscriber is set: its handler then runs as the ask being handled, inside the ask's span
-/// (the current span of the round trip), so the asks it makes link back to it. Two atomic
-/// loads for an ask nobody observes.
+/// A job's extras, with the ask marked observed when a tracing subscriber is set: its handler
+/// then runs as the ask being handled, inside the ask's span (the current span of the round
+/// trip), so the asks it makes are its children. One atomic load for an ask nobody traces.
+/// (Events need no extras: with subscribers, the agent runs the handler as the ask itself.)
 #[inline(always)]
-fn observed<A: Agent>(
-    extras: Option<Box<JobExtras<A>>>,
-    shared: &crate::shared::Shared,
-) -> Option<Box<JobExtras<A>>> {
-    if shared.has_subscribers() || tracing::dispatcher::has_been_set() {
+fn observed<A: Agent>(extras: Option<Box<JobExtras<A>>>) -> Option<Box<JobExtras<A>>> {
+    if tracing::dispatcher::has_been_set() {
         return mark_observed(extras);
     }
     extras

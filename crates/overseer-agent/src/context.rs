@@ -197,6 +197,11 @@ impl AgentContext {
         Arc::clone(&self.pulse)
     }
 
+    /// The ask of the current task, while one runs.
+    pub(crate) fn current_ask(&self) -> Option<EventId> {
+        self.task
+    }
+
     /// The watched task has ended.
     pub(crate) fn stop_watching_beats(&mut self) {
         self.beating = false;

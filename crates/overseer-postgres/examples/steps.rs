@@ -9,14 +9,17 @@
 use std::time::{Duration, Instant};
 
 use overseer_journal::{
-    Durability, Effect, Entry, Epoch, Journal, JournalConfig, LogStorage, Payload, Recorded,
-    RunId, Spent, StepId, Storage,
+    Durability, Effect, Entry, Epoch, Journal, JournalConfig, LogStorage, Payload, Recorded, RunId,
+    Spent, StepId, Storage,
 };
 use overseer_postgres::{PgStorage, PgStorageOptions};
 
 const STEPS_PER_RUN: u32 = 200;
 
-async fn one_run(journal: Journal, run: RunId) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn one_run(
+    journal: Journal,
+    run: RunId,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let input = Payload::encode(&run.as_str())?;
     journal
         .append(
@@ -50,7 +53,12 @@ async fn one_run(journal: Journal, run: RunId) -> Result<(), Box<dyn std::error:
     Ok(())
 }
 
-async fn measure(storage: impl Storage, label: &str, runs: usize, round: usize) -> Result<f64, Box<dyn std::error::Error + Send + Sync>> {
+async fn measure(
+    storage: impl Storage,
+    label: &str,
+    runs: usize,
+    round: usize,
+) -> Result<f64, Box<dyn std::error::Error + Send + Sync>> {
     let (journal, _) = Journal::open(storage, JournalConfig::default())?;
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -71,11 +79,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let url = std::env::args().nth(1).ok_or("usage: steps POSTGRES_URL")?;
     let dir = tempfile::tempdir()?;
     for runs in [1usize, 4, 16] {
-        let pg = PgStorage::open(&url, PgStorageOptions::default().owner("bench").lease(Duration::from_secs(60)))?;
+        let pg = PgStorage::open(
+            &url,
+            PgStorageOptions::default()
+                .owner("bench")
+                .lease(Duration::from_secs(60)),
+        )?;
         let pg_rate = measure(pg, "pg", runs, 0).await?;
         let log = LogStorage::open(dir.path().join(format!("journal-{runs}")))?;
         let log_rate = measure(log, "log", runs, 0).await?;
-        println!("{runs:>2} runs: postgres {pg_rate:>8.0} steps/s, embedded log {log_rate:>8.0} steps/s");
+        println!(
+            "{runs:>2} runs: postgres {pg_rate:>8.0} steps/s, embedded log {log_rate:>8.0} steps/s"
+        );
     }
     Ok(())
 }
