@@ -670,27 +670,12 @@ impl<A: Agent> AgentActor<A> {
             .flatten();
         let ended = {
             let work = within_deadline(agent, context, task, deadline, reply);
-            let work = match handling {
-                Some(ask) => futures::future::Either::Left(cause::handling(ask, work)),
-                None => futures::future::Either::Right(work),
-            };
-            let cancelled = async {
-                match &shared.budget {
-                    Some(_) => shared.cancelled().await,
-                    None => std::future::pending().await,
+            match handling {
+                Some(ask) => {
+                    let work = cause::handling(ask, work);
+                    watch(work, shared, pulse.as_deref(), timeout).await
                 }
-            };
-            let silence = async {
-                match (&pulse, timeout) {
-                    (Some(pulse), Some(timeout)) => pulse.silence(timeout).await,
-                    _ => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                handled = work => Some(Ok(handled)),
-                () = cancelled => None,
-                silent_for = silence => Some(Err(silent_for)),
+                None => watch(work, shared, pulse.as_deref(), timeout).await,
             }
         };
         context.stop_watching_beats();
@@ -950,6 +935,35 @@ struct Started {
     /// When, if the clock was read for it.
     at: Option<Instant>,
     task_type: &'static str,
+}
+
+/// Runs `work` (a handler under its deadline) beside its watches: the kill switch's
+/// cancellation with a budget (`None`), and the heartbeat watch with a timeout (`Err` with how
+/// long the handler was silent).
+async fn watch<O>(
+    work: impl std::future::Future<Output = Handled<O>>,
+    shared: &crate::shared::Shared,
+    pulse: Option<&crate::heartbeat::Pulse>,
+    timeout: Option<std::time::Duration>,
+) -> Option<Result<Handled<O>, std::time::Duration>> {
+    let cancelled = async {
+        match &shared.budget {
+            Some(_) => shared.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    let silence = async {
+        match (pulse, timeout) {
+            (Some(pulse), Some(timeout)) => pulse.silence(timeout).await,
+            _ => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        handled = work => Some(Ok(handled)),
+        () = cancelled => None,
+        silent_for = silence => Some(Err(silent_for)),
+    }
 }
 
 /// Runs the agent's health check within `timeout`, catching a panic: `None` if it passed, else
