@@ -8,8 +8,8 @@ use overseer_budget::{Budget, TripReason};
 use overseer_console::{Console, ConsoleConfig, ConsoleError};
 use overseer_supervisor::SupervisorSpec;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+mod support;
 
 struct Idle;
 
@@ -22,33 +22,9 @@ impl Agent for Idle {
     }
 }
 
-/// One HTTP/1.1 GET on loopback: the status code and the JSON body. Bounded by a deadline.
+/// One GET on loopback: the status code and the JSON body (the support module's client).
 async fn get(console: &Console, path: &str) -> (u16, Value) {
-    let exchange = async {
-        let mut stream = TcpStream::connect(console.local_addr())
-            .await
-            .expect("connect");
-        let request =
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.expect("write");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.expect("read");
-        response
-    };
-    let response = tokio::time::timeout(Duration::from_secs(10), exchange)
-        .await
-        .expect("answered within 10 s");
-    let status: u16 = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {response:?}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body)
-        .unwrap_or_default();
-    let json = serde_json::from_str(body).unwrap_or_else(|error| panic!("{error}: {body:?}"));
-    (status, json)
+    support::json(console, "GET", path, &[]).await
 }
 
 async fn system_with(budget: &Budget) -> System {
