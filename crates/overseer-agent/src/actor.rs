@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::agent::Agent;
+use crate::cancellation::unless_cancelled;
 use crate::cause;
 use crate::context::AgentContext;
 use crate::durable::{DurableRun, LetterSource};
@@ -404,15 +405,9 @@ impl<A: Agent> AgentActor<A> {
             None => {
                 // Run it under its deadline, and its watches (the kill switch, heartbeats).
                 let reply = job.reply.as_mut();
-                let (task, deadline) = (job.task, job.deadline);
-                let handled = if self.slot.guarded || self.slot.shared.has_subscribers() {
-                    // Boxed: kept out of the size of the future every task builds.
-                    let task_type = started.task_type;
-                    self.guarded(agent, context, task, task_type, deadline, reply)
-                        .await
-                } else {
-                    Some(within_deadline(agent, context, task, deadline, reply).await)
-                };
+                let handled = self
+                    .handle_task(agent, context, job.task, job.deadline, reply)
+                    .await;
                 // Judge the outcome (and the output, by its validators).
                 let mut judged = self.judge_handled(handled, job.deadline, job.asked_at);
                 check_judged(&self.slot, job.id, started.task_type, &mut judged, false);
@@ -620,11 +615,16 @@ impl<A: Agent> AgentActor<A> {
         deadline: Instant,
         reply: Option<&mut Reply<A::Output>>,
     ) -> Option<Handled<A::Output>> {
-        if self.slot.guarded || self.slot.shared.has_subscribers() {
+        let shared = &self.slot.shared;
+        if self.slot.beats_watched || shared.has_subscribers() {
             // Boxed: kept out of the size of the future every task builds.
             let task_type = A::task_type(&task);
             self.guarded(agent, context, task, task_type, deadline, reply)
                 .await
+        } else if shared.budget.is_some() {
+            // Only the kill switch to watch: inline, subscribed once the handler waits.
+            let work = within_deadline(agent, context, task, deadline, reply);
+            unless_cancelled(work, shared).await
         } else {
             Some(within_deadline(agent, context, task, deadline, reply).await)
         }
@@ -741,7 +741,7 @@ impl<A: Agent> AgentActor<A> {
         };
         let estimate = self.slot.estimate(task);
         budget
-            .admit(self.slot.name.as_str(), estimate.into())
+            .admit_to(self.slot.account(budget), estimate.into())
             .map(Some)
     }
 

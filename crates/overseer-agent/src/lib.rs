@@ -43,9 +43,9 @@
 // they import one another without a circle (`tests/layering.rs` checks it).
 //
 //   name, usage, cause, tasks, injected_mark, message, lifecycle, output_checks,
-//   bulkheads, heartbeat                     leaves
-//   health, readiness                        an agent's health checks and their rule; a
-//                                            system's readiness
+//   bulkheads, heartbeat, reply              leaves
+//   health, readiness, deadlines             an agent's health checks and their rule; a
+//                                            system's readiness; one timer for an agent's asks
 //   dead_letter                              a task given up on, and the queue that holds it
 //   retry_event, retry_runtime               a retry's event; the system's retry state
 //   semantic_event, cohort_event             the events of errors that don't crash; of cohorts
@@ -55,7 +55,8 @@
 //   feedback                                 what a retry is told of the attempt before
 //   semantic_watch                           the loop detector and confidence tracker
 //   shared                                   what every ask of one system reads
-//   settlement, durable, finding             settling an ask; a durable run; a finding published
+//   settlement, durable, finding,            settling an ask; a durable run; a finding published;
+//   cancellation                             a handler under the kill switch's cancellation
 //   loop_watch                               the loop detector as handlers feed it
 //   context                                  what a handler sees
 //   agent                                    the trait
@@ -82,12 +83,14 @@ mod agent;
 mod agent_ref;
 mod bulkheads;
 mod calibration;
+mod cancellation;
 mod cause;
 mod cohort;
 mod cohort_event;
 mod context;
 mod dead_letter;
 mod dead_letters;
+mod deadlines;
 mod delegation;
 mod durable;
 mod durable_ask;
@@ -113,6 +116,7 @@ mod name;
 mod outcome;
 mod output_checks;
 mod readiness;
+mod reply;
 mod retry_event;
 mod retry_loop;
 mod retry_plan;

@@ -162,11 +162,6 @@ impl Settlement {
         self.open().taken.is_none()
     }
 
-    /// Spend reported after the ask was settled, to be charged by the incarnation.
-    fn take_late(&self) -> Usage {
-        std::mem::take(&mut self.open().late)
-    }
-
     /// Settles a task that ended in its incarnation, unless its caller did already (its
     /// deadline passed first); spend reported after that is charged on its own.
     pub(crate) fn settle_ended(
@@ -177,21 +172,26 @@ impl Settlement {
         path: Option<&ChildPath>,
         verdict: Option<Verdict>,
     ) {
-        if let Some(taken) = self.take() {
+        // One lock for both: what is to be settled, and what was reported after the caller
+        // settled it.
+        let (taken, late) = {
+            let mut open = self.open();
+            (open.taken.take(), std::mem::take(&mut open.late))
+        };
+        if let Some(taken) = taken {
             taken.settle(shared, id, path, verdict);
         }
         if let Some(budget) = &shared.budget {
-            self.charge_late(budget, agent);
+            charge_late(budget, agent, late);
         }
     }
+}
 
-    /// Charges spend reported after the ask was settled to `budget` (it is not refused: it
-    /// was spent).
-    fn charge_late(&self, budget: &Budget, agent: &str) {
-        let late = self.take_late();
-        if !late.is_zero() {
-            budget.charge(agent, late.into());
-        }
+/// Charges spend reported after its ask was settled to `budget` (it is not refused: it was
+/// spent).
+fn charge_late(budget: &Budget, agent: &str, late: Usage) {
+    if !late.is_zero() {
+        budget.charge(agent, late.into());
     }
 }
 

@@ -10,20 +10,21 @@
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
-use overseer_breaker::{BreakerHandle, BreakerKey};
+use overseer_breaker::{BreakerHandle, BreakerKey, BreakerRegistry};
+use overseer_budget::{AgentAccount, Budget};
 use overseer_journal::{Payload, RunId};
 use overseer_supervisor::{ChildFate, ChildPath, EventId, ExitCause, ExitReason};
 use ractor::ActorRef;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::agent::Agent;
 use crate::context::AgentContext;
 use crate::context::{SlotCells, TaskNotes};
+use crate::deadlines::Deadlines;
 use crate::error::AskError;
 use crate::event::{AskEvent, AskOutcome, SystemEvent};
 use crate::feedback::Feedback;
@@ -118,7 +119,7 @@ pub(crate) enum ParkAttempt {
 }
 
 /// Where the answer to an ask goes.
-pub(crate) type Reply<O> = oneshot::Sender<Answer<O>>;
+pub(crate) type Reply<O> = crate::reply::Reply<Answer<O>>;
 
 /// One queued task.
 pub(crate) struct Job<A: Agent> {
@@ -280,8 +281,11 @@ pub(crate) struct Slot<A: Agent> {
     /// whose deadline passed is dropped unrun when its turn comes). Computed once.
     pub(crate) ask_limit: usize,
     /// This agent's breakers, one per task type, kept so the call path skips the registry
-    /// lookup.
-    breakers: RwLock<HashMap<&'static str, BreakerHandle>>,
+    /// lookup. A list, not a map: an agent has a handful of task types, and finding one by
+    /// the address of its name (the same `&'static str` every time) costs less than hashing it.
+    breakers: RwLock<Vec<(&'static str, BreakerHandle)>>,
+    /// The breaker of the first task type asked, read without a lock (most agents have one).
+    first_breaker: OnceLock<(&'static str, BreakerHandle)>,
     pub(crate) shared: Arc<Shared>,
     /// The queued tasks. A plain deque under a lock: it costs nothing until used (a channel
     /// would allocate a block of 32 tasks per agent), and taking a task locks once.
@@ -298,10 +302,8 @@ pub(crate) struct Slot<A: Agent> {
     pub(crate) injected: Arc<InjectedMark>,
     /// The tasks the current incarnation spawned, shared with its contexts.
     pub(crate) tasks: Arc<IncarnationTasks>,
-    /// Whether a task runs beside a watch: the system has a budget (its kill switch cancels
-    /// tasks) or the agent has heartbeat timeouts. One flag, so that a plain task pays one
-    /// branch for both.
-    pub(crate) guarded: bool,
+    /// Whether the agent has heartbeat timeouts: its tasks run beside the heartbeat watch.
+    pub(crate) beats_watched: bool,
     /// Where the handler's beats and progress land, shared with the incarnations' contexts.
     pub(crate) pulse: Arc<Pulse>,
     /// What the current incarnation's health checks found.
@@ -315,6 +317,17 @@ pub(crate) struct Slot<A: Agent> {
     yield_requested: AtomicBool,
     /// The serve loop, while it waits for work.
     waker: futures::task::AtomicWaker,
+    /// The deadlines of the asks in flight, under one timer.
+    pub(crate) deadlines: Arc<Deadlines>,
+    /// The agent's account in the system's budget, found on its first admission.
+    account: OnceLock<AgentAccount>,
+}
+
+/// Whether two task type names are the same: by address first (a task type is a
+/// `&'static str`, mostly the same one), else by text.
+#[inline(always)]
+fn same_task_type(kept: &'static str, asked: &'static str) -> bool {
+    std::ptr::eq(kept, asked) || kept == asked
 }
 
 /// Marks a serve loop running until dropped.
@@ -341,11 +354,10 @@ impl<A: Agent> Slot<A> {
         shared: Arc<Shared>,
     ) -> Self {
         let routed = classifier.retry.is_some() || shared.semantic.is_some();
-        let watched = config
+        let beats_watched = config
             .liveness
             .as_ref()
             .is_some_and(|liveness| liveness.heartbeats.any());
-        let guarded = shared.budget.is_some() || watched;
         let ask_limit = if config.wait_for_room {
             usize::MAX
         } else {
@@ -357,7 +369,8 @@ impl<A: Agent> Slot<A> {
             classifier,
             routed,
             ask_limit,
-            breakers: RwLock::new(HashMap::new()),
+            breakers: RwLock::new(Vec::new()),
+            first_breaker: OnceLock::new(),
             shared,
             queue: Mutex::new(VecDeque::new()),
             incarnation: RwLock::new(None),
@@ -368,13 +381,15 @@ impl<A: Agent> Slot<A> {
             held: Mutex::new(Held::Parked),
             injected: Arc::default(),
             tasks: Arc::default(),
-            guarded,
+            beats_watched,
             pulse: Arc::new(Pulse::new()),
             health: Mutex::new(HealthTally::default()),
             health_pending: AtomicBool::new(false),
             serving: AtomicBool::new(false),
             yield_requested: AtomicBool::new(false),
             waker: futures::task::AtomicWaker::new(),
+            deadlines: Arc::default(),
+            account: OnceLock::new(),
         }
     }
 
@@ -489,20 +504,44 @@ impl<A: Agent> Slot<A> {
     #[inline(always)]
     pub(crate) fn breaker(&self, task_type: &'static str) -> Option<BreakerHandle> {
         let registry = self.shared.breakers.as_ref()?;
-        if let Some(handle) = self
+        if let Some((first, handle)) = self.first_breaker.get() {
+            if same_task_type(first, task_type) {
+                return Some(handle.clone());
+            }
+        }
+        Some(self.other_breaker(registry, task_type))
+    }
+
+    /// The breaker of a task type other than the first asked (or of the first, on its first
+    /// ask).
+    #[cold]
+    #[inline(never)]
+    fn other_breaker(&self, registry: &BreakerRegistry, task_type: &'static str) -> BreakerHandle {
+        let kept = self
             .breakers
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(task_type)
-        {
-            return Some(handle.clone());
+            .iter()
+            .find(|(kept, _)| same_task_type(kept, task_type))
+            .map(|(_, handle)| handle.clone());
+        if let Some(kept) = kept {
+            return kept;
         }
         let handle = registry.handle(&BreakerKey::new(self.name.as_str(), task_type));
-        self.breakers
+        if self.first_breaker.set((task_type, handle.clone())).is_ok() {
+            return handle;
+        }
+        let mut breakers = self
+            .breakers
             .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(task_type, handle.clone());
-        Some(handle)
+            .unwrap_or_else(PoisonError::into_inner);
+        if !breakers
+            .iter()
+            .any(|(kept, _)| same_task_type(kept, task_type))
+        {
+            breakers.push((task_type, handle.clone()));
+        }
+        handle
     }
 
     /// Queues a job and wakes the current incarnation. A job that races with the agent
@@ -516,6 +555,14 @@ impl<A: Agent> Slot<A> {
         } else {
             declared
         }
+    }
+
+    /// The agent's account in `budget` (the system's), found on the first admission: later
+    /// admissions skip the lookup of its ledger by name.
+    #[inline]
+    pub(crate) fn account(&self, budget: &Budget) -> &AgentAccount {
+        self.account
+            .get_or_init(|| budget.account(self.name.as_str()))
     }
 
     /// Puts back, first in line, the task of a durable run whose incarnation crashed on it: the
