@@ -16,7 +16,7 @@ use crate::durable::DurableRun;
 use crate::error::{AgentError, AskError};
 use crate::heartbeat::Progress;
 use crate::name::AgentName;
-use crate::settlement::Settlement;
+use crate::settlement::{Settlement, Verdict};
 use crate::slot::{Answer, DurableJob, Reply, Slot};
 
 /// How a handler ended a task.
@@ -125,8 +125,13 @@ pub(crate) fn settle_admission<A: Agent>(
         return;
     };
     let verdict = counted.then(|| {
-        let latency = started.map(|started| started.elapsed());
-        slot.verdict(result, latency.unwrap_or_default())
+        // One clock read for the latency, the breaker and the error-rate window.
+        let now = Instant::now();
+        let latency = started.map(|started| now.saturating_duration_since(started));
+        Verdict {
+            at: Some(now),
+            ..slot.verdict(result, latency.unwrap_or_default())
+        }
     });
     settlement.settle_ended(&slot.shared, slot.name.as_str(), id, slot.path(), verdict);
 }

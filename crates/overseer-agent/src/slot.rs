@@ -486,6 +486,7 @@ impl<A: Agent> Slot<A> {
             outcome: self.classifier.outcome(result),
             success: result.is_ok(),
             latency,
+            at: None,
         }
     }
 
@@ -495,6 +496,7 @@ impl<A: Agent> Slot<A> {
             outcome: self.classifier.error_outcome(error),
             success: false,
             latency,
+            at: None,
         }
     }
 

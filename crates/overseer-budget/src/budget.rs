@@ -323,7 +323,11 @@ impl Budget {
     /// # Errors
     /// A [`Refusal`], as [`admit`](Self::admit)'s.
     #[inline]
-    pub fn admit_to(&self, account: &AgentAccount, estimate: Spend) -> Result<Reservation, Refusal> {
+    pub fn admit_to(
+        &self,
+        account: &AgentAccount,
+        estimate: Spend,
+    ) -> Result<Reservation, Refusal> {
         let now = self.deadline().map(|_| Instant::now());
         self.check_open(now)?;
         self.claim(account.ledger.clone(), estimate)
