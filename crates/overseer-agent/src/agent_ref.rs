@@ -513,7 +513,7 @@ impl<A: Agent> AgentRef<A> {
             return Answer::error(self.queue_full());
         }
         // The agent's one timer watches this deadline with the others in flight.
-        self.slot.deadlines.watch(deadline, answer.expiring());
+        self.slot.deadlines().watch(deadline, answer.expiring());
         let unanswered = match answer.wait().await {
             Waited::Answered(answered) => return answered,
             // The incarnation was killed while it held the task.

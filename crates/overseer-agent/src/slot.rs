@@ -317,8 +317,9 @@ pub(crate) struct Slot<A: Agent> {
     yield_requested: AtomicBool,
     /// The serve loop, while it waits for work.
     waker: futures::task::AtomicWaker,
-    /// The deadlines of the asks in flight, under one timer.
-    pub(crate) deadlines: Arc<Deadlines>,
+    /// The deadlines of the asks in flight, under one timer; made on the first ask (an agent
+    /// never asked costs one pointer for it).
+    deadlines: OnceLock<Arc<Deadlines>>,
     /// The agent's account in the system's budget, found on its first admission.
     account: OnceLock<AgentAccount>,
 }
@@ -388,7 +389,7 @@ impl<A: Agent> Slot<A> {
             serving: AtomicBool::new(false),
             yield_requested: AtomicBool::new(false),
             waker: futures::task::AtomicWaker::new(),
-            deadlines: Arc::default(),
+            deadlines: OnceLock::new(),
             account: OnceLock::new(),
         }
     }
@@ -557,6 +558,12 @@ impl<A: Agent> Slot<A> {
         } else {
             declared
         }
+    }
+
+    /// The deadlines of this agent's asks in flight, under one timer.
+    #[inline]
+    pub(crate) fn deadlines(&self) -> &Arc<Deadlines> {
+        self.deadlines.get_or_init(Arc::default)
     }
 
     /// The agent's account in `budget` (the system's), found on the first admission: later

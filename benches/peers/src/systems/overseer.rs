@@ -307,6 +307,18 @@ fn injecting(fault: Fault) -> Task {
     }
 }
 
+/// Times `batches` batches of `per_batch` asks to the started `system`'s agent `a0`, then
+/// shuts the system down.
+async fn time_asks(system: &System, batches: usize, per_batch: usize) -> Outcome<Vec<Duration>> {
+    let agent = system.agent_ref::<Probe>("a0")?;
+    let times = per_op_batches(batches, per_batch, || async {
+        agent.ask(Task::Ping).await.map(drop).map_err(Into::into)
+    })
+    .await?;
+    shut_down_system(system).await?;
+    Ok(times)
+}
+
 async fn shut_down_system(system: &System) -> Outcome<()> {
     system.shutdown(STEP_TIMEOUT * 4).await?;
     Ok(())
@@ -362,13 +374,7 @@ impl Contender for OverseerAgents {
     async fn ask_round_trip(self, batches: usize, per_batch: usize) -> Outcome<Vec<Duration>> {
         let (system, spec) = system_of(Strategy::OneForOne, 1, &Starts::default(), None)?;
         system.start(spec).await?;
-        let agent = system.agent_ref::<Probe>("a0")?;
-        let times = per_op_batches(batches, per_batch, || async {
-            agent.ask(Task::Ping).await.map(drop).map_err(Into::into)
-        })
-        .await?;
-        shut_down_system(&system).await?;
-        Ok(times)
+        time_asks(&system, batches, per_batch).await
     }
 
     async fn spawn_children(self, children: usize) -> Outcome<Started> {
@@ -427,13 +433,9 @@ impl Contender for OverseerAgentsGoverned {
             .budget(budget)
             .build()?;
         let agent = system.agent(AgentSpec::new("a0", || Probe { incarnation: 0 }))?;
-        system.start(supervisor(Strategy::OneForOne, [agent])).await?;
-        let agent = system.agent_ref::<Probe>("a0")?;
-        let times = per_op_batches(batches, per_batch, || async {
-            agent.ask(Task::Ping).await.map(drop).map_err(Into::into)
-        })
-        .await?;
-        shut_down_system(&system).await?;
-        Ok(times)
+        system
+            .start(supervisor(Strategy::OneForOne, [agent]))
+            .await?;
+        time_asks(&system, batches, per_batch).await
     }
 }
