@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
         "heartbeat",
     ],
     &["health", "readiness"],
+    &["tree_snapshot"],
     &[
         "dead_letter",
         "retry_event",
