@@ -557,7 +557,7 @@ impl<A: Agent> AgentActor<A> {
         };
         match observed {
             // Observed: the handler runs as the ask being handled (its own asks name it as their
-            // cause), inside the ask's span (theirs are its children).
+            // parent), inside the ask's span (theirs are its children).
             Some(span) => {
                 let lineage = Lineage::under(attempt.id, attempt.made_in);
                 Box::pin(cause::handling(lineage, work).instrument(span))

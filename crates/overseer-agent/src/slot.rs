@@ -154,7 +154,7 @@ pub(crate) struct JobExtras<A: Agent> {
     pub(crate) sample: bool,
     /// Whether the ask is observed (the system has subscribers, or a tracing subscriber is
     /// set): its handler then runs as the ask being handled, so the asks it makes name it as
-    /// their cause, and inside the ask's span (`None` when disabled), so theirs are its
+    /// their parent, and inside the ask's span (`None` when disabled), so theirs are its
     /// children.
     pub(crate) observed: Option<tracing::Span>,
 }
