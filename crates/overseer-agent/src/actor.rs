@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use crate::agent::Agent;
 use crate::cancellation::unless_cancelled;
-use crate::cause;
+use crate::cause::{self, Lineage};
 use crate::context::AgentContext;
 use crate::durable::{DurableRun, LetterSource};
 use crate::error::{AgentError, AskError, StepError};
@@ -396,6 +396,7 @@ impl<A: Agent> AgentActor<A> {
                     deadline: job.deadline,
                     asked_at: job.asked_at,
                     id: job.id,
+                    made_in: job.made_in,
                     started: started.at,
                     crashed: false,
                 };
@@ -468,11 +469,12 @@ impl<A: Agent> AgentActor<A> {
                 after,
             };
             let answer = Answer::<()>::error(timeout);
-            self.slot
-                .publish_ask_event(job.id, task_type, &answer, job.asked_at);
+            let ended = (job.id, task_type, job.asked_at);
+            self.slot.publish_tell_event(ended, job.made_in, &answer);
             return None;
         }
-        context.begin_task(job.deadline, (job.id, task_type), job.settlement.take());
+        let task = (job.id, job.made_in, task_type);
+        context.begin_task(job.deadline, task, job.settlement.take());
         self.slot.set_exit_cause(Some(job.id));
         Some(Started { at, task_type })
     }
@@ -550,8 +552,11 @@ impl<A: Agent> AgentActor<A> {
         };
         match observed {
             // Observed: the handler runs as the ask being handled (its own asks name it as their
-            // cause), inside the ask's span (theirs are its children).
-            Some(span) => Box::pin(cause::handling(attempt.id, work).instrument(span)),
+            // parent), inside the ask's span (theirs are its children).
+            Some(span) => {
+                let lineage = Lineage::under(attempt.id, attempt.made_in);
+                Box::pin(cause::handling(lineage, work).instrument(span))
+            }
             None => Box::pin(work),
         }
     }
@@ -666,7 +671,7 @@ impl<A: Agent> AgentActor<A> {
         // With subscribers, the handler runs as the ask it handles: the asks it makes name it.
         let handling = shared
             .has_subscribers()
-            .then(|| context.current_ask())
+            .then(|| context.lineage())
             .flatten();
         let ended = {
             let work = within_deadline(agent, context, task, deadline, reply);
@@ -842,6 +847,7 @@ impl<A: Agent> AgentActor<A> {
             asked_at: attempt.asked_at,
             settlement,
             id: attempt.id,
+            made_in: attempt.made_in,
             extras: Some(Box::new(JobExtras {
                 durable: Some(durable),
                 feedback,
@@ -925,6 +931,8 @@ struct Attempt {
     deadline: Instant,
     asked_at: Instant,
     id: overseer_supervisor::EventId,
+    /// Where the task was made.
+    made_in: Option<Lineage>,
     started: Option<Instant>,
     /// Whether the incarnation must exit after it.
     crashed: bool,

@@ -325,6 +325,7 @@ impl<A: Agent> AgentRef<A> {
             asked_at,
             settlement,
             id,
+            made_in: self.slot.shared.lineage_here(),
             extras: None,
         };
         // A tell never waits for room: nobody would.
@@ -507,6 +508,7 @@ impl<A: Agent> AgentRef<A> {
             asked_at,
             settlement: settlement.clone(),
             id,
+            made_in: self.slot.shared.lineage_here(),
             extras: observed(durable.into_extras()),
         };
         if !self.slot.enqueue(job, self.slot.ask_limit) {

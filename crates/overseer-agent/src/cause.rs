@@ -1,7 +1,7 @@
 //! The ask a thread is working on, for events raised synchronously inside library calls that do
 //! not know about asks (the kill switch's trip callback runs inside a budget commit); and the
-//! ask a handler is handling, for the asks it makes in turn (their events name it as their
-//! cause).
+//! ask a handler is handling, for the asks and tells it makes in turn (their events name it as
+//! their parent, and its request).
 
 use std::cell::{Cell, RefCell};
 
@@ -56,23 +56,45 @@ impl Drop for Restore {
     }
 }
 
-tokio::task_local! {
-    /// The ask whose handler the current task is running, while it runs.
-    static HANDLING: EventId;
+/// Where a task stands in its request: the ask whose handler made it, and the request's first
+/// ask (the one made outside any handler). Carried by a job from the caller to the agent, so
+/// that what its handler asks or tells in turn, and a tell's event, name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lineage {
+    /// The ask whose handler made the task.
+    pub(crate) parent: EventId,
+    /// The first ask of the request.
+    pub(crate) request: EventId,
 }
 
-/// `work` (a handler's future) run with `ask` as the ask being handled: an ask made inside it
-/// names `ask` as its cause ([`handled_ask`]).
+impl Lineage {
+    /// The lineage of what the handler of `ask` makes, `ask` itself made in `made_in`.
+    pub(crate) fn under(ask: EventId, made_in: Option<Lineage>) -> Self {
+        Self {
+            parent: ask,
+            request: made_in.map_or(ask, |lineage| lineage.request),
+        }
+    }
+}
+
+tokio::task_local! {
+    /// The lineage of what is asked on the current task: the ask whose handler it runs (or
+    /// which spawned it through its context), and that ask's request.
+    static HANDLING: Lineage;
+}
+
+/// `work` (a handler's future, or a task it spawned) run under `lineage`: an ask or tell made
+/// inside it names `lineage.parent` as its parent ([`handled`]).
 pub(crate) fn handling<F: std::future::Future>(
-    ask: EventId,
+    lineage: Lineage,
     work: F,
 ) -> impl std::future::Future<Output = F::Output> {
-    HANDLING.scope(ask, work)
+    HANDLING.scope(lineage, work)
 }
 
-/// The ask whose handler is running on this task, if any: the cause of an ask made here.
-pub(crate) fn handled_ask() -> Option<EventId> {
-    HANDLING.try_with(|ask| *ask).ok()
+/// The lineage of an ask or tell made on this task, if a handler's work runs here.
+pub(crate) fn handled() -> Option<Lineage> {
+    HANDLING.try_with(|lineage| *lineage).ok()
 }
 
 /// The ask this thread is working on, and its agent's path, if inside [`during_ask`].
@@ -85,6 +107,29 @@ pub(crate) fn ask_in_progress() -> Option<(EventId, Option<ChildPath>)> {
 mod tests {
     use super::*;
     use overseer_supervisor::EventIds;
+
+    #[tokio::test]
+    async fn work_under_a_lineage_sees_it_and_the_next_level_keeps_the_request() {
+        let ids = EventIds::default();
+        let (request, nested) = (ids.next(), ids.next());
+        assert_eq!(handled(), None);
+        let top = Lineage::under(request, None);
+        assert_eq!(top.request, request);
+        let seen = handling(top, async {
+            let outer = handled().expect("inside");
+            let inner = Lineage::under(nested, Some(outer));
+            handling(inner, async { handled() }).await
+        })
+        .await;
+        assert_eq!(
+            seen,
+            Some(Lineage {
+                parent: nested,
+                request
+            })
+        );
+        assert_eq!(handled(), None);
+    }
 
     #[test]
     fn the_ask_in_progress_is_seen_inside_and_restored_after() {

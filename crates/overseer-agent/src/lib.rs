@@ -46,6 +46,7 @@
 //   bulkheads, heartbeat, reply              leaves
 //   health, readiness, deadlines             an agent's health checks and their rule; a
 //                                            system's readiness; one timer for an agent's asks
+//   tree_snapshot                            the tree as one walk reads it
 //   dead_letter                              a task given up on, and the queue that holds it
 //   retry_event, retry_runtime               a retry's event; the system's retry state
 //   semantic_event, cohort_event             the events of errors that don't crash; of cohorts
@@ -132,6 +133,7 @@ mod slot;
 mod spec;
 mod system;
 mod tasks;
+mod tree_snapshot;
 mod usage;
 mod validation;
 mod voting;
@@ -182,6 +184,7 @@ pub use semantic_watch::SemanticConfig;
 pub use shared::StepDurability;
 pub use spec::{AgentSpec, DEFAULT_QUEUE_CAPACITY};
 pub use system::{QueueDepth, System, SystemBuilder, WeakSystem};
+pub use tree_snapshot::{NodeKind, NodeState, TreeNode};
 pub use usage::{Metered, Usage};
 pub use voting::{VoteSpec, Voted};
 

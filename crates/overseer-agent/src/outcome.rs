@@ -170,6 +170,7 @@ pub(crate) fn settle<A: Agent>(
         usage,
         notes,
         settlement,
+        made_in,
     } = ended.report;
     // The caller stopped waiting while the handler ran (and did not settle the ask, as a
     // caller whose deadline passed does): the outcome is not counted.
@@ -194,7 +195,8 @@ pub(crate) fn settle<A: Agent>(
         // A tell: nobody waits, its end is published here if anyone listens (the answer, with
         // its boxed error, is built only then).
         None if slot.shared.has_subscribers() => {
-            slot.publish_ask_event(ended.id, ended.task_type, &answer(result), ended.asked_at);
+            let told = (ended.id, ended.task_type, ended.asked_at);
+            slot.publish_tell_event(told, made_in, &answer(result));
         }
         None => {}
     }

@@ -22,6 +22,7 @@ use ractor::ActorRef;
 use tokio::time::Instant;
 
 use crate::agent::Agent;
+use crate::cause::Lineage;
 use crate::context::AgentContext;
 use crate::context::{SlotCells, TaskNotes};
 use crate::deadlines::Deadlines;
@@ -132,6 +133,9 @@ pub(crate) struct Job<A: Agent> {
     pub(crate) settlement: Option<Arc<Settlement>>,
     /// The ask's event id, assigned when it was made.
     pub(crate) id: EventId,
+    /// The ask whose handler made it, and its request, if it was made inside one while the
+    /// system had subscribers ([`Shared::lineage_here`](crate::shared::Shared::lineage_here)).
+    pub(crate) made_in: Option<Lineage>,
     /// What a few tasks carry beyond a plain one (a durable run, the previous attempt's
     /// failure): `None` for a plain ask, which so carries one null pointer for all of it.
     pub(crate) extras: Option<Box<JobExtras<A>>>,
@@ -151,7 +155,7 @@ pub(crate) struct JobExtras<A: Agent> {
     pub(crate) sample: bool,
     /// Whether the ask is observed (the system has subscribers, or a tracing subscriber is
     /// set): its handler then runs as the ask being handled, so the asks it makes name it as
-    /// their cause, and inside the ask's span (`None` when disabled), so theirs are its
+    /// their parent, and inside the ask's span (`None` when disabled), so theirs are its
     /// children.
     pub(crate) observed: Option<tracing::Span>,
 }
@@ -853,18 +857,15 @@ impl<A: Agent> Slot<A> {
                 let _ = reply.send(Answer::error(error));
             }
             None => {
-                self.publish_ask_event(
-                    job.id,
-                    A::task_type(&job.task),
-                    &Answer::<()>::error(error),
-                    job.asked_at,
-                );
+                let answer = Answer::<()>::error(error);
+                let ended = (job.id, A::task_type(&job.task), job.asked_at);
+                self.publish_tell_event(ended, job.made_in, &answer);
             }
         }
     }
 
-    /// Publishes how an ask or a tell of this agent ended (nothing is built if nobody
-    /// subscribes).
+    /// Publishes how an ask of this agent ended, on its caller's task (nothing is built if
+    /// nobody subscribes): an ask made inside a handler names that handler's ask as its parent.
     #[inline]
     pub(crate) fn publish_ask_event<O>(
         &self,
@@ -874,16 +875,28 @@ impl<A: Agent> Slot<A> {
         asked_at: Instant,
     ) {
         if self.shared.has_subscribers() {
-            self.build_ask_event(id, task_type, answer, asked_at);
+            self.build_ask_event((id, task_type, asked_at), crate::cause::handled(), answer);
+        }
+    }
+
+    /// Publishes how a tell of this agent ended (its id, task type and time asked), on the
+    /// agent's side: `made_in` is the lineage its job carried.
+    pub(crate) fn publish_tell_event<O>(
+        &self,
+        ended: (EventId, &'static str, Instant),
+        made_in: Option<Lineage>,
+        answer: &Answer<O>,
+    ) {
+        if self.shared.has_subscribers() {
+            self.build_ask_event(ended, made_in, answer);
         }
     }
 
     fn build_ask_event<O>(
         &self,
-        id: EventId,
-        task_type: &'static str,
+        (id, task_type, asked_at): (EventId, &'static str, Instant),
+        made_in: Option<Lineage>,
         answer: &Answer<O>,
-        asked_at: Instant,
     ) {
         let outcome = match answer.outcome.as_ref().map_err(|error| &**error) {
             Ok(_) => AskOutcome::Ok,
@@ -897,8 +910,7 @@ impl<A: Agent> Slot<A> {
             Err(AskError::BreakerOpen {
                 agent, task_type, ..
             }) => self.shared.breaker_opening(agent.as_str(), task_type),
-            // An ask made inside another's handler: the ask it was made for.
-            _ => crate::cause::handled_ask(),
+            _ => None,
         };
         // One clock read for both the latency and the event's time.
         let ended = Instant::now();
@@ -909,6 +921,8 @@ impl<A: Agent> Slot<A> {
         self.shared.publish(SystemEvent::Ask(AskEvent {
             id: meta.id,
             caused_by: meta.caused_by,
+            parent: made_in.map(|lineage| lineage.parent),
+            request: made_in.map(|lineage| lineage.request),
             elapsed: meta.elapsed,
             path: meta.path,
             agent: self.name.clone(),

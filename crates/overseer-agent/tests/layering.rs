@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
         "reply",
     ],
     &["health", "readiness", "deadlines"],
+    &["tree_snapshot"],
     &[
         "dead_letter",
         "retry_event",
