@@ -627,8 +627,8 @@ impl<A: Agent> AgentActor<A> {
             self.guarded(agent, context, task, task_type, deadline, reply)
                 .await
         } else if shared.budget.is_some() {
-            // Only the kill switch to watch: inline, subscribed once the handler waits.
-            let work = within_deadline(agent, context, task, deadline, reply);
+            // Only the kill switch to watch: inline, subscribed to once the handler waits.
+            let work = std::pin::pin!(within_deadline(agent, context, task, deadline, reply));
             unless_cancelled(work, shared).await
         } else {
             Some(within_deadline(agent, context, task, deadline, reply).await)

@@ -13,18 +13,27 @@ use std::task::Poll;
 
 use crate::shared::Shared;
 
-/// Runs `work` until it ends (`Some`) or the kill switch cancels it (`None`), as a biased
-/// `select!` of the two would, without building the cancellation for a `work` that is ready
-/// at once.
+/// Runs `work` until it ends (`Some`) or, with a budget, the kill switch cancels it (`None`),
+/// as a biased `select!` of the two would, without building the cancellation for a `work`
+/// that is ready at once (or for a system without a budget, whose tasks nothing cancels).
 ///
 /// # Cancel safety
 /// Dropping it drops `work` and the cancellation's subscription.
-pub(crate) async fn unless_cancelled<F: Future>(work: F, shared: &Shared) -> Option<F::Output> {
-    let mut work = std::pin::pin!(work);
+///
+/// `work` is pinned by the caller (`std::pin::pin!`): taken by value, an `async fn` would hold
+/// it twice in its future (its argument and the pinned copy), and a task's future with it.
+pub(crate) async fn unless_cancelled<F: Future>(
+    mut work: Pin<&mut F>,
+    shared: &Shared,
+) -> Option<F::Output> {
     let mut cancelled: Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>> = None;
     poll_fn(|cx| {
         if let Poll::Ready(output) = work.as_mut().poll(cx) {
             return Poll::Ready(Some(output));
+        }
+        if shared.budget.is_none() {
+            // No kill switch: nothing cancels the handler.
+            return Poll::Pending;
         }
         let cancelled = cancelled.get_or_insert_with(|| Box::pin(shared.cancelled()));
         cancelled.as_mut().poll(cx).map(|()| None)
