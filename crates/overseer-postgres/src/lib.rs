@@ -49,7 +49,7 @@ pub mod testing;
 
 pub use budget::{LimitState, Reservation, Reserve};
 pub use error::PgJournalError;
-pub use fleet::FleetLimit;
+pub use fleet::{FleetLimit, FleetTrip};
 pub use journal_storage::{PgStorage, PgStorageOptions};
 pub use lease::{decide_claim, ClaimDecision, LeaseHead, RunStatus};
 pub use schema::{Migrated, SCHEMA_VERSION};
