@@ -46,6 +46,7 @@ mod store;
 #[cfg(feature = "test-server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-server")))]
 pub mod testing;
+mod worker;
 
 pub use budget::{LimitState, Reservation, Reserve};
 pub use error::PgJournalError;
@@ -54,3 +55,4 @@ pub use journal_storage::{PgStorage, PgStorageOptions};
 pub use lease::{decide_claim, ClaimDecision, LeaseHead, RunStatus};
 pub use schema::{Migrated, SCHEMA_VERSION};
 pub use store::{ClaimedRun, PgOptions, PgStore};
+pub use worker::{Worker, WorkerOptions, WorkerReport};
