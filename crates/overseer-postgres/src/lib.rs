@@ -55,4 +55,4 @@ pub use journal_storage::{PgStorage, PgStorageOptions};
 pub use lease::{decide_claim, ClaimDecision, LeaseHead, RunStatus};
 pub use schema::{Migrated, SCHEMA_VERSION};
 pub use store::{ClaimedRun, PgOptions, PgStore};
-pub use worker::{Worker, WorkerOptions, WorkerReport};
+pub use worker::{RunQueue, Worker, WorkerOptions, WorkerReport};

@@ -102,11 +102,13 @@ CREATE TABLE overseer_budget_reservations (
     },
     Migration {
         version: 2,
-        name: "a fleet limit's trip",
-        // Set once, by the commit that spends the limit or by a process whose kill switch
-        // tripped; every process's heartbeat reads it.
+        name: "a fleet limit's trip, a run's signals",
+        // The trip is set once, by the commit that spends the limit or by a process whose kill
+        // switch tripped; every process's heartbeat reads it. `signalled` counts the signals
+        // delivered to the run (records appended without an epoch): its holder polls it.
         sql: r#"
 ALTER TABLE overseer_budget ADD COLUMN tripped_reason text, ADD COLUMN tripped_at timestamptz;
+ALTER TABLE overseer_runs ADD COLUMN signalled bigint NOT NULL DEFAULT 0 CHECK (signalled >= 0);
 "#,
     },
 ];

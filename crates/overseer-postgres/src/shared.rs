@@ -178,6 +178,40 @@ impl PgStore {
             .collect()
     }
 
+    /// The unfinished runs `owner` holds that have been signalled, each with how many signal
+    /// batches were delivered to it so far: a holder that sees a count grow refreshes the run
+    /// ([`Journal::refresh`](overseer_journal::Journal::refresh)) and asks it again.
+    ///
+    /// # Errors
+    ///
+    /// When the query fails.
+    pub async fn signalled_runs(&self, owner: &str) -> Result<Vec<(RunId, u64)>, PgJournalError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                cached!(
+                    client,
+                    "SELECT run_id, signalled FROM overseer_runs \
+                     WHERE owner_name = $1 AND status = 'running' AND signalled > 0",
+                    "preparing a statement"
+                ),
+                &[&owner],
+            )
+            .await
+            .map_err(PgJournalError::db("looking for signalled runs"))?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.get(0);
+                let count: i64 = row.get(1);
+                RunId::new(id.clone())
+                    .map(|run| (run, count.unsigned_abs()))
+                    .map_err(|e| PgJournalError::Corrupt {
+                        what: format!("run id {id:?}: {e}"),
+                    })
+            })
+            .collect()
+    }
+
     /// How many records the database holds: journal records and dead letters.
     ///
     /// # Errors
@@ -291,6 +325,19 @@ async fn append_run_in(
         return Err(PgJournalError::Finished { run: run.clone() });
     }
     insert_records(tx, run, batch.records).await?;
+    if batch.epoch.is_none() && !batch.starts && !batch.records.is_empty() {
+        // Records of no epoch after the start are signals: the run's holder polls the count.
+        tx.execute(
+            cached!(
+                tx,
+                "UPDATE overseer_runs SET signalled = signalled + 1 WHERE run_id = $1",
+                "preparing a statement"
+            ),
+            &[&run.as_str()],
+        )
+        .await
+        .map_err(PgJournalError::db("counting a signal"))?;
+    }
     if let Some(outcome) = batch.finishes {
         tx.execute(
             cached!(

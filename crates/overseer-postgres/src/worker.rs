@@ -1,7 +1,7 @@
 //! A worker: the loop a process runs to take runs from the shared queue, within its own
 //! concurrency limit, and hand them back when it stops.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -12,7 +12,31 @@ use overseer_journal::{Journal, Payload, RunId};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::PgStore;
+use crate::{PgStorage, PgStore};
+
+/// A process's view of the shared queue: the database and the owner name its journal claims
+/// runs under ([`PgStorage::queue`](crate::PgStorage::queue)).
+#[derive(Debug, Clone)]
+pub struct RunQueue {
+    store: PgStore,
+    owner: Arc<str>,
+}
+
+impl RunQueue {
+    /// The queue of `store`'s database, for the process named `owner` (its journal's
+    /// [`PgStorageOptions::owner`](crate::PgStorageOptions::owner)).
+    pub fn new(store: PgStore, owner: &str) -> Self {
+        Self {
+            store,
+            owner: Arc::from(owner),
+        }
+    }
+
+    /// The owner name.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+}
 
 /// A [`Worker`]'s settings.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +81,8 @@ pub struct WorkerReport {
     pub failed: u64,
     /// Runs still running when the worker stopped, cut off and handed back.
     pub handed_back: u64,
+    /// Runs this process held that another process signalled, given to the handler again.
+    pub resumed: u64,
     /// The most runs it ran at once (never above its slots).
     pub most_at_once: usize,
 }
@@ -67,6 +93,7 @@ struct Counts {
     succeeded: AtomicU64,
     failed: AtomicU64,
     handed_back: AtomicU64,
+    resumed: AtomicU64,
     running: AtomicUsize,
     most_at_once: AtomicUsize,
 }
@@ -78,6 +105,7 @@ impl Counts {
             succeeded: self.succeeded.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             handed_back: self.handed_back.load(Ordering::Relaxed),
+            resumed: self.resumed.load(Ordering::Relaxed),
             most_at_once: self.most_at_once.load(Ordering::Relaxed),
         }
     }
@@ -92,9 +120,12 @@ impl Counts {
 /// What it relies on: the journal's storage (a [`PgStorage`](crate::PgStorage)) renews the
 /// held runs' leases by its heartbeat, and refuses the writes of a run another process has
 /// taken over (the handler's ask then fails: this process stands down from that run, and the
-/// worker counts it as failed). [`stop`](Self::stop) stops taking runs, lets the running ones
-/// end within a grace period, cuts off the rest, and closes the journal, which hands every
-/// held run back to the queue at once.
+/// worker counts it as failed). A run this process holds that another process signals (a run
+/// waiting in `wait_for`, say: its ask ended, the run stays held here) is seen at the next look
+/// at the queue ([`PgStore::signalled_runs`]): the worker refreshes it (its journal gains the
+/// signal) and gives it to the handler again, which resumes it. [`stop`](Self::stop) stops
+/// taking runs, lets the running ones end within a grace period, cuts off the rest, and closes
+/// the journal, which hands every held run back to the queue at once.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -104,12 +135,12 @@ impl Counts {
 ///
 /// # async fn run(url: &str) -> Result<(), Box<dyn std::error::Error>> {
 /// let storage = PgStorage::open(url, PgStorageOptions::default().owner("machine-a"))?;
-/// let store = storage.store().clone();
+/// let queue = storage.queue();
 /// let (journal, _) = Journal::open(storage, JournalConfig::default())?;
 /// // ... a `System` over `journal`, and `agent`, a durable agent's `AgentRef` ...
 /// let worker = Worker::start(
 ///     journal,
-///     store,
+///     queue,
 ///     WorkerOptions::default().slots(4),
 ///     move |run, input| async move {
 ///         let task: u32 = input.decode()?;
@@ -140,12 +171,11 @@ impl fmt::Debug for Worker {
 }
 
 impl Worker {
-    /// Starts taking runs from the queue of `store` (the database of `journal`'s
-    /// [`PgStorage`](crate::PgStorage)), each given to `handler`. Spawns on the current tokio
-    /// runtime.
+    /// Starts taking runs from `queue` (that of `journal`'s [`PgStorage`](crate::PgStorage)),
+    /// each given to `handler`. Spawns on the current tokio runtime.
     pub fn start<H, F, E>(
         journal: Journal,
-        store: PgStore,
+        queue: RunQueue,
         options: WorkerOptions,
         handler: H,
     ) -> Self
@@ -158,12 +188,14 @@ impl Worker {
         let (stop, stopping) = watch::channel(None);
         let taker = Taker {
             journal: journal.clone(),
-            store,
+            queue,
             options,
             handler: Arc::new(handler),
             counts: Arc::clone(&counts),
             slots: Arc::new(Semaphore::new(options.slots)),
             taken: Arc::new(Mutex::new(HashSet::new())),
+            signals_seen: Mutex::new(HashMap::new()),
+            to_resume: Mutex::new(HashSet::new()),
         };
         let taking = tokio::spawn(taker.run(stopping));
         Self {
@@ -202,13 +234,17 @@ impl Worker {
 /// The worker's loop and what it needs.
 struct Taker<H> {
     journal: Journal,
-    store: PgStore,
+    queue: RunQueue,
     options: WorkerOptions,
     handler: Arc<H>,
     counts: Arc<Counts>,
     slots: Arc<Semaphore>,
     /// Runs given to the handler and not ended: not taken twice while their claim is on its way.
     taken: Arc<Mutex<HashSet<RunId>>>,
+    /// How many signal batches each held run had when last looked at.
+    signals_seen: Mutex<HashMap<RunId, u64>>,
+    /// Held runs signalled while their handler ran: given to it again once it ends.
+    to_resume: Mutex<HashSet<RunId>>,
 }
 
 impl<H, F, E> Taker<H>
@@ -223,6 +259,7 @@ where
             if stopping.borrow().is_some() {
                 break;
             }
+            self.resume_signalled(&mut running).await;
             self.take_what_fits(&mut running).await;
             tokio::select! {
                 _ = stopping.changed() => {}
@@ -252,7 +289,7 @@ where
         if free == 0 {
             return;
         }
-        let runs = match self.store.claimable_runs(free).await {
+        let runs = match self.queue.store.claimable_runs(free).await {
             Ok(runs) => runs,
             Err(error) => {
                 tracing::warn!(%error, "worker: could not look at the queue");
@@ -264,19 +301,53 @@ where
         }
     }
 
-    /// Gives `run` to the handler, if a slot is free and it is not being taken already.
-    async fn take(&self, run: RunId, running: &mut JoinSet<()>) {
+    /// Gives again to the handler the runs this process holds that were signalled since it last
+    /// looked (once their handler has ended, for those still running).
+    async fn resume_signalled(&self, running: &mut JoinSet<()>) {
+        let signalled = match self.queue.store.signalled_runs(&self.queue.owner).await {
+            Ok(signalled) => signalled,
+            Err(error) => {
+                tracing::warn!(%error, "worker: could not look for signalled runs");
+                return;
+            }
+        };
+        for (run, count) in signalled {
+            let seen = lock(&self.signals_seen).insert(run.clone(), count);
+            if seen.is_none_or(|seen| seen < count) {
+                lock(&self.to_resume).insert(run);
+            }
+        }
+        let due: Vec<RunId> = {
+            let taken = lock(&self.taken);
+            lock(&self.to_resume)
+                .iter()
+                .filter(|run| !taken.contains(*run))
+                .cloned()
+                .collect()
+        };
+        for run in due {
+            if self.take(run.clone(), running).await {
+                lock(&self.to_resume).remove(&run);
+                self.counts.resumed.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(run = %run, "worker: a held run was signalled; resuming it");
+            }
+        }
+    }
+
+    /// Gives `run` to the handler, if a slot is free and it is not being taken already: whether
+    /// it did.
+    async fn take(&self, run: RunId, running: &mut JoinSet<()>) -> bool {
         let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
-            return;
+            return false;
         };
         if !lock(&self.taken).insert(run.clone()) {
-            return;
+            return false;
         }
         let input = match self.input_of(&run).await {
             Some(input) => input,
             None => {
                 lock(&self.taken).remove(&run);
-                return;
+                return false;
             }
         };
         self.counts.taken.fetch_add(1, Ordering::Relaxed);
@@ -304,6 +375,7 @@ where
                 }
             }
         });
+        true
     }
 
     /// The journaled input of `run`, read again from the database; `None` when it cannot be
@@ -334,4 +406,12 @@ impl Drop for Done {
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl PgStorage {
+    /// This storage's view of the shared queue (its database and owner name), for a
+    /// [`Worker`]: take it before the storage goes into its `Journal`.
+    pub fn queue(&self) -> RunQueue {
+        RunQueue::new(self.store().clone(), self.options().owner_name())
+    }
 }

@@ -16,9 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec, Reconciled, System};
-use overseer_journal::{
-    Durability, Effect, Entry, Journal, JournalConfig, Payload, Recorded, RunId,
-};
+use overseer_journal::{Effect, Entry, Journal, JournalConfig, Recorded, RunId};
 use overseer_postgres::{
     PgOptions, PgStorage, PgStorageOptions, PgStore, RunStatus, WorkerOptions,
 };
@@ -152,7 +150,7 @@ async fn worker_process() {
             .lock_timeout(Duration::from_secs(1))
             .idle_in_transaction_timeout(Duration::from_secs(2)));
     let storage = PgStorage::open(&url, options).unwrap();
-    let store = storage.store().clone();
+    let queue = storage.queue();
     let (journal, _) = Journal::open(storage, JournalConfig::default()).unwrap();
     let system = System::builder()
         .ask_timeout(Duration::from_secs(60))
@@ -177,7 +175,7 @@ async fn worker_process() {
     // the polite stop.
     let worker = overseer_postgres::Worker::start(
         journal,
-        store,
+        queue,
         WorkerOptions::default()
             .slots(slots)
             .idle_poll(Duration::from_millis(50)),
@@ -287,46 +285,6 @@ impl Drop for WorkerProcess {
     }
 }
 
-/// Starts `runs` runs (`run-0`..) in the database, with inputs 0.., for the workers to take.
-async fn start_runs(url: &str, runs: u32) -> Vec<RunId> {
-    let storage = PgStorage::open(url, PgStorageOptions::default().owner("producer")).unwrap();
-    let (journal, _) = Journal::open(storage, JournalConfig::default()).unwrap();
-    let mut ids = Vec::new();
-    for n in 0..runs {
-        let run = RunId::new(format!("run-{n}")).unwrap();
-        let input = Payload::encode(&n).unwrap();
-        journal
-            .append(
-                vec![Entry::RunStarted {
-                    run: run.clone(),
-                    agent: "pipeline".into(),
-                    fingerprint: input.fingerprint(),
-                    input,
-                    started_at_ms: 1_000,
-                }],
-                Durability::Sync,
-            )
-            .await
-            .unwrap();
-        ids.push(run);
-    }
-    journal.close().await.unwrap();
-    ids
-}
-
-/// Polls `check` until it holds, failing with `what` after `within`.
-async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Whether `owner` holds a run with at least `records` records, and which.
 async fn holding(store: &PgStore, runs: &[RunId], owner: &str, records: usize) -> Option<RunId> {
     for run in runs {
@@ -425,7 +383,7 @@ async fn a_killed_workers_runs_are_finished_by_the_others_each_effect_once() {
     let Some((_server, url, store, external, dir)) = setup().await else {
         return;
     };
-    let runs = start_runs(&url, 8).await;
+    let runs = common::start_runs(&url, "pipeline", 8).await;
     let lease_ms = 1_500;
     let victim = WorkerProcess::start(dir.path(), &url, "w1", lease_ms, 2, 120);
     let others = [
@@ -442,7 +400,7 @@ async fn a_killed_workers_runs_are_finished_by_the_others_each_effect_once() {
     };
     let killed_at = Instant::now();
     victim.signal("-KILL");
-    eventually(Duration::from_secs(60), "every run finished", || {
+    common::eventually(Duration::from_secs(60), "every run finished", || {
         all_finished(&store, &runs)
     })
     .await;
@@ -470,11 +428,11 @@ async fn a_worker_paused_past_its_lease_is_fenced_when_it_resumes() {
     let Some((_server, url, store, external, dir)) = setup().await else {
         return;
     };
-    let runs = start_runs(&url, 1).await;
+    let runs = common::start_runs(&url, "pipeline", 1).await;
     let run = runs[0].clone();
     let lease_ms = 1_000;
     let paused = WorkerProcess::start(dir.path(), &url, "w1", lease_ms, 1, 300);
-    eventually(Duration::from_secs(30), "w1 holds the run mid-way", || {
+    common::eventually(Duration::from_secs(30), "w1 holds the run mid-way", || {
         let (store, runs) = (&store, &runs);
         async move { holding(store, runs, "w1", 5).await.is_some() }
     })
@@ -482,7 +440,7 @@ async fn a_worker_paused_past_its_lease_is_fenced_when_it_resumes() {
     paused.signal("-STOP");
     let before = store.head(&run).await.unwrap().unwrap().epoch.unwrap();
     let other = WorkerProcess::start(dir.path(), &url, "w2", lease_ms, 1, 300);
-    eventually(Duration::from_secs(30), "w2 takes the run over", || {
+    common::eventually(Duration::from_secs(30), "w2 takes the run over", || {
         let store = &store;
         let run = &run;
         async move {
@@ -496,7 +454,7 @@ async fn a_worker_paused_past_its_lease_is_fenced_when_it_resumes() {
     })
     .await;
     paused.signal("-CONT");
-    eventually(Duration::from_secs(60), "the run finished", || {
+    common::eventually(Duration::from_secs(60), "the run finished", || {
         all_finished(&store, &runs)
     })
     .await;
@@ -519,7 +477,7 @@ async fn a_worker_paused_past_its_lease_is_fenced_when_it_resumes() {
         "a write of the paused worker after the takeover: {entries:?}"
     );
     check_runs(&store, &external, &runs).await;
-    eventually(Duration::from_secs(30), "w1 learned it was fenced", || {
+    common::eventually(Duration::from_secs(30), "w1 learned it was fenced", || {
         let output = paused.output();
         let wanted = format!("failed {run}");
         async move { output.contains(&wanted) }
@@ -535,11 +493,11 @@ async fn a_worker_stopped_politely_hands_its_runs_back_at_once() {
     let Some((_server, url, store, external, dir)) = setup().await else {
         return;
     };
-    let runs = start_runs(&url, 2).await;
+    let runs = common::start_runs(&url, "pipeline", 2).await;
     // A lease far longer than the test: only a hand-back lets another take the runs.
     let lease_ms = 120_000;
     let polite = WorkerProcess::start(dir.path(), &url, "w1", lease_ms, 2, 200);
-    eventually(Duration::from_secs(30), "w1 holds a run mid-way", || {
+    common::eventually(Duration::from_secs(30), "w1 holds a run mid-way", || {
         let (store, runs) = (&store, &runs);
         async move { holding(store, runs, "w1", 4).await.is_some() }
     })
@@ -554,7 +512,7 @@ async fn a_worker_stopped_politely_hands_its_runs_back_at_once() {
     }
     let started = Instant::now();
     let other = WorkerProcess::start(dir.path(), &url, "w2", lease_ms, 2, 200);
-    eventually(Duration::from_secs(30), "w2 finished the runs", || {
+    common::eventually(Duration::from_secs(30), "w2 finished the runs", || {
         all_finished(&store, &runs)
     })
     .await;
