@@ -207,47 +207,42 @@ impl PgStore {
     /// when a statement fails (then nothing is held).
     pub async fn reserve(&self, name: &str, amount: u64) -> Result<Reserve, PgJournalError> {
         let wanted = amount_sql("budget reservation", amount)?;
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(PgJournalError::db("beginning a reservation"))?;
-        let held = tx
-            .query_opt(
-                cached!(
-                    tx,
-                    "UPDATE overseer_budget SET reserved = reserved + $2 \
-                 WHERE limit_name = $1 AND tripped_reason IS NULL \
-                   AND committed + reserved + $2 <= limit_value \
-                 RETURNING limit_name",
-                    "preparing a statement"
-                ),
-                &[&name, &wanted],
-            )
-            .await
-            .map_err(PgJournalError::db("reserving budget"))?;
-        if held.is_none() {
-            let row = read_limit_in(&tx, name).await?;
-            return Ok(match row.tripped {
-                Some(reason) => Reserve::Tripped { reason },
-                None => Reserve::Refused {
-                    available: row.state.available(),
-                },
-            });
-        }
-        let id: i64 = tx
-            .query_one(
-                cached!(tx, "INSERT INTO overseer_budget_reservations (limit_name, amount) VALUES ($1, $2) \
-                 RETURNING id", "preparing a statement"),
-                &[&name, &wanted],
-            )
-            .await
-            .map_err(PgJournalError::db("recording a reservation"))?
-            .get(0);
-        tx.commit()
-            .await
-            .map_err(PgJournalError::db("committing a reservation"))?;
-        Ok(Reserve::Granted(Reservation { id, amount }))
+        self.in_transaction("committing a reservation", async |tx| {
+            let held = tx
+                .query_opt(
+                    cached!(
+                        tx,
+                        "UPDATE overseer_budget SET reserved = reserved + $2 \
+                     WHERE limit_name = $1 AND tripped_reason IS NULL \
+                       AND committed + reserved + $2 <= limit_value \
+                     RETURNING limit_name",
+                        "preparing a statement"
+                    ),
+                    &[&name, &wanted],
+                )
+                .await
+                .map_err(PgJournalError::db("reserving budget"))?;
+            if held.is_none() {
+                let row = read_limit_in(tx, name).await?;
+                return Ok(match row.tripped {
+                    Some(reason) => Reserve::Tripped { reason },
+                    None => Reserve::Refused {
+                        available: row.state.available(),
+                    },
+                });
+            }
+            let id: i64 = tx
+                .query_one(
+                    cached!(tx, "INSERT INTO overseer_budget_reservations (limit_name, amount) VALUES ($1, $2) \
+                     RETURNING id", "preparing a statement"),
+                    &[&name, &wanted],
+                )
+                .await
+                .map_err(PgJournalError::db("recording a reservation"))?
+                .get(0);
+            Ok(Reserve::Granted(Reservation { id, amount }))
+        })
+        .await
     }
 
     /// Turns `reservation` into spend: its amount is no longer reserved and `actual` is
@@ -294,37 +289,32 @@ impl PgStore {
         reservation: Reservation,
         actual: i64,
     ) -> Result<LimitRow, PgJournalError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(PgJournalError::db("beginning a settlement"))?;
-        let row = tx
-            .query_opt(
-                cached!(
-                    tx,
-                    "DELETE FROM overseer_budget_reservations WHERE id = $1 \
-                 RETURNING limit_name, amount",
-                    "preparing a statement"
-                ),
-                &[&reservation.id],
-            )
-            .await
-            .map_err(PgJournalError::db("closing a reservation"))?
-            .ok_or(PgJournalError::UnknownReservation { id: reservation.id })?;
-        let name: String = row.get(0);
-        let amount: i64 = row.get(1);
-        let row = tx
-            .query_one(
-                cached!(tx, SETTLE_SQL, "preparing a statement"),
-                &[&name, &amount, &actual, &SPENT],
-            )
-            .await
-            .map_err(PgJournalError::db("settling a reservation"))?;
-        tx.commit()
-            .await
-            .map_err(PgJournalError::db("committing a settlement"))?;
-        Ok(LimitRow::of(&row))
+        self.in_transaction("committing a settlement", async |tx| {
+            let row = tx
+                .query_opt(
+                    cached!(
+                        tx,
+                        "DELETE FROM overseer_budget_reservations WHERE id = $1 \
+                     RETURNING limit_name, amount",
+                        "preparing a statement"
+                    ),
+                    &[&reservation.id],
+                )
+                .await
+                .map_err(PgJournalError::db("closing a reservation"))?
+                .ok_or(PgJournalError::UnknownReservation { id: reservation.id })?;
+            let name: String = row.get(0);
+            let amount: i64 = row.get(1);
+            let row = tx
+                .query_one(
+                    cached!(tx, SETTLE_SQL, "preparing a statement"),
+                    &[&name, &amount, &actual, &SPENT],
+                )
+                .await
+                .map_err(PgJournalError::db("settling a reservation"))?;
+            Ok(LimitRow::of(&row))
+        })
+        .await
     }
 }
 

@@ -5,7 +5,7 @@ use deadpool_postgres::GenericClient;
 use overseer_journal::{Epoch, RunId};
 
 use crate::lease::RunStatus;
-use crate::store::{epoch_of, status_of};
+use crate::store::{epoch_of, status_of, writer_holds};
 use crate::{PgJournalError, PgStore};
 
 /// What one group commit appends to one run, committed whole or not at all
@@ -31,29 +31,25 @@ impl PgStore {
     /// run with no records (or a finished one, started again under its id), fenced records only
     /// while `batch.epoch` holds the run, nothing after the run's end; the dead letters with them.
     pub(crate) async fn append_batch(&self, batch: Batch<'_>) -> Result<(), PgJournalError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(PgJournalError::db("beginning an append"))?;
-        if let Some(run) = batch.run {
-            append_run_in(&tx, run, &batch).await?;
-        }
-        for letter in batch.letters {
-            tx.execute(
-                cached!(
-                    tx,
-                    "INSERT INTO overseer_dead_letters (run_id, payload) VALUES ($1, $2)",
-                    "preparing a statement"
-                ),
-                &[&batch.run.map(RunId::as_str), letter],
-            )
-            .await
-            .map_err(PgJournalError::db("appending a dead letter"))?;
-        }
-        tx.commit()
-            .await
-            .map_err(PgJournalError::db("committing an append"))
+        self.in_transaction("committing an append", async |tx| {
+            if let Some(run) = batch.run {
+                append_run_in(tx, run, &batch).await?;
+            }
+            for letter in batch.letters {
+                tx.execute(
+                    cached!(
+                        tx,
+                        "INSERT INTO overseer_dead_letters (run_id, payload) VALUES ($1, $2)",
+                        "preparing a statement"
+                    ),
+                    &[&batch.run.map(RunId::as_str), letter],
+                )
+                .await
+                .map_err(PgJournalError::db("appending a dead letter"))?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// What a process opening the journal may take up: every dead-letter record (in the order
@@ -303,24 +299,7 @@ async fn append_run_in(
         }
     }
     if let Some(epoch) = batch.epoch {
-        if current != Some(epoch) {
-            return Err(PgJournalError::Fenced {
-                run: run.clone(),
-                writer: epoch,
-                current,
-            });
-        }
-        match status {
-            RunStatus::Running => {}
-            RunStatus::Finished => return Err(PgJournalError::Finished { run: run.clone() }),
-            RunStatus::Queued => {
-                return Err(PgJournalError::Fenced {
-                    run: run.clone(),
-                    writer: epoch,
-                    current: None,
-                })
-            }
-        }
+        writer_holds(run, epoch, current, status)?;
     } else if status == RunStatus::Finished {
         return Err(PgJournalError::Finished { run: run.clone() });
     }
