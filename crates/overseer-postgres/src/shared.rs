@@ -246,24 +246,7 @@ async fn append_run_in(
         .await
         .map_err(PgJournalError::db("adding a started run"))?;
     }
-    let row = tx
-        .query_opt(
-            cached!(
-                tx,
-                "SELECT owner_epoch, status, next_seq FROM overseer_runs \
-                 WHERE run_id = $1 FOR UPDATE",
-                "preparing a statement"
-            ),
-            &[&run.as_str()],
-        )
-        .await
-        .map_err(PgJournalError::db("locking a run to append"))?;
-    let Some(row) = row else {
-        return Err(PgJournalError::UnknownRun { run: run.clone() });
-    };
-    let current = epoch_of(row.get(0))?;
-    let mut status = status_of(row.get(1))?;
-    let next_seq: i64 = row.get(2);
+    let (current, mut status, next_seq) = lock_to_append(tx, run).await?;
     if batch.starts {
         match status {
             RunStatus::Finished => {
@@ -331,6 +314,28 @@ async fn append_run_in(
         .map_err(PgJournalError::db("finishing a run"))?;
     }
     Ok(())
+}
+
+/// Locks `run`'s row for an append, inside the caller's transaction: its epoch, status and
+/// next position.
+pub(crate) async fn lock_to_append(
+    tx: &impl GenericClient,
+    run: &RunId,
+) -> Result<(Option<Epoch>, RunStatus, i64), PgJournalError> {
+    let row = tx
+        .query_opt(
+            cached!(
+                tx,
+                "SELECT owner_epoch, status, next_seq FROM overseer_runs \
+                 WHERE run_id = $1 FOR UPDATE",
+                "preparing a statement"
+            ),
+            &[&run.as_str()],
+        )
+        .await
+        .map_err(PgJournalError::db("locking a run to append"))?
+        .ok_or_else(|| PgJournalError::UnknownRun { run: run.clone() })?;
+    Ok((epoch_of(row.get(0))?, status_of(row.get(1))?, row.get(2)))
 }
 
 /// Appends `records` after the run's last, inside the caller's transaction (which holds the

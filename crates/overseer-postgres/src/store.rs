@@ -484,24 +484,8 @@ impl PgStore {
         records: &[Vec<u8>],
     ) -> Result<u64, PgJournalError> {
         self.in_transaction("committing an append", async |tx| {
-            let row = tx
-                .query_opt(
-                    cached!(
-                        tx,
-                        "SELECT owner_epoch, status, next_seq FROM overseer_runs \
-                     WHERE run_id = $1 FOR UPDATE",
-                        "preparing a statement"
-                    ),
-                    &[&run.as_str()],
-                )
-                .await
-                .map_err(PgJournalError::db("locking a run to append"))?;
-            let Some(row) = row else {
-                return Err(PgJournalError::UnknownRun { run: run.clone() });
-            };
-            let current = epoch_of(row.get(0))?;
-            writer_holds(run, epoch, current, status_of(row.get(1))?)?;
-            let first: i64 = row.get(2);
+            let (current, status, first) = crate::shared::lock_to_append(tx, run).await?;
+            writer_holds(run, epoch, current, status)?;
             if let Some(at) = at {
                 if u64::try_from(first).ok() != Some(at) {
                     return Err(PgJournalError::PositionMismatch {
