@@ -311,10 +311,16 @@ where
                 return;
             }
         };
-        for (run, count) in signalled {
-            let seen = lock(&self.signals_seen).insert(run.clone(), count);
-            if seen.is_none_or(|seen| seen < count) {
-                lock(&self.to_resume).insert(run);
+        {
+            let mut seen = lock(&self.signals_seen);
+            // Runs no longer held here (finished, taken over) are forgotten: the map stays as
+            // small as what this process holds.
+            seen.retain(|run, _| signalled.iter().any(|(held, _)| held == run));
+            for (run, count) in signalled {
+                let before = seen.insert(run.clone(), count);
+                if before.is_none_or(|before| before < count) {
+                    lock(&self.to_resume).insert(run);
+                }
             }
         }
         let due: Vec<RunId> = {
