@@ -379,8 +379,10 @@ impl<A: Agent> AgentRef<A> {
         } else {
             self.reserve(task, id)?
         };
-        if let (Some(reservation), Some(hold)) = (&mut reservation, shared) {
-            reservation.attach_shared(hold);
+        if let Some(hold) = shared {
+            if let Some(reservation) = &mut reservation {
+                reservation.attach_shared(hold);
+            }
         }
         Ok(Settlement::new(permit, reservation))
     }
@@ -524,7 +526,8 @@ impl<A: Agent> AgentRef<A> {
         let shared = if fleet_wide {
             // The estimate is read before the wait: a task need not be `Sync`.
             let estimate = self.slot.estimate(&task).into();
-            match self.hold_shared(estimate).await {
+            // Boxed: the plain path's future does not carry the hold's (a database round trip).
+            match Box::pin(self.hold_shared(estimate)).await {
                 Ok(hold) => hold,
                 Err(refusal) => return Answer::error(refusal),
             }

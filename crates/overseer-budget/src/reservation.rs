@@ -46,8 +46,9 @@ pub struct Reservation {
     switch: Option<KillSwitch>,
     /// Tiers this reservation reached; empty (no allocation) almost always.
     warnings: Vec<BudgetWarning>,
-    /// Its part of the budget's shared limit, if the budget has one.
-    fleet: Option<FleetShare>,
+    /// Its part of the budget's shared limit, if the budget has one (boxed: a reservation
+    /// without one stays as small as it was).
+    fleet: Option<Box<FleetShare>>,
 }
 
 /// A reservation's part of a shared limit.
@@ -77,7 +78,9 @@ impl Reservation {
 
     /// The budget's shared limit, to be charged on commit unless a hold is attached.
     pub(crate) fn with_fleet(mut self, fleet: Option<&Fleet>) -> Self {
-        self.fleet = fleet.cloned().map(FleetShare::Unheld);
+        self.fleet = fleet
+            .cloned()
+            .map(|fleet| Box::new(FleetShare::Unheld(fleet)));
         self
     }
 
@@ -85,12 +88,12 @@ impl Reservation {
     /// ([`Budget::hold_shared`](crate::Budget::hold_shared)): the reservation's commit turns it
     /// into the call's spend, its release or drop gives it back.
     pub fn attach_shared(&mut self, hold: FleetHold) {
-        self.fleet = Some(FleetShare::Held(hold));
+        self.fleet = Some(Box::new(FleetShare::Held(hold)));
     }
 
     /// Whether a hold on the budget's shared limit is attached.
     pub fn holds_shared(&self) -> bool {
-        matches!(self.fleet, Some(FleetShare::Held(_)))
+        matches!(self.fleet.as_deref(), Some(FleetShare::Held(_)))
     }
 
     /// What was reserved (besides the one step).
@@ -167,10 +170,11 @@ impl Reservation {
                 "call used more than it reserved"
             );
         }
-        match self.fleet.take() {
-            Some(FleetShare::Held(hold)) => hold.commit(actual, 1),
-            Some(FleetShare::Unheld(fleet)) => fleet.limit.charge(fleet.amount(actual, 1)),
-            None => {}
+        if let Some(share) = self.fleet.take() {
+            match *share {
+                FleetShare::Held(hold) => hold.commit(actual, 1),
+                FleetShare::Unheld(fleet) => fleet.limit.charge(fleet.amount(actual, 1)),
+            }
         }
         if let Some(switch) = &self.switch {
             trip_on_process_limit(switch, &mut report, hard_tier);
