@@ -7,7 +7,10 @@
 //! claimed by another process, which replays it from its journal ([`PgStore::load`]); every
 //! append carries the writer's epoch and a stale owner's appends are refused
 //! ([`PgJournalError::Fenced`]). Leases are judged by the database's clock, never a process's.
-//! A shared budget limit is reserved and committed transactionally ([`PgStore::reserve`]).
+//! A shared budget limit is reserved and committed transactionally ([`PgStore::reserve`]);
+//! [`FleetLimit`] makes it a budget's shared limit, so that the kill switch of every process is
+//! the fleet's. [`PgStorage`] is a journal storage over the database, and [`Worker`] the loop a
+//! process runs to take runs from the shared queue within its own limit.
 //!
 //! The claim rule is a pure function, [`decide_claim`], tested alone; [`PgStore`] carries it
 //! out in SQL. The tables are created and migrated by the library ([`PgStore::migrate`]); a

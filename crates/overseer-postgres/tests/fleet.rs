@@ -178,8 +178,9 @@ async fn a_manual_trip_in_one_system_trips_the_other_within_a_heartbeat() {
         .tripped_within(HEARTBEAT * 5)
         .await
         .expect("the other system's kill switch trips");
-    // The trip's write (a background round trip) and at most one heartbeat.
-    assert!(took <= HEARTBEAT * 2, "seen after {took:?}");
+    // The trip's write (a background round trip), at most one heartbeat, and scheduling on a
+    // loaded machine.
+    assert!(took <= HEARTBEAT * 3, "seen after {took:?}");
 
     let refused = b.ask((10, 10)).await.unwrap_err();
     match &refused {
@@ -223,7 +224,7 @@ async fn spending_the_limit_in_one_system_trips_the_other_within_a_heartbeat() {
         .tripped_within(HEARTBEAT * 5)
         .await
         .expect("the other system's kill switch trips");
-    assert!(took <= HEARTBEAT * 2, "seen after {took:?}");
+    assert!(took <= HEARTBEAT * 3, "seen after {took:?}");
     assert!(a.budget.is_tripped());
     assert!(matches!(
         b.ask((1, 1)).await,
