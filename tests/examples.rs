@@ -240,7 +240,7 @@ fn research_team_writes_every_event_as_a_json_line_from_which_the_escalation_is_
         let path = event.path().map(ToString::to_string).unwrap_or_default();
         chain.push(format!("{what} {path}"));
         next = event
-            .caused_by()
+            .antecedent()
             .and_then(|cause| by_id.get(&cause).copied());
     }
     assert_eq!(
@@ -255,20 +255,30 @@ fn research_team_writes_every_event_as_a_json_line_from_which_the_escalation_is_
         ],
         "restart <- its stop <- the escalation <- the crash <- the ask <- the user's question"
     );
-    // Every ask made inside a handler names the ask it serves: only the user's questions (to
-    // the lead) start a chain.
-    let uncaused: Vec<String> = events
+    // Every ask made inside a handler names the ask it serves, and its request: only the
+    // user's questions (to the lead) start a chain.
+    let requests: Vec<String> = events
         .iter()
         .filter_map(|event| match event {
-            SystemEvent::Ask(ask) if ask.caused_by.is_none() => Some(ask.agent.to_string()),
+            SystemEvent::Ask(ask) if ask.parent.is_none() => Some(ask.agent.to_string()),
             _ => None,
         })
         .collect();
-    assert!(!uncaused.is_empty());
+    assert!(!requests.is_empty());
     assert!(
-        uncaused.iter().all(|agent| agent == "lead"),
-        "asks with no cause: {uncaused:?}"
+        requests.iter().all(|agent| agent == "lead"),
+        "asks with no parent: {requests:?}"
     );
+    for event in &events {
+        let SystemEvent::Ask(ask) = event else {
+            continue;
+        };
+        if let Some(request) = ask.request {
+            let names_a_lead_ask = matches!(by_id.get(&request),
+                Some(SystemEvent::Ask(asked)) if asked.agent.as_str() == "lead");
+            assert!(names_a_lead_ask, "{ask:?} names a request not the lead's");
+        }
+    }
     Ok(())
 }
 

@@ -722,12 +722,10 @@ struct CausalOrder {
 impl CausalOrder {
     /// `event` and whatever waited for it, in causal order; nothing if it must wait.
     fn push(&mut self, event: SystemEvent) -> Vec<SystemEvent> {
-        // An ask's event never waits: its cause is the ask whose handler made it, whose own
-        // event comes only when the whole request ends (and the crash an ask causes, published
-        // before the ask's event, waits for it as before).
-        let waits = !matches!(event, SystemEvent::Ask(_));
+        // A nested ask's parent (`AskEvent::parent`) is no cause: its event, which ends long
+        // before the request's, needs not wait for it.
         match event.caused_by() {
-            Some(cause) if waits && cause != event.id() && !self.released.contains(&cause) => {
+            Some(cause) if cause != event.id() && !self.released.contains(&cause) => {
                 self.waiting.entry(cause).or_default().push(event);
                 Vec::new()
             }

@@ -175,11 +175,13 @@ pub(crate) enum Subject {
     OverseerTreeBrutalKill,
     /// Overseer's `System` of `Agent`s, asked through `AgentRef`.
     OverseerAgents,
+    /// The same with a circuit breaker and a budget (the governed call path).
+    OverseerAgentsGoverned,
 }
 
 impl Subject {
     /// Every subject, for parsing.
-    pub(crate) const ALL: [Subject; 7] = [
+    pub(crate) const ALL: [Subject; 8] = [
         Self::RactorBare,
         Self::Ractor,
         Self::RactorSupervisor,
@@ -187,6 +189,7 @@ impl Subject {
         Self::OverseerTree,
         Self::OverseerTreeBrutalKill,
         Self::OverseerAgents,
+        Self::OverseerAgentsGoverned,
     ];
 
     /// The name printed in tables.
@@ -199,6 +202,7 @@ impl Subject {
             Self::OverseerTree => "overseer tree (ractor worker)",
             Self::OverseerTreeBrutalKill => "overseer tree, brutal_kill",
             Self::OverseerAgents => "overseer agents (System)",
+            Self::OverseerAgentsGoverned => "overseer agents, breaker + budget",
         }
     }
 
@@ -212,6 +216,7 @@ impl Subject {
             Self::OverseerTree => "overseer_tree",
             Self::OverseerTreeBrutalKill => "overseer_tree_brutal_kill",
             Self::OverseerAgents => "overseer_agents",
+            Self::OverseerAgentsGoverned => "overseer_agents_governed",
         }
     }
 
@@ -225,9 +230,10 @@ impl Subject {
         match self {
             Self::RactorBare => Role::Baseline,
             Self::Ractor | Self::RactorSupervisor | Self::Kameo => Role::Peer,
-            Self::OverseerTree | Self::OverseerTreeBrutalKill | Self::OverseerAgents => {
-                Role::Overseer
-            }
+            Self::OverseerTree
+            | Self::OverseerTreeBrutalKill
+            | Self::OverseerAgents
+            | Self::OverseerAgentsGoverned => Role::Overseer,
         }
     }
 }
@@ -243,6 +249,7 @@ macro_rules! dispatch {
             Subject::OverseerTree => overseer::OverseerTree::DEFAULT.$method($($arg),*).await,
             Subject::OverseerTreeBrutalKill => overseer::OverseerTree::BRUTAL_KILL.$method($($arg),*).await,
             Subject::OverseerAgents => overseer::OverseerAgents.$method($($arg),*).await,
+            Subject::OverseerAgentsGoverned => overseer::OverseerAgentsGoverned.$method($($arg),*).await,
         }
     };
 }

@@ -20,7 +20,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::agent::Agent;
-use crate::cause;
+use crate::cancellation::unless_cancelled;
+use crate::cause::{self, Lineage};
 use crate::context::AgentContext;
 use crate::durable::{DurableRun, LetterSource};
 use crate::error::{AgentError, AskError, StepError};
@@ -395,6 +396,7 @@ impl<A: Agent> AgentActor<A> {
                     deadline: job.deadline,
                     asked_at: job.asked_at,
                     id: job.id,
+                    made_in: job.made_in,
                     started: started.at,
                     crashed: false,
                 };
@@ -404,15 +406,9 @@ impl<A: Agent> AgentActor<A> {
             None => {
                 // Run it under its deadline, and its watches (the kill switch, heartbeats).
                 let reply = job.reply.as_mut();
-                let (task, deadline) = (job.task, job.deadline);
-                let handled = if self.slot.guarded || self.slot.shared.has_subscribers() {
-                    // Boxed: kept out of the size of the future every task builds.
-                    let task_type = started.task_type;
-                    self.guarded(agent, context, task, task_type, deadline, reply)
-                        .await
-                } else {
-                    Some(within_deadline(agent, context, task, deadline, reply).await)
-                };
+                let handled = self
+                    .handle_task(agent, context, job.task, job.deadline, reply)
+                    .await;
                 // Judge the outcome (and the output, by its validators).
                 let mut judged = self.judge_handled(handled, job.deadline, job.asked_at);
                 check_judged(&self.slot, job.id, started.task_type, &mut judged, false);
@@ -473,11 +469,12 @@ impl<A: Agent> AgentActor<A> {
                 after,
             };
             let answer = Answer::<()>::error(timeout);
-            self.slot
-                .publish_ask_event(job.id, task_type, &answer, job.asked_at);
+            let ended = (job.id, task_type, job.asked_at);
+            self.slot.publish_tell_event(ended, job.made_in, &answer);
             return None;
         }
-        context.begin_task(job.deadline, (job.id, task_type), job.settlement.take());
+        let task = (job.id, job.made_in, task_type);
+        context.begin_task(job.deadline, task, job.settlement.take());
         self.slot.set_exit_cause(Some(job.id));
         Some(Started { at, task_type })
     }
@@ -555,8 +552,11 @@ impl<A: Agent> AgentActor<A> {
         };
         match observed {
             // Observed: the handler runs as the ask being handled (its own asks name it as their
-            // cause), inside the ask's span (theirs are its children).
-            Some(span) => Box::pin(cause::handling(attempt.id, work).instrument(span)),
+            // parent), inside the ask's span (theirs are its children).
+            Some(span) => {
+                let lineage = Lineage::under(attempt.id, attempt.made_in);
+                Box::pin(cause::handling(lineage, work).instrument(span))
+            }
             None => Box::pin(work),
         }
     }
@@ -620,11 +620,16 @@ impl<A: Agent> AgentActor<A> {
         deadline: Instant,
         reply: Option<&mut Reply<A::Output>>,
     ) -> Option<Handled<A::Output>> {
-        if self.slot.guarded || self.slot.shared.has_subscribers() {
+        let shared = &self.slot.shared;
+        if self.slot.beats_watched || shared.has_subscribers() {
             // Boxed: kept out of the size of the future every task builds.
             let task_type = A::task_type(&task);
             self.guarded(agent, context, task, task_type, deadline, reply)
                 .await
+        } else if shared.budget.is_some() {
+            // Only the kill switch to watch: inline, subscribed once the handler waits.
+            let work = within_deadline(agent, context, task, deadline, reply);
+            unless_cancelled(work, shared).await
         } else {
             Some(within_deadline(agent, context, task, deadline, reply).await)
         }
@@ -666,7 +671,7 @@ impl<A: Agent> AgentActor<A> {
         // With subscribers, the handler runs as the ask it handles: the asks it makes name it.
         let handling = shared
             .has_subscribers()
-            .then(|| context.current_ask())
+            .then(|| context.lineage())
             .flatten();
         let ended = {
             let work = within_deadline(agent, context, task, deadline, reply);
@@ -741,7 +746,7 @@ impl<A: Agent> AgentActor<A> {
         };
         let estimate = self.slot.estimate(task);
         budget
-            .admit(self.slot.name.as_str(), estimate.into())
+            .admit_to(self.slot.account(budget), estimate.into())
             .map(Some)
     }
 
@@ -842,6 +847,7 @@ impl<A: Agent> AgentActor<A> {
             asked_at: attempt.asked_at,
             settlement,
             id: attempt.id,
+            made_in: attempt.made_in,
             extras: Some(Box::new(JobExtras {
                 durable: Some(durable),
                 feedback,
@@ -925,6 +931,8 @@ struct Attempt {
     deadline: Instant,
     asked_at: Instant,
     id: overseer_supervisor::EventId,
+    /// Where the task was made.
+    made_in: Option<Lineage>,
     started: Option<Instant>,
     /// Whether the incarnation must exit after it.
     crashed: bool,

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use overseer_budget::{Budget, FleetHold, Refusal, Reservation, Spend};
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -19,6 +18,7 @@ use crate::error::AskError;
 use crate::event::{BudgetWarningEvent, SystemEvent};
 use crate::feedback::Feedback;
 use crate::name::AgentName;
+use crate::reply::Waited;
 use crate::retry_loop::{Attempts, Tried};
 use crate::retry_plan::{CopyTask, RetryPlan};
 use crate::settlement::Settlement;
@@ -326,6 +326,7 @@ impl<A: Agent> AgentRef<A> {
             asked_at,
             settlement,
             id,
+            made_in: self.slot.shared.lineage_here(),
             extras: None,
         };
         // A tell never waits for room: nobody would.
@@ -413,8 +414,9 @@ impl<A: Agent> AgentRef<A> {
         };
         let estimate = self.slot.estimate(task);
         // An admission can trip the kill switch (past the deadline): this ask caused it.
+        let account = self.slot.account(budget);
         let admitted = crate::cause::during_ask(id, self.slot.path(), || {
-            budget.admit(self.slot.name.as_str(), estimate.into())
+            budget.admit_to(account, estimate.into())
         });
         match admitted {
             Ok(reservation) => {
@@ -539,7 +541,7 @@ impl<A: Agent> AgentRef<A> {
             Err(refusal) => return Answer::error(refusal),
         };
         let deadline = overseer_supervisor::deadline_after(asked_at, timeout);
-        let (reply, mut answer) = oneshot::channel();
+        let (reply, mut answer) = crate::reply::channel();
         let job = Job {
             task,
             reply: Some(reply),
@@ -547,16 +549,19 @@ impl<A: Agent> AgentRef<A> {
             asked_at,
             settlement: settlement.clone(),
             id,
+            made_in: self.slot.shared.lineage_here(),
             extras: observed(durable.into_extras()),
         };
         if !self.slot.enqueue(job, self.slot.ask_limit) {
             return Answer::error(self.queue_full());
         }
-        let unanswered = match tokio::time::timeout_at(deadline, &mut answer).await {
-            Ok(Ok(answered)) => return answered,
+        // The agent's one timer watches this deadline with the others in flight.
+        self.slot.deadlines().watch(deadline, answer.expiring());
+        let unanswered = match answer.wait().await {
+            Waited::Answered(answered) => return answered,
             // The incarnation was killed while it held the task.
-            Ok(Err(_dropped)) => self.killed(settlement.as_deref(), id),
-            Err(_elapsed) => {
+            Waited::Dropped => self.killed(settlement.as_deref(), id),
+            Waited::Expired => {
                 let timeout = AskError::Timeout {
                     agent: self.slot.name.clone(),
                     after: timeout,
@@ -564,7 +569,8 @@ impl<A: Agent> AgentRef<A> {
                 if self.settle_timeout(settlement.as_deref(), id, &timeout, deadline - asked_at) {
                     // The incarnation settled the ask as its deadline passed: its answer is on
                     // its way (it is sent right after the settlement, without a wait).
-                    if let Ok(answered) = answer.await {
+                    answer.ignore_expiry();
+                    if let Waited::Answered(answered) = answer.wait().await {
                         return answered;
                     }
                 }

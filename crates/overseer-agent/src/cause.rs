@@ -1,55 +1,135 @@
 //! The ask a thread is working on, for events raised synchronously inside library calls that do
 //! not know about asks (the kill switch's trip callback runs inside a budget commit); and the
-//! ask a handler is handling, for the asks it makes in turn (their events name it as their
-//! cause).
+//! ask a handler is handling, for the asks and tells it makes in turn (their events name it as
+//! their parent, and its request).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use overseer_supervisor::{ChildPath, EventId};
 
 thread_local! {
-    static ASK_IN_PROGRESS: RefCell<Option<(EventId, Option<ChildPath>)>> =
-        const { RefCell::new(None) };
+    /// The ask this thread is working on, inside [`during_ask`].
+    static ASK_IN_PROGRESS: Cell<Option<EventId>> = const { Cell::new(None) };
+    /// The path of the agent of the latest ask this thread worked on: kept after the ask, so
+    /// that the next ask of the same agent (the common case) does not clone it again.
+    static PATH_OF_ASK: RefCell<Option<ChildPath>> = const { RefCell::new(None) };
 }
 
 /// Runs `work` with `ask` (of the agent at `path`) recorded as this thread's ask in progress.
-// Inlined: it wraps the admission of every governed ask (two thread-local accesses).
+// Inlined: it wraps the admission and the settlement of every governed ask, so it clones
+// nothing for an agent whose path is kept already (two thread-local accesses, no atomics).
 #[inline]
 pub(crate) fn during_ask<T>(ask: EventId, path: Option<&ChildPath>, work: impl FnOnce() -> T) -> T {
-    let previous = ASK_IN_PROGRESS.with(|slot| slot.replace(Some((ask, path.cloned()))));
+    let replaced_path = PATH_OF_ASK.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        let same = match (kept.as_ref(), path) {
+            (Some(kept), Some(path)) => kept.is_same(path),
+            (None, None) => true,
+            _ => false,
+        };
+        (!same).then(|| std::mem::replace(&mut *kept, path.cloned()))
+    });
+    let restore = Restore {
+        ask: ASK_IN_PROGRESS.replace(Some(ask)),
+        path: replaced_path,
+    };
     let result = work();
-    ASK_IN_PROGRESS.with(|slot| *slot.borrow_mut() = previous);
+    drop(restore);
     result
 }
 
-tokio::task_local! {
-    /// The ask whose handler the current task is running, while it runs.
-    static HANDLING: EventId;
+/// Puts back the ask in progress before [`during_ask`] (its path too, when nested), also when
+/// its work panics.
+struct Restore {
+    ask: Option<EventId>,
+    /// The path kept before, if `during_ask` replaced it.
+    path: Option<Option<ChildPath>>,
 }
 
-/// `work` (a handler's future) run with `ask` as the ask being handled: an ask made inside it
-/// names `ask` as its cause ([`handled_ask`]).
+impl Drop for Restore {
+    fn drop(&mut self) {
+        ASK_IN_PROGRESS.set(self.ask);
+        // An outer ask in progress gets its path back; otherwise the new one is kept.
+        if let (Some(_), Some(path)) = (self.ask, self.path.take()) {
+            PATH_OF_ASK.with(|kept| *kept.borrow_mut() = path);
+        }
+    }
+}
+
+/// Where a task stands in its request: the ask whose handler made it, and the request's first
+/// ask (the one made outside any handler). Carried by a job from the caller to the agent, so
+/// that what its handler asks or tells in turn, and a tell's event, name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lineage {
+    /// The ask whose handler made the task.
+    pub(crate) parent: EventId,
+    /// The first ask of the request.
+    pub(crate) request: EventId,
+}
+
+impl Lineage {
+    /// The lineage of what the handler of `ask` makes, `ask` itself made in `made_in`.
+    pub(crate) fn under(ask: EventId, made_in: Option<Lineage>) -> Self {
+        Self {
+            parent: ask,
+            request: made_in.map_or(ask, |lineage| lineage.request),
+        }
+    }
+}
+
+tokio::task_local! {
+    /// The lineage of what is asked on the current task: the ask whose handler it runs (or
+    /// which spawned it through its context), and that ask's request.
+    static HANDLING: Lineage;
+}
+
+/// `work` (a handler's future, or a task it spawned) run under `lineage`: an ask or tell made
+/// inside it names `lineage.parent` as its parent ([`handled`]).
 pub(crate) fn handling<F: std::future::Future>(
-    ask: EventId,
+    lineage: Lineage,
     work: F,
 ) -> impl std::future::Future<Output = F::Output> {
-    HANDLING.scope(ask, work)
+    HANDLING.scope(lineage, work)
 }
 
-/// The ask whose handler is running on this task, if any: the cause of an ask made here.
-pub(crate) fn handled_ask() -> Option<EventId> {
-    HANDLING.try_with(|ask| *ask).ok()
+/// The lineage of an ask or tell made on this task, if a handler's work runs here.
+pub(crate) fn handled() -> Option<Lineage> {
+    HANDLING.try_with(|lineage| *lineage).ok()
 }
 
 /// The ask this thread is working on, and its agent's path, if inside [`during_ask`].
 pub(crate) fn ask_in_progress() -> Option<(EventId, Option<ChildPath>)> {
-    ASK_IN_PROGRESS.with(|slot| slot.borrow().clone())
+    let ask = ASK_IN_PROGRESS.get()?;
+    Some((ask, PATH_OF_ASK.with(|kept| kept.borrow().clone())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use overseer_supervisor::EventIds;
+
+    #[tokio::test]
+    async fn work_under_a_lineage_sees_it_and_the_next_level_keeps_the_request() {
+        let ids = EventIds::default();
+        let (request, nested) = (ids.next(), ids.next());
+        assert_eq!(handled(), None);
+        let top = Lineage::under(request, None);
+        assert_eq!(top.request, request);
+        let seen = handling(top, async {
+            let outer = handled().expect("inside");
+            let inner = Lineage::under(nested, Some(outer));
+            handling(inner, async { handled() }).await
+        })
+        .await;
+        assert_eq!(
+            seen,
+            Some(Lineage {
+                parent: nested,
+                request
+            })
+        );
+        assert_eq!(handled(), None);
+    }
 
     #[test]
     fn the_ask_in_progress_is_seen_inside_and_restored_after() {
@@ -62,6 +142,38 @@ mod tests {
             });
             assert_eq!(ask_in_progress().map(|(id, _)| id), Some(outer));
         });
+        assert_eq!(ask_in_progress(), None);
+    }
+
+    #[test]
+    fn a_nested_ask_of_another_agent_gives_the_outer_its_path_back() {
+        use overseer_supervisor::ChildId;
+        let ids = EventIds::default();
+        let (outer, inner) = (ids.next(), ids.next());
+        let root = ChildPath::root(&ChildId::from("root"));
+        let (planner, coder) = (
+            root.join(&ChildId::from("planner")),
+            root.join(&ChildId::from("coder")),
+        );
+        during_ask(outer, Some(&planner), || {
+            during_ask(inner, Some(&coder), || {
+                assert_eq!(ask_in_progress(), Some((inner, Some(coder.clone()))));
+            });
+            assert_eq!(ask_in_progress(), Some((outer, Some(planner.clone()))));
+        });
+        assert_eq!(ask_in_progress(), None);
+        // The next ask of another agent, or of none, names its own path.
+        during_ask(inner, None, || {
+            assert_eq!(ask_in_progress(), Some((inner, None)))
+        });
+    }
+
+    #[test]
+    fn a_panic_inside_leaves_no_ask_in_progress() {
+        let ids = EventIds::default();
+        let ask = ids.next();
+        let panicked = std::panic::catch_unwind(|| during_ask(ask, None, || panic!("inside")));
+        assert!(panicked.is_err());
         assert_eq!(ask_in_progress(), None);
     }
 }

@@ -18,6 +18,7 @@ use serde::Serialize;
 use overseer_semantic::loop_detect::{canonical_hash, CallOutcome, CanonicalHash};
 
 use crate::bulkheads::{BulkheadCall, Bulkheads};
+use crate::cause::Lineage;
 use crate::durable::{DurableRun, Prepared};
 use crate::error::AgentError;
 use crate::feedback::Feedback;
@@ -44,6 +45,8 @@ pub struct AgentContext {
     usage: Usage,
     /// The current task's ask, while one runs.
     task: Option<EventId>,
+    /// Where the current task was made: the ask whose handler made it, and its request.
+    made_in: Option<Lineage>,
     /// What the current task reported beyond its usage (a fault marked, a model named, the
     /// model calls made): boxed, as most tasks report none of it.
     notes: Option<Box<TaskNotes>>,
@@ -117,6 +120,7 @@ impl AgentContext {
             deadline: None,
             usage: Usage::default(),
             task: None,
+            made_in: None,
             notes: None,
             marks,
             settlement: None,
@@ -197,9 +201,10 @@ impl AgentContext {
         Arc::clone(&self.pulse)
     }
 
-    /// The ask of the current task, while one runs.
-    pub(crate) fn current_ask(&self) -> Option<EventId> {
-        self.task
+    /// The lineage of what the current task's handler asks or tells, while one runs: the
+    /// task's ask as the parent, in the task's request.
+    pub(crate) fn lineage(&self) -> Option<Lineage> {
+        self.task.map(|ask| Lineage::under(ask, self.made_in))
     }
 
     /// The watched task has ended.
@@ -691,7 +696,9 @@ impl AgentContext {
     /// is not tied to anything and outlives the agent's crashes, restarts and the system
     /// itself.
     ///
-    /// The handle can abort the task earlier; the task's output is not kept.
+    /// The handle can abort the task earlier; the task's output is not kept. Spawned during
+    /// a task, what it asks or tells names the task's ask as its parent
+    /// ([`AskEvent::parent`](crate::AskEvent::parent)), as the handler's own asks do.
     ///
     /// # Panics
     /// Outside a tokio runtime (a handler always runs inside one).
@@ -718,7 +725,10 @@ impl AgentContext {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        self.tasks.spawn(task)
+        match self.lineage() {
+            Some(lineage) => self.tasks.spawn(crate::cause::handling(lineage, task)),
+            None => self.tasks.spawn(task),
+        }
     }
 
     /// How many tasks this incarnation spawned with [`spawn`](Self::spawn) are still running.
@@ -756,13 +766,15 @@ impl AgentContext {
         self.settlement.clone()
     }
 
+    /// Starts the task `(ask, made_in, task_type)`.
     pub(crate) fn begin_task(
         &mut self,
         deadline: Instant,
-        task: (EventId, &'static str),
+        task: (EventId, Option<Lineage>, &'static str),
         settlement: Option<Arc<Settlement>>,
     ) {
-        let (task, task_type) = task;
+        let (task, made_in, task_type) = task;
+        self.made_in = made_in;
         self.task_type = task_type;
         if let Some(settlement) = &settlement {
             settlement.begin();
@@ -792,6 +804,7 @@ impl AgentContext {
             usage: std::mem::take(&mut self.usage),
             notes: self.notes.take(),
             settlement: self.settlement.take(),
+            made_in: self.made_in.take(),
         }
     }
 }
@@ -822,6 +835,8 @@ pub(crate) struct TaskReport {
     pub(crate) usage: Usage,
     pub(crate) notes: Option<Box<TaskNotes>>,
     pub(crate) settlement: Option<Arc<Settlement>>,
+    /// Where the task was made (a tell's event names it).
+    pub(crate) made_in: Option<Lineage>,
 }
 
 /// What a task reports beyond its usage, which most tasks do not: kept boxed in the answer, so

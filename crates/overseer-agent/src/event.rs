@@ -17,7 +17,6 @@
 //! | a [`KillSwitchEvent`] | the ask whose usage or failure tripped it, if one did |
 //! | an [`AskEvent`] refused because the kill switch tripped | the [`KillSwitchEvent`] |
 //! | an [`AskEvent`] refused by an open breaker | the [`BreakerEvent`] of its latest opening |
-//! | an [`AskEvent`] of an ask made inside another ask's handler | the [`AskEvent`] of the ask whose handler made it (when the system has subscribers or a tracing subscriber is set) |
 //! | a `stopped` of the shutdown after a trip | the [`KillSwitchEvent`] |
 //! | a [`RetryEvent`] (a retry, a policy giving up, a refused retry, a rung, a ladder's stop) | the [`AskEvent`] of the failed attempt |
 //! | a [`CohortEvent`] of a member | the member's [`AskEvent`] |
@@ -25,6 +24,13 @@
 //!
 //! An ask's id is assigned when the ask is made, so the crash it causes can be published (and
 //! name it) before the ask's own event.
+//!
+//! Beside its cause, an ask or tell made inside another ask's handler (or in a task that
+//! handler spawned through [`AgentContext::spawn`](crate::AgentContext::spawn)) names that ask
+//! as its [`parent`](AskEvent::parent), and the first ask of the chain as its
+//! [`request`](AskEvent::request): known when the ask is made, they need no later event, so a
+//! consumer can place a nested ask in its request as soon as it ends, long before the request
+//! does. [`SystemEvent::antecedent`] follows both: the cause, or an ask's parent.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -105,6 +111,34 @@ impl SystemEvent {
             Self::Cohort(event) => event.caused_by,
             Self::Health(event) => event.caused_by,
         }
+    }
+
+    /// For an ask or tell made inside another ask's handler: that ask
+    /// ([`AskEvent::parent`]). `None` for every other event.
+    pub fn parent(&self) -> Option<EventId> {
+        match self {
+            Self::Ask(event) => event.parent,
+            _ => None,
+        }
+    }
+
+    /// The event this one leads back to: its [cause](Self::caused_by), or, for an ask with
+    /// none, its [parent](Self::parent). Followed from any event of a request (a restart, the
+    /// crash before it, a refused ask), it reaches the user's question.
+    ///
+    /// ```
+    /// use overseer_agent::{AgentName, AskEvent, AskOutcome, SystemEvent};
+    /// use overseer_supervisor::EventId;
+    ///
+    /// let id = |n| EventId::new(n).expect("not 0");
+    /// let mut nested = AskEvent::new(id(2), AgentName::new("tool"), "search", AskOutcome::Ok);
+    /// nested.parent = Some(id(1));
+    /// assert_eq!(SystemEvent::Ask(nested.clone()).antecedent(), Some(id(1)));
+    /// nested.caused_by = Some(id(9));
+    /// assert_eq!(SystemEvent::Ask(nested).antecedent(), Some(id(9)));
+    /// ```
+    pub fn antecedent(&self) -> Option<EventId> {
+        self.caused_by().or_else(|| self.parent())
     }
 
     /// When it happened: the time since the system started, on the tokio clock.
@@ -378,8 +412,18 @@ impl EventMeta {
 pub struct AskEvent {
     /// This ask's id, assigned when the ask was made.
     pub id: EventId,
-    /// What caused the outcome, if it was another event (the kill switch's trip).
+    /// What caused the outcome, if it was another event: the kill switch's trip that refused
+    /// it, the breaker opening that refused it.
     pub caused_by: Option<EventId>,
+    /// The ask whose handler made this ask or tell (directly, or in a task it spawned through
+    /// [`AgentContext::spawn`](crate::AgentContext::spawn)); `None` for one made outside any
+    /// handler: a request. Known when the ask is made. Set while the system has subscribers.
+    #[serde(default)]
+    pub parent: Option<EventId>,
+    /// The request this ask serves: the first ask of its chain of handlers, the one made
+    /// outside any handler (`None` for that ask itself, and whenever `parent` is `None`).
+    #[serde(default)]
+    pub request: Option<EventId>,
     /// When the ask ended: time since the system started (tokio clock); `elapsed_ms` in JSON.
     #[serde(rename = "elapsed_ms", with = "overseer_serde::millis")]
     pub elapsed: Duration,
@@ -428,6 +472,8 @@ impl AskEvent {
         Self {
             id,
             caused_by: None,
+            parent: None,
+            request: None,
             elapsed: Duration::ZERO,
             path: None,
             agent,
@@ -494,6 +540,8 @@ mod tests {
         SystemEvent::Ask(AskEvent {
             id: id(3),
             caused_by: None,
+            parent: Some(id(1)),
+            request: Some(id(1)),
             elapsed: Duration::from_nanos(110_946_454),
             path: Some(path()),
             agent: AgentName::new("writer"),

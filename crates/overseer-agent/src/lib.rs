@@ -43,9 +43,10 @@
 // they import one another without a circle (`tests/layering.rs` checks it).
 //
 //   name, usage, cause, tasks, injected_mark, message, lifecycle, output_checks,
-//   bulkheads, heartbeat                     leaves
-//   health, readiness                        an agent's health checks and their rule; a
-//                                            system's readiness
+//   bulkheads, heartbeat, reply              leaves
+//   health, readiness, deadlines             an agent's health checks and their rule; a
+//                                            system's readiness; one timer for an agent's asks
+//   tree_snapshot                            the tree as one walk reads it
 //   dead_letter                              a task given up on, and the queue that holds it
 //   retry_event, retry_runtime               a retry's event; the system's retry state
 //   semantic_event, cohort_event             the events of errors that don't crash; of cohorts
@@ -55,7 +56,8 @@
 //   feedback                                 what a retry is told of the attempt before
 //   semantic_watch                           the loop detector and confidence tracker
 //   shared                                   what every ask of one system reads
-//   settlement, durable, finding             settling an ask; a durable run; a finding published
+//   settlement, durable, finding,            settling an ask; a durable run; a finding published;
+//   cancellation                             a handler under the kill switch's cancellation
 //   loop_watch                               the loop detector as handlers feed it
 //   context                                  what a handler sees
 //   agent                                    the trait
@@ -82,12 +84,14 @@ mod agent;
 mod agent_ref;
 mod bulkheads;
 mod calibration;
+mod cancellation;
 mod cause;
 mod cohort;
 mod cohort_event;
 mod context;
 mod dead_letter;
 mod dead_letters;
+mod deadlines;
 mod delegation;
 mod durable;
 mod durable_ask;
@@ -113,6 +117,7 @@ mod name;
 mod outcome;
 mod output_checks;
 mod readiness;
+mod reply;
 mod retry_event;
 mod retry_loop;
 mod retry_plan;
@@ -128,6 +133,7 @@ mod slot;
 mod spec;
 mod system;
 mod tasks;
+mod tree_snapshot;
 mod usage;
 mod validation;
 mod voting;
@@ -178,6 +184,7 @@ pub use semantic_watch::SemanticConfig;
 pub use shared::StepDurability;
 pub use spec::{AgentSpec, DEFAULT_QUEUE_CAPACITY};
 pub use system::{QueueDepth, System, SystemBuilder, WeakSystem};
+pub use tree_snapshot::{NodeKind, NodeState, TreeNode};
 pub use usage::{Metered, Usage};
 pub use voting::{VoteSpec, Voted};
 

@@ -16,7 +16,7 @@ use crate::durable::DurableRun;
 use crate::error::{AgentError, AskError};
 use crate::heartbeat::Progress;
 use crate::name::AgentName;
-use crate::settlement::Settlement;
+use crate::settlement::{Settlement, Verdict};
 use crate::slot::{Answer, DurableJob, Reply, Slot};
 
 /// How a handler ended a task.
@@ -125,8 +125,13 @@ pub(crate) fn settle_admission<A: Agent>(
         return;
     };
     let verdict = counted.then(|| {
-        let latency = started.map(|started| started.elapsed());
-        slot.verdict(result, latency.unwrap_or_default())
+        // One clock read for the latency, the breaker and the error-rate window.
+        let now = Instant::now();
+        let latency = started.map(|started| now.saturating_duration_since(started));
+        Verdict {
+            at: Some(now),
+            ..slot.verdict(result, latency.unwrap_or_default())
+        }
     });
     settlement.settle_ended(&slot.shared, slot.name.as_str(), id, slot.path(), verdict);
 }
@@ -165,6 +170,7 @@ pub(crate) fn settle<A: Agent>(
         usage,
         notes,
         settlement,
+        made_in,
     } = ended.report;
     // The caller stopped waiting while the handler ran (and did not settle the ask, as a
     // caller whose deadline passed does): the outcome is not counted.
@@ -189,7 +195,8 @@ pub(crate) fn settle<A: Agent>(
         // A tell: nobody waits, its end is published here if anyone listens (the answer, with
         // its boxed error, is built only then).
         None if slot.shared.has_subscribers() => {
-            slot.publish_ask_event(ended.id, ended.task_type, &answer(result), ended.asked_at);
+            let told = (ended.id, ended.task_type, ended.asked_at);
+            slot.publish_tell_event(told, made_in, &answer(result));
         }
         None => {}
     }

@@ -11,6 +11,7 @@
 //! The spend a handler reports is added here as it is reported, so that whoever settles commits
 //! exactly what was reported, whatever ended the handler: spend reported is spend committed.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -26,6 +27,11 @@ use crate::usage::Usage;
 /// What admitting one ask took, and the spend its handler has reported so far.
 pub(crate) struct Settlement {
     open: Mutex<Open>,
+    /// Whether a handler started on the attempt open now: set by the incarnation without the
+    /// lock (a plain store), read by whoever takes the settlement. A start that races with the
+    /// caller's deadline is seen or not, as with the lock it would have come after the take or
+    /// before it; either way what the handler spends is committed (as late spend, if after).
+    ran: AtomicBool,
     /// Whether a breaker admitted the ask (its outcome wants the handler's latency).
     has_permit: bool,
 }
@@ -83,6 +89,7 @@ impl Settlement {
         let has_permit = permit.is_some();
         (has_permit || reservation.is_some()).then(|| {
             Arc::new(Self {
+                ran: AtomicBool::new(false),
                 has_permit,
                 open: Mutex::new(Open {
                     taken: Some(Taken {
@@ -108,9 +115,7 @@ impl Settlement {
 
     /// A handler started on the ask.
     pub(crate) fn begin(&self) {
-        if let Some(taken) = &mut self.open().taken {
-            taken.ran = true;
-        }
+        self.ran.store(true, Ordering::Release);
     }
 
     /// Adds spend the handler reported.
@@ -124,7 +129,16 @@ impl Settlement {
 
     /// Takes what is to be settled: `None` if the other side settled the ask already.
     pub(crate) fn take(&self) -> Option<Taken> {
-        self.open().taken.take()
+        let taken = self.open().taken.take();
+        taken.map(|taken| self.with_ran(taken))
+    }
+
+    /// `taken` with whether a handler started on it.
+    fn with_ran(&self, taken: Taken) -> Taken {
+        Taken {
+            ran: self.ran.load(Ordering::Acquire),
+            ..taken
+        }
     }
 
     /// Settles the attempt that ended (its spend committed; with a `verdict`, its outcome
@@ -146,7 +160,8 @@ impl Settlement {
         // sees the ask settled between two attempts.
         let mut open = self.open();
         let taken = open.taken.take().ok_or(None)?;
-        taken.settle(shared, id, path, verdict);
+        self.with_ran(taken).settle(shared, id, path, verdict);
+        self.ran.store(false, Ordering::Release);
         let reservation = readmit().map_err(Some)?;
         open.taken = Some(Taken {
             permit: None,
@@ -162,11 +177,6 @@ impl Settlement {
         self.open().taken.is_none()
     }
 
-    /// Spend reported after the ask was settled, to be charged by the incarnation.
-    fn take_late(&self) -> Usage {
-        std::mem::take(&mut self.open().late)
-    }
-
     /// Settles a task that ended in its incarnation, unless its caller did already (its
     /// deadline passed first); spend reported after that is charged on its own.
     pub(crate) fn settle_ended(
@@ -177,21 +187,26 @@ impl Settlement {
         path: Option<&ChildPath>,
         verdict: Option<Verdict>,
     ) {
-        if let Some(taken) = self.take() {
-            taken.settle(shared, id, path, verdict);
+        // One lock for both: what is to be settled, and what was reported after the caller
+        // settled it.
+        let (taken, late) = {
+            let mut open = self.open();
+            (open.taken.take(), std::mem::take(&mut open.late))
+        };
+        if let Some(taken) = taken {
+            self.with_ran(taken).settle(shared, id, path, verdict);
         }
         if let Some(budget) = &shared.budget {
-            self.charge_late(budget, agent);
+            charge_late(budget, agent, late);
         }
     }
+}
 
-    /// Charges spend reported after the ask was settled to `budget` (it is not refused: it
-    /// was spent).
-    fn charge_late(&self, budget: &Budget, agent: &str) {
-        let late = self.take_late();
-        if !late.is_zero() {
-            budget.charge(agent, late.into());
-        }
+/// Charges spend reported after its ask was settled to `budget` (it is not refused: it was
+/// spent).
+fn charge_late(budget: &Budget, agent: &str, late: Usage) {
+    if !late.is_zero() {
+        budget.charge(agent, late.into());
     }
 }
 
@@ -199,9 +214,10 @@ impl Settlement {
 /// committed, the breaker admission cancelled.
 impl Drop for Settlement {
     fn drop(&mut self) {
+        let ran = *self.ran.get_mut();
         let open = self.open.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if let Some(mut taken) = open.taken.take() {
-            taken.commit();
+        if let Some(taken) = open.taken.take() {
+            Taken { ran, ..taken }.commit();
         }
     }
 }
@@ -214,6 +230,9 @@ pub(crate) struct Verdict {
     pub(crate) success: bool,
     /// How long the handler took (the breaker's latency).
     pub(crate) latency: Duration,
+    /// When the outcome was judged, if the clock was read for it: the breaker and the
+    /// error-rate window record it at this instant instead of reading the clock again.
+    pub(crate) at: Option<Instant>,
 }
 
 impl Taken {
@@ -242,13 +261,12 @@ impl Taken {
             }
             return;
         };
+        let now = verdict.at.unwrap_or_else(Instant::now);
         if let Some(budget) = &shared.budget {
-            crate::cause::during_ask(id, path, || {
-                budget.record_outcome(verdict.success, Instant::now())
-            });
+            crate::cause::during_ask(id, path, || budget.record_outcome(verdict.success, now));
         }
         if let Some(permit) = self.permit {
-            if let Some(transition) = permit.record(verdict.outcome, verdict.latency) {
+            if let Some(transition) = permit.record_at(verdict.outcome, verdict.latency, now) {
                 shared.publish_transition(&transition, id, path.cloned());
             }
         }

@@ -268,6 +268,17 @@ impl Shared {
         self.ever_subscribed.load(Ordering::Acquire) && self.receivers_left()
     }
 
+    /// The lineage of an ask or tell made here ([`cause::handled`](crate::cause::handled)),
+    /// for its job: read only once the system has had a subscriber (one atomic load before).
+    #[inline(always)]
+    pub(crate) fn lineage_here(&self) -> Option<crate::cause::Lineage> {
+        if self.ever_subscribed.load(Ordering::Relaxed) {
+            crate::cause::handled()
+        } else {
+            None
+        }
+    }
+
     fn receivers_left(&self) -> bool {
         self.events
             .read()

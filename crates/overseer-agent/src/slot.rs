@@ -10,20 +10,22 @@
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
-use overseer_breaker::{BreakerHandle, BreakerKey};
+use overseer_breaker::{BreakerHandle, BreakerKey, BreakerRegistry};
+use overseer_budget::{AgentAccount, Budget};
 use overseer_journal::{Payload, RunId};
 use overseer_supervisor::{ChildFate, ChildPath, EventId, ExitCause, ExitReason};
 use ractor::ActorRef;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::agent::Agent;
+use crate::cause::Lineage;
 use crate::context::AgentContext;
 use crate::context::{SlotCells, TaskNotes};
+use crate::deadlines::Deadlines;
 use crate::error::AskError;
 use crate::event::{AskEvent, AskOutcome, SystemEvent};
 use crate::feedback::Feedback;
@@ -118,7 +120,7 @@ pub(crate) enum ParkAttempt {
 }
 
 /// Where the answer to an ask goes.
-pub(crate) type Reply<O> = oneshot::Sender<Answer<O>>;
+pub(crate) type Reply<O> = crate::reply::Reply<Answer<O>>;
 
 /// One queued task.
 pub(crate) struct Job<A: Agent> {
@@ -131,6 +133,9 @@ pub(crate) struct Job<A: Agent> {
     pub(crate) settlement: Option<Arc<Settlement>>,
     /// The ask's event id, assigned when it was made.
     pub(crate) id: EventId,
+    /// The ask whose handler made it, and its request, if it was made inside one while the
+    /// system had subscribers ([`Shared::lineage_here`](crate::shared::Shared::lineage_here)).
+    pub(crate) made_in: Option<Lineage>,
     /// What a few tasks carry beyond a plain one (a durable run, the previous attempt's
     /// failure): `None` for a plain ask, which so carries one null pointer for all of it.
     pub(crate) extras: Option<Box<JobExtras<A>>>,
@@ -150,7 +155,7 @@ pub(crate) struct JobExtras<A: Agent> {
     pub(crate) sample: bool,
     /// Whether the ask is observed (the system has subscribers, or a tracing subscriber is
     /// set): its handler then runs as the ask being handled, so the asks it makes name it as
-    /// their cause, and inside the ask's span (`None` when disabled), so theirs are its
+    /// their parent, and inside the ask's span (`None` when disabled), so theirs are its
     /// children.
     pub(crate) observed: Option<tracing::Span>,
 }
@@ -280,8 +285,11 @@ pub(crate) struct Slot<A: Agent> {
     /// whose deadline passed is dropped unrun when its turn comes). Computed once.
     pub(crate) ask_limit: usize,
     /// This agent's breakers, one per task type, kept so the call path skips the registry
-    /// lookup.
-    breakers: RwLock<HashMap<&'static str, BreakerHandle>>,
+    /// lookup. A list, not a map: an agent has a handful of task types, and finding one by
+    /// the address of its name (the same `&'static str` every time) costs less than hashing it.
+    breakers: RwLock<Vec<(&'static str, BreakerHandle)>>,
+    /// The breaker of the first task type asked, read without a lock (most agents have one).
+    first_breaker: OnceLock<(&'static str, BreakerHandle)>,
     pub(crate) shared: Arc<Shared>,
     /// The queued tasks. A plain deque under a lock: it costs nothing until used (a channel
     /// would allocate a block of 32 tasks per agent), and taking a task locks once.
@@ -298,10 +306,8 @@ pub(crate) struct Slot<A: Agent> {
     pub(crate) injected: Arc<InjectedMark>,
     /// The tasks the current incarnation spawned, shared with its contexts.
     pub(crate) tasks: Arc<IncarnationTasks>,
-    /// Whether a task runs beside a watch: the system has a budget (its kill switch cancels
-    /// tasks) or the agent has heartbeat timeouts. One flag, so that a plain task pays one
-    /// branch for both.
-    pub(crate) guarded: bool,
+    /// Whether the agent has heartbeat timeouts: its tasks run beside the heartbeat watch.
+    pub(crate) beats_watched: bool,
     /// Where the handler's beats and progress land, shared with the incarnations' contexts.
     pub(crate) pulse: Arc<Pulse>,
     /// What the current incarnation's health checks found.
@@ -315,6 +321,18 @@ pub(crate) struct Slot<A: Agent> {
     yield_requested: AtomicBool,
     /// The serve loop, while it waits for work.
     waker: futures::task::AtomicWaker,
+    /// The deadlines of the asks in flight, under one timer; made on the first ask (an agent
+    /// never asked costs one pointer for it).
+    deadlines: OnceLock<Arc<Deadlines>>,
+    /// The agent's account in the system's budget, found on its first admission.
+    account: OnceLock<AgentAccount>,
+}
+
+/// Whether two task type names are the same: by address first (a task type is a
+/// `&'static str`, mostly the same one), else by text.
+#[inline(always)]
+fn same_task_type(kept: &'static str, asked: &'static str) -> bool {
+    std::ptr::eq(kept, asked) || kept == asked
 }
 
 /// Marks a serve loop running until dropped.
@@ -341,11 +359,10 @@ impl<A: Agent> Slot<A> {
         shared: Arc<Shared>,
     ) -> Self {
         let routed = classifier.retry.is_some() || shared.semantic.is_some();
-        let watched = config
+        let beats_watched = config
             .liveness
             .as_ref()
             .is_some_and(|liveness| liveness.heartbeats.any());
-        let guarded = shared.budget.is_some() || watched;
         let ask_limit = if config.wait_for_room {
             usize::MAX
         } else {
@@ -357,7 +374,8 @@ impl<A: Agent> Slot<A> {
             classifier,
             routed,
             ask_limit,
-            breakers: RwLock::new(HashMap::new()),
+            breakers: RwLock::new(Vec::new()),
+            first_breaker: OnceLock::new(),
             shared,
             queue: Mutex::new(VecDeque::new()),
             incarnation: RwLock::new(None),
@@ -368,13 +386,15 @@ impl<A: Agent> Slot<A> {
             held: Mutex::new(Held::Parked),
             injected: Arc::default(),
             tasks: Arc::default(),
-            guarded,
+            beats_watched,
             pulse: Arc::new(Pulse::new()),
             health: Mutex::new(HealthTally::default()),
             health_pending: AtomicBool::new(false),
             serving: AtomicBool::new(false),
             yield_requested: AtomicBool::new(false),
             waker: futures::task::AtomicWaker::new(),
+            deadlines: OnceLock::new(),
+            account: OnceLock::new(),
         }
     }
 
@@ -471,6 +491,7 @@ impl<A: Agent> Slot<A> {
             outcome: self.classifier.outcome(result),
             success: result.is_ok(),
             latency,
+            at: None,
         }
     }
 
@@ -480,6 +501,7 @@ impl<A: Agent> Slot<A> {
             outcome: self.classifier.error_outcome(error),
             success: false,
             latency,
+            at: None,
         }
     }
 
@@ -489,20 +511,44 @@ impl<A: Agent> Slot<A> {
     #[inline(always)]
     pub(crate) fn breaker(&self, task_type: &'static str) -> Option<BreakerHandle> {
         let registry = self.shared.breakers.as_ref()?;
-        if let Some(handle) = self
+        if let Some((first, handle)) = self.first_breaker.get() {
+            if same_task_type(first, task_type) {
+                return Some(handle.clone());
+            }
+        }
+        Some(self.other_breaker(registry, task_type))
+    }
+
+    /// The breaker of a task type other than the first asked (or of the first, on its first
+    /// ask).
+    #[cold]
+    #[inline(never)]
+    fn other_breaker(&self, registry: &BreakerRegistry, task_type: &'static str) -> BreakerHandle {
+        let kept = self
             .breakers
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(task_type)
-        {
-            return Some(handle.clone());
+            .iter()
+            .find(|(kept, _)| same_task_type(kept, task_type))
+            .map(|(_, handle)| handle.clone());
+        if let Some(kept) = kept {
+            return kept;
         }
         let handle = registry.handle(&BreakerKey::new(self.name.as_str(), task_type));
-        self.breakers
+        if self.first_breaker.set((task_type, handle.clone())).is_ok() {
+            return handle;
+        }
+        let mut breakers = self
+            .breakers
             .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(task_type, handle.clone());
-        Some(handle)
+            .unwrap_or_else(PoisonError::into_inner);
+        if !breakers
+            .iter()
+            .any(|(kept, _)| same_task_type(kept, task_type))
+        {
+            breakers.push((task_type, handle.clone()));
+        }
+        handle
     }
 
     /// Queues a job and wakes the current incarnation. A job that races with the agent
@@ -516,6 +562,20 @@ impl<A: Agent> Slot<A> {
         } else {
             declared
         }
+    }
+
+    /// The deadlines of this agent's asks in flight, under one timer.
+    #[inline]
+    pub(crate) fn deadlines(&self) -> &Arc<Deadlines> {
+        self.deadlines.get_or_init(Arc::default)
+    }
+
+    /// The agent's account in `budget` (the system's), found on the first admission: later
+    /// admissions skip the lookup of its ledger by name.
+    #[inline]
+    pub(crate) fn account(&self, budget: &Budget) -> &AgentAccount {
+        self.account
+            .get_or_init(|| budget.account(self.name.as_str()))
     }
 
     /// Puts back, first in line, the task of a durable run whose incarnation crashed on it: the
@@ -797,18 +857,15 @@ impl<A: Agent> Slot<A> {
                 let _ = reply.send(Answer::error(error));
             }
             None => {
-                self.publish_ask_event(
-                    job.id,
-                    A::task_type(&job.task),
-                    &Answer::<()>::error(error),
-                    job.asked_at,
-                );
+                let answer = Answer::<()>::error(error);
+                let ended = (job.id, A::task_type(&job.task), job.asked_at);
+                self.publish_tell_event(ended, job.made_in, &answer);
             }
         }
     }
 
-    /// Publishes how an ask or a tell of this agent ended (nothing is built if nobody
-    /// subscribes).
+    /// Publishes how an ask of this agent ended, on its caller's task (nothing is built if
+    /// nobody subscribes): an ask made inside a handler names that handler's ask as its parent.
     #[inline]
     pub(crate) fn publish_ask_event<O>(
         &self,
@@ -818,16 +875,28 @@ impl<A: Agent> Slot<A> {
         asked_at: Instant,
     ) {
         if self.shared.has_subscribers() {
-            self.build_ask_event(id, task_type, answer, asked_at);
+            self.build_ask_event((id, task_type, asked_at), crate::cause::handled(), answer);
+        }
+    }
+
+    /// Publishes how a tell of this agent ended (its id, task type and time asked), on the
+    /// agent's side: `made_in` is the lineage its job carried.
+    pub(crate) fn publish_tell_event<O>(
+        &self,
+        ended: (EventId, &'static str, Instant),
+        made_in: Option<Lineage>,
+        answer: &Answer<O>,
+    ) {
+        if self.shared.has_subscribers() {
+            self.build_ask_event(ended, made_in, answer);
         }
     }
 
     fn build_ask_event<O>(
         &self,
-        id: EventId,
-        task_type: &'static str,
+        (id, task_type, asked_at): (EventId, &'static str, Instant),
+        made_in: Option<Lineage>,
         answer: &Answer<O>,
-        asked_at: Instant,
     ) {
         let outcome = match answer.outcome.as_ref().map_err(|error| &**error) {
             Ok(_) => AskOutcome::Ok,
@@ -841,8 +910,7 @@ impl<A: Agent> Slot<A> {
             Err(AskError::BreakerOpen {
                 agent, task_type, ..
             }) => self.shared.breaker_opening(agent.as_str(), task_type),
-            // An ask made inside another's handler: the ask it was made for.
-            _ => crate::cause::handled_ask(),
+            _ => None,
         };
         // One clock read for both the latency and the event's time.
         let ended = Instant::now();
@@ -853,6 +921,8 @@ impl<A: Agent> Slot<A> {
         self.shared.publish(SystemEvent::Ask(AskEvent {
             id: meta.id,
             caused_by: meta.caused_by,
+            parent: made_in.map(|lineage| lineage.parent),
+            request: made_in.map(|lineage| lineage.request),
             elapsed: meta.elapsed,
             path: meta.path,
             agent: self.name.clone(),

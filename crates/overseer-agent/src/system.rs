@@ -497,6 +497,52 @@ impl System {
         self.registry.health()
     }
 
+    /// The tree now, depth first in start order (empty before [`start`](Self::start)): each
+    /// supervisor with its strategy and restart intensity (the restarts it tolerates per
+    /// period, and how many count now), each agent with its queue and health, each node's
+    /// state. Each supervisor is asked in turn, so it is a walk, not an atomic picture: a
+    /// supervisor that exits meanwhile is [`NodeState::Exited`](crate::NodeState::Exited).
+    /// What the web console and the terminal view draw.
+    ///
+    /// ```
+    /// use overseer_agent::{NodeKind, System};
+    /// use overseer_supervisor::SupervisorSpec;
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = System::builder().build()?;
+    /// system
+    ///     .start(SupervisorSpec::one_for_one("root").intensity(3, Duration::from_secs(10)))
+    ///     .await?;
+    /// let tree = system.tree_snapshot().await;
+    /// let root = tree[0].supervisor_status().expect("the root answered");
+    /// assert_eq!((root.max_restarts, root.period), (3, Duration::from_secs(10)));
+    /// assert_eq!(root.restarts_in_window, 0);
+    /// assert!(matches!(tree[0].kind, NodeKind::Supervisor { .. }));
+    /// system.shutdown(Duration::from_secs(5)).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn tree_snapshot(&self) -> Vec<crate::tree_snapshot::TreeNode> {
+        let Some(root) = self.tree().map(|tree| tree.root().clone()) else {
+            return Vec::new();
+        };
+        let agents = crate::tree_snapshot::AgentFacts {
+            queues: self
+                .queue_depths()
+                .into_iter()
+                .map(|depth| (depth.agent.to_string(), (depth.queued, depth.capacity)))
+                .collect(),
+            health: self
+                .health()
+                .into_iter()
+                .map(|agent| (agent.agent.to_string(), agent))
+                .collect(),
+        };
+        crate::tree_snapshot::walk(&root, &agents).await
+    }
+
     /// Whether the system is up, for a readiness probe: the tree running (started, not shut
     /// down, its root not exited after an escalation), the kill switch not tripped, and how
     /// many agents are healthy ([`Readiness::is_ready`] with the share required).

@@ -42,19 +42,20 @@ fn describe(event: &SystemEvent) -> String {
     format!("{path} {what}")
 }
 
-/// The chain of causes from `event` back to its origin, described.
+/// The chain of causes from `event` back to its origin (an ask's parent when it has no cause),
+/// described.
 fn chain(events: &[SystemEvent], event: &SystemEvent) -> Vec<String> {
     let by_id: HashMap<EventId, &SystemEvent> =
         events.iter().map(|event| (event.id(), event)).collect();
     let mut chain = vec![describe(event)];
     let mut seen = vec![event.id()];
-    let mut at = event.caused_by();
+    let mut at = event.antecedent();
     while let Some(id) = at {
         assert!(!seen.contains(&id), "causes form no cycle: {chain:?}");
         seen.push(id);
         let cause = by_id.get(&id).expect("a cause is an event of the stream");
         chain.push(describe(cause));
-        at = cause.caused_by();
+        at = cause.antecedent();
     }
     chain
 }
@@ -266,13 +267,25 @@ async fn lead_system() -> System {
         .unwrap();
     let tester_child = system.agent(AgentSpec::new("tester", Tester::new)).unwrap();
     let tester = system.agent_ref::<Tester>("tester").unwrap();
-    let lead = AgentSpec::new("lead", move || Lead {
-        tester: tester.clone(),
+    let lead = AgentSpec::new("lead", {
+        let tester = tester.clone();
+        move || Lead {
+            tester: tester.clone(),
+        }
+    });
+    let lead_child = system.agent(lead).unwrap();
+    let lead_ref = system.agent_ref::<Lead>("lead").unwrap();
+    let dispatcher = AgentSpec::new("dispatcher", {
+        move || Dispatcher {
+            tester: tester.clone(),
+            lead: lead_ref.clone(),
+        }
     });
     let root = SupervisorSpec::one_for_one("root")
         .intensity(10, Duration::from_secs(1))
         .child(tester_child)
-        .child(system.agent(lead).unwrap());
+        .child(lead_child)
+        .child(system.agent(dispatcher).unwrap());
     system.start(root).await.unwrap();
     system
 }
@@ -295,14 +308,23 @@ async fn an_ask_made_inside_a_handler_names_the_ask_it_serves() {
         .iter()
         .find(|ask| ask.agent.as_str() == "lead")
         .unwrap();
-    assert_eq!(lead_ask.caused_by, None, "the user's question has no cause");
+    assert_eq!(
+        (lead_ask.caused_by, lead_ask.parent, lead_ask.request),
+        (None, None, None),
+        "the user's question has no cause and no parent: it is a request"
+    );
     let nested: Vec<_> = asks
         .iter()
         .filter(|ask| ask.agent.as_str() == "tester")
         .collect();
     assert_eq!(nested.len(), 2);
     for ask in nested {
-        assert_eq!(ask.caused_by, Some(lead_ask.id), "{ask:?}");
+        assert_eq!(ask.parent, Some(lead_ask.id), "{ask:?}");
+        assert_eq!(ask.request, Some(lead_ask.id), "{ask:?}");
+        assert_eq!(
+            ask.caused_by, None,
+            "nothing but its parent led to it: {ask:?}"
+        );
     }
     // An ask from outside any handler names nothing.
     let tester = system.agent_ref::<Tester>("tester").unwrap();
@@ -311,7 +333,7 @@ async fn an_ask_made_inside_a_handler_names_the_ask_it_serves() {
     let SystemEvent::Ask(direct) = &direct[0] else {
         panic!("{direct:?}")
     };
-    assert_eq!(direct.caused_by, None);
+    assert_eq!((direct.caused_by, direct.parent), (None, None));
 }
 
 #[tokio::test(start_paused = true)]
@@ -343,5 +365,96 @@ async fn a_crash_deep_in_a_request_can_be_followed_back_to_the_users_question() 
             "root/lead ask(ok)",
         ],
         "{followed:?}"
+    );
+}
+
+/// Tells the tester, spawns a task that asks it after the handler returned, and asks the lead
+/// (whose handler asks the tester in turn).
+struct Dispatcher {
+    tester: overseer_agent::AgentRef<Tester>,
+    lead: overseer_agent::AgentRef<Lead>,
+}
+
+impl overseer_agent::Agent for Dispatcher {
+    type Task = ();
+    type Output = ();
+
+    async fn handle(
+        &mut self,
+        ctx: &mut overseer_agent::AgentContext,
+        (): (),
+    ) -> Result<(), overseer_agent::AgentError> {
+        self.tester
+            .tell(Task::Echo("told".into()))
+            .map_err(|error| overseer_agent::AgentError::failed(error.to_string()))?;
+        let tester = self.tester.clone();
+        ctx.spawn(async move {
+            // Well after the handler has returned.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let _ = tester.ask(Task::Echo("spawned".into())).await;
+        });
+        self.lead
+            .ask(Task::Echo("nested".into()))
+            .await
+            .map_err(|error| overseer_agent::AgentError::failed(error.to_string()))?;
+        Ok(())
+    }
+}
+
+/// The next `count` ask events (within 30 s of the paused clock).
+async fn asks_until(rx: &mut Receiver<SystemEvent>, count: usize) -> Vec<overseer_agent::AskEvent> {
+    let mut asks = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while asks.len() < count {
+        let received = tokio::time::timeout_at(deadline, rx.recv()).await;
+        match received.expect("every ask's event within 30 s") {
+            Ok(SystemEvent::Ask(ask)) => asks.push(ask),
+            Ok(_) => {}
+            Err(error) => panic!("the stream: {error}"),
+        }
+    }
+    asks
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tell_and_an_ask_from_a_spawned_task_name_the_ask_being_handled_and_its_request() {
+    let system = lead_system().await;
+    let mut rx = system.subscribe();
+    let dispatcher = system.agent_ref::<Dispatcher>("dispatcher").unwrap();
+    dispatcher.ask(()).await.unwrap();
+    // The tell, the lead's two asks of the tester, the lead's, the dispatcher's, the spawned.
+    let asks = asks_until(&mut rx, 6).await;
+    let of = |agent: &str| -> Vec<&overseer_agent::AskEvent> {
+        asks.iter()
+            .filter(|ask| ask.agent.as_str() == agent)
+            .collect()
+    };
+    let request = of("dispatcher")[0];
+    assert_eq!((request.parent, request.request), (None, None));
+    let lead = of("lead")[0];
+    assert_eq!(
+        (lead.parent, lead.request),
+        (Some(request.id), Some(request.id))
+    );
+    let testers = of("tester");
+    assert_eq!(testers.len(), 4, "{asks:#?}");
+    let (by_dispatcher, by_lead): (Vec<&overseer_agent::AskEvent>, Vec<_>) = testers
+        .iter()
+        .copied()
+        .partition(|ask| ask.parent == Some(request.id));
+    // The tell (published by the tester) and the spawned task's ask name the dispatcher's ask.
+    assert_eq!(by_dispatcher.len(), 2, "{testers:#?}");
+    assert_eq!(by_lead.len(), 2, "{testers:#?}");
+    for ask in by_lead {
+        assert_eq!(ask.parent, Some(lead.id), "{ask:?}");
+    }
+    for ask in testers {
+        assert_eq!(ask.request, Some(request.id), "{ask:?}");
+    }
+    let spawned = asks.last().unwrap();
+    assert_eq!(spawned.agent.as_str(), "tester");
+    assert!(
+        spawned.elapsed > request.elapsed,
+        "the spawned task asked after the handler returned"
     );
 }

@@ -821,3 +821,72 @@ fn a_path(text: &str) -> overseer_supervisor::ChildPath {
     let root = overseer_supervisor::ChildPath::root(&ids.next().unwrap());
     ids.fold(root, |path, id| path.join(&id))
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_tree_snapshot_shows_each_supervisors_intensity_and_each_agents_queue() {
+    use overseer_agent::{NodeKind, NodeState};
+    let system = System::builder().build().unwrap();
+    assert!(system.tree_snapshot().await.is_empty(), "not started");
+    let team = SupervisorSpec::one_for_one("team")
+        .intensity(2, Duration::from_secs(30))
+        .child(system.agent(AgentSpec::new("tester", Tester::new)).unwrap());
+    let root = SupervisorSpec::rest_for_one("root")
+        .intensity(7, Duration::from_secs(5))
+        .child(ChildSpec::supervisor(team));
+    system.start(root).await.unwrap();
+    let tester = system.agent_ref::<Tester>("tester").unwrap();
+    assert!(tester.ask(Task::Panic("once")).await.is_err());
+    tester.ask(Task::Echo("back".into())).await.unwrap();
+
+    let tree = system.tree_snapshot().await;
+    let names: Vec<(usize, &str, NodeState)> = tree
+        .iter()
+        .map(|node| (node.depth, node.name.as_str(), node.state))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (0, "root", NodeState::Running),
+            (1, "team", NodeState::Running),
+            (2, "tester", NodeState::Running),
+        ]
+    );
+    let root = tree[0].supervisor_status().expect("root answered");
+    assert_eq!(
+        (root.strategy, root.max_restarts, root.period),
+        (
+            overseer_supervisor::Strategy::RestForOne,
+            7,
+            Duration::from_secs(5)
+        )
+    );
+    assert_eq!(
+        root.restarts_in_window, 0,
+        "the team restarted its child, not root"
+    );
+    let team = tree[1].supervisor_status().expect("team answered");
+    assert_eq!(team.path.as_str(), "root/team");
+    assert_eq!((team.max_restarts, team.restarts_in_window), (2, 1));
+    assert_eq!(tree[1].restart, Some(Restart::Permanent));
+    match &tree[2].kind {
+        NodeKind::Agent {
+            queued,
+            capacity,
+            health,
+        } => {
+            assert_eq!((*queued, *capacity), (0, 256));
+            assert!(health.is_some());
+        }
+        other => panic!("an agent: {other:?}"),
+    }
+    assert_eq!(tree[2].path.as_str(), "root/team/tester");
+
+    // Past the team's period, its restart no longer counts.
+    tokio::time::advance(Duration::from_secs(32)).await;
+    let tree = system.tree_snapshot().await;
+    assert_eq!(tree[1].supervisor_status().unwrap().restarts_in_window, 0);
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+    let after = system.tree_snapshot().await;
+    assert_eq!(after[0].state, NodeState::NotRunning, "{after:?}");
+    assert_eq!(after.len(), 1);
+}

@@ -409,6 +409,43 @@ impl Budget {
             .collect()
     }
 
+    /// `agent`'s account in this budget, found (or opened under the default agent limits)
+    /// once: what an agent's call path keeps, so that each admission skips the lookup of the
+    /// agent's ledger by name ([`admit_to`](Self::admit_to)). Opening it counts as the agent's
+    /// first call for [`register_agent`](Self::register_agent): register limits first.
+    ///
+    /// ```
+    /// use overseer_budget::{Budget, Limits, Spend};
+    ///
+    /// let budget = Budget::builder().agent_limits("scout", Limits::new().tokens(100)).build()?;
+    /// let scout = budget.account("scout");
+    /// budget.admit_to(&scout, Spend::from_tokens(60))?.commit(Spend::from_tokens(60));
+    /// assert!(budget.admit_to(&scout, Spend::from_tokens(60)).is_err());
+    /// assert_eq!(budget.remaining("scout").tokens, Some(40));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn account(&self, agent: &str) -> AgentAccount {
+        AgentAccount {
+            ledger: self.agent_ledger(agent),
+        }
+    }
+
+    /// [`admit`](Self::admit) for the agent whose `account` this is (from
+    /// [`account`](Self::account) of this budget).
+    ///
+    /// # Errors
+    /// A [`Refusal`], as [`admit`](Self::admit)'s.
+    #[inline]
+    pub fn admit_to(
+        &self,
+        account: &AgentAccount,
+        estimate: Spend,
+    ) -> Result<Reservation, Refusal> {
+        let now = self.deadline().map(|_| Instant::now());
+        self.check_open(now)?;
+        self.claim(account.ledger.clone(), estimate)
+    }
+
     /// `now: None`: there is no deadline to check.
     fn admit_inner(
         &self,
@@ -649,4 +686,26 @@ pub struct BudgetStatus {
     pub agents: Vec<LedgerStatus>,
     /// The trip, if the switch has tripped.
     pub trip: Option<TripReport>,
+}
+
+/// An agent's ledger in a [`Budget`], found once ([`Budget::account`]): admissions through it
+/// ([`Budget::admit_to`]) skip the lookup by name. A cheap-to-clone handle.
+#[derive(Clone)]
+pub struct AgentAccount {
+    ledger: Ledger,
+}
+
+impl AgentAccount {
+    /// The agent's ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+}
+
+impl fmt::Debug for AgentAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentAccount")
+            .field("scope", self.ledger.scope())
+            .finish()
+    }
 }

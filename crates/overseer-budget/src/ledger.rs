@@ -144,6 +144,11 @@ impl Cell {
     /// `claimed`.
     fn try_claim(&self, amount: u64) -> Result<u64, Shortfall> {
         let mut current = self.claimed.load(Ordering::Acquire);
+        if amount == 0 && current <= self.cap {
+            // Nothing to take (an estimate without tokens or cost): what the swap of `current`
+            // for itself would do, without the atomic write.
+            return Ok(current);
+        }
         loop {
             let next = match current.checked_add(amount) {
                 Some(next) if next <= self.cap => next,

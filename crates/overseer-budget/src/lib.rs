@@ -156,7 +156,7 @@ pub mod scope;
 pub mod tier;
 pub mod usage;
 
-pub use budget::{Budget, BudgetBuilder, BudgetStatus};
+pub use budget::{AgentAccount, Budget, BudgetBuilder, BudgetStatus};
 pub use error::{BudgetConfigError, Refusal};
 pub use error_rate::{ErrorRateStatus, ErrorRateTrigger, ErrorWindow, MAX_WINDOW};
 pub use fleet::{FleetHold, HoldFuture, SharedHold, SharedLimit, SharedRefusal, TripCallback};

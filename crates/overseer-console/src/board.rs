@@ -209,20 +209,31 @@ impl Board {
     }
 
     /// The chain of causes of event `id`, root cause first and `id` last, as far back as the
-    /// kept events reach (`None` when `id` itself is not kept).
+    /// kept events reach (`None` when `id` itself is not kept): each event's cause, or a
+    /// nested ask's parent ask ([`SystemEvent::antecedent`]).
     pub(crate) fn chain(&self, id: u64) -> Option<Vec<Value>> {
-        let mut chain = vec![shown(self.kept(id)?)];
+        let mut at = self.kept(id)?;
+        let mut chain = vec![shown(at)];
         let mut seen = vec![id];
-        while let Some(cause) = chain.last().and_then(|event| event["caused_by"].as_u64()) {
+        while let Some(before) = at.event.antecedent().map(|before| before.get()) {
             // Ids only point back in time, but a loop must not hang the console.
-            if seen.contains(&cause) {
+            if seen.contains(&before) {
                 break;
             }
-            seen.push(cause);
-            match self.kept(cause) {
-                Some(event) => chain.push(shown(event)),
+            seen.push(before);
+            match self.kept(before) {
+                Some(event) => {
+                    chain.push(shown(event));
+                    at = event;
+                }
                 None => {
-                    chain.push(json!({ "id": cause, "kind": "gone", "text": "(no longer kept)" }));
+                    // A parent ask still running has published nothing yet.
+                    let text = if at.event.caused_by().is_none() {
+                        "(the ask it serves: still running, or no longer kept)"
+                    } else {
+                        "(no longer kept)"
+                    };
+                    chain.push(json!({ "id": before, "kind": "gone", "text": text }));
                     break;
                 }
             }
@@ -291,12 +302,13 @@ impl Board {
     }
 }
 
-/// An event as the page shows it: id, cause, time, kind, path, and a line of text.
+/// An event as the page shows it: id, cause, parent ask, time, kind, path, and a line of text.
 fn shown(kept: &Kept) -> Value {
     let event = &kept.event;
     json!({
         "id": event.id().get(),
         "caused_by": event.caused_by().map(|cause| cause.get()),
+        "parent": event.parent().map(|parent| parent.get()),
         "at_ms": event.elapsed().as_secs_f64() * 1e3,
         "kind": kept.kind,
         "path": event.path().map(ToString::to_string),
@@ -400,6 +412,33 @@ mod tests {
         let kinds: Vec<&str> = chain.iter().map(|e| e["kind"].as_str().unwrap()).collect();
         assert_eq!(kinds, ["ask_error", "crash", "restart"]);
         assert!(board.chain(99).is_none());
+    }
+
+    #[test]
+    fn a_chain_goes_on_from_a_nested_ask_to_the_ask_it_serves() {
+        let now = Instant::now();
+        let mut board = Board::new(now, Duration::from_secs(10), 100);
+        let mut nested = AskEvent::new(id(2), AgentName::new("b"), "work", AskOutcome::Ok);
+        nested.parent = Some(id(1));
+        nested.request = Some(id(1));
+        board.note(SystemEvent::Ask(nested), now);
+        let crash = EventKind::Stopped {
+            reason: ExitReason::Panicked("boom".into()),
+        };
+        board.note(lifecycle(3, Some(2), "b", crash), now);
+        // The request is still running: its ask has published nothing.
+        let chain = board.chain(3).unwrap();
+        assert_eq!(chain[0]["kind"], "gone");
+        assert_eq!(chain[0]["id"], 1);
+        assert_eq!(chain[1]["parent"], 1);
+        board.note(ask(1, "a", ms(1), true), now);
+        let ids: Vec<u64> = board
+            .chain(3)
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ids, [1, 2, 3]);
     }
 
     #[test]

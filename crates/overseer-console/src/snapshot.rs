@@ -2,12 +2,11 @@
 //! the breakers, the budget, the dead letters and the unfinished runs. Read from the system's
 //! public API and from the [`Board`]'s fold.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
-use overseer_agent::{AgentHealth, Health, System};
+use overseer_agent::{AgentHealth, Health, NodeKind, NodeState, System, TreeNode};
 use overseer_budget::{Dimension, Ledger};
-use overseer_supervisor::{ChildOpError, ChildState};
+use overseer_supervisor::SupervisorStatus;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -44,123 +43,100 @@ pub(crate) fn lock(board: &Mutex<Board>) -> std::sync::MutexGuard<'_, Board> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The tree depth first in start order, one object per supervisor or agent.
+/// The tree depth first in start order ([`System::tree_snapshot`]), one object per supervisor
+/// or agent, with the board's figures.
 async fn tree(system: &System, board: &Mutex<Board>, now: Instant) -> Vec<Value> {
-    let Some(root) = system.tree().map(|tree| tree.root().clone()) else {
-        return Vec::new();
-    };
-    let children = root.which_children().await.unwrap_or_default();
-    let root_name = children
-        .first()
-        .and_then(|child| child.path.parent())
-        .map_or_else(|| "(root)".to_string(), |parent| parent.to_string());
-    let state = if root.is_alive() {
-        "running"
-    } else {
-        "not running"
-    };
-    let mut rows = vec![supervisor_row(board, 0, &root_name, &root_name, state, now)];
-    let queues: HashMap<String, (usize, usize)> = system
-        .queue_depths()
-        .into_iter()
-        .map(|depth| (depth.agent.to_string(), (depth.queued, depth.capacity)))
-        .collect();
-    let health: HashMap<String, AgentHealth> = system
-        .health()
-        .into_iter()
-        .map(|agent| (agent.agent.to_string(), agent))
-        .collect();
-    let mut pending: Vec<_> = children.into_iter().rev().map(|c| (1, c)).collect();
-    while let Some((depth, child)) = pending.pop() {
-        let mut state = match child.state {
-            ChildState::Running => "running",
-            ChildState::Restarting => "restarting",
-            ChildState::NotRunning => "not running",
-        };
-        let path = child.path.to_string();
-        if let Some(supervisor) = child.supervisor() {
-            let mut grandchildren = Vec::new();
-            match supervisor.which_children().await {
-                Ok(found) => grandchildren = found,
-                Err(ChildOpError::SupervisorNotRunning) => state = "exited",
-                Err(_) => state = "silent",
+    let nodes = system.tree_snapshot().await;
+    let mut board = lock(board);
+    nodes
+        .iter()
+        .map(|node| match &node.kind {
+            NodeKind::Supervisor { status } => {
+                supervisor_row(&mut board, node, status.as_ref(), now)
             }
-            rows.push(supervisor_row(
-                board,
-                depth,
-                child.id.as_str(),
-                &path,
-                state,
+            NodeKind::Agent {
+                queued,
+                capacity,
+                health,
+            } => agent_row(
+                &mut board,
+                node,
+                Some((*queued, *capacity)),
+                health.as_ref(),
                 now,
-            ));
-            pending.extend(grandchildren.into_iter().rev().map(|g| (depth + 1, g)));
-            continue;
-        }
-        let name = child.id.as_str();
-        let mut board = lock(board);
-        let figures = board.figures(name, now);
-        let (health_state, failures, progress, since_beat) = match health.get(name) {
-            Some(agent) => (
-                match agent.health {
-                    Health::Unhealthy { .. } => "unhealthy",
-                    Health::Healthy => "healthy",
-                    _ => "unchecked",
-                },
-                match agent.health {
-                    Health::Unhealthy { failures } => failures,
-                    _ => 0,
-                },
-                agent.progress.as_ref().map(ToString::to_string),
-                agent.since_last_beat.map(|since| since.as_millis() as u64),
             ),
-            None => ("unchecked", 0, None, None),
-        };
-        if state == "running" && health_state == "unhealthy" {
-            state = "unhealthy";
-        }
-        let queue = queues.get(name).copied();
-        rows.push(json!({
-            "depth": depth,
-            "name": name,
-            "path": path,
-            "supervisor": false,
-            "state": state,
-            "restarts": board.restarts(&path),
-            "queued": queue.map(|(queued, _)| queued),
-            "capacity": queue.map(|(_, capacity)| capacity),
-            "asks_per_sec": figures.asks_per_sec,
-            "p50_ms": figures.p50_ms,
-            "p95_ms": figures.p95_ms,
-            "p99_ms": figures.p99_ms,
-            "errors": figures.errors,
-            "errors_total": figures.errors_total,
-            "health": health_state,
-            "health_failures": failures,
-            "progress": progress,
-            "since_last_beat_ms": since_beat,
-        }));
-    }
-    rows
+            _ => agent_row(&mut board, node, None, None, now),
+        })
+        .collect()
 }
 
-fn supervisor_row(
-    board: &Mutex<Board>,
-    depth: usize,
-    name: &str,
-    path: &str,
-    state: &str,
+/// An agent's (or a plain worker's) row: its queue, its figures over the window, its health.
+fn agent_row(
+    board: &mut Board,
+    node: &TreeNode,
+    queue: Option<(usize, usize)>,
+    health: Option<&AgentHealth>,
     now: Instant,
 ) -> Value {
-    let mut board = lock(board);
-    let (recent, escalated) = board.intensity_use(path, now);
+    let path = node.path.as_str();
+    let figures = board.figures(&node.name, now);
+    let (health_state, failures) = match health.map(|agent| agent.health) {
+        Some(Health::Unhealthy { failures }) => ("unhealthy", failures),
+        Some(Health::Healthy) => ("healthy", 0),
+        _ => ("unchecked", 0),
+    };
+    let state = match node.state {
+        NodeState::Running if health_state == "unhealthy" => "unhealthy",
+        state => state.as_str(),
+    };
     json!({
-        "depth": depth,
-        "name": name,
+        "depth": node.depth,
+        "name": node.name,
         "path": path,
-        "supervisor": true,
+        "supervisor": false,
         "state": state,
         "restarts": board.restarts(path),
+        "queued": queue.map(|(queued, _)| queued),
+        "capacity": queue.map(|(_, capacity)| capacity),
+        "asks_per_sec": figures.asks_per_sec,
+        "p50_ms": figures.p50_ms,
+        "p95_ms": figures.p95_ms,
+        "p99_ms": figures.p99_ms,
+        "errors": figures.errors,
+        "errors_total": figures.errors_total,
+        "health": health_state,
+        "health_failures": failures,
+        "progress": health.and_then(|agent| agent.progress.as_ref()).map(ToString::to_string),
+        "since_last_beat_ms": health
+            .and_then(|agent| agent.since_last_beat)
+            .map(|since| since.as_millis() as u64),
+    })
+}
+
+/// A supervisor's row: its configured intensity and the restarts that count now (from the
+/// supervisor itself, so shown from the start), and the intensity it escalated at, if it did.
+fn supervisor_row(
+    board: &mut Board,
+    node: &TreeNode,
+    status: Option<&SupervisorStatus>,
+    now: Instant,
+) -> Value {
+    let path = node.path.as_str();
+    let (recent, escalated) = board.intensity_use(path, now);
+    json!({
+        "depth": node.depth,
+        "name": node.name,
+        "path": path,
+        "supervisor": true,
+        "state": node.state.as_str(),
+        "restarts": board.restarts(path),
         "recent_restarts": recent,
+        "intensity": status.map(|status| json!({
+            "strategy": status.strategy,
+            "max_restarts": status.max_restarts,
+            "period_secs": status.period.as_secs(),
+            "restarts_in_window": status.restarts_in_window,
+        })),
         "escalated_at": escalated.map(|(intensity, period_secs)| json!({
             "intensity": intensity,
             "period_secs": period_secs,

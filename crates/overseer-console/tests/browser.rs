@@ -251,6 +251,22 @@ async fn the_page_shows_the_tree_a_restart_an_open_breaker_and_an_escalations_ch
     let title = browser.eval("return document.title;").await;
     assert_eq!(title, "Overseer console");
 
+    // Each supervisor shows its intensity from the start, before any restart or escalation.
+    let intensity = browser
+        .wait_for(
+            "the supervisors' intensity",
+            r#"const use = name => document.querySelector(`#tree .node.supervisor[data-name="${name}"] > .head .intensity`);
+               const root = use("root"), fragile = use("fragile");
+               return root && fragile && root.dataset.maxRestarts === "100"
+                   && [root.textContent, fragile.textContent, fragile.dataset.periodSecs].join(" | ");"#,
+            Duration::from_secs(2),
+        )
+        .await;
+    assert_eq!(
+        intensity,
+        "one_for_one · 0 of 100 restarts in 1 s | one_for_one · 0 of 0 restarts in 60 s | 60"
+    );
+
     // A crash injected into an agent appears as a restart within a second.
     let flaky = system.agent_ref::<Flaky>("flaky").unwrap();
     let crashed_at = Instant::now();

@@ -79,6 +79,61 @@ async fn the_snapshot_shows_the_tree_with_each_agents_figures_and_the_breakers()
     console.shutdown().await;
 }
 
+/// The row of the supervisor `name` in a snapshot.
+fn supervisor_row(snapshot: &serde_json::Value, name: &str) -> serde_json::Value {
+    snapshot["tree"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["name"] == name && row["supervisor"] == true)
+        .cloned()
+        .unwrap_or_else(|| panic!("a row for {name}: {snapshot}"))
+}
+
+#[tokio::test]
+async fn each_supervisor_shows_its_intensity_and_its_use_from_the_start() {
+    let system = system().await;
+    let console = served(&system, ConsoleConfig::default()).await;
+    let (_, snapshot) = json(&console, "GET", "/api/snapshot", &[]).await;
+    // Before any restart or escalation: what each supervisor was configured with.
+    let root = supervisor_row(&snapshot, "root");
+    assert_eq!(
+        root["intensity"],
+        serde_json::json!({
+            "strategy": "one_for_one",
+            "max_restarts": 100,
+            "period_secs": 1,
+            "restarts_in_window": 0,
+        })
+    );
+    let fragile = supervisor_row(&snapshot, "fragile");
+    assert_eq!(fragile["intensity"]["max_restarts"], 0);
+    assert_eq!(fragile["intensity"]["period_secs"], 60);
+    assert_eq!(fragile["escalated_at"], serde_json::Value::Null);
+
+    // A crash of root's agent is a restart counted in root's window: it counts for a whole
+    // second at least (periods are whole seconds, both edges inclusive), and the supervisor
+    // records it as it restarts the agent, so poll for it within that second.
+    let flaky = system.agent_ref::<Flaky>("flaky").unwrap();
+    assert!(flaky.ask("crash".to_string()).await.is_err());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        let (_, snapshot) = json(&console, "GET", "/api/snapshot", &[]).await;
+        let counted = supervisor_row(&snapshot, "root")["intensity"]["restarts_in_window"]
+            .as_u64()
+            .unwrap();
+        if counted >= 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "root's window counts a restart"
+        );
+        tokio::task::yield_now().await;
+    }
+    console.shutdown().await;
+}
+
 /// Reads the live stream until `done` holds for what was read, or 10 s pass.
 async fn stream_until(
     console: &overseer_console::Console,

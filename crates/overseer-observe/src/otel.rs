@@ -31,25 +31,39 @@
 //!
 //! # Causes: links and traces
 //!
-//! An event that names its cause ([`SystemEvent::caused_by`]) becomes a child of the cause's
-//! span, in the cause's trace, and carries a span link to it (with attribute
-//! `overseer.link = "caused_by"`). So a trace is an incident: an ask's span holds the crash it
+//! A nested ask, made inside another ask's handler ([`AskEvent::parent`]), is a child of its
+//! parent ask's span, in its request's trace: one trace per request, from the user's question
+//! through every nested ask. An ask made outside any handler starts a trace. Any other event
+//! that names its cause ([`SystemEvent::caused_by`]) becomes a child of the cause's span, in
+//! the cause's trace. Every span whose event names a cause carries a span link to it (with
+//! attribute `overseer.link = "caused_by"`), an ask's too (the breaker opening or the trip that
+//! refused it). So a trace is a request and what it led to: an ask's span holds the crash it
 //! caused, which holds the restart, then the escalation and everything the escalation stopped
-//! and restarted; the kill switch's trip holds the asks it refused and the shutdown it caused.
-//! An event with no cause starts a trace of its own.
+//! and restarted; the kill switch's trip holds the shutdown it caused. An event with no cause
+//! and no parent starts a trace of its own.
 //!
 //! An ask's id is assigned when the ask is made, and its event is published when it ends, so
-//! the crash, the breaker change or the budget warning it causes arrives *before* the ask.
-//! The OpenTelemetry API gives no way to create a span with a span id chosen in advance, so
-//! an event whose cause has not arrived is held back until it does, then exported (with its
-//! own timestamps: holding changes nothing in the span). An event waits at most
+//! the crash, the breaker change or the budget warning it causes arrives *before* the ask, and
+//! a nested ask's event arrives before its parent's (which ends only with the whole request).
+//!
+//! **Nested asks.** With [`EventSpanIds`] as the SDK provider's id generator, the exporter
+//! gives each span ids derived from its event's id, so a nested ask's span is exported as soon
+//! as its event comes, naming its parent's span (and its request's trace) before they exist.
+//! With any other generator, a nested ask waits for its parent's span as an effect waits for
+//! its cause (below).
+//!
+//! **Effects.** The OpenTelemetry API gives no way to create a span with a span id chosen in
+//! advance, so an event whose cause has not arrived is held back until it does, then exported
+//! (with its own timestamps: holding changes nothing in the span). An event waits at most
 //! [`max_wait`](OtelExporter::max_wait) of stream time (and at most that long idle in
 //! [`run`](OtelExporter::run)); after that, or past [`capacity`](OtelExporter::capacity)
 //! events waiting, or at the end of the stream, it is exported without link, as a root, with
-//! `overseer.caused_by` still naming its cause. That happens when the cause is never
-//! published: an ask whose caller stopped waiting publishes nothing, and an event missed in
-//! a lag is missing. Spans are remembered as link targets for the last
+//! `overseer.caused_by` (or `overseer.parent`) still naming what it waited for. That happens
+//! when the cause is never published: an ask whose caller stopped waiting publishes nothing,
+//! and an event missed in a lag is missing. Spans are remembered as link targets for the last
 //! [`capacity`](OtelExporter::capacity) events.
+//!
+//! [`AskEvent::parent`]: overseer_agent::AskEvent::parent
 //!
 //! # Example
 //!
@@ -59,7 +73,8 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::{
-    Link, Span as _, SpanBuilder, SpanContext, TraceContextExt as _, Tracer, TracerProvider,
+    Link, Span as _, SpanBuilder, SpanContext, TraceContextExt as _, TraceFlags, TraceState,
+    Tracer, TracerProvider,
 };
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use overseer_agent::{System, SystemEvent};
@@ -69,9 +84,12 @@ use tokio::task::JoinHandle;
 
 pub mod attribute;
 mod causes;
+mod ids;
 mod mapping;
 
 use causes::{Held, Recent, Waiting};
+pub use ids::EventSpanIds;
+use ids::{building_with, Derivation};
 use mapping::{plan, Facts};
 
 /// The instrumentation scope name [`OtelExporter::from_provider`] gives its tracer.
@@ -155,6 +173,12 @@ pub struct OtelExporter<T> {
     /// Paths that have started, to tell a restart.
     started: Recent<ChildPath, ()>,
     waiting: Waiting,
+    /// The span and trace ids this exporter gives its events' spans.
+    ids: Derivation,
+    /// Whether the tracer's spans take the derived ids ([`EventSpanIds`] is the provider's id
+    /// generator): then a nested ask names its parent's span before that span exists. Learnt
+    /// from the first span.
+    derived_ids: bool,
     /// The latest stream time seen.
     now: Duration,
     stats: ExportStats,
@@ -191,6 +215,8 @@ impl<T: Tracer> OtelExporter<T> {
             spans: Recent::new(Self::DEFAULT_CAPACITY),
             started: Recent::new(Self::DEFAULT_CAPACITY),
             waiting: Waiting::new(Self::DEFAULT_CAPACITY),
+            ids: Derivation::random(),
+            derived_ids: false,
             now: Duration::ZERO,
             stats: ExportStats::default(),
         }
@@ -249,19 +275,30 @@ impl<T: Tracer> OtelExporter<T> {
             }
             _ => false,
         };
-        match event.caused_by().filter(|&cause| cause != event.id()) {
-            Some(cause) if !self.spans.contains(&cause) => {
+        match self.awaited(event) {
+            Some(awaited) => {
                 self.stats.held += 1;
                 let held = Held {
                     event: event.clone(),
                     restart,
                 };
-                if let Some(evicted) = self.waiting.hold(cause, held) {
+                if let Some(evicted) = self.waiting.hold(awaited, held) {
                     self.emit(&evicted.event, evicted.restart);
                 }
             }
-            _ => self.emit(event, restart),
+            None => self.emit(event, restart),
         }
+    }
+
+    /// The event whose span `event`'s must wait for, if its span is not there yet: a nested
+    /// ask's parent ask, unless its span id is known in advance (derived ids); an ask made
+    /// outside any handler waits for nothing (it starts a trace); any other event, its cause.
+    fn awaited(&self, event: &SystemEvent) -> Option<EventId> {
+        let awaited = match event {
+            SystemEvent::Ask(ask) => ask.parent.filter(|_| !self.derived_ids)?,
+            _ => event.caused_by()?,
+        };
+        (awaited != event.id() && !self.spans.contains(&awaited)).then_some(awaited)
     }
 
     /// Exports every event still waiting for its cause, unlinked, oldest first (an event that
@@ -352,6 +389,28 @@ impl<T: Tracer> OtelExporter<T> {
         tokio::spawn(self.run(events))
     }
 
+    /// The span a nested ask's span is a child of: its parent ask's, exported already or, with
+    /// derived ids, named in advance (in its request's trace). `None` (counted unlinked) when
+    /// neither: the parent's event did not come within `max_wait`.
+    fn parent_ask_span(&mut self, ask: &overseer_agent::AskEvent) -> Option<SpanContext> {
+        let parent = ask.parent?;
+        if let Some(span) = self.spans.get(&parent) {
+            return Some(span.clone());
+        }
+        if !self.derived_ids {
+            self.stats.unlinked += 1;
+            return None;
+        }
+        let request = ask.request.unwrap_or(parent);
+        Some(SpanContext::new(
+            self.ids.trace(request),
+            self.ids.span(parent),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        ))
+    }
+
     /// Exports, unlinked, the events that have waited `max_wait` or more by stream time `now`.
     fn expire(&mut self, now: Duration) {
         while let Some(held) = self.waiting.pop_expired(now, self.max_wait) {
@@ -392,26 +451,35 @@ impl<T: Tracer> OtelExporter<T> {
             .with_kind(plan.kind)
             .with_start_time(plan.start)
             .with_attributes(plan.attributes);
-        let parent = match cause {
-            Some(Some(cause)) => {
-                builder = builder.with_links(vec![Link::new(
-                    cause.clone(),
-                    vec![KeyValue::new(attribute::LINK, attribute::CAUSED_BY_LINK)],
-                    0,
-                )]);
-                Context::new().with_remote_span_context(cause)
-            }
-            Some(None) => {
+        if let Some(Some(cause)) = &cause {
+            builder = builder.with_links(vec![Link::new(
+                cause.clone(),
+                vec![KeyValue::new(attribute::LINK, attribute::CAUSED_BY_LINK)],
+                0,
+            )]);
+        }
+        let parent = match (event, cause) {
+            (SystemEvent::Ask(ask), _) if ask.parent.is_some() => self.parent_ask_span(ask),
+            // A request starts a trace of its own, linked to its cause if it has one.
+            (SystemEvent::Ask(_), Some(None)) | (_, Some(None)) => {
                 self.stats.unlinked += 1;
-                Context::new()
+                None
             }
-            None => Context::new(),
+            (SystemEvent::Ask(_), _) | (_, None) => None,
+            (_, Some(Some(cause))) => Some(cause),
         };
-        let mut span = self.tracer.build_with_context(builder, &parent);
+        let parent = parent.map_or_else(Context::new, |span| {
+            Context::new().with_remote_span_context(span)
+        });
+        let chosen = self.ids.chosen(event.id());
+        let mut span = building_with(chosen, || self.tracer.build_with_context(builder, &parent));
         if let Some(status) = plan.status {
             span.set_status(status);
         }
         let context = span.span_context().clone();
+        if context.is_valid() {
+            self.derived_ids = context.span_id() == chosen.span;
+        }
         span.end_with_timestamp(plan.end);
         self.spans.insert(event.id(), context);
         self.stats.spans += 1;

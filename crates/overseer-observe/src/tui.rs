@@ -50,10 +50,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::time::Duration;
 
-use overseer_agent::{AgentHealth, AskOutcome, System, SystemEvent};
+use overseer_agent::{AskOutcome, NodeKind, NodeState, System, SystemEvent};
 use overseer_breaker::State;
 use overseer_budget::Dimension;
-use overseer_supervisor::{ChildOpError, ChildState, EventKind};
+use overseer_supervisor::EventKind;
 use ratatui::backend::{CrosstermBackend, TestBackend};
 use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
@@ -118,6 +118,10 @@ pub struct TreeRow {
     /// The last progress an agent's handler reported (`AgentContext::progress`), and how long
     /// ago it last beat when its tasks are watched by a heartbeat timeout.
     pub progress: Option<(String, Option<Duration>)>,
+    /// A supervisor's restart intensity: the restarts that count now, the most it tolerates
+    /// in its period, and the period (`None` for an agent, and a supervisor that did not
+    /// answer).
+    pub intensity: Option<(u32, u32, Duration)>,
 }
 
 impl TreeRow {
@@ -137,7 +141,20 @@ impl TreeRow {
             queue: None,
             asks_per_sec: None,
             progress: None,
+            intensity: None,
         }
+    }
+
+    /// The row with a supervisor's restart intensity: `restarts_in_window` of
+    /// `max_restarts` in `period`.
+    pub fn intensity(
+        mut self,
+        restarts_in_window: u32,
+        max_restarts: u32,
+        period: Duration,
+    ) -> Self {
+        self.intensity = Some((restarts_in_window, max_restarts, period));
+        self
     }
 
     /// The row with `restarts`.
@@ -393,66 +410,48 @@ impl Console {
         }
     }
 
-    /// The tree, walked with `which_children` depth first in start order.
+    /// The tree depth first in start order ([`System::tree_snapshot`]), with the restarts
+    /// and throughput this console saw.
     async fn tree(&mut self, system: &System, now: Instant) -> Vec<TreeRow> {
-        let Some(root) = system.tree().map(|tree| tree.root().clone()) else {
-            return Vec::new();
-        };
-        let children = root.which_children().await.unwrap_or_default();
-        let root_name = children
-            .first()
-            .and_then(|child| child.path.parent())
-            .map_or_else(|| "(root)".to_string(), |parent| parent.to_string());
-        let state = if root.is_alive() {
-            "running"
-        } else {
-            "not running"
-        };
-        let mut rows = vec![
-            TreeRow::new(0, root_name.clone(), true, state).restarts(self.restarts(&root_name))
-        ];
-        let queues: HashMap<String, (usize, usize)> = system
-            .queue_depths()
-            .into_iter()
-            .map(|depth| (depth.agent.to_string(), (depth.queued, depth.capacity)))
-            .collect();
-        let health: HashMap<String, AgentHealth> = system
-            .health()
-            .into_iter()
-            .map(|agent| (agent.agent.to_string(), agent))
-            .collect();
-        let mut pending: Vec<_> = children.into_iter().rev().map(|c| (1, c)).collect();
-        while let Some((depth, child)) = pending.pop() {
-            let mut state = match child.state {
-                ChildState::Running => "running",
-                ChildState::Restarting => "restarting",
-                ChildState::NotRunning => "not running",
-            };
-            let supervisor = child.supervisor();
-            let mut grandchildren = Vec::new();
-            if let Some(supervisor) = &supervisor {
-                match supervisor.which_children().await {
-                    Ok(found) => grandchildren = found,
-                    Err(ChildOpError::SupervisorNotRunning) => state = "exited",
-                    Err(_) => state = "silent",
+        let nodes = system.tree_snapshot().await;
+        let mut rows = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            let mut row = TreeRow::new(
+                node.depth,
+                node.name.clone(),
+                node.is_supervisor(),
+                node.state.as_str(),
+            )
+            .restarts(self.restarts(node.path.as_str()));
+            match &node.kind {
+                NodeKind::Supervisor {
+                    status: Some(status),
+                } => {
+                    row = row.intensity(
+                        status.restarts_in_window,
+                        status.max_restarts,
+                        status.period,
+                    );
                 }
-            }
-            let mut row = TreeRow::new(depth, child.id.to_string(), supervisor.is_some(), state)
-                .restarts(self.restarts(child.path.as_str()));
-            if let Some((queued, capacity)) = queues.get(child.id.as_str()) {
-                let rate = self.asks_per_sec_at(child.id.as_str(), now);
-                row = row.agent(*queued, *capacity, rate);
-            }
-            if let Some(agent) = health.get(child.id.as_str()) {
-                if state == "running" && !agent.health.is_serving() {
-                    row.state = "unhealthy";
+                NodeKind::Agent {
+                    queued,
+                    capacity,
+                    health,
+                } => {
+                    let rate = self.asks_per_sec_at(&node.name, now);
+                    row = row.agent(*queued, *capacity, rate);
+                    if let Some(agent) = health {
+                        if node.state == NodeState::Running && !agent.health.is_serving() {
+                            row.state = "unhealthy";
+                        }
+                        if let Some(progress) = &agent.progress {
+                            row = row.progress(progress.to_string(), agent.since_last_beat);
+                        }
+                    }
                 }
-                if let Some(progress) = &agent.progress {
-                    row = row.progress(progress.to_string(), agent.since_last_beat);
-                }
+                _ => {}
             }
             rows.push(row);
-            pending.extend(grandchildren.into_iter().rev().map(|g| (depth + 1, g)));
         }
         rows
     }
@@ -626,7 +625,8 @@ fn state_style(state: &str) -> Style {
     }
 }
 
-/// The tree as a table: name (indented), state, restarts, queue (depth/capacity), asks/s.
+/// The tree as a table: name (indented), state, restarts, queue (depth/capacity), asks/s; for a
+/// supervisor, over the last two columns, its restart intensity's use (`1/3 in 10s`).
 fn tree_lines(snapshot: &Snapshot, width: usize) -> Vec<Line<'static>> {
     let names: Vec<String> = snapshot
         .tree
@@ -682,6 +682,18 @@ fn tree_lines(snapshot: &Snapshot, width: usize) -> Vec<Line<'static>> {
         }
         if let Some(rate) = row.asks_per_sec {
             spans.push(Span::raw(format!(" {rate:>7.2}")));
+        }
+        if let Some((counted, most, period)) = row.intensity {
+            // Over the queue and asks/s columns: how close the supervisor is to giving up.
+            let style = if counted >= most {
+                Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+            } else if counted > 0 {
+                Style::new().fg(Color::Yellow)
+            } else {
+                dim
+            };
+            let used = format!("{counted}/{most} in {}s", period.as_secs());
+            spans.push(Span::styled(format!(" {used:>17}"), style));
         }
         lines.push(Line::from(spans));
         if let Some((progress, since)) = &row.progress {

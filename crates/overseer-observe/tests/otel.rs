@@ -643,3 +643,171 @@ fn the_gen_ai_attribute_names_are_the_semantic_conventions() {
     assert_eq!(attribute::ERROR_TYPE, semconv::ERROR_TYPE);
     assert_eq!(attribute::INVOKE_AGENT, "invoke_agent");
 }
+
+fn failed(error: AskError) -> AgentError {
+    AgentError::failed(error.to_string())
+}
+
+/// Answers after 100 ms.
+struct Tool;
+
+impl Agent for Tool {
+    type Task = ();
+    type Output = ();
+
+    async fn handle(&mut self, _: &mut AgentContext, (): ()) -> Result<(), AgentError> {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok(())
+    }
+}
+
+/// Asks the tool.
+struct Researcher {
+    tool: AgentRef<Tool>,
+}
+
+impl Agent for Researcher {
+    type Task = ();
+    type Output = ();
+
+    async fn handle(&mut self, _: &mut AgentContext, (): ()) -> Result<(), AgentError> {
+        self.tool.ask(()).await.map_err(failed)
+    }
+}
+
+/// Asks the researcher (who asks the tool), thinks for 20 s, then asks the tool itself.
+struct Lead {
+    researcher: AgentRef<Researcher>,
+    tool: AgentRef<Tool>,
+}
+
+impl Agent for Lead {
+    type Task = ();
+    type Output = ();
+
+    async fn handle(&mut self, _: &mut AgentContext, (): ()) -> Result<(), AgentError> {
+        self.researcher.ask(()).await.map_err(failed)?;
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        self.tool.ask(()).await.map_err(failed)
+    }
+}
+
+/// One request to the lead, 20 s long, whose nested asks end long before it, exported with a
+/// `max_wait` of 1 s through `provider`: the finished spans of the asks (lead, researcher,
+/// tool under the researcher, tool under the lead), and the exporter's stats.
+async fn a_long_request_exported(
+    spans: &InMemorySpanExporter,
+    provider: &SdkTracerProvider,
+) -> Result<(Vec<SpanData>, ExportStats), Box<dyn std::error::Error>> {
+    let system = System::builder()
+        .ask_timeout(Duration::from_secs(60))
+        .build()?;
+    let exporting = OtelExporter::from_provider(provider, system.created_at())
+        .max_wait(Duration::from_secs(1))
+        .spawn(&system);
+    let tool = system.agent(AgentSpec::new("tool", || Tool))?;
+    let tool_ref = system.agent_ref::<Tool>("tool")?;
+    let researcher = system.agent(AgentSpec::new("researcher", {
+        let tool = tool_ref.clone();
+        move || Researcher { tool: tool.clone() }
+    }))?;
+    let researcher_ref = system.agent_ref::<Researcher>("researcher")?;
+    let lead = system.agent(AgentSpec::new("lead", move || Lead {
+        researcher: researcher_ref.clone(),
+        tool: tool_ref.clone(),
+    }))?;
+    system
+        .start(SupervisorSpec::one_for_one("root").children([tool, researcher, lead]))
+        .await?;
+    system.agent_ref::<Lead>("lead")?.ask(()).await?;
+    system.shutdown(Duration::from_secs(5)).await?;
+    let stats = exporting.await?;
+    let mut asks: Vec<SpanData> = spans
+        .get_finished_spans()?
+        .into_iter()
+        .filter(|span| span.name.starts_with("invoke_agent"))
+        .collect();
+    // In the order the asks were made: by event id.
+    asks.sort_by_key(|span| match attributes(span)["overseer.event_id"] {
+        Value::I64(id) => id,
+        _ => 0,
+    });
+    Ok((asks, stats))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_request_is_one_trace_whose_nested_asks_are_exported_as_they_end(
+) -> Result<(), Box<dyn std::error::Error>> {
+    let spans = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_id_generator(overseer_observe::otel::EventSpanIds::default())
+        .with_simple_exporter(spans.clone())
+        .build();
+    let (asks, stats) = a_long_request_exported(&spans, &provider).await?;
+    let names: Vec<&str> = asks.iter().map(|span| &*span.name).collect();
+    assert_eq!(
+        names,
+        [
+            "invoke_agent lead",
+            "invoke_agent researcher",
+            "invoke_agent tool",
+            "invoke_agent tool"
+        ]
+    );
+    let [lead, researcher, researchers_tool, leads_tool] = &asks[..] else {
+        unreachable!()
+    };
+    assert_root(lead);
+    let trace = lead.span_context.trace_id();
+    for (child, parent) in [
+        (researcher, lead),
+        (researchers_tool, researcher),
+        (leads_tool, lead),
+    ] {
+        assert_eq!(child.span_context.trace_id(), trace, "one trace");
+        assert_eq!(
+            child.parent_span_id,
+            parent.span_context.span_id(),
+            "{} under {}",
+            child.name,
+            parent.name
+        );
+        assert_eq!(
+            attributes(child)["overseer.parent"],
+            attributes(parent)["overseer.event_id"]
+        );
+        assert_eq!(
+            attributes(child)["overseer.request"],
+            attributes(lead)["overseer.event_id"]
+        );
+    }
+    // The nested asks were exported when they ended: no span waited for its parent's, none
+    // was cut loose; the lead's span was exported after all of them.
+    let finished = spans.get_finished_spans()?;
+    let exported: Vec<&str> = finished
+        .iter()
+        .filter(|span| span.name.starts_with("invoke_agent"))
+        .map(|span| &*span.name)
+        .collect();
+    assert_eq!(exported.last(), Some(&"invoke_agent lead"), "{exported:?}");
+    assert_eq!((stats.held, stats.unlinked), (0, 0), "{stats:?}");
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_derived_ids_a_nested_ask_waits_for_its_parent_at_most_max_wait(
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (spans, provider) = in_memory();
+    let (asks, stats) = a_long_request_exported(&spans, &provider).await?;
+    let [lead, researcher, researchers_tool, leads_tool] = &asks[..] else {
+        panic!("four asks: {}", asks.len())
+    };
+    // The researcher waited for the lead, and its tool for it, past `max_wait`: both were cut
+    // loose, roots of traces of their own; the lead's own ask of the tool, which ended right
+    // before the lead, waited and is its child.
+    assert_root(researcher);
+    assert_root(researchers_tool);
+    assert_eq!(leads_tool.parent_span_id, lead.span_context.span_id());
+    assert_eq!((stats.held, stats.unlinked), (3, 2), "{stats:?}");
+    Ok(())
+}

@@ -19,9 +19,11 @@ async fn busy_snapshot() -> overseer_observe::tui::Snapshot {
         .snapshot(&system)
         .await;
     snapshot.tree = vec![
-        TreeRow::new(0, "team", true, "running"),
+        TreeRow::new(0, "team", true, "running").intensity(0, 5, Duration::from_secs(60)),
         TreeRow::new(1, "lead", false, "running").agent(0, 256, 1.5),
-        TreeRow::new(1, "researchers", true, "running").restarts(1),
+        TreeRow::new(1, "researchers", true, "running")
+            .restarts(1)
+            .intensity(1, 3, Duration::from_secs(10)),
         TreeRow::new(2, "researcher-1", false, "running")
             .restarts(2)
             .agent(3, 256, 12.25),
@@ -77,6 +79,7 @@ fn known_words(snapshot: &overseer_observe::tui::Snapshot) -> HashSet<String> {
     texts.push(
         "supervision tree breakers (agent/task type) budget (process tokens) log name state \
          rst queue asks/s open half_open closed probe due in failed a row of tokens run over \
+         1/3 0/5 10s 60s \
          running (q quits) t ="
             .to_string(),
     );
@@ -151,6 +154,8 @@ async fn an_80_by_24_frame_cuts_no_word_at_the_right_edge_and_shows_every_key_ro
         assert!(researcher.contains(cell), "{cell} in {researcher:?}");
     }
     assert!(row("researcher-3 ").contains("200/256"), "{frame}");
+    assert!(row("  researchers/").contains("1/3 in 10s"), "{frame}");
+    assert!(row("team/").contains("0/5 in 60s"), "{frame}");
     assert!(row("citations/verify").contains("probe in 30s"), "{frame}");
 }
 
@@ -326,5 +331,61 @@ async fn a_console_attached_after_the_start_counts_each_restart() {
     }
     assert_eq!(console.restarts("root/crasher"), 2);
     assert_eq!(console.restarts("root"), 0);
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_supervisors_intensity_and_its_use_are_shown_from_the_start() {
+    let system = System::builder().build().unwrap();
+    let team = SupervisorSpec::one_for_one("team")
+        .intensity(3, Duration::from_secs(10))
+        .child(system.agent(AgentSpec::new("crasher", || Crasher)).unwrap());
+    let root = SupervisorSpec::one_for_one("root")
+        .intensity(5, Duration::from_secs(60))
+        .child(ChildSpec::supervisor(team));
+    system.start(root).await.unwrap();
+    let mut console = Console::new("intensity");
+    let intensity = |snapshot: &overseer_observe::tui::Snapshot, name: &str| {
+        snapshot
+            .tree
+            .iter()
+            .find(|row| row.name == name)
+            .and_then(|row| row.intensity)
+    };
+    // Before anything failed: what each supervisor was configured with.
+    let snapshot = console.snapshot(&system).await;
+    assert_eq!(
+        intensity(&snapshot, "root"),
+        Some((0, 5, Duration::from_secs(60)))
+    );
+    assert_eq!(
+        intensity(&snapshot, "team"),
+        Some((0, 3, Duration::from_secs(10)))
+    );
+    assert_eq!(intensity(&snapshot, "crasher"), None, "an agent has none");
+    let frame = render_text(&snapshot, 80, 24);
+    assert!(
+        frame
+            .lines()
+            .any(|line| line.contains("  team/") && line.contains("0/3 in 10s")),
+        "{frame}"
+    );
+    // Two crashes count in the team's window, and age out of it after its period.
+    let crasher = system.agent_ref::<Crasher>("crasher").unwrap();
+    for _ in 0..2 {
+        assert!(crasher.ask(true).await.is_err());
+        crasher.ask(false).await.unwrap();
+    }
+    let snapshot = console.snapshot(&system).await;
+    assert_eq!(
+        intensity(&snapshot, "team"),
+        Some((2, 3, Duration::from_secs(10)))
+    );
+    tokio::time::advance(Duration::from_secs(12)).await;
+    let snapshot = console.snapshot(&system).await;
+    assert_eq!(
+        intensity(&snapshot, "team"),
+        Some((0, 3, Duration::from_secs(10)))
+    );
     system.shutdown(Duration::from_secs(5)).await.unwrap();
 }

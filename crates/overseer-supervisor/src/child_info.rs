@@ -67,3 +67,24 @@ pub struct ChildCounts {
     /// Children that are workers.
     pub workers: usize,
 }
+
+/// A running supervisor as it reports itself
+/// ([`SupervisorRef::status`](crate::SupervisorRef::status)): where it is, how it restarts, and
+/// how much of its restart intensity is used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SupervisorStatus {
+    /// Its path in the tree.
+    pub path: ChildPath,
+    /// Its restart strategy.
+    pub strategy: crate::Strategy,
+    /// The restarts it tolerates within [`period`](Self::period) (OTP's `intensity`); one more
+    /// and it gives up (escalates).
+    pub max_restarts: u32,
+    /// The window restarts are counted in (OTP's `period`); `period_ms` in JSON.
+    #[serde(rename = "period_ms", with = "overseer_serde::millis")]
+    pub period: Duration,
+    /// The restarts that count now: those within the last `period` (whole seconds, both edges
+    /// inclusive, as [`RestartWindow`](crate::RestartWindow) counts them).
+    pub restarts_in_window: u32,
+}

@@ -163,6 +163,20 @@ impl ChildPath {
         &self.text
     }
 
+    /// Whether `other` is a clone of this very path (it shares its text): cheaper than `==`,
+    /// for a cache that keeps a path and wants to know whether it already holds this one.
+    /// Two equal paths built apart are not the same.
+    ///
+    /// ```
+    /// use overseer_supervisor::{ChildId, ChildPath};
+    /// let root = ChildPath::root(&ChildId::from("root"));
+    /// assert!(root.is_same(&root.clone()));
+    /// assert!(!root.is_same(&ChildPath::root(&ChildId::from("root"))));
+    /// ```
+    pub fn is_same(&self, other: &ChildPath) -> bool {
+        Arc::ptr_eq(&self.text, &other.text) && self.name_at == other.name_at
+    }
+
     /// The last segment: the id of the child this path names.
     pub fn name(&self) -> &str {
         &self.text[self.name_at..]

@@ -100,6 +100,35 @@ impl RestartWindow {
         self.restarts.len()
     }
 
+    /// How many restarts count at second `now`: those the next [`record`](Self::record) would
+    /// count with itself (recorded no earlier than `now - period`).
+    ///
+    /// ```
+    /// use overseer_supervisor::RestartWindow;
+    /// use std::time::Duration;
+    ///
+    /// let mut window = RestartWindow::new(3, Duration::from_secs(5));
+    /// window.record(0);
+    /// window.record(4);
+    /// assert_eq!(window.in_window(5), 2);
+    /// assert_eq!(window.in_window(6), 1, "the restart at 0 no longer counts");
+    /// ```
+    pub fn in_window(&self, now: u64) -> u32 {
+        let threshold = now.saturating_sub(self.period_secs);
+        let counted = self.restarts.iter().filter(|&&at| at >= threshold).count();
+        u32::try_from(counted).unwrap_or(u32::MAX)
+    }
+
+    /// The restarts it tolerates per period.
+    pub fn intensity(&self) -> u32 {
+        self.intensity
+    }
+
+    /// The period, in whole seconds.
+    pub fn period_secs(&self) -> u64 {
+        self.period_secs
+    }
+
     /// Whether no restart is on record.
     pub fn is_empty(&self) -> bool {
         self.restarts.is_empty()

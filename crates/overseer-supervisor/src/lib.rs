@@ -80,7 +80,7 @@ mod tree;
 mod worker;
 
 pub use causality::{EventId, EventIds, ExitCause};
-pub use child_info::{ChildCounts, ChildInfo, ChildState};
+pub use child_info::{ChildCounts, ChildInfo, ChildState, SupervisorStatus};
 pub use child_spec::{ChildSpec, ChildType};
 pub use decision::{count_restart, decide_restart, Decider, RestartDecision, RestartScope};
 pub use error::{ChildOpError, SpecError, StartError, TreeError};

@@ -211,6 +211,9 @@ impl Actor for SupervisorActor {
             SupervisorMsg::CountChildren(reply) => {
                 let _ = reply.send(state.count_children());
             }
+            SupervisorMsg::Status(reply) => {
+                let _ = reply.send(state.status());
+            }
         }
         Ok(())
     }

@@ -7,7 +7,9 @@ use ractor::rpc::CallResult;
 use ractor::{ActorCell, ActorRef, ActorStatus, RpcReplyPort};
 
 use crate::supervisor::message::SupervisorMsg;
-use crate::{ChildCounts, ChildId, ChildInfo, ChildOpError, ChildSpec, ChildType};
+use crate::{
+    ChildCounts, ChildId, ChildInfo, ChildOpError, ChildSpec, ChildType, SupervisorStatus,
+};
 
 /// A cloneable handle to a running supervisor.
 ///
@@ -192,6 +194,37 @@ impl SupervisorRef {
     /// Cancel safe, as [`which_children`](Self::which_children).
     pub async fn count_children(&self) -> Result<ChildCounts, ChildOpError> {
         self.call(SupervisorMsg::CountChildren).await
+    }
+
+    /// Where the supervisor is, its strategy, and its restart intensity: the restarts it
+    /// tolerates per period and how many count now, so that a view shows how close it is to
+    /// giving up before it does. Not an OTP call.
+    ///
+    /// ```
+    /// use overseer_supervisor::{SupervisionTree, SupervisorSpec};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let spec = SupervisorSpec::one_for_one("root").intensity(3, Duration::from_secs(10));
+    /// let tree = SupervisionTree::start(spec).await?;
+    /// let status = tree.root().status().await?;
+    /// assert_eq!((status.max_restarts, status.period), (3, Duration::from_secs(10)));
+    /// assert_eq!(status.restarts_in_window, 0);
+    /// assert_eq!(status.path.as_str(), "root");
+    /// tree.shutdown(Duration::from_secs(5)).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`SupervisorNotRunning`](ChildOpError::SupervisorNotRunning) and
+    /// [`Timeout`](ChildOpError::Timeout), as every call (see [`SupervisorRef`]).
+    ///
+    /// # Cancel safety
+    /// Cancel safe, as [`which_children`](Self::which_children).
+    pub async fn status(&self) -> Result<SupervisorStatus, ChildOpError> {
+        self.call(SupervisorMsg::Status).await
     }
 
     /// Sends a request and waits at most the call timeout for its answer. The request is sent

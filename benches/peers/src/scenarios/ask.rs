@@ -15,6 +15,9 @@ fn note(subject: Subject) -> &'static str {
         Subject::Kameo => "`ask` on a bare actor (no deadline, kameo's default)",
         Subject::OverseerTree => "`call_t!` on a worker inside Overseer's `Supervised` wrapper",
         Subject::OverseerAgents => "`AgentRef::ask`, the full call path (no breaker, no budget)",
+        Subject::OverseerAgentsGoverned => {
+            "`AgentRef::ask` with a circuit breaker and a budget (permit, reservation, commit)"
+        }
         _ => "",
     }
 }
@@ -27,6 +30,7 @@ pub(crate) fn run(config: &Config) -> Vec<Table> {
         Subject::Kameo,
         Subject::OverseerTree,
         Subject::OverseerAgents,
+        Subject::OverseerAgentsGoverned,
     ];
     let mut rows: Vec<(Subject, Row)> = subjects
         .iter()

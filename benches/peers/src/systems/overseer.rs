@@ -20,7 +20,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use ::overseer::agent::{Agent, AgentContext, AgentError, AgentRef, AgentSpec, System};
-use ::overseer::budget::{Budget, TripReason};
+use ::overseer::breaker::{BreakerConfig, BreakerRegistry};
+use ::overseer::budget::{Budget, Limits, TripReason};
 use ::overseer::supervisor::{
     ChildSpec, ChildState, EventKind, LifecycleEvent, Shutdown, Strategy, SupervisionTree,
     SupervisorRef, SupervisorSpec,
@@ -306,6 +307,18 @@ fn injecting(fault: Fault) -> Task {
     }
 }
 
+/// Times `batches` batches of `per_batch` asks to the started `system`'s agent `a0`, then
+/// shuts the system down.
+async fn time_asks(system: &System, batches: usize, per_batch: usize) -> Outcome<Vec<Duration>> {
+    let agent = system.agent_ref::<Probe>("a0")?;
+    let times = per_op_batches(batches, per_batch, || async {
+        agent.ask(Task::Ping).await.map(drop).map_err(Into::into)
+    })
+    .await?;
+    shut_down_system(system).await?;
+    Ok(times)
+}
+
 async fn shut_down_system(system: &System) -> Outcome<()> {
     system.shutdown(STEP_TIMEOUT * 4).await?;
     Ok(())
@@ -361,13 +374,7 @@ impl Contender for OverseerAgents {
     async fn ask_round_trip(self, batches: usize, per_batch: usize) -> Outcome<Vec<Duration>> {
         let (system, spec) = system_of(Strategy::OneForOne, 1, &Starts::default(), None)?;
         system.start(spec).await?;
-        let agent = system.agent_ref::<Probe>("a0")?;
-        let times = per_op_batches(batches, per_batch, || async {
-            agent.ask(Task::Ping).await.map(drop).map_err(Into::into)
-        })
-        .await?;
-        shut_down_system(&system).await?;
-        Ok(times)
+        time_asks(&system, batches, per_batch).await
     }
 
     async fn spawn_children(self, children: usize) -> Outcome<Started> {
@@ -407,5 +414,28 @@ impl Contender for OverseerAgents {
             return Err(fail("the tree did not stop after the trip"));
         }
         Ok(started.elapsed())
+    }
+}
+
+/// Overseer's system of agents with a circuit breaker and a budget: the governed call path
+/// (the breaker's permit and outcome, the budget's reservation and commit, the kill switch's
+/// watch), asked as [`OverseerAgents`] is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OverseerAgentsGoverned;
+
+impl Contender for OverseerAgentsGoverned {
+    async fn ask_round_trip(self, batches: usize, per_batch: usize) -> Outcome<Vec<Duration>> {
+        let budget = Budget::builder()
+            .process_limits(Limits::new().tokens(u64::MAX / 2))
+            .build()?;
+        let system = System::builder()
+            .breakers(BreakerRegistry::new(BreakerConfig::default())?)
+            .budget(budget)
+            .build()?;
+        let agent = system.agent(AgentSpec::new("a0", || Probe { incarnation: 0 }))?;
+        system
+            .start(supervisor(Strategy::OneForOne, [agent]))
+            .await?;
+        time_asks(&system, batches, per_batch).await
     }
 }

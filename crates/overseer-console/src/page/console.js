@@ -42,8 +42,16 @@ function nodeBox(row) {
   }, head);
   if (row.supervisor) {
     let use = row.recent_restarts + " restart" + (row.recent_restarts === 1 ? "" : "s") + " of children in the window";
+    const limit = row.intensity;
+    if (limit) use = `${limit.strategy} · ${limit.restarts_in_window} of ${limit.max_restarts} restarts in ${limit.period_secs} s`;
     if (row.escalated_at) use += ` · escalated at more than ${row.escalated_at.intensity} in ${row.escalated_at.period_secs} s`;
-    head.append(el("span", { class: "intensity" }, use));
+    const attributes = { class: "intensity" + (limit && limit.restarts_in_window >= limit.max_restarts ? " at-limit" : "") };
+    if (limit) {
+      attributes["data-max-restarts"] = limit.max_restarts;
+      attributes["data-period-secs"] = limit.period_secs;
+      attributes["data-restarts-in-window"] = limit.restarts_in_window;
+    }
+    head.append(el("span", attributes, use));
   } else {
     const errors = el("span", { class: "errors" + (row.errors > 0 ? " some" : "") }, `errors ${row.errors} (${row.errors_total} total)`);
     box.append(el("div", { class: "figures" },

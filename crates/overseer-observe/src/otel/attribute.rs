@@ -52,6 +52,12 @@ pub const EVENT_ID: &str = "overseer.event_id";
 /// `overseer.caused_by` (int): the id of the event that caused this one, when one did (also
 /// when its span could not be linked).
 pub const CAUSED_BY: &str = "overseer.caused_by";
+/// `overseer.parent` (int), on an ask's span: the id of the ask whose handler made it, when one
+/// did ([`AskEvent::parent`](overseer_agent::AskEvent::parent)).
+pub const PARENT: &str = "overseer.parent";
+/// `overseer.request` (int), on a nested ask's span: the id of its request's first ask
+/// ([`AskEvent::request`](overseer_agent::AskEvent::request)).
+pub const REQUEST: &str = "overseer.request";
 /// `overseer.path`: the path in the tree of the agent or supervisor the event is about.
 pub const PATH: &str = "overseer.path";
 /// The attribute on a span link telling what the link means; its value is [`CAUSED_BY_LINK`].

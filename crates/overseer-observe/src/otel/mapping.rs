@@ -111,6 +111,12 @@ fn plan_ask(plan: &mut SpanPlan, ask: &AskEvent, facts: Facts<'_>) {
         ));
     }
     attributes.push(KeyValue::new(attr::TASK_TYPE, ask.task_type.clone()));
+    if let Some(parent) = ask.parent {
+        attributes.push(KeyValue::new(attr::PARENT, int(parent.get())));
+    }
+    if let Some(request) = ask.request {
+        attributes.push(KeyValue::new(attr::REQUEST, int(request.get())));
+    }
     attributes.push(KeyValue::new(attr::COST_MICROS, int(ask.usage.cost_micros)));
     if let Some(fault) = &ask.injected {
         attributes.push(KeyValue::new(attr::INJECTED_FAULT, fault.clone()));

@@ -9,7 +9,7 @@ use crate::supervisor::state::{Child, Status, SupervisorState};
 use crate::supervisor_spec::check_id;
 use crate::{
     ChildCounts, ChildFate, ChildId, ChildInfo, ChildOpError, ChildSpec, ChildState, ChildType,
-    Restart,
+    Restart, SupervisorStatus,
 };
 
 impl SupervisorState {
@@ -158,6 +158,17 @@ impl SupervisorState {
                 call_timeout: self.tree.call_timeout,
             })
             .collect()
+    }
+
+    /// Where this supervisor is, its strategy, and its restart intensity and use.
+    pub(super) fn status(&self) -> SupervisorStatus {
+        SupervisorStatus {
+            path: self.path.clone(),
+            strategy: self.spec.strategy,
+            max_restarts: self.spec.intensity,
+            period: self.spec.period,
+            restarts_in_window: self.restarts.in_window(),
+        }
     }
 
     /// OTP's `count_children/1`.

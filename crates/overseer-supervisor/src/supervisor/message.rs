@@ -4,7 +4,7 @@
 use ractor::{ActorCell, RpcReplyPort};
 
 use crate::supervisor::mailbox::{InPlaceReport, SupervisorMailbox};
-use crate::{ChildCounts, ChildId, ChildInfo, ChildOpError, ChildSpec};
+use crate::{ChildCounts, ChildId, ChildInfo, ChildOpError, ChildSpec, SupervisorStatus};
 
 /// Requests a supervisor handles, one at a time.
 pub(crate) enum SupervisorMsg {
@@ -27,6 +27,8 @@ pub(crate) enum SupervisorMsg {
     WhichChildren(RpcReplyPort<Vec<ChildInfo>>),
     /// [`SupervisorRef::count_children`](crate::SupervisorRef::count_children).
     CountChildren(RpcReplyPort<ChildCounts>),
+    /// [`SupervisorRef::status`](crate::SupervisorRef::status).
+    Status(RpcReplyPort<SupervisorStatus>),
 }
 
 impl SupervisorMsg {

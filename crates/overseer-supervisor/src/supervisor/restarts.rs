@@ -79,6 +79,12 @@ impl SharedRestarts {
         )
     }
 
+    /// The restarts that count now.
+    pub(crate) fn in_window(&self) -> u32 {
+        let now = self.tree.now_secs();
+        self.lock().window.in_window(now)
+    }
+
     /// Lets children restart themselves (the supervisor is between messages).
     pub(crate) fn open(&self) {
         let mut state = self.lock();
