@@ -21,7 +21,8 @@
 //!   went past the budget's limit.
 //!
 //! Every case runs on a paused clock; the journal is in memory (`MemStorage`, with its crash
-//! plans), as the next process would reopen a file.
+//! plans), as the next process would reopen a file, or with `OVERSEER_TEST_PG` set on
+//! PostgreSQL (a database per case; the next process opens the same database, `restart`).
 //!
 //! Three tests at the end show, alone, what these tests found: spend after a restart in place,
 //! and a new process's budget before its runs resume (both fixed), and a sub-ask's spend inside
@@ -633,8 +634,9 @@ async fn run_crews(
         let crash = crashes.get(k).copied();
         let held = storage.len() as u64;
         storage = match crash {
-            Some(crash) => storage.reopen().crash(crash.plan(held)),
-            None => storage.reopen(),
+            // The earlier process is gone: the next finds its storage as it left it.
+            Some(crash) => storage.restart().crash(crash.plan(held)),
+            None => storage.restart(),
         };
         let process = Process::start(storage.clone(), &worlds, limit).await;
         // Every crew resumes and asks its run at the same time.
@@ -691,7 +693,7 @@ async fn run_crews(
             break;
         }
     }
-    let last = Process::start(storage.reopen(), &worlds, limit).await;
+    let last = Process::start(storage.restart(), &worlds, limit).await;
     let mut asked_again = Vec::with_capacity(crews.len());
     for (j, (run, task)) in runs.iter().zip(tasks).enumerate() {
         asked_again.push(last.lead(j).ask_run(run.clone(), task).await);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use overseer_budget::{Refusal, Reservation};
+use overseer_budget::{Budget, FleetHold, Refusal, Reservation, Spend};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -316,7 +316,8 @@ impl<A: Agent> AgentRef<A> {
     /// with the agent stopping for good, for one, is failed with its queue.
     pub fn tell(&self, task: A::Task) -> Result<(), AskError> {
         let id = self.slot.shared.ids.next();
-        let settlement = self.admit(&task, id, &mut ())?;
+        // A tell holds nothing in a shared limit (it does not wait): its spend is charged there.
+        let settlement = self.admit(&task, id, &mut (), None)?;
         let asked_at = Instant::now();
         let job = Job {
             task,
@@ -339,7 +340,8 @@ impl<A: Agent> AgentRef<A> {
     /// The admission checks before a task is queued, in order: the system is open (kill
     /// switch, shutdown), the agent takes asks, the breaker of (agent, task type) admits it,
     /// and the budget holds the task's estimate (reserved until the task ends; by the ask
-    /// itself, or before it for a vote's sample: `part`'s reservation).
+    /// itself, or before it for a vote's sample: `part`'s reservation), with `shared`, the
+    /// task's hold on the budget's shared limit, attached to it.
     // Not inlined into the plain path when shared with a retry loop's attempts unless asked:
     // `reserve` and `record` are forced, this one hinted.
     #[inline]
@@ -348,6 +350,7 @@ impl<A: Agent> AgentRef<A> {
         task: &A::Task,
         id: EventId,
         part: &mut D,
+        shared: Option<FleetHold>,
     ) -> Result<Option<Arc<Settlement>>, AskError> {
         if let Some(refusal) = self.slot.refusal() {
             return Err(refusal);
@@ -372,12 +375,32 @@ impl<A: Agent> AgentRef<A> {
                 }
             },
         };
-        let reservation = if D::PREPAID {
+        let mut reservation = if D::PREPAID {
             part.take_reservation()
         } else {
             self.reserve(task, id)?
         };
+        if let Some(hold) = shared {
+            if let Some(reservation) = &mut reservation {
+                reservation.attach_shared(hold);
+            }
+        }
         Ok(Settlement::new(permit, reservation))
+    }
+
+    /// Holds a task's `estimate` in the budget's shared limit, if it has one: before the local
+    /// admission, so that the processes sharing the limit never reserve past it together.
+    async fn hold_shared(&self, estimate: Spend) -> Result<Option<FleetHold>, AskError> {
+        let Some(budget) = &self.slot.shared.budget else {
+            return Ok(None);
+        };
+        if let Some(refusal) = self.slot.refusal() {
+            return Err(refusal);
+        }
+        budget
+            .hold_shared(estimate)
+            .await
+            .map_err(|refusal| self.refused(refusal))
     }
 
     #[inline(always)]
@@ -495,7 +518,25 @@ impl<A: Agent> AgentRef<A> {
         timeout: Duration,
         mut durable: D,
     ) -> Answer<A::Output> {
-        let settlement = match self.admit(&task, id, &mut durable) {
+        // Only a budget with a shared limit waits for a hold (the plain path never polls it).
+        let fleet_wide = self
+            .slot
+            .shared
+            .budget
+            .as_ref()
+            .is_some_and(Budget::has_shared_limit);
+        let shared = if fleet_wide {
+            // The estimate is read before the wait: a task need not be `Sync`.
+            let estimate = self.slot.estimate(&task).into();
+            // Boxed: the plain path's future does not carry the hold's (a database round trip).
+            match Box::pin(self.hold_shared(estimate)).await {
+                Ok(hold) => hold,
+                Err(refusal) => return Answer::error(refusal),
+            }
+        } else {
+            None
+        };
+        let settlement = match self.admit(&task, id, &mut durable, shared) {
             Ok(admitted) => admitted,
             Err(refusal) => return Answer::error(refusal),
         };

@@ -231,6 +231,11 @@ where
     /// [`AgentContext::wait_for`](crate::AgentContext::wait_for)): the run is asked again with its
     /// journaled input, replays to where it waited, and goes on. Returns the run's outcome.
     ///
+    /// Over a shared journal (PostgreSQL) the run is read from the database first, so a run
+    /// another process started can be signalled; if another process holds it, the signal is
+    /// recorded and the ask is refused as held: the holder sees the signal at its next look
+    /// (`overseer_postgres::Worker` resumes it).
+    ///
     /// # Errors
     ///
     /// [`AskError::NoJournal`]; [`AskError::Journal`] when the journal holds no such run, or
@@ -254,6 +259,10 @@ where
             name: name.to_string(),
             value,
         };
+        journal
+            .refresh(&run)
+            .await
+            .map_err(|error| journal_error(&run, error.to_string()))?;
         journal
             .append(vec![delivered], overseer_journal::Durability::Sync)
             .await

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::error::{BudgetConfigError, Refusal};
 use crate::error_rate::ErrorRateTrigger;
+use crate::fleet::{Fleet, FleetHold, SharedLimit};
 use crate::kill_switch::{
     InFlightPolicy, KillSwitch, KillSwitchConfig, TripOutcome, TripReason, TripReport,
 };
@@ -72,6 +73,8 @@ struct BudgetInner {
     default_agent_limits: Limits,
     tiers: Tiers,
     switch: KillSwitch,
+    /// The limit shared with other processes, if any.
+    fleet: Option<Fleet>,
 }
 
 /// Builds a [`Budget`]; every figure is checked by [`build`](Self::build).
@@ -101,6 +104,7 @@ pub struct BudgetBuilder {
     tiers: Tiers,
     hard_tier: Option<f64>,
     switch: KillSwitchConfig,
+    fleet: Option<Fleet>,
 }
 
 impl BudgetBuilder {
@@ -187,6 +191,22 @@ impl BudgetBuilder {
         self
     }
 
+    /// A limit on `dimension` shared with other processes (`overseer_postgres::FleetLimit`
+    /// keeps one in PostgreSQL): every call holds its estimate there before it runs
+    /// ([`Budget::admit_shared`], and the agent layer's asks), commits its spend there, and the
+    /// kill switch becomes fleet-wide: it trips when the shared limit does (with
+    /// [`TripReason::Fleet`]), and a trip of this process's switch for any other reason is told
+    /// to the fleet. Calls admitted synchronously ([`Budget::admit`]) hold nothing there: their
+    /// spend is charged to it when they commit.
+    pub fn shared_limit(
+        mut self,
+        dimension: crate::Dimension,
+        limit: Arc<dyn SharedLimit>,
+    ) -> Self {
+        self.fleet = Some(Fleet { limit, dimension });
+        self
+    }
+
     /// Every kill-switch setting at once (replaces `time_limit`, `error_rate` and
     /// `in_flight`).
     pub fn kill_switch(mut self, config: KillSwitchConfig) -> Self {
@@ -228,6 +248,9 @@ impl BudgetBuilder {
             }
         }
         let switch = KillSwitch::with_ledger(self.switch, started_at, Some(process.clone()))?;
+        if let Some(fleet) = &self.fleet {
+            connect_fleet(fleet, &switch);
+        }
         Ok(Budget {
             inner: Arc::new(BudgetInner {
                 process,
@@ -235,9 +258,32 @@ impl BudgetBuilder {
                 default_agent_limits: self.default_agent,
                 tiers: self.tiers,
                 switch,
+                fleet: self.fleet,
             }),
         })
     }
+}
+
+/// Trips `switch` when the shared limit trips, and tells the shared limit when `switch` trips
+/// for a reason of this process. The switch holds the limit weakly: no cycle keeps either alive.
+fn connect_fleet(fleet: &Fleet, switch: &KillSwitch) {
+    let name: Box<str> = fleet.limit.name().into();
+    let local = switch.clone();
+    fleet.limit.on_trip(Box::new(move |reason| {
+        local.trip(TripReason::Fleet {
+            limit: name.clone(),
+            reason: reason.into(),
+        });
+    }));
+    let limit = Arc::downgrade(&fleet.limit);
+    switch.on_trip(move |report| {
+        if matches!(report.reason, TripReason::Fleet { .. }) {
+            return;
+        }
+        if let Some(limit) = limit.upgrade() {
+            limit.trip(&report.reason);
+        }
+    });
 }
 
 impl Budget {
@@ -270,6 +316,73 @@ impl Budget {
         now: Instant,
     ) -> Result<Reservation, Refusal> {
         self.admit_inner(agent, estimate, Some(now))
+    }
+
+    /// Whether the budget has a [shared limit](BudgetBuilder::shared_limit).
+    #[inline]
+    pub fn has_shared_limit(&self) -> bool {
+        self.inner.fleet.is_some()
+    }
+
+    /// Holds `estimate` (and one step) in the budget's shared limit, to be
+    /// [attached](Reservation::attach_shared) to the call's reservation; `None` without a
+    /// shared limit. What [`admit_shared`](Self::admit_shared) does first.
+    ///
+    /// # Errors
+    /// [`Refusal::Tripped`] if the kill switch has tripped (or the shared limit has: then this
+    /// process's switch trips too); [`Refusal::FleetLimitExceeded`] when the
+    /// fleet's committed and reserved spend leave too little; [`Refusal::SharedLimitUnavailable`]
+    /// when the shared limit could not be asked.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it ends may leave the hold taken in the shared limit (as a
+    /// hold of a process that died does), never a hold counted twice.
+    pub async fn hold_shared(&self, estimate: Spend) -> Result<Option<FleetHold>, Refusal> {
+        let Some(fleet) = &self.inner.fleet else {
+            return Ok(None);
+        };
+        let now = self.deadline().map(|_| Instant::now());
+        self.check_open(now)?;
+        match fleet.hold(estimate).await {
+            Ok(hold) => Ok(Some(hold)),
+            Err(Refusal::Tripped { reason }) => {
+                self.inner.switch.trip(reason.clone());
+                Err(Refusal::Tripped { reason })
+            }
+            Err(refusal) => Err(refusal),
+        }
+    }
+
+    /// [`admit`](Self::admit), holding the estimate in the budget's shared limit first (see
+    /// [`hold_shared`](Self::hold_shared)): with a shared limit, the way to admit a call so that
+    /// the fleet's processes together never reserve past it. Without one, the same as `admit`.
+    ///
+    /// ```
+    /// use overseer_budget::{Budget, Limits, Spend};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build()?.block_on(async {
+    /// let budget = Budget::builder().process_limits(Limits::new().tokens(100)).build()?;
+    /// let call = budget.admit_shared("scout", Spend::from_tokens(60)).await?;
+    /// call.commit(Spend::from_tokens(50));
+    /// assert_eq!(budget.remaining("scout").tokens, Some(50));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`hold_shared`](Self::hold_shared), then as [`admit`](Self::admit) (the hold is then
+    /// given back).
+    ///
+    /// # Cancel safety
+    /// As [`hold_shared`](Self::hold_shared).
+    pub async fn admit_shared(&self, agent: &str, estimate: Spend) -> Result<Reservation, Refusal> {
+        let hold = self.hold_shared(estimate).await?;
+        let mut reservation = self.admit(agent, estimate)?;
+        if let Some(hold) = hold {
+            reservation.attach_shared(hold);
+        }
+        Ok(reservation)
     }
 
     /// Admits `count` billable calls of `agent` at once, each reserving `estimate` and one step,
@@ -386,12 +499,16 @@ impl Budget {
         let mut warnings = Vec::new();
         agent_ledger.reach_tiers(agent_claimed, &mut warnings);
         process.reach_tiers(process_claimed, &mut warnings);
-        Ok(Reservation::new(
+        let reservation = Reservation::new(
             estimate,
             [Some(agent_ledger), Some(process.clone())],
             Some(switch.clone()),
             warnings,
-        ))
+        );
+        Ok(match &self.inner.fleet {
+            None => reservation,
+            fleet => reservation.with_fleet(fleet.as_ref()),
+        })
     }
 
     fn tripped_refusal(&self) -> Option<Refusal> {
@@ -461,6 +578,9 @@ impl Budget {
         let agent_tier = self.agent_ledger(agent).settle(nothing, spent, &mut report);
         let process_tier = self.inner.process.settle(nothing, spent, &mut report);
         let hard_tier = agent_tier.or(process_tier);
+        if let Some(fleet) = &self.inner.fleet {
+            fleet.limit.charge(fleet.amount(spend, 0));
+        }
         crate::reservation::trip_on_process_limit(&self.inner.switch, &mut report, hard_tier);
         report
     }

@@ -148,13 +148,42 @@ pub enum Refusal {
         /// `limit − remaining` was held by calls in flight and may come back.
         committed: u64,
     },
+    /// Holding the estimate would take the fleet's committed plus reserved spend past its
+    /// [shared limit](crate::SharedLimit) (the spend of every process sharing it). Only this
+    /// call is refused: nothing trips.
+    #[error("fleet limit {name:?} on {dimension}: requested {requested}, remaining {remaining} of {limit}")]
+    FleetLimitExceeded {
+        /// The shared limit's name.
+        name: Box<str>,
+        /// The dimension it limits.
+        dimension: Dimension,
+        /// What the call asked to hold.
+        requested: u64,
+        /// What the fleet could still hold when it asked.
+        remaining: u64,
+        /// The limit.
+        limit: u64,
+        /// What the fleet had committed when it asked.
+        committed: u64,
+    },
+    /// The budget's [shared limit](crate::SharedLimit) could not be asked (its backend was
+    /// unreachable): the call is refused, since its spend could not be held. Nothing trips.
+    #[error("fleet limit {limit:?} unavailable: {error}")]
+    SharedLimitUnavailable {
+        /// The shared limit's name.
+        limit: Box<str>,
+        /// What went wrong.
+        error: Box<str>,
+    },
 }
 
 impl Refusal {
     /// The scope whose limit refused the call, if it was a limit.
     pub fn scope(&self) -> Option<&Scope> {
         match self {
-            Refusal::Tripped { .. } => None,
+            Refusal::Tripped { .. }
+            | Refusal::SharedLimitUnavailable { .. }
+            | Refusal::FleetLimitExceeded { .. } => None,
             Refusal::LimitExceeded { scope, .. } => Some(scope),
         }
     }
@@ -171,7 +200,14 @@ impl Refusal {
     pub fn may_fit_later(&self) -> bool {
         match self {
             Refusal::Tripped { .. } => false,
+            Refusal::SharedLimitUnavailable { .. } => true,
             Refusal::LimitExceeded {
+                requested,
+                limit,
+                committed,
+                ..
+            }
+            | Refusal::FleetLimitExceeded {
                 requested,
                 limit,
                 committed,

@@ -24,6 +24,7 @@ use crate::usage::Dimension;
 /// | [`DeadlinePassed`](Self::DeadlinePassed) | [`check_deadline`](KillSwitch::check_deadline) (or an admission) sees `now ≥ deadline` |
 /// | [`ErrorRate`](Self::ErrorRate) | [`record_outcome`](KillSwitch::record_outcome) leaves the window at or above its threshold with at least `min_calls` calls |
 /// | [`Manual`](Self::Manual) | someone calls [`trip`](KillSwitch::trip) with it |
+/// | [`Fleet`](Self::Fleet) | the budget's [shared limit](crate::SharedLimit) tripped, in this process or another |
 ///
 /// A refused reservation never trips the switch, whatever the scope and whether or not the
 /// estimate could ever fit: it refuses that call with
@@ -75,6 +76,14 @@ pub enum TripReason {
         /// What they said.
         reason: String,
     },
+    /// The fleet's [shared limit](crate::SharedLimit) tripped: its committed spend reached
+    /// it, or another process's kill switch tripped.
+    Fleet {
+        /// The shared limit's name.
+        limit: Box<str>,
+        /// Why, as the fleet recorded it.
+        reason: Box<str>,
+    },
 }
 
 impl TripReason {
@@ -124,6 +133,9 @@ impl fmt::Display for TripReason {
                 f.write_str(")")
             }
             TripReason::Manual { reason } => write!(f, "manual trip: {reason}"),
+            TripReason::Fleet { limit, reason } => {
+                write!(f, "fleet limit {limit:?} tripped: {reason}")
+            }
         }
     }
 }

@@ -83,12 +83,20 @@
 //! | deadline | `now ≥ deadline`, seen by [`KillSwitch::check_deadline`] or by an admission |
 //! | error rate | over the last `window` calls of all agents, at least `min_calls` seen and failures ≥ threshold |
 //! | manual | [`KillSwitch::trip`] with [`TripReason::Manual`] |
+//! | fleet | the budget's [`SharedLimit`] tripped, in this process or another ([`TripReason::Fleet`]) |
 //!
 //! A refused reservation, in any scope, and any agent limit refuse the call without
 //! tripping. [`KillSwitch::is_tripped`] is one atomic load.
 //! The first trip records a [`TripReport`] (reason, the process figures, the error rate,
 //! when) and runs the `on_trip` callbacks exactly once; later trips change nothing. The
 //! [`InFlightPolicy`] it holds tells the agent layer what to do with calls in flight.
+//!
+//! # A limit shared by a fleet
+//!
+//! With [`BudgetBuilder::shared_limit`], one limit is shared by every process of a fleet: a
+//! call holds its estimate in it before it runs ([`Budget::admit_shared`]), so that the
+//! processes together never reserve past it, and the kill switch becomes fleet-wide. The
+//! limit's backend (a database) implements [`SharedLimit`]; see the [`fleet`] module.
 //!
 //! # Time
 //!
@@ -139,6 +147,7 @@
 pub mod budget;
 pub mod error;
 pub mod error_rate;
+pub mod fleet;
 pub mod kill_switch;
 pub mod ledger;
 pub mod limits;
@@ -150,6 +159,7 @@ pub mod usage;
 pub use budget::{AgentAccount, Budget, BudgetBuilder, BudgetStatus};
 pub use error::{BudgetConfigError, Refusal};
 pub use error_rate::{ErrorRateStatus, ErrorRateTrigger, ErrorWindow, MAX_WINDOW};
+pub use fleet::{FleetHold, HoldFuture, SharedHold, SharedLimit, SharedRefusal, TripCallback};
 pub use kill_switch::{
     InFlightPolicy, KillSwitch, KillSwitchConfig, TripOutcome, TripReason, TripReport,
 };

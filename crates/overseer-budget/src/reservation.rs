@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::fleet::{Fleet, FleetHold};
 use crate::kill_switch::{KillSwitch, TripReason};
 use crate::ledger::Ledger;
 use crate::scope::Scope;
@@ -45,6 +46,18 @@ pub struct Reservation {
     switch: Option<KillSwitch>,
     /// Tiers this reservation reached; empty (no allocation) almost always.
     warnings: Vec<BudgetWarning>,
+    /// Its part of the budget's shared limit, if the budget has one (boxed: a reservation
+    /// without one stays as small as it was).
+    fleet: Option<Box<FleetShare>>,
+}
+
+/// A reservation's part of a shared limit.
+#[derive(Debug)]
+enum FleetShare {
+    /// Admitted without a hold (a synchronous admission): its spend is charged on commit.
+    Unheld(Fleet),
+    /// Held before the call: committed or given back with the reservation.
+    Held(FleetHold),
 }
 
 impl Reservation {
@@ -59,7 +72,28 @@ impl Reservation {
             held: Some(ledgers),
             switch,
             warnings,
+            fleet: None,
         }
+    }
+
+    /// The budget's shared limit, to be charged on commit unless a hold is attached.
+    pub(crate) fn with_fleet(mut self, fleet: Option<&Fleet>) -> Self {
+        self.fleet = fleet
+            .cloned()
+            .map(|fleet| Box::new(FleetShare::Unheld(fleet)));
+        self
+    }
+
+    /// Attaches `hold`, taken on the budget's shared limit for this call
+    /// ([`Budget::hold_shared`](crate::Budget::hold_shared)): the reservation's commit turns it
+    /// into the call's spend, its release or drop gives it back.
+    pub fn attach_shared(&mut self, hold: FleetHold) {
+        self.fleet = Some(Box::new(FleetShare::Held(hold)));
+    }
+
+    /// Whether a hold on the budget's shared limit is attached.
+    pub fn holds_shared(&self) -> bool {
+        matches!(self.fleet.as_deref(), Some(FleetShare::Held(_)))
     }
 
     /// What was reserved (besides the one step).
@@ -136,6 +170,12 @@ impl Reservation {
                 "call used more than it reserved"
             );
         }
+        if let Some(share) = self.fleet.take() {
+            match *share {
+                FleetShare::Held(hold) => hold.commit(actual, 1),
+                FleetShare::Unheld(fleet) => fleet.limit.charge(fleet.amount(actual, 1)),
+            }
+        }
         if let Some(switch) = &self.switch {
             trip_on_process_limit(switch, &mut report, hard_tier);
         }
@@ -149,6 +189,8 @@ impl Reservation {
     }
 
     fn release_held(&mut self) {
+        // A hold on the shared limit is given back when dropped.
+        self.fleet = None;
         if let Some(ledgers) = self.held.take() {
             let amounts = self.estimate.amounts(1);
             for ledger in ledgers.iter().flatten() {

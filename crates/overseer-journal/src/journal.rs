@@ -270,8 +270,10 @@ impl Journal {
 
     /// Of a journal over a shared storage ([`Storage::shared`](crate::Storage::shared)): reads
     /// `run` again from the storage, so that [`admit_run`](Self::admit_run) sees a run another
-    /// process started or finished. A run this process holds unfinished is left as it is; over
-    /// a storage that is not shared, nothing is done.
+    /// process started or finished. A run this process holds unfinished keeps its record, and
+    /// gains the signals another process delivered to it since (so that its
+    /// `wait_for` sees them when it is asked again); over a storage that is not shared, nothing
+    /// is done.
     ///
     /// # Errors
     ///

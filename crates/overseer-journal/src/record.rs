@@ -239,6 +239,22 @@ impl Index {
     }
 
     /// Puts `run`'s record as `record` (from a shared storage's records of it): `None` removes it.
+    /// Adds to `run`'s record the signals `stored` (the run as its storage holds it) has and it
+    /// lacks: signals another process delivered to a run this one holds. How many were added.
+    pub(crate) fn merge_signals(&mut self, run: &RunId, stored: Option<&RunRecord>) -> usize {
+        let (Some(record), Some(stored)) = (self.runs.get_mut(run), stored) else {
+            return 0;
+        };
+        let mut added = 0;
+        for (name, value) in &stored.signals {
+            if !record.signals.contains_key(name) {
+                record.signals.insert(name.clone(), value.clone());
+                added += 1;
+            }
+        }
+        added
+    }
+
     pub(crate) fn put_run(&mut self, run: &RunId, record: Option<RunRecord>) {
         match record {
             Some(record) => {

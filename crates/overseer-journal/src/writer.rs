@@ -338,10 +338,17 @@ impl Writer {
             .index()
             .run(run)
             .is_some_and(|record| !record.is_finished() && record.epoch.is_some());
-        if held {
-            return Ok(());
-        }
         match self.storage.load_run(run) {
+            // A run this process holds keeps its record, and gains the signals another process
+            // delivered to it since.
+            Ok(Some(records)) if held => {
+                let (stored, _, _) = replay_records(&records, true)?;
+                let added = self.shared.index().merge_signals(run, stored.run(run));
+                if added > 0 {
+                    tracing::info!(run = %run, signals = added, "journal: signals delivered by another process");
+                }
+                Ok(())
+            }
             Ok(Some(records)) => self.put_run(run, &records),
             Ok(None) => Ok(()),
             Err(error) => Err(self.storage_failed(error)),

@@ -8,47 +8,12 @@ use std::time::Duration;
 
 use overseer_journal::{
     CrashPlan, Durability, Effect, Entry, Epoch, Journal, JournalConfig, JournalError, MemStorage,
-    Payload, Recorded, Refusal, RunAdmission, RunId, Spent, StepDecision, StepId, Storage,
-    StorageError, Stored,
+    Payload, Recorded, Refusal, RunAdmission, StepDecision, StepId, Storage, StorageError, Stored,
 };
 
-fn run(id: &str) -> RunId {
-    RunId::new(id).unwrap()
-}
+mod entries;
 
-fn started(id: &str) -> Entry {
-    let input = Payload::encode(&format!("input of {id}")).unwrap();
-    Entry::RunStarted {
-        run: run(id),
-        agent: "root/a".into(),
-        fingerprint: input.fingerprint(),
-        input,
-        started_at_ms: 1_000,
-    }
-}
-
-fn step_done(id: &str, epoch: Epoch, ordinal: u32) -> Entry {
-    Entry::StepCompleted {
-        run: run(id),
-        epoch,
-        step: StepId::new("root/a", 0, ordinal),
-        name: format!("step {ordinal}"),
-        effect: Effect::Idempotent,
-        outcome: Recorded::Value(Payload::encode(&ordinal).unwrap()),
-        spent: Spent {
-            input_tokens: 10,
-            ..Spent::NONE
-        },
-    }
-}
-
-fn finished(id: &str, epoch: Epoch) -> Entry {
-    Entry::RunFinished {
-        run: run(id),
-        epoch,
-        outcome: Recorded::Value(Payload::encode("done").unwrap()),
-    }
-}
+use entries::{finished, run, started, step_done};
 
 fn open(storage: MemStorage) -> Journal {
     Journal::open(storage, JournalConfig::default()).unwrap().0

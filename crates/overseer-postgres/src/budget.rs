@@ -16,7 +16,7 @@ pub struct Reservation {
 }
 
 /// What [`PgStore::reserve`] got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reserve {
     /// The amount is held.
     Granted(Reservation),
@@ -25,7 +25,49 @@ pub enum Reserve {
         /// What is still free (limit less committed and reserved).
         available: u64,
     },
+    /// The limit has tripped ([`PgStore::trip_limit`], or a commit spent it): nothing is held
+    /// any more.
+    Tripped {
+        /// Why, as recorded.
+        reason: String,
+    },
 }
+
+/// Why a limit tripped, as a commit that spends it records it.
+pub(crate) const SPENT: &str = "committed spend reached the limit";
+
+/// A limit's figures and its trip, read together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LimitRow {
+    pub(crate) state: LimitState,
+    /// Why it tripped, once it has.
+    pub(crate) tripped: Option<String>,
+}
+
+impl LimitRow {
+    /// From `limit_value, committed, reserved, tripped_reason`.
+    fn of(row: &tokio_postgres::Row) -> Self {
+        LimitRow {
+            state: LimitState {
+                limit: amount_of(row.get(0)),
+                committed: amount_of(row.get(1)),
+                reserved: amount_of(row.get(2)),
+            },
+            tripped: row.get(3),
+        }
+    }
+}
+
+/// Settles spend on a limit: `$2` less reserved, `$3` more committed, and the trip (`$4`) set
+/// once, by the first settlement that takes committed spend to the limit (`committed` is the
+/// old value in an `UPDATE`).
+const SETTLE_SQL: &str = "UPDATE overseer_budget SET reserved = reserved - $2, \
+     committed = committed + $3, \
+     tripped_reason = CASE WHEN tripped_reason IS NULL AND committed + $3 >= limit_value \
+       THEN $4 ELSE tripped_reason END, \
+     tripped_at = CASE WHEN tripped_at IS NULL AND committed + $3 >= limit_value \
+       THEN clock_timestamp() ELSE tripped_at END \
+     WHERE limit_name = $1 RETURNING limit_value, committed, reserved, tripped_reason";
 
 /// A limit's figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,20 +132,69 @@ impl PgStore {
     ///
     /// [`UnknownLimit`](PgJournalError::UnknownLimit); when the query fails.
     pub async fn limit_state(&self, name: &str) -> Result<LimitState, PgJournalError> {
+        Ok(self.read_limit(name).await?.state)
+    }
+
+    /// Why the limit named `name` tripped, once it has.
+    ///
+    /// # Errors
+    ///
+    /// [`UnknownLimit`](PgJournalError::UnknownLimit); when the query fails.
+    pub async fn limit_trip(&self, name: &str) -> Result<Option<String>, PgJournalError> {
+        Ok(self.read_limit(name).await?.tripped)
+    }
+
+    pub(crate) async fn read_limit(&self, name: &str) -> Result<LimitRow, PgJournalError> {
+        let client = self.client().await?;
+        read_limit_in(&client, name).await
+    }
+
+    /// Trips the limit named `name`, for `reason` (kept if it has tripped already): from now on
+    /// every reservation of it is refused, and every [`FleetLimit`](crate::FleetLimit)
+    /// watching it trips at its next heartbeat.
+    ///
+    /// # Errors
+    ///
+    /// [`UnknownLimit`](PgJournalError::UnknownLimit); when the statement fails.
+    pub async fn trip_limit(&self, name: &str, reason: &str) -> Result<LimitState, PgJournalError> {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                cached!(client, "SELECT limit_value, committed, reserved FROM overseer_budget WHERE limit_name = $1", "preparing a statement"),
-                &[&name],
+                cached!(
+                    client,
+                    "UPDATE overseer_budget SET tripped_reason = coalesce(tripped_reason, $2), \
+                     tripped_at = coalesce(tripped_at, clock_timestamp()) WHERE limit_name = $1 \
+                     RETURNING limit_value, committed, reserved, tripped_reason",
+                    "preparing a statement"
+                ),
+                &[&name, &reason],
             )
             .await
-            .map_err(PgJournalError::db("reading a budget limit"))?
+            .map_err(PgJournalError::db("tripping a budget limit"))?
             .ok_or_else(|| PgJournalError::UnknownLimit { name: name.into() })?;
-        Ok(LimitState {
-            limit: amount_of(row.get(0)),
-            committed: amount_of(row.get(1)),
-            reserved: amount_of(row.get(2)),
-        })
+        Ok(LimitRow::of(&row).state)
+    }
+
+    /// Records `spent` of the limit named `name` that no reservation held: it happened, so it
+    /// is committed even past the limit (and trips it when it reaches it).
+    ///
+    /// # Errors
+    ///
+    /// [`UnknownLimit`](PgJournalError::UnknownLimit), [`OutOfRange`](PgJournalError::OutOfRange);
+    /// when the statement fails (then nothing changed).
+    pub async fn charge_limit(&self, name: &str, spent: u64) -> Result<LimitState, PgJournalError> {
+        let spent = amount_sql("charged spend", spent)?;
+        let nothing = 0i64;
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                cached!(client, SETTLE_SQL, "preparing a statement"),
+                &[&name, &nothing, &spent, &SPENT],
+            )
+            .await
+            .map_err(PgJournalError::db("charging a budget limit"))?
+            .ok_or_else(|| PgJournalError::UnknownLimit { name: name.into() })?;
+        Ok(LimitRow::of(&row).state)
     }
 
     /// Holds `amount` of the limit named `name`, if committed and reserved spend plus
@@ -116,60 +207,42 @@ impl PgStore {
     /// when a statement fails (then nothing is held).
     pub async fn reserve(&self, name: &str, amount: u64) -> Result<Reserve, PgJournalError> {
         let wanted = amount_sql("budget reservation", amount)?;
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(PgJournalError::db("beginning a reservation"))?;
-        let held = tx
-            .query_opt(
-                cached!(
-                    tx,
-                    "UPDATE overseer_budget SET reserved = reserved + $2 \
-                 WHERE limit_name = $1 AND committed + reserved + $2 <= limit_value \
-                 RETURNING limit_name",
-                    "preparing a statement"
-                ),
-                &[&name, &wanted],
-            )
-            .await
-            .map_err(PgJournalError::db("reserving budget"))?;
-        if held.is_none() {
-            let row = tx
+        self.in_transaction("committing a reservation", async |tx| {
+            let held = tx
                 .query_opt(
                     cached!(
                         tx,
-                        "SELECT limit_value, committed, reserved FROM overseer_budget \
-                     WHERE limit_name = $1",
+                        "UPDATE overseer_budget SET reserved = reserved + $2 \
+                     WHERE limit_name = $1 AND tripped_reason IS NULL \
+                       AND committed + reserved + $2 <= limit_value \
+                     RETURNING limit_name",
                         "preparing a statement"
                     ),
-                    &[&name],
+                    &[&name, &wanted],
                 )
                 .await
-                .map_err(PgJournalError::db("reading a budget limit"))?
-                .ok_or_else(|| PgJournalError::UnknownLimit { name: name.into() })?;
-            let state = LimitState {
-                limit: amount_of(row.get(0)),
-                committed: amount_of(row.get(1)),
-                reserved: amount_of(row.get(2)),
-            };
-            return Ok(Reserve::Refused {
-                available: state.available(),
-            });
-        }
-        let id: i64 = tx
-            .query_one(
-                cached!(tx, "INSERT INTO overseer_budget_reservations (limit_name, amount) VALUES ($1, $2) \
-                 RETURNING id", "preparing a statement"),
-                &[&name, &wanted],
-            )
-            .await
-            .map_err(PgJournalError::db("recording a reservation"))?
-            .get(0);
-        tx.commit()
-            .await
-            .map_err(PgJournalError::db("committing a reservation"))?;
-        Ok(Reserve::Granted(Reservation { id, amount }))
+                .map_err(PgJournalError::db("reserving budget"))?;
+            if held.is_none() {
+                let row = read_limit_in(tx, name).await?;
+                return Ok(match row.tripped {
+                    Some(reason) => Reserve::Tripped { reason },
+                    None => Reserve::Refused {
+                        available: row.state.available(),
+                    },
+                });
+            }
+            let id: i64 = tx
+                .query_one(
+                    cached!(tx, "INSERT INTO overseer_budget_reservations (limit_name, amount) VALUES ($1, $2) \
+                     RETURNING id", "preparing a statement"),
+                    &[&name, &wanted],
+                )
+                .await
+                .map_err(PgJournalError::db("recording a reservation"))?
+                .get(0);
+            Ok(Reserve::Granted(Reservation { id, amount }))
+        })
+        .await
     }
 
     /// Turns `reservation` into spend: its amount is no longer reserved and `actual` is
@@ -186,6 +259,15 @@ impl PgStore {
         reservation: Reservation,
         actual: u64,
     ) -> Result<LimitState, PgJournalError> {
+        Ok(self.commit_held(reservation, actual).await?.state)
+    }
+
+    /// [`commit_reservation`](Self::commit_reservation), with the limit's trip.
+    pub(crate) async fn commit_held(
+        &self,
+        reservation: Reservation,
+        actual: u64,
+    ) -> Result<LimitRow, PgJournalError> {
         let actual = amount_sql("committed spend", actual)?;
         self.settle(reservation, actual).await
     }
@@ -199,49 +281,60 @@ impl PgStore {
         &self,
         reservation: Reservation,
     ) -> Result<LimitState, PgJournalError> {
-        self.settle(reservation, 0).await
+        Ok(self.settle(reservation, 0).await?.state)
     }
 
     async fn settle(
         &self,
         reservation: Reservation,
         actual: i64,
-    ) -> Result<LimitState, PgJournalError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(PgJournalError::db("beginning a settlement"))?;
-        let row = tx
-            .query_opt(
-                cached!(
-                    tx,
-                    "DELETE FROM overseer_budget_reservations WHERE id = $1 \
-                 RETURNING limit_name, amount",
-                    "preparing a statement"
-                ),
-                &[&reservation.id],
-            )
-            .await
-            .map_err(PgJournalError::db("closing a reservation"))?
-            .ok_or(PgJournalError::UnknownReservation { id: reservation.id })?;
-        let name: String = row.get(0);
-        let amount: i64 = row.get(1);
-        let row = tx
-            .query_one(
-                cached!(tx, "UPDATE overseer_budget SET reserved = reserved - $2, committed = committed + $3 \
-                 WHERE limit_name = $1 RETURNING limit_value, committed, reserved", "preparing a statement"),
-                &[&name, &amount, &actual],
-            )
-            .await
-            .map_err(PgJournalError::db("settling a reservation"))?;
-        tx.commit()
-            .await
-            .map_err(PgJournalError::db("committing a settlement"))?;
-        Ok(LimitState {
-            limit: amount_of(row.get(0)),
-            committed: amount_of(row.get(1)),
-            reserved: amount_of(row.get(2)),
+    ) -> Result<LimitRow, PgJournalError> {
+        self.in_transaction("committing a settlement", async |tx| {
+            let row = tx
+                .query_opt(
+                    cached!(
+                        tx,
+                        "DELETE FROM overseer_budget_reservations WHERE id = $1 \
+                     RETURNING limit_name, amount",
+                        "preparing a statement"
+                    ),
+                    &[&reservation.id],
+                )
+                .await
+                .map_err(PgJournalError::db("closing a reservation"))?
+                .ok_or(PgJournalError::UnknownReservation { id: reservation.id })?;
+            let name: String = row.get(0);
+            let amount: i64 = row.get(1);
+            let row = tx
+                .query_one(
+                    cached!(tx, SETTLE_SQL, "preparing a statement"),
+                    &[&name, &amount, &actual, &SPENT],
+                )
+                .await
+                .map_err(PgJournalError::db("settling a reservation"))?;
+            Ok(LimitRow::of(&row))
         })
+        .await
     }
+}
+
+/// The limit named `name`, read on `client` (a connection or a transaction).
+async fn read_limit_in(
+    client: &impl deadpool_postgres::GenericClient,
+    name: &str,
+) -> Result<LimitRow, PgJournalError> {
+    let row = client
+        .query_opt(
+            cached!(
+                client,
+                "SELECT limit_value, committed, reserved, tripped_reason FROM overseer_budget \
+                 WHERE limit_name = $1",
+                "preparing a statement"
+            ),
+            &[&name],
+        )
+        .await
+        .map_err(PgJournalError::db("reading a budget limit"))?
+        .ok_or_else(|| PgJournalError::UnknownLimit { name: name.into() })?;
+    Ok(LimitRow::of(&row))
 }

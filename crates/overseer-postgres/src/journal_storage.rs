@@ -224,6 +224,18 @@ impl PgStorage {
             .map_err(|message| PgJournalError::Pool { message })?
     }
 
+    /// Every record the database holds ([`PgStore::all_records`]), read on this storage's
+    /// runtime.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be read.
+    pub fn all_records(&self) -> Result<Vec<Vec<u8>>, PgJournalError> {
+        let store = self.store.clone();
+        self.wait(async move { store.all_records().await })
+            .map_err(|message| PgJournalError::Pool { message })?
+    }
+
     /// Whether the database holds no record.
     ///
     /// # Errors

@@ -7,7 +7,10 @@
 //! claimed by another process, which replays it from its journal ([`PgStore::load`]); every
 //! append carries the writer's epoch and a stale owner's appends are refused
 //! ([`PgJournalError::Fenced`]). Leases are judged by the database's clock, never a process's.
-//! A shared budget limit is reserved and committed transactionally ([`PgStore::reserve`]).
+//! A shared budget limit is reserved and committed transactionally ([`PgStore::reserve`]);
+//! [`FleetLimit`] makes it a budget's shared limit, so that the kill switch of every process is
+//! the fleet's. [`PgStorage`] is a journal storage over the database, and [`Worker`] the loop a
+//! process runs to take runs from the shared queue within its own limit.
 //!
 //! The claim rule is a pure function, [`decide_claim`], tested alone; [`PgStore`] carries it
 //! out in SQL. The tables are created and migrated by the library ([`PgStore::migrate`]); a
@@ -46,11 +49,13 @@ mod store;
 #[cfg(feature = "test-server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-server")))]
 pub mod testing;
+mod worker;
 
 pub use budget::{LimitState, Reservation, Reserve};
 pub use error::PgJournalError;
-pub use fleet::FleetLimit;
+pub use fleet::{FleetLimit, FleetTrip};
 pub use journal_storage::{PgStorage, PgStorageOptions};
 pub use lease::{decide_claim, ClaimDecision, LeaseHead, RunStatus};
 pub use schema::{Migrated, SCHEMA_VERSION};
 pub use store::{ClaimedRun, PgOptions, PgStore};
+pub use worker::{RunQueue, Worker, WorkerOptions, WorkerReport};

@@ -18,12 +18,13 @@ struct Migration {
 
 /// Every migration this library knows, in order. A migration, once released, never changes:
 /// a change is a new one.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "runs, journal records, effects, dead letters, signals, fleet budget",
-    // The shape follows DBOS's (a row per run with its owner; the run's steps keyed by run and
-    // position): every write to a run is conditioned on its owner epoch.
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "runs, journal records, effects, dead letters, signals, fleet budget",
+        // The shape follows DBOS's (a row per run with its owner; the run's steps keyed by run and
+        // position): every write to a run is conditioned on its owner epoch.
+        sql: r#"
 CREATE TABLE overseer_runs (
     run_id           text        PRIMARY KEY,
     -- 0 until a first claim; each claim adds one.
@@ -98,10 +99,22 @@ CREATE TABLE overseer_budget_reservations (
     created_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "a fleet limit's trip, a run's signals",
+        // The trip is set once, by the commit that spends the limit or by a process whose kill
+        // switch tripped; every process's heartbeat reads it. `signalled` counts the signals
+        // delivered to the run (records appended without an epoch): its holder polls it.
+        sql: r#"
+ALTER TABLE overseer_budget ADD COLUMN tripped_reason text, ADD COLUMN tripped_at timestamptz;
+ALTER TABLE overseer_runs ADD COLUMN signalled bigint NOT NULL DEFAULT 0 CHECK (signalled >= 0);
+"#,
+    },
+];
 
 /// The newest schema version this library knows.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// What [`PgStore::migrate`](crate::PgStore::migrate) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use deadpool_postgres::GenericClient;
 use overseer_journal::{Epoch, RunId};
 
 use crate::lease::RunStatus;
-use crate::store::{epoch_of, status_of};
+use crate::store::{epoch_of, status_of, writer_holds};
 use crate::{PgJournalError, PgStore};
 
 /// What one group commit appends to one run, committed whole or not at all
@@ -31,29 +31,25 @@ impl PgStore {
     /// run with no records (or a finished one, started again under its id), fenced records only
     /// while `batch.epoch` holds the run, nothing after the run's end; the dead letters with them.
     pub(crate) async fn append_batch(&self, batch: Batch<'_>) -> Result<(), PgJournalError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(PgJournalError::db("beginning an append"))?;
-        if let Some(run) = batch.run {
-            append_run_in(&tx, run, &batch).await?;
-        }
-        for letter in batch.letters {
-            tx.execute(
-                cached!(
-                    tx,
-                    "INSERT INTO overseer_dead_letters (run_id, payload) VALUES ($1, $2)",
-                    "preparing a statement"
-                ),
-                &[&batch.run.map(RunId::as_str), letter],
-            )
-            .await
-            .map_err(PgJournalError::db("appending a dead letter"))?;
-        }
-        tx.commit()
-            .await
-            .map_err(PgJournalError::db("committing an append"))
+        self.in_transaction("committing an append", async |tx| {
+            if let Some(run) = batch.run {
+                append_run_in(tx, run, &batch).await?;
+            }
+            for letter in batch.letters {
+                tx.execute(
+                    cached!(
+                        tx,
+                        "INSERT INTO overseer_dead_letters (run_id, payload) VALUES ($1, $2)",
+                        "preparing a statement"
+                    ),
+                    &[&batch.run.map(RunId::as_str), letter],
+                )
+                .await
+                .map_err(PgJournalError::db("appending a dead letter"))?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// What a process opening the journal may take up: every dead-letter record (in the order
@@ -178,6 +174,40 @@ impl PgStore {
             .collect()
     }
 
+    /// The unfinished runs `owner` holds that have been signalled, each with how many signal
+    /// batches were delivered to it so far: a holder that sees a count grow refreshes the run
+    /// ([`Journal::refresh`](overseer_journal::Journal::refresh)) and asks it again.
+    ///
+    /// # Errors
+    ///
+    /// When the query fails.
+    pub async fn signalled_runs(&self, owner: &str) -> Result<Vec<(RunId, u64)>, PgJournalError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                cached!(
+                    client,
+                    "SELECT run_id, signalled FROM overseer_runs \
+                     WHERE owner_name = $1 AND status = 'running' AND signalled > 0",
+                    "preparing a statement"
+                ),
+                &[&owner],
+            )
+            .await
+            .map_err(PgJournalError::db("looking for signalled runs"))?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.get(0);
+                let count: i64 = row.get(1);
+                RunId::new(id.clone())
+                    .map(|run| (run, count.unsigned_abs()))
+                    .map_err(|e| PgJournalError::Corrupt {
+                        what: format!("run id {id:?}: {e}"),
+                    })
+            })
+            .collect()
+    }
+
     /// How many records the database holds: journal records and dead letters.
     ///
     /// # Errors
@@ -216,24 +246,7 @@ async fn append_run_in(
         .await
         .map_err(PgJournalError::db("adding a started run"))?;
     }
-    let row = tx
-        .query_opt(
-            cached!(
-                tx,
-                "SELECT owner_epoch, status, next_seq FROM overseer_runs \
-                 WHERE run_id = $1 FOR UPDATE",
-                "preparing a statement"
-            ),
-            &[&run.as_str()],
-        )
-        .await
-        .map_err(PgJournalError::db("locking a run to append"))?;
-    let Some(row) = row else {
-        return Err(PgJournalError::UnknownRun { run: run.clone() });
-    };
-    let current = epoch_of(row.get(0))?;
-    let mut status = status_of(row.get(1))?;
-    let next_seq: i64 = row.get(2);
+    let (current, mut status, next_seq) = lock_to_append(tx, run).await?;
     if batch.starts {
         match status {
             RunStatus::Finished => {
@@ -269,28 +282,24 @@ async fn append_run_in(
         }
     }
     if let Some(epoch) = batch.epoch {
-        if current != Some(epoch) {
-            return Err(PgJournalError::Fenced {
-                run: run.clone(),
-                writer: epoch,
-                current,
-            });
-        }
-        match status {
-            RunStatus::Running => {}
-            RunStatus::Finished => return Err(PgJournalError::Finished { run: run.clone() }),
-            RunStatus::Queued => {
-                return Err(PgJournalError::Fenced {
-                    run: run.clone(),
-                    writer: epoch,
-                    current: None,
-                })
-            }
-        }
+        writer_holds(run, epoch, current, status)?;
     } else if status == RunStatus::Finished {
         return Err(PgJournalError::Finished { run: run.clone() });
     }
     insert_records(tx, run, batch.records).await?;
+    if batch.epoch.is_none() && !batch.starts && !batch.records.is_empty() {
+        // Records of no epoch after the start are signals: the run's holder polls the count.
+        tx.execute(
+            cached!(
+                tx,
+                "UPDATE overseer_runs SET signalled = signalled + 1 WHERE run_id = $1",
+                "preparing a statement"
+            ),
+            &[&run.as_str()],
+        )
+        .await
+        .map_err(PgJournalError::db("counting a signal"))?;
+    }
     if let Some(outcome) = batch.finishes {
         tx.execute(
             cached!(
@@ -305,6 +314,28 @@ async fn append_run_in(
         .map_err(PgJournalError::db("finishing a run"))?;
     }
     Ok(())
+}
+
+/// Locks `run`'s row for an append, inside the caller's transaction: its epoch, status and
+/// next position.
+pub(crate) async fn lock_to_append(
+    tx: &impl GenericClient,
+    run: &RunId,
+) -> Result<(Option<Epoch>, RunStatus, i64), PgJournalError> {
+    let row = tx
+        .query_opt(
+            cached!(
+                tx,
+                "SELECT owner_epoch, status, next_seq FROM overseer_runs \
+                 WHERE run_id = $1 FOR UPDATE",
+                "preparing a statement"
+            ),
+            &[&run.as_str()],
+        )
+        .await
+        .map_err(PgJournalError::db("locking a run to append"))?
+        .ok_or_else(|| PgJournalError::UnknownRun { run: run.clone() })?;
+    Ok((epoch_of(row.get(0))?, status_of(row.get(1))?, row.get(2)))
 }
 
 /// Appends `records` after the run's last, inside the caller's transaction (which holds the

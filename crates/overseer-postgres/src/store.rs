@@ -188,16 +188,10 @@ impl PgStore {
     /// [`SchemaTooNew`](PgJournalError::SchemaTooNew) when a newer library has migrated the
     /// database; [`Database`](PgJournalError::Database) when a statement fails.
     pub async fn migrate(&self) -> Result<Migrated, PgJournalError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(PgJournalError::db("beginning a migration"))?;
-        let migrated = schema::migrate_in(&*tx).await?;
-        tx.commit()
-            .await
-            .map_err(PgJournalError::db("committing a migration"))?;
-        Ok(migrated)
+        self.in_transaction("committing a migration", async |tx| {
+            schema::migrate_in(&**tx).await
+        })
+        .await
     }
 
     /// The schema version the database is at (0: no Overseer tables).
@@ -287,69 +281,64 @@ impl PgStore {
         lease: Duration,
         record: Option<&(dyn Fn(Epoch) -> Vec<u8> + Sync)>,
     ) -> Result<(ClaimDecision, Vec<Vec<u8>>), PgJournalError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(PgJournalError::db("beginning a claim"))?;
-        tx.execute(
-            cached!(
-                tx,
-                "INSERT INTO overseer_runs (run_id) VALUES ($1) ON CONFLICT (run_id) DO NOTHING",
-                "preparing a statement"
-            ),
-            &[&run.as_str()],
-        )
-        .await
-        .map_err(PgJournalError::db("adding a claimed run"))?;
-        let row = tx
-            .query_one(
+        self.in_transaction("committing a claim", async |tx| {
+            tx.execute(
                 cached!(
                     tx,
-                    "SELECT owner_epoch, owner_name, \
-                 (extract(epoch from lease_expires_at) * 1000)::bigint, status \
-                 FROM overseer_runs WHERE run_id = $1 FOR UPDATE",
+                    "INSERT INTO overseer_runs (run_id) VALUES ($1) ON CONFLICT (run_id) DO NOTHING",
                     "preparing a statement"
                 ),
                 &[&run.as_str()],
             )
             .await
-            .map_err(PgJournalError::db("locking a claimed run"))?;
-        let head = lease_head(&row)?;
-        // Read after the lock is held: a claim that waited for it judges the lease as of now.
-        let now: i64 = tx
-            .query_one(cached!(tx, NOW_MS, "preparing a statement"), &[])
-            .await
-            .map_err(PgJournalError::db("reading the clock"))?
-            .get(0);
-        let decision = decide_claim(Some(&head), now, owner);
-        if let ClaimDecision::Claimed { epoch } = &decision {
-            tx.execute(
-                cached!(tx, "UPDATE overseer_runs SET owner_epoch = $2, owner_name = $3, status = 'running', \
-                 lease_expires_at = clock_timestamp() + $4 * interval '1 millisecond', \
-                 updated_at = clock_timestamp() WHERE run_id = $1", "preparing a statement"),
-                &[
-                    &run.as_str(),
-                    &epoch_sql(*epoch)?,
-                    &owner,
-                    &(lease_ms(lease) as f64),
-                ],
-            )
-            .await
-            .map_err(PgJournalError::db("claiming a run"))?;
-            if let Some(record) = record {
-                crate::shared::insert_records(&tx, run, &[record(*epoch)]).await?;
+            .map_err(PgJournalError::db("adding a claimed run"))?;
+            let row = tx
+                .query_one(
+                    cached!(
+                        tx,
+                        "SELECT owner_epoch, owner_name, \
+                     (extract(epoch from lease_expires_at) * 1000)::bigint, status \
+                     FROM overseer_runs WHERE run_id = $1 FOR UPDATE",
+                        "preparing a statement"
+                    ),
+                    &[&run.as_str()],
+                )
+                .await
+                .map_err(PgJournalError::db("locking a claimed run"))?;
+            let head = lease_head(&row)?;
+            // Read after the lock is held: a claim that waited for it judges the lease as of now.
+            let now: i64 = tx
+                .query_one(cached!(tx, NOW_MS, "preparing a statement"), &[])
+                .await
+                .map_err(PgJournalError::db("reading the clock"))?
+                .get(0);
+            let decision = decide_claim(Some(&head), now, owner);
+            if let ClaimDecision::Claimed { epoch } = &decision {
+                tx.execute(
+                    cached!(tx, "UPDATE overseer_runs SET owner_epoch = $2, owner_name = $3, status = 'running', \
+                     lease_expires_at = clock_timestamp() + $4 * interval '1 millisecond', \
+                     updated_at = clock_timestamp() WHERE run_id = $1", "preparing a statement"),
+                    &[
+                        &run.as_str(),
+                        &epoch_sql(*epoch)?,
+                        &owner,
+                        &(lease_ms(lease) as f64),
+                    ],
+                )
+                .await
+                .map_err(PgJournalError::db("claiming a run"))?;
+                if let Some(record) = record {
+                    crate::shared::insert_records(tx, run, &[record(*epoch)]).await?;
+                }
             }
-        }
-        let records = match record {
-            Some(_) => crate::shared::records_in(&tx, run).await?,
-            None => Vec::new(),
-        };
-        tx.commit()
-            .await
-            .map_err(PgJournalError::db("committing a claim"))?;
-        tracing::debug!(run = %run, owner, decision = ?decision, "claim");
-        Ok((decision, records))
+            let records = match record {
+                Some(_) => crate::shared::records_in(tx, run).await?,
+                None => Vec::new(),
+            };
+            tracing::debug!(run = %run, owner, decision = ?decision, "claim");
+            Ok((decision, records))
+        })
+        .await
     }
 
     /// Extends the lease of the holder of `run` under `epoch` to `lease` from now (a
@@ -494,85 +483,46 @@ impl PgStore {
         at: Option<u64>,
         records: &[Vec<u8>],
     ) -> Result<u64, PgJournalError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(PgJournalError::db("beginning an append"))?;
-        let row = tx
-            .query_opt(
-                cached!(
-                    tx,
-                    "SELECT owner_epoch, status, next_seq FROM overseer_runs \
-                 WHERE run_id = $1 FOR UPDATE",
-                    "preparing a statement"
-                ),
-                &[&run.as_str()],
-            )
-            .await
-            .map_err(PgJournalError::db("locking a run to append"))?;
-        let Some(row) = row else {
-            return Err(PgJournalError::UnknownRun { run: run.clone() });
-        };
-        let current = epoch_of(row.get(0))?;
-        if current != Some(epoch) {
-            return Err(PgJournalError::Fenced {
-                run: run.clone(),
-                writer: epoch,
-                current,
-            });
-        }
-        match status_of(row.get(1))? {
-            RunStatus::Running => {}
-            RunStatus::Finished => return Err(PgJournalError::Finished { run: run.clone() }),
-            // Handed back by this very holder: it no longer holds the run.
-            RunStatus::Queued => {
-                return Err(PgJournalError::Fenced {
-                    run: run.clone(),
-                    writer: epoch,
-                    current: None,
-                })
+        self.in_transaction("committing an append", async |tx| {
+            let (current, status, first) = crate::shared::lock_to_append(tx, run).await?;
+            writer_holds(run, epoch, current, status)?;
+            if let Some(at) = at {
+                if u64::try_from(first).ok() != Some(at) {
+                    return Err(PgJournalError::PositionMismatch {
+                        run: run.clone(),
+                        expected: at,
+                        found: first.unsigned_abs(),
+                    });
+                }
             }
-        }
-        let first: i64 = row.get(2);
-        if let Some(at) = at {
-            if u64::try_from(first).ok() != Some(at) {
-                return Err(PgJournalError::PositionMismatch {
-                    run: run.clone(),
-                    expected: at,
-                    found: first.unsigned_abs(),
-                });
+            let count = i64::try_from(records.len()).map_err(|_| PgJournalError::OutOfRange {
+                what: "records in one append",
+                value: records.len().to_string(),
+            })?;
+            if count > 0 {
+                tx.execute(
+                    cached!(
+                        tx,
+                        "INSERT INTO overseer_journal (run_id, seq, payload) \
+                     SELECT $1, $2 + t.ord - 1, t.payload \
+                     FROM unnest($3::bytea[]) WITH ORDINALITY AS t(payload, ord)",
+                        "preparing a statement"
+                    ),
+                    &[&run.as_str(), &first, &records],
+                )
+                .await
+                .map_err(PgJournalError::db("appending records"))?;
+                tx.execute(
+                    cached!(tx, "UPDATE overseer_runs SET next_seq = next_seq + $2, updated_at = clock_timestamp() \
+                     WHERE run_id = $1", "preparing a statement"),
+                    &[&run.as_str(), &count],
+                )
+                .await
+                .map_err(PgJournalError::db("advancing a run's position"))?;
             }
-        }
-        let count = i64::try_from(records.len()).map_err(|_| PgJournalError::OutOfRange {
-            what: "records in one append",
-            value: records.len().to_string(),
-        })?;
-        if count > 0 {
-            tx.execute(
-                cached!(
-                    tx,
-                    "INSERT INTO overseer_journal (run_id, seq, payload) \
-                 SELECT $1, $2 + t.ord - 1, t.payload \
-                 FROM unnest($3::bytea[]) WITH ORDINALITY AS t(payload, ord)",
-                    "preparing a statement"
-                ),
-                &[&run.as_str(), &first, &records],
-            )
-            .await
-            .map_err(PgJournalError::db("appending records"))?;
-            tx.execute(
-                cached!(tx, "UPDATE overseer_runs SET next_seq = next_seq + $2, updated_at = clock_timestamp() \
-                 WHERE run_id = $1", "preparing a statement"),
-                &[&run.as_str(), &count],
-            )
-            .await
-            .map_err(PgJournalError::db("advancing a run's position"))?;
-        }
-        tx.commit()
-            .await
-            .map_err(PgJournalError::db("committing an append"))?;
-        Ok(first.unsigned_abs())
+            Ok(first.unsigned_abs())
+        })
+        .await
     }
 
     /// Every journal record of `run`, in the order appended (empty for a run with none, or
@@ -673,6 +623,24 @@ impl PgStore {
             .collect()
     }
 
+    /// Runs `work` in one transaction on a connection of the pool: committed when it returns
+    /// `Ok` (`committing` names the commit in its error), rolled back when it fails (the
+    /// transaction is dropped), so that nothing of it is half-written.
+    pub(crate) async fn in_transaction<T>(
+        &self,
+        committing: &'static str,
+        work: impl AsyncFnOnce(&deadpool_postgres::Transaction<'_>) -> Result<T, PgJournalError>,
+    ) -> Result<T, PgJournalError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(PgJournalError::db("beginning a transaction"))?;
+        let done = work(&tx).await?;
+        tx.commit().await.map_err(PgJournalError::db(committing))?;
+        Ok(done)
+    }
+
     /// A connection of the pool, within the configured bounds.
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, PgJournalError> {
         self.pool.get().await.map_err(|e| match e {
@@ -684,6 +652,33 @@ impl PgStore {
                 message: other.to_string(),
             },
         })
+    }
+}
+
+/// Whether `writer` still holds `run`, whose row (locked) says `current` and `status`: the
+/// check every fenced write makes before it writes.
+pub(crate) fn writer_holds(
+    run: &RunId,
+    writer: Epoch,
+    current: Option<Epoch>,
+    status: RunStatus,
+) -> Result<(), PgJournalError> {
+    if current != Some(writer) {
+        return Err(PgJournalError::Fenced {
+            run: run.clone(),
+            writer,
+            current,
+        });
+    }
+    match status {
+        RunStatus::Running => Ok(()),
+        RunStatus::Finished => Err(PgJournalError::Finished { run: run.clone() }),
+        // Handed back by this very holder: it no longer holds the run.
+        RunStatus::Queued => Err(PgJournalError::Fenced {
+            run: run.clone(),
+            writer,
+            current: None,
+        }),
     }
 }
 

@@ -353,9 +353,11 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 /// The environment variable that puts the durable-run tests on PostgreSQL: a URL
-/// (`postgres://overseer@127.0.0.1:54329/overseer`, from `scripts/postgres-dev.sh`) for a fresh
-/// database per [`TestStorage::new`] on that server, or `1` for a throwaway server per
-/// `TestStorage::new`. Unset: [`TestStorage`] is a [`MemStorage`].
+/// (`postgres://overseer@127.0.0.1:54329/overseer`, from `scripts/postgres-dev.sh`) for an empty
+/// database per [`TestStorage::new`] on that server (the cheap way: a database a test is done
+/// with is emptied and taken by the next, and those left when the process exits are dropped by
+/// the next test process), or `1` for a throwaway server per `TestStorage::new`. Unset:
+/// [`TestStorage`] is a [`MemStorage`].
 pub const TEST_PG_ENV: &str = "OVERSEER_TEST_PG";
 
 /// Whether [`TEST_PG_ENV`] puts the tests on PostgreSQL (set, and neither empty nor `0`).
@@ -397,10 +399,115 @@ pub struct PgTestDatabase {
 struct DropDatabase {
     admin_url: String,
     name: String,
+    /// A storage of its own that reads the database for the test ([`TestStorage::len`],
+    /// [`TestStorage::records`]), opened once, on first use: opening one per read (a runtime, a
+    /// connection, the migration check) was most of what a test on PostgreSQL spent.
+    reader: std::sync::OnceLock<crate::PgStorage>,
+    /// On a server the tests share (a URL in [`TEST_PG_ENV`]): emptied and kept for the next
+    /// [`TestStorage::new`] of this process instead of dropped (a `CREATE DATABASE` and a
+    /// `DROP DATABASE` each wait for the disk; emptying a few small tables barely does).
+    spare: bool,
+}
+
+/// This process's emptied databases on shared servers, by the server's admin URL: taken by the
+/// next [`TestStorage::new`]. What is left at exit is dropped by the next process that creates
+/// one ([`drop_stale`]).
+static SPARE: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether the stale databases of dead test processes were dropped already.
+static STALE_DROPPED: std::sync::Once = std::sync::Once::new();
+
+fn spare_of(admin_url: &str) -> Option<String> {
+    let mut spare = SPARE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let at = spare.iter().position(|(admin, _)| admin == admin_url)?;
+    Some(spare.swap_remove(at).1)
+}
+
+impl DropDatabase {
+    fn new(admin_url: String, name: String, spare: bool) -> Self {
+        Self {
+            admin_url,
+            name,
+            reader: std::sync::OnceLock::new(),
+            spare,
+        }
+    }
+
+    /// Ends the database's other sessions and empties its tables (the schema stays).
+    async fn empty(&self) -> Result<(), String> {
+        let url = url_with_database(&self.admin_url, &self.name);
+        let (client, connection) = tokio_postgres::connect(&url, NoTls)
+            .await
+            .map_err(|e| e.to_string())?;
+        let connection = tokio::spawn(connection);
+        let emptied = async {
+            client
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                    &[],
+                )
+                .await?;
+            let tables: Vec<String> = client
+                .query(
+                    "SELECT format('%I', tablename) FROM pg_tables WHERE schemaname = 'public' \
+                     AND tablename <> 'overseer_schema'",
+                    &[],
+                )
+                .await?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            if !tables.is_empty() {
+                client
+                    .batch_execute(&format!(
+                        "TRUNCATE {} RESTART IDENTITY CASCADE",
+                        tables.join(", ")
+                    ))
+                    .await?;
+            }
+            Ok::<(), tokio_postgres::Error>(())
+        }
+        .await
+        .map_err(|e| e.to_string());
+        drop(client);
+        let _ = connection.await;
+        emptied
+    }
 }
 
 impl Drop for DropDatabase {
     fn drop(&mut self) {
+        // The reader's sessions end first.
+        drop(self.reader.take());
+        if self.spare {
+            let emptied = std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .map_err(|e| e.to_string())
+                            .and_then(|runtime| runtime.block_on(self.empty()))
+                    })
+                    .join()
+            });
+            match emptied {
+                Ok(Ok(())) => {
+                    SPARE
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((self.admin_url.clone(), self.name.clone()));
+                    return;
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(database = %self.name, %error, "test storage: the database could not be emptied; dropped");
+                }
+                Err(_) => {}
+            }
+        }
         let (admin, name) = (self.admin_url.clone(), self.name.clone());
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -511,6 +618,22 @@ impl TestStorage {
         }
     }
 
+    /// What the next process finds once the earlier one is gone (shut down, its storage
+    /// dropped): [`reopen`](Self::reopen) in memory; on PostgreSQL the same database, without a
+    /// copy (a process that has died writes nothing more, so there is nothing to keep apart) and
+    /// without crash plan. Much cheaper than `reopen` on PostgreSQL, where a copy is a `CREATE
+    /// DATABASE`; use `reopen` when the earlier process's storage is still in use.
+    pub fn restart(&self) -> Self {
+        match self {
+            Self::Mem(storage) => Self::Mem(storage.reopen()),
+            Self::Pg(database) => {
+                let mut next = database.as_ref().clone();
+                next.crash = None;
+                Self::Pg(Box::new(next))
+            }
+        }
+    }
+
     /// How many records it holds (on PostgreSQL: journal records and dead letters; 0 when the
     /// database cannot be read, with an event).
     pub fn len(&self) -> usize {
@@ -573,23 +696,34 @@ impl PgTestDatabase {
                 .map_err(|e| e.to_string())?;
             runtime.block_on(async move {
                 if setting.starts_with("postgres://") || setting.contains("host=") {
-                    let (client, connection) = tokio_postgres::connect(&setting, NoTls)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let connection = tokio::spawn(connection);
-                    client
-                        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    drop(client);
-                    let _ = connection.await;
+                    let name = match spare_of(&setting) {
+                        Some(spare) => spare,
+                        None => {
+                            let (client, connection) = tokio_postgres::connect(&setting, NoTls)
+                                .await
+                                .map_err(|e| e.to_string())?;
+                            let connection = tokio::spawn(connection);
+                            if !STALE_DROPPED.is_completed() {
+                                drop_stale(&client).await;
+                                STALE_DROPPED.call_once(|| ());
+                            }
+                            client
+                                .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                                .await
+                                .map_err(|e| e.to_string())?;
+                            drop(client);
+                            let _ = connection.await;
+                            name
+                        }
+                    };
                     let url = url_with_database(&setting, &name);
                     Ok(Self {
                         url,
-                        guard: std::sync::Arc::new(DropDatabase {
-                            admin_url: setting.clone(),
-                            name: name.clone(),
-                        }),
+                        guard: std::sync::Arc::new(DropDatabase::new(
+                            setting.clone(),
+                            name.clone(),
+                            true,
+                        )),
                         admin_url: setting.clone(),
                         name,
                         server: None,
@@ -604,10 +738,11 @@ impl PgTestDatabase {
                         .map_err(|e| e.to_string())?;
                     Ok(Self {
                         url,
-                        guard: std::sync::Arc::new(DropDatabase {
-                            admin_url: server.url_of("postgres"),
-                            name: name.clone(),
-                        }),
+                        guard: std::sync::Arc::new(DropDatabase::new(
+                            server.url_of("postgres"),
+                            name.clone(),
+                            false,
+                        )),
                         admin_url: server.url_of("postgres"),
                         name,
                         server: Some(std::sync::Arc::new(server)),
@@ -674,10 +809,11 @@ impl PgTestDatabase {
         .map_err(|_| "the thread copying the database panicked".to_string())??;
         Ok(Self {
             url: url_with_database(&self.url, &name),
-            guard: std::sync::Arc::new(DropDatabase {
-                admin_url: self.admin_url.clone(),
-                name: name.clone(),
-            }),
+            guard: std::sync::Arc::new(DropDatabase::new(
+                self.admin_url.clone(),
+                name.clone(),
+                self.server.is_none(),
+            )),
             admin_url: self.admin_url.clone(),
             name,
             server: self.server.clone(),
@@ -686,32 +822,28 @@ impl PgTestDatabase {
         })
     }
 
+    /// The database's reader (opened on first use, shared by every handle of the database).
+    fn reader(&self) -> Result<&crate::PgStorage, crate::PgJournalError> {
+        if let Some(reader) = self.guard.reader.get() {
+            return Ok(reader);
+        }
+        let opened = crate::PgStorage::open(
+            &self.url,
+            crate::PgStorageOptions::default().owner("test-reader"),
+        )?;
+        Ok(self.guard.reader.get_or_init(|| opened))
+    }
+
     fn all_records(&self) -> Result<Vec<Vec<u8>>, String> {
-        let storage =
-            crate::PgStorage::open(&self.url, self.options()).map_err(|e| e.to_string())?;
-        let store = storage.store().clone();
-        let (done, answer) = std::sync::mpsc::sync_channel(1);
-        std::thread::spawn(move || {
-            let read = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())
-                .and_then(|runtime| {
-                    runtime
-                        .block_on(store.all_records())
-                        .map_err(|e| e.to_string())
-                });
-            let _ = done.send(read);
-        });
-        let read = answer.recv().map_err(|e| e.to_string())?;
-        drop(storage);
-        read
+        self.reader()
+            .and_then(crate::PgStorage::all_records)
+            .map_err(|e| e.to_string())
     }
 
     fn count(&self) -> usize {
         let counted = match &self.storage {
             Some(storage) => storage.len(),
-            None => crate::PgStorage::open(&self.url, self.options()).and_then(|s| s.len()),
+            None => self.reader().and_then(crate::PgStorage::len),
         };
         match counted {
             Ok(count) => usize::try_from(count).unwrap_or(usize::MAX),
@@ -744,6 +876,37 @@ impl PgTestDatabase {
             operation: "open the test database",
             message: "not opened".into(),
         })
+    }
+}
+
+/// Drops the test databases on the server of `client` left by test processes that have exited
+/// (their spares, named `overseer_t<pid>_...`, whose process is gone from `/proc`).
+async fn drop_stale(client: &tokio_postgres::Client) {
+    let Ok(rows) = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'overseer\\_t%'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let pid = name
+            .strip_prefix("overseer_t")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if let Err(error) = client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await
+        {
+            tracing::warn!(database = %name, %error, "test storage: a stale database was not dropped");
+        }
     }
 }
 

@@ -45,6 +45,8 @@ async fn four_connections_reserving_at_random_never_overshoot_the_limit() {
                             assert!(available <= LIMIT);
                             refused += 1;
                         }
+                        // Committed spend reached the limit exactly: it tripped.
+                        Reserve::Tripped { .. } => refused += 1,
                     }
                 }
                 (spent, refused)
@@ -148,11 +150,8 @@ async fn a_fleet_limit_held_by_four_processes_never_overshoots_and_trips_them_al
                             let actual = rng.random_range(amount / 2..=amount);
                             handle.commit(reservation, actual).await.unwrap();
                         }
-                        overseer_postgres::Reserve::Refused { .. } => {
-                            if handle.tripped().is_some() {
-                                break;
-                            }
-                        }
+                        overseer_postgres::Reserve::Refused { .. } => {}
+                        overseer_postgres::Reserve::Tripped { .. } => break,
                     }
                 }
             }));
@@ -184,7 +183,7 @@ async fn a_fleet_limit_held_by_four_processes_never_overshoots_and_trips_them_al
                 .unwrap();
             assert!(matches!(
                 handle.reserve(1).await.unwrap(),
-                overseer_postgres::Reserve::Refused { .. }
+                overseer_postgres::Reserve::Tripped { .. }
             ));
         }
         assert!(spent_at.elapsed() <= heartbeat * 3);

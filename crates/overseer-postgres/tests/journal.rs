@@ -6,48 +6,16 @@ mod common;
 use std::time::Duration;
 
 use overseer_journal::{
-    Durability, Effect, Entry, Epoch, Journal, JournalConfig, JournalError, Payload, Recorded,
-    Refusal, RunAdmission, RunId, Spent, StepId, StorageError,
+    Durability, Epoch, Journal, JournalConfig, JournalError, Payload, Refusal, RunAdmission,
+    StepId, StorageError,
 };
 use overseer_postgres::{PgStorage, PgStorageOptions, RunStatus};
 
-fn run(id: &str) -> RunId {
-    RunId::new(id).unwrap()
-}
+// The entries of overseer-journal's own journal tests: the same runs, on PostgreSQL.
+#[path = "../../overseer-journal/tests/entries/mod.rs"]
+mod entries;
 
-fn started(id: &str) -> Entry {
-    let input = Payload::encode(&format!("input of {id}")).unwrap();
-    Entry::RunStarted {
-        run: run(id),
-        agent: "root/a".into(),
-        fingerprint: input.fingerprint(),
-        input,
-        started_at_ms: 1_000,
-    }
-}
-
-fn step_done(id: &str, epoch: Epoch, ordinal: u32) -> Entry {
-    Entry::StepCompleted {
-        run: run(id),
-        epoch,
-        step: StepId::new("root/a", 0, ordinal),
-        name: format!("step {ordinal}"),
-        effect: Effect::Idempotent,
-        outcome: Recorded::Value(Payload::encode(&ordinal).unwrap()),
-        spent: Spent {
-            input_tokens: 10,
-            ..Spent::NONE
-        },
-    }
-}
-
-fn finished(id: &str, epoch: Epoch) -> Entry {
-    Entry::RunFinished {
-        run: run(id),
-        epoch,
-        outcome: Recorded::Value(Payload::encode("done").unwrap()),
-    }
-}
+use entries::{finished, run, started, step_done};
 
 fn storage(url: &str, owner: &str, lease: Duration) -> PgStorage {
     PgStorage::open(url, PgStorageOptions::default().owner(owner).lease(lease)).unwrap()

@@ -12,15 +12,14 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec, Reconciled, System};
-use overseer_journal::{
-    Durability, Effect, Entry, Journal, JournalConfig, Payload, Recorded, RunId,
+use overseer_journal::{Effect, Entry, Journal, JournalConfig, Recorded, RunId};
+use overseer_postgres::{
+    PgOptions, PgStorage, PgStorageOptions, PgStore, RunStatus, WorkerOptions,
 };
-use overseer_postgres::{PgOptions, PgStorage, PgStorageOptions, PgStore, RunStatus};
 use overseer_supervisor::SupervisorSpec;
 use tokio::time::Instant;
 
@@ -151,7 +150,7 @@ async fn worker_process() {
             .lock_timeout(Duration::from_secs(1))
             .idle_in_transaction_timeout(Duration::from_secs(2)));
     let storage = PgStorage::open(&url, options).unwrap();
-    let store = storage.store().clone();
+    let queue = storage.queue();
     let (journal, _) = Journal::open(storage, JournalConfig::default()).unwrap();
     let system = System::builder()
         .ask_timeout(Duration::from_secs(60))
@@ -172,61 +171,49 @@ async fn worker_process() {
     );
     system.start(spec).await.unwrap();
     let agent = system.agent_ref::<Pipeline>("pipeline").unwrap();
-    let inflight = Arc::new(AtomicUsize::new(0));
-    let most = Arc::new(AtomicUsize::new(0));
-    let taken = Arc::new(std::sync::Mutex::new(
-        std::collections::HashSet::<RunId>::new(),
-    ));
-    while Instant::now() < deadline && !stop.exists() {
-        let free = slots.saturating_sub(inflight.load(Ordering::SeqCst));
-        if free > 0 {
-            for run in store.claimable_runs(free).await.unwrap_or_default() {
-                if !taken.lock().unwrap().insert(run.clone()) {
-                    continue;
-                }
-                if journal.refresh(&run).await.is_err() {
-                    taken.lock().unwrap().remove(&run);
-                    continue;
-                }
-                let task = journal.with_run(&run, |record| {
-                    record.and_then(|record| record.input.decode::<u32>().ok())
-                });
-                let Some(task) = task else {
-                    taken.lock().unwrap().remove(&run);
-                    continue;
-                };
-                let now = inflight.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(now, Ordering::SeqCst);
-                let (agent, inflight, taken) =
-                    (agent.clone(), Arc::clone(&inflight), Arc::clone(&taken));
-                tokio::spawn(async move {
-                    let outcome = agent.ask_run(run.clone(), task).await;
-                    match &outcome {
-                        Ok(output) => println!("done {run} {output}"),
-                        Err(error) => println!("failed {run} {error}"),
+    // The library's worker loop: takes runs from the queue within `slots`, hands them back on
+    // the polite stop.
+    let worker = overseer_postgres::Worker::start(
+        journal,
+        queue,
+        WorkerOptions::default()
+            .slots(slots)
+            .idle_poll(Duration::from_millis(50)),
+        move |run, input| {
+            let agent = agent.clone();
+            async move {
+                let task: u32 = input.decode().map_err(|e| e.to_string())?;
+                match agent.ask_run(run.clone(), task).await {
+                    Ok(output) => {
+                        println!("done {run} {output}");
+                        Ok(())
                     }
-                    taken.lock().unwrap().remove(&run);
-                    inflight.fetch_sub(1, Ordering::SeqCst);
-                });
+                    Err(error) => {
+                        println!("failed {run} {error}");
+                        Err(error.to_string())
+                    }
+                }
             }
-        }
+        },
+    );
+    while Instant::now() < deadline && !stop.exists() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    println!("max_inflight {}", most.load(Ordering::SeqCst));
+    let report = worker.stop(Duration::ZERO).await;
+    println!("max_inflight {}", report.most_at_once);
     let _ = system.shutdown(Duration::from_secs(5)).await;
-    let _ = journal.close().await;
     println!("stopped");
 }
 
 /// A worker process and where it writes.
-struct Worker {
+struct WorkerProcess {
     owner: String,
     child: Child,
     log: PathBuf,
     stop: PathBuf,
 }
 
-impl Worker {
+impl WorkerProcess {
     fn start(
         dir: &Path,
         url: &str,
@@ -234,7 +221,7 @@ impl Worker {
         lease_ms: u64,
         slots: usize,
         step_ms: u64,
-    ) -> Worker {
+    ) -> WorkerProcess {
         let log = dir.join(format!("{owner}.log"));
         let stop = dir.join(format!("{owner}.stop"));
         let child = Command::new(std::env::current_exe().unwrap())
@@ -255,7 +242,7 @@ impl Worker {
             .stderr(std::fs::File::create(dir.join(format!("{owner}.err"))).unwrap())
             .spawn()
             .unwrap();
-        Worker {
+        WorkerProcess {
             owner: owner.to_string(),
             child,
             log,
@@ -289,52 +276,12 @@ impl Worker {
     }
 }
 
-impl Drop for Worker {
+impl Drop for WorkerProcess {
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-    }
-}
-
-/// Starts `runs` runs (`run-0`..) in the database, with inputs 0.., for the workers to take.
-async fn start_runs(url: &str, runs: u32) -> Vec<RunId> {
-    let storage = PgStorage::open(url, PgStorageOptions::default().owner("producer")).unwrap();
-    let (journal, _) = Journal::open(storage, JournalConfig::default()).unwrap();
-    let mut ids = Vec::new();
-    for n in 0..runs {
-        let run = RunId::new(format!("run-{n}")).unwrap();
-        let input = Payload::encode(&n).unwrap();
-        journal
-            .append(
-                vec![Entry::RunStarted {
-                    run: run.clone(),
-                    agent: "pipeline".into(),
-                    fingerprint: input.fingerprint(),
-                    input,
-                    started_at_ms: 1_000,
-                }],
-                Durability::Sync,
-            )
-            .await
-            .unwrap();
-        ids.push(run);
-    }
-    journal.close().await.unwrap();
-    ids
-}
-
-/// Polls `check` until it holds, failing with `what` after `within`.
-async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -436,12 +383,12 @@ async fn a_killed_workers_runs_are_finished_by_the_others_each_effect_once() {
     let Some((_server, url, store, external, dir)) = setup().await else {
         return;
     };
-    let runs = start_runs(&url, 8).await;
+    let runs = common::start_runs(&url, "pipeline", 8).await;
     let lease_ms = 1_500;
-    let victim = Worker::start(dir.path(), &url, "w1", lease_ms, 2, 120);
+    let victim = WorkerProcess::start(dir.path(), &url, "w1", lease_ms, 2, 120);
     let others = [
-        Worker::start(dir.path(), &url, "w2", lease_ms, 2, 120),
-        Worker::start(dir.path(), &url, "w3", lease_ms, 2, 120),
+        WorkerProcess::start(dir.path(), &url, "w2", lease_ms, 2, 120),
+        WorkerProcess::start(dir.path(), &url, "w3", lease_ms, 2, 120),
     ];
     let deadline = Instant::now() + Duration::from_secs(30);
     let held = loop {
@@ -453,7 +400,7 @@ async fn a_killed_workers_runs_are_finished_by_the_others_each_effect_once() {
     };
     let killed_at = Instant::now();
     victim.signal("-KILL");
-    eventually(Duration::from_secs(60), "every run finished", || {
+    common::eventually(Duration::from_secs(60), "every run finished", || {
         all_finished(&store, &runs)
     })
     .await;
@@ -481,19 +428,19 @@ async fn a_worker_paused_past_its_lease_is_fenced_when_it_resumes() {
     let Some((_server, url, store, external, dir)) = setup().await else {
         return;
     };
-    let runs = start_runs(&url, 1).await;
+    let runs = common::start_runs(&url, "pipeline", 1).await;
     let run = runs[0].clone();
     let lease_ms = 1_000;
-    let paused = Worker::start(dir.path(), &url, "w1", lease_ms, 1, 300);
-    eventually(Duration::from_secs(30), "w1 holds the run mid-way", || {
+    let paused = WorkerProcess::start(dir.path(), &url, "w1", lease_ms, 1, 300);
+    common::eventually(Duration::from_secs(30), "w1 holds the run mid-way", || {
         let (store, runs) = (&store, &runs);
         async move { holding(store, runs, "w1", 5).await.is_some() }
     })
     .await;
     paused.signal("-STOP");
     let before = store.head(&run).await.unwrap().unwrap().epoch.unwrap();
-    let other = Worker::start(dir.path(), &url, "w2", lease_ms, 1, 300);
-    eventually(Duration::from_secs(30), "w2 takes the run over", || {
+    let other = WorkerProcess::start(dir.path(), &url, "w2", lease_ms, 1, 300);
+    common::eventually(Duration::from_secs(30), "w2 takes the run over", || {
         let store = &store;
         let run = &run;
         async move {
@@ -507,7 +454,7 @@ async fn a_worker_paused_past_its_lease_is_fenced_when_it_resumes() {
     })
     .await;
     paused.signal("-CONT");
-    eventually(Duration::from_secs(60), "the run finished", || {
+    common::eventually(Duration::from_secs(60), "the run finished", || {
         all_finished(&store, &runs)
     })
     .await;
@@ -530,7 +477,7 @@ async fn a_worker_paused_past_its_lease_is_fenced_when_it_resumes() {
         "a write of the paused worker after the takeover: {entries:?}"
     );
     check_runs(&store, &external, &runs).await;
-    eventually(Duration::from_secs(30), "w1 learned it was fenced", || {
+    common::eventually(Duration::from_secs(30), "w1 learned it was fenced", || {
         let output = paused.output();
         let wanted = format!("failed {run}");
         async move { output.contains(&wanted) }
@@ -546,11 +493,11 @@ async fn a_worker_stopped_politely_hands_its_runs_back_at_once() {
     let Some((_server, url, store, external, dir)) = setup().await else {
         return;
     };
-    let runs = start_runs(&url, 2).await;
+    let runs = common::start_runs(&url, "pipeline", 2).await;
     // A lease far longer than the test: only a hand-back lets another take the runs.
     let lease_ms = 120_000;
-    let polite = Worker::start(dir.path(), &url, "w1", lease_ms, 2, 200);
-    eventually(Duration::from_secs(30), "w1 holds a run mid-way", || {
+    let polite = WorkerProcess::start(dir.path(), &url, "w1", lease_ms, 2, 200);
+    common::eventually(Duration::from_secs(30), "w1 holds a run mid-way", || {
         let (store, runs) = (&store, &runs);
         async move { holding(store, runs, "w1", 4).await.is_some() }
     })
@@ -564,8 +511,8 @@ async fn a_worker_stopped_politely_hands_its_runs_back_at_once() {
         );
     }
     let started = Instant::now();
-    let other = Worker::start(dir.path(), &url, "w2", lease_ms, 2, 200);
-    eventually(Duration::from_secs(30), "w2 finished the runs", || {
+    let other = WorkerProcess::start(dir.path(), &url, "w2", lease_ms, 2, 200);
+    common::eventually(Duration::from_secs(30), "w2 finished the runs", || {
         all_finished(&store, &runs)
     })
     .await;
