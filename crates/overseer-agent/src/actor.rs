@@ -384,6 +384,12 @@ impl<A: Agent> AgentActor<A> {
         let (Some(mut job), more) = self.slot.next_job() else {
             return Ok(false);
         };
+        if self.slot.fleet_wide {
+            if let Err(refusal) = self.hold_in_fleet(job.settlement.clone()).await {
+                self.slot.fail_job(job, refusal);
+                return Ok(more);
+            }
+        }
         let Some(started) = self.begin(&mut job, context) else {
             return Ok(more);
         };
@@ -607,6 +613,34 @@ impl<A: Agent> AgentActor<A> {
             // Requeued: the next incarnation answers it.
             None => Err(exit.unwrap_or(ExitReason::Shutdown)),
         }
+    }
+
+    /// Holds a task's estimate in the budget's shared limit before it runs, if it was admitted
+    /// without a hold there (a tell, a vote's sample, a replay: admitted without waiting), so
+    /// that the processes sharing the limit never spend past it together. `Err`: refused (the
+    /// fleet's limit, a trip, the limit unreachable); the task fails unrun.
+    #[cold]
+    #[inline(never)]
+    fn hold_in_fleet(
+        &self,
+        settlement: Option<Arc<Settlement>>,
+    ) -> BoxFuture<'_, Result<(), AskError>> {
+        Box::pin(async move {
+            let (Some(settlement), Some(budget)) = (settlement, &self.slot.shared.budget) else {
+                return Ok(());
+            };
+            let Some(estimate) = settlement.unheld_estimate() else {
+                return Ok(());
+            };
+            match budget.hold_shared(estimate).await {
+                Ok(Some(hold)) => {
+                    settlement.attach_shared(hold);
+                    Ok(())
+                }
+                Ok(None) => Ok(()),
+                Err(refusal) => Err(self.slot.budget_refusal(refusal)),
+            }
+        })
     }
 
     /// Runs the handler on `task` under its deadline and, with a budget, the kill switch's

@@ -472,19 +472,7 @@ impl<A: Agent> AgentRef<A> {
     /// The ask error of a budget refusal.
     #[cold]
     fn refused(&self, refusal: Refusal) -> AskError {
-        match refusal {
-            Refusal::Tripped { reason } => AskError::KillSwitchTripped { reason },
-            // A limit refusal trips nothing and fails this ask only, unless the system
-            // closed meanwhile.
-            refusal => self
-                .slot
-                .shared
-                .closed()
-                .unwrap_or(AskError::BudgetExceeded {
-                    agent: self.slot.name.clone(),
-                    refusal,
-                }),
-        }
+        self.slot.budget_refusal(refusal)
     }
 
     /// An ask as inspections and votes make it, under the agent's default deadline: its id,

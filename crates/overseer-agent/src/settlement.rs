@@ -108,6 +108,27 @@ impl Settlement {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// What the open reservation holds, if it holds nothing in the budget's shared limit (a
+    /// task admitted without waiting: a tell, a vote's sample, a replay).
+    pub(crate) fn unheld_estimate(&self) -> Option<overseer_budget::Spend> {
+        let open = self.open();
+        let reservation = open.taken.as_ref()?.reservation.as_ref()?;
+        (!reservation.holds_shared()).then(|| reservation.estimate())
+    }
+
+    /// Attaches `hold` (on the budget's shared limit) to the open reservation; given back
+    /// (dropped) if the ask was settled meanwhile.
+    pub(crate) fn attach_shared(&self, hold: overseer_budget::FleetHold) {
+        let mut open = self.open();
+        if let Some(reservation) = open
+            .taken
+            .as_mut()
+            .and_then(|taken| taken.reservation.as_mut())
+        {
+            reservation.attach_shared(hold);
+        }
+    }
+
     /// Whether a breaker admitted the ask.
     pub(crate) fn has_permit(&self) -> bool {
         self.has_permit

@@ -308,6 +308,9 @@ pub(crate) struct Slot<A: Agent> {
     pub(crate) tasks: Arc<IncarnationTasks>,
     /// Whether the agent has heartbeat timeouts: its tasks run beside the heartbeat watch.
     pub(crate) beats_watched: bool,
+    /// Whether the system's budget has a limit shared with other processes: a task admitted
+    /// without a hold there (a tell, a vote's sample, a replay) takes one before it runs.
+    pub(crate) fleet_wide: bool,
     /// Where the handler's beats and progress land, shared with the incarnations' contexts.
     pub(crate) pulse: Arc<Pulse>,
     /// What the current incarnation's health checks found.
@@ -363,6 +366,7 @@ impl<A: Agent> Slot<A> {
             .liveness
             .as_ref()
             .is_some_and(|liveness| liveness.heartbeats.any());
+        let fleet_wide = shared.budget.as_ref().is_some_and(Budget::has_shared_limit);
         let ask_limit = if config.wait_for_room {
             usize::MAX
         } else {
@@ -387,6 +391,7 @@ impl<A: Agent> Slot<A> {
             injected: Arc::default(),
             tasks: Arc::default(),
             beats_watched,
+            fleet_wide,
             pulse: Arc::new(Pulse::new()),
             health: Mutex::new(HealthTally::default()),
             health_pending: AtomicBool::new(false),
@@ -561,6 +566,19 @@ impl<A: Agent> Slot<A> {
             self.config.default_estimate
         } else {
             declared
+        }
+    }
+
+    /// The ask error of a budget refusal: a trip fails the task as tripped; a limit refusal
+    /// trips nothing and fails this task only, unless the system closed meanwhile.
+    #[cold]
+    pub(crate) fn budget_refusal(&self, refusal: overseer_budget::Refusal) -> AskError {
+        match refusal {
+            overseer_budget::Refusal::Tripped { reason } => AskError::KillSwitchTripped { reason },
+            refusal => self.shared.closed().unwrap_or(AskError::BudgetExceeded {
+                agent: self.name.clone(),
+                refusal,
+            }),
         }
     }
 

@@ -277,3 +277,42 @@ async fn a_refused_or_unreachable_fleet_limit_refuses_the_ask_and_holds_nothing(
         "{unreachable:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tells_of_two_systems_never_take_the_fleet_past_its_limit() {
+    let Some((_server, url, admin)) = common::store().await else {
+        return;
+    };
+    const LIMIT: u64 = 1_000;
+    admin.define_limit("tell-tokens", LIMIT).await.unwrap();
+    let processes = [
+        Process::start(&url, "tell-tokens").await,
+        Process::start(&url, "tell-tokens").await,
+    ];
+    // 2 x 15 tells of 100 tokens, queued at once: three times the limit. A tell does not wait,
+    // so each holds its estimate in the database on the agent's side, before it runs.
+    for process in &processes {
+        let agent = process.system.agent_ref::<Spender>("spender").unwrap();
+        for _ in 0..15 {
+            match agent.tell((100, 100)) {
+                Ok(()) | Err(AskError::KillSwitchTripped { .. }) => {}
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+    }
+    // An ask queued behind the tells is answered once they have run or failed.
+    for process in &processes {
+        let _ = process.ask((0, 0)).await;
+    }
+    for process in &processes {
+        process.system.shutdown(Duration::from_secs(5)).await.ok();
+        process.fleet.settled().await;
+    }
+    let state = admin.limit_state("tell-tokens").await.unwrap();
+    assert!(
+        state.committed <= LIMIT,
+        "the tells spent past the limit: {state:?}"
+    );
+    assert!(state.committed >= 100, "no tell ran: {state:?}");
+    assert_eq!(state.reserved, 0, "every hold settled: {state:?}");
+}
