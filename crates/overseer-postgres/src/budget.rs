@@ -2,6 +2,8 @@
 //! reserved and committed transactionally, so that any number of processes together never
 //! reserve past the limit.
 
+use std::time::Duration;
+
 use crate::{PgJournalError, PgStore};
 
 /// An amount of a limit held for a spend not yet known: [`commit`](PgStore::commit_reservation)
@@ -206,8 +208,75 @@ impl PgStore {
     /// [`UnknownLimit`](PgJournalError::UnknownLimit), [`OutOfRange`](PgJournalError::OutOfRange);
     /// when a statement fails (then nothing is held).
     pub async fn reserve(&self, name: &str, amount: u64) -> Result<Reserve, PgJournalError> {
+        self.reserve_as(name, amount, None).await
+    }
+
+    /// [`reserve`](Self::reserve) for `holder`, whose hold expires `ttl` from now unless
+    /// [`renew_holds`](Self::renew_holds) renews it: what a process that may die holds with.
+    /// Expired holds of the limit (their holders died, or stopped renewing) are swept first,
+    /// in the same transaction, and their amount is no longer reserved.
+    ///
+    /// # Errors
+    ///
+    /// As [`reserve`](Self::reserve).
+    pub async fn reserve_for(
+        &self,
+        name: &str,
+        amount: u64,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Reserve, PgJournalError> {
+        self.reserve_as(name, amount, Some((holder, ttl))).await
+    }
+
+    /// Renews every hold of `holder` for `ttl` from now; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// When the statement fails.
+    pub async fn renew_holds(&self, holder: &str, ttl: Duration) -> Result<u64, PgJournalError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                cached!(
+                    client,
+                    "UPDATE overseer_budget_reservations \
+                     SET expires_at = clock_timestamp() + make_interval(secs => $2) \
+                     WHERE holder = $1",
+                    "preparing a statement"
+                ),
+                &[&holder, &ttl.as_secs_f64()],
+            )
+            .await
+            .map_err(PgJournalError::db("renewing holds"))
+    }
+
+    async fn reserve_as(
+        &self,
+        name: &str,
+        amount: u64,
+        holder: Option<(&str, Duration)>,
+    ) -> Result<Reserve, PgJournalError> {
         let wanted = amount_sql("budget reservation", amount)?;
+        let (holder, ttl) = match holder {
+            Some((holder, ttl)) => (Some(holder), Some(ttl.as_secs_f64())),
+            None => (None, None),
+        };
         self.in_transaction("committing a reservation", async |tx| {
+            tx.execute(
+                cached!(
+                    tx,
+                    "WITH gone AS (DELETE FROM overseer_budget_reservations \
+                       WHERE limit_name = $1 AND expires_at < clock_timestamp() RETURNING amount) \
+                     UPDATE overseer_budget \
+                     SET reserved = reserved - (SELECT coalesce(sum(amount), 0)::bigint FROM gone) \
+                     WHERE limit_name = $1 AND EXISTS (SELECT 1 FROM gone)",
+                    "preparing a statement"
+                ),
+                &[&name],
+            )
+            .await
+            .map_err(PgJournalError::db("sweeping expired holds"))?;
             let held = tx
                 .query_opt(
                     cached!(
@@ -233,9 +302,10 @@ impl PgStore {
             }
             let id: i64 = tx
                 .query_one(
-                    cached!(tx, "INSERT INTO overseer_budget_reservations (limit_name, amount) VALUES ($1, $2) \
+                    cached!(tx, "INSERT INTO overseer_budget_reservations (limit_name, amount, holder, expires_at) \
+                     VALUES ($1, $2, $3, clock_timestamp() + make_interval(secs => $4)) \
                      RETURNING id", "preparing a statement"),
-                    &[&name, &wanted],
+                    &[&name, &wanted, &holder, &ttl],
                 )
                 .await
                 .map_err(PgJournalError::db("recording a reservation"))?

@@ -67,6 +67,10 @@ pub struct FleetLimit {
 struct Fleet {
     store: PgStore,
     name: Arc<str>,
+    /// Who this process's holds belong to, and how long one lives unless the heartbeat renews
+    /// it: the holds of a process that died are swept when they expire.
+    holder: String,
+    hold_ttl: Duration,
     tripped: watch::Sender<Option<FleetTrip>>,
     /// What to call when the limit trips; emptied when it does.
     callbacks: Mutex<Callbacks>,
@@ -95,6 +99,23 @@ impl Drop for FleetLimit {
     }
 }
 
+/// A name for one `FleetLimit`'s holds, unique among processes: the process id, the wall-clock
+/// time it was made at, and a counter within the process.
+fn new_holder() -> String {
+    static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let made = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    format!("{}-{at:x}-{made}", std::process::id())
+}
+
+/// How long a hold lives without being renewed: three heartbeats, and never under a second,
+/// so that a heartbeat late by a little never lets a live process's holds expire.
+fn hold_ttl(heartbeat: Duration) -> Duration {
+    (heartbeat * 3).max(Duration::from_secs(1))
+}
+
 impl FleetLimit {
     /// Watches the limit `name` (defined already, with [`PgStore::define_limit`]) every
     /// `heartbeat`. Spawns its heartbeat on the current tokio runtime, where the settlements of
@@ -112,6 +133,8 @@ impl FleetLimit {
         let inner = Arc::new(Fleet {
             store,
             name: Arc::from(name),
+            holder: new_holder(),
+            hold_ttl: hold_ttl(heartbeat),
             tripped: watch::channel(None).0,
             callbacks: Mutex::new(Callbacks::default()),
             runtime: tokio::runtime::Handle::current(),
@@ -130,6 +153,10 @@ impl FleetLimit {
                         Err(error) => {
                             tracing::warn!(limit = %fleet.name, %error, "fleet limit: the heartbeat could not read the limit");
                         }
+                    }
+                    if let Err(error) = fleet.store.renew_holds(&fleet.holder, fleet.hold_ttl).await
+                    {
+                        tracing::warn!(limit = %fleet.name, %error, "fleet limit: the heartbeat could not renew this process's holds");
                     }
                 }
             })
@@ -151,7 +178,11 @@ impl FleetLimit {
                 reason: trip.reason,
             });
         }
-        let reserved = self.inner.store.reserve(&self.inner.name, amount).await?;
+        let inner = &self.inner;
+        let reserved = inner
+            .store
+            .reserve_for(&inner.name, amount, &inner.holder, inner.hold_ttl)
+            .await?;
         if let Reserve::Tripped { reason } = &reserved {
             // Tripped in the database since the last heartbeat: trip here now.
             let state = self.inner.store.limit_state(&self.inner.name).await?;
@@ -324,10 +355,15 @@ impl SharedLimit for FleetLimit {
         let fleet = Arc::clone(&self.inner);
         self.inner.in_background("settling a hold", async move {
             match spent {
-                Some(spent) => {
-                    let row = fleet.store.commit_held(reservation, spent).await?;
-                    fleet.see(row);
-                }
+                Some(spent) => match fleet.store.commit_held(reservation, spent).await {
+                    Ok(row) => fleet.see(row),
+                    // Swept as expired (this process stopped renewing it for a while): what
+                    // was spent happened, so it is charged.
+                    Err(PgJournalError::UnknownReservation { .. }) => {
+                        fleet.store.charge_limit(&fleet.name, spent).await?;
+                    }
+                    Err(error) => return Err(error),
+                },
                 None => {
                     fleet.store.release_reservation(reservation).await?;
                 }

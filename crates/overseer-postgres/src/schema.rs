@@ -102,13 +102,16 @@ CREATE TABLE overseer_budget_reservations (
     },
     Migration {
         version: 2,
-        name: "a fleet limit's trip, a run's signals",
+        name: "a fleet limit's trip, a run's signals, holds that expire",
         // The trip is set once, by the commit that spends the limit or by a process whose kill
         // switch tripped; every process's heartbeat reads it. `signalled` counts the signals
-        // delivered to the run (records appended without an epoch): its holder polls it.
+        // delivered to the run (records appended without an epoch): its holder polls it. A
+        // reservation made for a holder expires unless its holder's heartbeat renews it: a dead
+        // process's holds are swept by the next reservation of the limit.
         sql: r#"
 ALTER TABLE overseer_budget ADD COLUMN tripped_reason text, ADD COLUMN tripped_at timestamptz;
 ALTER TABLE overseer_runs ADD COLUMN signalled bigint NOT NULL DEFAULT 0 CHECK (signalled >= 0);
+ALTER TABLE overseer_budget_reservations ADD COLUMN holder text, ADD COLUMN expires_at timestamptz;
 "#,
     },
 ];

@@ -316,3 +316,54 @@ async fn tells_of_two_systems_never_take_the_fleet_past_its_limit() {
     assert!(state.committed >= 100, "no tell ran: {state:?}");
     assert_eq!(state.reserved, 0, "every hold settled: {state:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_processs_holds_expire_and_a_late_settlement_still_counts() {
+    let Some((_server, url, admin)) = common::store().await else {
+        return;
+    };
+    admin.define_limit("leased", 1_000).await.unwrap();
+    let connect = || async {
+        PgStore::connect(&url, PgOptions::default().pool_size(2))
+            .await
+            .expect("a store")
+    };
+    // Holds live three heartbeats (3 s here) unless the heartbeat renews them.
+    let dead = FleetLimit::watch_limit(connect().await, "leased", Duration::from_secs(1))
+        .await
+        .unwrap();
+    let orphan = dead.hold(600).await.expect("held");
+    // The process dies: its heartbeat stops, and nothing settles its hold.
+    drop(dead);
+    let alive = FleetLimit::watch_limit(connect().await, "leased", HEARTBEAT)
+        .await
+        .unwrap();
+    assert!(
+        alive.hold(600).await.is_err(),
+        "until it expires, the dead process's hold counts"
+    );
+    let started = Instant::now();
+    let held = loop {
+        match alive.hold(600).await {
+            Ok(hold) => break hold,
+            Err(_) if started.elapsed() < Duration::from_secs(15) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(refusal) => panic!("the dead process's hold never expired: {refusal:?}"),
+        }
+    };
+    let state = admin.limit_state("leased").await.unwrap();
+    assert_eq!(
+        state.reserved, 600,
+        "only the live hold is reserved: {state:?}"
+    );
+    // The live process's hold outlives its ttl: its heartbeat renews it.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(alive.hold(500).await.is_err(), "the live hold was renewed");
+    // A late settlement of the swept hold still commits what it spent.
+    alive.settle(orphan, Some(100));
+    alive.settle(held, Some(600));
+    alive.settled().await;
+    let state = admin.limit_state("leased").await.unwrap();
+    assert_eq!((state.committed, state.reserved), (700, 0), "{state:?}");
+}
