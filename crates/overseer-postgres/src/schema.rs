@@ -107,11 +107,16 @@ CREATE TABLE overseer_budget_reservations (
         // switch tripped; every process's heartbeat reads it. `signalled` counts the signals
         // delivered to the run (records appended without an epoch): its holder polls it. A
         // reservation made for a holder expires unless its holder's heartbeat renews it: a dead
-        // process's holds are swept by the next reservation of the limit.
+        // process's holds are swept by the next reservation of the limit. Effect intents,
+        // idempotency keys and signals are records of the run's journal (`overseer_journal`),
+        // appended under the run's epoch like its steps, as the embedded journal keeps them:
+        // the tables version 1 made for them apart are dropped.
         sql: r#"
 ALTER TABLE overseer_budget ADD COLUMN tripped_reason text, ADD COLUMN tripped_at timestamptz;
 ALTER TABLE overseer_runs ADD COLUMN signalled bigint NOT NULL DEFAULT 0 CHECK (signalled >= 0);
 ALTER TABLE overseer_budget_reservations ADD COLUMN holder text, ADD COLUMN expires_at timestamptz;
+DROP TABLE overseer_effects;
+DROP TABLE overseer_signals;
 "#,
     },
 ];

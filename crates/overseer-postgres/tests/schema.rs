@@ -52,14 +52,14 @@ async fn a_fresh_database_migrates_and_migrating_again_is_a_no_op() {
     let tables: i64 = client
         .query_one(
             "SELECT count(*) FROM information_schema.tables WHERE table_name IN \
-             ('overseer_runs', 'overseer_journal', 'overseer_effects', 'overseer_dead_letters', \
-              'overseer_signals', 'overseer_budget', 'overseer_budget_reservations')",
+             ('overseer_runs', 'overseer_journal', 'overseer_dead_letters', \
+              'overseer_budget', 'overseer_budget_reservations')",
             &[],
         )
         .await
         .unwrap()
         .get(0);
-    assert_eq!(tables, 7);
+    assert_eq!(tables, 5);
     let versions: i64 = client
         .query_one("SELECT count(*) FROM overseer_schema", &[])
         .await
