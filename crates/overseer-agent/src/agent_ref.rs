@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use overseer_budget::{Budget, FleetHold, Refusal, Reservation, Spend};
+use overseer_budget::{FleetHold, Refusal, Reservation, Spend};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -507,13 +507,7 @@ impl<A: Agent> AgentRef<A> {
         mut durable: D,
     ) -> Answer<A::Output> {
         // Only a budget with a shared limit waits for a hold (the plain path never polls it).
-        let fleet_wide = self
-            .slot
-            .shared
-            .budget
-            .as_ref()
-            .is_some_and(Budget::has_shared_limit);
-        let shared = if fleet_wide {
+        let shared = if self.slot.fleet_wide {
             // The estimate is read before the wait: a task need not be `Sync`.
             let estimate = self.slot.estimate(&task).into();
             // Boxed: the plain path's future does not carry the hold's (a database round trip).
