@@ -465,7 +465,7 @@ impl<A: Agent> AgentActor<A> {
         let wants_latency = job
             .settlement
             .as_deref()
-            .is_some_and(Settlement::has_permit);
+            .is_some_and(Settlement::wants_latency);
         let at = (job.reply.is_none() || wants_latency).then(Instant::now);
         let task_type = A::task_type(&job.task);
         if job.reply.is_none() && at.is_some_and(|at| at >= job.deadline) {

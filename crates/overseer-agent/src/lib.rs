@@ -43,7 +43,7 @@
 // they import one another without a circle (`tests/layering.rs` checks it).
 //
 //   name, usage, cause, tasks, injected_mark, message, lifecycle, output_checks,
-//   bulkheads, heartbeat, reply              leaves
+//   bulkheads, heartbeat, reply, job_queue   leaves
 //   health, readiness, deadlines             an agent's health checks and their rule; a
 //                                            system's readiness; one timer for an agent's asks
 //   tree_snapshot                            the tree as one walk reads it
@@ -108,6 +108,7 @@ mod heartbeat;
 mod injected_mark;
 mod inspection;
 mod inspector_route;
+mod job_queue;
 mod lifecycle;
 mod loop_watch;
 mod message;

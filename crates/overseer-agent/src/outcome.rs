@@ -125,11 +125,14 @@ pub(crate) fn settle_admission<A: Agent>(
         return;
     };
     let verdict = counted.then(|| {
-        // One clock read for the latency, the breaker and the error-rate window.
-        let now = Instant::now();
-        let latency = started.map(|started| now.saturating_duration_since(started));
+        // The handler was timed (`started`) only for a breaker that measures latency; the
+        // breaker and the error-rate window read the clock themselves when they need it.
+        let now = started.map(|_| Instant::now());
+        let latency = started
+            .zip(now)
+            .map(|(started, now)| now.saturating_duration_since(started));
         Verdict {
-            at: Some(now),
+            at: now,
             ..slot.verdict(result, latency.unwrap_or_default())
         }
     });

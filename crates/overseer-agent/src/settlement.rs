@@ -32,8 +32,9 @@ pub(crate) struct Settlement {
     /// caller's deadline is seen or not, as with the lock it would have come after the take or
     /// before it; either way what the handler spends is committed (as late spend, if after).
     ran: AtomicBool,
-    /// Whether a breaker admitted the ask (its outcome wants the handler's latency).
-    has_permit: bool,
+    /// Whether the breaker that admitted the ask wants the handler's latency (it has a
+    /// slow-call threshold): else the clock is not read to time the handler.
+    wants_latency: bool,
 }
 
 struct Open {
@@ -86,11 +87,11 @@ impl Settlement {
         permit: Option<Permit>,
         reservation: Option<Reservation>,
     ) -> Option<Arc<Self>> {
-        let has_permit = permit.is_some();
-        (has_permit || reservation.is_some()).then(|| {
+        let wants_latency = permit.as_ref().is_some_and(Permit::measures_latency);
+        (permit.is_some() || reservation.is_some()).then(|| {
             Arc::new(Self {
                 ran: AtomicBool::new(false),
-                has_permit,
+                wants_latency,
                 open: Mutex::new(Open {
                     taken: Some(Taken {
                         permit,
@@ -129,9 +130,9 @@ impl Settlement {
         }
     }
 
-    /// Whether a breaker admitted the ask.
-    pub(crate) fn has_permit(&self) -> bool {
-        self.has_permit
+    /// Whether the handler is to be timed for the breaker that admitted the ask.
+    pub(crate) fn wants_latency(&self) -> bool {
+        self.wants_latency
     }
 
     /// A handler started on the ask.
@@ -249,7 +250,8 @@ pub(crate) struct Verdict {
     pub(crate) outcome: Outcome,
     /// Whether the error-rate window counts a success.
     pub(crate) success: bool,
-    /// How long the handler took (the breaker's latency).
+    /// How long the handler took (the breaker's latency; zero when the breaker does not
+    /// measure it).
     pub(crate) latency: Duration,
     /// When the outcome was judged, if the clock was read for it: the breaker and the
     /// error-rate window record it at this instant instead of reading the clock again.
@@ -282,12 +284,23 @@ impl Taken {
             }
             return;
         };
-        let now = verdict.at.unwrap_or_else(Instant::now);
-        if let Some(budget) = &shared.budget {
-            crate::cause::during_ask(id, path, || budget.record_outcome(verdict.success, now));
+        // The clock is read only if something uses the instant: a trip, a breaker's change of
+        // state.
+        let at = verdict.at;
+        if let Some(switch) = shared.budget.as_ref().map(Budget::kill_switch) {
+            if switch.counts_outcomes() {
+                let now = || at.unwrap_or_else(Instant::now);
+                crate::cause::during_ask(id, path, || {
+                    switch.record_outcome_with(verdict.success, now)
+                });
+            }
         }
         if let Some(permit) = self.permit {
-            if let Some(transition) = permit.record_at(verdict.outcome, verdict.latency, now) {
+            let transition = match at {
+                Some(at) => permit.record_at(verdict.outcome, verdict.latency, at),
+                None => permit.record(verdict.outcome, verdict.latency),
+            };
+            if let Some(transition) = transition {
                 shared.publish_transition(&transition, id, path.cloned());
             }
         }

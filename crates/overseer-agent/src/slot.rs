@@ -10,7 +10,6 @@
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
@@ -32,6 +31,7 @@ use crate::feedback::Feedback;
 use crate::health::{AgentHealth, Health, HealthChange, HealthTally};
 use crate::heartbeat::Pulse;
 use crate::injected_mark::InjectedMark;
+use crate::job_queue::JobQueue;
 use crate::lifecycle::{Lifecycle, LifecycleCell};
 use crate::message::AgentMsg;
 use crate::name::AgentName;
@@ -293,7 +293,7 @@ pub(crate) struct Slot<A: Agent> {
     pub(crate) shared: Arc<Shared>,
     /// The queued tasks. A plain deque under a lock: it costs nothing until used (a channel
     /// would allocate a block of 32 tasks per agent), and taking a task locks once.
-    queue: Mutex<VecDeque<Job<A>>>,
+    queue: JobQueue<Job<A>>,
     incarnation: RwLock<Option<ActorRef<AgentMsg>>>,
     last_exit: Mutex<Option<ExitReason>>,
     lifecycle: LifecycleCell,
@@ -381,7 +381,7 @@ impl<A: Agent> Slot<A> {
             breakers: RwLock::new(Vec::new()),
             first_breaker: OnceLock::new(),
             shared,
-            queue: Mutex::new(VecDeque::new()),
+            queue: JobQueue::new(),
             incarnation: RwLock::new(None),
             last_exit: Mutex::new(None),
             lifecycle: LifecycleCell::new(Lifecycle::Starting),
@@ -513,15 +513,17 @@ impl<A: Agent> Slot<A> {
     /// The breaker of this agent for `task_type`, if the system has breakers. Inlined: the
     /// call path of an ask and the escalation ladder's breaker check share it, and a call
     /// would cost every governed ask.
+    /// Borrowed for the first task type asked (no reference count taken per ask), owned for
+    /// the others.
     #[inline(always)]
-    pub(crate) fn breaker(&self, task_type: &'static str) -> Option<BreakerHandle> {
+    pub(crate) fn breaker(&self, task_type: &'static str) -> Option<Cow<'_, BreakerHandle>> {
         let registry = self.shared.breakers.as_ref()?;
         if let Some((first, handle)) = self.first_breaker.get() {
             if same_task_type(first, task_type) {
-                return Some(handle.clone());
+                return Some(Cow::Borrowed(handle));
             }
         }
-        Some(self.other_breaker(registry, task_type))
+        Some(Cow::Owned(self.other_breaker(registry, task_type)))
     }
 
     /// The breaker of a task type other than the first asked (or of the first, on its first
@@ -599,10 +601,7 @@ impl<A: Agent> Slot<A> {
     /// Puts back, first in line, the task of a durable run whose incarnation crashed on it: the
     /// next incarnation takes it again and replays the run.
     pub(crate) fn requeue_first(&self, job: Job<A>) {
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push_front(job);
+        self.queue.lock().push_front(job);
         if let Some(refusal) = self.refusal() {
             self.fail_queued(&refusal);
         }
@@ -615,7 +614,7 @@ impl<A: Agent> Slot<A> {
     #[inline]
     pub(crate) fn enqueue(&self, job: Job<A>, limit: usize) -> bool {
         {
-            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut queue = self.queue.lock();
             if queue.len() >= limit {
                 drop(queue);
                 drop(job);
@@ -633,10 +632,7 @@ impl<A: Agent> Slot<A> {
 
     /// Tasks waiting in the queue (the one being handled not counted).
     pub(crate) fn queue_len(&self) -> usize {
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.queue.len()
     }
 
     /// Sends the current incarnation a `Wake`, unless one is already pending or the agent is
@@ -689,16 +685,24 @@ impl<A: Agent> Slot<A> {
     /// Waits until there is work, the loop is asked back to ractor, or the system closed.
     pub(crate) fn work_or_yield(&self) -> impl std::future::Future<Output = ()> + '_ {
         std::future::poll_fn(move |cx| {
+            // Asked before the waker is registered (woken for work, the loop need not register
+            // again) and after (work queued meanwhile woke the waker registered before).
+            if self.stops_waiting() {
+                return std::task::Poll::Ready(());
+            }
             self.waker.register(cx.waker());
-            let stop_waiting = self.yield_requested.load(Ordering::SeqCst)
-                || self.has_work()
-                || !self.shared.is_open();
-            if stop_waiting {
+            if self.stops_waiting() {
                 std::task::Poll::Ready(())
             } else {
                 std::task::Poll::Pending
             }
         })
+    }
+
+    /// Whether the serve loop has work, is asked back to ractor, or the system closed: three
+    /// loads, no lock.
+    fn stops_waiting(&self) -> bool {
+        self.yield_requested.load(Ordering::SeqCst) || self.has_work() || !self.shared.is_open()
     }
 
     /// Called by an incarnation before it takes work.
@@ -707,15 +711,12 @@ impl<A: Agent> Slot<A> {
     }
 
     pub(crate) fn take_job(&self) -> Option<Job<A>> {
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front()
+        self.queue.lock().pop_front()
     }
 
     /// The next job, and whether more are waiting (one lock for both).
     pub(crate) fn next_job(&self) -> (Option<Job<A>>, bool) {
-        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut queue = self.queue.lock();
         let job = queue.pop_front();
         (job, !queue.is_empty())
     }
@@ -770,11 +771,7 @@ impl<A: Agent> Slot<A> {
     }
 
     pub(crate) fn has_work(&self) -> bool {
-        !self
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_empty()
+        !self.queue.is_empty()
     }
 
     /// A new incarnation starts serving.

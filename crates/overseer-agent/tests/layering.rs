@@ -17,6 +17,7 @@ const LAYERS: &[&[&str]] = &[
         "bulkheads",
         "heartbeat",
         "reply",
+        "job_queue",
     ],
     &["health", "readiness", "deadlines"],
     &["tree_snapshot"],

@@ -24,6 +24,8 @@ struct Shared {
     /// while its low bit is set, admission is one atomic load and takes no lock.
     fast: AtomicU64,
     key: BreakerKey,
+    /// Whether outcomes need their latency (a slow-call threshold is configured).
+    measures_latency: bool,
     breaker: Mutex<CircuitBreaker>,
 }
 
@@ -59,6 +61,7 @@ impl BreakerHandle {
             shared: Arc::new(Shared {
                 fast: AtomicU64::new(breaker.fast_path_word()),
                 key: breaker.key().clone(),
+                measures_latency: breaker.config().slow_call_threshold.is_some(),
                 breaker: Mutex::new(breaker),
             }),
         }
@@ -67,6 +70,26 @@ impl BreakerHandle {
     /// The breaker's key.
     pub fn key(&self) -> &BreakerKey {
         &self.shared.key
+    }
+
+    /// Whether the latency given with an outcome counts: only with a
+    /// [slow-call threshold](crate::BreakerConfig::slow_call_threshold). Without one, a caller
+    /// need not read the clock to time its calls (any latency may be recorded).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use overseer_breaker::{BreakerConfig, BreakerKey, BreakerRegistry};
+    ///
+    /// let plain = BreakerRegistry::default().handle(&BreakerKey::new("coder", "patch"));
+    /// assert!(!plain.measures_latency());
+    /// let config = BreakerConfig::default().slow_call_threshold(Some(Duration::from_secs(60)));
+    /// let timed = BreakerRegistry::new(config)?.handle(&BreakerKey::new("coder", "patch"));
+    /// assert!(timed.measures_latency());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn measures_latency(&self) -> bool {
+        self.shared.measures_latency
     }
 
     /// The breaker's current state.

@@ -48,6 +48,12 @@ impl Permit {
         &self.handle
     }
 
+    /// Whether the outcome's latency counts ([`BreakerHandle::measures_latency`]).
+    #[inline]
+    pub fn measures_latency(&self) -> bool {
+        self.handle.measures_latency()
+    }
+
     /// Whether this call is a half-open probe.
     pub fn is_probe(&self) -> bool {
         self.ticket.as_ref().is_some_and(Ticket::is_probe)

@@ -69,7 +69,8 @@ pub struct Budget {
 
 struct BudgetInner {
     process: Ledger,
-    agents: DashMap<AgentId, Ledger>,
+    /// Each agent's account (its ledger, with the process ledger and the switch).
+    agents: DashMap<AgentId, AgentAccount>,
     default_agent_limits: Limits,
     tiers: Tiers,
     switch: KillSwitch,
@@ -232,10 +233,12 @@ impl BudgetBuilder {
         let hard_tier = self.hard_tier.map(hard_tier_ppm).transpose()?;
         let process =
             Ledger::unchecked(Scope::Process, self.process, self.tiers.clone(), hard_tier);
+        let switch = KillSwitch::with_ledger(self.switch, started_at, Some(process.clone()))?;
         let agents = DashMap::new();
         for (agent, limits) in self.agents {
             let ledger =
                 Ledger::with_tiers(Scope::Agent(agent.clone()), limits, self.tiers.clone())?;
+            let account = AgentAccount::new(ledger, &process, &switch);
             match agents.entry(agent) {
                 Entry::Occupied(entry) => {
                     return Err(BudgetConfigError::AgentAlreadyRegistered {
@@ -243,11 +246,10 @@ impl BudgetBuilder {
                     })
                 }
                 Entry::Vacant(entry) => {
-                    entry.insert(ledger);
+                    entry.insert(account);
                 }
             }
         }
-        let switch = KillSwitch::with_ledger(self.switch, started_at, Some(process.clone()))?;
         if let Some(fleet) = &self.fleet {
             connect_fleet(fleet, &switch);
         }
@@ -402,10 +404,10 @@ impl Budget {
     ) -> Result<Vec<Reservation>, Refusal> {
         let now = self.deadline().map(|_| Instant::now());
         self.check_open(now)?;
-        let agent_ledger = self.agent_ledger(agent);
+        let account = self.account(agent);
         // A refusal drops the reservations made so far, which releases them.
         (0..count)
-            .map(|_| self.claim(agent_ledger.clone(), estimate))
+            .map(|_| self.claim(account.clone(), estimate))
             .collect()
     }
 
@@ -425,9 +427,15 @@ impl Budget {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn account(&self, agent: &str) -> AgentAccount {
-        AgentAccount {
-            ledger: self.agent_ledger(agent),
+        if let Some(account) = self.inner.agents.get(agent) {
+            return account.clone();
         }
+        let id = AgentId::from(agent);
+        self.inner
+            .agents
+            .entry(id.clone())
+            .or_insert_with(|| self.new_account(id))
+            .clone()
     }
 
     /// [`admit`](Self::admit) for the agent whose `account` this is (from
@@ -443,7 +451,7 @@ impl Budget {
     ) -> Result<Reservation, Refusal> {
         let now = self.deadline().map(|_| Instant::now());
         self.check_open(now)?;
-        self.claim(account.ledger.clone(), estimate)
+        self.claim(account.clone(), estimate)
     }
 
     /// `now: None`: there is no deadline to check.
@@ -454,8 +462,7 @@ impl Budget {
         now: Option<Instant>,
     ) -> Result<Reservation, Refusal> {
         self.check_open(now)?;
-        let agent_ledger = self.agent_ledger(agent);
-        self.claim(agent_ledger, estimate)
+        self.claim(self.account(agent), estimate)
     }
 
     /// The kill switch's refusal, if it has tripped (or trips now: the deadline passed).
@@ -473,10 +480,10 @@ impl Budget {
         Ok(())
     }
 
-    /// Claims `estimate` and one step in `agent_ledger` (an agent's) and the process ledger:
-    /// the reservation, or the refusal of the first that cannot hold it.
-    fn claim(&self, agent_ledger: Ledger, estimate: Spend) -> Result<Reservation, Refusal> {
-        let switch = &self.inner.switch;
+    /// Claims `estimate` and one step in `account`'s ledger and the process ledger: the
+    /// reservation, or the refusal of the first that cannot hold it.
+    fn claim(&self, account: AgentAccount, estimate: Spend) -> Result<Reservation, Refusal> {
+        let agent_ledger = account.ledger();
         let amounts = estimate.amounts(1);
         let agent_claimed = agent_ledger
             .claim(amounts)
@@ -499,12 +506,7 @@ impl Budget {
         let mut warnings = Vec::new();
         agent_ledger.reach_tiers(agent_claimed, &mut warnings);
         process.reach_tiers(process_claimed, &mut warnings);
-        let reservation = Reservation::new(
-            estimate,
-            [Some(agent_ledger), Some(process.clone())],
-            Some(switch.clone()),
-            warnings,
-        );
+        let reservation = Reservation::in_account(estimate, account, warnings);
         Ok(match &self.inner.fleet {
             None => reservation,
             fleet => reservation.with_fleet(fleet.as_ref()),
@@ -521,22 +523,12 @@ impl Budget {
         })
     }
 
-    fn agent_ledger(&self, agent: &str) -> Ledger {
-        if let Some(ledger) = self.inner.agents.get(agent) {
-            return ledger.clone();
-        }
-        let id = AgentId::from(agent);
-        self.inner
-            .agents
-            .entry(id.clone())
-            .or_insert_with(|| self.new_agent_ledger(id))
-            .clone()
-    }
-
-    fn new_agent_ledger(&self, agent: AgentId) -> Ledger {
+    /// An account under the default agent limits.
+    fn new_account(&self, agent: AgentId) -> AgentAccount {
         // The default agent limits were validated when the budget was built.
         let limits = self.inner.default_agent_limits;
-        Ledger::unchecked(Scope::Agent(agent), limits, self.inner.tiers.clone(), None)
+        let ledger = Ledger::unchecked(Scope::Agent(agent), limits, self.inner.tiers.clone(), None);
+        AgentAccount::new(ledger, &self.inner.process, &self.inner.switch)
     }
 
     /// Gives an agent its own limits, before its first call.
@@ -561,7 +553,11 @@ impl Budget {
                 agent: entry.key().clone(),
             }),
             Entry::Vacant(entry) => {
-                entry.insert(ledger);
+                entry.insert(AgentAccount::new(
+                    ledger,
+                    &self.inner.process,
+                    &self.inner.switch,
+                ));
                 Ok(())
             }
         }
@@ -575,7 +571,8 @@ impl Budget {
         let mut report = CommitReport::empty(Spend::ZERO);
         report.usage = spend;
         let (nothing, spent) = (Spend::ZERO.amounts(0), spend.amounts(0));
-        let agent_tier = self.agent_ledger(agent).settle(nothing, spent, &mut report);
+        let account = self.account(agent);
+        let agent_tier = account.ledger().settle(nothing, spent, &mut report);
         let process_tier = self.inner.process.settle(nothing, spent, &mut report);
         let hard_tier = agent_tier.or(process_tier);
         if let Some(fleet) = &self.inner.fleet {
@@ -592,7 +589,10 @@ impl Budget {
 
     /// An agent's ledger, if it has one yet.
     pub fn agent(&self, agent: &str) -> Option<Ledger> {
-        self.inner.agents.get(agent).map(|l| l.clone())
+        self.inner
+            .agents
+            .get(agent)
+            .map(|account| account.ledger().clone())
     }
 
     /// The kill switch.
@@ -637,7 +637,7 @@ impl Budget {
     pub fn remaining(&self, agent: &str) -> Remaining {
         let process = self.inner.process.remaining();
         match self.inner.agents.get(agent) {
-            Some(ledger) => ledger.remaining().min(process),
+            Some(account) => account.ledger().remaining().min(process),
             None => Remaining::unused(self.inner.default_agent_limits).min(process),
         }
     }
@@ -645,7 +645,11 @@ impl Budget {
     /// The highest tier reached so far by `agent`'s own committed + reserved spend or by the
     /// process's (tiers never go back).
     pub fn tier(&self, agent: &str) -> Option<Tier> {
-        let own = self.inner.agents.get(agent).and_then(|l| l.tier());
+        let own = self
+            .inner
+            .agents
+            .get(agent)
+            .and_then(|account| account.ledger().tier());
         own.max(self.inner.process.tier())
     }
 
@@ -655,7 +659,7 @@ impl Budget {
             .inner
             .agents
             .iter()
-            .map(|l| l.value().status())
+            .map(|account| account.value().ledger().status())
             .collect();
         agents.sort_by(|a, b| a.scope.cmp(&b.scope));
         BudgetStatus {
@@ -690,22 +694,51 @@ pub struct BudgetStatus {
 
 /// An agent's ledger in a [`Budget`], found once ([`Budget::account`]): admissions through it
 /// ([`Budget::admit_to`]) skip the lookup by name. A cheap-to-clone handle.
+///
+/// It also holds what each of the agent's reservations settles against besides its ledger
+/// (the process ledger, the kill switch), so that a reservation holds one reference, not three.
 #[derive(Clone)]
 pub struct AgentAccount {
+    inner: Arc<AccountInner>,
+}
+
+struct AccountInner {
     ledger: Ledger,
+    process: Ledger,
+    switch: KillSwitch,
 }
 
 impl AgentAccount {
+    fn new(ledger: Ledger, process: &Ledger, switch: &KillSwitch) -> Self {
+        Self {
+            inner: Arc::new(AccountInner {
+                ledger,
+                process: process.clone(),
+                switch: switch.clone(),
+            }),
+        }
+    }
+
     /// The agent's ledger.
     pub fn ledger(&self) -> &Ledger {
-        &self.ledger
+        &self.inner.ledger
+    }
+
+    /// The process ledger of the budget this account is in.
+    pub(crate) fn process(&self) -> &Ledger {
+        &self.inner.process
+    }
+
+    /// The kill switch of the budget this account is in.
+    pub(crate) fn switch(&self) -> &KillSwitch {
+        &self.inner.switch
     }
 }
 
 impl fmt::Debug for AgentAccount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AgentAccount")
-            .field("scope", self.ledger.scope())
+            .field("scope", self.ledger().scope())
             .finish()
     }
 }

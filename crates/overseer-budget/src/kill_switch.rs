@@ -506,6 +506,23 @@ impl KillSwitch {
     /// `None` if there is no error-rate trigger or the window is under its threshold;
     /// otherwise the trip's outcome.
     pub fn record_outcome(&self, success: bool, now: Instant) -> Option<TripOutcome> {
+        self.record_outcome_with(success, || now)
+    }
+
+    /// Whether outcomes are counted ([`record_outcome`](Self::record_outcome) does nothing
+    /// without an error-rate trigger): a caller need not judge or time them otherwise.
+    #[inline]
+    pub fn counts_outcomes(&self) -> bool {
+        self.inner.window.is_some()
+    }
+
+    /// [`record_outcome`](Self::record_outcome), reading the clock (`now`) only if the outcome
+    /// trips the switch.
+    pub fn record_outcome_with(
+        &self,
+        success: bool,
+        now: impl FnOnce() -> Instant,
+    ) -> Option<TripOutcome> {
         let window = self.inner.window.as_ref()?;
         let over = {
             let mut window = lock(window);
@@ -517,7 +534,7 @@ impl KillSwitch {
                 calls: over.calls,
                 threshold_ppm: over.threshold_ppm,
             },
-            now,
+            now(),
         ))
     }
 

@@ -320,12 +320,7 @@ impl Ledger {
             .map_err(|s| s.into_refusal(self.scope().clone()))?;
         let mut warnings = Vec::new();
         self.reach_tiers(claimed, &mut warnings);
-        Ok(Reservation::new(
-            estimate,
-            [Some(self.clone()), None],
-            None,
-            warnings,
-        ))
+        Ok(Reservation::in_ledger(estimate, self.clone(), warnings))
     }
 
     /// What this scope has committed, reserved and left, per dimension.
@@ -472,6 +467,10 @@ impl Ledger {
     ) -> Option<TripReason> {
         let mut hard_tier = None;
         for (i, cell) in self.inner.cells.iter().enumerate() {
+            if reserved[i] == 0 && actual[i] == 0 {
+                // Nothing held, nothing spent (a dimension the call does not use).
+                continue;
+            }
             let (before, after, grown) = cell.settle(reserved[i], actual[i]);
             if let Some(claimed) = grown {
                 if let Some(previous) = cell.reach(claimed) {

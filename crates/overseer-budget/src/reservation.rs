@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::budget::AgentAccount;
 use crate::fleet::{Fleet, FleetHold};
 use crate::kill_switch::{KillSwitch, TripReason};
 use crate::ledger::Ledger;
@@ -40,15 +41,44 @@ use crate::usage::{Dimension, Spend};
 #[must_use = "a reservation is released when dropped; commit the call's usage or release it"]
 pub struct Reservation {
     estimate: Spend,
-    /// The ledgers holding budget, agent first; `None` once settled.
-    held: Option<[Option<Ledger>; 2]>,
-    /// Tripped when a commit takes the process ledger to a limit or its hard tier.
-    switch: Option<KillSwitch>,
+    /// Where budget is held; `None` once settled.
+    held: Option<Holder>,
     /// Tiers this reservation reached; empty (no allocation) almost always.
     warnings: Vec<BudgetWarning>,
     /// Its part of the budget's shared limit, if the budget has one (boxed: a reservation
     /// without one stays as small as it was).
     fleet: Option<Box<FleetShare>>,
+}
+
+/// Where a reservation holds budget.
+///
+/// One reference either way (issue 24: the agent's ledger, the process ledger and the kill
+/// switch each counted apart were six atomic read-modify-writes per call, a clone and a drop
+/// each; the account holds all three).
+enum Holder {
+    /// One ledger alone ([`Ledger::reserve`]): no kill switch.
+    Ledger(Ledger),
+    /// An agent's account: its ledger, the process ledger and the kill switch.
+    Account(AgentAccount),
+}
+
+impl Holder {
+    /// The ledgers holding budget, agent first.
+    fn ledgers(&self) -> impl Iterator<Item = &Ledger> {
+        let (first, second) = match self {
+            Self::Ledger(ledger) => (ledger, None),
+            Self::Account(account) => (account.ledger(), Some(account.process())),
+        };
+        std::iter::once(first).chain(second)
+    }
+
+    /// Tripped when a commit takes the process ledger to a limit or its hard tier.
+    fn switch(&self) -> Option<&KillSwitch> {
+        match self {
+            Self::Ledger(_) => None,
+            Self::Account(account) => Some(account.switch()),
+        }
+    }
 }
 
 /// A reservation's part of a shared limit.
@@ -61,16 +91,24 @@ enum FleetShare {
 }
 
 impl Reservation {
-    pub(crate) fn new(
+    /// A reservation held in `ledger` alone.
+    pub(crate) fn in_ledger(estimate: Spend, ledger: Ledger, warnings: Vec<BudgetWarning>) -> Self {
+        Self::held(estimate, Holder::Ledger(ledger), warnings)
+    }
+
+    /// A reservation held in `account`'s ledger and the process ledger, under the kill switch.
+    pub(crate) fn in_account(
         estimate: Spend,
-        ledgers: [Option<Ledger>; 2],
-        switch: Option<KillSwitch>,
+        account: AgentAccount,
         warnings: Vec<BudgetWarning>,
     ) -> Self {
+        Self::held(estimate, Holder::Account(account), warnings)
+    }
+
+    fn held(estimate: Spend, holder: Holder, warnings: Vec<BudgetWarning>) -> Self {
         Self {
             estimate,
-            held: Some(ledgers),
-            switch,
+            held: Some(holder),
             warnings,
             fleet: None,
         }
@@ -126,8 +164,7 @@ impl Reservation {
     pub fn scopes(&self) -> impl Iterator<Item = &Scope> + '_ {
         self.held
             .iter()
-            .flatten()
-            .flatten()
+            .flat_map(Holder::ledgers)
             .map(|ledger| ledger.scope())
     }
 
@@ -151,13 +188,13 @@ impl Reservation {
         report.usage = actual;
         let excess = actual.excess_over(self.estimate);
         report.overrun = (!excess.is_zero()).then_some(excess);
-        let Some(ledgers) = self.held.take() else {
+        let Some(holder) = self.held.take() else {
             return report;
         };
         let reserved = self.estimate.amounts(1);
         let spent = actual.amounts(1);
         let mut hard_tier = None;
-        for ledger in ledgers.iter().flatten() {
+        for ledger in holder.ledgers() {
             let reached = ledger.settle(reserved, spent, &mut report);
             hard_tier = hard_tier.or(reached);
         }
@@ -176,7 +213,7 @@ impl Reservation {
                 FleetShare::Unheld(fleet) => fleet.limit.charge(fleet.amount(actual, 1)),
             }
         }
-        if let Some(switch) = &self.switch {
+        if let Some(switch) = holder.switch() {
             trip_on_process_limit(switch, &mut report, hard_tier);
         }
         report
@@ -191,9 +228,9 @@ impl Reservation {
     fn release_held(&mut self) {
         // A hold on the shared limit is given back when dropped.
         self.fleet = None;
-        if let Some(ledgers) = self.held.take() {
+        if let Some(holder) = self.held.take() {
             let amounts = self.estimate.amounts(1);
-            for ledger in ledgers.iter().flatten() {
+            for ledger in holder.ledgers() {
                 ledger.unclaim(amounts);
             }
         }
