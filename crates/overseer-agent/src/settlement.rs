@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use overseer_breaker::{Outcome, Permit};
-use overseer_budget::{Budget, CommitReport, Reservation};
+use overseer_budget::{Budget, CommitReport, KillSwitch, Reservation};
 use overseer_supervisor::{ChildPath, EventId};
 use tokio::time::Instant;
 
@@ -151,16 +151,9 @@ impl Settlement {
 
     /// Takes what is to be settled: `None` if the other side settled the ask already.
     pub(crate) fn take(&self) -> Option<Taken> {
-        let taken = self.open().taken.take();
-        taken.map(|taken| self.with_ran(taken))
-    }
-
-    /// `taken` with whether a handler started on it.
-    fn with_ran(&self, taken: Taken) -> Taken {
-        Taken {
-            ran: self.ran.load(Ordering::Acquire),
-            ..taken
-        }
+        let mut taken = self.open().taken.take()?;
+        taken.ran = self.ran.load(Ordering::Acquire);
+        Some(taken)
     }
 
     /// Settles the attempt that ended (its spend committed; with a `verdict`, its outcome
@@ -181,8 +174,9 @@ impl Settlement {
         // One lock over the swap (the budget and the breaker never take it): the caller never
         // sees the ask settled between two attempts.
         let mut open = self.open();
-        let taken = open.taken.take().ok_or(None)?;
-        self.with_ran(taken).settle(shared, id, path, verdict);
+        let mut taken = open.taken.take().ok_or(None)?;
+        taken.ran = self.ran.load(Ordering::Acquire);
+        taken.settle(shared, id, path, verdict);
         self.ran.store(false, Ordering::Release);
         let reservation = readmit().map_err(Some)?;
         open.taken = Some(Taken {
@@ -210,25 +204,20 @@ impl Settlement {
         verdict: Option<Verdict>,
     ) {
         // One lock for both: what is to be settled, and what was reported after the caller
-        // settled it.
+        // settled it (read only when there is some: the common case moves nothing).
         let (taken, late) = {
             let mut open = self.open();
-            (open.taken.take(), std::mem::take(&mut open.late))
+            let late = (!open.late.is_zero()).then(|| std::mem::take(&mut open.late));
+            (open.taken.take(), late)
         };
-        if let Some(taken) = taken {
-            self.with_ran(taken).settle(shared, id, path, verdict);
+        if let Some(mut taken) = taken {
+            taken.ran = self.ran.load(Ordering::Acquire);
+            taken.settle(shared, id, path, verdict);
         }
-        if let Some(budget) = &shared.budget {
-            charge_late(budget, agent, late);
+        if let (Some(budget), Some(late)) = (&shared.budget, late) {
+            // Not refused: it was spent.
+            budget.charge(agent, late.into());
         }
-    }
-}
-
-/// Charges spend reported after its ask was settled to `budget` (it is not refused: it was
-/// spent).
-fn charge_late(budget: &Budget, agent: &str, late: Usage) {
-    if !late.is_zero() {
-        budget.charge(agent, late.into());
     }
 }
 
@@ -270,13 +259,15 @@ impl Taken {
         path: Option<&ChildPath>,
         verdict: Option<Verdict>,
     ) {
-        if let Some(report) = crate::cause::during_ask(id, path, || self.commit()) {
-            for warning in report.warnings {
-                let meta = shared.meta(Some(id), path.cloned());
-                shared.publish(SystemEvent::BudgetWarning(BudgetWarningEvent::stamped(
-                    meta, warning,
-                )));
-            }
+        let switch = shared.budget.as_ref().map(Budget::kill_switch);
+        let counted = verdict
+            .as_ref()
+            .filter(|_| switch.is_some_and(KillSwitch::counts_outcomes));
+        if self.reservation.is_some() || counted.is_some() {
+            // One scope for both: a trip, by a limit or by the error rate, names this ask.
+            crate::cause::during_ask(id, path, || {
+                self.commit_and_count(shared, id, path, switch.zip(counted))
+            });
         }
         let Some(verdict) = verdict else {
             if let Some(permit) = self.permit {
@@ -284,25 +275,38 @@ impl Taken {
             }
             return;
         };
-        // The clock is read only if something uses the instant: a trip, a breaker's change of
-        // state.
-        let at = verdict.at;
-        if let Some(switch) = shared.budget.as_ref().map(Budget::kill_switch) {
-            if switch.counts_outcomes() {
-                let now = || at.unwrap_or_else(Instant::now);
-                crate::cause::during_ask(id, path, || {
-                    switch.record_outcome_with(verdict.success, now)
-                });
-            }
-        }
         if let Some(permit) = self.permit {
-            let transition = match at {
+            let transition = match verdict.at {
                 Some(at) => permit.record_at(verdict.outcome, verdict.latency, at),
                 None => permit.record(verdict.outcome, verdict.latency),
             };
             if let Some(transition) = transition {
                 shared.publish_transition(&transition, id, path.cloned());
             }
+        }
+    }
+
+    /// Commits the spend (publishing the budget warnings it crossed), then counts the
+    /// outcome in the kill switch's error-rate window if `counted` (the switch, and the
+    /// verdict to count). The clock is read only if something uses the instant (a trip).
+    fn commit_and_count(
+        &mut self,
+        shared: &Shared,
+        id: EventId,
+        path: Option<&ChildPath>,
+        counted: Option<(&KillSwitch, &Verdict)>,
+    ) {
+        if let Some(report) = self.commit() {
+            for warning in report.warnings {
+                let meta = shared.meta(Some(id), path.cloned());
+                shared.publish(SystemEvent::BudgetWarning(BudgetWarningEvent::stamped(
+                    meta, warning,
+                )));
+            }
+        }
+        if let Some((switch, verdict)) = counted {
+            let at = verdict.at;
+            switch.record_outcome_with(verdict.success, || at.unwrap_or_else(Instant::now));
         }
     }
 }
