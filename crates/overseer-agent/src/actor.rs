@@ -31,6 +31,7 @@ use crate::health::{Health, HealthChange, HealthEvent};
 use crate::message::AgentMsg;
 use crate::outcome::{finish_run, judge, settle, Ended, Handled, Stall};
 use crate::settlement::{Settlement, Verdict};
+use crate::shared::Observers;
 use crate::slot::{Answer, DurableJob, Job, JobExtras, ParkAttempt, Reply, Slot};
 use crate::spec::Factory;
 use crate::validation::check_judged;
@@ -655,33 +656,38 @@ impl<A: Agent> AgentActor<A> {
         reply: Option<&mut Reply<A::Output>>,
     ) -> Option<Handled<A::Output>> {
         let shared = &self.slot.shared;
-        if self.slot.beats_watched || shared.has_subscribers() {
+        // With subscribers, the handler runs as the ask it handles: the asks it makes name it.
+        let handling = if shared.observers() & Observers::SUBSCRIBED != 0 {
+            context.lineage()
+        } else {
+            None
+        };
+        if self.slot.beats_watched {
             // Boxed: kept out of the size of the future every task builds.
             let task_type = A::task_type(&task);
-            self.guarded(agent, context, task, task_type, deadline, reply)
+            self.guarded(agent, context, (task, handling), task_type, deadline, reply)
                 .await
         } else if shared.budget.is_some() {
             // Only the kill switch to watch: inline, subscribed to once the handler waits.
-            let work = std::pin::pin!(within_deadline(agent, context, task, deadline, reply));
-            unless_cancelled(work, shared).await
+            let work = within_deadline(agent, context, (task, handling), deadline, reply);
+            unless_cancelled(std::pin::pin!(work), shared).await
         } else {
-            Some(within_deadline(agent, context, task, deadline, reply).await)
+            Some(within_deadline(agent, context, (task, handling), deadline, reply).await)
         }
     }
 
-    /// Runs the handler on `task` under its deadline, beside its watches: the kill switch's
-    /// cancellation (`None`: cancelled by a trip) with a budget, and the heartbeat watch when
-    /// its task type has a heartbeat timeout ([`Handled::Stalled`] once it is silent that long);
-    /// with event subscribers, as the ask it handles (`cause::handling`).
-    /// Boxed and built out of line, as [`extras_run`](Self::extras_run) is: a plain task's
-    /// future holds one pointer for it and none of its code.
+    /// Runs the handler on `task` under its deadline (as the ask `task.1`, if any), beside its
+    /// watches: the kill switch's cancellation (`None`: cancelled by a trip) with a budget,
+    /// and the heartbeat watch ([`Handled::Stalled`] once its task type's heartbeat is silent
+    /// past its timeout). Boxed and built out of line, as [`extras_run`](Self::extras_run) is:
+    /// a plain task's future holds one pointer for it and none of its code.
     #[cold]
     #[inline(never)]
     fn guarded<'a>(
         &'a self,
         agent: &'a mut A,
         context: &'a mut AgentContext,
-        task: A::Task,
+        task: (A::Task, Option<Lineage>),
         task_type: &'static str,
         deadline: Instant,
         reply: Option<&'a mut Reply<A::Output>>,
@@ -694,7 +700,7 @@ impl<A: Agent> AgentActor<A> {
         &self,
         agent: &mut A,
         context: &mut AgentContext,
-        task: A::Task,
+        task: (A::Task, Option<Lineage>),
         task_type: &'static str,
         deadline: Instant,
         reply: Option<&mut Reply<A::Output>>,
@@ -702,20 +708,9 @@ impl<A: Agent> AgentActor<A> {
         let shared = &self.slot.shared;
         let timeout = self.heartbeat_timeout(task_type);
         let pulse = timeout.map(|_| context.watch_beats(Instant::now()));
-        // With subscribers, the handler runs as the ask it handles: the asks it makes name it.
-        let handling = shared
-            .has_subscribers()
-            .then(|| context.lineage())
-            .flatten();
         let ended = {
             let work = within_deadline(agent, context, task, deadline, reply);
-            match handling {
-                Some(ask) => {
-                    let work = cause::handling(ask, work);
-                    watch(work, shared, pulse.as_deref(), timeout).await
-                }
-                None => watch(work, shared, pulse.as_deref(), timeout).await,
-            }
+            watch(work, shared, pulse.as_deref(), timeout).await
         };
         context.stop_watching_beats();
         match ended? {
@@ -1025,7 +1020,8 @@ async fn health_check<A: Agent>(
 }
 
 /// Runs the agent's handler on `task`, catching a panic, until it finishes or `deadline` passes
-/// ([`Handled::Overran`]: treated as hung).
+/// ([`Handled::Overran`]: treated as hung); with a lineage, as that ask (the asks and tells the
+/// handler makes name it: [`cause::handled_as`]).
 ///
 /// An ask's caller waits until the same deadline and then drops its end of `reply`, so for an
 /// ask the closing of the reply stands for the deadline and no second timer is needed; a timer
@@ -1033,11 +1029,12 @@ async fn health_check<A: Agent>(
 async fn within_deadline<A: Agent>(
     agent: &mut A,
     context: &mut AgentContext,
-    task: A::Task,
+    (task, handling): (A::Task, Option<Lineage>),
     deadline: Instant,
     reply: Option<&mut Reply<A::Output>>,
 ) -> Handled<A::Output> {
-    let mut work = std::pin::pin!(AssertUnwindSafe(agent.handle(context, task)).catch_unwind());
+    let work = cause::handled_as(handling, agent.handle(context, task));
+    let mut work = std::pin::pin!(AssertUnwindSafe(work).catch_unwind());
     if let Some(reply) = reply {
         tokio::select! {
             biased;

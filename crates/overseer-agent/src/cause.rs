@@ -92,6 +92,19 @@ pub(crate) fn handling<F: std::future::Future>(
     HANDLING.scope(lineage, work)
 }
 
+/// `work` run under `lineage` if there is one ([`handling`]), else as it is: not boxed, so a
+/// handler watched by subscribers costs a task-local swap per poll and no allocation.
+#[inline]
+pub(crate) fn handled_as<F: std::future::Future>(
+    lineage: Option<Lineage>,
+    work: F,
+) -> impl std::future::Future<Output = F::Output> {
+    match lineage {
+        Some(lineage) => futures::future::Either::Left(HANDLING.scope(lineage, work)),
+        None => futures::future::Either::Right(work),
+    }
+}
+
 /// The lineage of an ask or tell made on this task, if a handler's work runs here.
 pub(crate) fn handled() -> Option<Lineage> {
     HANDLING.try_with(|lineage| *lineage).ok()

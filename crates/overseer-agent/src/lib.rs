@@ -44,8 +44,9 @@
 //
 //   name, usage, cause, tasks, injected_mark, message, lifecycle, output_checks,
 //   bulkheads, heartbeat, reply, job_queue   leaves
-//   health, readiness, deadlines             an agent's health checks and their rule; a
-//                                            system's readiness; one timer for an agent's asks
+//   health, readiness, deadlines,            an agent's health checks and their rule; a
+//   ask_tally                                system's readiness; one timer for an agent's asks;
+//                                            the count of an agent's asks and their latencies
 //   tree_snapshot                            the tree as one walk reads it
 //   dead_letter                              a task given up on, and the queue that holds it
 //   retry_event, retry_runtime               a retry's event; the system's retry state
@@ -82,6 +83,7 @@
 mod actor;
 mod agent;
 mod agent_ref;
+mod ask_tally;
 mod bulkheads;
 mod calibration;
 mod cancellation;
@@ -141,6 +143,7 @@ mod voting;
 
 pub use agent::Agent;
 pub use agent_ref::{AgentRef, Answered};
+pub use ask_tally::{AskTally, LatencyHistogram};
 pub use bulkheads::BulkheadCall;
 pub use cohort::{Cohort, CohortError, CohortMember, CohortOutcome, MemberResult, MissingMember};
 pub use cohort_event::{CohortDecision, CohortEvent, CohortStep};

@@ -195,9 +195,9 @@ pub(crate) fn settle<A: Agent>(
         Some(reply) => {
             let _ = reply.send(answer(result));
         }
-        // A tell: nobody waits, its end is published here if anyone listens (the answer, with
-        // its boxed error, is built only then).
-        None if slot.shared.has_subscribers() => {
+        // A tell: nobody waits, its end is published here if anyone listens or tallies (the
+        // answer, with its boxed error, is built only then).
+        None if slot.shared.observers() != 0 => {
             let told = (ended.id, ended.task_type, ended.asked_at);
             slot.publish_tell_event(told, made_in, &answer(result));
         }

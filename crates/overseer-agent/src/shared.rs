@@ -1,7 +1,7 @@
 //! What every ask of one system reads: whether the system is open, its budget and breakers, its
 //! event stream and the ids and clock its events are stamped with.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{OnceLock, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -32,11 +32,14 @@ pub(crate) struct Shared {
     /// How long the tree may take to stop in order after a trip.
     pub(crate) trip_shutdown_timeout: Duration,
     shut_down: AtomicBool,
-    /// Taken when the system shuts down, which ends every subscriber's stream.
-    events: RwLock<Option<broadcast::Sender<SystemEvent>>>,
-    /// Set by the first subscriber: until then no event is built (one atomic load per ask
-    /// instead of a lock and the channel's receiver count).
-    ever_subscribed: AtomicBool,
+    /// The event streams; taken when the system shuts down, which ends every subscriber's.
+    events: RwLock<Option<EventStreams>>,
+    /// Who has ever watched the system ([`Observers`]): until the first subscriber no event
+    /// is built, and until the first tally read no ask is counted (one atomic load per ask
+    /// instead of a lock and the channels' receiver counts).
+    observers: AtomicU8,
+    /// How many times the tallies were read ([`Shared::start_tally_period`]).
+    tally_period: AtomicU64,
     /// Numbers every event of the system, the tree's included.
     pub(crate) ids: EventIds,
     /// The origin of every event's `elapsed`: when the system was built.
@@ -80,6 +83,29 @@ pub(crate) struct SharedOptions {
     pub(crate) bulkheads: crate::bulkheads::Bulkheads,
 }
 
+/// The system's event streams: every event, and (made for its first subscriber) every event
+/// but answered asks'.
+struct EventStreams {
+    every: broadcast::Sender<SystemEvent>,
+    unanswered: Option<broadcast::Sender<SystemEvent>>,
+    /// Each stream's capacity.
+    capacity: usize,
+}
+
+/// The bits of [`Shared::observers`]: who has ever watched the system.
+pub(crate) struct Observers;
+
+impl Observers {
+    /// Someone subscribed to every event.
+    pub(crate) const EVERY_EVENT: u8 = 1;
+    /// Someone subscribed to the events but answered asks'.
+    pub(crate) const UNANSWERED: u8 = 2;
+    /// Someone subscribed to either stream.
+    pub(crate) const SUBSCRIBED: u8 = Self::EVERY_EVENT | Self::UNANSWERED;
+    /// Someone read the ask tallies: the asks' callers count them.
+    pub(crate) const TALLIED: u8 = 4;
+}
+
 impl Shared {
     /// A system's shared part, open, with an event stream of `event_capacity` (not zero); the
     /// clock origin of its events is now.
@@ -92,8 +118,13 @@ impl Shared {
             tripped_at: watch::channel(None).0,
             trip_shutdown_timeout: options.trip_shutdown_timeout,
             shut_down: AtomicBool::new(false),
-            events: RwLock::new(Some(events)),
-            ever_subscribed: AtomicBool::new(false),
+            events: RwLock::new(Some(EventStreams {
+                every: events,
+                unanswered: None,
+                capacity: options.event_capacity,
+            })),
+            observers: AtomicU8::new(0),
+            tally_period: AtomicU64::new(0),
             ids: EventIds::default(),
             epoch: Instant::now(),
             created_at: SystemTime::now(),
@@ -262,32 +293,53 @@ impl Shared {
         trip
     }
 
-    /// Whether anyone receives the events (so that events nobody reads are not built).
+    /// Who has ever watched the system: [`Observers`]' bits, zero until someone subscribes or
+    /// reads the tallies.
+    #[inline(always)]
+    pub(crate) fn observers(&self) -> u8 {
+        self.observers.load(Ordering::Acquire)
+    }
+
+    /// Whether anyone receives the events but answered asks' (so that events nobody reads
+    /// are not built): any subscriber.
     #[inline]
     pub(crate) fn has_subscribers(&self) -> bool {
-        self.ever_subscribed.load(Ordering::Acquire) && self.receivers_left()
+        self.observers() & Observers::SUBSCRIBED != 0 && self.receivers_left(false)
+    }
+
+    /// Whether anyone receives the events of asks answered without error: a subscriber to
+    /// every event.
+    #[inline]
+    pub(crate) fn has_answered_subscribers(&self) -> bool {
+        self.observers() & Observers::EVERY_EVENT != 0 && self.receivers_left(true)
     }
 
     /// The lineage of an ask or tell made here ([`cause::handled`](crate::cause::handled)),
     /// for its job: read only once the system has had a subscriber (one atomic load before).
     #[inline(always)]
     pub(crate) fn lineage_here(&self) -> Option<crate::cause::Lineage> {
-        if self.ever_subscribed.load(Ordering::Relaxed) {
+        if self.observers.load(Ordering::Relaxed) & Observers::SUBSCRIBED != 0 {
             crate::cause::handled()
         } else {
             None
         }
     }
 
-    fn receivers_left(&self) -> bool {
-        self.events
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .is_some_and(|sender| sender.receiver_count() > 0)
+    /// Whether a stream has receivers: the stream of every event, or (`every_only` false)
+    /// either stream.
+    fn receivers_left(&self, every_only: bool) -> bool {
+        let streams = self.events.read().unwrap_or_else(PoisonError::into_inner);
+        streams.as_ref().is_some_and(|streams| {
+            streams.every.receiver_count() > 0
+                || (!every_only
+                    && streams
+                        .unanswered
+                        .as_ref()
+                        .is_some_and(|sender| sender.receiver_count() > 0))
+        })
     }
 
-    /// A new subscriber to the events; once the stream has ended, a receiver whose stream is
+    /// A new subscriber to every event; once the stream has ended, a receiver whose stream is
     /// already over.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<SystemEvent> {
         match self
@@ -296,26 +348,79 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
         {
-            Some(sender) => {
-                self.ever_subscribed.store(true, Ordering::Release);
-                sender.subscribe()
+            Some(streams) => {
+                self.observers
+                    .fetch_or(Observers::EVERY_EVENT, Ordering::Release);
+                streams.every.subscribe()
             }
             None => broadcast::channel(1).1,
         }
     }
 
+    /// A new subscriber to every event but those of asks and tells answered without error
+    /// (the stream is made on the first); once the streams have ended, a receiver whose stream
+    /// is already over.
+    pub(crate) fn subscribe_unanswered(&self) -> broadcast::Receiver<SystemEvent> {
+        let mut streams = self.events.write().unwrap_or_else(PoisonError::into_inner);
+        match streams.as_mut() {
+            Some(streams) => {
+                self.observers
+                    .fetch_or(Observers::UNANSWERED, Ordering::Release);
+                let capacity = streams.capacity;
+                streams
+                    .unanswered
+                    .get_or_insert_with(|| broadcast::channel(capacity).0)
+                    .subscribe()
+            }
+            None => broadcast::channel(1).1,
+        }
+    }
+
+    /// From now on, ended asks are counted by their callers
+    /// ([`LiveTally`](crate::ask_tally::LiveTally)); a new reading period begins.
+    pub(crate) fn start_tally_period(&self) {
+        self.tally_period.fetch_add(1, Ordering::Relaxed);
+        self.observers
+            .fetch_or(Observers::TALLIED, Ordering::Release);
+    }
+
+    /// The number of tally readings so far: the period an ask's end is counted in.
+    #[inline]
+    pub(crate) fn tally_period(&self) -> u64 {
+        self.tally_period.load(Ordering::Relaxed)
+    }
+
+    /// Publishes `event` to both streams.
     pub(crate) fn publish(&self, event: SystemEvent) {
-        if let Some(sender) = self
+        if let Some(streams) = self
             .events
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
         {
-            let _ = sender.send(event);
+            if let Some(unanswered) = &streams.unanswered {
+                if unanswered.receiver_count() > 0 {
+                    let _ = unanswered.send(event.clone());
+                }
+            }
+            let _ = streams.every.send(event);
         }
     }
 
-    /// Ends the event stream: subscribers receive what was published, then `Closed`.
+    /// Publishes the event of an ask or tell answered without error: to the stream of every
+    /// event only.
+    pub(crate) fn publish_answered(&self, event: SystemEvent) {
+        if let Some(streams) = self
+            .events
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            let _ = streams.every.send(event);
+        }
+    }
+
+    /// Ends the event streams: subscribers receive what was published, then `Closed`.
     pub(crate) fn close_events(&self) {
         self.events
             .write()

@@ -21,6 +21,7 @@ use ractor::ActorRef;
 use tokio::time::Instant;
 
 use crate::agent::Agent;
+use crate::ask_tally::{AskTally, LiveTally};
 use crate::cause::Lineage;
 use crate::context::AgentContext;
 use crate::context::{SlotCells, TaskNotes};
@@ -37,7 +38,7 @@ use crate::message::AgentMsg;
 use crate::name::AgentName;
 use crate::semantic_watch::SemanticWatch;
 use crate::settlement::{Settlement, Verdict};
-use crate::shared::Shared;
+use crate::shared::{Observers, Shared};
 use crate::spec::{AgentConfig, Classifier};
 use crate::tasks::IncarnationTasks;
 use crate::usage::Usage;
@@ -329,6 +330,9 @@ pub(crate) struct Slot<A: Agent> {
     deadlines: OnceLock<Arc<Deadlines>>,
     /// The agent's account in the system's budget, found on its first admission.
     account: OnceLock<AgentAccount>,
+    /// Its asks' ends, counted once someone reads the tallies; made then (an agent nobody
+    /// tallies costs one pointer for it).
+    tally: OnceLock<Box<LiveTally>>,
 }
 
 /// Whether two task type names are the same: by address first (a task type is a
@@ -400,6 +404,7 @@ impl<A: Agent> Slot<A> {
             waker: futures::task::AtomicWaker::new(),
             deadlines: OnceLock::new(),
             account: OnceLock::new(),
+            tally: OnceLock::new(),
         }
     }
 
@@ -881,6 +886,7 @@ impl<A: Agent> Slot<A> {
 
     /// Publishes how an ask of this agent ended, on its caller's task (nothing is built if
     /// nobody subscribes): an ask made inside a handler names that handler's ask as its parent.
+    /// Once tallies are read, the ask is counted.
     #[inline]
     pub(crate) fn publish_ask_event<O>(
         &self,
@@ -889,8 +895,8 @@ impl<A: Agent> Slot<A> {
         answer: &Answer<O>,
         asked_at: Instant,
     ) {
-        if self.shared.has_subscribers() {
-            self.build_ask_event((id, task_type, asked_at), crate::cause::handled(), answer);
+        if self.shared.observers() != 0 {
+            self.observe_end((id, task_type, asked_at), None, answer);
         }
     }
 
@@ -902,9 +908,38 @@ impl<A: Agent> Slot<A> {
         made_in: Option<Lineage>,
         answer: &Answer<O>,
     ) {
-        if self.shared.has_subscribers() {
+        if self.shared.observers() != 0 {
+            self.observe_end(ended, Some(made_in), answer);
+        }
+    }
+
+    /// An ask or tell ended while someone watches: it is tallied (if tallies are read); an
+    /// answer is published to the subscribers of every event, a failure to every subscriber.
+    /// `made_in`: a tell's lineage; `None` for an ask, whose caller's task has it.
+    fn observe_end<O>(
+        &self,
+        ended: (EventId, &'static str, Instant),
+        made_in: Option<Option<Lineage>>,
+        answer: &Answer<O>,
+    ) {
+        if self.shared.observers() & Observers::TALLIED != 0 {
+            self.tally().count(ended.2, self.shared.tally_period());
+        }
+        let answered = answer.outcome.is_ok();
+        let published = if answered {
+            self.shared.has_answered_subscribers()
+        } else {
+            self.shared.has_subscribers()
+        };
+        if published {
+            let made_in = made_in.unwrap_or_else(crate::cause::handled);
             self.build_ask_event(ended, made_in, answer);
         }
+    }
+
+    /// The agent's tally of asks, made on first use.
+    fn tally(&self) -> &LiveTally {
+        self.tally.get_or_init(|| Box::new(LiveTally::new()))
     }
 
     fn build_ask_event<O>(
@@ -933,7 +968,8 @@ impl<A: Agent> Slot<A> {
             .shared
             .meta_at(id, caused_by, self.path().cloned(), ended);
         let latency = ended.saturating_duration_since(asked_at);
-        self.shared.publish(SystemEvent::Ask(AskEvent {
+        let answered = outcome == AskOutcome::Ok;
+        let event = SystemEvent::Ask(AskEvent {
             id: meta.id,
             caused_by: meta.caused_by,
             parent: made_in.map(|lineage| lineage.parent),
@@ -955,7 +991,12 @@ impl<A: Agent> Slot<A> {
                 .notes
                 .as_ref()
                 .and_then(|notes| notes.progress.clone()),
-        }));
+        });
+        if answered {
+            self.shared.publish_answered(event);
+        } else {
+            self.shared.publish(event);
+        }
     }
 
     /// Fails every queued job with `error`.
@@ -980,6 +1021,8 @@ pub(crate) trait AnySlot: Send + Sync + 'static {
     fn queue_depth(&self) -> (usize, usize);
     /// The agent's health, as its checks and beats found it.
     fn health(&self) -> AgentHealth;
+    /// Its asks, as its tally counted them.
+    fn ask_tally(&self) -> AskTally;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
 
@@ -1044,6 +1087,19 @@ impl<A: Agent> AnySlot for Slot<A> {
             health: self.health_tally().health(),
             progress: self.pulse.progress(),
             since_last_beat: watched.then(|| self.pulse.last_beat().elapsed()),
+        }
+    }
+
+    fn ask_tally(&self) -> AskTally {
+        let (ended, latency) = self
+            .tally
+            .get()
+            .map(|tally| tally.read())
+            .unwrap_or_default();
+        AskTally {
+            agent: self.name.clone(),
+            ended,
+            latency,
         }
     }
 

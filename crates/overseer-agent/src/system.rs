@@ -22,6 +22,7 @@ use self::agent_child::{agent_child, check};
 use self::registry::Registry;
 use crate::agent::Agent;
 use crate::agent_ref::AgentRef;
+use crate::ask_tally::AskTally;
 use crate::dead_letters::DeadLetters;
 use crate::error::{AskError, SystemError};
 use crate::event::SystemEvent;
@@ -579,6 +580,89 @@ impl System {
     /// The stream ends (`RecvError::Closed`) once the system has shut down.
     pub fn subscribe(&self) -> broadcast::Receiver<SystemEvent> {
         self.registry.shared.subscribe()
+    }
+
+    /// A new subscriber to the system's events but those of asks and tells answered without
+    /// error: every failed ask, crash, restart, escalation, breaker, budget and retry event,
+    /// while an answered ask costs its caller no event at all. With
+    /// [`ask_tallies`](Self::ask_tallies) for the answered asks' counts and latencies, it is
+    /// what a console reads to watch a busy system at a few percent of the ask's cost (the web
+    /// console does). The stream ends (`RecvError::Closed`) once the system has shut down.
+    ///
+    /// ```
+    /// # use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec, AskOutcome, System, SystemEvent};
+    /// # use overseer_supervisor::SupervisorSpec;
+    /// # struct Echo;
+    /// # impl Agent for Echo {
+    /// #     type Task = u32;
+    /// #     type Output = u32;
+    /// #     async fn handle(&mut self, _: &mut AgentContext, n: u32) -> Result<u32, AgentError> {
+    /// #         if n == 0 { Err(AgentError::permanent("zero")) } else { Ok(n) }
+    /// #     }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = System::builder().build()?;
+    /// system
+    ///     .start(SupervisorSpec::one_for_one("root").child(system.agent(AgentSpec::new("echo", || Echo))?))
+    ///     .await?;
+    /// let mut failures = system.subscribe_unanswered();
+    /// system.ask_tallies(); // from now on, answered asks are counted
+    /// let echo = system.agent_ref::<Echo>("echo")?;
+    /// echo.ask(7).await?;
+    /// assert!(echo.ask(0).await.is_err());
+    /// // Only the failure is an event ...
+    /// let SystemEvent::Ask(failed) = failures.recv().await? else { panic!("an ask's event") };
+    /// assert!(failed.outcome != AskOutcome::Ok);
+    /// assert!(failures.try_recv().is_err());
+    /// // ... and both asks are counted.
+    /// assert_eq!(system.ask_tallies()[0].ended, 2);
+    /// # system.shutdown(std::time::Duration::from_secs(5)).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn subscribe_unanswered(&self) -> broadcast::Receiver<SystemEvent> {
+        self.registry.shared.subscribe_unanswered()
+    }
+
+    /// Every declared agent's asks (and tells) that ended, answered or failed, by name: how
+    /// many, and a sample of their latencies (one in four, and the first after each call),
+    /// counted from the first call of this method on (until then nothing is counted, and
+    /// nothing costs the ask). Two readings' difference ([`LatencyHistogram::since`]) is what
+    /// ended between them. Counting costs an ask's caller an atomic increment, and a clock
+    /// read for the sampled ones. With
+    /// [`subscribe_unanswered`](Self::subscribe_unanswered) it is what a console reads instead
+    /// of an event per ask.
+    ///
+    /// ```
+    /// # use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec, System};
+    /// # use overseer_supervisor::SupervisorSpec;
+    /// # struct Echo;
+    /// # impl Agent for Echo {
+    /// #     type Task = u32;
+    /// #     type Output = u32;
+    /// #     async fn handle(&mut self, _: &mut AgentContext, n: u32) -> Result<u32, AgentError> { Ok(n) }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let system = System::builder().build()?;
+    /// # system.start(SupervisorSpec::one_for_one("root").child(system.agent(AgentSpec::new("echo", || Echo))?)).await?;
+    /// let before = system.ask_tallies();
+    /// let echo = system.agent_ref::<Echo>("echo")?;
+    /// for n in 0..10 {
+    ///     echo.ask(n).await?;
+    /// }
+    /// let after = system.ask_tallies();
+    /// assert_eq!((before[0].ended, after[0].ended), (0, 10));
+    /// let sampled = after[0].latency.since(&before[0].latency);
+    /// assert!(sampled.count() >= 3 && sampled.quantile(0.99).is_some());
+    /// # system.shutdown(std::time::Duration::from_secs(5)).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn ask_tallies(&self) -> Vec<AskTally> {
+        self.registry.shared.start_tally_period();
+        self.registry.ask_tallies()
     }
 
     /// The running tree, once started.

@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
         "reply",
         "job_queue",
     ],
-    &["health", "readiness", "deadlines"],
+    &["health", "readiness", "deadlines", "ask_tally"],
     &["tree_snapshot"],
     &[
         "dead_letter",

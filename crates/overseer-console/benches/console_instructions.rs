@@ -11,9 +11,11 @@
 //!
 //! `MODE`: `plain` (no console), `held` (a subscriber that never reads: what building and
 //! publishing each event costs the ask itself), `bare` (a subscriber that only drains the event stream: the
-//! floor of anything fed by it), `console` (a console attached, no page), `page` (a console
-//! and a client reading its live stream). Without arguments (as `cargo bench` runs it) it
-//! makes 1,000 asks of each mode and exits.
+//! floor of anything fed by it), `console` (a console attached, no page: it reads the stream
+//! without answered asks and the agents' ask tallies), `page` (a console and a client reading
+//! its live stream), `every` (a console and a page that list every answered ask:
+//! `ConsoleConfig::every_ask`). Without arguments (as `cargo bench` runs it) it makes 1,000
+//! asks of each mode and exits.
 
 use std::time::Duration;
 
@@ -61,15 +63,12 @@ async fn run(mode: &str, asks: u64) {
                 async move { while events.recv().await.is_ok() {} },
             ));
         }
-        "console" | "page" => {
-            let served = Console::serve(
-                &system,
-                "127.0.0.1:0".parse().unwrap(),
-                ConsoleConfig::default(),
-            )
-            .await
-            .expect("served");
-            if mode == "page" {
+        "console" | "page" | "every" => {
+            let config = ConsoleConfig::default().every_ask(mode == "every");
+            let served = Console::serve(&system, "127.0.0.1:0".parse().unwrap(), config)
+                .await
+                .expect("served");
+            if mode != "console" {
                 let addr = served.local_addr();
                 drain = Some(tokio::spawn(async move {
                     let mut stream = TcpStream::connect(addr).await.expect("connect");
@@ -87,7 +86,7 @@ async fn run(mode: &str, asks: u64) {
             }
             console = Some(served);
         }
-        other => panic!("unknown mode {other}: plain, bare, console or page"),
+        other => panic!("unknown mode {other}: plain, held, bare, console, page or every"),
     }
     for n in 0..asks {
         echo.ask(n).await.expect("answer");
@@ -113,7 +112,7 @@ fn main() {
     match args.as_slice() {
         [mode, asks] => runtime.block_on(run(mode, asks.parse().expect("a number of asks"))),
         _ => {
-            for mode in ["plain", "bare", "console", "page"] {
+            for mode in ["plain", "held", "bare", "console", "page", "every"] {
                 runtime.block_on(run(mode, 1_000));
             }
         }

@@ -1,24 +1,29 @@
-//! What the web console folds from a system's event stream, beyond what the system reports
-//! when read: starts per path (restarts), restarts per supervisor in the last window
-//! (intensity use), each agent's recent asks (throughput, latency percentiles, errors), and
-//! the latest events by id (the stream and its causal chains). A pure state machine: every
-//! change takes the instant it happens at.
+//! What the web console folds from a system's event stream (every event but answered asks')
+//! and its ask tallies, beyond what the system reports when read: starts per path (restarts),
+//! restarts per supervisor in the last window (intensity use), each agent's recent asks
+//! (throughput and latency percentiles from readings of its tally, errors from the failed
+//! asks' events), and the latest events by id (the stream and its causal chains). A pure
+//! state machine: every change takes the instant it happens at.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
-use overseer_agent::{AskOutcome, SystemEvent};
+use overseer_agent::{AskOutcome, AskTally, LatencyHistogram, SystemEvent};
 use overseer_supervisor::EventKind;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-/// One finished ask, as the window keeps it.
-#[derive(Debug, Clone, Copy)]
-struct Sample {
+/// One reading of an agent's ask tally.
+#[derive(Debug)]
+struct Reading {
     at: Instant,
-    latency: Duration,
-    failed: bool,
+    ended: u64,
+    latency: LatencyHistogram,
 }
+
+/// The readings of one agent's tally kept at most: spaced at least a window's eighth apart,
+/// so a window holds about eight and one before it, the baseline.
+const READINGS_PER_WINDOW: u32 = 8;
 
 /// An agent's figures over the window: what its row shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,14 +43,17 @@ pub(crate) struct AskFigures {
 /// The fold: see the module's documentation.
 #[derive(Debug)]
 pub(crate) struct Board {
-    started: Instant,
     window: Duration,
     kept: usize,
     starts: BTreeMap<String, u32>,
     restarts_under: HashMap<String, VecDeque<Instant>>,
     escalated: HashMap<String, (u32, u64)>,
-    asks: HashMap<String, VecDeque<Sample>>,
+    /// When each failed ask within the window failed, per agent.
+    failures: HashMap<String, VecDeque<Instant>>,
     errors_total: HashMap<String, u64>,
+    /// Readings of each agent's ask tally, oldest first: the first is at or before the window's
+    /// start (or the oldest there is).
+    answered: HashMap<String, VecDeque<Reading>>,
     /// The kept events, oldest first; the first has sequence number `first_seq`.
     events: VecDeque<Kept>,
     first_seq: u64,
@@ -61,17 +69,17 @@ struct Kept {
 }
 
 impl Board {
-    /// A board made at `now`, keeping asks for `window` and the latest `kept` events.
-    pub(crate) fn new(now: Instant, window: Duration, kept: usize) -> Self {
+    /// A board counting over `window` and keeping the latest `kept` events.
+    pub(crate) fn new(window: Duration, kept: usize) -> Self {
         Self {
-            started: now,
             window: window.max(Duration::from_millis(1)),
             kept: kept.max(1),
             starts: BTreeMap::new(),
             restarts_under: HashMap::new(),
             escalated: HashMap::new(),
-            asks: HashMap::new(),
+            failures: HashMap::new(),
             errors_total: HashMap::new(),
+            answered: HashMap::new(),
             events: VecDeque::new(),
             first_seq: 0,
             missed: 0,
@@ -155,24 +163,12 @@ impl Board {
                 }
             }
             SystemEvent::Ask(ask) => {
-                let agent = ask.agent.as_str();
+                // Asks are counted by the agents' tallies; a failure's event counts an error
+                // (answered asks' events come only to a console that asked for every ask).
                 let failed = !matches!(ask.outcome, AskOutcome::Ok);
                 kind = if failed { "ask_error" } else { "ask" };
                 if failed {
-                    *self.errors_total.entry(agent.to_string()).or_default() += 1;
-                }
-                let sample = Sample {
-                    at: now,
-                    latency: ask.latency,
-                    failed,
-                };
-                // One lookup per ask: the name is hashed once.
-                if let Some(samples) = self.asks.get_mut(agent) {
-                    samples.push_back(sample);
-                    expire(samples, now, self.window);
-                } else {
-                    self.asks
-                        .insert(agent.to_string(), VecDeque::from([sample]));
+                    self.note_failure(ask.agent.as_str(), now);
                 }
             }
             SystemEvent::Breaker(_) => kind = "breaker",
@@ -189,6 +185,51 @@ impl Board {
         while self.events.len() > self.kept {
             self.events.pop_front();
             self.first_seq += 1;
+        }
+    }
+
+    /// Counts a failed ask of `agent`.
+    fn note_failure(&mut self, agent: &str, now: Instant) {
+        *self.errors_total.entry(agent.to_string()).or_default() += 1;
+        // One lookup per failure: the name is hashed once.
+        if let Some(failures) = self.failures.get_mut(agent) {
+            failures.push_back(now);
+            expire(failures, now, self.window);
+        } else {
+            self.failures
+                .insert(agent.to_string(), VecDeque::from([now]));
+        }
+    }
+
+    /// Records readings of the agents' tallies taken at `now`.
+    pub(crate) fn tallied(&mut self, tallies: Vec<AskTally>, now: Instant) {
+        let spacing = self.window / READINGS_PER_WINDOW;
+        for tally in tallies {
+            let reading = Reading {
+                at: now,
+                ended: tally.ended,
+                latency: tally.latency,
+            };
+            let Some(readings) = self.answered.get_mut(tally.agent.as_str()) else {
+                self.answered
+                    .insert(tally.agent.to_string(), VecDeque::from([reading]));
+                continue;
+            };
+            // The newest reading is replaced while it is within a spacing of the one before.
+            let crowded = readings.len() >= 2
+                && readings[readings.len() - 1]
+                    .at
+                    .saturating_duration_since(readings[readings.len() - 2].at)
+                    < spacing;
+            if crowded {
+                readings.pop_back();
+            }
+            readings.push_back(reading);
+            // One reading at or before the window's start is kept, as the baseline.
+            while readings.len() > 2 && now.saturating_duration_since(readings[1].at) >= self.window
+            {
+                readings.pop_front();
+            }
         }
     }
 
@@ -266,32 +307,35 @@ impl Board {
         (recent, self.escalated.get(path).copied())
     }
 
-    /// `agent`'s figures over the window ending at `now`.
+    /// `agent`'s figures over the window ending at `now`: the asks it ended between the oldest
+    /// and the newest kept readings of its tally (the window, give or take a reading's
+    /// spacing), and its failures within the window.
     pub(crate) fn figures(&mut self, agent: &str, now: Instant) -> AskFigures {
         let errors_total = self.errors_total.get(agent).copied().unwrap_or(0);
-        let span = now
-            .saturating_duration_since(self.started)
-            .min(self.window)
-            .max(Duration::from_millis(1));
-        let Some(samples) = self.asks.get_mut(agent) else {
-            return AskFigures {
-                asks_per_sec: 0.0,
-                p50_ms: 0.0,
-                p95_ms: 0.0,
-                p99_ms: 0.0,
-                errors: 0,
-                errors_total,
-            };
-        };
-        expire(samples, now, self.window);
-        let mut latencies: Vec<Duration> = samples.iter().map(|s| s.latency).collect();
-        latencies.sort_unstable();
+        let errors = self.failures.get_mut(agent).map_or(0, |failures| {
+            expire(failures, now, self.window);
+            failures.len()
+        });
+        let (mut asks_per_sec, mut latency) = (0.0, LatencyHistogram::default());
+        if let Some((first, last)) = self
+            .answered
+            .get(agent)
+            .and_then(|readings| readings.front().zip(readings.back()))
+        {
+            let between = last
+                .at
+                .saturating_duration_since(first.at)
+                .max(Duration::from_millis(1));
+            asks_per_sec = last.ended.saturating_sub(first.ended) as f64 / between.as_secs_f64();
+            latency = last.latency.since(&first.latency);
+        }
+        let ms = |q: f64| latency.quantile(q).map_or(0.0, |at| at.as_secs_f64() * 1e3);
         AskFigures {
-            asks_per_sec: samples.len() as f64 / span.as_secs_f64(),
-            p50_ms: percentile_ms(&latencies, 50),
-            p95_ms: percentile_ms(&latencies, 95),
-            p99_ms: percentile_ms(&latencies, 99),
-            errors: samples.iter().filter(|s| s.failed).count(),
+            asks_per_sec,
+            p50_ms: ms(0.5),
+            p95_ms: ms(0.95),
+            p99_ms: ms(0.99),
+            errors,
             errors_total,
         }
     }
@@ -316,22 +360,13 @@ fn shown(kept: &Kept) -> Value {
     })
 }
 
-fn expire(samples: &mut VecDeque<Sample>, now: Instant, window: Duration) {
-    while samples
+fn expire(failures: &mut VecDeque<Instant>, now: Instant, window: Duration) {
+    while failures
         .front()
-        .is_some_and(|s| now.saturating_duration_since(s.at) > window)
+        .is_some_and(|at| now.saturating_duration_since(*at) > window)
     {
-        samples.pop_front();
+        failures.pop_front();
     }
-}
-
-/// The nearest-rank `pct`th percentile of sorted `latencies`, in milliseconds (0 if empty).
-fn percentile_ms(sorted: &[Duration], pct: usize) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (pct * sorted.len()).div_ceil(100).clamp(1, sorted.len());
-    sorted[rank - 1].as_secs_f64() * 1e3
 }
 
 #[cfg(test)]
@@ -379,7 +414,7 @@ mod tests {
     #[test]
     fn a_start_caused_by_a_stop_is_a_restart_even_unseen_first_starts() {
         let now = Instant::now();
-        let mut board = Board::new(now, Duration::from_secs(10), 100);
+        let mut board = Board::new(Duration::from_secs(10), 100);
         board.note(ask(1, "a", ms(1), false), now);
         let crash = EventKind::Stopped {
             reason: ExitReason::Panicked("boom".into()),
@@ -399,7 +434,7 @@ mod tests {
     #[test]
     fn a_chain_runs_from_the_root_cause_to_the_event() {
         let now = Instant::now();
-        let mut board = Board::new(now, Duration::from_secs(10), 100);
+        let mut board = Board::new(Duration::from_secs(10), 100);
         board.note(ask(1, "a", ms(1), false), now);
         let crash = EventKind::Stopped {
             reason: ExitReason::Panicked("boom".into()),
@@ -417,7 +452,7 @@ mod tests {
     #[test]
     fn a_chain_goes_on_from_a_nested_ask_to_the_ask_it_serves() {
         let now = Instant::now();
-        let mut board = Board::new(now, Duration::from_secs(10), 100);
+        let mut board = Board::new(Duration::from_secs(10), 100);
         let mut nested = AskEvent::new(id(2), AgentName::new("b"), "work", AskOutcome::Ok);
         nested.parent = Some(id(1));
         nested.request = Some(id(1));
@@ -444,7 +479,7 @@ mod tests {
     #[test]
     fn a_cause_no_longer_kept_ends_the_chain_as_gone() {
         let now = Instant::now();
-        let mut board = Board::new(now, Duration::from_secs(10), 2);
+        let mut board = Board::new(Duration::from_secs(10), 2);
         board.note(ask(1, "a", ms(1), true), now);
         board.note(ask(2, "a", ms(1), true), now);
         board.note(lifecycle(3, Some(1), "a", EventKind::Started), now);
@@ -453,34 +488,89 @@ mod tests {
         assert_eq!(chain.len(), 2);
     }
 
-    #[test]
-    fn figures_count_asks_latencies_and_errors_within_the_window() {
-        let start = Instant::now();
-        let mut board = Board::new(start, Duration::from_secs(10), 1_000);
-        for n in 1..=100 {
-            board.note(
-                ask(n, "a", ms(n), n % 10 != 0),
-                start + Duration::from_secs(5),
-            );
+    /// A reading of `agent`'s tally: `ended` asks, and for each `(count, ms)`, `count` of
+    /// them sampled at `ms`.
+    fn tally(agent: &str, ended: u64, sampled: &[(u64, u64)]) -> Vec<AskTally> {
+        let mut latency = LatencyHistogram::default();
+        for &(count, ms_each) in sampled {
+            for _ in 0..count {
+                latency.record(ms(ms_each));
+            }
         }
-        let figures = board.figures("a", start + Duration::from_secs(10));
-        assert_eq!(figures.asks_per_sec, 10.0);
-        assert_eq!(
-            (figures.p50_ms, figures.p95_ms, figures.p99_ms),
-            (50.0, 95.0, 99.0)
+        vec![AskTally {
+            agent: AgentName::new(agent),
+            ended,
+            latency,
+        }]
+    }
+
+    fn about(got: f64, want: f64) -> bool {
+        (got - want).abs() <= want / 16.0
+    }
+
+    #[test]
+    fn figures_count_asks_and_latencies_from_tally_readings_and_errors_from_events() {
+        let start = Instant::now();
+        let mut board = Board::new(Duration::from_secs(10), 1_000);
+        board.tallied(tally("a", 7, &[(2, 1)]), start);
+        // 100 asks between the readings at 0 and 10 s, 25 of them sampled; 10 failed.
+        for n in 1..=10 {
+            board.note(ask(n, "a", ms(200), false), start + Duration::from_secs(5));
+        }
+        board.tallied(
+            tally("a", 107, &[(2, 1), (20, 50), (5, 200)]),
+            start + Duration::from_secs(10),
         );
+        let figures = board.figures("a", start + Duration::from_secs(10));
+        assert!(about(figures.asks_per_sec, 10.0), "{figures:?}");
+        assert!(about(figures.p50_ms, 50.0), "{figures:?}");
+        assert!(about(figures.p95_ms, 200.0), "{figures:?}");
         assert_eq!((figures.errors, figures.errors_total), (10, 10));
-        let figures = board.figures("a", start + Duration::from_secs(16));
+        // An answered ask's event (from a console that asked for every ask) changes nothing:
+        // the tally has it.
+        board.note(ask(11, "a", ms(1), true), start + Duration::from_secs(10));
+        assert_eq!(board.figures("a", start + Duration::from_secs(10)), figures);
+        // Past the window, the failures are forgotten (not their total), and readings with
+        // nothing new between them count nothing.
+        board.tallied(
+            tally("a", 107, &[(2, 1), (20, 50), (5, 200)]),
+            start + Duration::from_secs(21),
+        );
+        let figures = board.figures("a", start + Duration::from_secs(21));
         assert_eq!(
             (figures.asks_per_sec, figures.errors, figures.errors_total),
             (0.0, 0, 10)
         );
+        assert_eq!(figures.p50_ms, 0.0);
+    }
+
+    #[test]
+    fn tally_readings_are_spaced_and_one_before_the_window_is_kept() {
+        let start = Instant::now();
+        let mut board = Board::new(Duration::from_secs(8), 10);
+        for tenth in 0..=200u64 {
+            let at = start + Duration::from_millis(tenth * 100);
+            board.tallied(tally("a", tenth, &[(tenth, 1)]), at);
+        }
+        let readings = &board.answered["a"];
+        assert!(
+            readings.len() <= READINGS_PER_WINDOW as usize + 2,
+            "{}",
+            readings.len()
+        );
+        let end = start + Duration::from_secs(20);
+        let first = readings.front().unwrap().at;
+        assert!(end.saturating_duration_since(first) >= Duration::from_secs(8));
+        assert!(end.saturating_duration_since(first) <= Duration::from_secs(10));
+        // 10 asks ended per second all along.
+        let figures = board.figures("a", end);
+        assert!(about(figures.asks_per_sec, 10.0), "{figures:?}");
     }
 
     #[test]
     fn at_most_the_latest_events_are_pushed_and_the_rest_counted() {
         let now = Instant::now();
-        let mut board = Board::new(now, Duration::from_secs(10), 500);
+        let mut board = Board::new(Duration::from_secs(10), 500);
         for n in 1..=300 {
             board.note(ask(n, "a", ms(1), true), now);
         }
@@ -489,15 +579,5 @@ mod tests {
         assert_eq!(events[0]["id"], 101);
         let (events, skipped) = board.events_since(board.next_seq(), 200);
         assert_eq!((events.len(), skipped), (0, 0));
-    }
-
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let sorted: Vec<Duration> = (1..=100).map(ms).collect();
-        assert_eq!(percentile_ms(&sorted, 50), 50.0);
-        assert_eq!(percentile_ms(&sorted, 95), 95.0);
-        assert_eq!(percentile_ms(&sorted, 99), 99.0);
-        assert_eq!(percentile_ms(&[ms(7)], 99), 7.0);
-        assert_eq!(percentile_ms(&[], 50), 0.0);
     }
 }

@@ -41,11 +41,13 @@ pub struct ConsoleConfig {
     window: Duration,
     refresh: Duration,
     events_kept: usize,
+    every_ask: bool,
 }
 
 impl Default for ConsoleConfig {
     /// Ready only with every agent healthy; read-only; figures over 10 s; the page refreshed
-    /// every 200 ms while one is connected; the latest 500 events kept.
+    /// every 200 ms while one is connected; the latest 500 events kept; answered asks
+    /// counted, not shown one by one.
     fn default() -> Self {
         Self {
             min_healthy_share: 1.0,
@@ -53,6 +55,7 @@ impl Default for ConsoleConfig {
             window: Duration::from_secs(10),
             refresh: Duration::from_millis(200),
             events_kept: 500,
+            every_ask: false,
         }
     }
 }
@@ -78,8 +81,8 @@ impl ConsoleConfig {
         self
     }
 
-    /// How often a connected page gets a new snapshot (at least 10 ms). Nothing is read
-    /// while no page is connected.
+    /// How often a connected page gets a new snapshot, and the agents' ask tallies are read
+    /// (at least 10 ms). No snapshot is made while no page is connected.
     pub fn refresh(mut self, every: Duration) -> Self {
         self.refresh = every.max(Duration::from_millis(10));
         self
@@ -89,6 +92,17 @@ impl ConsoleConfig {
     /// (at least 1).
     pub fn events_kept(mut self, kept: usize) -> Self {
         self.events_kept = kept.max(1);
+        self
+    }
+
+    /// Whether the stream shows every answered ask too, not only failed ones. Off by default:
+    /// the console then reads [`System::subscribe_unanswered`] and the agents'
+    /// [`System::ask_tallies`], so that an answered ask builds no event and costs its caller
+    /// a clock read and an atomic increment (`docs/benchmarks.md`, issue 23's section). On,
+    /// every answered ask builds and publishes its event, which costs the ask path about a
+    /// third more.
+    pub fn every_ask(mut self, every_ask: bool) -> Self {
+        self.every_ask = every_ask;
         self
     }
 }
@@ -153,17 +167,20 @@ impl Console {
         let (events, _) = broadcast::channel(1024);
         let state = Probed {
             system: system.downgrade(),
-            board: Arc::new(Mutex::new(Board::new(
-                Instant::now(),
-                config.window,
-                config.events_kept,
-            ))),
+            board: Arc::new(Mutex::new(Board::new(config.window, config.events_kept))),
             config,
             snapshots,
             events,
             stop: stopped.clone(),
         };
-        let folding = tokio::spawn(fold(state.clone(), system.subscribe()));
+        let system_events = if state.config.every_ask {
+            system.subscribe()
+        } else {
+            system.subscribe_unanswered()
+        };
+        // The first reading of the tallies, which starts them: the figures' baseline.
+        read_tallies(system, &state.board);
+        let folding = tokio::spawn(fold(state.clone(), system_events));
         let app = Router::new()
             .route("/", get(page))
             .route("/console.js", get(script))
@@ -220,51 +237,65 @@ impl Drop for Console {
     }
 }
 
-/// How often the console reads the event stream. It reads what has accumulated rather than
-/// waking for each event: an ask's event then wakes no task, which is most of what a
-/// subscriber costs the ask path. The system's stream holds 16,384 events by default, more
-/// than its asks publish in this time.
-const DRAIN_EVERY: Duration = Duration::from_millis(10);
-
-/// Folds the system's events into the board and, while a page is connected, pushes the new
-/// events and a snapshot every refresh. Ends when the system's stream closes or the console
-/// stops.
+/// Folds the system's events into the board as they come (a burst in one go) and, every
+/// refresh, reads the ask tallies and pushes the new events and a snapshot to the connected
+/// pages. Ends when the system's stream closes or the console stops.
 async fn fold(probed: Probed, mut system_events: broadcast::Receiver<SystemEvent>) {
-    let mut drain = tokio::time::interval(DRAIN_EVERY);
-    drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut refresh = tokio::time::interval(probed.config.refresh);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut stop = probed.stop.clone();
-    let mut refreshed = Instant::now();
     // The first event a page has not been sent yet.
     let mut unsent = 0;
     loop {
-        tokio::select! {
-            _ = drain.tick() => {}
+        // Cancel safety: a broadcast receiver's `recv` loses nothing when dropped unfinished.
+        let received = tokio::select! {
+            received = system_events.recv() => Some(received),
+            _ = refresh.tick() => None,
             _ = stop.changed() => break,
-        }
-        let now = Instant::now();
-        let mut closed = false;
-        {
-            let mut board = lock(&probed.board);
-            loop {
-                match system_events.try_recv() {
-                    Ok(event) => board.note(event, now),
-                    Err(TryRecvError::Lagged(missed)) => board.missed(missed),
-                    Err(TryRecvError::Closed) => {
-                        closed = true;
-                        break;
-                    }
-                    Err(TryRecvError::Empty) => break,
-                }
+        };
+        let ticked = received.is_none();
+        let closed =
+            received.is_some_and(|first| note_burst(&probed.board, first, &mut system_events));
+        if closed || ticked {
+            if let Some(system) = probed.system.upgrade() {
+                read_tallies(&system, &probed.board);
             }
-        }
-        if closed || now.saturating_duration_since(refreshed) >= probed.config.refresh {
-            refreshed = now;
             unsent = push(&probed, unsent).await;
         }
         if closed {
             break;
         }
     }
+}
+
+/// Notes `first` and whatever else the stream holds already, under one lock of the board;
+/// whether the stream has closed.
+fn note_burst(
+    board: &Mutex<Board>,
+    first: Result<SystemEvent, RecvError>,
+    system_events: &mut broadcast::Receiver<SystemEvent>,
+) -> bool {
+    let now = Instant::now();
+    let mut board = lock(board);
+    let mut next = first.map_err(|error| match error {
+        RecvError::Closed => TryRecvError::Closed,
+        RecvError::Lagged(missed) => TryRecvError::Lagged(missed),
+    });
+    loop {
+        match next {
+            Ok(event) => board.note(event, now),
+            Err(TryRecvError::Lagged(missed)) => board.missed(missed),
+            Err(TryRecvError::Closed) => return true,
+            Err(TryRecvError::Empty) => return false,
+        }
+        next = system_events.try_recv();
+    }
+}
+
+/// Reads the agents' ask tallies into the board.
+fn read_tallies(system: &System, board: &Mutex<Board>) {
+    let tallies = system.ask_tallies();
+    lock(board).tallied(tallies, Instant::now());
 }
 
 /// Pushes the events from `unsent` on and a snapshot to the connected pages, if any; the
@@ -311,6 +342,7 @@ async fn snapshot_now(State(probed): State<Probed>) -> (StatusCode, Json<Value>)
     let Some(system) = probed.system.upgrade() else {
         return gone();
     };
+    read_tallies(&system, &probed.board);
     let now = snapshot(&system, &probed.board, probed.config.actions.is_some()).await;
     (StatusCode::OK, Json(now))
 }

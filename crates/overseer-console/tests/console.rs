@@ -79,6 +79,51 @@ async fn the_snapshot_shows_the_tree_with_each_agents_figures_and_the_breakers()
     console.shutdown().await;
 }
 
+/// The kinds of the events the console keeps, once `done` holds for them (polled for 5 s).
+async fn kept_kinds(
+    console: &overseer_console::Console,
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, kept) = json(console, "GET", "/api/events", &[]).await;
+        assert_eq!(status, 200);
+        let kinds: Vec<String> = kept["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event| event["kind"].as_str().unwrap().to_string())
+            .collect();
+        if done(&kinds) {
+            return kinds;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "kept: {kinds:?}");
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn answered_asks_are_counted_not_listed_unless_every_ask_is_asked_for() {
+    let system = system().await;
+    let quiet = served(&system, ConsoleConfig::default()).await;
+    let every = served(&system, ConsoleConfig::default().every_ask(true)).await;
+    let flaky = system.agent_ref::<Flaky>("flaky").unwrap();
+    for _ in 0..3 {
+        flaky.ask("hello".to_string()).await.unwrap();
+    }
+    let _ = flaky.ask("fail".to_string()).await;
+    let kinds = kept_kinds(&quiet, |kinds| kinds.iter().any(|kind| kind == "ask_error")).await;
+    assert!(!kinds.iter().any(|kind| kind == "ask"), "{kinds:?}");
+    let kinds = kept_kinds(&every, |kinds| {
+        kinds.iter().filter(|kind| *kind == "ask").count() == 3
+            && kinds.iter().any(|kind| kind == "ask_error")
+    })
+    .await;
+    assert_eq!(kinds.iter().filter(|kind| *kind == "ask").count(), 3);
+    quiet.shutdown().await;
+    every.shutdown().await;
+}
+
 /// The row of the supervisor `name` in a snapshot.
 fn supervisor_row(snapshot: &serde_json::Value, name: &str) -> serde_json::Value {
     snapshot["tree"]

@@ -9,6 +9,7 @@ use dashmap::DashMap;
 use overseer_supervisor::{ChildFate, ChildPath, StartError, SupervisionTree};
 
 use crate::agent::Agent;
+use crate::ask_tally::AskTally;
 use crate::error::{AskError, SystemError};
 use crate::health::AgentHealth;
 use crate::name::AgentName;
@@ -64,6 +65,17 @@ impl Registry {
         for named in self.slots.iter() {
             each(&*named.slot);
         }
+    }
+
+    /// Every agent's ask tally, by name.
+    pub(super) fn ask_tallies(&self) -> Vec<AskTally> {
+        let mut tallies: Vec<AskTally> = self
+            .slots
+            .iter()
+            .map(|named| named.slot.ask_tally())
+            .collect();
+        tallies.sort_by(|a, b| a.agent.as_str().cmp(b.agent.as_str()));
+        tallies
     }
 
     /// Every agent's queue: its name, the tasks waiting, its capacity; by name.
