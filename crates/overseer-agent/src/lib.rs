@@ -187,7 +187,7 @@ pub use semantic_event::{Finding, InspectionOutcome, LoopAction, SemanticEvent};
 pub use semantic_watch::SemanticConfig;
 pub use shared::StepDurability;
 pub use spec::{AgentSpec, DEFAULT_QUEUE_CAPACITY};
-pub use system::{QueueDepth, System, SystemBuilder, WeakSystem};
+pub use system::{AskTallies, QueueDepth, System, SystemBuilder, WeakSystem};
 pub use tree_snapshot::{NodeKind, NodeState, TreeNode};
 pub use usage::{Metered, Usage};
 pub use voting::{VoteSpec, Voted};

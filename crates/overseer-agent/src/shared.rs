@@ -2,7 +2,7 @@
 //! event stream and the ids and clock its events are stamped with.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{OnceLock, PoisonError, RwLock};
+use std::sync::{Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use dashmap::DashMap;
@@ -40,6 +40,9 @@ pub(crate) struct Shared {
     observers: AtomicU8,
     /// How many times the tallies were read ([`Shared::start_tally_period`]).
     tally_period: AtomicU64,
+    /// How many readers of the tallies there are: while any, the `TALLIED` observer bit is
+    /// set (changed under this lock, so that a reader made and one dropped do not race).
+    tally_readers: Mutex<usize>,
     /// Numbers every event of the system, the tree's included.
     pub(crate) ids: EventIds,
     /// The origin of every event's `elapsed`: when the system was built.
@@ -102,7 +105,7 @@ impl Observers {
     pub(crate) const UNANSWERED: u8 = 2;
     /// Someone subscribed to either stream.
     pub(crate) const SUBSCRIBED: u8 = Self::EVERY_EVENT | Self::UNANSWERED;
-    /// Someone read the ask tallies: the asks' callers count them.
+    /// Someone reads the ask tallies: the asks' callers count them.
     pub(crate) const TALLIED: u8 = 4;
 }
 
@@ -125,6 +128,7 @@ impl Shared {
             })),
             observers: AtomicU8::new(0),
             tally_period: AtomicU64::new(0),
+            tally_readers: Mutex::new(0),
             ids: EventIds::default(),
             epoch: Instant::now(),
             created_at: SystemTime::now(),
@@ -376,12 +380,34 @@ impl Shared {
         }
     }
 
-    /// From now on, ended asks are counted by their callers
-    /// ([`LiveTally`](crate::ask_tally::LiveTally)); a new reading period begins.
-    pub(crate) fn start_tally_period(&self) {
-        self.tally_period.fetch_add(1, Ordering::Relaxed);
+    /// A reader of the tallies more: from now on, ended asks are counted by their callers
+    /// ([`LiveTally`](crate::ask_tally::LiveTally)).
+    pub(crate) fn add_tally_reader(&self) {
+        let mut readers = self
+            .tally_readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *readers += 1;
         self.observers
             .fetch_or(Observers::TALLIED, Ordering::Release);
+    }
+
+    /// A reader of the tallies less: after the last, asks are no longer counted.
+    pub(crate) fn drop_tally_reader(&self) {
+        let mut readers = self
+            .tally_readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *readers = readers.saturating_sub(1);
+        if *readers == 0 {
+            self.observers
+                .fetch_and(!Observers::TALLIED, Ordering::Release);
+        }
+    }
+
+    /// A new reading period begins: the next ask of each agent has its latency sampled.
+    pub(crate) fn start_tally_period(&self) {
+        self.tally_period.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The number of tally readings so far: the period an ask's end is counted in.

@@ -143,6 +143,41 @@ pub struct WeakSystem {
     registry: Weak<Registry>,
 }
 
+/// A reader of a system's ask tallies ([`System::ask_tallies`]): while one exists, the agents
+/// count their asks. It does not keep the system alive.
+pub struct AskTallies {
+    registry: Weak<Registry>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for AskTallies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AskTallies")
+            .field("system_alive", &(self.registry.strong_count() > 0))
+            .finish()
+    }
+}
+
+impl AskTallies {
+    /// Every declared agent's tally, by name: the asks and tells that ended since the first
+    /// reader was made, answered or failed, and a sample of their latencies. Two readings'
+    /// difference ([`LatencyHistogram::since`](crate::LatencyHistogram::since)) is what ended
+    /// between them. Each reading starts a period whose first ask of each agent is timed, so
+    /// that a quiet agent's latencies are sampled too. Empty once the system is gone.
+    pub fn read(&self) -> Vec<AskTally> {
+        self.shared.start_tally_period();
+        self.registry
+            .upgrade()
+            .map_or_else(Vec::new, |registry| registry.ask_tallies())
+    }
+}
+
+impl Drop for AskTallies {
+    fn drop(&mut self) {
+        self.shared.drop_tally_reader();
+    }
+}
+
 impl WeakSystem {
     /// The system, if a [`System`] handle to it still exists.
     pub fn upgrade(&self) -> Option<System> {
@@ -607,7 +642,7 @@ impl System {
     ///     .start(SupervisorSpec::one_for_one("root").child(system.agent(AgentSpec::new("echo", || Echo))?))
     ///     .await?;
     /// let mut failures = system.subscribe_unanswered();
-    /// system.ask_tallies(); // from now on, answered asks are counted
+    /// let tallies = system.ask_tallies(); // while it lives, asks are counted
     /// let echo = system.agent_ref::<Echo>("echo")?;
     /// echo.ask(7).await?;
     /// assert!(echo.ask(0).await.is_err());
@@ -616,7 +651,7 @@ impl System {
     /// assert!(failed.outcome != AskOutcome::Ok);
     /// assert!(failures.try_recv().is_err());
     /// // ... and both asks are counted.
-    /// assert_eq!(system.ask_tallies()[0].ended, 2);
+    /// assert_eq!(tallies.read()[0].ended, 2);
     /// # system.shutdown(std::time::Duration::from_secs(5)).await?;
     /// # Ok(())
     /// # }
@@ -625,14 +660,12 @@ impl System {
         self.registry.shared.subscribe_unanswered()
     }
 
-    /// Every declared agent's asks (and tells) that ended, answered or failed, by name: how
-    /// many, and a sample of their latencies (one in four, and the first after each call),
-    /// counted from the first call of this method on (until then nothing is counted, and
-    /// nothing costs the ask). Two readings' difference ([`LatencyHistogram::since`]) is what
-    /// ended between them. Counting costs an ask's caller an atomic increment, and a clock
-    /// read for the sampled ones. With
-    /// [`subscribe_unanswered`](Self::subscribe_unanswered) it is what a console reads instead
-    /// of an event per ask.
+    /// A reader of the agents' ask tallies: while one exists, every ask and tell that ends,
+    /// answered or failed, is counted by its agent with a sample of latencies (one in four,
+    /// and the first after each [`AskTallies::read`]); without one, nothing is counted and
+    /// nothing costs the ask. Counting costs an ask's caller an atomic increment, and a clock
+    /// read for the sampled ones. With [`subscribe_unanswered`](Self::subscribe_unanswered) it
+    /// is what a console reads instead of an event per ask (the web console does).
     ///
     /// ```
     /// # use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec, System};
@@ -647,22 +680,27 @@ impl System {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let system = System::builder().build()?;
     /// # system.start(SupervisorSpec::one_for_one("root").child(system.agent(AgentSpec::new("echo", || Echo))?)).await?;
-    /// let before = system.ask_tallies();
+    /// let tallies = system.ask_tallies();
+    /// let before = tallies.read();
     /// let echo = system.agent_ref::<Echo>("echo")?;
     /// for n in 0..10 {
     ///     echo.ask(n).await?;
     /// }
-    /// let after = system.ask_tallies();
+    /// let after = tallies.read();
     /// assert_eq!((before[0].ended, after[0].ended), (0, 10));
     /// let sampled = after[0].latency.since(&before[0].latency);
     /// assert!(sampled.count() >= 3 && sampled.quantile(0.99).is_some());
+    /// drop(tallies); // the last reader gone: asks are no longer counted
     /// # system.shutdown(std::time::Duration::from_secs(5)).await?;
     /// # Ok(())
     /// # }
     /// ```
-    pub fn ask_tallies(&self) -> Vec<AskTally> {
-        self.registry.shared.start_tally_period();
-        self.registry.ask_tallies()
+    pub fn ask_tallies(&self) -> AskTallies {
+        self.registry.shared.add_tally_reader();
+        AskTallies {
+            registry: Arc::downgrade(&self.registry),
+            shared: Arc::clone(&self.registry.shared),
+        }
     }
 
     /// The running tree, once started.

@@ -120,7 +120,8 @@ async fn tallies_count_every_ask_that_ended_from_their_first_reading_on() {
     for _ in 0..5 {
         tester.ask(Task::Echo("before".into())).await.unwrap();
     }
-    let first = system.ask_tallies();
+    let tallies = system.ask_tallies();
+    let first = tallies.read();
     assert_eq!(first.len(), 1);
     assert_eq!(
         (first[0].agent.as_str(), first[0].ended),
@@ -134,7 +135,7 @@ async fn tallies_count_every_ask_that_ended_from_their_first_reading_on() {
             .await
             .unwrap();
     }
-    let slow = system.ask_tallies().remove(0);
+    let slow = tallies.read().remove(0);
     assert_eq!(slow.ended, 8);
     let sampled = slow.latency.since(&first[0].latency);
     assert_eq!(
@@ -150,12 +151,20 @@ async fn tallies_count_every_ask_that_ended_from_their_first_reading_on() {
     // Failures and tells count too; each reading's first ask is timed.
     tester.ask(Task::Fail("no")).await.unwrap_err();
     tester.tell(Task::Echo("told".into())).unwrap();
-    yield_until("the tell is counted", || {
-        system.ask_tallies()[0].ended == 10
-    })
-    .await;
-    let last = system.ask_tallies().remove(0);
+    yield_until("the tell is counted", || tallies.read()[0].ended == 10).await;
+    let last = tallies.read().remove(0);
     assert_eq!(last.latency.since(&slow.latency).count(), 2);
+    // With the last reader gone, nothing is counted; a new reader sees the count go on.
+    drop(tallies);
+    tester.ask(Task::Echo("uncounted".into())).await.unwrap();
+    let again = system.ask_tallies();
+    let two = system.ask_tallies();
+    drop(two);
+    tester.ask(Task::Echo("counted".into())).await.unwrap();
+    assert_eq!(again.read()[0].ended, 11, "one reader left still counts");
+    system.shutdown(Duration::from_secs(5)).await.unwrap();
+    drop(system);
+    assert!(again.read().is_empty(), "the system gone, nothing to read");
 }
 
 #[tokio::test(start_paused = true)]

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::stream::{self, Stream, StreamExt};
-use overseer_agent::{DeadLetterId, System, SystemEvent, WeakSystem};
+use overseer_agent::{AskTallies, DeadLetterId, System, SystemEvent, WeakSystem};
 use overseer_budget::TripReason;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -137,6 +137,8 @@ struct Probed {
     system: WeakSystem,
     config: ConsoleConfig,
     board: Arc<Mutex<Board>>,
+    /// While the console lives, the agents count their asks for it.
+    tallies: Arc<AskTallies>,
     snapshots: watch::Sender<Arc<str>>,
     events: broadcast::Sender<Arc<str>>,
     stop: watch::Receiver<bool>,
@@ -168,6 +170,7 @@ impl Console {
         let state = Probed {
             system: system.downgrade(),
             board: Arc::new(Mutex::new(Board::new(config.window, config.events_kept))),
+            tallies: Arc::new(system.ask_tallies()),
             config,
             snapshots,
             events,
@@ -178,8 +181,8 @@ impl Console {
         } else {
             system.subscribe_unanswered()
         };
-        // The first reading of the tallies, which starts them: the figures' baseline.
-        read_tallies(system, &state.board);
+        // The first reading of the tallies: the figures' baseline.
+        read_tallies(&state.tallies, &state.board);
         let folding = tokio::spawn(fold(state.clone(), system_events));
         let app = Router::new()
             .route("/", get(page))
@@ -257,9 +260,7 @@ async fn fold(probed: Probed, mut system_events: broadcast::Receiver<SystemEvent
         let closed =
             received.is_some_and(|first| note_burst(&probed.board, first, &mut system_events));
         if closed || ticked {
-            if let Some(system) = probed.system.upgrade() {
-                read_tallies(&system, &probed.board);
-            }
+            read_tallies(&probed.tallies, &probed.board);
             unsent = push(&probed, unsent).await;
         }
         if closed {
@@ -293,9 +294,9 @@ fn note_burst(
 }
 
 /// Reads the agents' ask tallies into the board.
-fn read_tallies(system: &System, board: &Mutex<Board>) {
-    let tallies = system.ask_tallies();
-    lock(board).tallied(tallies, Instant::now());
+fn read_tallies(tallies: &AskTallies, board: &Mutex<Board>) {
+    let read = tallies.read();
+    lock(board).tallied(read, Instant::now());
 }
 
 /// Pushes the events from `unsent` on and a snapshot to the connected pages, if any; the
@@ -342,7 +343,7 @@ async fn snapshot_now(State(probed): State<Probed>) -> (StatusCode, Json<Value>)
     let Some(system) = probed.system.upgrade() else {
         return gone();
     };
-    read_tallies(&system, &probed.board);
+    read_tallies(&probed.tallies, &probed.board);
     let now = snapshot(&system, &probed.board, probed.config.actions.is_some()).await;
     (StatusCode::OK, Json(now))
 }
