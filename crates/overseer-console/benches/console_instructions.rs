@@ -9,6 +9,9 @@
 //! # per ask = (Collected at 20000 - Collected at 0) / 20000
 //! ```
 //!
+//! With `TIME_ASKS` set, it prints the asks' wall-clock time per ask: alternate runs of two
+//! modes (`benches/console_time.sh`) compare them without one mode's marks on the other.
+//!
 //! `MODE`: `plain` (no console), `held` (a subscriber that never reads: what building and
 //! publishing each event costs the ask itself), `bare` (a subscriber that only drains the event stream: the
 //! floor of anything fed by it), `console` (a console attached, no page: it reads the stream
@@ -88,8 +91,13 @@ async fn run(mode: &str, asks: u64) {
         }
         other => panic!("unknown mode {other}: plain, held, bare, console, page or every"),
     }
+    let started = std::time::Instant::now();
     for n in 0..asks {
         echo.ask(n).await.expect("answer");
+    }
+    if asks > 0 && std::env::var_os("TIME_ASKS").is_some() {
+        let per_ask = started.elapsed().as_nanos() as f64 / asks as f64;
+        println!("{mode} {per_ask:.1} ns/ask");
     }
     if let Some(console) = console {
         console.shutdown().await;

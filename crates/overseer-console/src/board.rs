@@ -270,7 +270,7 @@ impl Board {
                 None => {
                     // A parent ask still running has published nothing yet.
                     let text = if at.event.caused_by().is_none() {
-                        "(the ask it serves: still running, or no longer kept)"
+                        "(the ask it serves: still running, answered (answers are counted, not listed), or no longer kept)"
                     } else {
                         "(no longer kept)"
                     };

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Wall-clock time per ask with and without the web console, from alternating runs of the
+# `console_instructions` bench binary (each run a fresh process, so no mode leaves its marks
+# on another; pinned to one core), and the median of each mode's runs.
+#
+#   cargo bench -p overseer-console --bench console_instructions --no-run
+#   benches/console_time.sh BINARY [ROUNDS] [ASKS]
+set -eu
+BINARY=$1
+ROUNDS=${2:-15}
+ASKS=${3:-200000}
+OUT=$(mktemp)
+i=0
+while [ "$i" -lt "$ROUNDS" ]; do
+    for mode in plain console page; do
+        TIME_ASKS=1 taskset -c 1 "$BINARY" "$mode" "$ASKS" >> "$OUT"
+    done
+    i=$((i + 1))
+done
+python3 - "$OUT" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    mode, ns, _ = line.split()
+    runs.setdefault(mode, []).append(float(ns))
+base = statistics.median(runs["plain"])
+for mode, times in runs.items():
+    median = statistics.median(times)
+    print(f"{mode:8} median {median:7.1f} ns/ask ({median / base:.3f}), "
+          f"runs {min(times):.1f} to {max(times):.1f}, {len(times)} runs")
+PY
+rm -f "$OUT"
