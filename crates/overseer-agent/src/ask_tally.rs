@@ -79,7 +79,7 @@ impl LiveTally {
     pub(crate) fn count(&self, asked_at: Instant, period: u64) {
         // Relaxed: counters read by snapshots, ordered with nothing else.
         let ended = self.ended.fetch_add(1, Ordering::Relaxed);
-        if ended % SAMPLE_EVERY == 0 || self.sampled_in.load(Ordering::Relaxed) != period {
+        if ended.is_multiple_of(SAMPLE_EVERY) || self.sampled_in.load(Ordering::Relaxed) != period {
             self.sampled_in.store(period, Ordering::Relaxed);
             self.sample(asked_at.elapsed());
         }
@@ -190,6 +190,7 @@ impl LatencyHistogram {
 /// One agent's asks, as [`System::ask_tallies`](crate::System::ask_tallies) read them: counted
 /// since tallies were first read.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AskTally {
     /// The agent.
     pub agent: AgentName,
@@ -197,6 +198,18 @@ pub struct AskTally {
     pub ended: u64,
     /// The latencies of a sample of them: one in four, and the first after each reading.
     pub latency: LatencyHistogram,
+}
+
+impl AskTally {
+    /// A tally of `agent`: `ended` asks, `latency` sampled (for a watcher's tests; the system
+    /// makes the real ones).
+    pub fn new(agent: AgentName, ended: u64, latency: LatencyHistogram) -> Self {
+        Self {
+            agent,
+            ended,
+            latency,
+        }
+    }
 }
 
 #[cfg(test)]

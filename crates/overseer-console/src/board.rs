@@ -497,11 +497,7 @@ mod tests {
                 latency.record(ms(ms_each));
             }
         }
-        vec![AskTally {
-            agent: AgentName::new(agent),
-            ended,
-            latency,
-        }]
+        vec![AskTally::new(AgentName::new(agent), ended, latency)]
     }
 
     fn about(got: f64, want: f64) -> bool {
