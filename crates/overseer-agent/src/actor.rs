@@ -657,26 +657,22 @@ impl<A: Agent> AgentActor<A> {
     ) -> Option<Handled<A::Output>> {
         let shared = &self.slot.shared;
         // With subscribers, the handler runs as the ask it handles: the asks it makes name it.
-        let handling = if shared.observers() & Observers::SUBSCRIBED != 0 {
-            context.lineage()
-        } else {
-            None
-        };
+        let task = (task, shared.observers() & Observers::SUBSCRIBED != 0);
         if self.slot.beats_watched {
             // Boxed: kept out of the size of the future every task builds.
-            let task_type = A::task_type(&task);
-            self.guarded(agent, context, (task, handling), task_type, deadline, reply)
+            let task_type = A::task_type(&task.0);
+            self.guarded(agent, context, task, task_type, deadline, reply)
                 .await
         } else if shared.budget.is_some() {
             // Only the kill switch to watch: inline, subscribed to once the handler waits.
-            let work = within_deadline(agent, context, (task, handling), deadline, reply);
+            let work = within_deadline(agent, context, task, deadline, reply);
             unless_cancelled(std::pin::pin!(work), shared).await
         } else {
-            Some(within_deadline(agent, context, (task, handling), deadline, reply).await)
+            Some(within_deadline(agent, context, task, deadline, reply).await)
         }
     }
 
-    /// Runs the handler on `task` under its deadline (as the ask `task.1`, if any), beside its
+    /// Runs the handler on `task` under its deadline (as its ask if `task.1`), beside its
     /// watches: the kill switch's cancellation (`None`: cancelled by a trip) with a budget,
     /// and the heartbeat watch ([`Handled::Stalled`] once its task type's heartbeat is silent
     /// past its timeout). Boxed and built out of line, as [`extras_run`](Self::extras_run) is:
@@ -687,7 +683,7 @@ impl<A: Agent> AgentActor<A> {
         &'a self,
         agent: &'a mut A,
         context: &'a mut AgentContext,
-        task: (A::Task, Option<Lineage>),
+        task: (A::Task, bool),
         task_type: &'static str,
         deadline: Instant,
         reply: Option<&'a mut Reply<A::Output>>,
@@ -700,7 +696,7 @@ impl<A: Agent> AgentActor<A> {
         &self,
         agent: &mut A,
         context: &mut AgentContext,
-        task: (A::Task, Option<Lineage>),
+        task: (A::Task, bool),
         task_type: &'static str,
         deadline: Instant,
         reply: Option<&mut Reply<A::Output>>,
@@ -1020,8 +1016,8 @@ async fn health_check<A: Agent>(
 }
 
 /// Runs the agent's handler on `task`, catching a panic, until it finishes or `deadline` passes
-/// ([`Handled::Overran`]: treated as hung); with a lineage, as that ask (the asks and tells the
-/// handler makes name it: [`cause::handled_as`]).
+/// ([`Handled::Overran`]: treated as hung); if `observed` (the system has subscribers), as the
+/// task's ask (the asks and tells the handler makes name it: [`cause::handled_as`]).
 ///
 /// An ask's caller waits until the same deadline and then drops its end of `reply`, so for an
 /// ask the closing of the reply stands for the deadline and no second timer is needed; a timer
@@ -1029,10 +1025,11 @@ async fn health_check<A: Agent>(
 async fn within_deadline<A: Agent>(
     agent: &mut A,
     context: &mut AgentContext,
-    (task, handling): (A::Task, Option<Lineage>),
+    (task, observed): (A::Task, bool),
     deadline: Instant,
     reply: Option<&mut Reply<A::Output>>,
 ) -> Handled<A::Output> {
+    let handling = if observed { context.lineage() } else { None };
     let work = cause::handled_as(handling, agent.handle(context, task));
     let mut work = std::pin::pin!(AssertUnwindSafe(work).catch_unwind());
     if let Some(reply) = reply {

@@ -77,37 +77,74 @@ impl Lineage {
     }
 }
 
-tokio::task_local! {
-    /// The lineage of what is asked on the current task: the ask whose handler it runs (or
-    /// which spawned it through its context), and that ask's request.
-    static HANDLING: Lineage;
+thread_local! {
+    /// The lineage of what is asked on the future being polled on this thread: the ask whose
+    /// handler it runs (or which spawned it through its context), and that ask's request. Set
+    /// by a [`HandledAs`] for each poll of the future it wraps, and put back after: a task-local
+    /// value, kept in a `Cell` (a few instructions per poll, where tokio's `task_local!` takes
+    /// about sixty).
+    static HANDLING: Cell<Option<Lineage>> = const { Cell::new(None) };
 }
 
 /// `work` (a handler's future, or a task it spawned) run under `lineage`: an ask or tell made
 /// inside it names `lineage.parent` as its parent ([`handled`]).
-pub(crate) fn handling<F: std::future::Future>(
-    lineage: Lineage,
-    work: F,
-) -> impl std::future::Future<Output = F::Output> {
-    HANDLING.scope(lineage, work)
+pub(crate) fn handling<F: std::future::Future>(lineage: Lineage, work: F) -> HandledAs<F> {
+    handled_as(Some(lineage), work)
 }
 
-/// `work` run under `lineage` if there is one ([`handling`]), else as it is: not boxed, so a
-/// handler watched by subscribers costs a task-local swap per poll and no allocation.
+pin_project_lite::pin_project! {
+    /// A future run as the ask it serves, if any ([`handled_as`]): each poll sets this thread's
+    /// lineage for the asks made in it, and puts the one before back after (also if the poll
+    /// panics). It holds the lineage and nothing else (16 bytes beside the future), since
+    /// every agent's task keeps room for it.
+    pub(crate) struct HandledAs<F> {
+        lineage: Option<Lineage>,
+        #[pin]
+        work: F,
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for HandledAs<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let Some(lineage) = *this.lineage else {
+            return this.work.poll(cx);
+        };
+        let _restore = RestoreLineage(HANDLING.replace(Some(lineage)));
+        this.work.poll(cx)
+    }
+}
+
+/// Puts back the lineage of the future polled before, when a [`HandledAs`]'s poll ends.
+struct RestoreLineage(Option<Lineage>);
+
+impl Drop for RestoreLineage {
+    fn drop(&mut self) {
+        HANDLING.set(self.0);
+    }
+}
+
+/// `work` run under `lineage` if there is one (as [`handling`] runs it), else as it is: not
+/// boxed, so a handler watched by subscribers costs two thread-local writes per poll and no
+/// allocation.
 #[inline]
 pub(crate) fn handled_as<F: std::future::Future>(
     lineage: Option<Lineage>,
     work: F,
-) -> impl std::future::Future<Output = F::Output> {
-    match lineage {
-        Some(lineage) => futures::future::Either::Left(HANDLING.scope(lineage, work)),
-        None => futures::future::Either::Right(work),
-    }
+) -> HandledAs<F> {
+    HandledAs { lineage, work }
 }
 
 /// The lineage of an ask or tell made on this task, if a handler's work runs here.
+#[inline]
 pub(crate) fn handled() -> Option<Lineage> {
-    HANDLING.try_with(|lineage| *lineage).ok()
+    HANDLING.get()
 }
 
 /// The ask this thread is working on, and its agent's path, if inside [`during_ask`].
