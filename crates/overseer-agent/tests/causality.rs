@@ -15,10 +15,6 @@ use overseer_budget::{Budget, Limits};
 use overseer_supervisor::{EventId, EventKind, ExitReason, SupervisorSpec};
 use tokio::sync::broadcast::Receiver;
 
-fn drain(rx: &mut Receiver<SystemEvent>) -> Vec<SystemEvent> {
-    std::iter::from_fn(|| rx.try_recv().ok()).collect()
-}
-
 /// What each event is, in a word, for following chains.
 fn describe(event: &SystemEvent) -> String {
     let path = event.path().map_or("-", |path| path.as_str());

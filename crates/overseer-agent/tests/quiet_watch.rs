@@ -11,11 +11,6 @@ use overseer_agent::{
     Agent, AgentContext, AgentError, AgentRef, AgentSpec, AskOutcome, System, SystemEvent,
 };
 use overseer_supervisor::SupervisorSpec;
-use tokio::sync::broadcast::Receiver;
-
-fn drain(rx: &mut Receiver<SystemEvent>) -> Vec<SystemEvent> {
-    std::iter::from_fn(|| rx.try_recv().ok()).collect()
-}
 
 fn asks(events: &[SystemEvent]) -> Vec<&overseer_agent::AskEvent> {
     events

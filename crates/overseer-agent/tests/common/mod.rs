@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec, System, Usage};
+use overseer_agent::{Agent, AgentContext, AgentError, AgentSpec, System, SystemEvent, Usage};
 use overseer_supervisor::{ExitReason, SupervisorSpec};
 
 #[derive(Debug, Clone)]
@@ -115,6 +115,11 @@ pub async fn system_with(spec: AgentSpec<Tester>) -> System {
         .child(system.agent(spec).expect("declared"));
     system.start(root).await.expect("started");
     system
+}
+
+/// The events `rx` holds now.
+pub fn drain(rx: &mut tokio::sync::broadcast::Receiver<SystemEvent>) -> Vec<SystemEvent> {
+    std::iter::from_fn(|| rx.try_recv().ok()).collect()
 }
 
 pub async fn tester_system() -> System {
