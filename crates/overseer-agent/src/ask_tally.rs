@@ -40,6 +40,11 @@ const fn bucket_of(nanos: u64) -> usize {
     (shift as usize + 1) * SUB_BUCKETS + ((nanos >> shift) as usize & (SUB_BUCKETS - 1))
 }
 
+/// The bucket `latency` counts in.
+fn bucket_of_latency(latency: Duration) -> usize {
+    bucket_of(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX))
+}
+
 /// The latencies bucket `index` counts, as nanoseconds: from `.0` to `.1`, both included.
 const fn bucket_bounds(index: usize) -> (u64, u64) {
     if index < SUB_BUCKETS {
@@ -87,8 +92,7 @@ impl LiveTally {
 
     /// Counts one latency sample.
     fn sample(&self, latency: Duration) {
-        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        self.buckets[bucket_of(nanos)].fetch_add(1, Ordering::Relaxed);
+        self.buckets[bucket_of_latency(latency)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// What it counted so far.
@@ -135,8 +139,7 @@ impl Default for LatencyHistogram {
 impl LatencyHistogram {
     /// Counts one latency.
     pub fn record(&mut self, latency: Duration) {
-        let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        self.counts[bucket_of(nanos)] += 1;
+        self.counts[bucket_of_latency(latency)] += 1;
     }
 
     /// How many latencies it counts.

@@ -34,9 +34,10 @@ pub(crate) struct Shared {
     shut_down: AtomicBool,
     /// The event streams; taken when the system shuts down, which ends every subscriber's.
     events: RwLock<Option<EventStreams>>,
-    /// Who has ever watched the system ([`Observers`]): until the first subscriber no event
-    /// is built, and until the first tally read no ask is counted (one atomic load per ask
-    /// instead of a lock and the channels' receiver counts).
+    /// Who watches the system ([`Observers`]): until the first subscriber no event is built
+    /// (a subscriber's bit stays set once it has been), and while no tally reader exists no
+    /// ask is counted (one atomic load per ask instead of a lock and the channels' receiver
+    /// counts).
     observers: AtomicU8,
     /// How many times the tallies were read ([`Shared::start_tally_period`]).
     tally_period: AtomicU64,
@@ -95,7 +96,7 @@ struct EventStreams {
     capacity: usize,
 }
 
-/// The bits of [`Shared::observers`]: who has ever watched the system.
+/// The bits of [`Shared::observers`]: who has ever subscribed, and whether tallies are read.
 pub(crate) struct Observers;
 
 impl Observers {
@@ -297,8 +298,8 @@ impl Shared {
         trip
     }
 
-    /// Who has ever watched the system: [`Observers`]' bits, zero until someone subscribes or
-    /// reads the tallies.
+    /// Who watches the system: [`Observers`]' bits, zero until someone subscribes or reads the
+    /// tallies.
     #[inline(always)]
     pub(crate) fn observers(&self) -> u8 {
         self.observers.load(Ordering::Acquire)

@@ -933,7 +933,7 @@ impl<A: Agent> Slot<A> {
         };
         if published {
             let made_in = made_in.unwrap_or_else(crate::cause::handled);
-            self.build_ask_event(ended, made_in, answer);
+            self.build_ask_event(ended, made_in, answer, answered);
         }
     }
 
@@ -947,6 +947,7 @@ impl<A: Agent> Slot<A> {
         (id, task_type, asked_at): (EventId, &'static str, Instant),
         made_in: Option<Lineage>,
         answer: &Answer<O>,
+        answered: bool,
     ) {
         let outcome = match answer.outcome.as_ref().map_err(|error| &**error) {
             Ok(_) => AskOutcome::Ok,
@@ -968,7 +969,6 @@ impl<A: Agent> Slot<A> {
             .shared
             .meta_at(id, caused_by, self.path().cloned(), ended);
         let latency = ended.saturating_duration_since(asked_at);
-        let answered = outcome == AskOutcome::Ok;
         let event = SystemEvent::Ask(AskEvent {
             id: meta.id,
             caused_by: meta.caused_by,

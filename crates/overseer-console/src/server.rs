@@ -98,9 +98,9 @@ impl ConsoleConfig {
     /// Whether the stream shows every answered ask too, not only failed ones. Off by default:
     /// the console then reads [`System::subscribe_unanswered`] and the agents'
     /// [`System::ask_tallies`], so that an answered ask builds no event and costs its caller
-    /// a clock read and an atomic increment (`docs/benchmarks.md`, issue 23's section). On,
-    /// every answered ask builds and publishes its event, which costs the ask path about a
-    /// third more.
+    /// an atomic increment, and a clock read for one in four (`docs/benchmarks.md`, issue 23's
+    /// section). On, every answered ask builds and publishes its event (about a fifth more for
+    /// the ask), and listing them for a page costs more again.
     pub fn every_ask(mut self, every_ask: bool) -> Self {
         self.every_ask = every_ask;
         self
@@ -240,9 +240,14 @@ impl Drop for Console {
     }
 }
 
-/// Folds the system's events into the board as they come (a burst in one go) and, every
-/// refresh, reads the ask tallies and pushes the new events and a snapshot to the connected
-/// pages. Ends when the system's stream closes or the console stops.
+/// The least time between two reads of the event stream: a busy stream (every ask listed) is
+/// read in bursts, at most this often, not woken for each event. The system's stream holds
+/// 16,384 events by default, more than its asks publish in this time.
+const DRAIN_EVERY: Duration = Duration::from_millis(10);
+
+/// Folds the system's events into the board as they come (a burst in one go, at most every
+/// [`DRAIN_EVERY`]) and, every refresh, reads the ask tallies and pushes the new events and a
+/// snapshot to the connected pages. Ends when the system's stream closes or the console stops.
 async fn fold(probed: Probed, mut system_events: broadcast::Receiver<SystemEvent>) {
     let mut refresh = tokio::time::interval(probed.config.refresh);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -265,6 +270,12 @@ async fn fold(probed: Probed, mut system_events: broadcast::Receiver<SystemEvent
         }
         if closed {
             break;
+        }
+        if !ticked {
+            tokio::select! {
+                () = tokio::time::sleep(DRAIN_EVERY) => {}
+                _ = stop.changed() => break,
+            }
         }
     }
 }
